@@ -1,0 +1,72 @@
+# Entry points. `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export ONNXRUNTIME_NODE_INSTALL := skip
+export PIP_RETRIES := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# s3rver's paged listing needs the legacy provider on Node >= 17.
+export NODE_OPTIONS := --openssl-legacy-provider
+
+VENV := training/.venv
+PY := $(VENV)/bin/python
+DATA ?= .pinnerformer
+DEMO_USERS ?= 20000
+DEMO_DAYS ?= 30
+DEMO_SEED ?= 7
+DEMO_START ?= 2026-10-01
+
+.PHONY: help install node python lint typecheck vitest pytest synth test demo model eval ablation bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: node python ## Install Node and Python dependencies when missing
+
+node: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+python: $(VENV)/.installed
+$(VENV)/.installed: training/requirements.txt training/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r training/requirements.txt
+	$(PY) -m pip install -q --no-deps -e training
+	@touch $@
+
+lint: node ## Biome lint + format check, ruff-free Python compile check
+	npx biome check .
+	$(PY) -m compileall -q training/pinnerformer training/tests
+
+typecheck: node ## TypeScript strict type check
+	npx tsc --noEmit -p tsconfig.json
+
+vitest: node python ## TypeScript tests (dynalite, s3rver, onnxruntime-node)
+	npx vitest run
+
+pytest: python ## Python tests
+	cd training && ../$(PY) -m pytest -q
+
+synth: node ## cdk synth, offline
+	npx cdk synth --quiet > /dev/null
+
+test: install lint typecheck pytest vitest synth ## Every suite: lint, typecheck, pytest, vitest, cdk synth
+
+demo: install ## The daily job on the embedded default: synthetic data, two daily runs, a lookup
+	node bin/demo.js --data $(DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START)
+
+model: install ## Train the demo model and write it to models/demo
+	$(PY) -m pinnerformer.make_demo_model --out models/demo
+
+eval: install ## Offline evaluation of the demo model (docs/model.md)
+	$(PY) -m pinnerformer.evaluate --model models/demo --out reports/eval.json
+
+ablation: install ## Objectives, negatives and baselines: reports/ablation.{md,json,png}
+	$(PY) -m pinnerformer.ablation --out reports
+
+bench: install ## Benchmarks: reports/bench.{json,md,png}
+	npm run bench
+
+clean: ## Remove local run data
+	rm -rf $(DATA) cdk.out
