@@ -1,0 +1,1 @@
+"""PinnerFormer training package: model, dense all-action training, evaluation and ONNX export."""
