@@ -1,7 +1,22 @@
 import type { Command } from 'commander';
+import { registerGenerate } from './generate.ts';
+import { registerImport } from './import.ts';
+import { registerDaily } from './daily.ts';
+import { registerLookup } from './lookup.ts';
+import { registerVersions } from './versions.ts';
+import { registerRollback } from './rollback.ts';
+import { registerModel } from './model.ts';
 
 /**
  * The one place that lists the CLI's commands. Each `register*` function lives in its own module
  * (src/cli/<command>.ts) and adds one command or command group; add a line here for a new one.
  */
-export function registerCommands(_program: Command): void {}
+export function registerCommands(program: Command): void {
+  registerGenerate(program);
+  registerImport(program);
+  registerDaily(program);
+  registerLookup(program);
+  registerVersions(program);
+  registerRollback(program);
+  registerModel(program);
+}

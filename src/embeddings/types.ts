@@ -21,10 +21,15 @@ export interface EmbeddingRecord {
 
 export interface VersionRecord extends VersionId {
   readonly version: string;
+  /** Passed the publish gate: eligible to be current (and to be pinned or rolled back to). */
   readonly published: boolean;
   readonly publishedAt?: string;
   readonly embeddedUsers?: number;
   readonly details?: Record<string, unknown>;
+  /** Days the version's embeddings are retained (TTL); set by the store when recorded. */
+  readonly retentionDays?: number;
+  /** Storage dtype of the version's vectors; set by the store when recorded. */
+  readonly dtype?: EmbeddingDtype;
 }
 
 export interface Pointer extends VersionId {
@@ -47,10 +52,31 @@ export interface LookupResult {
 
 export interface WriteStats {
   readonly items: number;
+  /** BatchWriteItem calls made, retries included. */
   readonly requests: number;
+  /** Calls repeated after a throttle, a transient error or UnprocessedItems. */
   readonly retries: number;
+  /** Throttling errors plus responses that left UnprocessedItems. */
   readonly throttles: number;
+  /** Item bytes as DynamoDB counts them, each item once. */
   readonly bytes: number;
+  /** Write units a clean write of the items consumes (each item rounded up to 1 KB). */
+  readonly writeUnits: number;
+  /** Total time slept in backoff, ms (summed over concurrent requests). */
+  readonly backoffMs: number;
+}
+
+/** A lease on a run (one per version id) taken with a conditional put: "two runs at once". */
+export interface RunLock {
+  readonly version: string;
+  readonly owner: string;
+  /** Epoch ms when the lease lapses unless renewed (acquired again by the same owner). */
+  readonly expiresAt: number;
+}
+
+export interface LookupOptions {
+  /** Allow pinning a recorded but unpublished version (the publish gate's drift check). Default false. */
+  readonly allowUnpublished?: boolean;
 }
 
 export interface EmbeddingStore {
@@ -60,9 +86,46 @@ export interface EmbeddingStore {
   recordVersion(record: Omit<VersionRecord, 'version'>): Promise<void>;
   listVersions(): Promise<VersionRecord[]>;
   getPointer(): Promise<Pointer | undefined>;
-  /** Moves the pointer with a conditional write on `expectedSeq`; ConflictError when it moved meanwhile. */
+  /**
+   * Moves the pointer with a conditional write on `expectedSeq` (undefined: no pointer yet);
+   * ConflictError when it moved meanwhile. The target must be recorded and published.
+   */
   movePointer(to: VersionId, expectedSeq: number | undefined): Promise<Pointer>;
-  /** Newest embedding at or before the version's date under its model; undefined when none. */
-  lookup(userId: string, version?: VersionId): Promise<LookupResult | undefined>;
-  lookupMany(userIds: readonly string[], version?: VersionId): Promise<Map<string, LookupResult>>;
+  /**
+   * Newest embedding at or before the version's date under its model; undefined when none.
+   * Without `version` the current pointer answers (NotFoundError when nothing is published yet);
+   * a pinned version must be recorded, published and retained (NotFoundError otherwise).
+   */
+  lookup(userId: string, version?: VersionId, options?: LookupOptions): Promise<LookupResult | undefined>;
+  lookupMany(
+    userIds: readonly string[],
+    version?: VersionId,
+    options?: LookupOptions,
+  ): Promise<Map<string, LookupResult>>;
+
+  /**
+   * The version a lookup reads: the pointer's (NotFoundError when nothing is published), or the
+   * given one if it is recorded, published (unless allowUnpublished) and retained (NotFoundError otherwise).
+   */
+  resolveVersion(version?: VersionId, options?: LookupOptions): Promise<VersionId>;
+  /** One version record, or undefined. */
+  getVersion(version: VersionId | string): Promise<VersionRecord | undefined>;
+  /**
+   * The raw read path under an already resolved version (no pointer / version-record reads):
+   * newest unexpired item with date <= version.date under version.modelVersion. Used by lookup,
+   * the lookup handler (which caches the pointer) and the client library.
+   */
+  readAt(userIds: readonly string[], version: VersionId): Promise<Map<string, LookupResult>>;
+  /** Marks the version published (it must be recorded) and moves the pointer to it (conditional on `expectedSeq`). */
+  publishVersion(
+    version: VersionId,
+    expectedSeq: number | undefined,
+    details?: Record<string, unknown>,
+  ): Promise<Pointer>;
+  /** Moves the pointer to an earlier published, retained version; ConflictError when the pointer moved meanwhile. */
+  rollback(to: VersionId | string, expectedSeq?: number): Promise<Pointer>;
+  /** Takes (or renews, for the same owner) the run lock of a version; ConflictError naming the holder otherwise. */
+  acquireRunLock(version: VersionId | string, owner: string, leaseMs: number): Promise<RunLock>;
+  /** Releases the lock if `owner` still holds it; false when it did not. */
+  releaseRunLock(version: VersionId | string, owner: string): Promise<boolean>;
 }

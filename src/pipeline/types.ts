@@ -3,16 +3,19 @@
  * Lambda handlers (lambdas/) and the Batch worker (batch-container/) all call these same stage
  * functions; only the stores and the launcher differ.
  *
- * Object-store layout (one bucket/prefix or one local directory):
- *   events/dt=YYYY-MM-DD/*.parquet          input events (docs/data.md)
- *   items/*.parquet                         optional item table with pretrained vectors
- *   models/<modelVersion>/...               deployed model directories (docs/model-interface.md)
- *   runs/<modelVersion>/dt=D/manifest.json  run manifest written by plan
- *   runs/<modelVersion>/dt=D/slices/*       partition-stage results and quarantine
- *   runs/<modelVersion>/dt=D/partitions/*   embed-stage result manifests
- *   work/dt=D/partition=P/*.parquet         partition inputs (events routed by user hash)
- *   sequences/dt=D/partition=P.parquet      sequence snapshot after merging D
- *   embeddings/model=<mv>/dt=D/part-P.parquet  merged daily embedding snapshot (offline consumers)
+ * Object-store layout (one bucket/prefix or one local directory; keys in layout.ts). Everything a
+ * run writes lives under its model version <mv>, so two models never share state:
+ *   events/dt=YYYY-MM-DD/*.parquet               input events (docs/data.md)
+ *   items/*.parquet                              optional item table with pretrained vectors
+ *   models/<mv>/...                              deployed model directories (docs/model-interface.md)
+ *   runs/<mv>/dt=D/manifest.json                 run manifest written by plan
+ *   runs/<mv>/dt=D/slices/slice=S.json           partition-stage results (+ slice=S.quarantine.parquet)
+ *   runs/<mv>/dt=D/partitions/partition=P.json   embed-stage results (written last: "partition done")
+ *   runs/<mv>/dt=D/publish.json                  the gate's verdict
+ *   work/<mv>/dt=D/partition=P/slice=S.parquet   partition inputs (events routed by user hash)
+ *   sequences/<mv>/dt=D/partition=P.parquet      sequence snapshot after merging D
+ *   embeddings/model=<mv>/dt=D/part-P.parquet    merged daily embedding snapshot (offline consumers)
+ * (P and S are zero-padded to 5 digits.)
  */
 import type { EmbeddingStore } from '../embeddings/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -49,35 +52,96 @@ export interface RunManifest {
   readonly date: string;
   readonly modelVersion: string;
   readonly partitions: number;
-  readonly slices: readonly { readonly index: number; readonly files: readonly string[] }[];
+  /** Event files per partition-stage invocation; each file with its day (D, or a catch-up day). */
+  readonly slices: readonly {
+    readonly index: number;
+    readonly files: readonly { readonly key: string; readonly date: string; readonly size: number }[];
+  }[];
+  /** Event days routed by this run: D, plus the days since the previous snapshot (or the look-back). */
+  readonly days: readonly string[];
+  /** Bytes of D's own event files (0 for an empty day). */
+  readonly eventBytes: number;
   readonly backfill: boolean;
   readonly refreshAgeDays: number;
   readonly lookbackDays: number;
+  /** The newest earlier date with a complete sequence snapshot under this model, if any. */
   readonly previousSnapshotDate?: string;
+  readonly maxLength: number;
   readonly createdAt: string;
 }
 
 export interface SliceResult {
   readonly slice: number;
+  /** Valid rows of D's own files. */
   readonly events: number;
+  /** Invalid (quarantined) rows of D's own files. */
   readonly invalidEvents: number;
+  /** Valid / invalid rows of catch-up days' files. */
+  readonly historyEvents: number;
+  readonly historyInvalidEvents: number;
   readonly invalidByReason: Readonly<Record<string, number>>;
+  /** Rows written to work files per partition (sums to events + historyEvents). */
+  readonly routed: number;
+  readonly quarantineKey?: string;
+  readonly seconds: number;
+}
+
+/** Output checks one partition computes over its whole merged snapshot; publish aggregates them. */
+export interface EmbeddingStats {
+  /** Users in the embedding snapshot (new and carried over). */
+  readonly users: number;
+  readonly nonFinite: number;
+  readonly minNorm: number;
+  readonly maxNorm: number;
+  /** Sum of all snapshot vectors (for the collapse check: the norm of their mean). */
+  readonly sum: readonly number[];
+  /** Re-embedded users that had an earlier embedding, and the sum of cos(new, previous) over them. */
+  readonly driftUsers: number;
+  readonly driftCosineSum: number;
 }
 
 export interface PartitionResult {
   readonly partition: number;
+  readonly date: string;
+  readonly modelVersion: string;
+  /** Users with a sequence in the new snapshot. */
   readonly users: number;
+  /** Users with an event of the model's action vocabulary on D. */
   readonly activeUsers: number;
   readonly embeddedUsers: number;
+  /** Rows read from the work files (must equal the rows the slices routed here). */
+  readonly workEvents: number;
   readonly secondsByStep: Readonly<Record<string, number>>;
-  readonly writeStats: { readonly items: number; readonly requests: number; readonly retries: number };
+  readonly writeStats: {
+    readonly items: number;
+    readonly requests: number;
+    readonly retries: number;
+    readonly throttles: number;
+  };
+  /** Padded / real positions over all inference batches (length bucketing's effect). */
+  readonly tokens: { readonly padded: number; readonly real: number };
+  readonly stats: EmbeddingStats;
+}
+
+export interface GateThresholds {
+  /** Norms must lie within 1 ± this; default 1e-3. */
+  readonly normTolerance?: number;
+  /** Refuse when the mean cos(new, previous) of re-embedded users is below this; default 0.2. */
+  readonly minMeanCosine?: number;
+  /** Refuse when the norm of the mean embedding exceeds this (all users alike); default 0.98. */
+  readonly maxMeanNorm?: number;
+  /** Refuse when invalid rows exceed this share of all rows read; default 0.05. */
+  readonly maxInvalidShare?: number;
 }
 
 export interface PublishResult {
   readonly version: string;
   readonly published: boolean;
+  /** Whether the current-version pointer now names this version (false for a rerun of an older day). */
+  readonly pointerMoved: boolean;
   /** Why the gate refused, when it did. */
   readonly reasons: readonly string[];
+  readonly checks: Readonly<Record<string, number | boolean | null>>;
 }
 
 /** One JSON summary per daily run: what `pinnerformer daily --json` prints. */
@@ -93,13 +157,16 @@ export interface DailySummary {
   readonly published: boolean;
   readonly reasons: readonly string[];
   readonly secondsByStage: Readonly<Record<string, number>>;
+  /** Embed-stage time split, summed over partitions (read, merge, featurize, infer, write). */
+  readonly secondsByStep: Readonly<Record<string, number>>;
+  readonly writeStats: { readonly items: number; readonly requests: number; readonly retries: number; readonly throttles: number };
 }
 
 /*
  * The stage functions (implemented in src/pipeline/<stage>.ts, exported from src/pipeline/index.ts):
  *   plan(env, input: PlanInput): Promise<RunManifest>
  *   partitionSlice(env, { date, modelVersion, slice }): Promise<SliceResult>
- *   embedPartition(env, { date, modelVersion, partition, executionProvider }): Promise<PartitionResult>
- *   publish(env, { date, modelVersion }): Promise<PublishResult>
+ *   embedPartition(env, { date, modelVersion, partition, executionProvider?, threads? }): Promise<PartitionResult>
+ *   publish(env, { date, modelVersion, gate? }): Promise<PublishResult>
  *   deployModel(env, localModelDir): Promise<{ modelVersion }>   // uploads models/<mv>/ and records it
  */

@@ -1,0 +1,184 @@
+/**
+ * The GPU side of the daily run: a VPC with private subnets (new, or an existing one by id),
+ * managed EC2 compute environments with GPU instances (Spot first, on-demand behind it in the
+ * queue) that scale to zero, a job queue, and the embed job definition (1 GPU, retries for host
+ * failures and Spot reclaims only, a timeout). The job role reads and writes only what the embed
+ * stage uses (cdk/permissions.ts).
+ */
+import { type Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { ACCESS, grantAccess } from '../permissions.ts';
+import { METRICS_NAMESPACE, REPO_ROOT } from './stage-function.ts';
+
+/** Exit code the worker uses for a transient failure (EX_TEMPFAIL): Batch retries it. */
+export const WORKER_RETRYABLE_EXIT_CODE = 75;
+
+export interface EmbedBatchProps {
+  readonly bucket: s3.IBucket;
+  readonly table: dynamodb.ITableV2;
+  readonly vpcId?: string;
+  readonly imageUri?: string;
+  readonly instanceTypes: readonly string[];
+  readonly maxVcpus: number;
+  readonly spot: boolean;
+  readonly jobAttempts: number;
+  readonly jobTimeout: Duration;
+  readonly logRetentionDays: logs.RetentionDays;
+  /** Environment of every child job (stores, dtype, retention). */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** Only what the image needs: the Dockerfile, the sources and the lock file (keeps asset hashing fast). */
+const IMAGE_CONTEXT_EXCLUDE = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!tsconfig.json',
+  '!src/**',
+  '!batch-container/worker.ts',
+];
+
+export class EmbedBatch extends Construct {
+  public readonly vpc: ec2.IVpc;
+  public readonly jobQueue: batch.JobQueue;
+  public readonly jobDefinition: batch.EcsJobDefinition;
+  public readonly container: batch.EcsEc2ContainerDefinition;
+  public readonly jobRole: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  public readonly computeEnvironments: batch.ManagedEc2EcsComputeEnvironment[];
+
+  public constructor(scope: Construct, id: string, props: EmbedBatchProps) {
+    super(scope, id);
+    this.vpc = props.vpcId ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId }) : this.createVpc();
+
+    const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Embed workers: no inbound traffic; outbound HTTPS to AWS APIs and ECR',
+      allowAllOutbound: false,
+    });
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs, ECR and S3');
+
+    // `g5` is a family (any size Batch picks), `g6.xlarge` one size.
+    const instanceTypes = props.instanceTypes
+      .filter((type) => type.includes('.'))
+      .map((type) => new ec2.InstanceType(type));
+    const instanceClasses = props.instanceTypes.filter((type) => !type.includes('.')) as ec2.InstanceClass[];
+    const environment = (name: string, spot: boolean) =>
+      new batch.ManagedEc2EcsComputeEnvironment(this, name, {
+        vpc: this.vpc,
+        vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [securityGroup],
+        spot,
+        allocationStrategy: spot
+          ? batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED
+          : batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+        instanceTypes,
+        instanceClasses,
+        useOptimalInstanceClasses: false,
+        images: [{ imageType: batch.EcsMachineImageType.ECS_AL2023_NVIDIA }],
+        minvCpus: 0,
+        maxvCpus: props.maxVcpus,
+        updateToLatestImageVersion: true,
+        replaceComputeEnvironment: false,
+      });
+    this.computeEnvironments = props.spot
+      ? [environment('SpotGpu', true), environment('OnDemandGpu', false)]
+      : [environment('OnDemandGpu', false)];
+
+    this.jobQueue = new batch.JobQueue(this, 'Queue', {
+      priority: 1,
+      computeEnvironments: this.computeEnvironments.map((computeEnvironment, index) => ({
+        computeEnvironment,
+        order: index + 1,
+      })),
+    });
+
+    this.jobRole = new iam.Role(this, 'JobRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Embed worker: reads its inputs, writes its table and its S3 prefixes only',
+    });
+    grantAccess(this.jobRole, ACCESS.embed, props.bucket, props.table);
+    // Metrics leave as EMF lines in the job's log group: no cloudwatch:PutMetricData needed.
+
+    this.logGroup = new logs.LogGroup(this, 'JobLogs', {
+      retention: props.logRetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const image = props.imageUri
+      ? ecs.ContainerImage.fromRegistry(props.imageUri)
+      : ecs.ContainerImage.fromAsset(REPO_ROOT, {
+          file: 'batch-container/Dockerfile',
+          platform: Platform.LINUX_AMD64,
+          ignoreMode: IgnoreMode.DOCKER,
+          exclude: IMAGE_CONTEXT_EXCLUDE,
+        });
+
+    this.container = new batch.EcsEc2ContainerDefinition(this, 'EmbedContainer', {
+      image,
+      gpu: 1,
+      cpu: 4,
+      memory: Size.gibibytes(14),
+      jobRole: this.jobRole,
+      environment: {
+        EXECUTION_PROVIDER: 'cuda',
+        POWERTOOLS_SERVICE_NAME: 'embed-worker',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
+      logging: ecs.LogDriver.awsLogs({ streamPrefix: 'embed', logGroup: this.logGroup }),
+      readonlyRootFilesystem: false,
+    });
+    this.jobDefinition = new batch.EcsJobDefinition(this, 'EmbedJob', {
+      container: this.container,
+      retryAttempts: props.jobAttempts,
+      retryStrategies: [
+        // Spot reclaims and host failures: status reason "Host EC2 (instance i-...) terminated."
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        // The worker exits 75 when a dependency kept failing (TransientError): safe to rerun.
+        batch.RetryStrategy.of(
+          batch.Action.RETRY,
+          batch.Reason.custom({ onExitCode: String(WORKER_RETRYABLE_EXIT_CODE) }),
+        ),
+        // Any other exit code is bad input or a bad model: retrying cannot help.
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onExitCode: '*' })),
+      ],
+      timeout: props.jobTimeout,
+      propagateTags: true,
+    });
+  }
+
+  private createVpc(): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 3,
+      natGateways: 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'workers', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      gatewayEndpoints: {
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+        DynamoDB: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+      },
+    });
+    vpc.addFlowLog('FlowLogs', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogGroup', {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+    return vpc;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The PinnerFormer stack, wired from small constructs:
+ *   data (bucket + table) -> batch (VPC, GPU compute, queue, job) -> daily run (functions, state
+ *   machine, schedule) -> lookup API -> operations (dashboard, alarms, SNS).
+ * Its outputs are what `pinnerformer aws ...` reads (src/cli/aws.ts).
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from './config.ts';
+import { DailyRun } from './constructs/daily-run.ts';
+import { DataStore } from './constructs/data-store.ts';
+import { EmbedBatch } from './constructs/embed-batch.ts';
+import { LookupApi } from './constructs/lookup-api.ts';
+import { Operations } from './constructs/operations.ts';
+import { addNagSuppressions } from './nag-suppressions.ts';
+
+/** Names of the stack outputs the CLI reads. */
+export const STACK_OUTPUTS = {
+  bucketName: 'BucketName',
+  tableName: 'TableName',
+  stateMachineArn: 'StateMachineArn',
+  lookupUrl: 'LookupUrl',
+  alertsTopicArn: 'AlertsTopicArn',
+  dashboardName: 'DashboardName',
+  jobQueueArn: 'JobQueueArn',
+} as const;
+
+export interface PinnerFormerStackProps extends StackProps {
+  readonly config: DeploymentConfig;
+}
+
+export class PinnerFormerStack extends Stack {
+  public readonly data: DataStore;
+  public readonly batch: EmbedBatch;
+  public readonly dailyRun: DailyRun;
+  public readonly lookup: LookupApi;
+  public readonly operations: Operations;
+  public readonly alerts: sns.Topic;
+
+  public constructor(scope: Construct, id: string, props: PinnerFormerStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetentionDays = config.logRetentionDays as logs.RetentionDays;
+
+    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.data = new DataStore(this, 'Data', {
+      workRetentionDays: config.workRetentionDays,
+      snapshotRetentionDays: config.snapshotRetentionDays,
+      accessLogsBucket: accessLogs,
+    });
+    const { bucket, table } = this.data;
+
+    this.alerts = new sns.Topic(this, 'Alerts', { displayName: 'PinnerFormer alerts', enforceSSL: true });
+    this.alerts.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarms',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alerts.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    if (config.alarmEmail) this.alerts.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+
+    const deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+
+    const storeEnvironment = {
+      OBJECT_STORE_URI: `s3://${bucket.bucketName}`,
+      PARTITIONS: String(config.partitions),
+      REFRESH_AGE_DAYS: String(config.refreshAgeDays),
+      EMBEDDING_DTYPE: config.embeddingDtype,
+      EMBEDDING_RETENTION_DAYS: String(config.embeddingRetentionDays),
+    };
+
+    this.batch = new EmbedBatch(this, 'Batch', {
+      bucket,
+      table,
+      vpcId: config.vpcId,
+      imageUri: config.imageUri,
+      instanceTypes: config.instanceTypes,
+      maxVcpus: config.maxVcpus,
+      spot: config.spot,
+      jobAttempts: config.jobAttempts,
+      jobTimeout: Duration.minutes(config.jobTimeoutMinutes),
+      logRetentionDays,
+      environment: { ...storeEnvironment, TABLE_NAME: table.tableName },
+    });
+
+    this.dailyRun = new DailyRun(this, 'DailyRun', {
+      bucket,
+      table,
+      jobQueue: this.batch.jobQueue,
+      jobDefinition: this.batch.jobDefinition,
+      alerts: this.alerts,
+      deadLetterQueue: deadLetters,
+      scheduleExpression: config.scheduleExpression,
+      scheduleEnabled: config.scheduleEnabled,
+      partitions: config.partitions,
+      mapMaxConcurrency: config.mapMaxConcurrency,
+      logRetentionDays,
+      environment: storeEnvironment,
+    });
+
+    this.lookup = new LookupApi(this, 'Lookup', {
+      table,
+      auth: config.lookupAuth,
+      reservedConcurrency: config.lookupReservedConcurrency,
+      provisionedConcurrency: config.lookupProvisionedConcurrency,
+      logRetentionDays,
+      environment: { EMBEDDING_DTYPE: config.embeddingDtype },
+    });
+
+    this.operations = new Operations(this, 'Operations', {
+      alerts: this.alerts,
+      stateMachine: this.dailyRun.stateMachine,
+      partitionFunction: this.dailyRun.partitionFunction.fn,
+      lookupFunction: this.lookup.function.fn,
+      table,
+      deadLetterQueue: deadLetters,
+      lookupP99AlarmMs: config.lookupP99AlarmMs,
+      partitionFailureAlarmPercent: config.partitionFailureAlarmPercent,
+    });
+
+    const output = (key: keyof typeof STACK_OUTPUTS, value: string, description: string) =>
+      new CfnOutput(this, STACK_OUTPUTS[key], { value, description });
+    output('bucketName', bucket.bucketName, 'Object store bucket (events/, models/, runs/, snapshots)');
+    output('tableName', table.tableName, 'Embedding table (embeddings, versions, pointer)');
+    output('stateMachineArn', this.dailyRun.stateMachine.stateMachineArn, 'Daily run state machine');
+    output('lookupUrl', this.lookup.url, 'Lookup endpoint (IAM / SigV4 auth)');
+    output('alertsTopicArn', this.alerts.topicArn, 'SNS topic of alarms and failed runs');
+    output('dashboardName', this.operations.dashboard.dashboardName, 'CloudWatch dashboard');
+    output('jobQueueArn', this.batch.jobQueue.jobQueueArn, 'Batch job queue of the embed stage');
+
+    addNagSuppressions(this);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * What every handler shares: its settings from the environment (validated once), Powertools
+ * (structured logs, EMF metrics, X-Ray tracing of the SDK clients) and the stores. Stores are
+ * created once per container and reused across invocations.
+ */
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { DynamoEmbeddingStore } from '../../src/embeddings/dynamo-store.ts';
+import type { EmbeddingStore } from '../../src/embeddings/types.ts';
+import type { PipelineEnv } from '../../src/pipeline/types.ts';
+import { openObjectStore } from '../../src/storage/open-object-store.ts';
+import { PinnerFormerError, ValidationError } from '../../src/util/errors.ts';
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** Environment variables the stack sets (cdk/pinnerformer-stack.ts); DYNAMODB_ENDPOINT only in tests and local runs. */
+const HandlerSettingsSchema = z.object({
+  OBJECT_STORE_URI: z.string().min(1).optional(),
+  TABLE_NAME: z.string().min(1).optional(),
+  PARTITIONS: positiveInt.default(8),
+  REFRESH_AGE_DAYS: positiveInt.default(7),
+  EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
+  EMBEDDING_RETENTION_DAYS: positiveInt.default(30),
+  DYNAMODB_ENDPOINT: z.url().optional(),
+});
+export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): HandlerSettings {
+  const result = HandlerSettingsSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new ValidationError(`invalid function configuration: ${problems.join('; ')}`);
+}
+
+export const logger = new Logger();
+export const metrics = new Metrics();
+export const tracer = new Tracer();
+
+function required(value: string | undefined, name: string): string {
+  if (!value) throw new ValidationError(`${name} is not set for this function`);
+  return value;
+}
+
+let cached: { key: string; env: PipelineEnv } | undefined;
+
+/**
+ * The stores of this container. `withTable: false` gives a store that refuses every call, for the
+ * stages that must never touch the table (their role cannot either).
+ */
+export async function pipelineEnv(settings: HandlerSettings, withTable: boolean): Promise<PipelineEnv> {
+  const key = JSON.stringify([settings, withTable]);
+  if (cached?.key === key) return cached.env;
+  // S3 has native conditional puts: no probe object (and no s3:DeleteObject) needed.
+  const objects = openObjectStore(required(settings.OBJECT_STORE_URI, 'OBJECT_STORE_URI'), {
+    conditionalPuts: 'native',
+  });
+  const env: PipelineEnv = {
+    objects,
+    embeddings: withTable ? embeddingStore(settings) : noTableStore,
+    log: (message, fields) => logger.info(message, { ...fields }),
+  };
+  cached = { key, env };
+  return env;
+}
+
+export function embeddingStore(settings: HandlerSettings): DynamoEmbeddingStore {
+  const client = tracer.captureAWSv3Client(
+    new DynamoDBClient(settings.DYNAMODB_ENDPOINT ? { endpoint: settings.DYNAMODB_ENDPOINT } : {}),
+  );
+  return new DynamoEmbeddingStore({
+    tableName: required(settings.TABLE_NAME, 'TABLE_NAME'),
+    client,
+    dtype: settings.EMBEDDING_DTYPE,
+    retentionDays: settings.EMBEDDING_RETENTION_DAYS,
+  });
+}
+
+/** An EmbeddingStore whose every method throws: the partition stage has no table. */
+const noTableStore = new Proxy({} as EmbeddingStore, {
+  get: (_target, property) => {
+    if (property === 'then') return undefined;
+    return () => {
+      throw new ValidationError(`this stage has no access to the embedding table (called ${String(property)})`);
+    };
+  },
+});
+
+/**
+ * Runs a handler body with the Lambda context on the logger, flushes metrics, and logs failures
+ * with their typed code. Errors are rethrown as they are: Step Functions matches on their name.
+ */
+export async function instrumented<T>(name: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    const code = error instanceof PinnerFormerError ? error.code : 'UNEXPECTED';
+    logger.error(`${name} failed`, { code, error: error as Error });
+    metrics.addMetric(`${name}Failed`, 'Count', 1);
+    throw error;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}

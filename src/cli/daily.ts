@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { runDaily } from '../pipeline/local-runner.ts';
+import type { DailySummary } from '../pipeline/types.ts';
+import { dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
+
+const dailyFlags = z.object({
+  date: dateString,
+  model: z.string().min(1).default('models/demo'),
+  backfill: z.boolean().default(false),
+  json: z.boolean().default(false),
+  data: dataDirFlag,
+  partitions: intString(1, 4096).optional(),
+  workers: intString(1, 64).optional(),
+  threads: intString(1, 256).optional(),
+  refreshAgeDays: intString(1, 3650).optional(),
+  provider: z.enum(['cpu', 'cuda']).default('cpu'),
+});
+
+/** The JSON `daily --json` prints: exactly these keys first, then the extras. */
+export function summaryJson(s: DailySummary): Record<string, unknown> {
+  return {
+    date: s.date,
+    modelVersion: s.modelVersion,
+    version: s.version,
+    partitions: s.partitions,
+    events: s.events,
+    invalidEvents: s.invalidEvents,
+    activeUsers: s.activeUsers,
+    embeddedUsers: s.embeddedUsers,
+    published: s.published,
+    secondsByStage: s.secondsByStage,
+    reasons: s.reasons,
+    secondsByStep: s.secondsByStep,
+    writeStats: s.writeStats,
+  };
+}
+
+export function formatSummary(s: DailySummary): string {
+  const stages = Object.entries(s.secondsByStage)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+    .join(', ');
+  const steps = Object.entries(s.secondsByStep)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+    .join(', ');
+  return [
+    `daily run ${s.version}: ${s.published ? 'PUBLISHED' : 'NOT PUBLISHED'}`,
+    `  events ${s.events} (invalid ${s.invalidEvents}), partitions ${s.partitions}`,
+    `  users active ${s.activeUsers}, embedded ${s.embeddedUsers}; writes ${s.writeStats.items} items in ${s.writeStats.requests} requests (${s.writeStats.retries} retries)`,
+    `  time: ${stages}`,
+    `  embed steps (summed over partitions): ${steps}`,
+    ...s.reasons.map((r) => `  refused: ${r}`),
+  ].join('\n');
+}
+
+/** `pinnerformer daily`: the daily run on the embedded default (docs/pipeline.md). */
+export function registerDaily(program: Command): void {
+  program
+    .command('daily')
+    .description('Run the daily embedding job for one date on the embedded default (local dir + dynalite)')
+    .requiredOption('--date <YYYY-MM-DD>', 'run date (UTC)')
+    .option('--model <dir>', 'model directory to deploy and use', 'models/demo')
+    .option('--backfill', 're-embed every user with a sequence')
+    .option('--json', 'print one JSON summary on stdout')
+    .option('--data <dir>', 'data directory', './.pinnerformer')
+    .option('--partitions <n>', 'partition count P (default 8)')
+    .option('--workers <n>', 'worker threads (default min(2, cores))')
+    .option('--threads <n>', 'onnxruntime threads per worker')
+    .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
+    .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
+    .action(async (raw) => {
+      const flags = parseFlags(dailyFlags, raw);
+      const summary = await runDaily({
+        dataDir: flags.data,
+        date: flags.date,
+        modelDir: flags.model,
+        backfill: flags.backfill,
+        executionProvider: flags.provider,
+        ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
+        ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+        ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
+        log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);
+      if (!summary.published) process.exitCode = 1;
+    });
+}

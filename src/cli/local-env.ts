@@ -1,0 +1,57 @@
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
+import type { PipelineEnv } from '../pipeline/types.ts';
+import { LocalObjectStore } from '../storage/local-object-store.ts';
+import { ConflictError, ValidationError } from '../util/errors.ts';
+
+/** Default data directory of every local command. */
+export const DEFAULT_DATA_DIR = './.pinnerformer';
+
+/** Validates a command's flags with zod; a ValidationError names every bad flag. */
+export function parseFlags<S extends z.ZodType>(schema: S, flags: unknown): z.infer<S> {
+  const parsed = schema.safeParse(flags);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const flag = i.path.length ? `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : 'input';
+      return `${flag}: ${i.message}`;
+    });
+    throw new ValidationError(problems.join('; '), { problems });
+  }
+  return parsed.data;
+}
+
+/** A commander flag value (string) that must be a whole number in a range. */
+export const intString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const dateString = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'not a calendar date');
+
+export const dataDirFlag = z.string().min(1).default(DEFAULT_DATA_DIR);
+
+/** The embedded parts of local mode under a data dir: objects in `<data>/objects`, the table in `<data>/dynamodb`. */
+export async function openLocalEnv(dataDir: string): Promise<{ env: PipelineEnv; local: LocalEmbeddings; close(): Promise<void> }> {
+  const root = resolve(dataDir);
+  let local: LocalEmbeddings;
+  try {
+    local = await openLocalEmbeddings({ dataDir: root });
+  } catch (error) {
+    if (/lock/i.test(String((error as Error)?.message))) {
+      throw new ConflictError(`another pinnerformer process is using ${join(root, 'dynamodb')}; try again when it ends`);
+    }
+    throw error;
+  }
+  const env: PipelineEnv = {
+    objects: new LocalObjectStore(join(root, 'objects')),
+    embeddings: local.store,
+    log: (message) => process.stderr.write(`${message}\n`),
+  };
+  return { env, local, close: () => local.close() };
+}

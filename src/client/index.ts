@@ -1,0 +1,1 @@
+export { EmbeddingClient, type EmbeddingClientOptions, type GetOptions } from './embedding-client.ts';

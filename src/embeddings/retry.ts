@@ -1,0 +1,80 @@
+/**
+ * Bounded retries with exponential backoff and full jitter (delay = random × min(cap, base × 2^n)),
+ * and a bounded-concurrency map. Used for every DynamoDB call of the store.
+ */
+
+export interface RetryPolicy {
+  /** Attempts per request, the first included; default 8. */
+  readonly maxAttempts: number;
+  /** Backoff base in ms; default 50. */
+  readonly baseDelayMs: number;
+  /** Cap of one backoff in ms; default 2000. */
+  readonly maxDelayMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly random: () => number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 8,
+  baseDelayMs: 50,
+  maxDelayMs: 2000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+};
+
+const THROTTLE_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+const TRANSIENT_NAMES = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout']);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+interface SdkLikeError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+export function isThrottle(error: unknown): boolean {
+  return THROTTLE_NAMES.has((error as SdkLikeError | undefined)?.name ?? '');
+}
+
+/** Throttling, 5xx and connection errors: safe to retry a deterministic put or a read. */
+export function isRetryable(error: unknown): boolean {
+  if (isThrottle(error)) return true;
+  const e = error as SdkLikeError | undefined;
+  if (!e) return false;
+  if (TRANSIENT_NAMES.has(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '')) return true;
+  return (e.$metadata?.httpStatusCode ?? 0) >= 500;
+}
+
+/** Full-jitter delay before retry number `retry` (0-based). */
+export function backoffDelay(policy: RetryPolicy, retry: number): number {
+  return policy.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+}
+
+/** Runs `fn` over `items` with at most `concurrency` calls in flight; results keep input order. */
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!, index);
+      } catch (error) {
+        failed = true; // stop starting new work; the first error is the one reported
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,117 @@
+/**
+ * The DynamoDB table schema: the one source of truth shared by the embedded dynalite set-up
+ * (src/local/dynalite.ts), the store (src/embeddings/dynamo-store.ts), the client library and the
+ * CDK stack (cdk/). Documented for downstream readers in docs/versioning.md.
+ *
+ * One table, string keys `pk` (partition) + `sk` (sort), TTL on `ttl`:
+ *   embedding  pk = `u#<modelVersion>#<userId>`  sk = `YYYY-MM-DD`   e, n, [t], ttl
+ *   pointer    pk = `#pointer`                    sk = `current`      modelVersion, date, version, seq, updatedAt
+ *   version    pk = `#version`                    sk = `<mv>@<date>`  modelVersion, date, published, ...
+ *   run lock   pk = `#lock`                       sk = `<mv>@<date>`  owner, expiresAt, acquiredAt
+ * Embedding items use one-letter attribute names: names count towards the 1 KB write unit.
+ */
+import { ValidationError } from '../util/errors.ts';
+import type { EmbeddingDtype, VersionId } from './types.ts';
+
+export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+/** DynamoDB's TTL attribute (epoch seconds); TTL deletion is lazy, so readers filter expired items. */
+export const TTL_ATTRIBUTE = 'ttl';
+
+/** Attribute names of an embedding item. */
+export const EMBEDDING_ATTRS = {
+  /** Binary: the vector, little-endian fp16 (default) or fp32. */
+  vector: 'e',
+  /** Number: dimensions. */
+  dims: 'n',
+  /** String: dtype, present only when not the default `float16` (i.e. `float32`). */
+  dtype: 't',
+  ttl: TTL_ATTRIBUTE,
+} as const;
+
+export const DEFAULT_DTYPE: EmbeddingDtype = 'float16';
+/** Default history retention (days after an embedding's date before its TTL passes). */
+export const DEFAULT_RETENTION_DAYS = 30;
+
+export const USER_PK_PREFIX = 'u#';
+export const POINTER_KEY = { pk: '#pointer', sk: 'current' } as const;
+export const VERSION_PK = '#version';
+export const LOCK_PK = '#lock';
+
+const MODEL_VERSION_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Model versions are part of keys: no `#` or `@`, so keys and version ids parse back unambiguously. */
+export function assertModelVersion(modelVersion: string): void {
+  if (!MODEL_VERSION_RE.test(modelVersion)) {
+    throw new ValidationError(`invalid model version ${JSON.stringify(modelVersion)}: expected [A-Za-z0-9._-]{1,64}`);
+  }
+}
+
+export function isValidDate(date: string): boolean {
+  if (!DATE_RE.test(date)) return false;
+  const parsed = new Date(`${date}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === date;
+}
+
+export function assertDate(date: string): void {
+  if (!isValidDate(date)) throw new ValidationError(`invalid date ${JSON.stringify(date)}: expected YYYY-MM-DD`);
+}
+
+export function versionIdOf(version: VersionId): string {
+  return `${version.modelVersion}@${version.date}`;
+}
+
+/** Parses `modelVersion@YYYY-MM-DD`; ValidationError when malformed. */
+export function parseVersionId(id: string): VersionId {
+  const at = id.lastIndexOf('@');
+  const modelVersion = at < 0 ? '' : id.slice(0, at);
+  const date = at < 0 ? '' : id.slice(at + 1);
+  if (!MODEL_VERSION_RE.test(modelVersion) || !isValidDate(date)) {
+    throw new ValidationError(`invalid version ${JSON.stringify(id)}: expected modelVersion@YYYY-MM-DD`);
+  }
+  return { modelVersion, date };
+}
+
+export function userPartitionKey(modelVersion: string, userId: string): string {
+  return `${USER_PK_PREFIX}${modelVersion}#${userId}`;
+}
+
+/** Epoch seconds of `date` 00:00 UTC plus `days`. */
+export function epochSecondsAfter(date: string, days: number): number {
+  return Math.floor(Date.parse(`${date}T00:00:00Z`) / 1000) + Math.round(days * 86_400);
+}
+
+/** The TTL value of an embedding item dated `date`. */
+export function ttlFor(date: string, retentionDays: number): number {
+  return epochSecondsAfter(date, retentionDays);
+}
+
+/**
+ * The refresh-age rule: a user whose newest embedding is older than `refreshAgeDays` is
+ * re-embedded, so as long as refreshAgeDays < retentionDays every user with a sequence has an
+ * unexpired embedding (one missed daily run of slack is required: refresh + 1 < retention).
+ */
+export function assertRefreshWithinRetention(refreshAgeDays: number, retentionDays: number): void {
+  if (!(refreshAgeDays + 1 < retentionDays)) {
+    throw new ValidationError(
+      `refreshAgeDays (${refreshAgeDays}) + 1 must be below retentionDays (${retentionDays}) so that no embedding expires`,
+    );
+  }
+}
+
+/** The key schema and TTL for CreateTable / the CDK `Table` construct. */
+export const TABLE_DEFINITION = {
+  attributeDefinitions: [
+    { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+    { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
+  ],
+  keySchema: [
+    { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+    { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+  ],
+  ttlAttribute: TTL_ATTRIBUTE,
+  billingMode: 'PAY_PER_REQUEST',
+} as const;
+
+/** Table name of local mode (AWS passes the CDK stack's name). */
+export const DEFAULT_LOCAL_TABLE_NAME = 'pinnerformer-embeddings';

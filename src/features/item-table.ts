@@ -1,0 +1,67 @@
+import { ModelError } from '../util/errors.ts';
+
+/**
+ * Item side of the features: pretrained vectors from `items/*.parquet` and the optional item-id
+ * vocabulary of the model. Vectors live in one Float32Array, indexed through a Map.
+ */
+export class ItemTable {
+  private readonly index = new Map<string, number>();
+  private readonly vectors: Float32Array;
+
+  /**
+   * @param dim pretrained vector width (`manifest.dims.itemVector`)
+   * @param entries item ids with their vectors (each `dim` long)
+   * @param idVocabulary ids of the model's item-id vocabulary, or null when it has none
+   */
+  public constructor(
+    public readonly dim: number,
+    entries: Iterable<{ readonly itemId: string; readonly vector: ArrayLike<number> }>,
+    idVocabulary: readonly string[] | null = null,
+  ) {
+    const chunks: ArrayLike<number>[] = [];
+    for (const { itemId, vector } of entries) {
+      if (vector.length !== dim) {
+        throw new ModelError(`item ${itemId} has a ${vector.length}-d vector; the model expects ${dim}`, {
+          itemId,
+          dims: vector.length,
+          expected: dim,
+        });
+      }
+      if (!this.index.has(itemId)) {
+        this.index.set(itemId, chunks.length);
+        chunks.push(vector);
+      }
+    }
+    this.vectors = new Float32Array(chunks.length * dim);
+    chunks.forEach((vector, i) => {
+      this.vectors.set(vector, i * dim);
+    });
+    this.vocabulary = idVocabulary === null ? null : new Map(idVocabulary.map((id, i) => [id, i]));
+  }
+
+  private readonly vocabulary: Map<string, number> | null;
+
+  public get size(): number {
+    return this.index.size;
+  }
+
+  /** Copies the item's vector into `out` at `offset`; leaves zeros and returns false when it has none. */
+  public copyVector(itemId: string, out: Float32Array, offset: number): boolean {
+    const i = this.index.get(itemId);
+    if (i === undefined) return false;
+    out.set(this.vectors.subarray(i * this.dim, (i + 1) * this.dim), offset);
+    return true;
+  }
+
+  /** The `item_id` input: 2 + vocabulary index (1 if absent), or without a vocabulary 2/1 for has/lacks a vector. */
+  public idFeature(itemId: string, hasVector: boolean): number {
+    if (this.vocabulary === null) return hasVector ? 2 : 1;
+    const i = this.vocabulary.get(itemId);
+    return i === undefined ? 1 : 2 + i;
+  }
+
+  /** A table with no pretrained vectors (every item gets zeros and the out-of-vocabulary id). */
+  public static empty(dim: number, idVocabulary: readonly string[] | null = null): ItemTable {
+    return new ItemTable(dim, [], idVocabulary);
+  }
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { ModelError } from '../util/errors.ts';
+
+/** manifest.json of a model directory (docs/model-interface.md). Unknown keys are kept. */
+export const modelManifestSchema = z.looseObject({
+  formatVersion: z.literal(1),
+  modelVersion: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"),
+  dims: z.looseObject({
+    embedding: z.number().int().positive(),
+    hidden: z.number().int().positive(),
+    layers: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    maxLength: z.number().int().positive(),
+    itemVector: z.number().int().nonnegative(),
+  }),
+  vocab: z.object({
+    action: z.array(z.string().min(1)).min(1),
+    surface: z.array(z.string().min(1)),
+  }),
+  items: z.looseObject({ idVocabulary: z.string().min(1).nullable() }).default({ idVocabulary: null }),
+  features: z.looseObject({
+    absPeriodsSec: z.array(z.number().positive()).min(1),
+    relPeriodsSec: z.array(z.number().positive()).min(1),
+    timeReferenceMs: z.number().int(),
+  }),
+});
+
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+/** Parses manifest JSON text; ModelError naming each wrong field. */
+export function parseModelManifest(text: string, source = 'manifest.json'): ModelManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelError(`${source} is not valid JSON`, { source }, { cause: error });
+  }
+  const parsed = modelManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ModelError(`${source} is invalid: ${issues.join('; ')}`, { source, issues });
+  }
+  return parsed.data;
+}

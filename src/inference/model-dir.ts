@@ -1,0 +1,54 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelError } from '../util/errors.ts';
+import { type ModelManifest, parseModelManifest } from './manifest.ts';
+
+/** Files every model directory holds (docs/model-interface.md). */
+export const MODEL_FILES = ['model.onnx', 'manifest.json', 'item_embeddings.parquet'] as const;
+
+export interface ModelDirectory {
+  readonly dir: string;
+  readonly manifest: ModelManifest;
+  readonly onnxPath: string;
+  /** The item-id vocabulary (manifest.items.idVocabulary), or null. */
+  readonly idVocabulary: readonly string[] | null;
+}
+
+function readIdVocabulary(path: string): string[] {
+  const text = readFileSync(path, 'utf8');
+  if (path.endsWith('.json')) {
+    const ids: unknown = JSON.parse(text);
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {
+      throw new ModelError(`${path} must hold a JSON array of item ids`, { path });
+    }
+    return ids;
+  }
+  return text.split('\n').filter((line) => line.length > 0);
+}
+
+/**
+ * Checks a local model directory before anything uses it: every file present and non-empty, the
+ * manifest valid, the id vocabulary readable. Shape checks against the ONNX graph happen when the
+ * session opens (OnnxEmbedder.open).
+ */
+export function readModelDirectory(dir: string): ModelDirectory {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ModelError(`model directory ${dir} does not exist`, { dir });
+  }
+  for (const file of MODEL_FILES) {
+    const path = join(dir, file);
+    if (!existsSync(path) || statSync(path).size === 0) {
+      throw new ModelError(`model directory ${dir} lacks ${file}`, { dir, file });
+    }
+  }
+  const manifest = parseModelManifest(readFileSync(join(dir, 'manifest.json'), 'utf8'), join(dir, 'manifest.json'));
+  let idVocabulary: string[] | null = null;
+  if (manifest.items.idVocabulary !== null) {
+    const path = join(dir, manifest.items.idVocabulary);
+    if (!existsSync(path)) {
+      throw new ModelError(`model directory ${dir} lacks the id vocabulary ${manifest.items.idVocabulary}`, { dir });
+    }
+    idVocabulary = readIdVocabulary(path);
+  }
+  return { dir, manifest, onnxPath: join(dir, 'model.onnx'), idVocabulary };
+}

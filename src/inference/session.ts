@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import ort from 'onnxruntime-node';
+import type { ExecutionProvider } from '../pipeline/types.ts';
+import { ModelError } from '../util/errors.ts';
+
+export interface SessionOptions {
+  /** 'cpu' (default) or 'cuda'. CUDA never falls back to the CPU quietly: it fails with ModelError. */
+  readonly executionProvider?: ExecutionProvider;
+  /** CUDA device; default 0. */
+  readonly deviceId?: number;
+  /** Intra-op threads; default: onnxruntime's choice (all cores). */
+  readonly threads?: number;
+}
+
+/** The session options for a provider; for CUDA, CPU fallback of any node is disabled. */
+export function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+    ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
+  };
+  if ((options.executionProvider ?? 'cpu') === 'cpu') return { ...base, executionProviders: ['cpu'] };
+  return {
+    ...base,
+    executionProviders: [{ name: 'cuda', deviceId: options.deviceId ?? 0 }],
+    // Any node the CUDA provider cannot take makes session creation fail instead of running on the CPU.
+    extra: { session: { disable_cpu_ep_fallback: '1' } },
+  };
+}
+
+/** Opens an ONNX session; a provider that cannot load (e.g. CUDA libraries missing) is a ModelError. */
+export async function openSession(onnxPath: string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const provider = options.executionProvider ?? 'cpu';
+  try {
+    return await ort.InferenceSession.create(onnxPath, sessionOptions(options));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    if (provider === 'cuda') {
+      throw new ModelError(
+        `the CUDA execution provider was requested but cannot run this model (no quiet CPU fallback): ${reason}`,
+        { provider, onnxPath },
+        { cause: error },
+      );
+    }
+    throw new ModelError(`cannot open ${onnxPath}: ${reason}`, { provider, onnxPath }, { cause: error });
+  }
+}
+
+/**
+ * For the Batch GPU entrypoint: fails with ModelError unless an NVIDIA device is visible and the
+ * CUDA provider opens the given model with CPU fallback disabled.
+ */
+export async function requireGpu(onnxPath: string, deviceId = 0): Promise<void> {
+  if (!existsSync('/dev/nvidiactl') && !existsSync(`/dev/nvidia${deviceId}`)) {
+    throw new ModelError('a GPU was required but no NVIDIA device is visible (/dev/nvidia*)', { deviceId });
+  }
+  const session = await openSession(onnxPath, { executionProvider: 'cuda', deviceId });
+  await session.release();
+}

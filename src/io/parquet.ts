@@ -1,0 +1,472 @@
+/**
+ * Whole-table parquet encoding and decoding.
+ *
+ * Write path: columns -> apache-arrow record batch (built directly from typed arrays, no row
+ * objects) -> Arrow IPC stream -> parquet-wasm `writeParquet` (SNAPPY, one row group per
+ * `rowGroupSize` rows). Read path: hyparquet, column by column. pyarrow reads what we write and
+ * we read what pyarrow writes (test/parquet.test.ts checks both directions).
+ *
+ * Streaming is done one level up: writers keep each file bounded (one file per user chunk and
+ * day, or per `maxRowsPerFile` rows) instead of streaming inside one file.
+ */
+import * as arrow from 'apache-arrow';
+import { parquetMetadata, parquetRead } from 'hyparquet';
+import * as parquetWasm from 'parquet-wasm/node';
+import { DataError } from '../events/errors.ts';
+
+export type ParquetType = 'utf8' | 'binary' | 'int32' | 'int64' | 'float32' | 'float64' | 'bool' | 'vector';
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: ParquetType;
+  /** Whether the column may hold nulls; default false. A `vector` column is never nullable. */
+  readonly nullable?: boolean;
+  /** Width of a `vector` column (fixed_size_list<float32>[width]); required for vectors. */
+  readonly width?: number;
+}
+
+/**
+ * Accepted input per type (nulls only in nullable columns):
+ * - utf8: (string | null)[]; binary: (Uint8Array | null)[]; bool: (boolean | null)[]
+ * - int32: Int32Array | (number | null)[]; int64: BigInt64Array | (bigint | number | null)[]
+ * - float32 / float64: Float32Array / Float64Array | (number | null)[]
+ * - vector: a flat Float32Array of numRows * width values, or one ArrayLike<number> per row
+ */
+export type ColumnInput =
+  | readonly (string | null | undefined)[]
+  | readonly (Uint8Array | null | undefined)[]
+  | readonly (number | bigint | boolean | null | undefined)[]
+  | readonly ArrayLike<number>[]
+  | Int32Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
+
+export interface EncodeOptions {
+  /** Rows per row group; default 262144. */
+  readonly rowGroupSize?: number;
+  /** Compression; default 'snappy' (hyparquet and pyarrow both read it). */
+  readonly compression?: 'snappy' | 'uncompressed';
+}
+
+const DEFAULT_ROW_GROUP_SIZE = 262_144;
+
+/** Encodes whole columns into one parquet file. Throws DataError('invalid_input') on bad input. */
+export function encodeParquet(
+  schema: readonly ColumnSpec[],
+  columns: Readonly<Record<string, ColumnInput>>,
+  options: EncodeOptions = {},
+): Uint8Array {
+  const numRows = rowCountOf(schema, columns);
+  const fields: arrow.Field[] = [];
+  const children: arrow.Data[] = [];
+  for (const spec of schema) {
+    const data = columnData(spec, columns[spec.name]!, numRows);
+    fields.push(new arrow.Field(spec.name, data.type, spec.type !== 'vector' && (spec.nullable ?? false)));
+    children.push(data);
+  }
+  const struct = arrow.makeData({ type: new arrow.Struct(fields), length: numRows, nullCount: 0, children });
+  const batch = new arrow.RecordBatch(new arrow.Schema(fields), struct);
+  const ipc = arrow.tableToIPC(new arrow.Table(batch), 'stream');
+  const props = new parquetWasm.WriterPropertiesBuilder()
+    .setCompression(
+      options.compression === 'uncompressed' ? parquetWasm.Compression.UNCOMPRESSED : parquetWasm.Compression.SNAPPY,
+    )
+    .setMaxRowGroupSize(options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE)
+    .setCreatedBy('pinnerformer')
+    .build();
+  return parquetWasm.writeParquet(parquetWasm.Table.fromIPCStream(ipc), props);
+}
+
+function rowCountOf(schema: readonly ColumnSpec[], columns: Readonly<Record<string, ColumnInput>>): number {
+  let numRows: number | undefined;
+  for (const spec of schema) {
+    const values = columns[spec.name];
+    if (values === undefined) throw new DataError('invalid_input', `column ${spec.name} has no values`);
+    let rows = values.length;
+    if (spec.type === 'vector') {
+      const width = vectorWidth(spec);
+      if (values instanceof Float32Array) {
+        if (values.length % width !== 0) {
+          throw new DataError('invalid_input', `vector column ${spec.name}: ${values.length} values is not a multiple of ${width}`);
+        }
+        rows = values.length / width;
+      }
+    }
+    if (numRows !== undefined && rows !== numRows) {
+      throw new DataError('invalid_input', `column ${spec.name} has ${rows} rows, expected ${numRows}`);
+    }
+    numRows = rows;
+  }
+  if (numRows === undefined) throw new DataError('invalid_input', 'a parquet table needs at least one column');
+  return numRows;
+}
+
+function vectorWidth(spec: ColumnSpec): number {
+  const width = spec.width;
+  if (width === undefined || !Number.isInteger(width) || width < 1) {
+    throw new DataError('invalid_input', `vector column ${spec.name} needs a positive integer width`);
+  }
+  return width;
+}
+
+/** Validity bitmap (arrow: bit set = valid) or undefined when nothing is null. */
+function nullBitmapOf(spec: ColumnSpec, values: ArrayLike<unknown>): { bitmap?: Uint8Array; nullCount: number } {
+  if (ArrayBuffer.isView(values)) return { nullCount: 0 };
+  let nullCount = 0;
+  let bitmap: Uint8Array | undefined;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      if (!spec.nullable) throw new DataError('invalid_input', `column ${spec.name} is not nullable but row ${i} is null`);
+      if (!bitmap) {
+        bitmap = new Uint8Array((values.length + 7) >> 3).fill(0xff);
+      }
+      bitmap[i >> 3]! &= ~(1 << (i & 7));
+      nullCount++;
+    }
+  }
+  return { bitmap, nullCount };
+}
+
+function columnData(spec: ColumnSpec, values: ColumnInput, numRows: number): arrow.Data {
+  if (spec.type === 'vector') return vectorData(spec, values, numRows);
+  const { bitmap, nullCount } = nullBitmapOf(spec, values);
+  const base = { length: numRows, nullCount, nullBitmap: bitmap };
+  switch (spec.type) {
+    case 'utf8':
+      return utf8Data(spec, values as readonly (string | null)[], base);
+    case 'binary':
+      return binaryData(spec, values as readonly (Uint8Array | null)[], base);
+    case 'int32':
+      return arrow.makeData({ type: new arrow.Int32(), ...base, data: toTyped(Int32Array, values, spec) });
+    case 'float32':
+      return arrow.makeData({ type: new arrow.Float32(), ...base, data: toTyped(Float32Array, values, spec) });
+    case 'float64':
+      return arrow.makeData({ type: new arrow.Float64(), ...base, data: toTyped(Float64Array, values, spec) });
+    case 'int64':
+      return arrow.makeData({ type: new arrow.Int64(), ...base, data: toBigInt64(values, spec) });
+    case 'bool': {
+      const bits = new Uint8Array((numRows + 7) >> 3);
+      for (let i = 0; i < numRows; i++) if ((values as readonly unknown[])[i] === true) bits[i >> 3]! |= 1 << (i & 7);
+      return arrow.makeData({ type: new arrow.Bool(), ...base, data: bits });
+    }
+    default:
+      throw new DataError('invalid_input', `unknown parquet type ${String(spec.type)}`);
+  }
+}
+
+function toTyped<T extends Int32Array | Float32Array | Float64Array>(
+  ctor: { new (n: number): T; name: string },
+  values: ColumnInput,
+  spec: ColumnSpec,
+): T {
+  if (values instanceof ctor) return values;
+  if (ArrayBuffer.isView(values)) throw new DataError('invalid_input', `column ${spec.name} expects ${ctor.name}`);
+  const out = new ctor(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'number') throw new DataError('invalid_input', `column ${spec.name} row ${i} is not a number`);
+    out[i] = v;
+  }
+  return out;
+}
+
+function toBigInt64(values: ColumnInput, spec: ColumnSpec): BigInt64Array {
+  if (values instanceof BigInt64Array) return values;
+  if (ArrayBuffer.isView(values)) throw new DataError('invalid_input', `column ${spec.name} expects BigInt64Array`);
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'bigint') out[i] = v;
+    else if (typeof v === 'number' && Number.isInteger(v)) out[i] = BigInt(v);
+    else throw new DataError('invalid_input', `column ${spec.name} row ${i} is not an integer`);
+  }
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+function utf8Data(
+  spec: ColumnSpec,
+  values: readonly (string | null | undefined)[],
+  base: { length: number; nullCount: number; nullBitmap?: Uint8Array },
+): arrow.Data {
+  const offsets = new Int32Array(values.length + 1);
+  let buffer = new Uint8Array(Math.max(64, values.length * 8));
+  let pos = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== null && v !== undefined) {
+      if (typeof v !== 'string') throw new DataError('invalid_input', `column ${spec.name} row ${i} is not a string`);
+      // A UTF-8 encoding takes at most 3 bytes per UTF-16 code unit.
+      if (pos + v.length * 3 > buffer.length) {
+        const grown = new Uint8Array(Math.max(buffer.length * 2, pos + v.length * 3));
+        grown.set(buffer.subarray(0, pos));
+        buffer = grown;
+      }
+      pos += encoder.encodeInto(v, buffer.subarray(pos)).written;
+    }
+    offsets[i + 1] = pos;
+  }
+  return arrow.makeData({ type: new arrow.Utf8(), ...base, valueOffsets: offsets, data: buffer.subarray(0, pos) });
+}
+
+function binaryData(
+  spec: ColumnSpec,
+  values: readonly (Uint8Array | null | undefined)[],
+  base: { length: number; nullCount: number; nullBitmap?: Uint8Array },
+): arrow.Data {
+  const offsets = new Int32Array(values.length + 1);
+  let total = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== null && v !== undefined) {
+      if (!(v instanceof Uint8Array)) throw new DataError('invalid_input', `column ${spec.name} row ${i} is not bytes`);
+      total += v.length;
+    }
+    offsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v) data.set(v, offsets[i]!);
+  }
+  return arrow.makeData({ type: new arrow.Binary(), ...base, valueOffsets: offsets, data });
+}
+
+function vectorData(spec: ColumnSpec, values: ColumnInput, numRows: number): arrow.Data {
+  const width = vectorWidth(spec);
+  let flat: Float32Array;
+  if (values instanceof Float32Array) {
+    flat = values;
+  } else {
+    flat = new Float32Array(numRows * width);
+    const rows = values as readonly (ArrayLike<number> | null | undefined)[];
+    for (let i = 0; i < numRows; i++) {
+      const row = rows[i];
+      if (row === null || row === undefined || typeof row !== 'object' || row.length !== width) {
+        throw new DataError('invalid_input', `vector column ${spec.name} row ${i} must hold exactly ${width} numbers`);
+      }
+      for (let j = 0; j < width; j++) flat[i * width + j] = row[j]!;
+    }
+  }
+  const itemField = new arrow.Field('item', new arrow.Float32(), false);
+  const child = arrow.makeData({ type: new arrow.Float32(), length: numRows * width, nullCount: 0, data: flat });
+  return arrow.makeData({
+    type: new arrow.FixedSizeList(width, itemField),
+    length: numRows,
+    nullCount: 0,
+    child,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/**
+ * What a column holds, from its parquet schema (physical + logical type). Validation uses this,
+ * not the JS type of a value, so that TypeScript and Python agree on "wrong column type".
+ */
+export type ColumnKind =
+  | 'utf8'
+  | 'binary'
+  | 'int'
+  | 'float'
+  | 'bool'
+  | 'timestamp_ms'
+  | 'timestamp_other'
+  | 'list'
+  | 'other';
+
+/**
+ * Decoded values of one column, in row order. hyparquet gives typed arrays for required numeric
+ * columns (Int32Array, BigInt64Array, Float32Array, Float64Array) and plain arrays otherwise:
+ * string | null for utf8, Uint8Array for binary, bigint for int64, number for int32/float,
+ * Date for timestamps, number[] per row for list / vector columns.
+ */
+export type ColumnValues = unknown[] | Int32Array | BigInt64Array | Float32Array | Float64Array | Uint8Array;
+
+export interface DecodedTable {
+  readonly numRows: number;
+  /** Column name -> values; only the requested columns that exist in the file. */
+  readonly columns: Record<string, ColumnValues>;
+  /** Kind of every top-level column of the file (also the ones not read). */
+  readonly kinds: Record<string, ColumnKind>;
+}
+
+export interface DecodeOptions {
+  /** Top-level columns to read; default all. Absent names are skipped (check `kinds`). */
+  readonly columns?: readonly string[];
+  /** Used in error messages. */
+  readonly file?: string;
+}
+
+interface SchemaElementLike {
+  readonly name: string;
+  readonly type?: string;
+  readonly num_children?: number;
+  readonly converted_type?: string;
+  readonly logical_type?: { readonly type: string; readonly unit?: string };
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    return bytes.buffer;
+  }
+  // Uint8Array.prototype.slice copies even for a Node Buffer (whose own slice() is a view).
+  return Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer;
+}
+
+function unreadable(file: string | undefined, cause: unknown): DataError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new DataError('unreadable_file', `unreadable parquet file${file ? ` ${file}` : ''}: ${why}`, { file }, { cause });
+}
+
+function kindOf(el: SchemaElementLike): ColumnKind {
+  if (el.num_children !== undefined && el.num_children > 0) {
+    return el.converted_type === 'LIST' || el.logical_type?.type === 'LIST' ? 'list' : 'other';
+  }
+  const logical = el.logical_type?.type;
+  switch (el.type) {
+    case 'BYTE_ARRAY':
+      return logical === 'STRING' || el.converted_type === 'UTF8' || logical === 'ENUM' || el.converted_type === 'ENUM'
+        ? 'utf8'
+        : logical === undefined && el.converted_type === undefined
+          ? 'binary'
+          : 'other';
+    case 'INT32':
+    case 'INT64':
+      if (logical === 'TIMESTAMP') return el.logical_type?.unit === 'MILLIS' ? 'timestamp_ms' : 'timestamp_other';
+      if (el.converted_type === 'TIMESTAMP_MILLIS') return 'timestamp_ms';
+      if (el.converted_type === 'TIMESTAMP_MICROS') return 'timestamp_other';
+      if (logical === undefined || logical === 'INTEGER') {
+        return el.converted_type === undefined || /^U?INT_/.test(el.converted_type) ? 'int' : 'other';
+      }
+      return 'other';
+    case 'FLOAT':
+    case 'DOUBLE':
+      return 'float';
+    case 'BOOLEAN':
+      return 'bool';
+    default:
+      return 'other';
+  }
+}
+
+/** Top-level column kinds of a parquet file (reads only the footer). */
+export function parquetColumnKinds(bytes: Uint8Array, file?: string): { numRows: number; kinds: Record<string, ColumnKind> } {
+  try {
+    const metadata = parquetMetadata(toArrayBuffer(bytes));
+    return { numRows: Number(metadata.num_rows), kinds: topLevelKinds(metadata.schema as SchemaElementLike[]) };
+  } catch (error) {
+    throw unreadable(file, error);
+  }
+}
+
+function topLevelKinds(schema: readonly SchemaElementLike[]): Record<string, ColumnKind> {
+  const kinds: Record<string, ColumnKind> = {};
+  // schema[0] is the root; walk its children, skipping each child's own subtree.
+  let i = 1;
+  const skip = (index: number): number => {
+    const el = schema[index]!;
+    let next = index + 1;
+    for (let c = 0; c < (el.num_children ?? 0); c++) next = skip(next);
+    return next;
+  };
+  while (i < schema.length) {
+    const el = schema[i]!;
+    kinds[el.name] = kindOf(el);
+    i = skip(i);
+  }
+  return kinds;
+}
+
+/**
+ * Reads a whole parquet file column by column. Throws DataError('unreadable_file') for anything
+ * that is not a readable parquet file (bad magic, truncated footer, corrupt pages).
+ */
+export async function decodeParquet(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedTable> {
+  const file = toArrayBuffer(bytes);
+  try {
+    const metadata = parquetMetadata(file);
+    const kinds = topLevelKinds(metadata.schema as SchemaElementLike[]);
+    const wanted = (options.columns ?? Object.keys(kinds)).filter((name) => name in kinds);
+    const numRows = Number(metadata.num_rows);
+    const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
+    for (const name of wanted) chunks.set(name, []);
+    if (wanted.length > 0 && numRows > 0) {
+      const hasBinary = wanted.some((name) => kinds[name] === 'binary');
+      await parquetRead({
+        file,
+        metadata,
+        columns: wanted,
+        utf8: !hasBinary,
+        onChunk: (chunk) => {
+          chunks.get(chunk.columnName)?.push({ rowStart: chunk.rowStart, data: chunk.columnData as ArrayLike<unknown> });
+        },
+      });
+    }
+    const columns: Record<string, ColumnValues> = {};
+    for (const [name, parts] of chunks) {
+      columns[name] = concatChunks(parts, numRows, name, options.file);
+    }
+    return { numRows, columns, kinds };
+  } catch (error) {
+    if (error instanceof DataError) throw error;
+    throw unreadable(options.file, error);
+  }
+}
+
+function concatChunks(
+  parts: { rowStart: number; data: ArrayLike<unknown> }[],
+  numRows: number,
+  name: string,
+  file: string | undefined,
+): ColumnValues {
+  parts.sort((a, b) => a.rowStart - b.rowStart);
+  let expected = 0;
+  for (const part of parts) {
+    if (part.rowStart !== expected) throw unreadable(file, new Error(`column ${name}: gap at row ${expected}`));
+    expected += part.data.length;
+  }
+  if (expected !== numRows) throw unreadable(file, new Error(`column ${name}: ${expected} values for ${numRows} rows`));
+  if (parts.length === 1) return toColumnValues(parts[0]!.data);
+  const first = parts[0]?.data;
+  const typedCtor = first && ArrayBuffer.isView(first) ? (first.constructor as new (n: number) => TypedLike) : undefined;
+  if (typedCtor && parts.every((p) => p.data.constructor === typedCtor)) {
+    const out = new typedCtor(numRows);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part.data as TypedLike, at);
+      at += part.data.length;
+    }
+    return out as unknown as ColumnValues;
+  }
+  const out: unknown[] = new Array(numRows);
+  let at = 0;
+  for (const part of parts) for (let i = 0; i < part.data.length; i++) out[at++] = part.data[i];
+  return out;
+}
+
+type TypedLike = { set(array: ArrayLike<unknown>, offset: number): void; length: number };
+
+function toColumnValues(data: ArrayLike<unknown>): ColumnValues {
+  if (Array.isArray(data) || ArrayBuffer.isView(data)) return data as ColumnValues;
+  return Array.from(data);
+}
+
+/** A vector column (one number[] or typed array per row) as one flat Float32Array [rows * width]. */
+export function flattenVectors(values: ColumnValues, width: number, name = 'vector'): Float32Array {
+  const out = new Float32Array(values.length * width);
+  for (let i = 0; i < values.length; i++) {
+    const row = (values as unknown[])[i] as ArrayLike<number> | null | undefined;
+    if (!row || row.length !== width) {
+      throw new DataError('invalid_input', `${name} row ${i} has ${row ? row.length : 'no'} values, expected ${width}`);
+    }
+    for (let j = 0; j < width; j++) out[i * width + j] = row[j]!;
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * The embedded DynamoDB of local mode: dynalite in-process on loopback, persisted under the data
+ * directory (LevelDB) or in memory. Dummy credentials and region: nothing needs AWS credentials.
+ * dynalite has no TTL deletion and no transactions; the store does not rely on either.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { TABLE_DEFINITION } from '../embeddings/table-schema.ts';
+
+export interface LocalDynamoOptions {
+  /** LevelDB directory for persistence; in memory when absent. */
+  readonly dir?: string;
+  /** Loopback port; default 0 (a free port). */
+  readonly port?: number;
+}
+
+export interface LocalDynamo {
+  readonly endpoint: string;
+  readonly client: DynamoDBClient;
+  /** A new client for the same endpoint (e.g. for a worker, or wrapped for fault injection). */
+  createClient(): DynamoDBClient;
+  close(): Promise<void>;
+}
+
+/** Client settings for a local endpoint: dummy region and credentials. */
+export function localDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promise<LocalDynamo> {
+  if (options.dir) await mkdir(options.dir, { recursive: true });
+  const server = dynalite({ path: options.dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const clients: DynamoDBClient[] = [];
+  const createClient = (): DynamoDBClient => {
+    const client = localDynamoClient(endpoint);
+    clients.push(client);
+    return client;
+  };
+  const client = createClient();
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint,
+    client,
+    createClient,
+    close: () => {
+      closed ??= (async () => {
+        for (const c of clients) c.destroy();
+        server.closeAllConnections();
+        await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Creates the table from the schema unless it exists, and waits until it is ACTIVE. */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [...TABLE_DEFINITION.attributeDefinitions],
+        KeySchema: [...TABLE_DEFINITION.keySchema],
+        BillingMode: TABLE_DEFINITION.billingMode,
+      }),
+    );
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+  }
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`);
+}

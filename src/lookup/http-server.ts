@@ -1,0 +1,109 @@
+/**
+ * A small loopback HTTP server exposing the lookup handler for local use and the benchmark:
+ *   GET  /users/:id[?version=mv@YYYY-MM-DD]   one user
+ *   POST /users:batch  {"userIds": [...], "version"?: "..."}   up to 100 users
+ * Responses are the handler's JSON bodies with its status codes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EmbeddingStore } from '../embeddings/types.ts';
+import { LookupHandler, type LookupHandlerOptions } from './handler.ts';
+
+export interface LookupServerOptions extends LookupHandlerOptions {
+  readonly store: EmbeddingStore;
+  /** Default 0 (a free port). */
+  readonly port?: number;
+  /** Default 127.0.0.1: the server has no authentication, keep it on loopback. */
+  readonly host?: string;
+  /** Largest accepted request body, bytes; default 64 KiB. */
+  readonly maxBodyBytes?: number;
+}
+
+export interface LookupServer {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, statusCode: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startLookupServer(options: LookupServerOptions): Promise<LookupServer> {
+  const handler = new LookupHandler(options.store, options);
+  const maxBody = options.maxBodyBytes ?? 64 * 1024;
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/users:batch') {
+      if (req.method !== 'POST') return send(res, 405, { error: { code: 'METHOD', message: 'use POST' } });
+      const text = await readBody(req, maxBody);
+      if (text === undefined)
+        return send(res, 400, { error: { code: 'VALIDATION', message: `body over ${maxBody} bytes` } });
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return send(res, 400, { error: { code: 'VALIDATION', message: 'body is not JSON' } });
+      }
+      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+      const response = await handler.handle({ userIds: fields.userIds, version: fields.version });
+      return send(res, response.statusCode, response.body);
+    }
+    if (url.pathname.startsWith('/users/')) {
+      if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD', message: 'use GET' } });
+      let userId: string;
+      try {
+        userId = decodeURIComponent(url.pathname.slice('/users/'.length));
+      } catch {
+        return send(res, 400, { error: { code: 'VALIDATION', message: 'user id is not valid percent-encoding' } });
+      }
+      const version = url.searchParams.get('version') ?? undefined;
+      const response = await handler.handle({ userId, version });
+      return send(res, response.statusCode, response.body);
+    }
+    return send(res, 404, { error: { code: 'NOT_FOUND', message: 'no such route' } });
+  };
+  const server = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      console.error('lookup server:', error);
+      if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

@@ -1,0 +1,96 @@
+import type { GateThresholds, PartitionResult, RunManifest, SliceResult } from './types.ts';
+
+export const GATE_DEFAULTS: Required<GateThresholds> = {
+  normTolerance: 1e-3,
+  minMeanCosine: 0.2,
+  maxMeanNorm: 0.98,
+  maxInvalidShare: 0.05,
+};
+
+/** File-level reasons (a whole file unusable): any of them refuses the run. */
+const FILE_REASONS = ['unreadable_file', 'missing_column'];
+
+export interface GateVerdict {
+  readonly passed: boolean;
+  readonly reasons: string[];
+  readonly checks: Record<string, number | boolean | null>;
+}
+
+/**
+ * The publish gate over the stage results (a pure function: publish reads, this decides).
+ * `results` holds the partitions that finished; any missing one refuses the run.
+ */
+export function evaluateGate(
+  run: Pick<RunManifest, 'partitions' | 'slices'>,
+  slices: readonly (SliceResult | undefined)[],
+  results: readonly (PartitionResult | undefined)[],
+  thresholds: GateThresholds = {},
+  options: { readonly driftComparable: boolean } = { driftComparable: true },
+): GateVerdict {
+  const t = { ...GATE_DEFAULTS, ...thresholds };
+  const reasons: string[] = [];
+  const missingSlices = run.slices.filter((s) => !slices.some((r) => r?.slice === s.index)).map((s) => s.index);
+  if (missingSlices.length > 0) reasons.push(`slices not finished: ${missingSlices.join(', ')}`);
+  const missing: number[] = [];
+  for (let p = 0; p < run.partitions; p++) if (!results.some((r) => r?.partition === p)) missing.push(p);
+  if (missing.length > 0) reasons.push(`partitions not finished: ${missing.join(', ')}`);
+  const done = results.filter((r): r is PartitionResult => r !== undefined);
+  const finished = slices.filter((s): s is SliceResult => s !== undefined);
+
+  // counts: every routed row reached its partition; every selected user was written
+  const routed = finished.reduce((n, s) => n + s.routed, 0);
+  const read = done.reduce((n, r) => n + r.workEvents, 0);
+  if (missingSlices.length === 0 && missing.length === 0 && routed !== read) {
+    reasons.push(`count mismatch: slices routed ${routed} events, partitions read ${read}`);
+  }
+  const embedded = done.reduce((n, r) => n + r.embeddedUsers, 0);
+  const written = done.reduce((n, r) => n + r.writeStats.items, 0);
+  if (embedded !== written) reasons.push(`count mismatch: ${embedded} users embedded, ${written} written`);
+  const users = done.reduce((n, r) => n + r.stats.users, 0);
+  const sequenceUsers = done.reduce((n, r) => n + r.users, 0);
+  if (users !== sequenceUsers) reasons.push(`count mismatch: ${sequenceUsers} users with a sequence, ${users} embeddings`);
+
+  // values
+  const nonFinite = done.reduce((n, r) => n + r.stats.nonFinite, 0);
+  if (nonFinite > 0) reasons.push(`${nonFinite} embeddings hold NaN or infinite values`);
+  const withUsers = done.filter((r) => r.stats.users > 0);
+  const minNorm = withUsers.length ? Math.min(...withUsers.map((r) => r.stats.minNorm)) : null;
+  const maxNorm = withUsers.length ? Math.max(...withUsers.map((r) => r.stats.maxNorm)) : null;
+  if (minNorm !== null && maxNorm !== null && (minNorm < 1 - t.normTolerance || maxNorm > 1 + t.normTolerance)) {
+    reasons.push(`norms ${minNorm.toFixed(6)}..${maxNorm.toFixed(6)} outside 1 ± ${t.normTolerance}`);
+  }
+  let meanNorm: number | null = null;
+  if (users >= 2 && nonFinite === 0) {
+    const dims = done[0]!.stats.sum.length;
+    let s = 0;
+    for (let d = 0; d < dims; d++) {
+      const mean = done.reduce((acc, r) => acc + (r.stats.sum[d] ?? 0), 0) / users;
+      s += mean * mean;
+    }
+    meanNorm = Math.sqrt(s);
+    if (meanNorm > t.maxMeanNorm) {
+      reasons.push(`collapse: the mean embedding has norm ${meanNorm.toFixed(4)} > ${t.maxMeanNorm} (users look alike)`);
+    }
+  }
+  const driftUsers = done.reduce((n, r) => n + r.stats.driftUsers, 0);
+  const meanCosine = driftUsers > 0 ? done.reduce((n, r) => n + r.stats.driftCosineSum, 0) / driftUsers : null;
+  if (options.driftComparable && meanCosine !== null && meanCosine < t.minMeanCosine) {
+    reasons.push(`drift: mean cos(new, previous) ${meanCosine.toFixed(4)} < ${t.minMeanCosine} over ${driftUsers} users`);
+  }
+
+  // input quality
+  const invalid = finished.reduce((n, s) => n + s.invalidEvents + s.historyInvalidEvents, 0);
+  const valid = finished.reduce((n, s) => n + s.events + s.historyEvents, 0);
+  const invalidShare = invalid + valid > 0 ? invalid / (invalid + valid) : 0;
+  if (invalidShare > t.maxInvalidShare) {
+    reasons.push(`invalid rows ${(100 * invalidShare).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
+  }
+  const badFiles = finished.reduce((n, s) => n + FILE_REASONS.reduce((m, r) => m + (s.invalidByReason[r] ?? 0), 0), 0);
+  if (badFiles > 0) reasons.push(`${badFiles} event files unusable (see the slice quarantine files)`);
+
+  return {
+    passed: reasons.length === 0,
+    reasons,
+    checks: { routed, read, embedded, written, users, nonFinite, minNorm, maxNorm, meanNorm, driftUsers, meanCosine, invalidShare, badFiles },
+  };
+}

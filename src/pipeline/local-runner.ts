@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
+import { LocalObjectStore } from '../storage/local-object-store.ts';
+import { ConflictError } from '../util/errors.ts';
+import { deployModel } from './model.ts';
+import { plan } from './plan.ts';
+import { publish } from './publish.ts';
+import type { DailySummary, ExecutionProvider, GateThresholds, PartitionResult, PipelineEnv, SliceResult } from './types.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface RunDailyOptions {
+  /** Data directory: objects under `<dataDir>/objects`, the embedded table under `<dataDir>/dynamodb`. */
+  readonly dataDir: string;
+  readonly date: string;
+  /** Local model directory, deployed (idempotently) before the run; default `models/demo`. */
+  readonly modelDir?: string;
+  readonly backfill?: boolean;
+  /** Partition count P; default 8. */
+  readonly partitions?: number;
+  /** Worker threads for the partition and embed stages; default min(2, cores). */
+  readonly workers?: number;
+  /** onnxruntime threads per worker; default max(1, floor(cores / workers)). */
+  readonly threads?: number;
+  readonly executionProvider?: ExecutionProvider;
+  readonly refreshAgeDays?: number;
+  readonly lookbackDays?: number;
+  /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
+  readonly sliceBytes?: number;
+  readonly gate?: GateThresholds;
+  /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
+  readonly embeddings?: LocalEmbeddings;
+  /** Progress lines; default none. */
+  readonly log?: (message: string) => void;
+}
+
+const LOCK_LEASE_MS = 2 * 60 * 60 * 1000;
+
+function sumSteps(results: readonly PartitionResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.secondsByStep)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/**
+ * The daily run on one machine: deploy the model, take the run lock, plan, run the slices and
+ * then the partitions in parallel worker threads, publish. A partition that fails is reported
+ * (by number and error) and the run is not published; the pointer stays where it was.
+ */
+export async function runDaily(options: RunDailyOptions): Promise<DailySummary> {
+  const log = options.log ?? (() => {});
+  const started = performance.now();
+  const seconds: Record<string, number> = {};
+  let mark = started;
+  const lap = (stage: string): void => {
+    const now = performance.now();
+    seconds[stage] = (now - mark) / 1000;
+    mark = now;
+  };
+  const dataDir = resolve(options.dataDir);
+  const objectsDir = join(dataDir, 'objects');
+  let local = options.embeddings;
+  if (!local) {
+    try {
+      local = await openLocalEmbeddings({ dataDir });
+    } catch (error) {
+      if (/lock/i.test(String((error as Error)?.message))) {
+        throw new ConflictError(`another process is using ${join(dataDir, 'dynamodb')}: one run at a time per data dir`);
+      }
+      throw error;
+    }
+  }
+  const env: PipelineEnv = {
+    objects: new LocalObjectStore(objectsDir),
+    embeddings: local.store,
+    log: (message) => log(message),
+  };
+  const owner = `local-${process.pid}-${randomUUID().slice(0, 8)}`;
+  let pool: WorkerPool | undefined;
+  let version: string | undefined;
+  try {
+    const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
+    version = `${modelVersion}@${options.date}`;
+    await local.store.acquireRunLock({ modelVersion, date: options.date }, owner, LOCK_LEASE_MS);
+    lap('deploy');
+    const run = await plan(env, {
+      date: options.date,
+      modelVersion,
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+      backfill: options.backfill ?? false,
+      ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
+      ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
+      sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
+    });
+    lap('plan');
+
+    const cores = availableParallelism();
+    const workers = Math.max(1, options.workers ?? Math.min(2, cores));
+    const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
+    pool = new WorkerPool(
+      workers,
+      { objectsDir, endpoint: local.endpoint, tableName: local.tableName },
+      (message) => log(message),
+    );
+    const slices = await Promise.all(
+      run.slices.map((s) =>
+        pool!.run<SliceResult>({ kind: 'slice', input: { date: run.date, modelVersion, slice: s.index } }),
+      ),
+    );
+    lap('partition');
+    const events = slices.reduce((n, s) => n + s.events, 0);
+    if (events === 0) log(`${run.date} is an empty day: no valid events (the run still carries every user over)`);
+
+    const failures: string[] = [];
+    const results: PartitionResult[] = [];
+    let finished = 0;
+    await Promise.all(
+      Array.from({ length: run.partitions }, async (_, partition) => {
+        try {
+          results.push(
+            await pool!.run<PartitionResult>({
+              kind: 'embed',
+              input: {
+                date: run.date,
+                modelVersion,
+                partition,
+                threads,
+                ...(options.executionProvider === undefined ? {} : { executionProvider: options.executionProvider }),
+              },
+            }),
+          );
+          log(`embed: ${++finished}/${run.partitions} partitions done`);
+        } catch (error) {
+          failures.push(`partition ${partition} failed: ${(error as Error).message}`);
+          log(`embed: partition ${partition} FAILED: ${(error as Error).message}`);
+        }
+      }),
+    );
+    lap('embed');
+    await pool.close();
+    pool = undefined;
+
+    const verdict = await publish(env, { date: run.date, modelVersion, ...(options.gate ? { gate: options.gate } : {}) });
+    lap('publish');
+    seconds.total = (performance.now() - started) / 1000;
+    results.sort((a, b) => a.partition - b.partition);
+    return {
+      date: run.date,
+      modelVersion,
+      version: run.version,
+      partitions: run.partitions,
+      events,
+      invalidEvents: slices.reduce((n, s) => n + s.invalidEvents, 0),
+      activeUsers: results.reduce((n, r) => n + r.activeUsers, 0),
+      embeddedUsers: results.reduce((n, r) => n + r.embeddedUsers, 0),
+      published: verdict.published,
+      reasons: [...failures, ...verdict.reasons],
+      secondsByStage: seconds,
+      secondsByStep: sumSteps(results),
+      writeStats: {
+        items: results.reduce((n, r) => n + r.writeStats.items, 0),
+        requests: results.reduce((n, r) => n + r.writeStats.requests, 0),
+        retries: results.reduce((n, r) => n + r.writeStats.retries, 0),
+        throttles: results.reduce((n, r) => n + r.writeStats.throttles, 0),
+      },
+    };
+  } finally {
+    await pool?.close();
+    if (version !== undefined) await local.store.releaseRunLock(version, owner).catch(() => false);
+    if (!options.embeddings) await local.close();
+  }
+}

@@ -1,0 +1,130 @@
+import { DataError } from '../events/errors.ts';
+import { readEventFile } from '../events/read-events.ts';
+import { EVENT_SCHEMA, type Event } from '../events/schema.ts';
+import type { QuarantinedRow } from '../events/validate.ts';
+import { encodeParquet } from '../io/parquet.ts';
+import { ValidationError } from '../util/errors.ts';
+import { partitionOf } from './hash.ts';
+import { layout } from './layout.ts';
+import { readRunManifest } from './plan.ts';
+import type { PipelineEnv, SliceResult } from './types.ts';
+
+export interface PartitionSliceInput {
+  readonly date: string;
+  readonly modelVersion: string;
+  readonly slice: number;
+  /** "Now" for the validator's future-timestamp rule; default Date.now(). */
+  readonly nowMs?: number;
+}
+
+const QUARANTINE_SCHEMA = [
+  { name: 'file', type: 'utf8' },
+  { name: 'row', type: 'int64' },
+  { name: 'reason', type: 'utf8' },
+  { name: 'values', type: 'utf8' },
+] as const;
+
+/** Encodes events in the canonical event schema (docs/data.md), the format of the work files. */
+export function encodeEvents(events: readonly Event[]): Uint8Array {
+  return encodeParquet(EVENT_SCHEMA, {
+    user_id: events.map((e) => e.userId),
+    item_id: events.map((e) => e.itemId),
+    action: events.map((e) => e.action),
+    surface: events.map((e) => e.surface),
+    ts: BigInt64Array.from(events, (e) => BigInt(e.ts)),
+    duration_ms: events.map((e) => e.durationMs),
+  });
+}
+
+/**
+ * Stage 2 (one Lambda invocation per slice). Reads the slice's event files, validates every row
+ * with the event validator (src/events), quarantines invalid rows with their reason, routes each
+ * valid event to its user's partition and writes one work file per partition
+ * (`work/<mv>/dt=D/partition=P/slice=S.parquet`, empty ones included so embed can check that every
+ * slice arrived). Re-running overwrites the same keys with the same bytes.
+ */
+export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInput): Promise<SliceResult> {
+  const started = performance.now();
+  const run = await readRunManifest(env, input.modelVersion, input.date);
+  const slice = run.slices.find((s) => s.index === input.slice);
+  if (!slice) {
+    throw new ValidationError(`run ${run.version} has no slice ${input.slice} (it has ${run.slices.length})`, {
+      slice: input.slice,
+    });
+  }
+  const buckets: Event[][] = Array.from({ length: run.partitions }, () => []);
+  const quarantined: QuarantinedRow[] = [];
+  const invalidByReason: Record<string, number> = {};
+  const seenByDay = new Map<string, Set<string>>();
+  let events = 0;
+  let invalidEvents = 0;
+  let historyEvents = 0;
+  let historyInvalidEvents = 0;
+
+  for (const file of slice.files) {
+    const isRunDay = file.date === run.date;
+    let seen = seenByDay.get(file.date);
+    if (!seen) seenByDay.set(file.date, (seen = new Set()));
+    try {
+      const result = await readEventFile(await env.objects.get(file.key), {
+        date: file.date,
+        file: file.key,
+        seen,
+        ...(input.nowMs === undefined ? {} : { nowMs: input.nowMs }),
+      });
+      for (const event of result.valid) buckets[partitionOf(event.userId, run.partitions)]!.push(event);
+      for (const row of result.quarantined) quarantined.push(row);
+      for (const [reason, n] of Object.entries(result.counts)) invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
+      if (isRunDay) {
+        events += result.valid.length;
+        invalidEvents += result.quarantined.length;
+      } else {
+        historyEvents += result.valid.length;
+        historyInvalidEvents += result.quarantined.length;
+      }
+    } catch (error) {
+      if (!(error instanceof DataError)) throw error;
+      // A whole file that cannot be used: quarantined by name, counted, and refused by the gate.
+      quarantined.push({ row: -1, reason: error.reason as QuarantinedRow['reason'], values: {}, file: file.key });
+      invalidByReason[error.reason] = (invalidByReason[error.reason] ?? 0) + 1;
+      env.log?.(`slice ${slice.index}: ${file.key} unusable: ${error.message}`);
+    }
+  }
+
+  let routed = 0;
+  for (let p = 0; p < run.partitions; p++) {
+    const bucket = buckets[p]!;
+    routed += bucket.length;
+    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEvents(bucket));
+  }
+  let quarantineKey: string | undefined;
+  if (quarantined.length > 0) {
+    quarantineKey = layout.quarantine(run.modelVersion, run.date, slice.index);
+    await env.objects.put(
+      quarantineKey,
+      encodeParquet(QUARANTINE_SCHEMA, {
+        file: quarantined.map((q) => q.file ?? ''),
+        row: BigInt64Array.from(quarantined, (q) => BigInt(q.row)),
+        reason: quarantined.map((q) => q.reason),
+        values: quarantined.map((q) => JSON.stringify(q.values)),
+      }),
+    );
+  }
+  const result: SliceResult = {
+    slice: slice.index,
+    events,
+    invalidEvents,
+    historyEvents,
+    historyInvalidEvents,
+    invalidByReason,
+    routed,
+    ...(quarantineKey === undefined ? {} : { quarantineKey }),
+    seconds: (performance.now() - started) / 1000,
+  };
+  await env.objects.put(
+    layout.sliceResult(run.modelVersion, run.date, slice.index),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  env.log?.(`slice ${slice.index}: ${events + historyEvents} events routed, ${invalidEvents + historyInvalidEvents} quarantined`);
+  return result;
+}

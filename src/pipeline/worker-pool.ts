@@ -1,0 +1,108 @@
+import { Worker } from 'node:worker_threads';
+import {
+  ConflictError,
+  ModelError,
+  NotFoundError,
+  PinnerFormerError,
+  TransientError,
+  ValidationError,
+} from '../util/errors.ts';
+import type { WorkerConfig, WorkerReply, WorkerTask } from './stage-worker.ts';
+
+type Task = Exclude<WorkerTask, { kind: 'close' }>;
+type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
+
+/** Rebuilds the typed error a worker reported, so callers branch on codes as in one thread. */
+function reviveError(error: { name: string; code?: string; message: string; details?: Record<string, unknown> }) {
+  const byCode: Record<string, new (m: string, d?: Record<string, unknown>) => PinnerFormerError> = {
+    VALIDATION: ValidationError,
+    NOT_FOUND: NotFoundError,
+    CONFLICT: ConflictError,
+    MODEL: ModelError,
+    TRANSIENT: TransientError,
+  };
+  const Ctor = error.code ? byCode[error.code] : undefined;
+  if (Ctor) return new Ctor(error.message, error.details);
+  if (error.code) return new PinnerFormerError(error.code, error.message, error.details);
+  const plain = new Error(error.message);
+  plain.name = error.name;
+  return plain;
+}
+
+/** A fixed pool of stage workers (worker threads); tasks queue and run on the next free worker. */
+export class WorkerPool {
+  private readonly workers: { worker: Worker; busy: boolean }[] = [];
+  private readonly queue: { body: TaskBody; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private readonly inflight = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number }>();
+  private nextId = 1;
+
+  public constructor(size: number, config: WorkerConfig, log?: (message: string) => void) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./stage-worker.mjs', import.meta.url), {
+        workerData: config,
+        // The AWS SDK warns about Node 20 once per thread; one warning (from the parent) is enough.
+        execArgv: [...process.execArgv, '--disable-warning=NodeVersionSupportWarning'],
+      });
+      worker.on('message', (reply: WorkerReply) => {
+        if ('log' in reply) {
+          log?.(reply.log);
+          return;
+        }
+        const pending = this.inflight.get(reply.id);
+        if (!pending) return;
+        this.inflight.delete(reply.id);
+        this.workers[pending.slot]!.busy = false;
+        if (reply.ok) pending.resolve(reply.result);
+        else pending.reject(reviveError(reply.error));
+        this.pump();
+      });
+      worker.on('error', (error) => {
+        for (const [id, pending] of this.inflight) {
+          if (pending.slot === i) {
+            this.inflight.delete(id);
+            pending.reject(error);
+          }
+        }
+      });
+      this.workers.push({ worker, busy: false });
+    }
+  }
+
+  public run<R>(body: TaskBody): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ body, resolve: resolve as (v: unknown) => void, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (let slot = 0; slot < this.workers.length && this.queue.length > 0; slot++) {
+      const w = this.workers[slot]!;
+      if (w.busy) continue;
+      const next = this.queue.shift()!;
+      const id = this.nextId++;
+      w.busy = true;
+      this.inflight.set(id, { resolve: next.resolve, reject: next.reject, slot });
+      w.worker.postMessage({ ...next.body, id });
+    }
+  }
+
+  /** Lets each worker release its sessions and connection, then ends the threads. */
+  public async close(): Promise<void> {
+    await Promise.all(
+      this.workers.map(async ({ worker }) => {
+        const id = this.nextId++;
+        const done = new Promise<void>((resolve) => {
+          const onMessage = (reply: WorkerReply): void => {
+            if (!('log' in reply) && reply.id === id) resolve();
+          };
+          worker.on('message', onMessage);
+          worker.once('exit', () => resolve());
+        });
+        worker.postMessage({ kind: 'close', id } satisfies WorkerTask);
+        await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+        await worker.terminate();
+      }),
+    );
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Synthesizes the stack for the CDK tests: Lambda bundling is skipped (the tests assert the
+ * template, not the bundles; `make synth` bundles for real), cdk-nag runs as on every synth.
+ */
+import { App, type PolicyValidationPluginReport } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { type DeploymentConfigInput, parseDeploymentConfig } from '../cdk/config.ts';
+import { PinnerFormerStack } from '../cdk/pinnerformer-stack.ts';
+
+export interface Synthesized {
+  readonly stack: PinnerFormerStack;
+  readonly template: Template;
+}
+
+export function synthStack(config: DeploymentConfigInput = {}): Synthesized {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const parsed = parseDeploymentConfig(config);
+  // A VPC lookup needs a concrete environment; without cached context CDK uses a dummy VPC.
+  const env = parsed.vpcId ? { account: '123456789012', region: 'eu-west-1' } : undefined;
+  const stack = new PinnerFormerStack(app, 'PinnerFormerTest', { config: parsed, env });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** Runs cdk-nag's AwsSolutions pack over a synthesized stack (acknowledged findings excluded). */
+export function nagReport(stack: PinnerFormerStack): PolicyValidationPluginReport {
+  return new AwsSolutionsChecks(stack, { verbose: false }).validateScope(stack);
+}

@@ -1,0 +1,136 @@
+/**
+ * Throttling faults (issue 6, fault 2): a send() proxy in front of a real dynalite throws
+ * ProvisionedThroughputExceededException and answers BatchWriteItem with UnprocessedItems (it
+ * forwards only part of the batch) for a large share of requests. The table must end up exactly
+ * as a clean run's, the retries must be reported, and backoff must stay bounded.
+ */
+import {
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
+  type DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backoffDelay, DEFAULT_RETRY_POLICY } from '../src/embeddings/retry.ts';
+import type { VersionId } from '../src/embeddings/types.ts';
+import type { LocalDynamo } from '../src/local/dynalite.ts';
+import { TransientError } from '../src/util/errors.ts';
+import { freshStore, makeRecords, scanTable, seededRandom, startDynamo } from './embeddings-helpers.ts';
+
+const VERSION: VersionId = { modelVersion: 'm1', date: '2026-10-01' };
+const USERS = Array.from({ length: 400 }, (_, i) => `user-${i}`);
+const DIMS = 32;
+
+interface FaultCounts {
+  throttled: number;
+  partial: number;
+  forwarded: number;
+}
+
+/** Wraps a real client: a `share` of BatchWriteItem/Query calls fail (half throttled, half partial). */
+function faultyClient(real: DynamoDBClient, share: number, seed: number): { client: DynamoDBClient; counts: FaultCounts } {
+  const random = seededRandom(seed);
+  const counts: FaultCounts = { throttled: 0, partial: 0, forwarded: 0 };
+  const throttle = () =>
+    new ProvisionedThroughputExceededException({ message: 'injected throttle', $metadata: { httpStatusCode: 400 } });
+  const send = async (command: unknown): Promise<unknown> => {
+    if (command instanceof BatchWriteItemCommand) {
+      const r = random();
+      if (r < share / 2) {
+        counts.throttled++;
+        throw throttle();
+      }
+      if (r < share) {
+        counts.partial++;
+        const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
+        const keep = Math.floor(requests.length * random());
+        const processed: BatchWriteItemCommandOutput | undefined =
+          keep > 0 ? await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, keep) } })) : undefined;
+        const left = [...requests.slice(keep), ...(processed?.UnprocessedItems?.[table] ?? [])];
+        return { UnprocessedItems: { [table]: left }, $metadata: {} };
+      }
+    } else if (command instanceof QueryCommand && random() < share / 2) {
+      counts.throttled++;
+      throw throttle();
+    }
+    counts.forwarded++;
+    return real.send(command as never);
+  };
+  const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)) });
+  return { client, counts };
+}
+
+let dynamo: LocalDynamo;
+beforeAll(async () => {
+  dynamo = await startDynamo();
+});
+afterAll(async () => dynamo.close());
+
+describe('throttling and UnprocessedItems', () => {
+  it('writes every item exactly as a clean run does when 60% of requests fail', async () => {
+    const clean = await freshStore(dynamo);
+    const faults = faultyClient(dynamo.client, 0.6, 42);
+    const delays: number[] = [];
+    const retry = { maxAttempts: 30, baseDelayMs: 10, maxDelayMs: 200, sleep: async (ms: number) => void delays.push(ms) };
+    const faulty = await freshStore(dynamo, { client: faults.client, retry, random: undefined } as never);
+    const records = makeRecords(USERS, DIMS, 1);
+    const cleanStats = await clean.store.writeEmbeddings(VERSION, records);
+    const stats = await faulty.store.writeEmbeddings(VERSION, records);
+    const cleanItems = await scanTable(dynamo.client, clean.tableName);
+    const faultyItems = await scanTable(dynamo.client, faulty.tableName);
+    expect(faultyItems).toHaveLength(USERS.length);
+    expect(faultyItems).toEqual(cleanItems);
+    expect(cleanStats).toMatchObject({ requests: 16, retries: 0, throttles: 0 });
+    expect(stats.items).toBe(USERS.length);
+    expect(stats.retries).toBeGreaterThan(10);
+    expect(stats.throttles).toBe(faults.counts.throttled + faults.counts.partial);
+    expect(stats.requests).toBe(16 + stats.retries);
+    expect(stats.bytes).toBe(cleanStats.bytes);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(200);
+    expect(stats.backoffMs).toBeCloseTo(
+      delays.reduce((a, b) => a + b, 0),
+      6,
+    );
+  });
+
+  it('reads through throttled Queries give the same answers', async () => {
+    const { store, tableName } = await freshStore(dynamo);
+    await store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 50), DIMS, 1));
+    await store.recordVersion({ ...VERSION, published: true });
+    await store.movePointer(VERSION, undefined);
+    const faults = faultyClient(dynamo.client, 0.6, 7);
+    const { DynamoEmbeddingStore } = await import('../src/embeddings/dynamo-store.ts');
+    const reader = new DynamoEmbeddingStore({
+      tableName,
+      client: faults.client,
+      wallClockExpiry: false,
+      retry: { maxAttempts: 30, sleep: async () => undefined },
+    });
+    const expected = await store.lookupMany(USERS.slice(0, 60));
+    const actual = await reader.lookupMany(USERS.slice(0, 60));
+    expect(faults.counts.throttled).toBeGreaterThan(0);
+    expect(actual.size).toBe(50);
+    expect([...actual.entries()].sort()).toEqual([...expected.entries()].sort());
+  });
+
+  it('gives up after the bounded attempts with a TransientError, sleeping at most the cap each time', async () => {
+    const faults = faultyClient(dynamo.client, 1.01, 3); // every request fails
+    const delays: number[] = [];
+    const retry = { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 40, sleep: async (ms: number) => void delays.push(ms) };
+    const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 1 });
+    const write = store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 25), DIMS, 1));
+    await expect(write).rejects.toBeInstanceOf(TransientError);
+    expect(faults.counts.throttled + faults.counts.partial).toBe(5);
+    expect(delays).toHaveLength(4);
+    expect(delays.every((d, i) => d >= 0 && d <= Math.min(40, 10 * 2 ** i))).toBe(true);
+  });
+
+  it('full-jitter backoff grows exponentially up to the cap', () => {
+    const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 50, maxDelayMs: 2000, random: () => 1 };
+    const ceilings = Array.from({ length: 8 }, (_, n) => backoffDelay(policy, n));
+    const half = backoffDelay({ ...policy, random: () => 0.5 }, 3);
+    expect(ceilings).toEqual([50, 100, 200, 400, 800, 1600, 2000, 2000]);
+    expect(half).toBe(200);
+  });
+});

@@ -1,0 +1,215 @@
+"""Model directory (docs/model-interface.md): model.onnx, manifest.json, item_embeddings.parquet,
+plus model.pt (PyTorch weights and configs, for the embed CLI and evaluation)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_jsonable
+from .features import INPUT_NAMES, OUTPUT_NAME
+from .model import ExportWrapper, PinnerFormer
+
+EXTERNAL_DATA_BYTES = 100 * 1024 * 1024
+OPSET = 17
+ID_VOCAB_FILE = "item_vocab.json"
+
+
+def example_inputs(cfg: ModelConfig, batch: int = 2, length: int = 3) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(batch, length, cfg.item_vector, generator=g),
+        torch.full((batch, length), 2, dtype=torch.long),
+        torch.ones(batch, length, dtype=torch.long),
+        torch.full((batch, length), 2, dtype=torch.long),
+        torch.rand(batch, length, cfg.time_dims, generator=g),
+        torch.rand(batch, length, 4, generator=g),
+        torch.full((batch,), length, dtype=torch.long),
+    )
+
+
+def export_onnx(model: PinnerFormer, path: Path) -> None:
+    """ONNX with dynamic batch and length axes; weights as external data when large."""
+    model = model.cpu().eval()
+    axes = {name: {0: "batch", 1: "length"} for name in INPUT_NAMES if name != "lengths"}
+    axes["lengths"] = {0: "batch"}
+    axes[OUTPUT_NAME] = {0: "batch"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            ExportWrapper(model),
+            example_inputs(model.cfg),
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    if path.stat().st_size > EXTERNAL_DATA_BYTES:
+        proto = onnx.load(str(path))
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + ".data")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_version(cfg: ModelConfig, onnx_path: Path) -> str:
+    return f"pf-{cfg.layers}x{cfg.hidden}-{sha256_file(onnx_path)[:8]}"
+
+
+def write_item_embeddings(path: Path, ids: list[str], emb: np.ndarray) -> None:
+    d = emb.shape[1]
+    values = pa.array(np.ascontiguousarray(emb, dtype=np.float32).ravel(), pa.float32())
+    col = pa.FixedSizeListArray.from_arrays(values, d)
+    pq.write_table(pa.table({"item_id": pa.array(ids, pa.string()), "embedding": col}), path, compression="snappy")
+
+
+def build_manifest(
+    version: str,
+    fcfg: FeatureConfig,
+    mcfg: ModelConfig,
+    pcfg: PositiveConfig,
+    tcfg: TrainConfig,
+    extra_training: dict,
+    fingerprint: str,
+    metrics: dict,
+    command: str,
+    data: dict | None,
+) -> dict:
+    return {
+        "formatVersion": 1,
+        "modelVersion": version,
+        "dims": {
+            "embedding": mcfg.embedding,
+            "hidden": mcfg.hidden,
+            "layers": mcfg.layers,
+            "heads": mcfg.heads,
+            "maxLength": fcfg.max_length,
+            "itemVector": mcfg.item_vector,
+        },
+        "vocab": {"action": list(fcfg.action_vocab), "surface": list(fcfg.surface_vocab)},
+        "items": {"idVocabulary": ID_VOCAB_FILE if mcfg.id_vocab_size else None},
+        "features": {
+            "absPeriodsSec": list(fcfg.abs_periods_sec),
+            "relPeriodsSec": list(fcfg.rel_periods_sec),
+            "timeReferenceMs": fcfg.time_reference_ms,
+        },
+        "positive": {"actions": list(pcfg.actions), "minDurationMs": dict(pcfg.min_duration_ms)},
+        "objective": tcfg.objective,
+        "inputs": list(INPUT_NAMES),
+        "output": OUTPUT_NAME,
+        "files": {"onnx": "model.onnx", "itemEmbeddings": "item_embeddings.parquet", "weights": "model.pt"},
+        "training": {**to_jsonable(tcfg), "model": to_jsonable(mcfg), **extra_training},
+        "data": data or {},
+        "dataFingerprint": fingerprint,
+        "eval": metrics,
+        "command": command,
+        "seed": tcfg.seed,
+        "createdAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def export_model_dir(
+    out: Path | str,
+    model: PinnerFormer,
+    ds,  # noqa: ANN001 - dataset.Dataset
+    fcfg: FeatureConfig,
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    stats: dict,
+    metrics: dict,
+    command: str,
+    data: dict | None = None,
+    eval_percent: int = 10,
+) -> dict:
+    """Writes the model directory (atomically replaced) and returns its manifest."""
+    from .evaluate import item_embeddings
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model = model.cpu().eval()
+    export_onnx(model, tmp / "model.onnx")
+    version = model_version(mcfg, tmp / "model.onnx")
+    torch.save(
+        {
+            "model_config": asdict(mcfg),
+            "feature_config": to_jsonable(fcfg),
+            "positive_config": to_jsonable(ds.positives),
+            "state_dict": model.state_dict(),
+        },
+        tmp / "model.pt",
+    )
+    write_item_embeddings(
+        tmp / "item_embeddings.parquet", ds.items.ids, item_embeddings(model, ds.store, mcfg.id_vocab_size > 0)
+    )
+    if mcfg.id_vocab_size:
+        (tmp / ID_VOCAB_FILE).write_text(json.dumps(ds.items.ids))
+    manifest = build_manifest(
+        version, fcfg, mcfg, ds.positives, tcfg, {**stats, "evalPercent": eval_percent}, ds.fingerprint, metrics,
+        command, data,
+    )
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    return manifest
+
+
+@dataclass
+class LoadedModel:
+    model: PinnerFormer
+    features: FeatureConfig
+    positives: PositiveConfig
+    manifest: dict
+    id_vocab: list[str] | None
+
+
+def load_model_dir(path: Path | str) -> LoadedModel:
+    """The PyTorch model of a model directory (from model.pt) with its configs."""
+    path = Path(path)
+    state = torch.load(path / "model.pt", map_location="cpu", weights_only=False)
+    mcfg = ModelConfig(**state["model_config"])
+    f = state["feature_config"]
+    fcfg = FeatureConfig(
+        action_vocab=tuple(f["action_vocab"]),
+        surface_vocab=tuple(f["surface_vocab"]),
+        abs_periods_sec=tuple(f["abs_periods_sec"]),
+        rel_periods_sec=tuple(f["rel_periods_sec"]),
+        time_reference_ms=int(f["time_reference_ms"]),
+        max_length=int(f["max_length"]),
+    )
+    pc_ = state["positive_config"]
+    pcfg = PositiveConfig(actions=tuple(pc_["actions"]), min_duration_ms=dict(pc_["min_duration_ms"]))
+    model = PinnerFormer(mcfg)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    manifest = json.loads((path / "manifest.json").read_text())
+    vocab = json.loads((path / ID_VOCAB_FILE).read_text()) if mcfg.id_vocab_size else None
+    return LoadedModel(model, fcfg, pcfg, manifest, vocab)

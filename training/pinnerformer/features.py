@@ -1,0 +1,232 @@
+"""Featurization per docs/model-interface.md, in numpy (float64 arithmetic, then float32).
+
+`EventStore` holds every user's events filtered to the action vocabulary, de-duplicated and
+sorted once; a sequence at a cutoff is then a prefix of the user's slice (the kept events are
+its last M), so training, evaluation and the embed CLI all share one featurization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .config import FeatureConfig, PositiveConfig
+
+INPUT_NAMES = ("item_vec", "item_id", "action", "surface", "time_frac", "scalars", "lengths")
+OUTPUT_NAME = "embedding"
+PAD_ID, OOV_ID, FIRST_ID = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """Pretrained item vectors; row i belongs to ids[i]."""
+
+    ids: list[str]
+    vectors: np.ndarray  # [N, Ev] float32
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def item_codes(item_index: np.ndarray, id_vocab_index: np.ndarray | None) -> np.ndarray:
+    """The model's `item_id` input for rows whose item-table index is `item_index` (-1: none).
+
+    Without an id vocabulary: 2 when the item has a pretrained vector, 1 (OOV) otherwise.
+    With one, `id_vocab_index` gives each event's index in it (-1: not in it): 2 + index, or 1.
+    """
+    if id_vocab_index is None:
+        return np.where(item_index >= 0, FIRST_ID, OOV_ID).astype(np.int64)
+    return np.where(id_vocab_index >= 0, id_vocab_index + FIRST_ID, OOV_ID).astype(np.int64)
+
+
+class EventStore:
+    """All users' events, filtered/de-duplicated/sorted per the contract, as flat numpy arrays."""
+
+    def __init__(
+        self,
+        table: pa.Table,
+        items: ItemTable | None,
+        features: FeatureConfig,
+        positives: PositiveConfig,
+        id_vocab: list[str] | None = None,
+    ) -> None:
+        self.features = features
+        actions = pa.array(list(features.action_vocab), pa.string())
+        table = table.select(["user_id", "item_id", "action", "surface", "ts", "duration_ms"])
+        table = table.filter(pc.is_in(table["action"], value_set=actions))
+        # (user, ts, item, action, surface null first); duration only breaks ties between duplicates.
+        keys = ("user_id", "ts", "item_id", "action", "surface", "duration_ms")
+        try:  # pyarrow >= 20: null placement per key
+            order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_start") for c in keys])
+        except (TypeError, ValueError):
+            order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in keys], null_placement="at_start")
+        table = table.take(order)
+        n = table.num_rows
+        users = table["user_id"].combine_chunks()
+        item_ids = table["item_id"].combine_chunks()
+        surface = table["surface"].combine_chunks()
+        self.ts = table["ts"].to_numpy(zero_copy_only=False).astype(np.int64)
+        # Exact duplicates (same user, item, action, surface, ts): keep the first.
+        if n > 1:
+            same = np.ones(n - 1, dtype=bool)
+            for col in (users, item_ids, table["action"].combine_chunks()):
+                same &= pc.equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
+            surf_eq = pc.fill_null(pc.equal(surface[1:], surface[:-1]), False).to_numpy(zero_copy_only=False)
+            both_null = (pc.is_null(surface[1:]).to_numpy(zero_copy_only=False)) & (
+                pc.is_null(surface[:-1]).to_numpy(zero_copy_only=False)
+            )
+            same &= surf_eq | both_null
+            same &= self.ts[1:] == self.ts[:-1]
+            keep = np.concatenate([[True], ~same])
+            if not keep.all():
+                mask = pa.array(keep)
+                table = table.filter(mask)
+                users, item_ids, surface = users.filter(mask), item_ids.filter(mask), surface.filter(mask)
+                self.ts = self.ts[keep]
+                n = table.num_rows
+        self.num_events = n
+        self.item_ids = item_ids
+        self.action = (
+            pc.index_in(table["action"], value_set=actions).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        )
+        surf_idx = pc.index_in(surface, value_set=pa.array(list(features.surface_vocab), pa.string()))
+        self.surface = np.where(
+            pc.is_null(surf_idx).to_numpy(zero_copy_only=False),
+            OOV_ID,
+            pc.fill_null(surf_idx, 0).to_numpy(zero_copy_only=False).astype(np.int64) + FIRST_ID,
+        ).astype(np.int64)
+        dur = table["duration_ms"].to_numpy(zero_copy_only=False)
+        self.duration_ms = np.asarray(dur, dtype=np.float64)  # NaN when null
+        if items is not None and len(items) > 0:
+            idx = pc.index_in(item_ids, value_set=pa.array(items.ids, pa.string()))
+            self.item_index = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            self.vectors = items.vectors.astype(np.float32, copy=False)
+        else:
+            self.item_index = np.full(n, -1, dtype=np.int64)
+            self.vectors = np.zeros((0, features_item_dim(items)), dtype=np.float32)
+        vocab_idx = None
+        if id_vocab is not None:
+            vi = pc.index_in(item_ids, value_set=pa.array(id_vocab, pa.string()))
+            vocab_idx = pc.fill_null(vi, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.item_code = item_codes(self.item_index, vocab_idx)
+        self.positive = positive_mask(table["action"], self.duration_ms, positives)
+        # Per-user contiguous slices.
+        starts = np.flatnonzero(
+            np.concatenate([[True], ~pc.equal(users[1:], users[:-1]).to_numpy(zero_copy_only=False)])
+            if n > 1
+            else np.ones(n, dtype=bool)
+        )
+        self.offsets = np.concatenate([starts, [n]]).astype(np.int64)
+        self.user_ids: list[str] = users.take(pa.array(starts)).to_pylist() if n else []
+        self.user_position = {u: i for i, u in enumerate(self.user_ids)}
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    def end_before(self, user: int, cutoff_ms: int) -> int:
+        """Index one past the user's last event with ts < cutoff_ms."""
+        lo, hi = self.offsets[user], self.offsets[user + 1]
+        return int(lo + np.searchsorted(self.ts[lo:hi], cutoff_ms, side="left"))
+
+    def window(self, user: int, end: int, max_length: int) -> tuple[int, int]:
+        """The kept events [start, end) of a sequence ending (exclusive) at `end`."""
+        lo = int(self.offsets[user])
+        return max(lo, end - max_length), end
+
+
+def features_item_dim(items: ItemTable | None) -> int:
+    return items.dim if items is not None else 0
+
+
+def positive_mask(action: pa.ChunkedArray | pa.Array, duration_ms: np.ndarray, positives: PositiveConfig) -> np.ndarray:
+    """True where the event is a positive label: an action in `positives.actions`, or an action
+    with a minimum duration that it reaches."""
+    act = np.asarray(action.to_numpy(zero_copy_only=False), dtype=object)
+    pos = np.isin(act, list(positives.actions))
+    for name, min_ms in positives.min_duration_ms.items():
+        with np.errstate(invalid="ignore"):
+            pos |= (act == name) & (np.nan_to_num(duration_ms, nan=-1.0) >= min_ms)
+    return pos
+
+
+def time_features(
+    ts: np.ndarray, prev_ts: np.ndarray, cutoff_ms: np.ndarray, duration_ms: np.ndarray, features: FeatureConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """`time_frac` [..., 76] and `scalars` [..., 4] for real positions (all inputs broadcast).
+
+    ts, prev_ts, cutoff_ms: int64 epoch ms (prev_ts == ts where there is no previous event);
+    duration_ms: float64, NaN when null.
+    """
+    ts = ts.astype(np.int64)
+    ts_sec = ts.astype(np.float64) / 1000.0
+    age_sec = (cutoff_ms.astype(np.int64) - ts).astype(np.float64) / 1000.0
+    gap_sec = (ts - prev_ts.astype(np.int64)).astype(np.float64) / 1000.0
+    absp = np.asarray(features.abs_periods_sec, dtype=np.float64)
+    relp = np.asarray(features.rel_periods_sec, dtype=np.float64)
+
+    def frac(x: np.ndarray) -> np.ndarray:
+        return x - np.floor(x)
+
+    time_frac = np.concatenate(
+        [frac(ts_sec[..., None] / absp), frac(age_sec[..., None] / relp), frac(gap_sec[..., None] / relp)], axis=-1
+    )
+    dur = np.where(np.isnan(duration_ms), 0.0, np.maximum(np.nan_to_num(duration_ms, nan=0.0), 0.0))
+    scalars = np.stack(
+        [
+            np.log1p(dur / 1000.0),
+            np.log1p(np.maximum(ts - features.time_reference_ms, 0).astype(np.float64) / 86400000.0),
+            np.log1p(age_sec),
+            np.log1p(gap_sec),
+        ],
+        axis=-1,
+    )
+    return time_frac.astype(np.float32), scalars.astype(np.float32)
+
+
+def featurize(
+    store: EventStore, spans: list[tuple[int, int]], cutoffs_ms: np.ndarray, pad_to: int | None = None
+) -> dict[str, np.ndarray]:
+    """Model inputs for sequences store[start:end] (each non-empty), right padded to the batch's
+    longest (or `pad_to`). `cutoffs_ms[b]` is sequence b's inference cutoff."""
+    if any(e <= s for s, e in spans):
+        raise ValueError("every sequence needs at least one event")
+    b = len(spans)
+    lengths = np.array([e - s for s, e in spans], dtype=np.int64)
+    length = int(pad_to if pad_to is not None else lengths.max())
+    if lengths.max() > length:
+        raise ValueError(f"sequence longer than pad_to={length}")
+    pos = np.arange(length)[None, :]
+    starts = np.array([s for s, _ in spans], dtype=np.int64)[:, None]
+    real = pos < lengths[:, None]  # [B, L]
+    idx = np.where(real, starts + pos, 0)  # [B, L]
+    prev = np.where(pos > 0, idx - 1, idx)
+    ts = store.ts[idx]
+    prev_ts = np.where(real, store.ts[prev], ts)
+    cut = np.broadcast_to(np.asarray(cutoffs_ms, dtype=np.int64)[:, None], (b, length))
+    time_frac, scalars = time_features(ts, prev_ts, cut, store.duration_ms[idx], store.features)
+    ev = store.vectors.shape[1]
+    item_index = np.where(real, store.item_index[idx], -1)
+    item_vec = np.zeros((b, length, ev), dtype=np.float32)
+    has = item_index >= 0
+    if ev:
+        item_vec[has] = store.vectors[item_index[has]]
+    zero = ~real
+    time_frac[zero] = 0.0
+    scalars[zero] = 0.0
+    return {
+        "item_vec": item_vec,
+        "item_id": np.where(real, store.item_code[idx], PAD_ID).astype(np.int64),
+        "action": np.where(real, store.action[idx], PAD_ID).astype(np.int64),
+        "surface": np.where(real, store.surface[idx], PAD_ID).astype(np.int64),
+        "time_frac": time_frac,
+        "scalars": scalars,
+        "lengths": lengths,
+    }

@@ -1,0 +1,172 @@
+"""PinnerFormer: a causal transformer user tower and an MLP item tower (paper section 3).
+
+Shapes: B batch, L sequence length (right padded), H hidden width, D embedding width,
+Ev pretrained item-vector width, T = 76 time fractions per position.
+Attention is written by hand (no nn.MultiheadAttention / nn.TransformerEncoder) so the ONNX
+export is plain MatMul/Softmax and matches PyTorch closely.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+
+MASK_VALUE = -1e9  # finite, so a fully masked row could never produce NaN
+
+
+class TimeEncoding(nn.Module):
+    """cos(2*pi*f + phi_i) and sin(2*pi*f + phi'_i) per period i, with learned phases."""
+
+    def __init__(self, periods: int) -> None:
+        super().__init__()
+        self.phase_cos = nn.Parameter(torch.zeros(periods))
+        self.phase_sin = nn.Parameter(torch.zeros(periods))
+
+    def forward(self, frac: Tensor) -> Tensor:  # [B, L, T] -> [B, L, 2T]
+        angle = 2.0 * math.pi * frac
+        return torch.cat([torch.cos(angle + self.phase_cos), torch.sin(angle + self.phase_sin)], dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden {hidden} not divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
+        b, length, hidden = x.shape
+        dh = self.head_dim
+        qkv = self.qkv(x).reshape(b, length, 3, self.heads, dh).permute(2, 0, 3, 1, 4)  # [3, B, h, L, dh]
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [B, h, L, dh]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [B, h, L, L]
+        pos = torch.arange(length, device=x.device)
+        future = pos[None, :] > pos[:, None]  # [L, L]: key j after query i
+        scores = scores.masked_fill(future, MASK_VALUE)
+        attn = self.dropout(torch.softmax(scores, dim=-1))  # [B, h, L, L]
+        y = torch.matmul(attn, v)  # [B, h, L, dh]
+        y = y.transpose(1, 2).reshape(b, length, hidden)  # [B, L, H]
+        return self.out(y)
+
+
+class Block(nn.Module):
+    """PreNorm: x + MHSA(LN(x)), then x + FFN(LN(x)), FFN width 4H."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(hidden)
+        self.attn = CausalSelfAttention(hidden, heads, dropout)
+        self.ln2 = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, 4 * hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * hidden, hidden)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
+        x = x + self.dropout(self.attn(self.ln1(x)))
+        return x + self.dropout(self.ffn(self.ln2(x)))
+
+
+class PinnerFormer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        # ids: 0 padding, 1 OOV (learned), 2.. known items (or just "has a vector" without a vocabulary)
+        self.item_id_emb = nn.Embedding(2 + max(cfg.id_vocab_size, 1), cfg.id_dim, padding_idx=0)
+        self.action_emb = nn.Embedding(cfg.num_actions + 1, cfg.action_dim, padding_idx=0)
+        self.surface_emb = nn.Embedding(cfg.num_surfaces + 2, cfg.surface_dim, padding_idx=0)
+        self.time_enc = TimeEncoding(cfg.time_dims)
+        in_dim = cfg.item_vector + cfg.id_dim + cfg.action_dim + cfg.surface_dim + 2 * cfg.time_dims + 4
+        self.input_proj = nn.Linear(in_dim, h)
+        self.pos_emb = nn.Parameter(torch.randn(cfg.max_length, h) * 0.02)
+        self.blocks = nn.ModuleList([Block(h, cfg.heads, cfg.dropout) for _ in range(cfg.layers)])
+        self.head = nn.Sequential(
+            nn.LayerNorm(h), nn.Linear(h, 4 * h), nn.GELU(), nn.Linear(4 * h, cfg.embedding)
+        )
+        self.item_tower = nn.Sequential(
+            nn.Linear(cfg.item_vector + cfg.id_dim, 4 * cfg.embedding),
+            nn.GELU(),
+            nn.Linear(4 * cfg.embedding, cfg.embedding),
+        )
+        # tau = max(exp(log_tau), min_temperature)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
+
+    # --- user tower -------------------------------------------------------------------------
+    def encode(
+        self, item_vec: Tensor, item_id: Tensor, action: Tensor, surface: Tensor, time_frac: Tensor, scalars: Tensor
+    ) -> Tensor:
+        """Hidden states at every position, [B, L, H]; position i only sees positions <= i."""
+        length = item_id.shape[1]
+        x = torch.cat(
+            [
+                item_vec,  # [B, L, Ev]
+                self.item_id_emb(item_id),  # [B, L, id_dim]
+                self.action_emb(action),  # [B, L, A]
+                self.surface_emb(surface),  # [B, L, S]
+                self.time_enc(time_frac),  # [B, L, 2T]
+                scalars,  # [B, L, 4]
+            ],
+            dim=-1,
+        )
+        x = self.input_proj(x) + self.pos_emb[:length]  # [B, L, H]
+        for block in self.blocks:
+            x = block(x)
+        return x  # [B, L, H]
+
+    def embed_hidden(self, hidden: Tensor) -> Tensor:
+        """Per-position head: LN -> Linear(4H) -> GELU -> Linear(D) -> L2 normalise. [..., H] -> [..., D]"""
+        return F.normalize(self.head(hidden).float(), dim=-1, eps=1e-12)
+
+    def forward(
+        self,
+        item_vec: Tensor,
+        item_id: Tensor,
+        action: Tensor,
+        surface: Tensor,
+        time_frac: Tensor,
+        scalars: Tensor,
+        lengths: Tensor,
+    ) -> Tensor:
+        """The user embedding: the head's output at the most recent action, [B, D]."""
+        hidden = self.encode(item_vec, item_id, action, surface, time_frac, scalars)  # [B, L, H]
+        b, length, h = hidden.shape
+        last = torch.clamp(lengths - 1, min=0)
+        last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
+        picked = torch.gather(hidden, 1, last.reshape(b, 1, 1).expand(b, 1, h)).squeeze(1)  # [B, H]
+        return self.embed_hidden(picked)  # [B, D]
+
+    # --- item tower -------------------------------------------------------------------------
+    def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:
+        """[N, Ev], [N] -> [N, D], L2-normalised."""
+        x = torch.cat([item_vec, self.item_id_emb(item_id)], dim=-1)  # [N, Ev + id_dim]
+        return F.normalize(self.item_tower(x).float(), dim=-1, eps=1e-12)
+
+    # --- score ------------------------------------------------------------------------------
+    def temperature(self) -> Tensor:
+        return torch.clamp(self.log_tau.exp(), min=self.cfg.min_temperature)
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """Cosine similarity over temperature: [N, D] x [C, D] -> [N, C]."""
+        return users @ items.T / self.temperature()
+
+
+class ExportWrapper(nn.Module):
+    """The ONNX graph: the seven contract inputs in order, `embedding` out."""
+
+    def __init__(self, model: PinnerFormer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, item_vec, item_id, action, surface, time_frac, scalars, lengths):  # noqa: ANN001
+        return self.model(item_vec, item_id, action, surface, time_frac, scalars, lengths)

@@ -1,0 +1,49 @@
+"""Synthetic training data from the project's generator (`node bin/pinnerformer.js generate`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    users: int
+    days: int
+    seed: int
+    start: str  # YYYY-MM-DD
+    root: str  # output directory, relative to the repository root unless absolute
+
+    def path(self) -> Path:
+        p = Path(self.root)
+        return p if p.is_absolute() else REPO / p
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def ensure_synthetic(spec: SyntheticSpec) -> Path:
+    """Generates the data set unless a complete one (its truth/generator.json) is already there.
+    The generator is deterministic for a seed, so a regenerated set is byte-identical."""
+    root = spec.path()
+    if (root / "truth" / "generator.json").exists():
+        return root
+    cmd = [
+        "node", str(REPO / "bin" / "pinnerformer.js"), "generate", "--out", str(root),
+        "--users", str(spec.users), "--days", str(spec.days), "--seed", str(spec.seed), "--start", spec.start,
+    ]
+    print("generating synthetic data: " + " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True, cwd=REPO)
+    return root
+
+
+def ensure_training_data(manifest: dict) -> Path:
+    """The synthetic data set a model directory was trained on (manifest `data.synthetic`)."""
+    spec = manifest.get("data", {}).get("synthetic")
+    if not spec:
+        raise ValueError("the manifest records no synthetic data set: pass --data")
+    return ensure_synthetic(SyntheticSpec(**spec))
