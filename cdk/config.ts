@@ -6,8 +6,7 @@
 import { z } from 'zod';
 import { assertRefreshWithinRetention, DEFAULT_RETENTION_DAYS } from '../src/embeddings/table-schema.ts';
 import { ValidationError } from '../src/util/errors.ts';
-
-export const DEFAULT_STACK_NAME = 'PinnerFormer';
+import { DEFAULT_STACK_NAME } from './outputs.ts';
 
 /** `-c key=value` overrides arrive as strings: turn them into numbers, booleans and lists. */
 const fromString =

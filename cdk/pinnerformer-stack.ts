@@ -19,17 +19,9 @@ import { EmbedBatch } from './constructs/embed-batch.ts';
 import { LookupApi } from './constructs/lookup-api.ts';
 import { Operations } from './constructs/operations.ts';
 import { addNagSuppressions } from './nag-suppressions.ts';
+import { STACK_OUTPUTS } from './outputs.ts';
 
-/** Names of the stack outputs the CLI reads. */
-export const STACK_OUTPUTS = {
-  bucketName: 'BucketName',
-  tableName: 'TableName',
-  stateMachineArn: 'StateMachineArn',
-  lookupUrl: 'LookupUrl',
-  alertsTopicArn: 'AlertsTopicArn',
-  dashboardName: 'DashboardName',
-  jobQueueArn: 'JobQueueArn',
-} as const;
+export { STACK_OUTPUTS } from './outputs.ts';
 
 export interface PinnerFormerStackProps extends StackProps {
   readonly config: DeploymentConfig;

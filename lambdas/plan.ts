@@ -2,18 +2,18 @@
  * Step 1 of the daily run (state machine task PlanRun). Resolves the run request (date = the UTC
  * day before the scheduled time unless given; model = the current pointer's unless given; a model
  * that differs from the pointer's forces a backfill, as docs/versioning.md requires), runs the
- * plan stage and answers the small PlannedRun the Map and Batch steps read.
+ * takes the run lock (owner: the execution name), runs the plan stage and answers the small PlannedRun the Map and Batch steps read.
  */
 import type { Context } from 'aws-lambda';
 import { plan } from '../src/pipeline/index.ts';
 import { NotFoundError } from '../src/util/errors.ts';
-import { type PlannedRun, parseEvent, previousUtcDay, RunRequestSchema } from './shared/contracts.ts';
+import { type PlannedRun, PlanTaskSchema, parseEvent, previousUtcDay } from './shared/contracts.ts';
 import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
   if (context) logger.addContext(context);
   return instrumented('Plan', async () => {
-    const request = parseEvent(RunRequestSchema, event, 'run request');
+    const { request, execution } = parseEvent(PlanTaskSchema, event, 'plan task');
     const settings = readSettings();
     const env = await pipelineEnv(settings, true);
     const date = request.date ?? previousUtcDay(request.scheduledTime!);
@@ -26,7 +26,10 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
     }
     const modelChanged = pointer !== undefined && pointer.modelVersion !== modelVersion;
     const backfill = request.backfill === true || modelChanged || pointer === undefined;
-    logger.appendKeys({ date, modelVersion });
+    logger.appendKeys({ date, modelVersion, execution });
+    // One run per version at a time: a second execution stops here with ConflictError (no retry).
+    // The state machine releases the lock when the run ends, succeeded or not.
+    await env.embeddings.acquireRunLock({ modelVersion, date }, execution, settings.RUN_LOCK_LEASE_MS);
     const manifest = await plan(env, {
       date,
       modelVersion,

@@ -12,7 +12,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backoffDelay, DEFAULT_RETRY_POLICY } from '../src/embeddings/retry.ts';
+import { AdaptiveConcurrency, backoffDelay, DEFAULT_RETRY_POLICY } from '../src/embeddings/retry.ts';
 import type { VersionId } from '../src/embeddings/types.ts';
 import type { LocalDynamo } from '../src/local/dynalite.ts';
 import { TransientError } from '../src/util/errors.ts';
@@ -29,7 +29,11 @@ interface FaultCounts {
 }
 
 /** Wraps a real client: a `share` of BatchWriteItem/Query calls fail (half throttled, half partial). */
-function faultyClient(real: DynamoDBClient, share: number, seed: number): { client: DynamoDBClient; counts: FaultCounts } {
+function faultyClient(
+  real: DynamoDBClient,
+  share: number,
+  seed: number,
+): { client: DynamoDBClient; counts: FaultCounts } {
   const random = seededRandom(seed);
   const counts: FaultCounts = { throttled: 0, partial: 0, forwarded: 0 };
   const throttle = () =>
@@ -46,7 +50,9 @@ function faultyClient(real: DynamoDBClient, share: number, seed: number): { clie
         const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
         const keep = Math.floor(requests.length * random());
         const processed: BatchWriteItemCommandOutput | undefined =
-          keep > 0 ? await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, keep) } })) : undefined;
+          keep > 0
+            ? await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, keep) } }))
+            : undefined;
         const left = [...requests.slice(keep), ...(processed?.UnprocessedItems?.[table] ?? [])];
         return { UnprocessedItems: { [table]: left }, $metadata: {} };
       }
@@ -57,7 +63,9 @@ function faultyClient(real: DynamoDBClient, share: number, seed: number): { clie
     counts.forwarded++;
     return real.send(command as never);
   };
-  const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)) });
+  const client = new Proxy(real, {
+    get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)),
+  });
   return { client, counts };
 }
 
@@ -72,8 +80,13 @@ describe('throttling and UnprocessedItems', () => {
     const clean = await freshStore(dynamo);
     const faults = faultyClient(dynamo.client, 0.6, 42);
     const delays: number[] = [];
-    const retry = { maxAttempts: 30, baseDelayMs: 10, maxDelayMs: 200, sleep: async (ms: number) => void delays.push(ms) };
-    const faulty = await freshStore(dynamo, { client: faults.client, retry, random: undefined } as never);
+    const retry = {
+      maxAttempts: 30,
+      baseDelayMs: 10,
+      maxDelayMs: 200,
+      sleep: async (ms: number) => void delays.push(ms),
+    };
+    const faulty = await freshStore(dynamo, { client: faults.client, retry });
     const records = makeRecords(USERS, DIMS, 1);
     const cleanStats = await clean.store.writeEmbeddings(VERSION, records);
     const stats = await faulty.store.writeEmbeddings(VERSION, records);
@@ -117,13 +130,78 @@ describe('throttling and UnprocessedItems', () => {
   it('gives up after the bounded attempts with a TransientError, sleeping at most the cap each time', async () => {
     const faults = faultyClient(dynamo.client, 1.01, 3); // every request fails
     const delays: number[] = [];
-    const retry = { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 40, sleep: async (ms: number) => void delays.push(ms) };
+    const retry = {
+      maxAttempts: 5,
+      baseDelayMs: 10,
+      maxDelayMs: 40,
+      sleep: async (ms: number) => void delays.push(ms),
+    };
     const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 1 });
     const write = store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 25), DIMS, 1));
     await expect(write).rejects.toBeInstanceOf(TransientError);
     expect(faults.counts.throttled + faults.counts.partial).toBe(5);
     expect(delays).toHaveLength(4);
     expect(delays.every((d, i) => d >= 0 && d <= Math.min(40, 10 * 2 ** i))).toBe(true);
+  });
+
+  it('keeps requests in flight within writeConcurrency, and backs off to one under throttling', async () => {
+    const real = dynamo.client;
+    let inFlight = 0;
+    const peaks: number[] = [];
+    let throttling = true;
+    let throttled = 0;
+    const send = async (command: unknown): Promise<unknown> => {
+      inFlight++;
+      peaks.push(inFlight);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        if (command instanceof BatchWriteItemCommand && throttling) {
+          throttled++;
+          throw new ProvisionedThroughputExceededException({ message: 'injected', $metadata: {} });
+        }
+        return await real.send(command as never);
+      } finally {
+        inFlight--;
+      }
+    };
+    const client = new Proxy(real, { get: (t, p, r) => (p === 'send' ? send : Reflect.get(t, p, r)) });
+    const retry = { maxAttempts: 50, baseDelayMs: 1, maxDelayMs: 2, sleep: async () => undefined };
+    const { store, tableName } = await freshStore(dynamo, { client, retry, writeConcurrency: 6 });
+    const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1));
+    const throttlesReach = async (n: number) => {
+      while (throttled < n) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+    await throttlesReach(20); // by now the limiter has halved 6 -> 1
+    const peakWhileThrottled = Math.max(...peaks);
+    peaks.length = 0;
+    await throttlesReach(40);
+    const settledWhileThrottled = Math.max(...peaks);
+    throttling = false;
+    const stats = await write;
+    expect(peakWhileThrottled).toBeLessThanOrEqual(6);
+    expect(settledWhileThrottled).toBeLessThanOrEqual(1);
+    expect((await scanTable(dynamo.client, tableName)).length).toBe(USERS.length);
+    expect(stats.throttles).toBeGreaterThan(0);
+  });
+
+  it('AIMD limiter halves on throttles and climbs back to its maximum', async () => {
+    const limiter = new AdaptiveConcurrency(8);
+    limiter.onThrottle();
+    limiter.onThrottle();
+    const afterThrottles = limiter.limit;
+    for (let i = 0; i < 100; i++) limiter.onSuccess();
+    const recovered = limiter.limit;
+    for (let i = 0; i < 10; i++) limiter.onThrottle();
+    await limiter.acquire();
+    let second = false;
+    const pending = limiter.acquire().then(() => {
+      second = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const blocked = !second;
+    limiter.release();
+    await pending;
+    expect([afterThrottles, recovered, limiter.limit, blocked, second]).toEqual([2, 8, 1, true, true]);
   });
 
   it('full-jitter backoff grows exponentially up to the cap', () => {

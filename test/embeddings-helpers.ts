@@ -18,7 +18,12 @@ export async function freshStore(
   tableCounter += 1;
   const tableName = `emb-${process.pid}-${tableCounter}`;
   await ensureTable(dynamo.client, tableName);
-  const store = new DynamoEmbeddingStore({ wallClockExpiry: false, ...options, tableName, client: options.client ?? dynamo.client });
+  const store = new DynamoEmbeddingStore({
+    wallClockExpiry: false,
+    ...options,
+    tableName,
+    client: options.client ?? dynamo.client,
+  });
   return { store, tableName };
 }
 

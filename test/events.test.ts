@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,14 @@ function tempDir(): string {
   return dir;
 }
 
-const good: Event = { userId: 'u1', itemId: 'i1', action: 'click', surface: 'home', ts: DAY + 1000, durationMs: 12_000 };
+const good: Event = {
+  userId: 'u1',
+  itemId: 'i1',
+  action: 'click',
+  surface: 'home',
+  ts: DAY + 1000,
+  durationMs: 12_000,
+};
 
 /** A raw file with one row per bad kind (plus two good rows); nullable everything so bad rows fit. */
 function rawFile(rows: Record<string, unknown>[]): Uint8Array {
@@ -77,7 +85,11 @@ describe('event validation', () => {
     ]);
     expect(result.quarantined.map((q) => q.reason)).toEqual(Object.keys(badRows));
     for (const reason of Object.keys(badRows)) expect(result.counts[reason as keyof typeof result.counts]).toBe(1);
-    expect(result.quarantined[0]).toMatchObject({ row: 1, file: 'f.parquet', values: { user_id: null, item_id: 'i1' } });
+    expect(result.quarantined[0]).toMatchObject({
+      row: 1,
+      file: 'f.parquet',
+      values: { user_id: null, item_id: 'i1' },
+    });
   });
 
   it('flags every non-null value of a wrongly typed column as wrong_column_type', async () => {
@@ -101,7 +113,11 @@ describe('event validation', () => {
     // Act
     const result = await readEventFile(bytes, { date: DATE, nowMs: NOW });
     // Assess
-    expect(result.quarantined.map((q) => q.reason)).toEqual(['wrong_column_type', 'missing_user_id', 'wrong_column_type']);
+    expect(result.quarantined.map((q) => q.reason)).toEqual([
+      'wrong_column_type',
+      'missing_user_id',
+      'wrong_column_type',
+    ]);
     expect(result.quarantined[0]!.values.user_id).toBe('7');
   });
 
@@ -119,7 +135,10 @@ describe('event validation', () => {
     const corrupt = valid.slice();
     corrupt.fill(0, 4, valid.length - 8); // magic intact, everything else zero
     // Act / Assess
-    await expect(readEventFile(noTs, { date: DATE })).rejects.toMatchObject({ reason: 'missing_column', code: 'VALIDATION' });
+    await expect(readEventFile(noTs, { date: DATE })).rejects.toMatchObject({
+      reason: 'missing_column',
+      code: 'VALIDATION',
+    });
     for (const bytes of [truncated, corrupt]) {
       const error = await readEventFile(bytes, { date: DATE, file: 'bad.parquet' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(DataError);
@@ -141,7 +160,94 @@ describe('event validation', () => {
     // Act
     const result = await readEventFile(bytes, { date: '1970-01-01', nowMs: NOW });
     // Assess
-    expect(result.valid).toEqual([{ userId: 'u1', itemId: 'i1', action: 'save', surface: null, ts: 5, durationMs: null }]);
+    expect(result.valid).toEqual([
+      { userId: 'u1', itemId: 'i1', action: 'save', surface: null, ts: 5, durationMs: null },
+    ]);
+  });
+});
+
+describe('TypeScript and Python readers', () => {
+  it('quarantine the same rows for the same reasons', async () => {
+    // Prepare: two files of one day, every bad kind, a duplicate across the files, a wrongly typed file
+    const dir = tempDir();
+    const store = new LocalObjectStore(dir);
+    await store.put(`events/dt=${DATE}/a.parquet`, rawFile([base, ...Object.values(badRows)]));
+    await store.put(
+      `events/dt=${DATE}/b.parquet`,
+      rawFile([
+        { ...base, surface: '  ' },
+        { ...base, item_id: 'i9' },
+      ]),
+    );
+    await store.put(
+      `events/dt=${DATE}/c.parquet`,
+      encodeParquet(
+        [
+          { name: 'user_id', type: 'utf8' },
+          { name: 'item_id', type: 'utf8' },
+          { name: 'action', type: 'utf8' },
+          { name: 'ts', type: 'float64' },
+        ],
+        { user_id: ['u1'], item_id: ['i1'], action: ['view'], ts: [DAY + 1] },
+      ),
+    );
+    // Act
+    const ts = await readEventDay(store, DATE, { nowMs: NOW });
+    const script = `
+import json, sys
+from pinnerformer.events import read_event_day
+table, report = read_event_day(sys.argv[1], sys.argv[2], now_ms=int(sys.argv[3]))
+print(json.dumps({"counts": report.counts, "rows": table.to_pylist()}))
+`;
+    const py = JSON.parse(
+      execFileSync(join(process.cwd(), 'training/.venv/bin/python'), ['-c', script, dir, DATE, String(NOW)], {
+        cwd: join(process.cwd(), 'training'),
+        encoding: 'utf8',
+      }),
+    );
+    // Assess
+    expect(ts.counts).toEqual({ ...Object.fromEntries(Object.keys(badRows).map((r) => [r, 1])), wrong_column_type: 1 });
+    expect(py.counts).toEqual(ts.counts);
+    expect(
+      py.rows.map((r: Record<string, unknown>) => ({
+        userId: r.user_id,
+        itemId: r.item_id,
+        action: r.action,
+        surface: r.surface,
+        ts: r.ts,
+        durationMs: r.duration_ms,
+      })),
+    ).toEqual(ts.valid);
+  });
+});
+
+describe('files written by pyarrow', () => {
+  it('accept timestamp[ms], dictionary strings and small ints; reject timestamp[us] per row', async () => {
+    // Prepare
+    const dir = tempDir();
+    const script = `
+import os, sys, pyarrow as pa, pyarrow.parquet as pq
+folder = os.path.join(sys.argv[1], 'events', 'dt=${DATE}')
+os.makedirs(folder)
+day = ${DAY}
+pq.write_table(pa.table({
+  'user_id': ['u1', 'u2'], 'item_id': ['i1', 'i2'],
+  'action': pa.array(['view', 'save']).dictionary_encode(),
+  'ts': pa.array([day + 5, day + 6], pa.timestamp('ms', tz='UTC')),
+  'duration_ms': pa.array([1, None], pa.int16())}), os.path.join(folder, 'a.parquet'))
+pq.write_table(pa.table({
+  'user_id': ['u3'], 'item_id': ['i3'], 'action': ['view'],
+  'ts': pa.array([(day + 7) * 1000], pa.timestamp('us'))}), os.path.join(folder, 'b.parquet'))
+`;
+    execFileSync(join(process.cwd(), 'training/.venv/bin/python'), ['-c', script, dir]);
+    // Act
+    const day = await readEventDay(new LocalObjectStore(dir), DATE, { nowMs: NOW });
+    // Assess
+    expect(day.valid).toEqual([
+      { userId: 'u1', itemId: 'i1', action: 'view', surface: null, ts: DAY + 5, durationMs: 1 },
+      { userId: 'u2', itemId: 'i2', action: 'save', surface: null, ts: DAY + 6, durationMs: null },
+    ]);
+    expect(day.counts).toEqual({ wrong_column_type: 1 });
   });
 });
 

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DataError } from '../src/events/errors.ts';
-import { type ColumnSpec, decodeParquet, encodeParquet, flattenVectors, parquetColumnKinds } from '../src/io/parquet.ts';
+import {
+  type ColumnSpec,
+  decodeParquet,
+  encodeParquet,
+  flattenVectors,
+  parquetColumnKinds,
+} from '../src/io/parquet.ts';
 
 const PYTHON = join(process.cwd(), 'training/.venv/bin/python');
 const dir = mkdtempSync(join(tmpdir(), 'pf-parquet-'));
@@ -56,7 +62,14 @@ describe('encodeParquet / decodeParquet', () => {
     expect(Array.from(table.columns.bin!)).toEqual([new Uint8Array([0, 255]), null, new Uint8Array([])]);
     expect(Array.from(table.columns.flag!)).toEqual([true, false, true]);
     expect(Array.from(flattenVectors(table.columns.vec!, 3))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(table.kinds).toMatchObject({ s: 'utf8', i64: 'int', f32: 'float', bin: 'binary', flag: 'bool', vec: 'list' });
+    expect(table.kinds).toMatchObject({
+      s: 'utf8',
+      i64: 'int',
+      f32: 'float',
+      bin: 'binary',
+      flag: 'bool',
+      vec: 'list',
+    });
   });
 
   it('reads only the requested columns, across several row groups', async () => {
@@ -102,7 +115,12 @@ describe('encodeParquet / decodeParquet', () => {
     const badFooter = good.slice();
     badFooter.fill(0xab, good.length - 40, good.length - 8);
     // Act / Assess
-    for (const bytes of [new TextEncoder().encode('user_id,item_id\nu1,i1\n'), truncated, badFooter, new Uint8Array()]) {
+    for (const bytes of [
+      new TextEncoder().encode('user_id,item_id\nu1,i1\n'),
+      truncated,
+      badFooter,
+      new Uint8Array(),
+    ]) {
       const error = await decodeParquet(bytes, { file: 'x.parquet' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(DataError);
       expect((error as DataError).reason).toBe('unreadable_file');

@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
@@ -148,5 +149,69 @@ describe('openObjectStore', () => {
   it('refuses other schemes and bad buckets', () => {
     expect(() => openObjectStore('gs://bucket/x')).toThrow(ValidationError);
     expect(() => openObjectStore('s3://Bad_Bucket/x')).toThrow(ValidationError);
+  });
+});
+
+describe('S3ObjectStore conditional puts', () => {
+  let s3: LocalS3;
+  beforeAll(async () => {
+    s3 = await startLocalS3('cond-bucket');
+  });
+  afterAll(async () => s3.close());
+
+  /** s3rver ignores If-None-Match: this proxy answers 412 like S3 does when the key exists. */
+  function honouringClient(): S3Client {
+    const real = createS3Client({ endpoint: s3.endpoint, region: 'us-east-1', credentials: localS3Credentials });
+    const send = async (command: unknown): Promise<unknown> => {
+      if (command instanceof PutObjectCommand && command.input.IfNoneMatch === '*') {
+        const exists = await real
+          .send(new HeadObjectCommand({ Bucket: command.input.Bucket, Key: command.input.Key }))
+          .then(() => true)
+          .catch(() => false);
+        if (exists) {
+          throw Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+            name: 'PreconditionFailed',
+            $metadata: { httpStatusCode: 412 },
+          });
+        }
+      }
+      return real.send(command as never);
+    };
+    return new Proxy(real, {
+      get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)),
+    });
+  }
+
+  it('uses If-None-Match natively when the server honours it (probe detects it)', async () => {
+    const store = new S3ObjectStore({ bucket: s3.bucket, prefix: 'native', client: honouringClient() });
+    const first = await store.putIfAbsent('k', 'one');
+    const second = await store.putIfAbsent('k', 'two');
+    expect([first, second]).toEqual([true, false]);
+    expect(Buffer.from(await store.get('k')).toString()).toBe('one');
+    expect((await store.list('')).map((o) => o.key)).toEqual(['k']); // the probe object is gone
+  });
+
+  it("falls back to check-then-put when the server ignores the header, and still doesn't overwrite", async () => {
+    const client = createS3Client({ endpoint: s3.endpoint, region: 'us-east-1', credentials: localS3Credentials });
+    const store = new S3ObjectStore({ bucket: s3.bucket, prefix: 'emulated', client, conditionalPuts: 'emulated' });
+    const first = await store.putIfAbsent('k', 'one');
+    const second = await store.putIfAbsent('k', 'two');
+    client.destroy();
+    expect([first, second]).toEqual([true, false]);
+  });
+});
+
+describe('LocalObjectStore atomic puts', () => {
+  it('readers racing writers see a whole old or new object, never a part', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pf-objects-'));
+    const store = new LocalObjectStore(dir);
+    const bodies = ['a', 'b', 'c'].map((c) => c.repeat(256 * 1024));
+    await store.put('big', bodies[0]!);
+    const seen = new Set<string>();
+    const writers = Promise.all(Array.from({ length: 20 }, (_, i) => store.put('big', bodies[i % 3]!)));
+    for (let i = 0; i < 40; i++) seen.add(Buffer.from(await store.get('big')).toString());
+    await writers;
+    await rm(dir, { recursive: true, force: true });
+    expect([...seen].every((body) => bodies.includes(body))).toBe(true);
   });
 });

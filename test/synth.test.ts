@@ -59,7 +59,11 @@ describe('generateDataset', () => {
       const day = await readEventDay(store, date, { nowMs: FAR_FUTURE });
       tsCounts[date] = day.valid.length;
       quarantined += day.quarantined.length;
-      expect(day.files).toEqual([`events/dt=${date}/part-00000.parquet`, `events/dt=${date}/part-00001.parquet`, `events/dt=${date}/part-00002.parquet`]);
+      expect(day.files).toEqual([
+        `events/dt=${date}/part-00000.parquet`,
+        `events/dt=${date}/part-00001.parquet`,
+        `events/dt=${date}/part-00002.parquet`,
+      ]);
     }
     // Act
     const script = `

@@ -18,6 +18,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { LOCK_PK, TABLE_KEYS } from '../../src/embeddings/table-schema.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
 import { StageFunction } from './stage-function.ts';
 
@@ -38,6 +39,12 @@ export interface DailyRunProps {
 }
 
 /** Errors worth another attempt: the stage's own TransientError and Lambda's service hiccups. */
+/** Longest run: the state machine's timeout and the run lock's lease. */
+export const RUN_TIMEOUT = Duration.hours(20);
+
+/** The owner attribute of a run-lock item (DynamoEmbeddingStore.acquireRunLock / releaseRunLock). */
+export const LOCK_OWNER_ATTRIBUTE = 'owner';
+
 const TRANSIENT_LAMBDA_ERRORS = [
   'TransientError',
   'Lambda.ServiceException',
@@ -65,7 +72,11 @@ export class DailyRun extends Construct {
       entryName: 'plan',
       serviceName: 'plan',
       description: 'PinnerFormer daily run: plan the run (slices of the day, manifest, run lock)',
-      environment: { ...props.environment, TABLE_NAME: tableName },
+      environment: {
+        ...props.environment,
+        TABLE_NAME: tableName,
+        RUN_LOCK_LEASE_MS: String(RUN_TIMEOUT.toMilliseconds()),
+      },
       memoryMb: 1024,
       timeout: Duration.minutes(5),
     });
@@ -94,7 +105,7 @@ export class DailyRun extends Construct {
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(this.definition(props)),
-      timeout: Duration.hours(20),
+      timeout: RUN_TIMEOUT,
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'StateMachineLogs', {
@@ -124,6 +135,12 @@ export class DailyRun extends Construct {
       error: 'DailyRunFailed',
       cause: 'A stage failed; the pointer was not moved (see the notification and the execution history)',
     });
+    const notifyRetry: sfn.RetryProps = {
+      errors: [sfn.Errors.ALL],
+      interval: Duration.seconds(5),
+      maxAttempts: 3,
+      backoffRate: 2,
+    };
     const notifyFailure = new tasks.SnsPublish(this, 'NotifyFailure', {
       topic: props.alerts,
       subject: 'PinnerFormer daily run failed',
@@ -135,7 +152,37 @@ export class DailyRun extends Construct {
         ),
       ),
       resultPath: sfn.JsonPath.DISCARD,
-    }).next(failed);
+    })
+      .addRetry(notifyRetry)
+      .next(failed);
+    // Releases the run lock only if this execution holds it (a run refused for a held lock must
+    // not free the other run's lock); when the state lacks the version, the catch goes on to notify.
+    const releaseLock = (id: string) =>
+      new tasks.DynamoDeleteItem(this, id, {
+        table: props.table,
+        key: {
+          [TABLE_KEYS.partitionKey]: tasks.DynamoAttributeValue.fromString(LOCK_PK),
+          [TABLE_KEYS.sortKey]: tasks.DynamoAttributeValue.fromString(
+            sfn.JsonPath.format('{}@{}', sfn.JsonPath.stringAt('$.modelVersion'), sfn.JsonPath.stringAt('$.date')),
+          ),
+        },
+        conditionExpression: '#owner = :owner',
+        expressionAttributeNames: { '#owner': LOCK_OWNER_ATTRIBUTE },
+        expressionAttributeValues: { ':owner': tasks.DynamoAttributeValue.fromString(sfn.JsonPath.executionName) },
+        resultPath: sfn.JsonPath.DISCARD,
+      }).addRetry({
+        errors: [
+          'DynamoDB.ProvisionedThroughputExceededException',
+          'DynamoDB.ThrottlingException',
+          'DynamoDB.InternalServerErrorException',
+        ],
+        interval: Duration.seconds(2),
+        maxAttempts: 4,
+        backoffRate: 2,
+      });
+    const releaseOnFailure = releaseLock('ReleaseLockOnFailure');
+    releaseOnFailure.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
+    releaseOnFailure.next(notifyFailure);
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
     const retryTransient = (task: sfn.TaskStateBase): void => {
       task.addRetry({
@@ -145,12 +192,15 @@ export class DailyRun extends Construct {
         backoffRate: 2,
         jitterStrategy: sfn.JitterType.FULL,
       });
-      task.addCatch(notifyFailure, catchAll);
+      task.addCatch(releaseOnFailure, catchAll);
     };
 
     const plan = new tasks.LambdaInvoke(this, 'PlanRun', {
       lambdaFunction: this.planFunction.fn,
-      payload: sfn.TaskInput.fromJsonPathAt('$'),
+      payload: sfn.TaskInput.fromObject({
+        request: sfn.JsonPath.objectAt('$'),
+        execution: sfn.JsonPath.executionName,
+      }),
       outputPath: '$.Payload',
       retryOnServiceExceptions: false,
     });
@@ -180,7 +230,7 @@ export class DailyRun extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     partitionSlices.itemProcessor(partitionSlice);
-    partitionSlices.addCatch(notifyFailure, catchAll);
+    partitionSlices.addCatch(releaseOnFailure, catchAll);
 
     const embed = new tasks.BatchSubmitJob(this, 'EmbedPartitions', {
       jobName: 'pinnerformer-embed',
@@ -203,7 +253,7 @@ export class DailyRun extends Construct {
       maxAttempts: 3,
       backoffRate: 2,
     });
-    embed.addCatch(notifyFailure, catchAll);
+    embed.addCatch(releaseOnFailure, catchAll);
 
     const publish = new tasks.LambdaInvoke(this, 'PublishRun', {
       lambdaFunction: this.publishFunction.fn,
@@ -217,7 +267,9 @@ export class DailyRun extends Construct {
     });
     retryTransient(publish);
 
-    const refused = new tasks.SnsPublish(this, 'NotifyRefused', {
+    const refused = releaseLock('ReleaseLockRefused');
+    refused.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
+    const notifyRefused = new tasks.SnsPublish(this, 'NotifyRefused', {
       topic: props.alerts,
       subject: 'PinnerFormer daily run refused by the publish gate',
       message: sfn.TaskInput.fromText(
@@ -228,10 +280,18 @@ export class DailyRun extends Construct {
         ),
       ),
       resultPath: sfn.JsonPath.DISCARD,
-    }).next(new sfn.Fail(this, 'RunRefused', { error: 'PublishRefused', cause: 'The publish gate refused the run' }));
+    })
+      .addRetry(notifyRetry)
+      .next(new sfn.Fail(this, 'RunRefused', { error: 'PublishRefused', cause: 'The publish gate refused the run' }));
+    refused.next(notifyRefused);
+    // Published: a lock that cannot be released now simply expires with its lease.
+    const done = new sfn.Succeed(this, 'Done');
+    const released = releaseLock('ReleaseLock');
+    released.addCatch(done, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
+    released.next(done);
 
     const published = new sfn.Choice(this, 'Published?')
-      .when(sfn.Condition.booleanEquals('$.publish.result.published', true), new sfn.Succeed(this, 'Done'))
+      .when(sfn.Condition.booleanEquals('$.publish.result.published', true), released)
       .otherwise(refused);
 
     return plan.next(partitionSlices).next(embed).next(publish).next(published);

@@ -28,6 +28,15 @@ export const RunRequestSchema = z
   });
 export type RunRequest = z.output<typeof RunRequestSchema>;
 
+/** The plan task: the execution's input plus its name, which owns the run lock. */
+export const PlanTaskSchema = z
+  .object({
+    request: RunRequestSchema,
+    execution: z.string().regex(/^[\w-]{1,80}$/, 'expected a Step Functions execution name'),
+  })
+  .strict();
+export type PlanTask = z.output<typeof PlanTaskSchema>;
+
 /** What the plan Lambda answers: everything the later steps need, kept small (state payload limit). */
 export const PlannedRunSchema = z.object({
   date: runDate,

@@ -25,6 +25,8 @@ const HandlerSettingsSchema = z.object({
   REFRESH_AGE_DAYS: positiveInt.default(7),
   EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
   EMBEDDING_RETENTION_DAYS: positiveInt.default(30),
+  /** Run-lock lease: the state machine's timeout, so a crashed run blocks its version no longer. */
+  RUN_LOCK_LEASE_MS: positiveInt.default(20 * 3_600_000),
   DYNAMODB_ENDPOINT: z.url().optional(),
 });
 export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { registerAws } from './aws.ts';
+import { registerDaily } from './daily.ts';
 import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
-import { registerDaily } from './daily.ts';
 import { registerLookup } from './lookup.ts';
-import { registerVersions } from './versions.ts';
-import { registerRollback } from './rollback.ts';
 import { registerModel } from './model.ts';
+import { registerRollback } from './rollback.ts';
+import { registerVersions } from './versions.ts';
 
 /**
  * The one place that lists the CLI's commands. Each `register*` function lives in its own module
@@ -19,4 +20,5 @@ export function registerCommands(program: Command): void {
   registerVersions(program);
   registerRollback(program);
   registerModel(program);
+  registerAws(program);
 }

@@ -23,7 +23,12 @@ export function registerGenerate(program: Command): void {
     .option('--items <n>', 'number of items (default clamp(users/2, 1000, 200000))', intFlag('items'))
     .option('--topics <n>', 'latent topics (default clamp(sqrt(items)/2, 8, 256))', intFlag('topics'))
     .option('--vector-dim <n>', 'item vector width', intFlag('vector-dim'), 32)
-    .option('--chunk-users <n>', 'users per chunk (memory bound; one file per chunk and day)', intFlag('chunk-users'), 50_000)
+    .option(
+      '--chunk-users <n>',
+      'users per chunk (memory bound; one file per chunk and day)',
+      intFlag('chunk-users'),
+      50_000,
+    )
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (flags) => {
       const summary = await generateDataset({

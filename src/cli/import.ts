@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { ImportSummary } from '../importers/import-writer.ts';
 import { importEventsCsv } from '../importers/events-csv.ts';
+import type { ImportSummary } from '../importers/import-writer.ts';
 import { importMovieLens } from '../importers/movielens.ts';
 
 function report(summary: ImportSummary, out: string, json: boolean): void {

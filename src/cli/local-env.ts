@@ -23,28 +23,31 @@ export function parseFlags<S extends z.ZodType>(schema: S, flags: unknown): z.in
 
 /** A commander flag value (string) that must be a whole number in a range. */
 export const intString = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'expected a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
 export const dateString = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD')
-  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'not a calendar date');
+  .refine(
+    (d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+    'not a calendar date',
+  );
 
 export const dataDirFlag = z.string().min(1).default(DEFAULT_DATA_DIR);
 
 /** The embedded parts of local mode under a data dir: objects in `<data>/objects`, the table in `<data>/dynamodb`. */
-export async function openLocalEnv(dataDir: string): Promise<{ env: PipelineEnv; local: LocalEmbeddings; close(): Promise<void> }> {
+export async function openLocalEnv(
+  dataDir: string,
+): Promise<{ env: PipelineEnv; local: LocalEmbeddings; close(): Promise<void> }> {
   const root = resolve(dataDir);
   let local: LocalEmbeddings;
   try {
     local = await openLocalEmbeddings({ dataDir: root });
   } catch (error) {
     if (/lock/i.test(String((error as Error)?.message))) {
-      throw new ConflictError(`another pinnerformer process is using ${join(root, 'dynamodb')}; try again when it ends`);
+      throw new ConflictError(
+        `another pinnerformer process is using ${join(root, 'dynamodb')}; try again when it ends`,
+      );
     }
     throw error;
   }

@@ -27,7 +27,9 @@ export function registerLookup(program: Command): void {
       try {
         const result = await env.embeddings.lookup(flags.user, version);
         if (!result) {
-          throw new NotFoundError(`no embedding for user ${JSON.stringify(flags.user)}${flags.version ? ` at ${flags.version}` : ''}`);
+          throw new NotFoundError(
+            `no embedding for user ${JSON.stringify(flags.user)}${flags.version ? ` at ${flags.version}` : ''}`,
+          );
         }
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -10,7 +10,9 @@ export function registerModel(program: Command): void {
   const model = program.command('model').description('Model directories (docs/model-interface.md)');
   model
     .command('deploy')
-    .description('Validate a model directory (files, manifest, graph, probe batch) and deploy it to models/<modelVersion>/')
+    .description(
+      'Validate a model directory (files, manifest, graph, probe batch) and deploy it to models/<modelVersion>/',
+    )
     .argument('<dir>', 'model directory')
     .option('--data <dir>', 'data directory', './.pinnerformer')
     .action(async (dir: string, raw) => {

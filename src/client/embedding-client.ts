@@ -6,7 +6,7 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { parseVersionId } from '../embeddings/table-schema.ts';
-import type { LookupResult, Pointer, VersionId, VersionRecord } from '../embeddings/types.ts';
+import type { LookupResult, Pointer, ResolvedVersion, VersionRecord } from '../embeddings/types.ts';
 
 export interface EmbeddingClientOptions {
   readonly tableName: string;
@@ -31,7 +31,7 @@ export class EmbeddingClient {
   private readonly ownsClient: boolean;
   private readonly dynamo: DynamoDBClient;
   private readonly cacheMs: number;
-  private cached?: { readonly at: number; readonly version: Promise<VersionId> };
+  private cached?: { readonly at: number; readonly version: Promise<ResolvedVersion> };
 
   public constructor(options: EmbeddingClientOptions) {
     this.ownsClient = options.client === undefined;
@@ -72,7 +72,7 @@ export class EmbeddingClient {
     if (this.ownsClient) this.dynamo.destroy();
   }
 
-  private current(): Promise<VersionId> {
+  private current(): Promise<ResolvedVersion> {
     const now = Date.now();
     if (this.cached && now - this.cached.at < this.cacheMs) return this.cached.version;
     const version = this.store.resolveVersion();

@@ -18,10 +18,12 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../util/errors.ts';
 import { decodeVector, encodeVector } from './codec.ts';
 import { itemSize, writeUnits } from './item-size.ts';
 import {
+  AdaptiveConcurrency,
   backoffDelay,
   DEFAULT_RETRY_POLICY,
   isRetryable,
@@ -51,6 +53,7 @@ import type {
   LookupOptions,
   LookupResult,
   Pointer,
+  ResolvedVersion,
   RunLock,
   VersionId,
   VersionRecord,
@@ -64,7 +67,7 @@ export interface DynamoEmbeddingStoreOptions {
   readonly dtype?: EmbeddingDtype;
   /** Days an embedding is kept after its date (TTL); default 30. */
   readonly retentionDays?: number;
-  /** BatchWriteItem calls in flight per writeEmbeddings; default 4. */
+  /** Most BatchWriteItem calls in flight per writeEmbeddings (adaptive below it: halved per throttle); default 4. */
   readonly writeConcurrency?: number;
   /** Queries in flight per lookupMany; default 16. */
   readonly readConcurrency?: number;
@@ -84,6 +87,8 @@ export interface DynamoEmbeddingStoreOptions {
 /** Largest user id accepted for writing (DynamoDB's partition key limit is 2048 bytes). */
 export const MAX_USER_ID_BYTES = 1024;
 const BATCH_WRITE_LIMIT = 25;
+/** Items per lookup Query page (see readOne). */
+const READ_PAGE = 4;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const BAD_ID_CHARS = /[\u0000-\u001f\u007f]|\p{Cs}/u;
 
@@ -94,6 +99,7 @@ interface MutableStats {
   throttles: number;
   bytes: number;
   writeUnits: number;
+  consumedWriteUnits: number;
   backoffMs: number;
 }
 
@@ -145,6 +151,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       throttles: 0,
       bytes: 0,
       writeUnits: 0,
+      consumedWriteUnits: 0,
       backoffMs: 0,
     };
     for (const request of requests) {
@@ -154,7 +161,8 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     }
     const batches: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) batches.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
-    await mapWithConcurrency(batches, this.writeConcurrency, (batch) => this.writeBatch(batch, stats));
+    const limiter = new AdaptiveConcurrency(this.writeConcurrency);
+    await mapWithConcurrency(batches, this.writeConcurrency, (batch) => this.writeBatch(batch, stats, limiter));
     return { ...stats };
   }
 
@@ -197,23 +205,37 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   }
 
   /** One group of <= 25 puts: resend UnprocessedItems and throttled calls with backoff, bounded. */
-  private async writeBatch(batch: WriteRequest[], stats: MutableStats): Promise<void> {
+  private async writeBatch(batch: WriteRequest[], stats: MutableStats, limiter: AdaptiveConcurrency): Promise<void> {
     let pending = batch;
     for (let attempt = 0; ; attempt++) {
       let output: BatchWriteItemCommandOutput | undefined;
       let failure: unknown;
       stats.requests++;
+      await limiter.acquire();
       try {
-        output = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }));
+        output = await this.client.send(
+          new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending }, ReturnConsumedCapacity: 'TOTAL' }),
+        );
+        if (crashHooksEnabled) crashPoint('dynamo:batch-write'); // reliability tests only (src/testing)
       } catch (error) {
         if (!isRetryable(error)) throw error;
         failure = error;
-        if (isThrottle(error)) stats.throttles++;
+        if (isThrottle(error)) {
+          stats.throttles++;
+          limiter.onThrottle();
+        }
+      } finally {
+        limiter.release();
       }
       if (output) {
+        for (const consumed of output.ConsumedCapacity ?? []) stats.consumedWriteUnits += consumed.CapacityUnits ?? 0;
         const unprocessed = output.UnprocessedItems?.[this.tableName] ?? [];
-        if (unprocessed.length === 0) return;
+        if (unprocessed.length === 0) {
+          limiter.onSuccess();
+          return;
+        }
         stats.throttles++;
+        limiter.onThrottle();
         pending = unprocessed;
       }
       if (attempt + 1 >= this.policy.maxAttempts) {
@@ -260,12 +282,14 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       ':d': id.date,
       ':rd': record.retentionDays ?? this.retentionDays,
       ':dt': record.dtype ?? this.dtype,
-      ':u': new Date(this.now()).toISOString(),
     };
-    const sets = ['modelVersion = :mv', '#date = :d', 'retentionDays = :rd', 'dtype = :dt', 'updatedAt = :u'];
+    // No wall-clock fields besides the first publishedAt: a rerun leaves the record unchanged.
+    const sets = ['modelVersion = :mv', '#date = :d', 'retentionDays = :rd', 'dtype = :dt'];
+    const removes: string[] = [];
     if (record.published) {
       // Publishing is sticky: re-recording a published version (a rerun) never unpublishes it.
-      sets.push('published = :t', 'publishedAt = :pa');
+      sets.push('published = :t', 'publishedAt = if_not_exists(publishedAt, :pa)');
+      removes.push('withdrawn');
       values[':t'] = true;
       values[':pa'] = record.publishedAt ?? new Date(this.now()).toISOString();
     } else {
@@ -286,7 +310,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: marshall({ pk: VERSION_PK, sk: versionIdOf(id) }),
-            UpdateExpression: `SET ${sets.join(', ')}`,
+            UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
             ExpressionAttributeNames: { '#date': 'date' },
             ExpressionAttributeValues: marshall(values, {
               removeUndefinedValues: true,
@@ -296,6 +320,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
         ),
       'recordVersion',
     );
+    if (crashHooksEnabled) crashPoint('dynamo:record-version');
   }
 
   public async getVersion(version: VersionId | string): Promise<VersionRecord | undefined> {
@@ -384,6 +409,8 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
 
   public async movePointer(to: VersionId, expectedSeq: number | undefined): Promise<Pointer> {
     const id = toVersionId(to);
+    const unchanged = await this.pointerAlreadyAt(id, expectedSeq);
+    if (unchanged) return unchanged;
     const record = await this.getVersion(id);
     if (!record) throw new NotFoundError(`version ${versionIdOf(id)} is not recorded`, { version: versionIdOf(id) });
     if (!record.published) {
@@ -395,6 +422,13 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       );
     }
     return this.putPointer(id, expectedSeq);
+  }
+
+  /** The current pointer when it already is at `id` with `expectedSeq`: moving it again is a no-op (reruns). */
+  private async pointerAlreadyAt(id: VersionId, expectedSeq: number | undefined): Promise<Pointer | undefined> {
+    if (expectedSeq === undefined) return undefined;
+    const current = await this.getPointer();
+    return current && current.seq === expectedSeq && current.version === versionIdOf(id) ? current : undefined;
   }
 
   private async putPointer(id: VersionId, expectedSeq: number | undefined): Promise<Pointer> {
@@ -418,6 +452,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
           ),
         'movePointer',
       );
+      if (crashHooksEnabled) crashPoint('dynamo:pointer');
     } catch (error) {
       if (!conditionFailed(error)) throw error;
       const current = await this.getPointer();
@@ -438,7 +473,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     const record = await this.getVersion(id);
     if (!record) throw new NotFoundError(`version ${versionIdOf(id)} is not recorded`, { version: versionIdOf(id) });
     await this.recordVersion({ ...id, published: true, details: details ?? record.details });
-    return this.putPointer(id, expectedSeq);
+    return (await this.pointerAlreadyAt(id, expectedSeq)) ?? this.putPointer(id, expectedSeq);
   }
 
   public async rollback(to: VersionId | string, expectedSeq?: number): Promise<Pointer> {
@@ -456,7 +491,10 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       );
     }
     await this.assertRetained(record, current);
-    if (current.version === record.version) return current;
+    if (current.version === record.version) {
+      await this.withdrawAfter(record); // finishes a rollback that crashed after moving the pointer
+      return current;
+    }
     if (expectedSeq !== undefined && expectedSeq !== current.seq) {
       throw new ConflictError(
         `the pointer moved meanwhile: expected seq ${expectedSeq}, found seq ${current.seq} at ${current.version}`,
@@ -466,7 +504,69 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
         },
       );
     }
-    return this.putPointer(id, current.seq);
+    if (record.withdrawn) await this.recordVersion({ ...id, published: true }); // rolling forward again
+    const pointer = await this.putPointer(id, current.seq);
+    await this.withdrawAfter(record);
+    return pointer;
+  }
+
+  /**
+   * Marks the published versions of `target`'s model dated after it as withdrawn, so that their
+   * items do not reappear under a later pointer. Idempotent.
+   */
+  private async withdrawAfter(target: VersionRecord): Promise<void> {
+    const later = (await this.versionsOfModel(target.modelVersion, '9999-12-31')).filter(
+      (v) => v.date > target.date && v.published && !v.withdrawn,
+    );
+    for (const version of later) {
+      await this.send(
+        () =>
+          this.client.send(
+            new UpdateItemCommand({
+              TableName: this.tableName,
+              Key: marshall({ pk: VERSION_PK, sk: version.version }),
+              UpdateExpression: 'SET withdrawn = :t',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: marshall({ ':t': true }),
+            }),
+          ),
+        'rollback',
+      );
+    }
+  }
+
+  /** Version records of one model with date <= `upTo`, ascending (sk range `mv@` .. `mv@upTo`). */
+  private async versionsOfModel(modelVersion: string, upTo: string): Promise<VersionRecord[]> {
+    const records: VersionRecord[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page: QueryCommandOutput = await this.send(
+        () =>
+          this.client.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+              ExpressionAttributeValues: marshall({
+                ':pk': VERSION_PK,
+                ':from': `${modelVersion}@`,
+                ':to': `${modelVersion}@${upTo}`,
+              }),
+              ExclusiveStartKey: startKey,
+              ConsistentRead: true,
+            }),
+          ),
+        'versionsOfModel',
+      );
+      for (const item of page.Items ?? []) records.push(toVersionRecord(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  /** Dates of `modelVersion` whose items count at `date`: published, not withdrawn, <= date. */
+  private async visibleDates(modelVersion: string, date: string): Promise<string[]> {
+    const records = await this.versionsOfModel(modelVersion, date);
+    return records.filter((v) => v.published && !v.withdrawn).map((v) => v.date);
   }
 
   // ---------------------------------------------------------------- run lock
@@ -496,6 +596,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
           ),
         'acquireRunLock',
       );
+      if (crashHooksEnabled) crashPoint('dynamo:lock');
     } catch (error) {
       if (!conditionFailed(error)) throw error;
       const holder = await this.getRunLock(id);
@@ -551,20 +652,26 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   // ---------------------------------------------------------------- reads
 
   /** The version that answers: the pointer's, or a pinned one that is recorded, published and retained. */
-  public async resolveVersion(version?: VersionId, options?: LookupOptions): Promise<VersionId> {
+  public async resolveVersion(version?: VersionId, options?: LookupOptions): Promise<ResolvedVersion> {
     if (!version) {
       const pointer = await this.getPointer();
       if (!pointer) throw new NotFoundError('no version is published yet');
-      return { modelVersion: pointer.modelVersion, date: pointer.date };
+      const visibleDates = await this.visibleDates(pointer.modelVersion, pointer.date);
+      // The pointer's own date always counts (it only ever points at a published version).
+      if (!visibleDates.includes(pointer.date)) visibleDates.push(pointer.date);
+      return { modelVersion: pointer.modelVersion, date: pointer.date, visibleDates };
     }
     const record = await this.getVersion(version);
     const label = versionIdOf(toVersionId(version));
     if (!record) throw new NotFoundError(`version ${label} is not recorded`, { version: label });
-    if (!record.published && !options?.allowUnpublished) {
-      throw new NotFoundError(`version ${label} is not published`, { version: label });
+    if (!options?.allowUnpublished) {
+      if (!record.published) throw new NotFoundError(`version ${label} is not published`, { version: label });
+      if (record.withdrawn) throw new NotFoundError(`version ${label} was withdrawn by a rollback`, { version: label });
     }
     await this.assertRetained(record);
-    return { modelVersion: record.modelVersion, date: record.date };
+    const visibleDates = await this.visibleDates(record.modelVersion, record.date);
+    if (!visibleDates.includes(record.date)) visibleDates.push(record.date);
+    return { modelVersion: record.modelVersion, date: record.date, visibleDates };
   }
 
   public async lookup(userId: string, version?: VersionId, options?: LookupOptions): Promise<LookupResult | undefined> {
@@ -579,37 +686,56 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     return this.readAt(userIds, await this.resolveVersion(version, options));
   }
 
-  public async readAt(userIds: readonly string[], version: VersionId): Promise<Map<string, LookupResult>> {
+  public async readAt(
+    userIds: readonly string[],
+    version: VersionId | ResolvedVersion,
+  ): Promise<Map<string, LookupResult>> {
     const id = toVersionId(version);
     const unique = [...new Set(userIds)];
     for (const userId of unique) assertUserId(userId);
-    const found = await mapWithConcurrency(unique, this.readConcurrency, (userId) => this.readOne(userId, id));
+    let dates = 'visibleDates' in version ? version.visibleDates : undefined;
+    if (!dates) dates = [...(await this.visibleDates(id.modelVersion, id.date)), id.date];
+    const visible = new Set(dates);
+    const found = await mapWithConcurrency(unique, this.readConcurrency, (userId) => this.readOne(userId, id, visible));
     const results = new Map<string, LookupResult>();
     for (const result of found) if (result) results.set(result.userId, result);
     return results;
   }
 
-  /** Newest item with sk <= date; Limit 1 (no FilterExpression: it would apply after the limit). */
-  private async readOne(userId: string, version: VersionId): Promise<LookupResult | undefined> {
-    const output = await this.send(
-      () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk <= :date',
-            ExpressionAttributeValues: {
-              ':pk': { S: userPartitionKey(version.modelVersion, userId) },
-              ':date': { S: version.date },
-            },
-            ScanIndexForward: false,
-            Limit: 1,
-          }),
-        ),
-      'lookup',
-    );
-    const item = output.Items?.[0];
-    if (!item) return undefined;
-    return decodeItem(userId, version, item, this.expiryThreshold(version.date));
+  /**
+   * Newest item with sk <= date whose date is visible. Pages of READ_PAGE items, newest first: a
+   * page of 4 fp16 items stays under 4 KB, one read unit, and normally the first item answers.
+   * (No FilterExpression: DynamoDB applies Limit before the filter.)
+   */
+  private async readOne(
+    userId: string,
+    version: VersionId,
+    visible: ReadonlySet<string>,
+  ): Promise<LookupResult | undefined> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const output: QueryCommandOutput = await this.send(
+        () =>
+          this.client.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              KeyConditionExpression: 'pk = :pk AND sk <= :date',
+              ExpressionAttributeValues: {
+                ':pk': { S: userPartitionKey(version.modelVersion, userId) },
+                ':date': { S: version.date },
+              },
+              ScanIndexForward: false,
+              Limit: READ_PAGE,
+              ExclusiveStartKey: startKey,
+            }),
+          ),
+        'lookup',
+      );
+      const item = output.Items?.find((candidate) => visible.has(candidate.sk?.S ?? ''));
+      if (item) return decodeItem(userId, version, item, this.expiryThreshold(version.date));
+      startKey = output.LastEvaluatedKey;
+    } while (startKey);
+    return undefined;
   }
 
   /** Items with ttl <= this (epoch s) are expired: for the served date and, with wallClockExpiry, now. */
@@ -656,6 +782,7 @@ function toVersionRecord(item: Record<string, AttributeValue>): VersionRecord {
     ...(raw.details !== undefined && { details: raw.details as Record<string, unknown> }),
     ...(raw.retentionDays !== undefined && { retentionDays: Number(raw.retentionDays) }),
     ...(raw.dtype !== undefined && { dtype: raw.dtype as EmbeddingDtype }),
+    ...(raw.withdrawn === true && { withdrawn: true }),
   };
   return record;
 }

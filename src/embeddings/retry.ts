@@ -78,3 +78,43 @@ export async function mapWithConcurrency<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   return results;
 }
+
+/**
+ * AIMD concurrency for bursts of writes: a throttle halves the allowed requests in flight (down
+ * to 1), each success adds 1/limit (about +1 per round of requests), up to `max`. Lets a daily
+ * burst ramp up to what the table sustains instead of hammering it at full concurrency.
+ */
+export class AdaptiveConcurrency {
+  private allowed: number;
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+
+  public constructor(private readonly max: number) {
+    this.allowed = Math.max(1, max);
+  }
+
+  /** Requests currently allowed in flight. */
+  public get limit(): number {
+    return Math.floor(this.allowed);
+  }
+
+  public async acquire(): Promise<void> {
+    while (this.inFlight >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.inFlight++;
+  }
+
+  public release(): void {
+    this.inFlight--;
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const wake of waiting) wake(); // each re-checks the limit
+  }
+
+  public onThrottle(): void {
+    this.allowed = Math.max(1, this.allowed / 2);
+  }
+
+  public onSuccess(): void {
+    this.allowed = Math.min(Math.max(1, this.max), this.allowed + 1 / this.allowed);
+  }
+}

@@ -30,6 +30,20 @@ export interface VersionRecord extends VersionId {
   readonly retentionDays?: number;
   /** Storage dtype of the version's vectors; set by the store when recorded. */
   readonly dtype?: EmbeddingDtype;
+  /**
+   * Withdrawn by a rollback to an earlier version of the same model: its items no longer count
+   * for any lookup (also not at later dates), and it cannot be pinned. Publishing it again clears this.
+   */
+  readonly withdrawn?: boolean;
+}
+
+/**
+ * A version resolved for reading: the model and served date, plus the dates of that model whose
+ * items count (published, not withdrawn; <= date). Items of other dates (failed, unpublished or
+ * withdrawn runs) are skipped, so they never leak into a later view.
+ */
+export interface ResolvedVersion extends VersionId {
+  readonly visibleDates: readonly string[];
 }
 
 export interface Pointer extends VersionId {
@@ -62,6 +76,8 @@ export interface WriteStats {
   readonly bytes: number;
   /** Write units a clean write of the items consumes (each item rounded up to 1 KB). */
   readonly writeUnits: number;
+  /** Write units the server reported consumed (ReturnConsumedCapacity), retries included. */
+  readonly consumedWriteUnits: number;
   /** Total time slept in backoff, ms (summed over concurrent requests). */
   readonly backoffMs: number;
 }
@@ -107,15 +123,16 @@ export interface EmbeddingStore {
    * The version a lookup reads: the pointer's (NotFoundError when nothing is published), or the
    * given one if it is recorded, published (unless allowUnpublished) and retained (NotFoundError otherwise).
    */
-  resolveVersion(version?: VersionId, options?: LookupOptions): Promise<VersionId>;
+  resolveVersion(version?: VersionId, options?: LookupOptions): Promise<ResolvedVersion>;
   /** One version record, or undefined. */
   getVersion(version: VersionId | string): Promise<VersionRecord | undefined>;
   /**
-   * The raw read path under an already resolved version (no pointer / version-record reads):
-   * newest unexpired item with date <= version.date under version.modelVersion. Used by lookup,
-   * the lookup handler (which caches the pointer) and the client library.
+   * The read path under a resolved version: per user, the newest item with a visible date
+   * <= version.date under version.modelVersion, unless expired. Used by lookup, the lookup handler
+   * (which caches the resolved version) and the client library. Given a plain VersionId it reads
+   * the visible dates itself and counts version.date as visible too (an explicit request).
    */
-  readAt(userIds: readonly string[], version: VersionId): Promise<Map<string, LookupResult>>;
+  readAt(userIds: readonly string[], version: VersionId | ResolvedVersion): Promise<Map<string, LookupResult>>;
   /** Marks the version published (it must be recorded) and moves the pointer to it (conditional on `expectedSeq`). */
   publishVersion(
     version: VersionId,

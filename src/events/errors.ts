@@ -19,7 +19,12 @@ export type DataErrorReason =
 export class DataError extends ValidationError {
   public readonly reason: DataErrorReason;
 
-  public constructor(reason: DataErrorReason, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+  public constructor(
+    reason: DataErrorReason,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions,
+  ) {
     super(message, { reason, ...details }, options);
     this.reason = reason;
   }

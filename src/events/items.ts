@@ -29,7 +29,10 @@ export async function decodeItems(bytes: Uint8Array, file?: string): Promise<Ite
   const table = await decodeParquet(bytes, { columns: [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN], file });
   for (const name of [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN]) {
     if (!(name in table.columns)) {
-      throw new DataError('missing_column', `item file${file ? ` ${file}` : ''} has no ${name} column`, { file, column: name });
+      throw new DataError('missing_column', `item file${file ? ` ${file}` : ''} has no ${name} column`, {
+        file,
+        column: name,
+      });
     }
   }
   const ids = table.columns[ITEM_ID_COLUMN]! as unknown[];
@@ -38,7 +41,10 @@ export async function decodeItems(bytes: Uint8Array, file?: string): Promise<Ite
   const dim = first?.length ?? 0;
   const itemIds = ids.map((id, i) => {
     if (typeof id !== 'string' || id === '') {
-      throw new DataError('invalid_input', `item file${file ? ` ${file}` : ''} row ${i} has no item_id`, { file, row: i });
+      throw new DataError('invalid_input', `item file${file ? ` ${file}` : ''} row ${i} has no item_id`, {
+        file,
+        row: i,
+      });
     }
     return id;
   });

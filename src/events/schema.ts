@@ -57,8 +57,10 @@ export function isPositive(action: string, durationMs: number | null): boolean {
   return (action === 'click' || action === 'closeup') && durationMs !== null && durationMs >= POSITIVE_MIN_DURATION_MS;
 }
 
+const ACTION_SET: ReadonlySet<string> = new Set(ACTIONS);
+
 export function isAction(value: unknown): value is Action {
-  return typeof value === 'string' && (ACTIONS as readonly string[]).includes(value);
+  return typeof value === 'string' && ACTION_SET.has(value);
 }
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;

@@ -7,7 +7,6 @@
 import type { ColumnKind, ColumnValues, DecodedTable } from '../io/parquet.ts';
 import { DataError } from './errors.ts';
 import {
-  type Action,
   DAY_MS,
   dayStartMs,
   type Event,
@@ -114,25 +113,40 @@ export function checkRow(
   },
   dayStart: number,
   nowMs: number,
-  wrongKind: ReadonlySet<EventColumnName> = new Set(),
+  wrongKind: ReadonlySet<EventColumnName> = NO_WRONG_KINDS,
 ): Event | QuarantineReason {
   for (const name of wrongKind) if (raw[name] !== null && raw[name] !== undefined) return 'wrong_column_type';
-  if (isBlank(raw.user_id)) return 'missing_user_id';
-  if (isBlank(raw.item_id)) return 'missing_item_id';
-  if (!isAction(raw.action)) return 'unknown_action';
-  const ts = toMs(raw.ts);
+  return checkValues(raw.user_id, raw.item_id, raw.action, raw.surface, raw.ts, raw.duration_ms, dayStart, nowMs);
+}
+
+const NO_WRONG_KINDS: ReadonlySet<EventColumnName> = new Set();
+
+/** Rules 2-9 over one row's values (positional, so the hot loop allocates only the Event). */
+function checkValues(
+  userId: unknown,
+  itemId: unknown,
+  action: unknown,
+  surface: unknown,
+  rawTs: unknown,
+  rawDuration: unknown,
+  dayStart: number,
+  nowMs: number,
+): Event | QuarantineReason {
+  if (isBlank(userId)) return 'missing_user_id';
+  if (isBlank(itemId)) return 'missing_item_id';
+  if (!isAction(action)) return 'unknown_action';
+  const ts = toMs(rawTs);
   if (ts === null) return 'missing_ts';
   if (ts < dayStart || ts >= dayStart + DAY_MS) return 'ts_outside_day';
   if (ts > nowMs) return 'ts_in_future';
-  const duration = toMs(raw.duration_ms);
+  const duration = toMs(rawDuration);
   if (duration !== null && duration < 0) return 'negative_duration';
   if (duration !== null && duration > MAX_DURATION_MS) return 'absurd_duration';
-  const surface = isBlank(raw.surface) ? null : (raw.surface as string);
   return {
-    userId: raw.user_id as string,
-    itemId: raw.item_id as string,
-    action: raw.action as Action,
-    surface,
+    userId: userId as string,
+    itemId: itemId as string,
+    action,
+    surface: isBlank(surface) ? null : (surface as string),
     ts,
     durationMs: duration,
   };
@@ -145,10 +159,14 @@ export function checkRow(
 export function validateEventTable(table: DecodedTable, options: ValidateOptions): ValidationResult {
   for (const name of REQUIRED_EVENT_COLUMNS) {
     if (!(name in table.kinds)) {
-      throw new DataError('missing_column', `event file${options.file ? ` ${options.file}` : ''} has no ${name} column`, {
-        file: options.file,
-        column: name,
-      });
+      throw new DataError(
+        'missing_column',
+        `event file${options.file ? ` ${options.file}` : ''} has no ${name} column`,
+        {
+          file: options.file,
+          column: name,
+        },
+      );
     }
   }
   const dayStart = dayStartMs(options.date);
@@ -167,20 +185,32 @@ export function validateEventTable(table: DecodedTable, options: ValidateOptions
   const tss = col('ts');
   const durations = col('duration_ms');
   const at = (values: ColumnValues | undefined, i: number): unknown => (values === undefined ? null : values[i]);
+  const rawRow = (i: number) => ({
+    user_id: at(userIds, i),
+    item_id: at(itemIds, i),
+    action: at(actions, i),
+    surface: at(surfaces, i),
+    ts: at(tss, i),
+    duration_ms: at(durations, i),
+  });
 
   const valid: Event[] = [];
   const quarantined: QuarantinedRow[] = [];
   const counts: Partial<Record<QuarantineReason, number>> = {};
   for (let i = 0; i < table.numRows; i++) {
-    const raw = {
-      user_id: at(userIds, i),
-      item_id: at(itemIds, i),
-      action: at(actions, i),
-      surface: at(surfaces, i),
-      ts: at(tss, i),
-      duration_ms: at(durations, i),
-    };
-    let result = checkRow(raw, dayStart, nowMs, wrongKind);
+    let result =
+      wrongKind.size > 0
+        ? checkRow(rawRow(i), dayStart, nowMs, wrongKind)
+        : checkValues(
+            at(userIds, i),
+            at(itemIds, i),
+            at(actions, i),
+            at(surfaces, i),
+            at(tss, i),
+            at(durations, i),
+            dayStart,
+            nowMs,
+          );
     if (typeof result !== 'string') {
       const key = duplicateKey(result);
       if (seen.has(key)) result = 'duplicate_row';
@@ -189,7 +219,7 @@ export function validateEventTable(table: DecodedTable, options: ValidateOptions
     if (typeof result === 'string') {
       counts[result] = (counts[result] ?? 0) + 1;
       const values: Record<string, string | number | boolean | null> = {};
-      for (const [k, v] of Object.entries(raw)) values[k] = jsonSafe(v);
+      for (const [k, v] of Object.entries(rawRow(i))) values[k] = jsonSafe(v);
       quarantined.push({ row: i, reason: result, values, file: options.file });
     } else {
       valid.push(result);

@@ -39,7 +39,12 @@ export interface CsvLayout {
 
 /** Maps header names to canonical columns; throws ValidationError when a required one is missing. */
 export function parseHeader(header: string): CsvLayout {
-  const names = header.split(',').map((h) => h.trim().toLowerCase().replace(/^\ufeff/, ''));
+  const names = header.split(',').map((h) =>
+    h
+      .trim()
+      .toLowerCase()
+      .replace(/^\ufeff/, ''),
+  );
   const index: Record<string, number> = {};
   names.forEach((name, i) => {
     const canonical = ALIASES[name];

@@ -89,7 +89,9 @@ export class ImportWriter {
     const written = await this.writer.close();
     if (this.quarantine) {
       const stream = this.quarantine;
-      await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
     }
     return {
       source: this.options.source,

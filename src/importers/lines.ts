@@ -10,7 +10,10 @@ export async function* readLines(path: string): AsyncGenerator<{ line: string; l
   } catch {
     throw new NotFoundError(`input file ${path} not found`, { path });
   }
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let lineNumber = 0;
   for await (const line of lines) {
     lineNumber++;

@@ -4,7 +4,7 @@ import { ModelError } from '../util/errors.ts';
 /** manifest.json of a model directory (docs/model-interface.md). Unknown keys are kept. */
 export const modelManifestSchema = z.looseObject({
   formatVersion: z.literal(1),
-  modelVersion: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"),
+  modelVersion: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (at most 64)'),
   dims: z.looseObject({
     embedding: z.number().int().positive(),
     hidden: z.number().int().positive(),

@@ -88,7 +88,10 @@ function rowCountOf(schema: readonly ColumnSpec[], columns: Readonly<Record<stri
       const width = vectorWidth(spec);
       if (values instanceof Float32Array) {
         if (values.length % width !== 0) {
-          throw new DataError('invalid_input', `vector column ${spec.name}: ${values.length} values is not a multiple of ${width}`);
+          throw new DataError(
+            'invalid_input',
+            `vector column ${spec.name}: ${values.length} values is not a multiple of ${width}`,
+          );
         }
         rows = values.length / width;
       }
@@ -118,7 +121,8 @@ function nullBitmapOf(spec: ColumnSpec, values: ArrayLike<unknown>): { bitmap?: 
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null || v === undefined) {
-      if (!spec.nullable) throw new DataError('invalid_input', `column ${spec.name} is not nullable but row ${i} is null`);
+      if (!spec.nullable)
+        throw new DataError('invalid_input', `column ${spec.name} is not nullable but row ${i} is null`);
       if (!bitmap) {
         bitmap = new Uint8Array((values.length + 7) >> 3).fill(0xff);
       }
@@ -207,7 +211,16 @@ function utf8Data(
         grown.set(buffer.subarray(0, pos));
         buffer = grown;
       }
-      pos += encoder.encodeInto(v, buffer.subarray(pos)).written;
+      // ASCII fast path: ids and action names are short ASCII strings, and a plain loop beats
+      // the per-call cost of encodeInto; fall back to it at the first non-ASCII character.
+      const start = pos;
+      let k = 0;
+      for (; k < v.length; k++) {
+        const code = v.charCodeAt(k);
+        if (code >= 0x80) break;
+        buffer[pos++] = code;
+      }
+      if (k < v.length) pos = start + encoder.encodeInto(v, buffer.subarray(start)).written;
     }
     offsets[i + 1] = pos;
   }
@@ -322,7 +335,12 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 
 function unreadable(file: string | undefined, cause: unknown): DataError {
   const why = cause instanceof Error ? cause.message : String(cause);
-  return new DataError('unreadable_file', `unreadable parquet file${file ? ` ${file}` : ''}: ${why}`, { file }, { cause });
+  return new DataError(
+    'unreadable_file',
+    `unreadable parquet file${file ? ` ${file}` : ''}: ${why}`,
+    { file },
+    { cause },
+  );
 }
 
 function kindOf(el: SchemaElementLike): ColumnKind {
@@ -357,7 +375,10 @@ function kindOf(el: SchemaElementLike): ColumnKind {
 }
 
 /** Top-level column kinds of a parquet file (reads only the footer). */
-export function parquetColumnKinds(bytes: Uint8Array, file?: string): { numRows: number; kinds: Record<string, ColumnKind> } {
+export function parquetColumnKinds(
+  bytes: Uint8Array,
+  file?: string,
+): { numRows: number; kinds: Record<string, ColumnKind> } {
   try {
     const metadata = parquetMetadata(toArrayBuffer(bytes));
     return { numRows: Number(metadata.num_rows), kinds: topLevelKinds(metadata.schema as SchemaElementLike[]) };
@@ -405,7 +426,9 @@ export async function decodeParquet(bytes: Uint8Array, options: DecodeOptions = 
         columns: wanted,
         utf8: !hasBinary,
         onChunk: (chunk) => {
-          chunks.get(chunk.columnName)?.push({ rowStart: chunk.rowStart, data: chunk.columnData as ArrayLike<unknown> });
+          chunks
+            .get(chunk.columnName)
+            ?.push({ rowStart: chunk.rowStart, data: chunk.columnData as ArrayLike<unknown> });
         },
       });
     }
@@ -435,7 +458,8 @@ function concatChunks(
   if (expected !== numRows) throw unreadable(file, new Error(`column ${name}: ${expected} values for ${numRows} rows`));
   if (parts.length === 1) return toColumnValues(parts[0]!.data);
   const first = parts[0]?.data;
-  const typedCtor = first && ArrayBuffer.isView(first) ? (first.constructor as new (n: number) => TypedLike) : undefined;
+  const typedCtor =
+    first && ArrayBuffer.isView(first) ? (first.constructor as new (n: number) => TypedLike) : undefined;
   if (typedCtor && parts.every((p) => p.data.constructor === typedCtor)) {
     const out = new typedCtor(numRows);
     let at = 0;

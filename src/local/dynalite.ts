@@ -8,7 +8,9 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { Level } from 'level';
 import { TABLE_DEFINITION } from '../embeddings/table-schema.ts';
+import { ConflictError } from '../util/errors.ts';
 
 export interface LocalDynamoOptions {
   /** LevelDB directory for persistence; in memory when absent. */
@@ -34,8 +36,30 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
   });
 }
 
+/**
+ * dynalite opens its LevelDB lazily and throws from its request handler when that fails — an
+ * uncaught "Database is closed" that kills the process when another process holds the directory.
+ * Probing the directory first turns that into a ConflictError the caller can report.
+ */
+async function assertLevelDbFree(dir: string): Promise<void> {
+  const db = new Level(dir);
+  try {
+    await db.open();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new ConflictError(`the embedded table in ${dir} is locked by another process`, { dir }, { cause: error });
+    }
+    throw error;
+  }
+  await db.close();
+}
+
 export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promise<LocalDynamo> {
-  if (options.dir) await mkdir(options.dir, { recursive: true });
+  if (options.dir) {
+    await mkdir(options.dir, { recursive: true });
+    await assertLevelDbFree(options.dir);
+  }
   const server = dynalite({ path: options.dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -4,7 +4,7 @@
  * when a dependency (DynamoDB) fails. It never throws. The pointer (and pinned version checks) are
  * cached briefly so that a hot path costs one Query per user.
  */
-import type { EmbeddingStore, LookupResult, VersionId } from '../embeddings/types.ts';
+import type { EmbeddingStore, LookupResult, ResolvedVersion, VersionId } from '../embeddings/types.ts';
 import { NotFoundError, ValidationError } from '../util/errors.ts';
 import { type ParsedLookupRequest, parseLookupRequest } from './request.ts';
 
@@ -32,7 +32,7 @@ export interface LookupHandlerOptions {
 
 interface CacheEntry {
   readonly at: number;
-  readonly value: Promise<VersionId>;
+  readonly value: Promise<ResolvedVersion>;
 }
 
 export class LookupHandler {
@@ -52,7 +52,12 @@ export class LookupHandler {
 
   /** Handles an untrusted request object; never throws. */
   public async handle(input: unknown): Promise<LookupResponse> {
-    const parsed = parseLookupRequest(input);
+    let parsed: ReturnType<typeof parseLookupRequest>;
+    try {
+      parsed = parseLookupRequest(input);
+    } catch {
+      return errorResponse(400, 'VALIDATION', 'request could not be read'); // e.g. a throwing getter
+    }
     if (!parsed.ok) return errorResponse(400, 'VALIDATION', parsed.message);
     try {
       return await this.answer(parsed.request);
@@ -83,7 +88,7 @@ export class LookupHandler {
   }
 
   /** The pointer's version (or a checked pinned one), cached for `pointerCacheMs`; failures are not cached. */
-  private resolve(pinned: VersionId | undefined): Promise<VersionId> {
+  private resolve(pinned: VersionId | undefined): Promise<ResolvedVersion> {
     const key = pinned ? `${pinned.modelVersion}@${pinned.date}` : '#pointer';
     const now = this.now();
     const cached = this.cache.get(key);

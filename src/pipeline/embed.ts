@@ -102,7 +102,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
  * writes the same keys with the same values.
  */
 export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInput): Promise<PartitionResult> {
-  const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, write: 0 };
+  const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, write: 0, snapshot: 0 };
   let mark = performance.now();
   const lap = (step: keyof typeof seconds): void => {
     const now = performance.now();
@@ -124,7 +124,9 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
   const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index));
   const missing = expected.filter((k) => !workKeys.includes(k));
   if (missing.length > 0) {
-    throw new ValidationError(`partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`);
+    throw new ValidationError(
+      `partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`,
+    );
   }
   const incoming = new Map<string, SequenceEvent[]>();
   let workEvents = 0;
@@ -216,7 +218,14 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
   // ---- snapshots and checks over every user of the partition
   const snapshotRows: EmbeddingSnapshotRow[] = [];
   const snapshotUsers: UserSequence[] = [];
-  const stats = { users: 0, nonFinite: 0, minNorm: Number.POSITIVE_INFINITY, maxNorm: 0, driftUsers: 0, driftCosineSum: 0 };
+  const stats = {
+    users: 0,
+    nonFinite: 0,
+    minNorm: Number.POSITIVE_INFINITY,
+    maxNorm: 0,
+    driftUsers: 0,
+    driftCosineSum: 0,
+  };
   const sum = new Float64Array(dims);
   users.forEach((user, i) => {
     const vector = fresh.get(i);
@@ -253,7 +262,7 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
     layout.embeddings(run.modelVersion, run.date, partition),
     encodeEmbeddingSnapshot(snapshotRows, dims),
   );
-  lap('write');
+  lap('snapshot');
 
   const embeddingStats: EmbeddingStats = {
     ...stats,
@@ -279,7 +288,9 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
     `${JSON.stringify(result, null, 2)}\n`,
   );
   env.log?.(
-    `partition ${partition}: ${users.length} users, ${selected.length} embedded (${activeUsers} active) in ${Object.values(seconds)
+    `partition ${partition}: ${users.length} users, ${selected.length} embedded (${activeUsers} active) in ${Object.values(
+      seconds,
+    )
       .reduce((a, b) => a + b, 0)
       .toFixed(1)}s`,
   );

@@ -48,7 +48,8 @@ export function evaluateGate(
   if (embedded !== written) reasons.push(`count mismatch: ${embedded} users embedded, ${written} written`);
   const users = done.reduce((n, r) => n + r.stats.users, 0);
   const sequenceUsers = done.reduce((n, r) => n + r.users, 0);
-  if (users !== sequenceUsers) reasons.push(`count mismatch: ${sequenceUsers} users with a sequence, ${users} embeddings`);
+  if (users !== sequenceUsers)
+    reasons.push(`count mismatch: ${sequenceUsers} users with a sequence, ${users} embeddings`);
 
   // values
   const nonFinite = done.reduce((n, r) => n + r.stats.nonFinite, 0);
@@ -69,13 +70,17 @@ export function evaluateGate(
     }
     meanNorm = Math.sqrt(s);
     if (meanNorm > t.maxMeanNorm) {
-      reasons.push(`collapse: the mean embedding has norm ${meanNorm.toFixed(4)} > ${t.maxMeanNorm} (users look alike)`);
+      reasons.push(
+        `collapse: the mean embedding has norm ${meanNorm.toFixed(4)} > ${t.maxMeanNorm} (users look alike)`,
+      );
     }
   }
   const driftUsers = done.reduce((n, r) => n + r.stats.driftUsers, 0);
   const meanCosine = driftUsers > 0 ? done.reduce((n, r) => n + r.stats.driftCosineSum, 0) / driftUsers : null;
   if (options.driftComparable && meanCosine !== null && meanCosine < t.minMeanCosine) {
-    reasons.push(`drift: mean cos(new, previous) ${meanCosine.toFixed(4)} < ${t.minMeanCosine} over ${driftUsers} users`);
+    reasons.push(
+      `drift: mean cos(new, previous) ${meanCosine.toFixed(4)} < ${t.minMeanCosine} over ${driftUsers} users`,
+    );
   }
 
   // input quality
@@ -91,6 +96,20 @@ export function evaluateGate(
   return {
     passed: reasons.length === 0,
     reasons,
-    checks: { routed, read, embedded, written, users, nonFinite, minNorm, maxNorm, meanNorm, driftUsers, meanCosine, invalidShare, badFiles },
+    checks: {
+      routed,
+      read,
+      embedded,
+      written,
+      users,
+      nonFinite,
+      minNorm,
+      maxNorm,
+      meanNorm,
+      driftUsers,
+      meanCosine,
+      invalidShare,
+      badFiles,
+    },
   };
 }

@@ -1,9 +1,9 @@
-export { embedPartition, type EmbedPartitionInput, releaseEmbedders, shouldEmbed } from './embed.ts';
+export { type EmbedPartitionInput, embedPartition, releaseEmbedders, shouldEmbed } from './embed.ts';
 export { evaluateGate, GATE_DEFAULTS, type GateVerdict } from './gate.ts';
 export { fnv1a32, partitionOf } from './hash.ts';
 export { layout } from './layout.ts';
 export { type DeployedModel, deployModel, loadDeployedManifest, localModelDirectory } from './model.ts';
-export { encodeEvents, partitionSlice, type PartitionSliceInput } from './partition.ts';
+export { encodeEvents, type PartitionSliceInput, partitionSlice } from './partition.ts';
 export { assertRunDate, findPreviousSnapshotDate, PLAN_DEFAULTS, plan, readRunManifest } from './plan.ts';
-export { publish, type PublishInput } from './publish.ts';
+export { type PublishInput, publish } from './publish.ts';
 export type * from './types.ts';

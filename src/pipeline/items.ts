@@ -30,7 +30,10 @@ async function readItemTable(objects: ObjectStore, dim: number, idVocabulary: re
   const entries: { itemId: string; vector: ArrayLike<number> }[] = [];
   for (const { key } of await objects.list('items/')) {
     if (!key.endsWith('.parquet')) continue;
-    const table = await decodeParquet(await objects.get(key), { columns: [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN], file: key });
+    const table = await decodeParquet(await objects.get(key), {
+      columns: [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN],
+      file: key,
+    });
     const ids = table.columns[ITEM_ID_COLUMN];
     const vectors = table.columns[ITEM_VECTOR_COLUMN];
     if (!ids || !vectors) continue;

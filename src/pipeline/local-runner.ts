@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
@@ -7,7 +7,14 @@ import { ConflictError } from '../util/errors.ts';
 import { deployModel } from './model.ts';
 import { plan } from './plan.ts';
 import { publish } from './publish.ts';
-import type { DailySummary, ExecutionProvider, GateThresholds, PartitionResult, PipelineEnv, SliceResult } from './types.ts';
+import type {
+  DailySummary,
+  ExecutionProvider,
+  GateThresholds,
+  PartitionResult,
+  PipelineEnv,
+  SliceResult,
+} from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export interface RunDailyOptions {
@@ -35,7 +42,36 @@ export interface RunDailyOptions {
   readonly log?: (message: string) => void;
 }
 
-const LOCK_LEASE_MS = 2 * 60 * 60 * 1000;
+/**
+ * The run lock's lease (default 5 min), renewed every LOCK_RENEW_MS while the run lives, so a
+ * killed run's lock lapses soon. PINNERFORMER_LOCK_LEASE_MS overrides it (the crash tests,
+ * docs/reliability.md); a lock whose local holder process is gone is taken over at once.
+ */
+const LOCK_LEASE_MS = Number(process.env.PINNERFORMER_LOCK_LEASE_MS) || 5 * 60 * 1000;
+const LOCK_RENEW_MS = Math.max(1000, Math.floor(LOCK_LEASE_MS / 5));
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the store's run lock for the version. A lock left by a local run on this host whose
+ * process is gone (killed mid-run) is released first, so a rerun after a crash need not wait for
+ * the lease; a live holder makes this a ConflictError ("two runs at once").
+ */
+async function takeRunLock(store: LocalEmbeddings['store'], version: string, owner: string): Promise<void> {
+  const holder = await store.getRunLock(version);
+  const m = holder ? /^local-(.+)-(\d+)-[0-9a-f]{8}$/.exec(holder.owner) : null;
+  if (holder && m && m[1] === hostname() && Number(m[2]) !== process.pid && !processAlive(Number(m[2]))) {
+    await store.releaseRunLock(version, holder.owner);
+  }
+  await store.acquireRunLock(version, owner, LOCK_LEASE_MS);
+}
 
 function sumSteps(results: readonly PartitionResult[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -66,7 +102,9 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       local = await openLocalEmbeddings({ dataDir });
     } catch (error) {
       if (/lock/i.test(String((error as Error)?.message))) {
-        throw new ConflictError(`another process is using ${join(dataDir, 'dynamodb')}: one run at a time per data dir`);
+        throw new ConflictError(
+          `another process is using ${join(dataDir, 'dynamodb')}: one run at a time per data dir`,
+        );
       }
       throw error;
     }
@@ -76,13 +114,19 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     embeddings: local.store,
     log: (message) => log(message),
   };
-  const owner = `local-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const owner = `local-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  let renew: NodeJS.Timeout | undefined;
   let pool: WorkerPool | undefined;
   let version: string | undefined;
   try {
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
-    await local.store.acquireRunLock({ modelVersion, date: options.date }, owner, LOCK_LEASE_MS);
+    await takeRunLock(local.store, version, owner);
+    const store = local.store;
+    renew = setInterval(() => {
+      store.acquireRunLock(version!, owner, LOCK_LEASE_MS).catch((error) => log(`run lock renewal failed: ${error}`));
+    }, LOCK_RENEW_MS);
+    renew.unref();
     lap('deploy');
     const run = await plan(env, {
       date: options.date,
@@ -98,10 +142,8 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const cores = availableParallelism();
     const workers = Math.max(1, options.workers ?? Math.min(2, cores));
     const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
-    pool = new WorkerPool(
-      workers,
-      { objectsDir, endpoint: local.endpoint, tableName: local.tableName },
-      (message) => log(message),
+    pool = new WorkerPool(workers, { objectsDir, endpoint: local.endpoint, tableName: local.tableName }, (message) =>
+      log(message),
     );
     const slices = await Promise.all(
       run.slices.map((s) =>
@@ -141,7 +183,11 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     await pool.close();
     pool = undefined;
 
-    const verdict = await publish(env, { date: run.date, modelVersion, ...(options.gate ? { gate: options.gate } : {}) });
+    const verdict = await publish(env, {
+      date: run.date,
+      modelVersion,
+      ...(options.gate ? { gate: options.gate } : {}),
+    });
     lap('publish');
     seconds.total = (performance.now() - started) / 1000;
     results.sort((a, b) => a.partition - b.partition);
@@ -166,6 +212,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       },
     };
   } finally {
+    clearInterval(renew);
     await pool?.close();
     if (version !== undefined) await local.store.releaseRunLock(version, owner).catch(() => false);
     if (!options.embeddings) await local.close();

@@ -1,3 +1,4 @@
+import { assertUserId } from '../embeddings/dynamo-store.ts';
 import { DataError } from '../events/errors.ts';
 import { readEventFile } from '../events/read-events.ts';
 import { EVENT_SCHEMA, type Event } from '../events/schema.ts';
@@ -23,6 +24,24 @@ const QUARANTINE_SCHEMA = [
   { name: 'reason', type: 'utf8' },
   { name: 'values', type: 'utf8' },
 ] as const;
+
+const storable = new Map<string, boolean>();
+
+/** Whether the embedding table can key this user id (src/embeddings: length and characters). */
+function storableUserId(userId: string): boolean {
+  let ok = storable.get(userId);
+  if (ok === undefined) {
+    try {
+      assertUserId(userId);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (storable.size > 1_000_000) storable.clear();
+    storable.set(userId, ok);
+  }
+  return ok;
+}
 
 /** Encodes events in the canonical event schema (docs/data.md), the format of the work files. */
 export function encodeEvents(events: readonly Event[]): Uint8Array {
@@ -63,8 +82,8 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
 
   for (const file of slice.files) {
     const isRunDay = file.date === run.date;
-    let seen = seenByDay.get(file.date);
-    if (!seen) seenByDay.set(file.date, (seen = new Set()));
+    const seen = seenByDay.get(file.date) ?? new Set<string>();
+    seenByDay.set(file.date, seen);
     try {
       const result = await readEventFile(await env.objects.get(file.key), {
         date: file.date,
@@ -72,15 +91,30 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
         seen,
         ...(input.nowMs === undefined ? {} : { nowMs: input.nowMs }),
       });
-      for (const event of result.valid) buckets[partitionOf(event.userId, run.partitions)]!.push(event);
+      let refused = 0;
+      for (const event of result.valid) {
+        if (storableUserId(event.userId)) {
+          buckets[partitionOf(event.userId, run.partitions)]!.push(event);
+          continue;
+        }
+        refused++;
+        quarantined.push({
+          row: -1,
+          reason: 'invalid_user_id' as QuarantinedRow['reason'],
+          values: { ...event },
+          file: file.key,
+        });
+      }
+      if (refused > 0) invalidByReason.invalid_user_id = (invalidByReason.invalid_user_id ?? 0) + refused;
       for (const row of result.quarantined) quarantined.push(row);
-      for (const [reason, n] of Object.entries(result.counts)) invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
+      for (const [reason, n] of Object.entries(result.counts))
+        invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
       if (isRunDay) {
-        events += result.valid.length;
-        invalidEvents += result.quarantined.length;
+        events += result.valid.length - refused;
+        invalidEvents += result.quarantined.length + refused;
       } else {
-        historyEvents += result.valid.length;
-        historyInvalidEvents += result.quarantined.length;
+        historyEvents += result.valid.length - refused;
+        historyInvalidEvents += result.quarantined.length + refused;
       }
     } catch (error) {
       if (!(error instanceof DataError)) throw error;
@@ -125,6 +159,8 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
     layout.sliceResult(run.modelVersion, run.date, slice.index),
     `${JSON.stringify(result, null, 2)}\n`,
   );
-  env.log?.(`slice ${slice.index}: ${events + historyEvents} events routed, ${invalidEvents + historyInvalidEvents} quarantined`);
+  env.log?.(
+    `slice ${slice.index}: ${events + historyEvents} events routed, ${invalidEvents + historyInvalidEvents} quarantined`,
+  );
   return result;
 }

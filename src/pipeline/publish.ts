@@ -43,15 +43,23 @@ export async function publish(env: PipelineEnv, input: PublishInput): Promise<Pu
   let pointerMoved = false;
   if (verdict.passed) {
     const pointer = await env.embeddings.getPointer();
-    if (pointer === undefined || pointer.date <= run.date) {
+    if (pointer?.version === run.version) {
+      // A rerun after a crash that already moved the pointer: leave it (and its seq) as it is.
+      await env.embeddings.recordVersion({ ...version, published: true, embeddedUsers, details });
+      pointerMoved = true;
+    } else if (pointer === undefined || pointer.date <= run.date) {
       try {
         await env.embeddings.publishVersion(version, pointer?.seq, details);
         pointerMoved = true;
       } catch (error) {
         if (error instanceof ConflictError) {
-          throw new ConflictError(`publish ${run.version}: the pointer moved during publish; rerun publish`, {
-            version: run.version,
-          }, { cause: error });
+          throw new ConflictError(
+            `publish ${run.version}: the pointer moved during publish; rerun publish`,
+            {
+              version: run.version,
+            },
+            { cause: error },
+          );
         }
         throw error;
       }

@@ -78,7 +78,10 @@ export async function decodeWorkFile(
   for (let i = 0; i < table.numRows; i++) {
     const userId = at(c.user_id, i) as string;
     let list = into.get(userId);
-    if (!list) into.set(userId, (list = []));
+    if (!list) {
+      list = [];
+      into.set(userId, list);
+    }
     list.push({
       item_id: at(c.item_id, i) as string,
       action: at(c.action, i) as string,
@@ -111,7 +114,10 @@ export function encodeEmbeddingSnapshot(rows: readonly EmbeddingSnapshotRow[], d
   );
 }
 
-export async function decodeEmbeddingSnapshot(bytes: Uint8Array, file: string): Promise<Map<string, EmbeddingSnapshotRow>> {
+export async function decodeEmbeddingSnapshot(
+  bytes: Uint8Array,
+  file: string,
+): Promise<Map<string, EmbeddingSnapshotRow>> {
   const table = await decodeParquet(bytes, { file });
   const out = new Map<string, EmbeddingSnapshotRow>();
   for (let i = 0; i < table.numRows; i++) {

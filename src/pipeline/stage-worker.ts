@@ -50,7 +50,8 @@ port.on('message', async (task: WorkerTask) => {
       port.close();
       return;
     }
-    const result = task.kind === 'slice' ? await partitionSlice(env, task.input) : await embedPartition(env, task.input);
+    const result =
+      task.kind === 'slice' ? await partitionSlice(env, task.input) : await embedPartition(env, task.input);
     port.postMessage({ id: task.id, ok: true, result } satisfies WorkerReply);
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));

@@ -159,7 +159,12 @@ export interface DailySummary {
   readonly secondsByStage: Readonly<Record<string, number>>;
   /** Embed-stage time split, summed over partitions (read, merge, featurize, infer, write). */
   readonly secondsByStep: Readonly<Record<string, number>>;
-  readonly writeStats: { readonly items: number; readonly requests: number; readonly retries: number; readonly throttles: number };
+  readonly writeStats: {
+    readonly items: number;
+    readonly requests: number;
+    readonly retries: number;
+    readonly throttles: number;
+  };
 }
 
 /*

@@ -33,15 +33,18 @@ function reviveError(error: { name: string; code?: string; message: string; deta
 export class WorkerPool {
   private readonly workers: { worker: Worker; busy: boolean }[] = [];
   private readonly queue: { body: TaskBody; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
-  private readonly inflight = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number }>();
+  private readonly inflight = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number }
+  >();
   private nextId = 1;
 
   public constructor(size: number, config: WorkerConfig, log?: (message: string) => void) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL('./stage-worker.mjs', import.meta.url), {
         workerData: config,
-        // The AWS SDK warns about Node 20 once per thread; one warning (from the parent) is enough.
-        execArgv: [...process.execArgv, '--disable-warning=NodeVersionSupportWarning'],
+        // The AWS SDK warns about Node 20 once per thread; the parent's warning (if any) is enough.
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       });
       worker.on('message', (reply: WorkerReply) => {
         if ('log' in reply) {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
 import { NotFoundError } from '../util/errors.ts';
 import { assertKey, assertPrefix, TEMP_PREFIX, toBytes } from './keys.ts';
 import type { ObjectInfo, ObjectStore } from './object-store.ts';
@@ -53,12 +54,14 @@ export class LocalObjectStore implements ObjectStore {
   public async put(key: string, body: Uint8Array | string): Promise<void> {
     const path = this.pathOf(key);
     const temp = await this.writeTemp(path, body);
+    if (crashHooksEnabled) crashPoint(`object:temp:${key}`); // reliability tests only (src/testing)
     try {
       await rename(temp, path);
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
     }
+    if (crashHooksEnabled) crashPoint(`object:put:${key}`);
   }
 
   public async putIfAbsent(key: string, body: Uint8Array | string): Promise<boolean> {

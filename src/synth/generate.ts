@@ -7,10 +7,10 @@
  * seeded stream, so the same seed gives byte-identical files.
  */
 import { z } from 'zod';
-import { encodeParquet } from '../io/parquet.ts';
-import { addDays, DAY_MS, dayStartMs, DEFAULT_ITEM_VECTOR_DIM, eventDayPrefix } from '../events/schema.ts';
-import { encodeEvents, type FileSink, directorySink } from '../events/write-events.ts';
 import { encodeItems } from '../events/items.ts';
+import { addDays, DAY_MS, DEFAULT_ITEM_VECTOR_DIM, dayStartMs, eventDayPrefix } from '../events/schema.ts';
+import { directorySink, encodeEvents, type FileSink } from '../events/write-events.ts';
+import { encodeParquet } from '../io/parquet.ts';
 import { ValidationError } from '../util/errors.ts';
 import { Rng } from './rng.ts';
 import { EventBuffer, generateUserDay } from './sessions.ts';
@@ -35,7 +35,11 @@ export const generateOptionsSchema = z.object({
   activeRate: z.number().min(0).max(1).default(0.36),
   newUserRate: z.number().min(0).max(1).default(0.25),
   churnRate: z.number().min(0).max(1).default(0.2),
-  interestSwitchRate: z.number().min(0).max(1).default(1 / 40),
+  interestSwitchRate: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1 / 40),
   exploreRate: z.number().min(0).max(1).default(0.2),
   subclusterFocus: z.number().min(0).max(1).default(0.6),
   zipfExponent: z.number().min(0).default(0.9),

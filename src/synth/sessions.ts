@@ -10,7 +10,8 @@ import type { World } from './world.ts';
 
 /** Relative session-start intensity by local hour (morning, lunch, evening peaks). */
 const HOUR_WEIGHTS = [
-  0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 0.9, 1.0, 0.9, 0.8, 0.9, 1.2, 1.1, 0.9, 0.9, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2, 0.7,
+  0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 0.9, 1.0, 0.9, 0.8, 0.9, 1.2, 1.1, 0.9, 0.9, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2,
+  0.7,
 ];
 const HOUR_CDF = (() => {
   const cdf = new Float64Array(24);
@@ -66,7 +67,14 @@ export class EventBuffer {
     return this.ts.length;
   }
 
-  public push(user: string, item: string, action: string, surface: string | null, ts: number, duration: number | null): void {
+  public push(
+    user: string,
+    item: string,
+    action: string,
+    surface: string | null,
+    ts: number,
+    duration: number | null,
+  ): void {
     this.userId.push(user);
     this.itemId.push(item);
     this.action.push(action);

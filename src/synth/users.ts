@@ -67,7 +67,8 @@ export class UserChunk {
       const days = options.days;
       this.startDay[u] = days > 1 && rng.next() < options.newUserRate ? 1 + rng.int(days - 1) : 0;
       const start = this.startDay[u]!;
-      this.endDay[u] = days - start > 1 && rng.next() < options.churnRate ? start + 1 + rng.int(days - start - 1) : days;
+      this.endDay[u] =
+        days - start > 1 && rng.next() < options.churnRate ? start + 1 + rng.int(days - start - 1) : days;
       const a = rng.logNormal(0, 1);
       this.activity[u] = a;
       this.pActive[u] = Math.min(0.95, (options.activeRate * a) / MEAN_ACTIVITY);
@@ -94,7 +95,8 @@ export class UserChunk {
   /** A topic (by topic popularity) the user does not hold yet, when one is found quickly. */
   private newTopic(rng: Rng, u: number): number {
     let topic = this.world.sampleTopic(rng);
-    for (let attempt = 0; attempt < 8 && this.interestIndex(u, topic) >= 0; attempt++) topic = this.world.sampleTopic(rng);
+    for (let attempt = 0; attempt < 8 && this.interestIndex(u, topic) >= 0; attempt++)
+      topic = this.world.sampleTopic(rng);
     return topic;
   }
 

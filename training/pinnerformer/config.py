@@ -82,6 +82,7 @@ class TrainConfig:
     max_in_batch: int = 4096  # in-batch candidates kept (paper: up to 5000)
     random_negatives: int = 1024  # uniform corpus negatives per batch (paper: 8192)
     batch_size: int = 64  # sequences per step
+    pool: int = 8  # batches drawn together and grouped by sequence length (less padding)
     steps: int = 1000
     lr: float = 2e-3
     weight_decay: float = 0.01

@@ -122,18 +122,33 @@ class ExampleSampler:
             return None
         return (start, end), cutoff, queries, positives
 
-    def sample(self, batch_size: int) -> Batch:
-        spans, cutoffs, q_row, q_pos, pos_ev, weight = [], [], [], [], [], []
-        tries = 0
-        while len(spans) < batch_size:
+    def _examples(self, count: int) -> list:
+        out, tries = [], 0
+        while len(out) < count:
             tries += 1
-            if tries > 50 * batch_size:
+            if tries > 50 * count:
                 raise RuntimeError("could not sample training examples: too few positives")
             user = int(self.users[self.rng.integers(len(self.users))])
             ex = self._example(user)
-            if ex is None:
-                continue
-            span, cutoff, queries, positives = ex
+            if ex is not None:
+                out.append(ex)
+        return out
+
+    def sample(self, batch_size: int) -> Batch:
+        return self._batch(self._examples(batch_size))
+
+    def sample_pool(self, batch_size: int, pool: int) -> list[Batch]:
+        """`pool` batches from pool * batch_size examples grouped by length, so each batch is
+        padded only to its own longest sequence (most histories are much shorter than M)."""
+        examples = self._examples(batch_size * pool)
+        examples.sort(key=lambda ex: ex[0][1] - ex[0][0])
+        batches = [self._batch(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+        order = self.rng.permutation(len(batches))
+        return [batches[i] for i in order]
+
+    def _batch(self, examples: list) -> Batch:
+        spans, cutoffs, q_row, q_pos, pos_ev, weight = [], [], [], [], [], []
+        for span, cutoff, queries, positives in examples:
             row = len(spans)
             spans.append(span)
             cutoffs.append(cutoff)

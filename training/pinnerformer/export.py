@@ -3,6 +3,7 @@ plus model.pt (PyTorch weights and configs, for the embed CLI and evaluation).""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -47,10 +48,11 @@ def export_onnx(model: PinnerFormer, path: Path) -> None:
     axes["lengths"] = {0: "batch"}
     axes[OUTPUT_NAME] = {0: "batch"}
     path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(copy.deepcopy(model))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            ExportWrapper(model),
+            wrapper,
             example_inputs(model.cfg),
             str(path),
             input_names=list(INPUT_NAMES),

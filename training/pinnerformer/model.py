@@ -2,8 +2,9 @@
 
 Shapes: B batch, L sequence length (right padded), H hidden width, D embedding width,
 Ev pretrained item-vector width, T = 76 time fractions per position.
-Attention is written by hand (no nn.MultiheadAttention / nn.TransformerEncoder) so the ONNX
-export is plain MatMul/Softmax and matches PyTorch closely.
+Attention is written by hand (no nn.MultiheadAttention / nn.TransformerEncoder): the ONNX
+export traces it as plain MatMul/Softmax with a causal mask; PyTorch training and inference use
+the fused scaled_dot_product_attention kernel for the same math (tests check they agree).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class CausalSelfAttention(nn.Module):
         self.heads = heads
         self.head_dim = hidden // heads
         self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.explicit = False  # True: plain MatMul/Softmax ops, for the ONNX export
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
@@ -49,6 +51,11 @@ class CausalSelfAttention(nn.Module):
         dh = self.head_dim
         qkv = self.qkv(x).reshape(b, length, 3, self.heads, dh).permute(2, 0, 3, 1, 4)  # [3, B, h, L, dh]
         q, k, v = qkv[0], qkv[1], qkv[2]  # [B, h, L, dh]
+        if not self.explicit:
+            # fused kernel (same math; ~10x faster backward on CPU than the explicit graph)
+            p = self.dropout.p if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # [B, h, L, dh]
+            return self.out(y.transpose(1, 2).reshape(b, length, hidden))
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [B, h, L, L]
         pos = torch.arange(length, device=x.device)
         future = pos[None, :] > pos[:, None]  # [L, L]: key j after query i
@@ -162,11 +169,15 @@ class PinnerFormer(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """The ONNX graph: the seven contract inputs in order, `embedding` out."""
+    """The ONNX graph: the seven contract inputs in order, `embedding` out. Attention is traced
+    as explicit MatMul/Softmax with a causal mask (portable across ONNX runtimes)."""
 
     def __init__(self, model: PinnerFormer) -> None:
         super().__init__()
         self.model = model
+        for module in model.modules():
+            if isinstance(module, CausalSelfAttention):
+                module.explicit = True
 
     def forward(self, item_vec, item_id, action, surface, time_frac, scalars, lengths):  # noqa: ANN001
         return self.model(item_vec, item_id, action, surface, time_frac, scalars, lengths)

@@ -125,7 +125,8 @@ def train_model(
         torch.set_num_threads(tcfg.threads)
     device = pick_device(tcfg.device)
     set_seed(tcfg.seed)
-    rng = np.random.default_rng(tcfg.seed)
+    # two streams: examples (restartable at a pool boundary) and negatives
+    data_rng, rng = (np.random.default_rng(s) for s in np.random.SeedSequence(tcfg.seed).spawn(2))
     model = PinnerFormer(mcfg).to(device)
     corpus = Corpus(store.vectors, mcfg.id_vocab_size > 0, device)
     freq = ItemFrequency(corpus.size).to(device)
@@ -134,8 +135,10 @@ def train_model(
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tcfg.lr
     )
-    sampler = ExampleSampler(store, train_users, label_end_ms, tcfg, max_length, rng)
+    sampler = ExampleSampler(store, train_users, label_end_ms, tcfg, max_length, data_rng)
     step, losses, seconds = 0, [], 0.0
+    pool: list[Batch] = []
+    pool_state, pool_used = data_rng.bit_generator.state, 0
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -144,17 +147,26 @@ def train_model(
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step, losses, seconds = state["step"], state["losses"], state["seconds"]
+        # re-draw the current pool from its starting state and skip the batches already used
+        data_rng.bit_generator.state = state["pool_state"]
+        pool_state, pool_used = state["pool_state"], state["pool_used"]
+        if pool_used:
+            pool = sampler.sample_pool(tcfg.batch_size, tcfg.pool)[pool_used:]
         print(f"resumed from {checkpoint} at step {step}", file=sys.stderr)
     use_bf16 = tcfg.bf16 and device.type == "cuda"
     model.train()
     bar = tqdm(total=tcfg.steps, initial=step, desc=desc, disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    sequences = 0
+    sequences = tokens = 0
     t0 = time.perf_counter()
     last = tcfg.steps if stop_at is None else min(stop_at, tcfg.steps)
     while step < last:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tcfg)
-        batch = sampler.sample(tcfg.batch_size)
+        if not pool:
+            pool_state, pool_used = data_rng.bit_generator.state, 0
+            pool = sampler.sample_pool(tcfg.batch_size, tcfg.pool)
+        batch = pool.pop(0)
+        pool_used += 1
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = batch_loss(model, corpus, freq, batch, tcfg, rng, device)
         opt.zero_grad(set_to_none=True)
@@ -164,13 +176,18 @@ def train_model(
         opt.step()
         step += 1
         losses.append(float(loss.detach()))
-        sequences += tcfg.batch_size
+        sequences += len(batch.inputs["lengths"])
+        tokens += int(batch.inputs["lengths"].sum())
         elapsed = time.perf_counter() - t0
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", seq_s=f"{sequences / max(elapsed, 1e-9):.0f}",
+                        tok_s=f"{tokens / max(elapsed, 1e-9):.0f}",
                         tau=f"{float(model.temperature().detach()):.3f}")
         if checkpoint is not None and (step % tcfg.checkpoint_every == 0 or step == last):
-            save_checkpoint(checkpoint, model, opt, freq, rng, step, losses, seconds + elapsed)
+            save_checkpoint(
+                checkpoint, model, opt, freq, rng, step, losses, seconds + elapsed,
+                pool_state if pool else data_rng.bit_generator.state, pool_used if pool else 0,
+            )
     bar.close()
     seconds += time.perf_counter() - t0
     model.eval()
@@ -184,7 +201,7 @@ def train_model(
     return model, stats
 
 
-def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds) -> None:  # noqa: ANN001
+def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, pool_state, pool_used) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -197,6 +214,8 @@ def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds) ->
             "step": step,
             "losses": losses,
             "seconds": seconds,
+            "pool_state": pool_state,
+            "pool_used": pool_used,
         },
         tmp,
     )

@@ -9,6 +9,7 @@ from pinnerformer.train import train_model
 
 def run(tiny, steps, checkpoint=None, stop_at=None, **kw):
     ds, fcfg, mcfg, _ = tiny
+    kw.setdefault("pool", 2)
     cfg = TrainConfig(steps=steps, batch_size=6, random_negatives=32, warmup_steps=2, checkpoint_every=2, **kw)
     model, stats = train_model(
         ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, cfg, fcfg.max_length, checkpoint, progress=False, stop_at=stop_at
@@ -30,12 +31,12 @@ def test_same_seed_same_model_and_other_seed_differs(tiny):
 
 def test_resuming_from_a_checkpoint_continues_the_same_run(tiny, tmp_path):
     # Prepare: one uninterrupted run, and one interrupted after 2 of 4 steps
-    straight, _ = run(tiny, 4, seed=1)
+    straight, _ = run(tiny, 4, seed=1, pool=3)
     ckpt = tmp_path / "run.ckpt"
-    run(tiny, 4, checkpoint=ckpt, seed=1, stop_at=2)
+    run(tiny, 4, checkpoint=ckpt, seed=1, stop_at=2, pool=3)
     assert torch.load(ckpt, weights_only=False)["step"] == 2
     # Act
-    resumed, stats = run(tiny, 4, checkpoint=ckpt, seed=1)
+    resumed, stats = run(tiny, 4, checkpoint=ckpt, seed=1, pool=3)
     # Assess
     assert stats["steps"] == 4
     assert torch.equal(params(straight), params(resumed))

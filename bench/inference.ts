@@ -1,0 +1,306 @@
+/**
+ * Section 1: inference throughput. onnxruntime-node (the pipeline's embedder) against PyTorch
+ * eager on the same model, the same featurized batches and the same thread count; the graph
+ * variants (transformer optimizer, fused attention, int8) with their accuracy against fp32; the
+ * GEMM peak of this CPU measured in the same run; and length bucketing against padding to M.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { type FeatureBatch, Featurizer } from '../src/features/featurize.ts';
+import type { ItemTable } from '../src/features/item-table.ts';
+import type { SequenceEvent } from '../src/features/sequence.ts';
+import { featureSpecFromManifest } from '../src/features/spec.ts';
+import { OnnxEmbedder, planBatches } from '../src/inference/embedder.ts';
+import type { ModelDirectory } from '../src/inference/model-dir.ts';
+import { openSession } from '../src/inference/session.ts';
+import { type Contender, contest, type Timing, timed } from './contest.ts';
+import { flopsPerUser, type ModelShape, modelShape } from './flops.ts';
+import { BENCH_CUTOFF_MS, fullLengthSequences, padBatch, writeBatch } from './inputs.ts';
+import { progress } from './progress.ts';
+import type { TorchServer } from './python.ts';
+import { cosineSummary, round } from './stats.ts';
+
+export interface GemmPeak {
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly torchGflops: number;
+  readonly onnxruntimeGflops: number;
+  /** The higher of the two: the GEMM peak fractions are reported against. */
+  readonly peakGflops: number;
+}
+
+/** Best-of-reps GEMM FLOP/s, onnxruntime (a one-MatMul graph) and torch.mm, round robin. */
+export async function measureGemmPeak(
+  torch: TorchServer,
+  gemmOnnx: { path: string; k: number; n: number },
+  threads: number,
+  reps: number,
+  m = 2048,
+): Promise<GemmPeak> {
+  const { k, n } = gemmOnnx;
+  const session = await openSession(gemmOnnx.path, { threads });
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5),
+    [m, k],
+  );
+  try {
+    const timings = await contest(
+      [
+        { name: 'onnxruntime', run: () => timed(() => session.run({ x })) },
+        { name: 'torch', run: async () => (await torch.gemm(m, k, n, 1))[0]! },
+      ],
+      reps,
+    );
+    const flop = 2 * m * k * n;
+    const ortGflops = flop / timings.get('onnxruntime')!.best / 1e9;
+    const torchGflops = flop / timings.get('torch')!.best / 1e9;
+    return {
+      m,
+      k,
+      n,
+      torchGflops: round(torchGflops),
+      onnxruntimeGflops: round(ortGflops),
+      peakGflops: round(Math.max(ortGflops, torchGflops)),
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+export interface ContenderRow {
+  readonly name: string;
+  readonly usersPerSec: number;
+  readonly usersPerSecMedian: number;
+  /** Achieved FLOP/s (analytic count) over the GEMM peak. */
+  readonly peakFraction: number;
+  /** Against onnxruntime fp32 of the same model on the same batch (1 = identical). */
+  readonly cosineMin?: number;
+  readonly cosineMean?: number;
+  readonly error?: string;
+}
+
+export interface BatchResult {
+  readonly batch: number;
+  readonly length: number;
+  readonly flopsPerUser: number;
+  readonly contenders: readonly ContenderRow[];
+  /** onnxruntime fp32 (`onnxruntime`) users/s over PyTorch eager users/s. */
+  readonly ortOverTorch: number;
+}
+
+export interface ModelInferenceResult {
+  readonly label: string;
+  readonly modelVersion: string;
+  readonly shape: ModelShape;
+  readonly batches: readonly BatchResult[];
+}
+
+interface OpenContender {
+  readonly name: string;
+  readonly embedder?: OnnxEmbedder;
+  readonly error?: string;
+}
+
+/**
+ * One model: for each batch size, full-length sequences featurized once, then PyTorch eager and
+ * every onnxruntime variant round robin on that batch.
+ */
+export async function benchModel(options: {
+  readonly label: string;
+  readonly model: ModelDirectory;
+  readonly items: ItemTable;
+  readonly torch: TorchServer;
+  readonly variants: Readonly<Record<string, string>>;
+  readonly batchSizes: readonly number[];
+  readonly length: number;
+  readonly reps: number;
+  readonly threads: number;
+  readonly peakGflops: number;
+  readonly workDir: string;
+}): Promise<ModelInferenceResult> {
+  const { model, items, torch, threads, length } = options;
+  const shape = modelShape(model.manifest);
+  const key = options.label;
+  await torch.load(key, model.dir);
+  const opened: OpenContender[] = [];
+  for (const [name, onnxPath] of Object.entries({ onnxruntime: model.onnxPath, ...options.variants })) {
+    try {
+      opened.push({ name, embedder: await OnnxEmbedder.open({ ...model, onnxPath }, items, { threads }) });
+    } catch (error) {
+      progress(`${options.label}: variant ${name} does not open: ${(error as Error).message}`);
+      opened.push({ name, error: (error as Error).message.slice(0, 300) });
+    }
+  }
+  const featurizer = new Featurizer(featureSpecFromManifest(model.manifest), items);
+  const flops = flopsPerUser(shape, length);
+  const batches: BatchResult[] = [];
+  try {
+    for (const b of options.batchSizes) {
+      progress(`${options.label}: batch ${b} × length ${length}: PyTorch and ${opened.length} onnxruntime graphs`);
+      const features = featurizer.featurize(fullLengthSequences(model.manifest, b, length), BENCH_CUTOFF_MS);
+      const dir = writeBatch(join(options.workDir, `batch-${key}-${b}`), features);
+      const torchOut = join(dir, 'torch-out.bin');
+      const outputs = new Map<string, Float32Array>();
+      const contenders: Contender[] = [
+        { name: 'pytorch', run: async () => (await torch.run(key, dir, 1, torchOut))[0]! },
+      ];
+      for (const c of opened) {
+        if (!c.embedder) continue;
+        const embedder = c.embedder;
+        contenders.push({
+          name: c.name,
+          run: async () => {
+            const started = performance.now();
+            const out = await embedder.run(features);
+            const seconds = (performance.now() - started) / 1000;
+            outputs.set(c.name, out);
+            return seconds;
+          },
+        });
+      }
+      const timings = await contest(contenders, options.reps);
+      const torchOutput = new Float32Array(readFileSync(torchOut).buffer.slice(0));
+      outputs.set('pytorch', torchOutput);
+      const reference = outputs.get('onnxruntime');
+      const row = (name: string, t: Timing | undefined, error?: string): ContenderRow => {
+        if (!t) return { name, usersPerSec: 0, usersPerSecMedian: 0, peakFraction: 0, ...(error ? { error } : {}) };
+        const usersPerSec = b / t.best;
+        const out = outputs.get(name);
+        const cos = reference && out ? cosineSummary(reference, out, shape.embedding) : undefined;
+        return {
+          name,
+          usersPerSec: round(usersPerSec),
+          usersPerSecMedian: round(b / t.median),
+          peakFraction: round((usersPerSec * flops) / (options.peakGflops * 1e9)),
+          ...(cos ? { cosineMin: round(cos.min, 7), cosineMean: round(cos.mean, 7) } : {}),
+        };
+      };
+      const rows = [
+        row('pytorch', timings.get('pytorch')),
+        ...opened.map((c) => row(c.name, timings.get(c.name), c.error)),
+      ];
+      const ort = rows.find((r) => r.name === 'onnxruntime')!;
+      const pt = rows[0]!;
+      batches.push({
+        batch: b,
+        length,
+        flopsPerUser: flops,
+        contenders: rows,
+        ortOverTorch: round(ort.usersPerSec / pt.usersPerSec),
+      });
+      progress(
+        `${options.label} batch ${b}: ${rows.map((r) => `${r.name} ${r.usersPerSec} users/s (${(100 * r.peakFraction).toFixed(0)}%)`).join(', ')}`,
+      );
+    }
+  } finally {
+    for (const c of opened) await c.embedder?.release();
+  }
+  return { label: options.label, modelVersion: model.manifest.modelVersion, shape, batches };
+}
+
+export interface PaddingResult {
+  readonly users: number;
+  readonly meanLength: number;
+  readonly p50Length: number;
+  readonly p90Length: number;
+  readonly maxLength: number;
+  readonly bucketed: {
+    readonly seconds: number;
+    readonly usersPerSec: number;
+    readonly paddedTokens: number;
+    readonly batches: number;
+  };
+  readonly paddedToM: {
+    readonly seconds: number;
+    readonly usersPerSec: number;
+    readonly paddedTokens: number;
+    readonly batches: number;
+  };
+  readonly realTokens: number;
+  /** Effective users/s with bucketing over users/s padded to M. */
+  readonly speedup: number;
+}
+
+/**
+ * Length bucketing (the embedder's planBatches, as the pipeline runs it) against the same users in
+ * batches of the same token budget, every sequence padded to M. Same model, same session.
+ */
+export async function benchPadding(options: {
+  readonly model: ModelDirectory;
+  readonly items: ItemTable;
+  readonly sequences: readonly (readonly SequenceEvent[])[];
+  readonly cutoffMs: number;
+  readonly threads: number;
+  readonly reps: number;
+  readonly maxBatchSize?: number;
+  readonly maxTokensPerBatch?: number;
+}): Promise<PaddingResult> {
+  const { model, items, sequences, cutoffMs } = options;
+  const maxLength = model.manifest.dims.maxLength;
+  const maxBatch = options.maxBatchSize ?? 256;
+  const maxTokens = options.maxTokensPerBatch ?? 32_768;
+  const embedder = await OnnxEmbedder.open(model, items, { threads: options.threads });
+  const featurizer = new Featurizer(featureSpecFromManifest(model.manifest), items);
+  const lengths = sequences.map((s) => s.length);
+  try {
+    // Featurize both plans up front: the comparison is about inference cost only.
+    const bucketPlan = planBatches(lengths, maxBatch, maxTokens);
+    const bucketed = bucketPlan.map((idx) =>
+      featurizer.featurize(
+        idx.map((i) => sequences[i]!),
+        cutoffMs,
+      ),
+    );
+    const perPadded = Math.max(1, Math.min(maxBatch, Math.floor(maxTokens / maxLength)));
+    const padded: FeatureBatch[] = [];
+    for (let i = 0; i < sequences.length; i += perPadded) {
+      padded.push(padBatch(featurizer.featurize(sequences.slice(i, i + perPadded), cutoffMs), maxLength));
+    }
+    const runAll = async (plan: typeof bucketed): Promise<number> => {
+      const started = performance.now();
+      for (const batch of plan) await embedder.run(batch);
+      return (performance.now() - started) / 1000;
+    };
+    progress(
+      `padding: ${sequences.length} users, ${bucketed.length} bucketed batches vs ${padded.length} padded to ${maxLength}`,
+    );
+    const timings = await contest(
+      [
+        { name: 'bucketed', run: () => runAll(bucketed) },
+        { name: 'padded', run: () => runAll(padded) },
+      ],
+      options.reps,
+      0,
+    );
+    const sorted = [...lengths].sort((a, b) => a - b);
+    const tokens = (plan: typeof bucketed) => plan.reduce((n, b) => n + b.batchSize * b.length, 0);
+    const b = timings.get('bucketed')!.best;
+    const p = timings.get('padded')!.best;
+    return {
+      users: sequences.length,
+      meanLength: round(lengths.reduce((a, c) => a + c, 0) / lengths.length),
+      p50Length: sorted[Math.floor(sorted.length * 0.5)]!,
+      p90Length: sorted[Math.floor(sorted.length * 0.9)]!,
+      maxLength: sorted[sorted.length - 1]!,
+      bucketed: {
+        seconds: round(b),
+        usersPerSec: round(sequences.length / b),
+        paddedTokens: tokens(bucketed),
+        batches: bucketed.length,
+      },
+      paddedToM: {
+        seconds: round(p),
+        usersPerSec: round(sequences.length / p),
+        paddedTokens: tokens(padded),
+        batches: padded.length,
+      },
+      realTokens: lengths.reduce((a, c) => a + c, 0),
+      speedup: round(p / b),
+    };
+  } finally {
+    await embedder.release();
+  }
+}

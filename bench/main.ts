@@ -1,0 +1,358 @@
+/**
+ * `npm run bench`: every benchmark figure in one run (the machine is noisy, so figures that are
+ * compared are measured side by side), written to reports/bench.json, bench.md and bench.png.
+ * Progress goes to stderr. Generated models and data live in the work folder (gitignored).
+ *
+ *   npm run bench -- [--full] [--quick] [--skip daily,lookup,cost,inference,paper] [--work DIR] [--out DIR]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import ort from 'onnxruntime-node';
+import { type CostRow, type ItemCost, measureItemCost, PRICES, projectCost } from './cost.ts';
+import { benchDailySize, type DailySizeResult, embeddedSequences } from './daily.ts';
+import { flopsPerUser, modelShape } from './flops.ts';
+import {
+  benchModel,
+  benchPadding,
+  type GemmPeak,
+  type ModelInferenceResult,
+  measureGemmPeak,
+  type PaddingResult,
+} from './inference.ts';
+import { benchItemTable } from './inputs.ts';
+import { benchLookup, type LookupFigures } from './lookup.ts';
+import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
+import { elapsedSeconds, progress } from './progress.ts';
+import { PYTHON, TorchServer } from './python.ts';
+import { renderMarkdown } from './report.ts';
+import { round } from './stats.ts';
+import { evaluateTargets } from './targets.ts';
+
+export interface BenchReport {
+  readonly createdAt: string;
+  readonly command: string;
+  readonly wallSeconds: number;
+  readonly machine: {
+    readonly cpu: string;
+    readonly cores: number;
+    readonly memoryGiB: number;
+    readonly node: string;
+    readonly onnxruntimeNode: string;
+    readonly threads: number;
+    readonly loadAverageStart: readonly number[];
+    readonly loadAverageEnd: readonly number[];
+  };
+  readonly settings: Record<string, unknown>;
+  readonly gemm: { readonly start?: GemmPeak; readonly end?: GemmPeak; readonly peakGflops: number };
+  readonly inference: {
+    readonly demo?: ModelInferenceResult & { readonly trained: boolean; readonly variants: Variants['details'] };
+    readonly paper?: ModelInferenceResult & { readonly variants: Variants['details'] };
+    readonly padding?: PaddingResult;
+  };
+  readonly daily: readonly DailySizeResult[];
+  readonly writeCost: {
+    readonly items: readonly ItemCost[];
+    readonly fromDailyRuns: readonly Record<string, number>[];
+  };
+  readonly projection?: { readonly assumptions: Record<string, unknown>; readonly rows: readonly CostRow[] };
+  readonly lookup: readonly LookupFigures[];
+  readonly targets: ReturnType<typeof evaluateTargets>;
+  readonly errors: readonly string[];
+}
+
+interface Flags {
+  readonly full: boolean;
+  readonly quick: boolean;
+  readonly skip: string;
+  readonly work: string;
+  readonly out: string;
+  readonly model: string;
+  readonly threads: string;
+  readonly days: string;
+}
+
+function cpuModel(): string {
+  return cpus()[0]?.model.trim() ?? 'unknown';
+}
+
+function loadAverage(): number[] {
+  try {
+    return (spawnSync('cat', ['/proc/loadavg']).stdout.toString().split(' ').slice(0, 3) as string[]).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command()
+    .name('bench')
+    .option('--full', 'also run the 1M-user day (slow)', false)
+    .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
+    .option('--skip <sections>', 'comma-separated: daily, lookup, cost, inference, paper', '')
+    .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
+    .option('--out <dir>', 'where bench.json/md/png go', 'reports')
+    .option('--model <dir>', 'the demo model directory', 'models/demo')
+    .option('--threads <n>', 'threads for onnxruntime and PyTorch', '2')
+    .option('--days <n>', 'days of synthetic history per daily-run size', '14');
+  program.parse([...argv]);
+  const flags = program.opts<Flags>();
+  const skip = new Set(flags.skip.split(',').filter(Boolean));
+  const threads = Number(flags.threads);
+  const quick = flags.quick;
+  const work = resolve(flags.work);
+  mkdirSync(work, { recursive: true });
+  mkdirSync(flags.out, { recursive: true });
+  const errors: string[] = [];
+  const settings = {
+    quick,
+    full: flags.full,
+    threads,
+    days: Number(flags.days),
+    dailySizes: quick ? [2000] : flags.full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
+    demoBatchSizes: quick ? [8] : [16, 64, 128],
+    paperBatchSizes: quick ? [1] : [1, 4, 8],
+    reps: quick ? 1 : 3,
+    paperReps: quick ? 1 : 2,
+    paddingUsers: quick ? 256 : 2048,
+    lookupSeconds: quick ? 2 : 10,
+    lookupConnections: 8,
+  };
+  const loadStart = loadAverage();
+  progress(`benchmark: ${JSON.stringify(settings)}; load average ${loadStart.join(' ')}`);
+
+  const { model: demo, trained } = await demoModel(work, flags.model);
+  const demoShape = modelShape(demo.manifest);
+
+  // ---- 2. the daily run (first: it produces the data the padding and lookup figures use)
+  const daily: DailySizeResult[] = [];
+  if (!skip.has('daily')) {
+    for (const users of settings.dailySizes) {
+      try {
+        daily.push(await benchDailySize({ workDir: work, modelDir: demo.dir, users, days: settings.days, seed: 7 }));
+      } catch (error) {
+        errors.push(`daily ${users}: ${(error as Error).message}`);
+        progress(`daily ${users} FAILED: ${(error as Error).message}`);
+      }
+    }
+  }
+  const smallest = daily[0];
+  const steady = smallest?.runs.find((r) => r.role === 'steady');
+  const embedded =
+    smallest && steady
+      ? await embeddedSequences(work, smallest.users, demo.manifest.modelVersion, steady.date, settings.paddingUsers)
+      : [];
+
+  // ---- 4. lookup against the smallest run's table
+  const lookup: LookupFigures[] = [];
+  if (!skip.has('lookup') && smallest && embedded.length > 0) {
+    try {
+      lookup.push(
+        ...(await benchLookup({
+          dataDir: join(work, `daily-${smallest.users}`),
+          userIds: embedded.map((u) => u.userId),
+          connections: settings.lookupConnections,
+          seconds: settings.lookupSeconds,
+        })),
+      );
+    } catch (error) {
+      errors.push(`lookup: ${(error as Error).message}`);
+    }
+  }
+
+  // ---- 3a. bytes and write units per item, through the real store
+  const items: ItemCost[] = [];
+  if (!skip.has('cost')) {
+    progress('write cost: 1000 items per (dims, dtype) through DynamoEmbeddingStore on dynalite');
+    items.push(
+      ...(await measureItemCost(
+        [
+          { dims: demo.manifest.dims.embedding, dtype: 'float16' },
+          { dims: demo.manifest.dims.embedding, dtype: 'float32' },
+          { dims: PAPER_SIZE.embedding, dtype: 'float16' },
+          { dims: PAPER_SIZE.embedding, dtype: 'float32' },
+        ],
+        quick ? 100 : 1000,
+      )),
+    );
+  }
+
+  // ---- 1. inference
+  let gemmStart: GemmPeak | undefined;
+  let gemmEnd: GemmPeak | undefined;
+  let demoResult: BenchReport['inference']['demo'];
+  let paperResult: BenchReport['inference']['paper'];
+  let padding: PaddingResult | undefined;
+  if (!skip.has('inference')) {
+    const torch = await TorchServer.start(threads);
+    try {
+      const gemm = await gemmModel(work, 2048, 2048);
+      progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
+      gemmStart = await measureGemmPeak(torch, gemm, threads, settings.reps + 2);
+      progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
+      const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
+      demoResult = {
+        ...(await benchModel({
+          label: 'demo',
+          model: demo,
+          items: benchItemTable(demo.manifest.dims.itemVector),
+          torch,
+          variants: demoVariants.paths,
+          batchSizes: settings.demoBatchSizes,
+          length: demo.manifest.dims.maxLength,
+          reps: settings.reps,
+          threads,
+          peakGflops: gemmStart.peakGflops,
+          workDir: work,
+        })),
+        trained,
+        variants: demoVariants.details,
+      };
+      if (embedded.length > 0 && steady) {
+        padding = await benchPadding({
+          model: demo,
+          items: benchItemTable(demo.manifest.dims.itemVector),
+          sequences: embedded.map((u) => u.events),
+          cutoffMs: Date.parse(`${steady.date}T00:00:00Z`) + 86_400_000,
+          threads,
+          reps: quick ? 1 : 2,
+        });
+        progress(
+          `padding: bucketed ${padding.bucketed.usersPerSec} users/s vs padded to M ${padding.paddedToM.usersPerSec} (${padding.speedup}×)`,
+        );
+      }
+      if (!skip.has('paper')) {
+        const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);
+        const paperVariants = await modelVariants(paper, join(work, `variants-${paper.manifest.modelVersion}`));
+        paperResult = {
+          ...(await benchModel({
+            label: 'paper',
+            model: paper,
+            items: benchItemTable(paper.manifest.dims.itemVector),
+            torch,
+            variants: paperVariants.paths,
+            batchSizes: settings.paperBatchSizes,
+            length: paper.manifest.dims.maxLength,
+            reps: settings.paperReps,
+            threads,
+            peakGflops: gemmStart.peakGflops,
+            workDir: work,
+          })),
+          variants: paperVariants.details,
+        };
+      }
+      gemmEnd = await measureGemmPeak(torch, gemm, threads, settings.reps);
+      progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
+    } catch (error) {
+      errors.push(`inference: ${(error as Error).stack ?? error}`);
+      progress(`inference FAILED: ${(error as Error).stack}`);
+    } finally {
+      await torch.close();
+    }
+  }
+  const peakGflops = Math.max(gemmStart?.peakGflops ?? 0, gemmEnd?.peakGflops ?? 0);
+
+  // ---- 3b. projected AWS cost (paper-size model, full-length sequences)
+  const fromDailyRuns = daily.flatMap((d) =>
+    d.runs.map((r) => ({
+      users: d.users,
+      embeddedUsers: r.embeddedUsers,
+      requestsPer1kUsers: round((1000 * r.writeStats.requests) / Math.max(1, r.writeStats.items)),
+      retries: r.writeStats.retries,
+      throttles: r.writeStats.throttles,
+    })),
+  );
+  let projection: BenchReport['projection'];
+  const paperItem = items.find((i) => i.dims === PAPER_SIZE.embedding && i.dtype === 'float16');
+  // the paper-size efficiency: best fp32-accurate onnxruntime graph at its best batch
+  const paperBest = paperResult?.batches
+    .flatMap((b) =>
+      b.contenders.filter((c) => c.name !== 'pytorch' && !c.name.includes('int8') && (c.cosineMin ?? 0) >= 0.999),
+    )
+    .reduce((a, c) => Math.max(c.peakFraction, a), 0);
+  if (paperItem && steady && smallest) {
+    const paperShapeFlops = flopsPerUser(
+      {
+        ...demoShape,
+        ...PAPER_SIZE,
+        inputWidth: PAPER_SIZE.itemVector + (demoShape.inputWidth - demo.manifest.dims.itemVector),
+      },
+      PAPER_SIZE.maxLength,
+    );
+    const snapshotUsers = smallest.users; // every user with history is in the day's snapshots
+    const seqBytesPerEvent =
+      padding && padding.realTokens > 0 ? steady.snapshotBytes.sequences / (snapshotUsers * padding.meanLength) : 20;
+    const snapshotBytesPerUser =
+      steady.snapshotBytes.embeddings / snapshotUsers +
+      (PAPER_SIZE.embedding - demo.manifest.dims.embedding) * 4 +
+      seqBytesPerEvent * PAPER_SIZE.maxLength;
+    const efficiency = paperBest && paperBest > 0 ? Math.min(paperBest, 1) : 0.5;
+    const input = {
+      flopsPerUser: paperShapeFlops,
+      efficiency,
+      writeUnitsPerUser: paperItem.writeUnitsPerItem,
+      bytesPerItem: paperItem.bytesPerItem,
+      snapshotBytesPerUser,
+      snapshotRetentionDays: 7,
+      tableRetentionDays: 30,
+      activeShare: 0.3,
+    };
+    projection = {
+      assumptions: {
+        ...input,
+        model: 'paper size 6×768, D 256, every embedded user at full length M=256 (a year of history)',
+        gpu: 'g5.xlarge (1× A10G); throughput = peak × efficiency measured on this CPU (gpu.sh measures it on a GPU)',
+        prices: PRICES,
+        note: 'S3: embedding + sequence snapshots of all users (DAU / 0.3) kept 7 days; DynamoDB: one item per embedded user per day, kept 30 days (TTL)',
+      },
+      rows: [10_000_000, 100_000_000].flatMap((dau) => [
+        projectCost(input, dau, 'fp32'),
+        projectCost(input, dau, 'fp16'),
+      ]),
+    };
+  }
+
+  const report: BenchReport = {
+    createdAt: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    wallSeconds: round(elapsedSeconds()),
+    machine: {
+      cpu: cpuModel(),
+      cores: availableParallelism(),
+      memoryGiB: round(totalmem() / 2 ** 30),
+      node: process.version,
+      onnxruntimeNode: (ort.env as { versions?: { common?: string } }).versions?.common ?? 'unknown',
+      threads,
+      loadAverageStart: loadStart,
+      loadAverageEnd: loadAverage(),
+    },
+    settings,
+    gemm: { ...(gemmStart ? { start: gemmStart } : {}), ...(gemmEnd ? { end: gemmEnd } : {}), peakGflops },
+    inference: {
+      ...(demoResult ? { demo: demoResult } : {}),
+      ...(paperResult ? { paper: paperResult } : {}),
+      ...(padding ? { padding } : {}),
+    },
+    daily,
+    writeCost: { items, fromDailyRuns },
+    ...(projection ? { projection } : {}),
+    lookup,
+    targets: [],
+    errors,
+  };
+  const withTargets: BenchReport = { ...report, targets: evaluateTargets(report) };
+  writeFileSync(join(flags.out, 'bench.json'), `${JSON.stringify(withTargets, null, 2)}\n`);
+  writeFileSync(join(flags.out, 'bench.md'), renderMarkdown(withTargets));
+  const chart = spawnSync(
+    PYTHON,
+    ['bench/python/chart.py', join(flags.out, 'bench.json'), join(flags.out, 'bench.png')],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (chart.status !== 0) progress(`chart failed: ${chart.stderr.slice(-500)}`);
+  progress(`wrote ${flags.out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
+  for (const t of withTargets.targets) progress(`target ${t.met ? 'MET ' : 'MISS'} ${t.name}: ${t.measured}`);
+}

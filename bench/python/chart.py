@@ -1,0 +1,99 @@
+"""reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup.
+
+Usage: chart.py bench.json bench.png
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def inference_panel(ax, result: dict | None, title: str) -> None:  # noqa: ANN001
+    if not result:
+        ax.set_visible(False)
+        return
+    batches = result["batches"]
+    names = [c["name"] for c in batches[0]["contenders"]]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        values = [next((c["peakFraction"] * 100 for c in b["contenders"] if c["name"] == name), 0) for b in batches]
+        ax.bar([j + i * width for j in range(len(batches))], values, width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(batches))], [f"B={b['batch']}" for b in batches])
+    ax.set_ylabel("% of measured GEMM peak")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def main() -> None:
+    report = json.loads(open(sys.argv[1]).read())
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    inf = report.get("inference", {})
+    inference_panel(axes[0][0], inf.get("demo"), "demo model, L=256")
+    inference_panel(axes[0][1], inf.get("paper"), "paper size 6x768, L=256")
+
+    ax = axes[0][2]
+    pad = inf.get("padding")
+    if pad:
+        ax.bar(["padded to M", "bucketed"], [pad["paddedToM"]["usersPerSec"], pad["bucketed"]["usersPerSec"]],
+               color=["#999", "#2a7"])
+        ax.set_ylabel("effective users/s")
+        ax.set_title(f"length bucketing: {pad['speedup']}x")
+    else:
+        ax.set_visible(False)
+
+    ax = axes[1][0]
+    steady = [(d["users"], r) for d in report.get("daily", []) for r in d["runs"]]
+    if steady:
+        steps = ["read", "merge", "featurize", "infer", "write"]
+        bottom = [0.0] * len(steady)
+        for step in steps:
+            vals = [r["secondsByStep"].get(step, 0) for _, r in steady]
+            ax.bar(range(len(steady)), vals, bottom=bottom, label=step)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_xticks(range(len(steady)), [f"{u // 1000}k {r['role']}\n{r['embeddedUsers']} emb." for u, r in steady],
+                      fontsize=7)
+        ax.set_ylabel("embed-stage worker seconds")
+        ax.set_title("daily run: embed split")
+        ax.legend(fontsize=7)
+    else:
+        ax.set_visible(False)
+
+    ax = axes[1][1]
+    if steady:
+        xs = [r["embeddedUsers"] for _, r in steady]
+        ax.plot(xs, [r["secondsByStage"].get("embed", 0) for _, r in steady], "o-", label="embed stage")
+        ax.plot(xs, [r["wallSeconds"] for _, r in steady], "s--", label="whole run")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("embedded users")
+        ax.set_ylabel("seconds")
+        ax.set_title("daily run: time vs users (log-log)")
+        ax.legend(fontsize=7)
+    else:
+        ax.set_visible(False)
+
+    ax = axes[1][2]
+    lookup = report.get("lookup", [])
+    if lookup:
+        kinds = [lk["kind"] for lk in lookup]
+        ax.bar([k + "\np50" for k in kinds], [lk["p50Ms"] for lk in lookup], color="#47a")
+        ax.bar([k + "\np99" for k in kinds], [lk["p99Ms"] for lk in lookup], color="#a47")
+        ax.set_ylabel("latency ms")
+        ax.set_title("lookup over HTTP: " + ", ".join(f"{lk['kind']} {lk['requestsPerSec']} req/s" for lk in lookup),
+                     fontsize=9)
+    else:
+        ax.set_visible(False)
+    fig.suptitle(f"PinnerFormer benchmark {report['createdAt']} ({report['machine']['cpu']}, "
+                 f"{report['machine']['threads']} threads)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(sys.argv[2], dpi=90)
+
+
+if __name__ == "__main__":
+    main()

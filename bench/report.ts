@@ -1,0 +1,296 @@
+/** reports/bench.md: the figures of one benchmark run as tables, targets first. */
+import type { ModelInferenceResult } from './inference.ts';
+import type { BenchReport } from './main.ts';
+
+function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const line = (cells: readonly (string | number)[]) => `| ${cells.map((c) => String(c)).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const pct = (x: number | undefined): string => (x === undefined ? '' : `${(100 * x).toFixed(1)}%`);
+const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '' : String(x));
+
+function inferenceTable(result: ModelInferenceResult): string {
+  const rows = result.batches.flatMap((b) => {
+    const torch = b.contenders.find((c) => c.name === 'pytorch');
+    return b.contenders.map((c) => [
+      b.batch,
+      c.name,
+      c.error ? `failed: ${c.error.slice(0, 80)}` : c.usersPerSec,
+      num(c.usersPerSecMedian),
+      torch && c.usersPerSec ? `${(c.usersPerSec / torch.usersPerSec).toFixed(2)}×` : '',
+      pct(c.peakFraction),
+      num(c.cosineMin),
+    ]);
+  });
+  return table(
+    [
+      'batch',
+      'runtime / graph',
+      'users/s (best)',
+      'users/s (median)',
+      'vs PyTorch',
+      'of GEMM peak',
+      'cosine min vs fp32',
+    ],
+    rows,
+  );
+}
+
+function opsLine(details: Record<string, { ops?: Record<string, number>; error?: string }>): string {
+  return Object.entries(details)
+    .map(([name, d]) =>
+      d.error
+        ? `- \`${name}\`: failed (${d.error.slice(0, 160)})`
+        : `- \`${name}\`: ${Object.entries(d.ops ?? {})
+            .map(([k, v]) => `${k}×${v}`)
+            .join(', ')}`,
+    )
+    .join('\n');
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    '# Benchmark: PinnerFormer inference, daily run, writes, lookup',
+    '',
+    `Measured ${r.createdAt} by \`${r.command}\` in ${r.wallSeconds} s on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}, ${m.threads} threads for onnxruntime and PyTorch. Load average at start ${m.loadAverageStart.join(' ')}, at end ${m.loadAverageEnd.join(' ')} (the machine is shared: compare figures measured side by side, i.e. ratios, rather than absolute values).`,
+    '',
+    r.settings.quick
+      ? '**Quick mode: tiny sizes and single reps; these figures check the benchmark, not the system.**\n'
+      : '',
+    '![benchmark chart](bench.png)',
+    '',
+    '## Targets (issue 7)',
+    '',
+    table(
+      ['target', 'goal', 'measured', 'met', 'why'],
+      r.targets.map((t) => [
+        t.name,
+        t.target,
+        t.measured,
+        t.met ? 'yes' : `**no** (${(100 * t.ratio).toFixed(0)}% of goal)`,
+        t.why,
+      ]),
+    ),
+    '',
+  );
+  if (r.errors.length > 0) out.push('## Errors', '', ...r.errors.map((e) => `- ${e.split('\n')[0]}`), '');
+
+  out.push(
+    '## 1. Inference throughput',
+    '',
+    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps): start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. **Peak used: ${r.gemm.peakGflops} GFLOP/s.** FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256); best and median of the reps.`,
+    '',
+  );
+  if (r.inference.demo) {
+    const d = r.inference.demo;
+    out.push(
+      `### Demo model ${d.modelVersion} (${d.shape.layers}×${d.shape.hidden}, D ${d.shape.embedding}${d.trained ? ', trained models/demo' : ', random weights: models/demo was not there'}), ${(d.batches[0]?.flopsPerUser ?? 0) / 1e6} MFLOP/user at L=256`,
+      '',
+      inferenceTable(d),
+      '',
+      'Graph variants (operator counts after export):',
+      '',
+      opsLine(d.variants),
+      '',
+    );
+  }
+  if (r.inference.paper) {
+    const p = r.inference.paper;
+    out.push(
+      `### Paper size ${p.modelVersion} (${p.shape.layers}×${p.shape.hidden}, D ${p.shape.embedding}, M ${p.shape.maxLength}, random weights), ${((p.batches[0]?.flopsPerUser ?? 0) / 1e9).toFixed(2)} GFLOP/user at L=256`,
+      '',
+      inferenceTable(p),
+      '',
+      opsLine(p.variants),
+      '',
+    );
+  }
+  if (r.inference.padding) {
+    const p = r.inference.padding;
+    out.push(
+      '### Length bucketing vs padding to M',
+      '',
+      `${p.users} users embedded on the steady day of the smallest daily run (synthetic heavy-tailed lengths: mean ${p.meanLength}, median ${p.p50Length}, p90 ${p.p90Length}, max ${p.maxLength}); demo model, onnxruntime fp32, same session, inference only.`,
+      '',
+      table(
+        ['plan', 'batches', 'padded tokens', 'seconds', 'users/s'],
+        [
+          [
+            'bucketed (planBatches, ≤256 users, ≤32768 tokens)',
+            p.bucketed.batches,
+            p.bucketed.paddedTokens,
+            p.bucketed.seconds,
+            p.bucketed.usersPerSec,
+          ],
+          [
+            'padded to M (same token budget)',
+            p.paddedToM.batches,
+            p.paddedToM.paddedTokens,
+            p.paddedToM.seconds,
+            p.paddedToM.usersPerSec,
+          ],
+        ],
+      ),
+      '',
+      `Real tokens ${p.realTokens}. Speed-up **${p.speedup}×**.`,
+      '',
+    );
+  }
+
+  out.push('## 2. The daily run end to end', '');
+  if (r.daily.length > 0) {
+    out.push(
+      `Synthetic data (\`src/synth\`), ${r.daily[0]?.days} days of history; the second-to-last day bootstraps the sequence snapshot (every user with history is embedded), the last day is the steady state (active users only). Local runner: object store = directory, table = embedded dynalite, 2 worker threads. Embed split: worker seconds summed over partitions.`,
+      '',
+      table(
+        [
+          'users',
+          'run',
+          'events',
+          'active',
+          'embedded',
+          'wall s',
+          'partition s',
+          'embed s',
+          'publish s',
+          'embedded users/s (embed)',
+          'peak RSS MiB',
+          'read',
+          'merge',
+          'featurize',
+          'infer',
+          'write',
+          'infer share',
+        ],
+        r.daily.flatMap((d) =>
+          d.runs.map((x) => [
+            d.users,
+            `${x.role} ${x.date}`,
+            x.events,
+            x.activeUsers,
+            x.embeddedUsers,
+            x.wallSeconds,
+            num(x.secondsByStage.partition),
+            num(x.secondsByStage.embed),
+            num(x.secondsByStage.publish),
+            x.embedUsersPerSec,
+            x.peakRssMiB,
+            num(x.secondsByStep.read),
+            num(x.secondsByStep.merge),
+            num(x.secondsByStep.featurize),
+            num(x.secondsByStep.infer),
+            num(x.secondsByStep.write),
+            pct(x.inferShare),
+          ]),
+        ),
+      ),
+      '',
+      `Generation: ${r.daily.map((d) => `${d.users} users ${d.generatedEvents} events in ${d.generateSeconds}s`).join('; ')}.`,
+      '',
+    );
+  } else {
+    out.push('(not run)', '');
+  }
+
+  out.push('## 3. Write cost', '');
+  if (r.writeCost.items.length > 0) {
+    out.push(
+      table(
+        ['dims', 'dtype', 'bytes/item', 'write units/item', 'BatchWriteItem requests per 1k users'],
+        r.writeCost.items.map((i) => [i.dims, i.dtype, i.bytesPerItem, i.writeUnitsPerItem, i.requestsPer1k]),
+      ),
+      '',
+      `From the daily runs: ${r.writeCost.fromDailyRuns.map((d) => `${d.users} users: ${d.requestsPer1kUsers} requests/1k embedded (${d.retries} retries)`).join('; ')}.`,
+      '',
+    );
+  }
+  if (r.projection) {
+    const a = r.projection.assumptions as Record<string, unknown>;
+    out.push(
+      '### Projected AWS cost',
+      '',
+      `Model: ${a.model}. GPU: ${a.gpu}; efficiency ${pct(a.efficiency as number)} of peak (measured on this CPU at paper size), ${((a.flopsPerUser as number) / 1e9).toFixed(2)} GFLOP/user. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.`,
+      '',
+      `List prices (USD, us-east-1, on-demand): ${Object.entries(a.prices as Record<string, number>)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}.`,
+      '',
+      table(
+        [
+          'DAU',
+          'precision',
+          'GPU h/day',
+          'GPU $/day',
+          'DynamoDB writes $/day',
+          'DynamoDB storage $/day',
+          'S3 $/day',
+          'total $/day',
+          'total $/month',
+        ],
+        r.projection.rows.map((c) => [
+          c.dailyActiveUsers.toExponential(0),
+          c.precision,
+          c.gpuHoursPerDay,
+          c.usdPerDay.gpu,
+          c.usdPerDay.dynamoWrites,
+          c.usdPerDay.dynamoStorage,
+          c.usdPerDay.s3,
+          c.usdPerDay.total,
+          c.usdPerMonth,
+        ]),
+      ),
+      '',
+    );
+  }
+
+  out.push('## 4. Lookup over HTTP (loopback)', '');
+  if (r.lookup.length > 0) {
+    out.push(
+      "src/lookup/http-server.ts in its own process against the smallest run's embedded table; autocannon with a fixed number of connections (bounded load).",
+      '',
+      table(
+        [
+          'request',
+          'connections',
+          'seconds',
+          'requests',
+          'req/s',
+          'users/s',
+          'p50 ms',
+          'p90 ms',
+          'p99 ms',
+          'max ms',
+          'non-2xx',
+          'errors',
+        ],
+        r.lookup.map((l) => [
+          l.kind,
+          l.connections,
+          l.seconds,
+          l.requests,
+          l.requestsPerSec,
+          l.usersPerSec,
+          l.p50Ms,
+          l.p90Ms,
+          l.p99Ms,
+          l.maxMs,
+          l.non2xx,
+          l.errors,
+        ]),
+      ),
+      '',
+    );
+  } else {
+    out.push('(not run)', '');
+  }
+  out.push(
+    '## GPU',
+    '',
+    '`bench/gpu.sh` measures the paper-size model on a GPU (onnxruntime CUDA EP fp32 and fp16 vs PyTorch on the same GPU, < 10 min) and writes reports/bench-gpu.json. It has not been run here (no GPU on this machine).',
+    '',
+  );
+  return `${out.filter((l) => l !== undefined).join('\n')}\n`;
+}

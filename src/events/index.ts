@@ -1,0 +1,31 @@
+/** The event data model (docs/data.md): schema, validation, reading and writing of event and item files. */
+export { DataError, type DataErrorReason } from './errors.ts';
+export { decodeItems, encodeItems, type ItemVectors, readItemTable } from './items.ts';
+export {
+  type EventDayResult,
+  type EventSource,
+  listEventDays,
+  listEventFiles,
+  readEventDay,
+  readEventFile,
+} from './read-events.ts';
+export * from './schema.ts';
+export {
+  checkRow,
+  duplicateKey,
+  QUARANTINE_REASONS,
+  type QuarantinedRow,
+  type QuarantineReason,
+  type ValidateOptions,
+  type ValidationResult,
+  validateEventTable,
+} from './validate.ts';
+export {
+  DailyEventWriter,
+  type DailyEventWriterOptions,
+  directorySink,
+  type EventColumns,
+  encodeEvents,
+  type FileSink,
+  type WriteSummary,
+} from './write-events.ts';

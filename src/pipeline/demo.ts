@@ -1,0 +1,126 @@
+/**
+ * The demo behind `make demo` (bin/demo.js): generate synthetic data unless present, run the
+ * daily job for the last two days with the demo model (each published), print both summaries,
+ * one user's lookup and the items nearest to that user's embedding.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { formatSummary } from '../cli/daily.ts';
+import { dateString, intString, parseFlags } from '../cli/local-env.ts';
+import { addDays } from '../events/schema.ts';
+import { decodeParquet } from '../io/parquet.ts';
+import { openLocalEmbeddings } from '../local/local-embeddings.ts';
+import { generateDataset } from '../synth/generate.ts';
+import { layout } from './layout.ts';
+import { runDaily } from './local-runner.ts';
+import { decodeEmbeddingSnapshot } from './snapshots.ts';
+import type { DailySummary } from './types.ts';
+
+const demoFlags = z.object({
+  data: z.string().min(1).default('.pinnerformer'),
+  users: intString(10, 10_000_000).default(20_000),
+  days: intString(2, 3650).default(30),
+  seed: intString(0, 0xffffffff).default(7),
+  start: dateString.default('2026-10-01'),
+  model: z.string().min(1).default('models/demo'),
+  partitions: intString(1, 4096).optional(),
+});
+
+const err = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** Items nearest (cosine) to a vector, from the model's item_embeddings.parquet. */
+async function nearestItems(modelDir: string, query: ArrayLike<number>, k: number) {
+  const table = await decodeParquet(readFileSync(join(modelDir, 'item_embeddings.parquet')));
+  const ids = table.columns.item_id!;
+  const vectors = table.columns.embedding!;
+  const scored: { itemId: string; score: number }[] = [];
+  for (let i = 0; i < table.numRows; i++) {
+    const v = vectors[i] as ArrayLike<number>;
+    let dot = 0;
+    let nv = 0;
+    let nq = 0;
+    for (let d = 0; d < v.length; d++) {
+      dot += v[d]! * query[d]!;
+      nv += v[d]! * v[d]!;
+      nq += query[d]! * query[d]!;
+    }
+    scored.push({ itemId: ids[i] as string, score: dot / (Math.sqrt(nv * nq) || 1) });
+  }
+  return scored.sort((a, b) => b.score - a.score).slice(0, k);
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const started = performance.now();
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      data: { type: 'string' },
+      users: { type: 'string' },
+      days: { type: 'string' },
+      seed: { type: 'string' },
+      start: { type: 'string' },
+      model: { type: 'string' },
+      partitions: { type: 'string' },
+    },
+  });
+  const flags = parseFlags(demoFlags, values);
+  const dataDir = resolve(flags.data);
+  const objectsDir = join(dataDir, 'objects');
+  if (existsSync(join(objectsDir, 'events'))) {
+    err(`demo: using the data already in ${objectsDir}`);
+  } else {
+    err(`demo: generating ${flags.users} users x ${flags.days} days (seed ${flags.seed}) into ${objectsDir}`);
+    const g = await generateDataset({
+      users: flags.users,
+      days: flags.days,
+      seed: flags.seed,
+      start: flags.start,
+      out: objectsDir,
+      onProgress: (m) => err(`  ${m}`),
+    });
+    err(`demo: ${g.events} events in ${g.seconds.toFixed(1)}s`);
+  }
+  const generatedAt = performance.now();
+  const dates = [addDays(flags.start, flags.days - 2), addDays(flags.start, flags.days - 1)];
+  const local = await openLocalEmbeddings({ dataDir });
+  try {
+    const summaries: DailySummary[] = [];
+    for (const date of dates) {
+      const summary = await runDaily({
+        dataDir,
+        date,
+        modelDir: flags.model,
+        embeddings: local,
+        ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
+        log: (m) => err(`[daily ${date}] ${m}`),
+      });
+      summaries.push(summary);
+      process.stdout.write(`${formatSummary(summary)}\n\n`);
+      if (!summary.published) throw new Error(`the run for ${date} was not published: ${summary.reasons.join('; ')}`);
+    }
+    const last = summaries[summaries.length - 1]!;
+    const snapshotKey = layout.embeddings(last.modelVersion, last.date, 0);
+    const rows = await decodeEmbeddingSnapshot(readFileSync(join(objectsDir, snapshotKey)), snapshotKey);
+    const user = [...rows.values()].find((r) => r.date === last.date) ?? [...rows.values()][0];
+    if (!user) throw new Error('no user in partition 0');
+    const found = await local.store.lookup(user.userId);
+    if (!found) throw new Error(`lookup found no embedding for ${user.userId}`);
+    const head = found.embedding.slice(0, 6).map((v) => v.toFixed(4));
+    process.stdout.write(
+      `lookup ${found.userId}: ${found.dims}-d embedding of ${found.date}, version ${found.version}\n  [${head.join(', ')}, …]\n`,
+    );
+    process.stdout.write(`nearest items (cosine, from ${join(flags.model, 'item_embeddings.parquet')}):\n`);
+    for (const { itemId, score } of await nearestItems(flags.model, found.embedding, 5)) {
+      process.stdout.write(`  ${itemId}  ${score.toFixed(4)}\n`);
+    }
+    const total = (performance.now() - started) / 1000;
+    const runs = (performance.now() - generatedAt) / 1000;
+    process.stdout.write(`\ndemo done in ${total.toFixed(1)}s (daily runs ${runs.toFixed(1)}s); data in ${dataDir}\n`);
+  } finally {
+    await local.close();
+  }
+}

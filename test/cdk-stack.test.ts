@@ -1,0 +1,322 @@
+/**
+ * The synthesized stack, resource by resource: data, orchestration, Batch, lookup, operations.
+ * Lambda bundling is skipped here (test/cdk-helpers.ts); `make synth` bundles for real.
+ */
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../batch-container/worker.ts';
+import { WORKER_RETRYABLE_EXIT_CODE } from '../cdk/constructs/embed-batch.ts';
+import { STACK_OUTPUTS } from '../cdk/outputs.ts';
+import { LOCK_PK, TABLE_KEYS, TTL_ATTRIBUTE } from '../src/embeddings/table-schema.ts';
+import { synthStack } from './cdk-helpers.ts';
+
+type Resource = { Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+/** The state machine definition with its CloudFormation tokens replaced by "X". */
+function stateMachineDefinition(template: Template): {
+  StartAt: string;
+  States: Record<string, Record<string, unknown>>;
+} {
+  const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Resource[];
+  const parts = (machine!.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+  return JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'X')).join(''));
+}
+
+describe('the default stack', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synthStack().template;
+  });
+
+  it('keeps data in an encrypted, TLS-only, private, versioned bucket with lifecycle rules', () => {
+    // Assess: the data bucket (the one with lifecycle rules for the run layout)
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'work/', ExpirationInDays: 7, Status: 'Enabled' }),
+          Match.objectLike({ Prefix: 'runs/', ExpirationInDays: 7 }),
+          Match.objectLike({ Prefix: 'sequences/', ExpirationInDays: 35 }),
+          Match.objectLike({ Prefix: 'embeddings/', ExpirationInDays: 35 }),
+        ]),
+      },
+    });
+    const dataBuckets = template.findResources('AWS::S3::Bucket', {
+      Properties: { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'work/' })]) } },
+    });
+    expect(Object.values(dataBuckets).map((bucket) => (bucket as Resource).DeletionPolicy)).toEqual(['Retain']);
+  });
+
+  it('defines the table from the shared schema: on-demand, PITR, TTL, deletion protection, retained', () => {
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+        ],
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+        Replicas: [
+          Match.objectLike({
+            DeletionProtectionEnabled: true,
+            PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          }),
+        ],
+      },
+    });
+  });
+
+  it('starts the state machine daily from an EventBridge schedule with the scheduled time as input', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      State: 'ENABLED',
+      Target: Match.objectLike({
+        Arn: { Ref: Match.stringLikeRegexp('DailyRunStateMachine') },
+        Input: JSON.stringify({ scheduledTime: '<aws.scheduler.scheduled-time>' }),
+        DeadLetterConfig: Match.objectLike({ Arn: Match.anyValue() }),
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 3 }),
+      }),
+    });
+  });
+
+  it('runs plan -> Map of partition Lambdas -> Batch array job (.sync) -> publish, with a catch on every step', () => {
+    // Act
+    const definition = stateMachineDefinition(template);
+    const states = definition.States;
+    // Assess: the chain
+    expect(definition.StartAt).toBe('PlanRun');
+    expect(states.PlanRun!.Next).toBe('PartitionSlices');
+    expect(states.PartitionSlices!.Type).toBe('Map');
+    expect(states.PartitionSlices!.ItemsPath).toBe('$.slices');
+    expect(states.PartitionSlices!.Next).toBe('EmbedPartitions');
+    expect(states.EmbedPartitions!.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
+    expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({ Size: 16 });
+    expect(states.EmbedPartitions!.Next).toBe('PublishRun');
+    expect(states.PublishRun!.Next).toBe('Published?');
+    // every work step retries something and catches everything into the failure path
+    for (const name of ['PlanRun', 'PartitionSlices', 'EmbedPartitions', 'PublishRun']) {
+      expect(states[name]!.Catch, name).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReleaseLockOnFailure' }),
+      ]);
+    }
+    for (const name of ['PlanRun', 'EmbedPartitions', 'PublishRun']) expect(states[name]!.Retry, name).toHaveLength(1);
+    const inner = (states.PartitionSlices!.ItemProcessor as { States: Record<string, { Retry: unknown[] }> }).States;
+    expect(inner.PartitionSlice!.Retry[0]).toMatchObject({ ErrorEquals: expect.arrayContaining(['TransientError']) });
+    // bad input is not retried: ValidationError is in no retry list
+    expect(JSON.stringify(definition)).not.toContain('"ValidationError"');
+    // failure path: release our lock, notify SNS, fail; publish (the pointer move) is not on it
+    expect(states.ReleaseLockOnFailure!.Next).toBe('NotifyFailure');
+    expect(states.NotifyFailure!.Resource).toMatch(/:states:::sns:publish$/);
+    expect(states.NotifyFailure!.Next).toBe('RunFailed');
+    expect(states.RunFailed!.Type).toBe('Fail');
+    // a refusal by the gate also notifies and fails
+    const choice = states['Published?'] as { Choices: { Next: string }[]; Default: string };
+    expect(choice.Choices[0]!.Next).toBe('ReleaseLock');
+    expect(choice.Default).toBe('ReleaseLockRefused');
+    expect(states.ReleaseLockRefused!.Next).toBe('NotifyRefused');
+  });
+
+  it('releases only the run lock this execution holds', () => {
+    const release = stateMachineDefinition(template).States.ReleaseLockOnFailure!;
+    expect(release.Resource).toMatch(/:states:::dynamodb:deleteItem$/);
+    expect(release.Parameters).toMatchObject({
+      Key: { pk: { S: LOCK_PK }, sk: { 'S.$': "States.Format('{}@{}', $.modelVersion, $.date)" } },
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeValues: { ':owner': { 'S.$': '$$.Execution.Name' } },
+    });
+  });
+
+  it('passes the run date and model to every Batch child', () => {
+    const embed = stateMachineDefinition(template).States.EmbedPartitions!;
+    expect((embed.Parameters as { ContainerOverrides: unknown }).ContainerOverrides).toEqual({
+      Environment: [
+        { Name: 'RUN_DATE', 'Value.$': '$.date' },
+        { Name: 'MODEL_VERSION', 'Value.$': '$.modelVersion' },
+      ],
+    });
+  });
+
+  it('logs and traces the state machine', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+  });
+
+  it('has GPU compute on Spot with an on-demand fallback, scaling to zero, in private subnets', () => {
+    const environments = Object.values(template.findResources('AWS::Batch::ComputeEnvironment')) as Resource[];
+    expect(environments).toHaveLength(2);
+    const resources = environments.map((e) => e.Properties.ComputeResources as Record<string, unknown>);
+    expect(resources.map((r) => r.Type).sort()).toEqual(['EC2', 'SPOT']);
+    for (const r of resources) {
+      expect(r.MinvCpus).toBe(0);
+      expect(r.MaxvCpus).toBe(64);
+      expect(r.InstanceTypes).toEqual(['g5', 'g6']);
+      expect(r.Ec2Configuration).toEqual([{ ImageType: 'ECS_AL2023_NVIDIA' }]);
+      expect((r.Subnets as unknown[]).length).toBeGreaterThan(0);
+    }
+    template.hasResourceProperties('AWS::Batch::JobQueue', {
+      ComputeEnvironmentOrder: [
+        {
+          ComputeEnvironment: { 'Fn::GetAtt': [Match.stringLikeRegexp('SpotGpu'), 'ComputeEnvironmentArn'] },
+          Order: 1,
+        },
+        {
+          ComputeEnvironment: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnDemandGpu'), 'ComputeEnvironmentArn'] },
+          Order: 2,
+        },
+      ],
+    });
+    // the subnets are the VPC's private ones (with NAT egress), not its public ones
+    const subnetRefs = JSON.stringify(resources[0]!.Subnets);
+    expect(subnetRefs).toMatch(/workersSubnet/);
+    expect(subnetRefs).not.toMatch(/publicSubnet/);
+  });
+
+  it('asks for one GPU, retries host failures and Spot reclaims but exits on application errors, with a timeout', () => {
+    template.hasResourceProperties('AWS::Batch::JobDefinition', {
+      Type: 'container',
+      ContainerProperties: Match.objectLike({
+        ResourceRequirements: Match.arrayWith([{ Type: 'GPU', Value: '1' }]),
+        Environment: Match.arrayWith([{ Name: 'EXECUTION_PROVIDER', Value: 'cuda' }]),
+      }),
+      RetryStrategy: {
+        Attempts: 3,
+        EvaluateOnExit: [
+          { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
+          { Action: 'RETRY', OnReason: 'CannotPullContainerError:*' },
+          { Action: 'RETRY', OnExitCode: String(WORKER_RETRYABLE_EXIT_CODE) },
+          { Action: 'EXIT', OnExitCode: '*' },
+        ],
+      },
+      Timeout: { AttemptDurationSeconds: 7200 },
+    });
+    // the worker's transient exit code is the one the job definition retries
+    expect(EXIT.transient).toBe(WORKER_RETRYABLE_EXIT_CODE);
+  });
+
+  it('bundles every Lambda for Node 22 with tracing, JSON logs and Powertools settings', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
+    expect(functions).toHaveLength(4);
+    for (const fn of functions) {
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('PinnerFormer');
+      expect(variables.POWERTOOLS_SERVICE_NAME).toEqual(expect.any(String));
+    }
+    // the three stage functions may be invoked asynchronously by hand: they have a DLQ
+    const withDlq = functions.filter((fn) => fn.Properties.DeadLetterConfig !== undefined);
+    expect(withDlq).toHaveLength(3);
+  });
+
+  it('serves lookups through a Function URL with AWS_IAM auth on the live alias', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      Qualifier: 'live',
+    });
+    template.resourceCountIs('AWS::ApiGateway::RestApi', 0);
+  });
+
+  it('has the alarms of the runbook, each notifying the alerts topic, and a dashboard', () => {
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    const descriptions = Object.values(alarms).map((a) => String((a as Resource).Properties.AlarmDescription));
+    for (const expected of [
+      /run failed/i,
+      /partitions .* fail/i,
+      /26 hours/,
+      /lookup function failed/i,
+      /p99/,
+      /throttles/i,
+    ]) {
+      expect(
+        descriptions.some((d) => expected.test(d)),
+        String(expected),
+      ).toBe(true);
+    }
+    for (const alarm of Object.values(alarms)) {
+      expect((alarm as Resource).Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Alerts/) }]);
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('26 hours'),
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      MetricName: 'RunPublished',
+      Namespace: 'PinnerFormer',
+    });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('exports the outputs the CLI reads', () => {
+    for (const name of Object.values(STACK_OUTPUTS)) template.hasOutput(name, {});
+  });
+});
+
+describe('configured variants', () => {
+  it('uses API Gateway with IAM on every method, and reserved + provisioned concurrency, when configured', () => {
+    // Prepare + Act
+    const { template } = synthStack({
+      lookupAuth: 'api-gateway-iam',
+      lookupReservedConcurrency: 50,
+      lookupProvisionedConcurrency: 5,
+    });
+    // Assess
+    template.resourceCountIs('AWS::Lambda::Url', 0);
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')) as Resource[];
+    expect(methods.length).toBeGreaterThan(0);
+    for (const method of methods) expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 50,
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'lookup' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Alias', {
+      Name: 'live',
+      ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 5 },
+    });
+  });
+
+  it('runs on-demand only, with the given instance types, partitions, schedule and image URI', () => {
+    const { template } = synthStack({
+      spot: false,
+      instanceTypes: ['g6.2xlarge'],
+      partitions: 4,
+      scheduleExpression: 'cron(30 1 * * ? *)',
+      imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+    });
+    const environments = Object.values(template.findResources('AWS::Batch::ComputeEnvironment')) as Resource[];
+    expect(environments.map((e) => (e.Properties.ComputeResources as { Type: string }).Type)).toEqual(['EC2']);
+    expect((environments[0]!.Properties.ComputeResources as { InstanceTypes: string[] }).InstanceTypes).toEqual([
+      'g6.2xlarge',
+    ]);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 1 * * ? *)' });
+    template.hasResourceProperties('AWS::Batch::JobDefinition', {
+      ContainerProperties: Match.objectLike({
+        Image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+      }),
+    });
+    expect(JSON.stringify(stateMachineDefinition(template).States.EmbedPartitions)).toContain('"Size":4');
+  });
+
+  it('uses an existing VPC by id instead of creating one', () => {
+    const { template } = synthStack({ vpcId: 'vpc-0123456789abcdef0' });
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * The versioning contract end to end (issue 4): three daily runs on a synthetic data set through
+ * the local runner (worker threads, a temp-dir object store, real dynalite).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseVersionId } from '../src/embeddings/table-schema.ts';
+import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
+import { layout } from '../src/pipeline/layout.ts';
+import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
+import { decodeEmbeddingSnapshot } from '../src/pipeline/snapshots.ts';
+import { NotFoundError } from '../src/util/errors.ts';
+import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
+
+const [D1, D2, D3] = ['2026-10-02', '2026-10-03', '2026-10-04'] as const;
+const MV = fixtureModelVersion('tiny');
+const MV_B = fixtureModelVersion('tiny-b');
+
+let dataDir: string;
+let local: LocalEmbeddings;
+
+const run = (date: string, extra: Partial<RunDailyOptions> = {}) =>
+  runDaily({ dataDir, date, modelDir: fixtureModel('tiny'), partitions: 4, workers: 2, embeddings: local, ...extra });
+
+async function snapshot(mv: string, date: string, partition: number) {
+  const key = layout.embeddings(mv, date, partition);
+  return decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key);
+}
+
+async function allSnapshots(mv: string, date: string) {
+  const rows = new Map<string, { date: string; embedding: Float32Array }>();
+  for (let p = 0; p < 4; p++) for (const [u, r] of await snapshot(mv, date, p)) rows.set(u, r);
+  return rows;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+beforeAll(async () => {
+  dataDir = await syntheticDataDir(400, 4, '2026-10-01');
+  local = await openLocalEmbeddings({ dataDir });
+});
+
+afterAll(async () => {
+  await local?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('daily runs over three days', () => {
+  it('publishes D1 and D2; users inactive on D2 keep their D1 embedding', async () => {
+    // Act
+    const first = await run(D1);
+    const second = await run(D2);
+    // Assess
+    expect(first.published).toBe(true);
+    expect(second.published).toBe(true);
+    expect(first.embeddedUsers).toBeGreaterThan(0);
+    expect(second.embeddedUsers).toBeLessThan((await allSnapshots(MV, D2)).size); // incremental, not everyone
+    const pointer = await local.store.getPointer();
+    expect(pointer?.version).toBe(`${MV}@${D2}`);
+
+    const d2 = await allSnapshots(MV, D2);
+    const carried = [...d2].filter(([, r]) => r.date === D1);
+    const refreshed = [...d2].filter(([, r]) => r.date === D2);
+    expect(carried.length).toBeGreaterThan(0);
+    expect(refreshed.length).toBe(second.embeddedUsers);
+    const d1 = await allSnapshots(MV, D1);
+    for (const [userId, row] of carried.slice(0, 20)) {
+      const found = await local.store.lookup(userId);
+      expect(found?.date).toBe(D1);
+      expect(found?.version).toBe(`${MV}@${D2}`);
+      expect(maxAbsDiff(found!.embedding, row.embedding)).toBeLessThan(2e-3); // fp16 storage
+      expect(maxAbsDiff(row.embedding, d1.get(userId)!.embedding)).toBe(0);
+    }
+    for (const [userId, row] of refreshed.slice(0, 20)) {
+      const found = await local.store.lookup(userId);
+      expect(found?.date).toBe(D2);
+      expect(maxAbsDiff(found!.embedding, row.embedding)).toBeLessThan(2e-3);
+    }
+  });
+
+  it('keeps a refused run invisible, then publishes its rerun', async () => {
+    // Act: a gate that cannot pass (drift bound above any cosine)
+    const refused = await run(D3, { gate: { minMeanCosine: 1.5 } });
+    // Assess
+    expect(refused.published).toBe(false);
+    expect(refused.reasons.join(' ')).toMatch(/drift/);
+    expect((await local.store.getPointer())?.version).toBe(`${MV}@${D2}`);
+    const d3 = await allSnapshots(MV, D3);
+    const activeOnD3 = [...d3].filter(([, r]) => r.date === D3).map(([u]) => u);
+    expect(activeOnD3.length).toBeGreaterThan(0);
+    for (const userId of activeOnD3.slice(0, 20)) {
+      const found = await local.store.lookup(userId);
+      expect(found === undefined || found.date <= D2).toBe(true);
+    }
+    await expect(local.store.lookup(activeOnD3[0]!, parseVersionId(`${MV}@${D3}`))).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    const versions = await local.store.listVersions();
+    expect(versions.find((v) => v.version === `${MV}@${D3}`)?.published).toBe(false);
+
+    // Act: the same day with the default gate
+    const rerun = await run(D3);
+    // Assess
+    expect(rerun.published).toBe(true);
+    expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`);
+    const found = await local.store.lookup(activeOnD3[0]!);
+    expect(found?.date).toBe(D3);
+  });
+
+  it('rolls the pointer back and answers from the earlier version', async () => {
+    // Prepare
+    const d3 = await allSnapshots(MV, D3);
+    const [userId] = [...d3].find(([, r]) => r.date === D3)!;
+    const atD2 = (await allSnapshots(MV, D2)).get(userId);
+    // Act
+    await local.store.rollback(`${MV}@${D2}`);
+    // Assess
+    expect((await local.store.getPointer())?.version).toBe(`${MV}@${D2}`);
+    const found = await local.store.lookup(userId);
+    if (atD2 === undefined) expect(found).toBeUndefined();
+    else expect(found?.date).toBe(atD2.date);
+    // and forward again for the next cases
+    await local.store.rollback(`${MV}@${D3}`);
+  });
+
+  it('reruns a day idempotently: identical table and snapshots', async () => {
+    // Prepare
+    const tableBefore = await scanTable(local);
+    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const bytesBefore = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    // Act
+    const rerun = await run(D2);
+    // Assess
+    expect(rerun.published).toBe(true);
+    expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`); // an older day never moves it back
+    files.forEach((k, i) => {
+      expect(readFileSync(join(dataDir, 'objects', k)).equals(bytesBefore[i]!), k).toBe(true);
+    });
+    const tableAfter = await scanTable(local);
+    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
+    expect(userItems(tableAfter)).toEqual(userItems(tableBefore));
+  });
+
+  it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {
+    // Prepare
+    const d3 = await allSnapshots(MV, D3);
+    // Act
+    const other = await run(D3, { modelDir: fixtureModel('tiny-b') });
+    // Assess
+    expect(other.published).toBe(true);
+    expect(other.modelVersion).toBe(MV_B);
+    expect(other.embeddedUsers).toBe((await allSnapshots(MV_B, D3)).size); // model change: everyone
+    const [userId, mine] = [...d3][0]!;
+    const current = await local.store.lookup(userId);
+    expect(current?.modelVersion).toBe(MV_B);
+    const pinned = await local.store.lookup(userId, parseVersionId(`${MV}@${D3}`));
+    expect(pinned?.modelVersion).toBe(MV);
+    expect(maxAbsDiff(pinned!.embedding, mine.embedding)).toBeLessThan(2e-3);
+    expect(maxAbsDiff(current!.embedding, pinned!.embedding)).toBeGreaterThan(1e-2);
+  });
+
+  it('sets the TTL attribute on every embedding item from its date and the retention', async () => {
+    // Act
+    const items = await scanTable(local);
+    // Assess
+    const embeddings = [...items].filter(([k]) => k.startsWith('u#'));
+    expect(embeddings.length).toBeGreaterThan(0);
+    for (const [key, json] of embeddings) {
+      const date = key.split('|')[1]!;
+      const ttl = Number((JSON.parse(json) as { ttl: { N: string } }).ttl.N);
+      expect(ttl).toBe(Date.parse(`${date}T00:00:00Z`) / 1000 + local.store.retentionDays * 86400);
+    }
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * The Lambda handlers and the Batch worker, run as AWS runs them but against real local parts:
+ * a temp-dir object store and dynalite. One daily run goes plan -> partition (per slice) ->
+ * worker (per partition, CPU provider) -> publish, then the lookup handler answers HTTP events.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCK_PK, TABLE_KEYS } from '../src/embeddings/table-schema.ts';
+import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
+import { deployModel } from '../src/pipeline/model.ts';
+import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import { ConflictError, ValidationError } from '../src/util/errors.ts';
+import { fixtureModel, fixtureModelVersion, syntheticDataDir } from './pipeline-helpers.ts';
+
+const TABLE = 'pinnerformer-lambdas-test';
+const MV = fixtureModelVersion('tiny');
+const PARTITIONS = 2;
+/** Recent dates: the AWS store judges expiry by the wall clock, as in production. */
+const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+const START = day(-3);
+const RUN_DATE = day(-1);
+
+let dataDir: string;
+let dynamo: LocalDynamo;
+let handlers: {
+  plan: typeof import('../lambdas/plan.ts').handler;
+  partition: typeof import('../lambdas/partition.ts').handler;
+  publish: typeof import('../lambdas/publish.ts').handler;
+  lookup: typeof import('../lambdas/lookup.ts').handler;
+};
+let worker: typeof import('../batch-container/worker.ts');
+
+const httpEvent = (method: string, path: string, options: { query?: Record<string, string>; body?: string } = {}) =>
+  ({
+    version: '2.0',
+    rawPath: path,
+    rawQueryString: '',
+    headers: {},
+    requestContext: { http: { method, path } },
+    ...(options.query ? { queryStringParameters: options.query } : {}),
+    ...(options.body === undefined ? {} : { body: options.body }),
+    isBase64Encoded: false,
+  }) as unknown as APIGatewayProxyEventV2;
+
+beforeAll(async () => {
+  dataDir = await syntheticDataDir(80, 3, START);
+  dynamo = await startLocalDynamo();
+  await ensureTable(dynamo.client, TABLE);
+  Object.assign(process.env, {
+    OBJECT_STORE_URI: join(dataDir, 'objects'),
+    TABLE_NAME: TABLE,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    AWS_REGION: 'local',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    PARTITIONS: String(PARTITIONS),
+    POWERTOOLS_METRICS_NAMESPACE: 'PinnerFormerTest',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+  await deployModel(
+    { objects: new LocalObjectStore(join(dataDir, 'objects')), embeddings: undefined as never },
+    fixtureModel('tiny'),
+  );
+  handlers = {
+    plan: (await import('../lambdas/plan.ts')).handler,
+    partition: (await import('../lambdas/partition.ts')).handler,
+    publish: (await import('../lambdas/publish.ts')).handler,
+    lookup: (await import('../lambdas/lookup.ts')).handler,
+  };
+  worker = await import('../batch-container/worker.ts');
+});
+
+afterAll(async () => {
+  await dynamo?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('one daily run through the handlers', () => {
+  let sliceCount = 0;
+
+  it('plans: validates the event, takes the run lock, answers a small PlannedRun', async () => {
+    // Act
+    const planned = await handlers.plan({ request: { date: RUN_DATE, modelVersion: MV }, execution: 'exec-1' });
+    // Assess: first run of a model is a backfill; the Map gets slice indices
+    expect(planned).toMatchObject({ date: RUN_DATE, modelVersion: MV, partitions: PARTITIONS, backfill: true });
+    expect(planned.slices.length).toBeGreaterThan(0);
+    expect(planned.slices).toEqual(planned.slices.map((_, i) => i));
+    sliceCount = planned.slices.length;
+  });
+
+  it('stops a second execution of the same run with ConflictError (one run at a time)', async () => {
+    await expect(handlers.plan({ request: { date: RUN_DATE, modelVersion: MV }, execution: 'exec-2' })).rejects.toThrow(
+      ConflictError,
+    );
+  });
+
+  it('refuses malformed events with ValidationError (not retried by the state machine)', async () => {
+    await expect(handlers.plan({ request: {}, execution: 'x' })).rejects.toThrow(/either date or scheduledTime/);
+    await expect(handlers.plan({ request: { date: '2026-02-30' }, execution: 'x' })).rejects.toThrow(ValidationError);
+    await expect(handlers.partition({ date: RUN_DATE, modelVersion: MV, slice: -1 })).rejects.toThrow(ValidationError);
+    await expect(handlers.publish({ date: RUN_DATE })).rejects.toThrow(/modelVersion/);
+  });
+
+  it('partitions every slice without the table', async () => {
+    for (let slice = 0; slice < sliceCount; slice++) {
+      const result = await handlers.partition({ date: RUN_DATE, modelVersion: MV, slice });
+      expect(result.slice).toBe(slice);
+    }
+  });
+
+  it('embeds each partition in the worker (CPU provider here) and exits 0', async () => {
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      const code = await worker.main({
+        ...process.env,
+        RUN_DATE,
+        MODEL_VERSION: MV,
+        AWS_BATCH_JOB_ARRAY_INDEX: String(partition),
+        EXECUTION_PROVIDER: 'cpu',
+      });
+      expect(code, `partition ${partition}`).toBe(0);
+    }
+  });
+
+  it('publishes and moves the pointer', async () => {
+    const result = await handlers.publish({ date: RUN_DATE, modelVersion: MV });
+    expect(result).toMatchObject({ version: `${MV}@${RUN_DATE}`, published: true });
+  });
+
+  it("releases the lock with the state machine's conditional delete, so the next execution can plan", async () => {
+    // Prepare: the same DeleteItem the ReleaseLock states send (key from the schema, owner condition)
+    const release = (owner: string) =>
+      dynamo.client.send(
+        new DeleteItemCommand({
+          TableName: TABLE,
+          Key: marshall({ [TABLE_KEYS.partitionKey]: LOCK_PK, [TABLE_KEYS.sortKey]: `${MV}@${RUN_DATE}` }),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: marshall({ ':owner': owner }),
+        }),
+      );
+    // Act + Assess: a non-owner cannot release it; the owner can
+    await expect(release('exec-2')).rejects.toThrow(/conditional/i);
+    await release('exec-1');
+    // a scheduled start: the run date is the day before, the model is the pointer's, no forced backfill
+    const scheduled = await handlers.plan({
+      request: { scheduledTime: `${day(0)}T03:00:00Z` },
+      execution: 'exec-3',
+    });
+    expect(scheduled).toMatchObject({ date: RUN_DATE, modelVersion: MV, backfill: false });
+  });
+});
+
+describe('the lookup handler', () => {
+  let userId: string;
+  beforeAll(async () => {
+    const page = await dynamo.client.send(new ScanCommand({ TableName: TABLE }));
+    const pk = page.Items!.map((item) => item.pk!.S!).find((key) => key.startsWith(`u#${MV}#`))!;
+    userId = pk.slice(`u#${MV}#`.length);
+  });
+
+  it('answers GET /users/{id} with the embedding at the pointer', async () => {
+    const response = await handlers.lookup(httpEvent('GET', `/users/${encodeURIComponent(userId)}`));
+    expect(response.statusCode).toBe(200);
+    const body = JSON.parse(response.body);
+    expect(body).toMatchObject({ userId, version: `${MV}@${RUN_DATE}`, modelVersion: MV });
+    expect(body.embedding).toHaveLength(body.dims);
+  });
+
+  it('answers a batch, a pinned version, unknown users and bad input with 200/404/400, never 500', async () => {
+    const batch = await handlers.lookup(
+      httpEvent('POST', '/users:batch', {
+        body: JSON.stringify({ userIds: [userId, 'nobody'], version: `${MV}@${RUN_DATE}` }),
+      }),
+    );
+    expect(batch.statusCode).toBe(200);
+    expect(JSON.parse(batch.body)).toMatchObject({ missing: ['nobody'] });
+    expect((await handlers.lookup(httpEvent('GET', '/users/nobody'))).statusCode).toBe(404);
+    expect((await handlers.lookup(httpEvent('GET', '/users/x', { query: { version: 'nope' } }))).statusCode).toBe(400);
+    expect((await handlers.lookup(httpEvent('GET', '/users/%E0%A4%A'))).statusCode).toBe(400);
+    expect((await handlers.lookup(httpEvent('POST', '/users:batch', { body: '{' }))).statusCode).toBe(400);
+    const tooMany = JSON.stringify({ userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) });
+    expect((await handlers.lookup(httpEvent('POST', '/users:batch', { body: tooMany }))).statusCode).toBe(400);
+    expect((await handlers.lookup(httpEvent('GET', '/elsewhere'))).statusCode).toBe(404);
+    // API Gateway REST events (payload 1.0) route the same way
+    const rest = await handlers.lookup({
+      httpMethod: 'GET',
+      path: `/users/${encodeURIComponent(userId)}`,
+      queryStringParameters: null,
+      body: null,
+      isBase64Encoded: false,
+    } as never);
+    expect(rest.statusCode).toBe(200);
+  });
+
+  it('answers 404 with a clear message for a pinned version that was never published', async () => {
+    const response = await handlers.lookup(
+      httpEvent('GET', `/users/${userId}`, { query: { version: `${MV}@2020-01-01` } }),
+    );
+    expect(response.statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,240 @@
+/**
+ * The lookup handler, its HTTP server and the client library against a real dynalite, plus the
+ * fuzz of issue 6: random, oversized, unicode and injection-shaped ids and versions, and batches
+ * over the limit, only ever get 200, 400 or 404.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddingClient } from '../src/client/embedding-client.ts';
+import type { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import type { VersionId } from '../src/embeddings/types.ts';
+import type { LocalDynamo } from '../src/local/dynalite.ts';
+import { type BatchBody, handleLookup, LookupHandler } from '../src/lookup/handler.ts';
+import { startLookupServer } from '../src/lookup/http-server.ts';
+import { freshStore, makeRecords, seededRandom, startDynamo } from './embeddings-helpers.ts';
+
+const D1: VersionId = { modelVersion: 'm1', date: '2026-10-01' };
+const D2: VersionId = { modelVersion: 'm1', date: '2026-10-02' };
+const DIMS = 16;
+const USERS = ['alice', 'bob', 'ünïcødé-用户-🙂', '#pointer', "x' OR '1'='1"];
+
+let dynamo: LocalDynamo;
+let store: DynamoEmbeddingStore;
+let tableName: string;
+
+beforeAll(async () => {
+  dynamo = await startDynamo();
+  ({ store, tableName } = await freshStore(dynamo));
+  await store.writeEmbeddings(D1, makeRecords(USERS, DIMS, 1));
+  await store.recordVersion({ ...D1, published: true });
+  await store.movePointer(D1, undefined);
+  await store.writeEmbeddings(D2, makeRecords(['alice'], DIMS, 2));
+  await store.recordVersion({ ...D2, published: true });
+  await store.movePointer(D2, 1);
+});
+afterAll(async () => dynamo.close());
+
+describe('handleLookup', () => {
+  it('answers one user with the contract JSON', async () => {
+    const response = await handleLookup(store, { userId: 'bob' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toMatchObject({
+      userId: 'bob',
+      version: 'm1@2026-10-02',
+      modelVersion: 'm1',
+      date: '2026-10-01',
+      dims: DIMS,
+    });
+    expect((response.body as { embedding: number[] }).embedding).toHaveLength(DIMS);
+  });
+
+  it('answers a batch with results and missing, in request order', async () => {
+    const response = await handleLookup(store, { userIds: ['carol', 'alice', 'ünïcødé-用户-🙂', 'alice'] });
+    const body = response.body as BatchBody;
+    expect(response.statusCode).toBe(200);
+    expect(body.results.map((r) => [r.userId, r.date])).toEqual([
+      ['alice', '2026-10-02'],
+      ['ünïcødé-用户-🙂', '2026-10-01'],
+    ]);
+    expect(body.missing).toEqual(['carol']);
+  });
+
+  it('pins a version', async () => {
+    const response = await handleLookup(store, { userId: 'alice', version: 'm1@2026-10-01' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toMatchObject({ version: 'm1@2026-10-01', date: '2026-10-01' });
+  });
+
+  it('404 for an unknown user or version, 400 for invalid input', async () => {
+    const cases: [unknown, number][] = [
+      [{ userId: 'nobody' }, 404],
+      [{ userId: 'alice', version: 'm1@2025-01-01' }, 404],
+      [{ userId: 'alice', version: 'm9@2026-10-01' }, 404],
+      [{ userId: '' }, 400],
+      [{ userId: 'x'.repeat(513) }, 400],
+      [{ userId: 'é'.repeat(257) }, 400],
+      [{ userId: 'a\u0000b' }, 400],
+      [{ userId: 'a\nb' }, 400],
+      [{ userId: '\ud800' }, 400],
+      [{ userIds: [] }, 400],
+      [{ userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) }, 400],
+      [{ userId: 'alice', userIds: ['bob'] }, 400],
+      [{ userId: 'alice', version: 'm1@2026-02-30' }, 400],
+      [{ userId: 'alice', version: 'm#1@2026-10-01' }, 400],
+      [{ userId: 'alice', version: 'latest' }, 400],
+      [{ userId: 42 }, 400],
+      [{}, 400],
+      [null, 400],
+      ['alice', 400],
+      [[{ userId: 'alice' }], 400],
+    ];
+    const statuses = await Promise.all(cases.map(async ([request]) => (await handleLookup(store, request)).statusCode));
+    expect(statuses).toEqual(cases.map(([, status]) => status));
+  });
+
+  it('caches the pointer for pointerCacheMs', async () => {
+    let now = 1_000_000;
+    const local = await freshStore(dynamo);
+    await local.store.writeEmbeddings(D1, makeRecords(['alice'], DIMS, 1));
+    await local.store.writeEmbeddings(D2, makeRecords(['alice'], DIMS, 2));
+    await local.store.recordVersion({ ...D1, published: true });
+    await local.store.recordVersion({ ...D2, published: true });
+    await local.store.movePointer(D1, undefined);
+    const handler = new LookupHandler(local.store, { pointerCacheMs: 5000, now: () => now });
+    const first = await handler.handle({ userId: 'alice' });
+    await local.store.movePointer(D2, 1);
+    now += 4000;
+    const cached = await handler.handle({ userId: 'alice' });
+    now += 1001;
+    const refreshed = await handler.handle({ userId: 'alice' });
+    expect([first, cached, refreshed].map((r) => (r.body as { version: string }).version)).toEqual([
+      'm1@2026-10-01',
+      'm1@2026-10-01',
+      'm1@2026-10-02',
+    ]);
+  });
+
+  it('answers 404 before anything is published and 500 only when the store fails', async () => {
+    const empty = await freshStore(dynamo);
+    const errors: unknown[] = [];
+    const broken = new LookupHandler(
+      {
+        ...store,
+        resolveVersion: () => Promise.reject(new Error('connection refused')),
+      } as unknown as DynamoEmbeddingStore,
+      { onError: (e) => errors.push(e) },
+    );
+    expect((await handleLookup(empty.store, { userId: 'alice' })).statusCode).toBe(404);
+    expect((await broken.handle({ userId: 'alice' })).statusCode).toBe(500);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+/** Random strings of the kinds an attacker or a buggy caller sends. */
+function fuzzString(random: () => number): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const kind = Math.floor(random() * 8);
+  const length = Math.floor(random() * (kind === 0 ? 2000 : 40));
+  const alphabets = [
+    'abcdefghijklmnopqrstuvwxyz0123456789-_',
+    'ünïcødé用户🙂\u200b\u202e\ufeff',
+    '\'";--#@/\\%$`{}[]<>()*&|',
+  ];
+  if (kind === 1)
+    return pick(["' OR 1=1 --", '../../etc/passwd', '#pointer', 'u#m1#alice', '%00', '$' + '{jndi:x}', '<script>']);
+  if (kind === 2)
+    return String.fromCharCode(...Array.from({ length: length + 1 }, () => Math.floor(random() * 0x10000)));
+  if (kind === 3)
+    return `m${Math.floor(random() * 3)}@2026-${String(Math.floor(random() * 14)).padStart(2, '0')}-0${Math.floor(random() * 9)}`;
+  const alphabet = pick(alphabets);
+  return Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+}
+
+function fuzzValue(random: () => number): unknown {
+  const r = random();
+  if (r < 0.6) return fuzzString(random);
+  if (r < 0.7) return Math.floor(random() * 1e6);
+  if (r < 0.8) return null;
+  if (r < 0.9) return { nested: fuzzString(random) };
+  return [fuzzString(random)];
+}
+
+describe('lookup fuzz (issue 6)', () => {
+  it('answers only 200, 400 or 404 to 1500 hostile requests, and never throws', async () => {
+    const random = seededRandom(2026);
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 1500; i++) {
+      const shape = Math.floor(random() * 4);
+      const version = random() < 0.4 ? { version: random() < 0.5 ? fuzzString(random) : 'm1@2026-10-01' } : {};
+      const batchSize = Math.floor(random() * 130);
+      const request =
+        shape === 0
+          ? { userId: fuzzValue(random), ...version }
+          : shape === 1
+            ? {
+                userIds: Array.from({ length: batchSize }, () => (random() < 0.5 ? fuzzString(random) : 'alice')),
+                ...version,
+              }
+            : shape === 2
+              ? fuzzValue(random)
+              : {
+                  userId: random() < 0.5 ? 'alice' : fuzzString(random),
+                  userIds: random() < 0.5 ? undefined : [fuzzValue(random)],
+                  ...version,
+                };
+      const response = await handleLookup(store, request);
+      statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+    }
+    expect([...statuses.keys()].sort()).toEqual([200, 400, 404]);
+  });
+});
+
+describe('HTTP server', () => {
+  it('serves GET /users/:id, POST /users:batch, and refuses bad requests', async () => {
+    const server = await startLookupServer({ store });
+    try {
+      const get = (path: string) => fetch(`${server.url}${path}`);
+      const one = await get(`/users/${encodeURIComponent('ünïcødé-用户-🙂')}`);
+      const pinned = await get('/users/alice?version=m1@2026-10-01');
+      const unknown = await get('/users/nobody');
+      const badEncoding = await get('/users/%E0%A4%A');
+      const batch = await fetch(`${server.url}/users:batch`, {
+        method: 'POST',
+        body: JSON.stringify({ userIds: ['alice', 'nobody'] }),
+      });
+      const badJson = await fetch(`${server.url}/users:batch`, { method: 'POST', body: '{' });
+      const tooMany = await fetch(`${server.url}/users:batch`, {
+        method: 'POST',
+        body: JSON.stringify({ userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) }),
+      });
+      const route = await get('/nothing');
+      const wrongMethod = await fetch(`${server.url}/users/alice`, { method: 'DELETE' });
+      const oversized = await fetch(`${server.url}/users:batch`, { method: 'POST', body: 'x'.repeat(70_000) });
+      expect([wrongMethod.status, oversized.status]).toEqual([405, 400]);
+      expect([one, pinned, unknown, badEncoding, batch, badJson, tooMany, route].map((r) => r.status)).toEqual([
+        200, 200, 404, 400, 200, 400, 400, 404,
+      ]);
+      expect(await one.json()).toMatchObject({ userId: 'ünïcødé-用户-🙂', dims: DIMS });
+      expect(await pinned.json()).toMatchObject({ version: 'm1@2026-10-01' });
+      expect(await batch.json()).toMatchObject({ missing: ['nobody'] });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('EmbeddingClient', () => {
+  it('reads current and pinned embeddings straight from the table', async () => {
+    const client = new EmbeddingClient({ tableName, client: dynamo.client, wallClockExpiry: false });
+    const current = await client.currentVersion();
+    const alice = await client.get('alice');
+    const pinned = await client.get('alice', { version: 'm1@2026-10-01' });
+    const many = await client.getMany(['alice', 'bob', 'nobody']);
+    const direct = await store.lookupMany(['alice', 'bob']);
+    expect(current).toMatchObject({ version: 'm1@2026-10-02', seq: 2 });
+    expect(alice?.date).toBe('2026-10-02');
+    expect(pinned?.date).toBe('2026-10-01');
+    expect([...many.keys()].sort()).toEqual(['alice', 'bob']);
+    expect(many.get('bob')).toEqual(direct.get('bob'));
+    await expect(client.get('alice', { version: 'm1@2020-01-01' })).rejects.toThrow(/not recorded/);
+  });
+});

@@ -1,0 +1,101 @@
+/** The local CLI commands end to end, as a user runs them (one process per command). */
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureModel, fixtureModelVersion, syntheticDataDir } from './pipeline-helpers.ts';
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'pinnerformer.js');
+const MV = fixtureModelVersion('tiny');
+let dataDir: string;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [BIN, ...args], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dataDir = await syntheticDataDir(120, 3, '2026-10-01', 4);
+});
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('pinnerformer daily / versions / lookup / rollback', () => {
+  it('prints exactly one JSON summary with --json and progress on stderr', async () => {
+    // Act
+    const common = ['--model', fixtureModel('tiny'), '--data', dataDir, '--partitions', '2'];
+    const first = await cli(['daily', '--date', '2026-10-02', ...common, '--json']);
+    const second = await cli(['daily', '--date', '2026-10-03', ...common]);
+    // Assess
+    expect(first.code, first.stderr).toBe(0);
+    const lines = first.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const summary = JSON.parse(lines[0]!);
+    for (const key of [
+      'date',
+      'modelVersion',
+      'version',
+      'partitions',
+      'events',
+      'invalidEvents',
+      'activeUsers',
+      'embeddedUsers',
+      'published',
+      'secondsByStage',
+    ]) {
+      expect(summary).toHaveProperty(key);
+    }
+    expect(summary).toMatchObject({
+      date: '2026-10-02',
+      modelVersion: MV,
+      version: `${MV}@2026-10-02`,
+      partitions: 2,
+      published: true,
+    });
+    expect(first.stderr).toMatch(/partitions done/);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/PUBLISHED/);
+  });
+
+  it('lists versions, looks a user up, pins and rolls back', async () => {
+    // Act
+    const versions = JSON.parse((await cli(['versions', '--json', '--data', dataDir])).stdout);
+    // Assess
+    expect(versions.current).toBe(`${MV}@2026-10-03`);
+    expect(versions.versions.map((v: { version: string; published: boolean }) => [v.version, v.published])).toEqual([
+      [`${MV}@2026-10-02`, true],
+      [`${MV}@2026-10-03`, true],
+    ]);
+    // Prepare: any user the first day embedded
+    const { decodeEmbeddingSnapshot } = await import('../src/pipeline/snapshots.ts');
+    const { readFileSync } = await import('node:fs');
+    const key = `embeddings/model=${MV}/dt=2026-10-02/part-00000.parquet`;
+    const [userId] = [...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)).keys()];
+    // Act
+    const found = JSON.parse((await cli(['lookup', userId!, '--json', '--data', dataDir])).stdout);
+    const pinned = JSON.parse(
+      (await cli(['lookup', userId!, '--version', `${MV}@2026-10-02`, '--json', '--data', dataDir])).stdout,
+    );
+    const rollback = await cli(['rollback', '--to', `${MV}@2026-10-02`, '--data', dataDir]);
+    const after = JSON.parse((await cli(['versions', '--json', '--data', dataDir])).stdout);
+    const unknown = await cli(['lookup', 'nobody-at-all', '--data', dataDir]);
+    const badFlag = await cli(['daily', '--date', '2026-10-02', '--partitions', 'zero', '--data', dataDir]);
+    // Assess
+    expect(found).toMatchObject({ userId, version: `${MV}@2026-10-03`, modelVersion: MV, dims: 8 });
+    expect(found.embedding).toHaveLength(8);
+    expect(pinned).toMatchObject({ userId, version: `${MV}@2026-10-02`, date: '2026-10-02' });
+    expect(rollback.code).toBe(0);
+    expect(after.current).toBe(`${MV}@2026-10-02`);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/NOT_FOUND.*nobody-at-all/);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--partitions: expected a whole number/);
+  });
+});

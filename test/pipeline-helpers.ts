@@ -1,0 +1,39 @@
+/** Shared set-up of the pipeline tests: a temp data dir with a small synthetic data set. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { LocalEmbeddings } from '../src/local/local-embeddings.ts';
+import { generateDataset } from '../src/synth/generate.ts';
+
+export const FIXTURE_MODELS = join(import.meta.dirname, 'fixtures', 'models');
+export const fixtureModel = (name: 'tiny' | 'tiny-b' | 'nan' | 'collapse'): string => join(FIXTURE_MODELS, name);
+export const fixtureModelVersion = (name: 'tiny' | 'tiny-b' | 'nan' | 'collapse'): string =>
+  (JSON.parse(readFileSync(join(fixtureModel(name), 'manifest.json'), 'utf8')) as { modelVersion: string })
+    .modelVersion;
+
+/** A temp data dir whose `objects/` holds `days` days of synthetic events from `start`. */
+export async function syntheticDataDir(users: number, days: number, start: string, seed = 3): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pf-pipeline-'));
+  await generateDataset({ users, days, seed, start, out: join(dataDir, 'objects') });
+  return dataDir;
+}
+
+/** Every item of the table, keyed `pk|sk`, values JSON with binaries as base64 (for equality checks). */
+export async function scanTable(local: LocalEmbeddings): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await local.dynamo.client.send(
+      new ScanCommand({ TableName: local.tableName, ...(start ? { ExclusiveStartKey: start as never } : {}) }),
+    );
+    for (const item of page.Items ?? []) {
+      const json = JSON.stringify(item, (_k, v) =>
+        v instanceof Uint8Array ? Buffer.from(v).toString('base64') : (v as unknown),
+      );
+      out.set(`${item.pk?.S}|${item.sk?.S}`, json);
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
