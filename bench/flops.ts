@@ -43,16 +43,24 @@ export function modelShape(manifest: ModelManifest): ModelShape {
   };
 }
 
+export interface FlopOptions {
+  /** The graph computes the final block only at the last position (the `lastpos` variants). */
+  readonly lastBlockAtLastPosition?: boolean;
+}
+
 /**
  * FLOP to embed one user whose (padded) sequence has `length` positions: input projection, per
  * layer QKV + full L×L scores + attention×V + output projection + FFN (4H), then the head at the
  * last position only.
  */
-export function flopsPerUser(shape: ModelShape, length: number): number {
+export function flopsPerUser(shape: ModelShape, length: number, options: FlopOptions = {}): number {
   const { hidden: h, layers, inputWidth, embedding } = shape;
   const l = length;
   const projection = 2 * l * inputWidth * h;
   const perLayer = 2 * l * h * 3 * h + 2 * l * l * h * 2 + 2 * l * h * h + 2 * l * h * 4 * h * 2;
+  // keys and values at every position; query, one attention row, output projection and FFN at one
+  const lastOnly = 2 * l * h * 2 * h + 2 * h * h + 2 * l * h * 2 + 2 * h * h + 2 * h * 4 * h * 2;
   const head = 2 * h * 4 * h + 2 * 4 * h * embedding;
-  return projection + layers * perLayer + head;
+  const blocks = options.lastBlockAtLastPosition && layers > 0 ? (layers - 1) * perLayer + lastOnly : layers * perLayer;
+  return projection + blocks + head;
 }

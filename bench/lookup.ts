@@ -28,6 +28,7 @@ export interface LookupFigures {
 export async function benchLookup(options: {
   readonly dataDir: string;
   readonly userIds: readonly string[];
+  /** Connections for single lookups; batches of 100 use a quarter of them (each is 100 queries). */
   readonly connections: number;
   readonly seconds: number;
 }): Promise<LookupFigures[]> {
@@ -48,7 +49,8 @@ export async function benchLookup(options: {
     const pick = (): string => ids[next++ % ids.length]!;
     const out: LookupFigures[] = [];
     for (const kind of ['single', 'batch-100'] as const) {
-      progress(`lookup ${kind}: ${options.connections} connections for ${options.seconds}s on ${url}`);
+      const connections = kind === 'single' ? options.connections : Math.max(1, Math.floor(options.connections / 4));
+      progress(`lookup ${kind}: ${connections} connections for ${options.seconds}s on ${url}`);
       const request =
         kind === 'single'
           ? { method: 'GET', setupRequest: (r: object) => ({ ...r, path: `/users/${encodeURIComponent(pick())}` }) }
@@ -64,14 +66,14 @@ export async function benchLookup(options: {
             };
       const result = await autocannon({
         url,
-        connections: options.connections,
+        connections,
         duration: options.seconds,
         requests: [request],
       });
       const requests = result['2xx'] + result.non2xx;
       out.push({
         kind,
-        connections: options.connections,
+        connections,
         seconds: options.seconds,
         requests,
         requestsPerSec: round(result.requests.average),

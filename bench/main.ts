@@ -112,7 +112,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     threads,
     days: Number(flags.days),
     dailySizes: quick ? [2000] : flags.full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
-    demoBatchSizes: quick ? [8] : [16, 64, 128],
+    demoBatchSizes: quick ? [8] : [8, 32, 128],
     paperBatchSizes: quick ? [1] : [1, 4, 8],
     reps: quick ? 1 : 3,
     paperReps: quick ? 1 : 2,

@@ -61,8 +61,9 @@ function ortVsTorch(label: string, result: ModelInferenceResult | undefined): Ta
       name: `onnxruntime-node vs PyTorch eager, ${label}`,
       target: '≥ 1.5× users/s, same model, batches and threads',
       measured: `${round(ratio, 3)}× fp32 at batch ${top.batch} (${top.ort.usersPerSec} vs ${top.torch.usersPerSec} users/s); best accurate variant ${optimized?.row.name ?? 'onnxruntime'} ${round(bestRatio, 3)}×`,
-      met: Math.max(ratio, bestRatio) >= 1.5,
-      ratio: round(Math.max(ratio, bestRatio) / 1.5),
+      // judged on fp32 (the same model); an int8 variant is a different computation, reported only
+      met: ratio >= 1.5,
+      ratio: round(ratio / 1.5),
       why,
     },
   ];

@@ -25,7 +25,7 @@ const XRAY_REASON =
 /** One IAM5 finding per object prefix the role may touch: a prefix is the narrowest scope S3 offers for keys named by date and partition. */
 function prefixAcknowledgements(bucket: s3.IBucket, spec: AccessSpec, role: string): Acknowledgement[] {
   const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
-  const prefixes = new Set([...spec.read, ...spec.write, ...(spec.delete ?? [])]);
+  const prefixes = new Set([...spec.read, ...spec.write]);
   return [...prefixes].map((prefix) => ({
     id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`,
     reason: `${role} reads/writes objects under ${prefix} only (keys carry the run date and partition); cdk/permissions.ts`,

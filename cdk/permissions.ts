@@ -1,68 +1,66 @@
 /**
  * Least privilege in one place: which object-store prefixes and which table actions each part of
- * the daily run uses. The stack grants exactly these, and test/cdk-security.test.ts asserts the
- * synthesized policies against them. Prefixes follow the layout in src/pipeline/types.ts.
+ * the system uses (traced from src/pipeline/* and src/embeddings/dynamo-store.ts). The stack grants
+ * exactly these, and test/cdk-security.test.ts asserts the synthesized policies. Prefixes follow
+ * the layout in src/pipeline/types.ts; table writes are pinned to the item kinds of
+ * src/embeddings/table-schema.ts with the `dynamodb:LeadingKeys` condition.
  */
-
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { LOCK_PK, POINTER_KEY, USER_PK_PREFIX, VERSION_PK } from '../src/embeddings/table-schema.ts';
 
-export type TableAccess = 'none' | 'read' | 'read-write';
+/** Table actions, optionally only on items whose partition key matches one of `leadingKeys` (StringLike). */
+export interface TableGrant {
+  readonly actions: readonly string[];
+  readonly leadingKeys?: readonly string[];
+}
 
 export interface AccessSpec {
   /** Prefixes the role may read (GetObject, and ListBucket restricted to them). */
   readonly read: readonly string[];
-  /** Prefixes the role may write (PutObject; DeleteObject only where `delete` lists them). */
+  /** Prefixes the role may write (PutObject). No role deletes objects: lifecycle rules do. */
   readonly write: readonly string[];
-  readonly delete?: readonly string[];
-  readonly table: TableAccess;
+  readonly table: readonly TableGrant[];
 }
 
-/** Table actions per access level: reads never include writes; no role may scan, drop or export. */
-export const TABLE_ACTIONS: Readonly<Record<Exclude<TableAccess, 'none'>, readonly string[]>> = {
-  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
-  'read-write': [
-    'dynamodb:GetItem',
-    'dynamodb:BatchGetItem',
-    'dynamodb:Query',
-    'dynamodb:DescribeTable',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:BatchWriteItem',
-  ],
-};
+/** The read-only actions on the table; no role may Scan. */
+export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as const;
 
-/** What each part of the daily run and the lookup touch. */
-export const ACCESS: Readonly<Record<'plan' | 'partition' | 'embed' | 'publish' | 'lookup', AccessSpec>> = {
-  // Lists the day's events and the previous snapshots, writes the run manifest, takes the run lock.
+/** What each part touches. */
+export const ACCESS = {
+  // Lists the day's events and earlier runs, reads the deployed manifest, writes the run manifest;
+  // reads the pointer and takes the run lock (lock items only).
   plan: {
-    read: ['events/', 'sequences/', 'runs/', 'models/'],
+    read: ['events/', 'runs/', 'models/'],
     write: ['runs/'],
-    table: 'read-write',
+    table: [{ actions: ['dynamodb:GetItem'] }, { actions: ['dynamodb:PutItem'], leadingKeys: [LOCK_PK] }],
   },
   // Routes one slice of events into per-partition work files. Never touches the table.
   partition: {
-    read: ['events/', 'runs/', 'items/'],
+    read: ['events/', 'runs/'],
     write: ['work/', 'runs/'],
-    table: 'none',
+    table: [],
   },
-  // Batch job: merges sequences, embeds on the GPU, writes the partition's embeddings.
+  // Batch job: merges sequences, embeds on the GPU, writes its snapshots, result and embedding
+  // items, and nothing else: it cannot touch the pointer, versions or locks.
   embed: {
-    read: ['work/', 'sequences/', 'models/', 'items/', 'runs/'],
+    read: ['work/', 'sequences/', 'embeddings/', 'models/', 'items/', 'runs/'],
     write: ['sequences/', 'embeddings/', 'runs/'],
-    table: 'read-write',
+    table: [{ actions: ['dynamodb:BatchWriteItem'], leadingKeys: [`${USER_PK_PREFIX}*`] }],
   },
-  // Validates the run, writes the version record and moves the pointer.
+  // Reads the run's results, records the version and moves the pointer (conditional writes).
   publish: {
-    read: ['runs/', 'embeddings/', 'models/', 'sequences/'],
-    write: ['runs/', 'embeddings/'],
-    table: 'read-write',
+    read: ['runs/'],
+    write: ['runs/'],
+    table: [
+      { actions: [...TABLE_READ_ACTIONS] },
+      { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], leadingKeys: [POINTER_KEY.pk, VERSION_PK] },
+    ],
   },
   // Answers lookups: reads the table, nothing else.
-  lookup: { read: [], write: [], table: 'read' },
-};
+  lookup: { read: [], write: [], table: [{ actions: [...TABLE_READ_ACTIONS] }] },
+} as const satisfies Record<string, AccessSpec>;
 
 /** Grants one AccessSpec on the bucket and table to a role. */
 export function grantAccess(
@@ -71,37 +69,32 @@ export function grantAccess(
   bucket: s3.IBucket | undefined,
   table: dynamodb.ITableV2,
 ): void {
-  const usesBucket = spec.read.length + spec.write.length + (spec.delete?.length ?? 0) > 0;
-  if (usesBucket && !bucket) throw new Error('grantAccess: this access spec needs the bucket');
-  if (!bucket) {
-    grantTable(role, spec.table, table);
-    return;
+  if (spec.read.length + spec.write.length > 0) {
+    if (!bucket) throw new Error('grantAccess: this access spec needs the bucket');
+    const objects = (prefixes: readonly string[]) => prefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
+    if (spec.read.length > 0) {
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: objects(spec.read) }));
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': spec.read.map((prefix) => `${prefix}*`) } },
+        }),
+      );
+    }
+    if (spec.write.length > 0) {
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: objects(spec.write) }));
+    }
   }
-  const objects = (prefixes: readonly string[]) => prefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
-  if (spec.read.length > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: objects(spec.read) }));
+  for (const grant of spec.table) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': spec.read.map((prefix) => `${prefix}*`) } },
+        actions: [...grant.actions],
+        resources: [table.tableArn],
+        ...(grant.leadingKeys
+          ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...grant.leadingKeys] } } }
+          : {}),
       }),
     );
   }
-  if (spec.write.length > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: objects(spec.write) }));
-  }
-  if (spec.delete && spec.delete.length > 0) {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: objects(spec.delete) }),
-    );
-  }
-  grantTable(role, spec.table, table);
-}
-
-function grantTable(role: iam.IRole, access: TableAccess, table: dynamodb.ITableV2): void {
-  if (access === 'none') return;
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({ actions: [...TABLE_ACTIONS[access]], resources: [table.tableArn] }),
-  );
 }

@@ -3,7 +3,7 @@
  * exit codes Batch's retry strategy reads, and the GPU fail-fast check. This machine has no GPU,
  * so the real CUDA check must refuse before anything is written.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -163,5 +163,42 @@ describe('the GPU check', () => {
     expect(checked[0]).toMatch(/model\.onnx$/);
     expect(inputs).toEqual([{ date: '2026-03-01', modelVersion: MV, partition: 0, executionProvider: 'cuda' }]);
     expect(result.embeddedUsers).toBe(1);
+  });
+});
+
+describe('batch-container/Dockerfile (static checks; it cannot be built here)', () => {
+  const root = join(import.meta.dirname, '..');
+  const dockerfile = readFileSync(join(root, 'batch-container', 'Dockerfile'), 'utf8');
+
+  it('runs the worker on a CUDA 12 + cuDNN 9 runtime with Node 22, as a non-root user', () => {
+    const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+    expect(bases).toContain('node:22-bookworm-slim');
+    // CUDA 12 images tagged "cudnn" (12.4 and later) carry cuDNN 9
+    expect(bases.at(-1)).toMatch(/^nvidia\/cuda:12\.([4-9]|\d\d)\.\d+-cudnn-runtime-/);
+    expect(dockerfile).toMatch(/ONNXRUNTIME_NODE_INSTALL_CUDA=v12/);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]).at(-1);
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "--import", "tsx", "batch-container\/worker\.ts"\]/);
+  });
+
+  it('copies only paths that exist and that the CDK asset and .dockerignore both send', async () => {
+    const { IMAGE_CONTEXT_EXCLUDE } = await import('../cdk/constructs/embed-batch.ts');
+    const ignore = readFileSync(join(root, 'batch-container', 'Dockerfile.dockerignore'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(ignore).toEqual(IMAGE_CONTEXT_EXCLUDE);
+    // CDK runs `docker build -f batch-container/Dockerfile` in the staged context: it must be sent
+    expect(IMAGE_CONTEXT_EXCLUDE).toContain('!batch-container/Dockerfile');
+    const sources = [...dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)].flatMap((m) =>
+      m[1]!.trim().split(/\s+/),
+    );
+    expect(sources.length).toBeGreaterThan(3);
+    for (const source of sources) {
+      expect(existsSync(join(root, source)), source).toBe(true);
+      const included = IMAGE_CONTEXT_EXCLUDE.some((p) => p === `!${source}` || p === `!${source}/**`);
+      expect(included, `${source} is sent in the build context`).toBe(true);
+    }
   });
 });

@@ -13,7 +13,19 @@ export interface Synthesized {
   readonly template: Template;
 }
 
-export function synthStack(config: DeploymentConfigInput = {}): Synthesized {
+const cache = new Map<string, Synthesized>();
+
+/** Synthesizes once per config and test file; `fresh` for a test that changes the stack. */
+export function synthStack(config: DeploymentConfigInput = {}, fresh = false): Synthesized {
+  const key = JSON.stringify(config);
+  const cached = cache.get(key);
+  if (cached && !fresh) return cached;
+  const synthesized = synthFresh(config);
+  if (!fresh) cache.set(key, synthesized);
+  return synthesized;
+}
+
+function synthFresh(config: DeploymentConfigInput): Synthesized {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const parsed = parseDeploymentConfig(config);
   // A VPC lookup needs a concrete environment; without cached context CDK uses a dummy VPC.

@@ -33,7 +33,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('catches a real violation (the check is live, not silenced)', () => {
     // Prepare: a role with a wildcard grant that no acknowledgement covers
-    const { stack } = synthStack();
+    const { stack } = synthStack({}, true);
     const role = new iam.Role(stack, 'TooBroad', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
     // Act

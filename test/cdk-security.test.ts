@@ -5,7 +5,8 @@
  */
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS, TABLE_ACTIONS } from '../cdk/permissions.ts';
+import { ACCESS, TABLE_READ_ACTIONS } from '../cdk/permissions.ts';
+import { LOCK_PK, POINTER_KEY, USER_PK_PREFIX, VERSION_PK } from '../src/embeddings/table-schema.ts';
 import { synthStack } from './cdk-helpers.ts';
 
 interface Statement {
@@ -102,7 +103,7 @@ describe('least privilege on the synthesized template', () => {
     const dynamo = actionsOn(statements, 'dynamodb:');
     expect(dynamo.length).toBeGreaterThan(0);
     for (const { action, resources } of dynamo) {
-      expect(TABLE_ACTIONS.read).toContain(action);
+      expect(TABLE_READ_ACTIONS).toContain(action);
       expect(resources).toEqual([tableArn]);
     }
     expect(actionsOn(statements, 's3:')).toEqual([]);
@@ -136,6 +137,25 @@ describe('least privilege on the synthesized template', () => {
     // listing is restricted to the prefixes it reads
     const listing = statements.find((s) => s.actions.includes('s3:ListBucket'))!;
     expect(JSON.stringify(listing.condition)).toContain('work/*');
+  });
+
+  it('pins every table write to its item kind with dynamodb:LeadingKeys, and lets no role scan', () => {
+    const writesOf = (pattern: RegExp) =>
+      roleNamed(byRole, pattern)
+        .filter((s) => s.actions.some((a) => /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(a)))
+        .map((s) => ({ actions: [...s.actions].sort(), condition: s.condition }));
+    const leading = (...keys: string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': keys } });
+    // the Batch job writes embedding items only: it cannot touch the pointer, versions or locks
+    expect(writesOf(/^BatchJobRole/)).toEqual([
+      { actions: ['dynamodb:BatchWriteItem'], condition: leading(`${USER_PK_PREFIX}*`) },
+    ]);
+    expect(writesOf(/^DailyRunPlanRole/)).toEqual([{ actions: ['dynamodb:PutItem'], condition: leading(LOCK_PK) }]);
+    expect(writesOf(/^DailyRunPublishRole/)).toEqual([
+      { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], condition: leading(POINTER_KEY.pk, VERSION_PK) },
+    ]);
+    for (const [role, statements] of byRole) {
+      for (const s of statements) expect(s.actions, role).not.toContain('dynamodb:Scan');
+    }
   });
 
   it('keeps the publish function (the only pointer writer besides rollback) off work/ and events/', () => {

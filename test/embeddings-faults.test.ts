@@ -127,6 +127,18 @@ describe('throttling and UnprocessedItems', () => {
     expect([...actual.entries()].sort()).toEqual([...expected.entries()].sort());
   });
 
+  it('a call that lost one group for good stops its other groups at their next attempt', async () => {
+    const faults = faultyClient(dynamo.client, 1.01, 5); // every request fails
+    const retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
+    const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 4 });
+    const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1)); // 16 groups
+    await expect(write).rejects.toBeInstanceOf(TransientError);
+    const sent = faults.counts.throttled + faults.counts.partial;
+    // at most 4 groups started, each at most 4 attempts; no group beyond the first 4 was tried
+    expect(sent).toBeGreaterThanOrEqual(4);
+    expect(sent).toBeLessThanOrEqual(16);
+  });
+
   it('gives up after the bounded attempts with a TransientError, sleeping at most the cap each time', async () => {
     const faults = faultyClient(dynamo.client, 1.01, 3); // every request fails
     const delays: number[] = [];
@@ -167,7 +179,11 @@ describe('throttling and UnprocessedItems', () => {
     const client = new Proxy(real, { get: (t, p, r) => (p === 'send' ? send : Reflect.get(t, p, r)) });
     const retry = { maxAttempts: 50, baseDelayMs: 1, maxDelayMs: 2, sleep: async () => undefined };
     const { store, tableName } = await freshStore(dynamo, { client, retry, writeConcurrency: 6 });
-    const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1));
+    // Two concurrent calls (the embed stage keeps two chunks in flight) share the store's limit.
+    const write = Promise.all([
+      store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 200), DIMS, 1)),
+      store.writeEmbeddings(VERSION, makeRecords(USERS.slice(200), DIMS, 1)),
+    ]).then(([a, b]) => ({ throttles: a.throttles + b.throttles }));
     const throttlesReach = async (n: number) => {
       while (throttled < n) await new Promise((resolve) => setTimeout(resolve, 1));
     };

@@ -5,8 +5,9 @@
   variants    graph variants of a model directory's ONNX for the inference benchmark:
                 opt.onnx         onnxruntime.transformers optimizer (LayerNorm/GELU/SkipLayerNorm fusions)
                 fused.onnx       attention exported as one com.microsoft.Attention node (causal), then optimized
-                int8.onnx        model.onnx with dynamic int8 quantization (MatMul)
                 fused-int8.onnx  the fused export with dynamic int8 quantization (MatMul, Attention)
+                lastpos.onnx     fused, and the last block computed at the last position only (exact), optimized
+                lastpos-int8.onnx  lastpos with dynamic int8 quantization
   gemm        a one-MatMul ONNX model ([M, K] x constant [K, N]) to measure onnxruntime's GEMM peak
 
 Every command prints one JSON object on stdout; progress goes to stderr.
@@ -37,7 +38,7 @@ from pinnerformer.export import (
     model_version,
     write_item_embeddings,
 )
-from pinnerformer.model import PinnerFormer
+from pinnerformer.model import MASK_VALUE, PinnerFormer
 
 
 def log(message: str) -> None:
@@ -130,6 +131,53 @@ def export_fused(model: PinnerFormer, path: Path) -> None:
     export_onnx(model, path)
 
 
+# --- last block at the last position only ------------------------------------------------------
+class LastPositionPinnerFormer(PinnerFormer):
+    """The same embedding with less work: the user embedding reads only position lengths-1, so the
+    final block needs keys/values at every position but its query, attention row, output
+    projection and FFN only there. Exact (same math as PinnerFormer.forward), ~1/L of the last
+    block's FFN and attention cost."""
+
+    def forward(self, item_vec, item_id, action, surface, time_frac, scalars, lengths):  # noqa: ANN001, ANN201
+        blocks = self.blocks
+        try:  # the trunk: every block but the last
+            self._modules["blocks"] = nn.ModuleList(list(blocks)[:-1])
+            x = self.encode(item_vec, item_id, action, surface, time_frac, scalars)  # [B, L, H]
+        finally:
+            self._modules["blocks"] = blocks
+        block = blocks[-1]
+        attn = block.attn
+        b, length, hidden = x.shape
+        heads, dh = attn.heads, hidden // attn.heads
+        last = torch.clamp(lengths - 1, min=0)
+        last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
+        pick = last.reshape(b, 1, 1).expand(b, 1, hidden)
+        h = block.ln1(x)  # [B, L, H]
+        w, bias = attn.qkv.weight, attn.qkv.bias  # [3H, H], [3H]
+        kv = torch.nn.functional.linear(h, w[hidden:], bias[hidden:])  # [B, L, 2H]
+        k = kv[..., :hidden].reshape(b, length, heads, dh).transpose(1, 2)  # [B, h, L, dh]
+        v = kv[..., hidden:].reshape(b, length, heads, dh).transpose(1, 2)  # [B, h, L, dh]
+        q = torch.nn.functional.linear(torch.gather(h, 1, pick), w[:hidden], bias[:hidden])  # [B, 1, H]
+        q = q.reshape(b, 1, heads, dh).transpose(1, 2)  # [B, h, 1, dh]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * attn.scale  # [B, h, 1, L]
+        future = torch.arange(length, device=x.device)[None, :] > last[:, None]  # [B, L]
+        scores = scores.masked_fill(future[:, None, None, :], MASK_VALUE)
+        y = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, 1, hidden)  # [B, 1, H]
+        x_last = torch.gather(x, 1, pick) + attn.out(y)  # [B, 1, H]
+        x_last = x_last + block.ffn(block.ln2(x_last))
+        return self.embed_hidden(x_last.squeeze(1))  # [B, D]
+
+
+def export_last_position(model_dir: Path, path: Path, fused: bool) -> None:
+    loaded = load_model_dir(model_dir).model
+    model = LastPositionPinnerFormer(loaded.cfg).eval()
+    model.load_state_dict(loaded.state_dict())
+    if fused:  # the trunk's attention as the fused operator
+        for block in list(model.blocks)[:-1]:
+            block.attn = FusedCausalSelfAttention(block.attn)
+    export_onnx(model, path)
+
+
 # --- optimizer and quantization ----------------------------------------------------------------
 def fused_ops(path: Path) -> dict[str, int]:
     proto = onnx.load(str(path), load_external_data=False)
@@ -180,8 +228,9 @@ def variants(model_dir: Path, out: Path) -> dict:
         ("opt", lambda p: transformer_optimize(src, p, cfg)),
         ("fused", None),
         # quantize the unfused graphs: the quantizer cannot type the optimizer's contrib ops
-        ("int8", lambda p: quantize(src, p)),
         ("fused-int8", lambda p: quantize(out / "fused-raw.onnx", p)),
+        ("lastpos", None),
+        ("lastpos-int8", lambda p: quantize(out / "lastpos-raw.onnx", p)),
     ]
     for name, make in steps:
         path = out / f"{name}.onnx"
@@ -190,6 +239,10 @@ def variants(model_dir: Path, out: Path) -> dict:
             if name == "fused":
                 raw = out / "fused-raw.onnx"
                 export_fused(load_model_dir(model_dir).model, raw)
+                transformer_optimize(raw, path, cfg)
+            elif name == "lastpos":
+                raw = out / "lastpos-raw.onnx"
+                export_last_position(model_dir, raw, fused=True)
                 transformer_optimize(raw, path, cfg)
             else:
                 make(path)

@@ -37,13 +37,15 @@ export interface EmbedBatchProps {
 }
 
 /** Only what the image needs: the Dockerfile, the sources and the lock file (keeps asset hashing fast). */
-const IMAGE_CONTEXT_EXCLUDE = [
+export const IMAGE_CONTEXT_EXCLUDE = [
   '*',
   '!package.json',
   '!package-lock.json',
   '!tsconfig.json',
   '!src/**',
   '!batch-container/worker.ts',
+  // CDK stages the context and then runs `docker build -f batch-container/Dockerfile` inside it.
+  '!batch-container/Dockerfile',
 ];
 
 export class EmbedBatch extends Construct {

@@ -30,8 +30,15 @@ export interface StageFunctionProps {
   readonly reservedConcurrency?: number;
 }
 
+/** The ESM bundle hosts CommonJS dependencies: give them require/__dirname. */
+export const BUNDLE_BANNER =
+  "import{createRequire as __cr}from'node:module';import{fileURLToPath as __fu}from'node:url';import{dirname as __dn}from'node:path';const require=__cr(import.meta.url);const __filename=__fu(import.meta.url);const __dirname=__dn(__filename);";
+/** No Lambda runs a model: the stage modules' onnxruntime import resolves to a stub that throws. */
+export const BUNDLE_ALIASES = { 'onnxruntime-node': './lambdas/shared/no-onnxruntime.ts' } as const;
+export const BUNDLE_EXTERNALS = ['dynalite', 's3rver'] as const;
+
 /** parquet-wasm loads its .wasm from the bundle's directory at import time: copy it there. */
-const PARQUET_WASM = path.join(REPO_ROOT, 'node_modules', 'parquet-wasm', 'node', 'parquet_wasm_bg.wasm');
+export const PARQUET_WASM = path.join(REPO_ROOT, 'node_modules', 'parquet-wasm', 'node', 'parquet_wasm_bg.wasm');
 
 export class StageFunction extends Construct {
   public readonly fn: nodejs.NodejsFunction;
@@ -74,13 +81,12 @@ export class StageFunction extends Construct {
         format: nodejs.OutputFormat.ESM,
         target: 'node22',
         minify: true,
+        // Step Functions retries match the error's name (TransientError): minify must keep class names.
+        keepNames: true,
         sourceMap: true,
-        // The ESM bundle hosts CommonJS dependencies: give them require/__dirname.
-        banner:
-          "import{createRequire as __cr}from'node:module';import{fileURLToPath as __fu}from'node:url';import{dirname as __dn}from'node:path';const require=__cr(import.meta.url);const __filename=__fu(import.meta.url);const __dirname=__dn(__filename);",
-        // No Lambda runs a model: the stage modules' onnxruntime import resolves to a stub that throws.
-        esbuildArgs: { '--alias:onnxruntime-node': './lambdas/shared/no-onnxruntime.ts' },
-        externalModules: ['dynalite', 's3rver'],
+        banner: BUNDLE_BANNER,
+        esbuildArgs: Object.fromEntries(Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, to])),
+        externalModules: [...BUNDLE_EXTERNALS],
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

@@ -15,6 +15,7 @@ const dailyFlags = z.object({
   threads: intString(1, 256).optional(),
   refreshAgeDays: intString(1, 3650).optional(),
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  dtype: z.enum(['float16', 'float32']).default('float16'),
 });
 
 /** The JSON `daily --json` prints: exactly these keys first, then the extras. */
@@ -68,6 +69,7 @@ export function registerDaily(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads per worker')
     .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
+    .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')
     .action(async (raw) => {
       const flags = parseFlags(dailyFlags, raw);
       const summary = await runDaily({
@@ -76,6 +78,7 @@ export function registerDaily(program: Command): void {
         modelDir: flags.model,
         backfill: flags.backfill,
         executionProvider: flags.provider,
+        dtype: flags.dtype,
         ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),

@@ -67,7 +67,10 @@ export interface DynamoEmbeddingStoreOptions {
   readonly dtype?: EmbeddingDtype;
   /** Days an embedding is kept after its date (TTL); default 30. */
   readonly retentionDays?: number;
-  /** Most BatchWriteItem calls in flight per writeEmbeddings (adaptive below it: halved per throttle); default 4. */
+  /**
+   * Most BatchWriteItem calls in flight for this store, across concurrent writeEmbeddings calls
+   * (adaptive below it: halved per throttle, +1 per round of successes); default 4.
+   */
   readonly writeConcurrency?: number;
   /** Queries in flight per lookupMany; default 16. */
   readonly readConcurrency?: number;
@@ -124,6 +127,8 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   private readonly policy: RetryPolicy;
   private readonly now: () => number;
   private readonly wallClockExpiry: boolean;
+  /** Shared by every writeEmbeddings call of this store: the whole process's pressure on the table. */
+  private readonly writeLimiter: AdaptiveConcurrency;
 
   public constructor(options: DynamoEmbeddingStoreOptions) {
     this.tableName = options.tableName;
@@ -135,6 +140,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.now = options.now ?? Date.now;
     this.wallClockExpiry = options.wallClockExpiry ?? true;
+    this.writeLimiter = new AdaptiveConcurrency(this.writeConcurrency);
     if (!(this.retentionDays > 0))
       throw new ValidationError(`retentionDays must be positive, got ${this.retentionDays}`);
   }
@@ -161,8 +167,16 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     }
     const batches: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) batches.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
-    const limiter = new AdaptiveConcurrency(this.writeConcurrency);
-    await mapWithConcurrency(batches, this.writeConcurrency, (batch) => this.writeBatch(batch, stats, limiter));
+    // Once one group has failed for good the call is lost: the other groups stop at their next attempt.
+    const abort: { error?: unknown } = {};
+    await mapWithConcurrency(batches, this.writeConcurrency, async (batch) => {
+      try {
+        await this.writeBatch(batch, stats, abort);
+      } catch (error) {
+        abort.error ??= error;
+        throw error;
+      }
+    });
     return { ...stats };
   }
 
@@ -205,9 +219,11 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   }
 
   /** One group of <= 25 puts: resend UnprocessedItems and throttled calls with backoff, bounded. */
-  private async writeBatch(batch: WriteRequest[], stats: MutableStats, limiter: AdaptiveConcurrency): Promise<void> {
+  private async writeBatch(batch: WriteRequest[], stats: MutableStats, abort: { error?: unknown }): Promise<void> {
+    const limiter = this.writeLimiter;
     let pending = batch;
     for (let attempt = 0; ; attempt++) {
+      if (abort.error !== undefined) throw abort.error;
       let output: BatchWriteItemCommandOutput | undefined;
       let failure: unknown;
       stats.requests++;
@@ -492,7 +508,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     }
     await this.assertRetained(record, current);
     if (current.version === record.version) {
-      await this.withdrawAfter(record); // finishes a rollback that crashed after moving the pointer
+      await this.withdrawAfter(record, '9999-12-31'); // finishes a rollback that crashed after moving the pointer
       return current;
     }
     if (expectedSeq !== undefined && expectedSeq !== current.seq) {
@@ -506,16 +522,17 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     }
     if (record.withdrawn) await this.recordVersion({ ...id, published: true }); // rolling forward again
     const pointer = await this.putPointer(id, current.seq);
-    await this.withdrawAfter(record);
+    await this.withdrawAfter(record, current.date);
     return pointer;
   }
 
   /**
-   * Marks the published versions of `target`'s model dated after it as withdrawn, so that their
-   * items do not reappear under a later pointer. Idempotent.
+   * Marks the published versions of `target`'s model dated after it, up to `upTo` (the date the
+   * pointer was rolled back from), as withdrawn, so that their items do not reappear under a
+   * later pointer. Versions published after the rollback are left alone. Idempotent.
    */
-  private async withdrawAfter(target: VersionRecord): Promise<void> {
-    const later = (await this.versionsOfModel(target.modelVersion, '9999-12-31')).filter(
+  private async withdrawAfter(target: VersionRecord, upTo: string): Promise<void> {
+    const later = (await this.versionsOfModel(target.modelVersion, upTo)).filter(
       (v) => v.date > target.date && v.published && !v.withdrawn,
     );
     for (const version of later) {

@@ -133,7 +133,11 @@ export interface EmbeddingStore {
    * the visible dates itself and counts version.date as visible too (an explicit request).
    */
   readAt(userIds: readonly string[], version: VersionId | ResolvedVersion): Promise<Map<string, LookupResult>>;
-  /** Marks the version published (it must be recorded) and moves the pointer to it (conditional on `expectedSeq`). */
+  /**
+   * Marks the version published (it must be recorded; clears a rollback's `withdrawn`) and moves
+   * the pointer to it, conditional on `expectedSeq`. A no-op when the pointer already is there
+   * with that seq (a rerun of publish).
+   */
   publishVersion(
     version: VersionId,
     expectedSeq: number | undefined,

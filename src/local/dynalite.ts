@@ -27,12 +27,18 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** Client settings for a local endpoint: dummy region and credentials. */
+/**
+ * Client settings for a local endpoint: dummy region and credentials, and no SDK-level retries
+ * (maxAttempts 1): the store's bounded backoff (src/embeddings/retry.ts) is the one retry layer,
+ * so attempts do not multiply and a throttled send does not hold a concurrency slot while the
+ * SDK sleeps.
+ */
 export function localDynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
   });
 }
 

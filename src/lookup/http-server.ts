@@ -91,6 +91,18 @@ export async function startLookupServer(options: LookupServerOptions): Promise<L
       else res.destroy();
     });
   });
+  server.on('clientError', (_error, socket) => {
+    // Requests Node's parser refuses (e.g. a URL over its 16 KiB header limit: 431) never reach the
+    // routes; answer them as the API does any bad request, a 400 with a JSON body.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const payload = JSON.stringify({ error: { code: 'VALIDATION', message: 'request could not be parsed' } });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

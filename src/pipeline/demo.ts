@@ -15,7 +15,7 @@ import { openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { generateDataset } from '../synth/generate.ts';
 import { layout } from './layout.ts';
 import { runDaily } from './local-runner.ts';
-import { decodeEmbeddingSnapshot } from './snapshots.ts';
+import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from './snapshots.ts';
 import type { DailySummary } from './types.ts';
 
 const demoFlags = z.object({
@@ -103,16 +103,28 @@ export async function main(argv: readonly string[]): Promise<void> {
       if (!summary.published) throw new Error(`the run for ${date} was not published: ${summary.reasons.join('; ')}`);
     }
     const last = summaries[summaries.length - 1]!;
+    // One user re-embedded on the last day with a reasonably long history (partition 0).
     const snapshotKey = layout.embeddings(last.modelVersion, last.date, 0);
     const rows = await decodeEmbeddingSnapshot(readFileSync(join(objectsDir, snapshotKey)), snapshotKey);
-    const user = [...rows.values()].find((r) => r.date === last.date) ?? [...rows.values()][0];
-    if (!user) throw new Error('no user in partition 0');
-    const found = await local.store.lookup(user.userId);
-    if (!found) throw new Error(`lookup found no embedding for ${user.userId}`);
+    const seqKey = layout.sequences(last.modelVersion, last.date, 0);
+    const sequences = await decodeSequenceSnapshot(readFileSync(join(objectsDir, seqKey)), seqKey);
+    const fresh = sequences.filter((u) => rows.get(u.userId)?.date === last.date);
+    const pool = fresh.length > 0 ? fresh : sequences;
+    const sequence =
+      pool.find((u) => u.events.length >= 20) ?? pool.sort((a, b) => b.events.length - a.events.length)[0];
+    if (!sequence) throw new Error('no user in partition 0');
+    const found = await local.store.lookup(sequence.userId);
+    if (!found) throw new Error(`lookup found no embedding for ${sequence.userId}`);
     const head = found.embedding.slice(0, 6).map((v) => v.toFixed(4));
     process.stdout.write(
       `lookup ${found.userId}: ${found.dims}-d embedding of ${found.date}, version ${found.version}\n  [${head.join(', ')}, …]\n`,
     );
+    process.stdout.write(`their 5 most recent actions (of ${sequence.events.length} kept):\n`);
+    for (const e of sequence.events.slice(-5)) {
+      process.stdout.write(
+        `  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(7)} ${e.item_id}  on ${e.surface ?? '-'}\n`,
+      );
+    }
     process.stdout.write(`nearest items (cosine, from ${join(flags.model, 'item_embeddings.parquet')}):\n`);
     for (const { itemId, score } of await nearestItems(flags.model, found.embedding, 5)) {
       process.stdout.write(`  ${itemId}  ${score.toFixed(4)}\n`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { EmbeddingDtype } from '../embeddings/types.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError } from '../util/errors.ts';
@@ -36,6 +37,8 @@ export interface RunDailyOptions {
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
   readonly gate?: GateThresholds;
+  /** Storage dtype of the vectors written to the table; default float16 (the store's default). */
+  readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
   readonly embeddings?: LocalEmbeddings;
   /** Progress lines; default none. */
@@ -99,7 +102,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
   let local = options.embeddings;
   if (!local) {
     try {
-      local = await openLocalEmbeddings({ dataDir });
+      local = await openLocalEmbeddings({ dataDir, ...(options.dtype ? { store: { dtype: options.dtype } } : {}) });
     } catch (error) {
       if (/lock/i.test(String((error as Error)?.message))) {
         throw new ConflictError(
@@ -142,8 +145,16 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const cores = availableParallelism();
     const workers = Math.max(1, options.workers ?? Math.min(2, cores));
     const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
-    pool = new WorkerPool(workers, { objectsDir, endpoint: local.endpoint, tableName: local.tableName }, (message) =>
-      log(message),
+    pool = new WorkerPool(
+      workers,
+      {
+        objectsDir,
+        endpoint: local.endpoint,
+        tableName: local.tableName,
+        // workers write with the same settings as the parent's store
+        store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+      },
+      (message) => log(message),
     );
     const slices = await Promise.all(
       run.slices.map((s) =>

@@ -78,7 +78,7 @@ function forward(
 }
 
 function reply(res: ServerResponse, status: number, headers: Record<string, string>, body: Buffer): void {
-  const out = { ...headers, 'content-length': String(body.length) };
+  const out: Record<string, string> = { ...headers, 'content-length': String(body.length) };
   delete out['x-amz-crc32']; // the body may have been rewritten
   delete out['transfer-encoding'];
   res.writeHead(status, out);

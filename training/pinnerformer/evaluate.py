@@ -169,6 +169,7 @@ class EvalSet:
             recalls.append(hit / len(items))
         out = {
             "recall_at_10": float(np.mean(recalls)) if recalls else 0.0,
+            "recall_at_10_stderr": float(np.std(recalls) / np.sqrt(len(recalls))) if len(recalls) > 1 else 0.0,
             "p90_coverage_at_10": p90_coverage(top, len(self.index)),
             "users": int(len(self.users)),
             "index_size": int(len(self.index)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -16,7 +18,8 @@ class SyntheticSpec:
     days: int
     seed: int
     start: str  # YYYY-MM-DD
-    root: str  # output directory, relative to the repository root unless absolute
+    items: int | None = None  # None: the generator's default (clamp(users / 2, 1000, 200000))
+    root: str = "training/runs/synthetic"  # output directory, relative to the repository root unless absolute
 
     def path(self) -> Path:
         p = Path(self.root)
@@ -26,16 +29,32 @@ class SyntheticSpec:
         return asdict(self)
 
 
+def matches(root: Path, spec: SyntheticSpec) -> bool:
+    """Whether `root` holds the complete data set of `spec` (per its truth/generator.json)."""
+    path = root / "truth" / "generator.json"
+    if not path.exists():
+        return False
+    o = json.loads(path.read_text()).get("options", {})
+    want = {"users": spec.users, "days": spec.days, "seed": spec.seed, "start": spec.start}
+    if spec.items is not None:
+        want["items"] = spec.items
+    return all(o.get(k) == v for k, v in want.items())
+
+
 def ensure_synthetic(spec: SyntheticSpec) -> Path:
     """Generates the data set unless a complete one (its truth/generator.json) is already there.
     The generator is deterministic for a seed, so a regenerated set is byte-identical."""
     root = spec.path()
-    if (root / "truth" / "generator.json").exists():
+    if matches(root, spec):
         return root
+    if root.exists():
+        shutil.rmtree(root)  # a different (or incomplete) data set under the same directory
     cmd = [
         "node", str(REPO / "bin" / "pinnerformer.js"), "generate", "--out", str(root),
         "--users", str(spec.users), "--days", str(spec.days), "--seed", str(spec.seed), "--start", spec.start,
     ]
+    if spec.items is not None:
+        cmd += ["--items", str(spec.items)]
     print("generating synthetic data: " + " ".join(cmd), file=sys.stderr)
     subprocess.run(cmd, check=True, cwd=REPO)
     return root
