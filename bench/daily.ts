@@ -86,6 +86,9 @@ export interface DailyRunFigures {
 }
 
 export interface DailySizeResult {
+  /** Which model directory ran: the demo model as shipped, or its optimized copy. */
+  readonly model: string;
+  readonly modelVersion: string;
   readonly users: number;
   readonly days: number;
   readonly generateSeconds: number;
@@ -96,6 +99,8 @@ export interface DailySizeResult {
 export interface DailyOptions {
   readonly workDir: string;
   readonly modelDir: string;
+  /** Label of the model in the report; default 'shipped'. */
+  readonly modelLabel?: string;
   readonly users: number;
   readonly days: number;
   readonly seed: number;
@@ -129,12 +134,13 @@ export async function benchDailySize(options: DailyOptions): Promise<DailySizeRe
     rmSync(join(objects, name), { recursive: true, force: true });
   }
   const runs: DailyRunFigures[] = [];
+  let modelVersion: string | undefined;
   for (const [role, offset] of [
     ['bootstrap', options.days - 2],
     ['steady', options.days - 1],
   ] as const) {
     const date = dayString(START, offset);
-    progress(`daily ${options.users}: ${role} run for ${date}`);
+    progress(`daily ${options.users}: ${role} run for ${date} (${options.modelLabel ?? 'shipped'} model)`);
     const out = await runChild<DailySummary>(
       [
         'daily',
@@ -147,6 +153,7 @@ export async function benchDailySize(options: DailyOptions): Promise<DailySizeRe
       `daily ${options.users} ${date}`,
     );
     const s = out.result;
+    modelVersion = s.modelVersion;
     const steps = s.secondsByStep;
     const stepTotal = Object.values(steps).reduce((a, b) => a + b, 0);
     const embedSeconds = s.secondsByStage.embed ?? Number.NaN;
@@ -178,6 +185,8 @@ export async function benchDailySize(options: DailyOptions): Promise<DailySizeRe
     );
   }
   return {
+    model: options.modelLabel ?? 'shipped',
+    modelVersion: modelVersion ?? '',
     users: options.users,
     days: options.days,
     generateSeconds: round(generated.seconds),

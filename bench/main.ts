@@ -24,7 +24,15 @@ import {
 } from './inference.ts';
 import { benchItemTable } from './inputs.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
-import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
+import {
+  demoModel,
+  gemmModel,
+  modelVariants,
+  optimizedModelDir,
+  PAPER_SIZE,
+  randomModelDir,
+  type Variants,
+} from './models.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
@@ -91,7 +99,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .name('bench')
     .option('--full', 'also run the 1M-user day (slow)', false)
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
-    .option('--skip <sections>', 'comma-separated: daily, lookup, cost, inference, paper', '')
+    .option('--skip <sections>', 'comma-separated: daily, optimized, lookup, cost, inference, paper', '')
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
@@ -159,6 +167,26 @@ export async function main(argv: readonly string[]): Promise<void> {
       );
     } catch (error) {
       errors.push(`lookup: ${(error as Error).message}`);
+    }
+  }
+
+  // ---- 2b. the same smallest day with the optimized graph (bench/python/make_models.py optimize-dir)
+  if (!skip.has('daily') && !skip.has('optimized') && smallest) {
+    try {
+      const optimized = await optimizedModelDir(demo, join(work, `optimized-${demo.manifest.modelVersion}`));
+      daily.push(
+        await benchDailySize({
+          workDir: work,
+          modelDir: optimized.dir,
+          modelLabel: 'optimized (lastpos)',
+          users: smallest.users,
+          days: settings.days,
+          seed: 7,
+        }),
+      );
+    } catch (error) {
+      errors.push(`daily optimized: ${(error as Error).message}`);
+      progress(`daily optimized FAILED: ${(error as Error).message}`);
     }
   }
 

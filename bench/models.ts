@@ -104,3 +104,12 @@ export async function gemmModel(
   if (!existsSync(path)) await runPythonJson(SCRIPT, ['gemm', '--out', path, '--k', String(k), '--n', String(n)]);
   return { path, k, n };
 }
+
+/** A copy of a model directory with the fastest exact graph (make_models.py optimize-dir), cached by source version. */
+export async function optimizedModelDir(model: ModelDirectory, outDir: string): Promise<ModelDirectory> {
+  if (!existsSync(join(outDir, 'manifest.json'))) {
+    progress(`optimized model directory of ${model.manifest.modelVersion} -> ${outDir}`);
+    await runPythonJson(SCRIPT, ['optimize-dir', '--model', model.dir, '--out', outDir]);
+  }
+  return readModelDirectory(outDir);
+}

@@ -168,6 +168,7 @@ export function renderMarkdown(r: BenchReport): string {
         r.daily.flatMap((d) =>
           d.runs.map((x) => [
             d.users,
+            `${d.model} ${d.modelVersion}`,
             `${x.role} ${x.date}`,
             x.events,
             x.activeUsers,

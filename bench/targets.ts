@@ -124,9 +124,13 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     }
   }
 
-  const steady = report.daily.flatMap((d) =>
-    d.runs.filter((r) => r.role === 'steady').map((r) => ({ users: d.users, r })),
-  );
+  // judged on the demo model as shipped; the optimized graph's runs are shown beside it
+  const steadyOf = (shipped: boolean) =>
+    report.daily
+      .filter((d) => (d.model === 'shipped') === shipped)
+      .flatMap((d) => d.runs.filter((r) => r.role === 'steady').map((r) => ({ users: d.users, r })));
+  const steady = steadyOf(true);
+  const optimizedSteady = steadyOf(false);
   if (steady.length > 0) {
     const worst = steady.reduce((a, c) => (c.r.inferShare < a.r.inferShare ? c : a));
     const s = worst.r.secondsByStep;
@@ -136,7 +140,10 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     out.push({
       name: 'embed stage: share of time in inference',
       target: '≥ 70% of the embed stage',
-      measured: steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}`).join(', '),
+      measured: [
+        ...steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}`),
+        ...optimizedSteady.map(({ users, r }) => `${users} users with the optimized graph: ${pct(r.inferShare)}`),
+      ].join(', '),
       met: worst.r.inferShare >= 0.7,
       ratio: round(worst.r.inferShare / 0.7),
       why:

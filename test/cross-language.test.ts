@@ -13,7 +13,7 @@ import { DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
-import { decodeEmbeddingSnapshot } from '../src/pipeline/snapshots.ts';
+import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
 import { syntheticDataDir } from './pipeline-helpers.ts';
 
 const TRAINING = resolve(import.meta.dirname, '..', 'training');
@@ -37,6 +37,17 @@ async function pipelineSnapshot(date: string): Promise<Map<string, { date: strin
       rows.set(u, r);
   }
   return rows;
+}
+
+async function sequenceLengths(date: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let p = 0; p < 2; p++) {
+    const key = layout.sequences(modelVersion, date, p);
+    for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+      out.set(u.userId, u.events.length);
+    }
+  }
+  return out;
 }
 
 function pytorchEmbeddings(users: readonly string[], date: string): Record<string, number[]> {
@@ -77,7 +88,11 @@ describe('PyTorch and the pipeline embed the same users identically', () => {
     const summary = await runDaily({ dataDir, date: D2, modelDir, partitions: 2, workers: 2, embeddings: local });
     expect(summary.published).toBe(true);
     const mine = await pipelineSnapshot(D2);
-    const users = [...mine.keys()].sort().slice(0, 60);
+    // 30 users by id plus the 30 longest sequences (truncated to M = 32: the keep-last-M rule)
+    const lengths = await sequenceLengths(D2);
+    const longest = [...lengths].sort((a, b) => b[1] - a[1]).slice(0, 30);
+    expect(longest[0]![1]).toBe(32);
+    const users = [...new Set([...[...mine.keys()].sort().slice(0, 30), ...longest.map(([u]) => u)])].sort();
     // Act
     const theirs = pytorchEmbeddings(users, D2);
     // Assess
@@ -89,6 +104,7 @@ describe('PyTorch and the pipeline embed the same users identically', () => {
       expect(b).toHaveLength(a.length);
       for (let d = 0; d < a.length; d++) worst = Math.max(worst, Math.abs(a[d]! - b[d]!));
     }
+    process.stderr.write(`cross-language: ${users.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`);
     expect(worst).toBeLessThanOrEqual(1e-4);
   });
 
@@ -112,6 +128,9 @@ describe('PyTorch and the pipeline embed the same users identically', () => {
       const b = theirs[u]!;
       for (let d = 0; d < a.length; d++) worst = Math.max(worst, Math.abs(a[d]! - b[d]!));
     }
+    process.stderr.write(
+      `cross-language (merged): ${refreshed.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`,
+    );
     expect(worst).toBeLessThanOrEqual(1e-4);
   });
 });

@@ -48,16 +48,19 @@ def main() -> None:
         ax.set_visible(False)
 
     ax = axes[1][0]
-    steady = [(d["users"], r) for d in report.get("daily", []) for r in d["runs"]]
+    steady = [(d["users"], r) for d in report.get("daily", []) for r in d["runs"] if d.get("model") == "shipped"]
+    optimized = [(d["users"], r) for d in report.get("daily", []) for r in d["runs"] if d.get("model") != "shipped"]
     if steady:
+        runs = steady + optimized
         steps = ["read", "merge", "featurize", "infer", "write"]
-        bottom = [0.0] * len(steady)
+        bottom = [0.0] * len(runs)
         for step in steps:
-            vals = [r["secondsByStep"].get(step, 0) for _, r in steady]
-            ax.bar(range(len(steady)), vals, bottom=bottom, label=step)
+            vals = [r["secondsByStep"].get(step, 0) for _, r in runs]
+            ax.bar(range(len(runs)), vals, bottom=bottom, label=step)
             bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_xticks(range(len(steady)), [f"{u // 1000}k {r['role']}\n{r['embeddedUsers']} emb." for u, r in steady],
-                      fontsize=7)
+        labels = [f"{u // 1000}k {r['role']}\n{r['embeddedUsers']} emb." for u, r in steady]
+        labels += [f"{u // 1000}k {r['role']}\noptimized" for u, r in optimized]
+        ax.set_xticks(range(len(runs)), labels, fontsize=6)
         ax.set_ylabel("embed-stage worker seconds")
         ax.set_title("daily run: embed split")
         ax.legend(fontsize=7)

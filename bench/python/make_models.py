@@ -8,6 +8,8 @@
                 fused-int8.onnx  the fused export with dynamic int8 quantization (MatMul, Attention)
                 lastpos.onnx     fused, and the last block computed at the last position only (exact), optimized
                 lastpos-int8.onnx  lastpos with dynamic int8 quantization
+  optimize-dir  a copy of a model directory with the `lastpos` graph as model.onnx (same
+              embeddings, new modelVersion): what the pipeline runs to get the fastest exact graph
   gemm        a one-MatMul ONNX model ([M, K] x constant [K, N]) to measure onnxruntime's GEMM peak
 
 Every command prints one JSON object on stdout; progress goes to stderr.
@@ -255,6 +257,43 @@ def variants(model_dir: Path, out: Path) -> dict:
     return result
 
 
+# --- an optimized model directory the pipeline can run -----------------------------------------
+def optimize_dir(model_dir: Path, out: Path) -> dict:
+    """A copy of a model directory whose model.onnx is the `lastpos` graph (fused attention, last
+    block at the last position only, optimizer fusions): the same embeddings (exact up to float
+    rounding), a new modelVersion (the hash of the new model.onnx). Deploy it like any model
+    directory: `pinnerformer daily --model <out>`."""
+    import shutil
+
+    loaded = load_model_dir(model_dir)
+    cfg = loaded.model.cfg
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in model_dir.iterdir():
+        if f.is_file() and not f.name.startswith("model.onnx"):
+            shutil.copy2(f, tmp / f.name)
+    raw = tmp / "lastpos-raw.onnx"
+    export_last_position(model_dir, raw, fused=True)
+    transformer_optimize(raw, tmp / "model.onnx", cfg)
+    for f in tmp.iterdir():
+        if f.name.startswith("lastpos-raw.onnx"):
+            f.unlink()
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    version = model_version(cfg, tmp / "model.onnx")
+    manifest["graph"] = {
+        "optimizedFrom": manifest["modelVersion"],
+        "variant": "lastpos: fused com.microsoft.Attention, final block at the last position only, "
+                   "onnxruntime.transformers optimizer fusions (bench/python/make_models.py optimize-dir)",
+    }
+    manifest["modelVersion"] = version
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"optimized {model_dir} -> {out} ({version})")
+    return {"dir": str(out), "modelVersion": version, "optimizedFrom": manifest["graph"]["optimizedFrom"]}
+
+
 # --- GEMM model --------------------------------------------------------------------------------
 def gemm_model(path: Path, k: int, n: int) -> dict:
     rng = np.random.default_rng(0)
@@ -283,6 +322,9 @@ def main(argv: list[str]) -> None:
     v = sub.add_parser("variants")
     v.add_argument("--model", required=True, type=Path)
     v.add_argument("--out", required=True, type=Path)
+    o = sub.add_parser("optimize-dir")
+    o.add_argument("--model", required=True, type=Path)
+    o.add_argument("--out", required=True, type=Path)
     g = sub.add_parser("gemm")
     g.add_argument("--out", required=True, type=Path)
     g.add_argument("--k", type=int, default=2048)
@@ -295,6 +337,8 @@ def main(argv: list[str]) -> None:
         result = random_dir(args.out, cfg, args.seed)
     elif args.cmd == "variants":
         result = variants(args.model, args.out)
+    elif args.cmd == "optimize-dir":
+        result = optimize_dir(args.model, args.out)
     else:
         result = gemm_model(args.out, args.k, args.n)
     print(json.dumps(result))

@@ -29,7 +29,11 @@ function reviveError(error: { name: string; code?: string; message: string; deta
   return plain;
 }
 
-/** A fixed pool of stage workers (worker threads); tasks queue and run on the next free worker. */
+/**
+ * A fixed pool of stage workers (worker threads); tasks queue and run on the next free worker. A
+ * worker that dies (uncaught error, exit) fails its task with an Error and is replaced, so a run
+ * never hangs on a lost task.
+ */
 export class WorkerPool {
   private readonly workers: { worker: Worker; busy: boolean }[] = [];
   private readonly queue: { body: TaskBody; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
@@ -38,37 +42,53 @@ export class WorkerPool {
     { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number }
   >();
   private nextId = 1;
+  private closing = false;
 
-  public constructor(size: number, config: WorkerConfig, log?: (message: string) => void) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./stage-worker.mjs', import.meta.url), {
-        workerData: config,
-        // The AWS SDK warns about Node 20 once per thread; the parent's warning (if any) is enough.
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-      });
-      worker.on('message', (reply: WorkerReply) => {
-        if ('log' in reply) {
-          log?.(reply.log);
-          return;
+  public constructor(
+    size: number,
+    private readonly config: WorkerConfig,
+    private readonly log?: (message: string) => void,
+  ) {
+    for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), busy: false });
+  }
+
+  private spawn(slot: number): Worker {
+    const worker = new Worker(new URL('./stage-worker.mjs', import.meta.url), {
+      workerData: this.config,
+      // The AWS SDK warns about Node 20 once per thread; the parent's warning (if any) is enough.
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
+    worker.on('message', (reply: WorkerReply) => {
+      if ('log' in reply) {
+        this.log?.(reply.log);
+        return;
+      }
+      const pending = this.inflight.get(reply.id);
+      if (!pending) return;
+      this.inflight.delete(reply.id);
+      this.workers[pending.slot]!.busy = false;
+      if (reply.ok) pending.resolve(reply.result);
+      else pending.reject(reviveError(reply.error));
+      this.pump();
+    });
+    let failure: Error | undefined;
+    worker.on('error', (error) => {
+      failure = error;
+    });
+    worker.on('exit', (code) => {
+      if (this.closing) return;
+      const reason = failure ?? new Error(`stage worker ${slot} exited with code ${code}`);
+      for (const [id, pending] of this.inflight) {
+        if (pending.slot === slot) {
+          this.inflight.delete(id);
+          pending.reject(reason);
         }
-        const pending = this.inflight.get(reply.id);
-        if (!pending) return;
-        this.inflight.delete(reply.id);
-        this.workers[pending.slot]!.busy = false;
-        if (reply.ok) pending.resolve(reply.result);
-        else pending.reject(reviveError(reply.error));
-        this.pump();
-      });
-      worker.on('error', (error) => {
-        for (const [id, pending] of this.inflight) {
-          if (pending.slot === i) {
-            this.inflight.delete(id);
-            pending.reject(error);
-          }
-        }
-      });
-      this.workers.push({ worker, busy: false });
-    }
+      }
+      this.log?.(`stage worker ${slot} died (${reason.message}); starting a new one`);
+      this.workers[slot] = { worker: this.spawn(slot), busy: false };
+      this.pump();
+    });
+    return worker;
   }
 
   public run<R>(body: TaskBody): Promise<R> {
@@ -92,6 +112,7 @@ export class WorkerPool {
 
   /** Lets each worker release its sessions and connection, then ends the threads. */
   public async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(
       this.workers.map(async ({ worker }) => {
         const id = this.nextId++;

@@ -75,7 +75,15 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
 }
 
 /** Fields that hold wall-clock times or durations: they differ between any two runs. */
-const CLOCK_FIELDS = new Set(['updatedAt', 'publishedAt', 'acquiredAt', 'createdAt', 'deployedAt', 'seconds', 'secondsByStep']);
+const CLOCK_FIELDS = new Set([
+  'updatedAt',
+  'publishedAt',
+  'acquiredAt',
+  'createdAt',
+  'deployedAt',
+  'seconds',
+  'secondsByStep',
+]);
 
 function canonicalAttribute(value: AttributeValue): unknown {
   if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };

@@ -96,7 +96,10 @@ export async function startDynamoFaultProxy(options: FaultProxyOptions): Promise
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
-      const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+      const operation =
+        String(req.headers['x-amz-target'] ?? '')
+          .split('.')
+          .pop() ?? '';
       stats.requests++;
       stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
       const draw = rng.next();
@@ -116,7 +119,9 @@ export async function startDynamoFaultProxy(options: FaultProxyOptions): Promise
         for (const [table, writes] of Object.entries(parsed.RequestItems)) {
           for (const write of writes) {
             const bucket = rng.next() < 0.5 ? kept : unprocessed;
-            (bucket[table] ??= []).push(write);
+            const list = bucket[table] ?? [];
+            bucket[table] = list;
+            list.push(write);
           }
         }
         const held = Object.values(unprocessed).reduce((n, w) => n + w.length, 0);
@@ -133,7 +138,8 @@ export async function startDynamoFaultProxy(options: FaultProxyOptions): Promise
             answer = JSON.parse(upstream.body.toString('utf8')) as Record<string, unknown>;
           }
           const merged = { ...((answer.UnprocessedItems as Record<string, unknown[]>) ?? {}) };
-          for (const [table, writes] of Object.entries(unprocessed)) merged[table] = [...(merged[table] ?? []), ...writes];
+          for (const [table, writes] of Object.entries(unprocessed))
+            merged[table] = [...(merged[table] ?? []), ...writes];
           answer.UnprocessedItems = merged;
           reply(res, 200, { 'content-type': JSON_TYPE }, Buffer.from(JSON.stringify(answer)));
           return;

@@ -19,8 +19,8 @@ import { deployModel } from '../../src/pipeline/model.ts';
 import { partitionSlice } from '../../src/pipeline/partition.ts';
 import { plan } from '../../src/pipeline/plan.ts';
 import type { DailySummary, GateThresholds, PipelineEnv, SliceResult } from '../../src/pipeline/types.ts';
-import { generateDataset } from '../../src/synth/generate.ts';
 import { LocalObjectStore } from '../../src/storage/local-object-store.ts';
+import { generateDataset } from '../../src/synth/generate.ts';
 import { scanTable } from '../../src/testing/crash-harness.ts';
 import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
 import { ModelError } from '../../src/util/errors.ts';
@@ -86,7 +86,9 @@ function encodeRows(rows: readonly Row[], schema: ColumnSpec[] = LOOSE_SCHEMA): 
   for (const spec of schema) {
     const name = spec.name as keyof Row;
     columns[spec.name] =
-      spec.type === 'int64' ? rows.map((r) => (r[name] == null ? null : BigInt(r[name] as number))) : rows.map((r) => (r[name] ?? null) as never);
+      spec.type === 'int64'
+        ? rows.map((r) => (r[name] == null ? null : BigInt(r[name] as number)))
+        : rows.map((r) => (r[name] ?? null) as never);
   }
   return encodeParquet(schema, columns);
 }
@@ -133,11 +135,40 @@ interface RowKind {
 }
 
 const ROW_KINDS: RowKind[] = [
-  { id: 'missing-user-id', description: 'rows with a null or blank user_id', bad: (d) => [{ ...validRows(d, 1)[0], user_id: null }, { ...validRows(d, 1)[1], user_id: '   ' }], reason: 'missing_user_id' },
-  { id: 'missing-item-id', description: 'a row with a null item_id', bad: (d) => [{ ...validRows(d, 1)[0], item_id: null }], reason: 'missing_item_id' },
-  { id: 'unknown-action', description: 'a row with an action outside the data model', bad: (d) => [{ ...validRows(d, 1)[0], action: 'like' }], reason: 'unknown_action', keeps: ['action', 'like'] },
-  { id: 'missing-ts', description: 'a row with a null timestamp', bad: (d) => [{ ...validRows(d, 1)[0], ts: null }], reason: 'missing_ts' },
-  { id: 'ts-outside-day', description: "a row whose timestamp lies in the previous day (not the file's dt=)", bad: (d) => [{ ...validRows(d, 1)[0], ts: dayStartMs(d) - 1 }], reason: 'ts_outside_day' },
+  {
+    id: 'missing-user-id',
+    description: 'rows with a null or blank user_id',
+    bad: (d) => [
+      { ...validRows(d, 1)[0], user_id: null },
+      { ...validRows(d, 1)[1], user_id: '   ' },
+    ],
+    reason: 'missing_user_id',
+  },
+  {
+    id: 'missing-item-id',
+    description: 'a row with a null item_id',
+    bad: (d) => [{ ...validRows(d, 1)[0], item_id: null }],
+    reason: 'missing_item_id',
+  },
+  {
+    id: 'unknown-action',
+    description: 'a row with an action outside the data model',
+    bad: (d) => [{ ...validRows(d, 1)[0], action: 'like' }],
+    reason: 'unknown_action',
+    keeps: ['action', 'like'],
+  },
+  {
+    id: 'missing-ts',
+    description: 'a row with a null timestamp',
+    bad: (d) => [{ ...validRows(d, 1)[0], ts: null }],
+    reason: 'missing_ts',
+  },
+  {
+    id: 'ts-outside-day',
+    description: "a row whose timestamp lies in the previous day (not the file's dt=)",
+    bad: (d) => [{ ...validRows(d, 1)[0], ts: dayStartMs(d) - 1 }],
+    reason: 'ts_outside_day',
+  },
   {
     id: 'ts-in-future',
     description: 'a row stamped after "now"',
@@ -145,9 +176,25 @@ const ROW_KINDS: RowKind[] = [
     nowMs: (d) => dayStartMs(d) + 12 * HOUR,
     reason: 'ts_in_future',
   },
-  { id: 'negative-duration', description: 'a row with a negative duration', bad: (d) => [{ ...validRows(d, 1)[0], duration_ms: -5 }], reason: 'negative_duration', keeps: ['duration_ms', -5] },
-  { id: 'absurd-duration', description: 'a row with a duration over one day', bad: (d) => [{ ...validRows(d, 1)[0], duration_ms: 2_000_000_000 }], reason: 'absurd_duration' },
-  { id: 'duplicate-row', description: 'the same event twice', bad: (d) => [validRows(d, 20)[0]!], reason: 'duplicate_row' },
+  {
+    id: 'negative-duration',
+    description: 'a row with a negative duration',
+    bad: (d) => [{ ...validRows(d, 1)[0], duration_ms: -5 }],
+    reason: 'negative_duration',
+    keeps: ['duration_ms', -5],
+  },
+  {
+    id: 'absurd-duration',
+    description: 'a row with a duration over one day',
+    bad: (d) => [{ ...validRows(d, 1)[0], duration_ms: 2_000_000_000 }],
+    reason: 'absurd_duration',
+  },
+  {
+    id: 'duplicate-row',
+    description: 'the same event twice',
+    bad: (d) => [validRows(d, 20)[0]!],
+    reason: 'duplicate_row',
+  },
 ];
 
 describe('bad rows: quarantined with their reason, counted, the valid rows routed', () => {
@@ -169,10 +216,15 @@ describe('bad rows: quarantined with their reason, counted, the valid rows route
       expect(slice.routed).toBe(valid.length);
       expect(reasons).toEqual(bad.map(() => kind.reason));
       if (kind.keeps) expect(values[0]![kind.keeps[0]]).toBe(kind.keeps[1]);
-      record(`row.${kind.id}`, kind.description, `quarantined as ${kind.reason} (${bad.length} of ${valid.length + bad.length} rows), the rest routed`, {
-        quarantined: bad.length,
-        routed: slice.routed,
-      });
+      record(
+        `row.${kind.id}`,
+        kind.description,
+        `quarantined as ${kind.reason} (${bad.length} of ${valid.length + bad.length} rows), the rest routed`,
+        {
+          quarantined: bad.length,
+          routed: slice.routed,
+        },
+      );
     });
   }
 
@@ -181,41 +233,73 @@ describe('bad rows: quarantined with their reason, counted, the valid rows route
     const rows = validRows(date, 5);
     const schema = LOOSE_SCHEMA.map((c) => (c.name === 'ts' ? { ...c, type: 'utf8' as const } : c));
     const columns: Record<string, ColumnInput> = {};
-    for (const spec of schema) columns[spec.name] = rows.map((r) => (spec.name === 'ts' ? String(r.ts) : ((r as Record<string, unknown>)[spec.name] ?? null))) as never;
+    for (const spec of schema)
+      columns[spec.name] = rows.map((r) =>
+        spec.name === 'ts' ? String(r.ts) : ((r as Record<string, unknown>)[spec.name] ?? null),
+      ) as never;
     const good = encodeRows(validRows(date, 5, 2, 'v'));
 
-    const { slice, reasons } = await sliceOf(date, { 'part-00000.parquet': encodeParquet(schema, columns), 'part-00001.parquet': good });
+    const { slice, reasons } = await sliceOf(date, {
+      'part-00000.parquet': encodeParquet(schema, columns),
+      'part-00001.parquet': good,
+    });
 
     expect(slice.invalidByReason.wrong_column_type).toBe(rows.length);
     expect(reasons.every((r) => r === 'wrong_column_type')).toBe(true);
     expect(slice.events).toBe(10);
-    record('row.wrong-column-type', 'a file whose ts column holds strings', `every row of that file quarantined as wrong_column_type (${rows.length}); the other file routed`);
+    record(
+      'row.wrong-column-type',
+      'a file whose ts column holds strings',
+      `every row of that file quarantined as wrong_column_type (${rows.length}); the other file routed`,
+    );
   });
 });
 
 describe('bad files: refused as a whole, named in the quarantine, the other files still read', () => {
-  const fileKinds: { id: string; description: string; body: (date: string) => Uint8Array | string; reason: string }[] = [
-    { id: 'corrupt-parquet', description: 'random bytes named .parquet', body: () => new Uint8Array(Array.from({ length: 600 }, (_, i) => (i * 7919) % 251)), reason: 'unreadable_file' },
-    { id: 'truncated-parquet', description: 'a valid event file cut in half', body: (d) => encodeRows(validRows(d, 10)).slice(0, 300), reason: 'unreadable_file' },
-    {
-      id: 'missing-column',
-      description: 'an event file without its item_id column',
-      body: (d) => encodeRows(validRows(d, 10), LOOSE_SCHEMA.filter((c) => c.name !== 'item_id')),
-      reason: 'missing_column',
-    },
-  ];
+  const fileKinds: { id: string; description: string; body: (date: string) => Uint8Array | string; reason: string }[] =
+    [
+      {
+        id: 'corrupt-parquet',
+        description: 'random bytes named .parquet',
+        body: () => new Uint8Array(Array.from({ length: 600 }, (_, i) => (i * 7919) % 251)),
+        reason: 'unreadable_file',
+      },
+      {
+        id: 'truncated-parquet',
+        description: 'a valid event file cut in half',
+        body: (d) => encodeRows(validRows(d, 10)).slice(0, 300),
+        reason: 'unreadable_file',
+      },
+      {
+        id: 'missing-column',
+        description: 'an event file without its item_id column',
+        body: (d) =>
+          encodeRows(
+            validRows(d, 10),
+            LOOSE_SCHEMA.filter((c) => c.name !== 'item_id'),
+          ),
+        reason: 'missing_column',
+      },
+    ];
   for (const kind of fileKinds) {
     it(`${kind.id}: ${kind.description}`, async () => {
       const date = nextDate();
       const good = encodeRows(validRows(date, 10));
 
-      const { slice, reasons, values } = await sliceOf(date, { 'part-00000.parquet': kind.body(date), 'part-00001.parquet': good });
+      const { slice, reasons, values } = await sliceOf(date, {
+        'part-00000.parquet': kind.body(date),
+        'part-00001.parquet': good,
+      });
 
       expect(slice.invalidByReason[kind.reason]).toBe(1);
       expect(reasons).toEqual([kind.reason]);
       expect(slice.events).toBe(30);
       expect(values).toHaveLength(1);
-      record(`file.${kind.id}`, kind.description, `file quarantined as ${kind.reason}; the day's other file routed; the gate refuses the run (see input.file.run)`);
+      record(
+        `file.${kind.id}`,
+        kind.description,
+        `file quarantined as ${kind.reason}; the day's other file routed; the gate refuses the run (see input.file.run)`,
+      );
     });
   }
 });
@@ -229,8 +313,23 @@ async function runDir(label: string, days = 1): Promise<{ dir: string; local: Lo
   return { dir, local: await openLocalEmbeddings() };
 }
 
-function daily(dir: string, local: LocalEmbeddings, date: string, model = TINY, gate?: GateThresholds): Promise<DailySummary> {
-  return runDaily({ dataDir: dir, date, modelDir: model, partitions: 2, workers: 1, threads: 1, embeddings: local, ...(gate ? { gate } : {}) });
+function daily(
+  dir: string,
+  local: LocalEmbeddings,
+  date: string,
+  model = TINY,
+  gate?: GateThresholds,
+): Promise<DailySummary> {
+  return runDaily({
+    dataDir: dir,
+    date,
+    modelDir: model,
+    partitions: 2,
+    workers: 1,
+    threads: 1,
+    embeddings: local,
+    ...(gate ? { gate } : {}),
+  });
 }
 
 function putEvents(dir: string, date: string, name: string, body: Uint8Array | string): void {
@@ -246,14 +345,28 @@ describe('whole runs over bad input', () => {
     const { dir, local } = await runDir('below');
     try {
       const date = '2026-10-01';
-      putEvents(dir, date, 'bad-00000.parquet', encodeRows([{ ...validRows(date, 1)[0], action: 'like' }, { ...validRows(date, 1)[1], user_id: null }, { ...validRows(date, 1)[2], duration_ms: -1 }]));
+      putEvents(
+        dir,
+        date,
+        'bad-00000.parquet',
+        encodeRows([
+          { ...validRows(date, 1)[0], action: 'like' },
+          { ...validRows(date, 1)[1], user_id: null },
+          { ...validRows(date, 1)[2], duration_ms: -1 },
+        ]),
+      );
 
       const summary = await daily(dir, local, date);
 
       expect(summary.published).toBe(true);
       expect(summary.invalidEvents).toBe(3);
       expect(summary.events).toBeGreaterThan(100);
-      record('rows.below-threshold', '3 bad rows of 3 kinds in a day of synthetic events', `published; invalidEvents ${summary.invalidEvents} of ${summary.events + summary.invalidEvents}`, { invalid: summary.invalidEvents, valid: summary.events });
+      record(
+        'rows.below-threshold',
+        '3 bad rows of 3 kinds in a day of synthetic events',
+        `published; invalidEvents ${summary.invalidEvents} of ${summary.events + summary.invalidEvents}`,
+        { invalid: summary.invalidEvents, valid: summary.events },
+      );
     } finally {
       await local.close();
     }
@@ -263,7 +376,11 @@ describe('whole runs over bad input', () => {
     const { dir, local } = await runDir('above');
     try {
       const date = '2026-10-01';
-      const bad = Array.from({ length: 200 }, (_, k) => ({ ...validRows(date, 1)[0], item_id: null, ts: dayStartMs(date) + k }));
+      const bad = Array.from({ length: 200 }, (_, k) => ({
+        ...validRows(date, 1)[0],
+        item_id: null,
+        ts: dayStartMs(date) + k,
+      }));
       putEvents(dir, date, 'bad-00000.parquet', encodeRows(bad));
 
       const refused = await daily(dir, local, date);
@@ -275,7 +392,12 @@ describe('whole runs over bad input', () => {
       expect(pointerAfterRefusal).toBeUndefined();
       expect(allowed.published).toBe(true);
       const share = refused.invalidEvents / (refused.invalidEvents + refused.events);
-      record('rows.above-threshold', `200 bad rows (${(100 * share).toFixed(1)}% of the day) against the default 5% threshold`, `refused before publish ("${refused.reasons.join('; ')}"); published with maxInvalidShare 0.5`, { invalidShare: Number(share.toFixed(4)) });
+      record(
+        'rows.above-threshold',
+        `200 bad rows (${(100 * share).toFixed(1)}% of the day) against the default 5% threshold`,
+        `refused before publish ("${refused.reasons.join('; ')}"); published with maxInvalidShare 0.5`,
+        { invalidShare: Number(share.toFixed(4)) },
+      );
     } finally {
       await local.close();
     }
@@ -295,7 +417,11 @@ describe('whole runs over bad input', () => {
       expect(await local.store.getPointer()).toBeUndefined();
       const lookup = await handleLookup(local.store, { userId: 'u0' }, { pointerCacheMs: 0 });
       expect(lookup.statusCode).toBe(404);
-      record('file.run', 'a corrupt and a truncated parquet file among a day\'s files (whole run)', `not published: "${summary.reasons.join('; ')}"; no pointer, lookups 404`);
+      record(
+        'file.run',
+        "a corrupt and a truncated parquet file among a day's files (whole run)",
+        `not published: "${summary.reasons.join('; ')}"; no pointer, lookups 404`,
+      );
     } finally {
       await local.close();
     }
@@ -319,9 +445,14 @@ describe('whole runs over bad input', () => {
       expect(summary.events).toBe(0);
       expect(summary.embeddedUsers).toBe(0);
       expect((await local.store.getPointer())?.date).toBe(day2);
-      const strip = (body: unknown) => (body as { results: { version: string }[] }).results.map((r) => ({ ...r, version: '' }));
+      const strip = (body: unknown) =>
+        (body as { results: { version: string }[] }).results.map((r) => ({ ...r, version: '' }));
       expect(strip(after.body)).toEqual(strip(before.body));
-      record('day.empty', 'a day whose only event file has no rows', `published with 0 events, 0 embedded; ${users.length} users answer with their day-1 embeddings`);
+      record(
+        'day.empty',
+        'a day whose only event file has no rows',
+        `published with 0 events, 0 embedded; ${users.length} users answer with their day-1 embeddings`,
+      );
     } finally {
       await local.close();
     }
@@ -336,16 +467,35 @@ describe('whole runs over bad input', () => {
       const users = userIdsOf(await scanTable(local.dynamo.client, local.tableName));
       const few = users.slice(0, 3);
       const start = dayStartMs(day2);
-      putEvents(dir, day2, 'part-00000.parquet', encodeRows(few.map((user_id, k) => ({ user_id, item_id: `i${k}`, action: 'save', surface: 'home', ts: start + HOUR * (k + 1), duration_ms: 1000 }))));
+      putEvents(
+        dir,
+        day2,
+        'part-00000.parquet',
+        encodeRows(
+          few.map((user_id, k) => ({
+            user_id,
+            item_id: `i${k}`,
+            action: 'save',
+            surface: 'home',
+            ts: start + HOUR * (k + 1),
+            duration_ms: 1000,
+          })),
+        ),
+      );
 
       const summary = await daily(dir, local, day2);
-      const answers = (await handleLookup(local.store, { userIds: users.slice(0, 20) }, { pointerCacheMs: 0 })).body as unknown as { results: { userId: string; date: string }[] };
+      const answers = (await handleLookup(local.store, { userIds: users.slice(0, 20) }, { pointerCacheMs: 0 }))
+        .body as unknown as { results: { userId: string; date: string }[] };
 
       expect(summary.published).toBe(true);
       expect(summary.activeUsers).toBe(3);
       expect(summary.embeddedUsers).toBe(3);
       for (const r of answers.results) expect(r.date).toBe(few.includes(r.userId) ? day2 : day1);
-      record('day.few-users', 'a day with events for 3 of the users', `published; 3 re-embedded; the other ${users.length - 3} answer from day 1`);
+      record(
+        'day.few-users',
+        'a day with events for 3 of the users',
+        `published; 3 re-embedded; the other ${users.length - 3} answer from day 1`,
+      );
     } finally {
       await local.close();
     }
@@ -356,7 +506,14 @@ describe('whole runs over bad input', () => {
     try {
       const date = '2026-10-01';
       const start = dayStartMs(date);
-      const rows: Row[] = Array.from({ length: 20_000 }, (_, k) => ({ user_id: 'heavy-user', item_id: `i${k % 8}`, action: 'view', surface: 'home', ts: start + k * 4000, duration_ms: 100 }));
+      const rows: Row[] = Array.from({ length: 20_000 }, (_, k) => ({
+        user_id: 'heavy-user',
+        item_id: `i${k % 8}`,
+        action: 'view',
+        surface: 'home',
+        ts: start + k * 4000,
+        duration_ms: 100,
+      }));
       putEvents(dir, date, 'heavy-00000.parquet', encodeRows(rows));
 
       const summary = await daily(dir, local, date);
@@ -365,7 +522,11 @@ describe('whole runs over bad input', () => {
       expect(summary.published).toBe(true);
       expect(answer.statusCode).toBe(200);
       expect((answer.body as { dims: number }).dims).toBe(8);
-      record('sequence.huge', 'one user with 20 000 events in a day (model length 16)', `published; the user embedded from the newest 16 events; ${summary.events} events routed`);
+      record(
+        'sequence.huge',
+        'one user with 20 000 events in a day (model length 16)',
+        `published; the user embedded from the newest 16 events; ${summary.events} events routed`,
+      );
     } finally {
       await local.close();
     }
@@ -376,13 +537,31 @@ describe('whole runs over bad input', () => {
     try {
       const date = '2026-10-01';
       const start = dayStartMs(date);
-      const ids = ['用户-四十二', 'ユーザー', '👩‍👩‍👧‍👦', 'مستخدم', 'e\u0301te\u0301', "o'brien\"; DROP TABLE--", 'ß'.repeat(250), 'u'.repeat(500)];
+      const ids = [
+        '用户-四十二',
+        'ユーザー',
+        '👩‍👩‍👧‍👦',
+        'مستخدم',
+        'e\u0301te\u0301',
+        'o\'brien"; DROP TABLE--',
+        'ß'.repeat(250),
+        'u'.repeat(500),
+      ];
       const tooLong = 'x'.repeat(3000);
-      const rows: Row[] = [...ids, tooLong].map((user_id, k) => ({ user_id, item_id: `i${k % 8}`, action: 'save', surface: 'home', ts: start + HOUR * (k + 1), duration_ms: 100 }));
+      const rows: Row[] = [...ids, tooLong].map((user_id, k) => ({
+        user_id,
+        item_id: `i${k % 8}`,
+        action: 'save',
+        surface: 'home',
+        ts: start + HOUR * (k + 1),
+        duration_ms: 100,
+      }));
       putEvents(dir, date, 'unicode-00000.parquet', encodeRows(rows));
 
       const summary = await daily(dir, local, date);
-      const answers = await Promise.all(ids.map((userId) => handleLookup(local.store, { userId }, { pointerCacheMs: 0 })));
+      const answers = await Promise.all(
+        ids.map((userId) => handleLookup(local.store, { userId }, { pointerCacheMs: 0 })),
+      );
 
       expect(summary.reasons).toEqual([]);
       expect(summary.published).toBe(true);
@@ -391,7 +570,12 @@ describe('whole runs over bad input', () => {
         expect(answer.statusCode, ids[k]).toBe(200);
         expect((answer.body as { userId: string }).userId).toBe(ids[k]);
       }
-      record('user-id.unicode-long', 'user ids in CJK, emoji ZWJ sequences, Arabic, combining marks, quotes, 500 bytes; one of 3000 bytes', 'published; every id embedded and looked up byte-identical; the 3000-byte id quarantined', { ids: ids.length });
+      record(
+        'user-id.unicode-long',
+        'user ids in CJK, emoji ZWJ sequences, Arabic, combining marks, quotes, 500 bytes; one of 3000 bytes',
+        'published; every id embedded and looked up byte-identical; the 3000-byte id quarantined',
+        { ids: ids.length },
+      );
     } finally {
       await local.close();
     }
@@ -408,24 +592,112 @@ describe('bad models fail before anything is written', () => {
     change(dir);
     return dir;
   }
-  const editManifest = (edit: (m: Record<string, any>) => void) => (dir: string) => {
+  interface ManifestJson {
+    formatVersion: number;
+    modelVersion: string;
+    vocab?: unknown;
+    dims: Record<string, number>;
+    features: Record<string, unknown>;
+  }
+  const editManifest = (edit: (m: ManifestJson) => void) => (dir: string) => {
     const path = join(dir, 'manifest.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as ManifestJson;
     edit(manifest);
     writeFileSync(path, JSON.stringify(manifest));
   };
 
   const models: { id: string; description: string; dir: () => string; message: RegExp }[] = [
-    { id: 'missing-file', description: 'model directory without model.onnx', dir: () => modelVariant('missing', (d) => rmSync(join(d, 'model.onnx'))), message: /lacks model\.onnx/ },
-    { id: 'missing-items', description: 'model directory without item_embeddings.parquet', dir: () => modelVariant('missing-items', (d) => rmSync(join(d, 'item_embeddings.parquet'))), message: /lacks item_embeddings\.parquet/ },
-    { id: 'manifest-not-json', description: 'manifest.json that is not JSON', dir: () => modelVariant('notjson', (d) => writeFileSync(join(d, 'manifest.json'), '{"formatVersion": 1,')), message: /not valid JSON/ },
-    { id: 'manifest-wrong', description: 'manifest with a wrong formatVersion and a missing vocabulary', dir: () => modelVariant('wrong', editManifest((m) => { m.formatVersion = 2; delete m.vocab; })), message: /manifest\.json is invalid: .*formatVersion.*vocab/ },
-    { id: 'manifest-hash', description: 'manifest naming another model.onnx hash', dir: () => modelVariant('hash', editManifest((m) => { m.modelVersion = 'tiny-tiny-00000000'; })), message: /hashes to/ },
-    { id: 'dims-output', description: 'manifest dims.embedding 16, the graph outputs 8', dir: () => modelVariant('dims', editManifest((m) => { m.dims.embedding = 16; })), message: /8 values per user; manifest dims\.embedding is 16/ },
-    { id: 'dims-items', description: 'manifest dims.itemVector 64, the graph takes 32', dir: () => modelVariant('itemdims', editManifest((m) => { m.dims.itemVector = 64; })), message: /item_vec has width 32; the manifest implies 64|64-d/ },
-    { id: 'dims-time', description: 'manifest with 3 absolute periods, the graph takes 12', dir: () => modelVariant('time', editManifest((m) => { m.features.absPeriodsSec = [3600, 86400, 604800]; })), message: /time_frac has width/ },
-    { id: 'nan', description: 'a model whose output is NaN', dir: () => 'test/fixtures/models/nan', message: /not finite/ },
-    { id: 'collapse', description: 'a model that outputs one constant vector', dir: () => 'test/fixtures/models/collapse', message: /collapsed/ },
+    {
+      id: 'missing-file',
+      description: 'model directory without model.onnx',
+      dir: () => modelVariant('missing', (d) => rmSync(join(d, 'model.onnx'))),
+      message: /lacks model\.onnx/,
+    },
+    {
+      id: 'missing-items',
+      description: 'model directory without item_embeddings.parquet',
+      dir: () => modelVariant('missing-items', (d) => rmSync(join(d, 'item_embeddings.parquet'))),
+      message: /lacks item_embeddings\.parquet/,
+    },
+    {
+      id: 'manifest-not-json',
+      description: 'manifest.json that is not JSON',
+      dir: () => modelVariant('notjson', (d) => writeFileSync(join(d, 'manifest.json'), '{"formatVersion": 1,')),
+      message: /not valid JSON/,
+    },
+    {
+      id: 'manifest-wrong',
+      description: 'manifest with a wrong formatVersion and a missing vocabulary',
+      dir: () =>
+        modelVariant(
+          'wrong',
+          editManifest((m) => {
+            m.formatVersion = 2;
+            delete m.vocab;
+          }),
+        ),
+      message: /manifest\.json is invalid: .*formatVersion.*vocab/,
+    },
+    {
+      id: 'manifest-hash',
+      description: 'manifest naming another model.onnx hash',
+      dir: () =>
+        modelVariant(
+          'hash',
+          editManifest((m) => {
+            m.modelVersion = 'tiny-tiny-00000000';
+          }),
+        ),
+      message: /hashes to/,
+    },
+    {
+      id: 'dims-output',
+      description: 'manifest dims.embedding 16, the graph outputs 8',
+      dir: () =>
+        modelVariant(
+          'dims',
+          editManifest((m) => {
+            m.dims.embedding = 16;
+          }),
+        ),
+      message: /8 values per user; manifest dims\.embedding is 16/,
+    },
+    {
+      id: 'dims-items',
+      description: 'manifest dims.itemVector 64, the graph takes 32',
+      dir: () =>
+        modelVariant(
+          'itemdims',
+          editManifest((m) => {
+            m.dims.itemVector = 64;
+          }),
+        ),
+      message: /item_vec has width 32; the manifest implies 64|64-d/,
+    },
+    {
+      id: 'dims-time',
+      description: 'manifest with 3 absolute periods, the graph takes 12',
+      dir: () =>
+        modelVariant(
+          'time',
+          editManifest((m) => {
+            m.features.absPeriodsSec = [3600, 86400, 604800];
+          }),
+        ),
+      message: /time_frac has width/,
+    },
+    {
+      id: 'nan',
+      description: 'a model whose output is NaN',
+      dir: () => 'test/fixtures/models/nan',
+      message: /not finite/,
+    },
+    {
+      id: 'collapse',
+      description: 'a model that outputs one constant vector',
+      dir: () => 'test/fixtures/models/collapse',
+      message: /collapsed/,
+    },
   ];
 
   for (const model of models) {
@@ -445,7 +717,13 @@ describe('bad models fail before anything is written', () => {
         expect(existsSync(join(dir, 'objects', 'models'))).toBe(false);
         expect(existsSync(join(dir, 'objects', 'runs'))).toBe(false);
         expect(await scanTable(local.dynamo.client, local.tableName)).toEqual([]);
-        record(`model.${model.id}`, model.description, `ModelError before any write: "${String((failure as Error).message).replace(/\/tmp\/\S+/g, '<dir>').slice(0, 120)}"`);
+        record(
+          `model.${model.id}`,
+          model.description,
+          `ModelError before any write: "${String((failure as Error).message)
+            .replace(/\/tmp\/\S+/g, '<dir>')
+            .slice(0, 120)}"`,
+        );
       } finally {
         await local.close();
       }
@@ -459,7 +737,11 @@ describe('bad models fail before anything is written', () => {
       expect(summary.published).toBe(false);
       expect(summary.reasons.some((r) => r.startsWith('collapse: the mean embedding has norm'))).toBe(true);
       expect(await local.store.getPointer()).toBeUndefined();
-      record('model.near-collapse', 'a model whose users all get nearly one vector (passes the deploy probe)', `not published: "${summary.reasons.join('; ')}"`);
+      record(
+        'model.near-collapse',
+        'a model whose users all get nearly one vector (passes the deploy probe)',
+        `not published: "${summary.reasons.join('; ')}"`,
+      );
     } finally {
       await local.close();
     }
@@ -473,7 +755,11 @@ describe('bad models fail before anything is written', () => {
       expect(summary.reasons.some((r) => /partition \d failed: .*not finite/.test(r))).toBe(true);
       expect(userIdsOf(await scanTable(local.dynamo.client, local.tableName))).toEqual([]);
       expect(await local.store.getPointer()).toBeUndefined();
-      record('model.nan-on-data', 'a model that outputs NaN only for known items (passes the deploy probe)', `not published, 0 embeddings written: "${summary.reasons[0]?.slice(0, 120)}"`);
+      record(
+        'model.nan-on-data',
+        'a model that outputs NaN only for known items (passes the deploy probe)',
+        `not published, 0 embeddings written: "${summary.reasons[0]?.slice(0, 120)}"`,
+      );
     } finally {
       await local.close();
     }

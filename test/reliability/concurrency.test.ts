@@ -79,7 +79,8 @@ afterAll(async () => {
     const cases: ReliabilityCase[] = [
       {
         id: 'concurrency.run-lock',
-        description: 'two runs of one date on one table (one process), the second started at once / after plan / after the partition stage',
+        description:
+          'two runs of one date on one table (one process), the second started at once / after plan / after the partition stage',
         trials: group('run-lock').length,
         passed: group('run-lock').filter((t) => t.ok).length,
         result: `one published, the other stopped: "${group('run-lock')[0]?.message ?? ''}"; table and snapshots equal to a clean run`,
@@ -122,7 +123,13 @@ describe('two runs at once for the same date', () => {
       expect(items).toEqual(clean.items);
       const objects = (await objectState(dir)).objects;
       expect(objects).toEqual(clean.objects);
-      trials.push({ kind: 'run-lock', ok: true, message: String(refused[0].message).replace(/local-\S+/, 'local-<host>-<pid>-<id>').replace(/until \S+/, 'until <lease end>') });
+      trials.push({
+        kind: 'run-lock',
+        ok: true,
+        message: String(refused[0].message)
+          .replace(/local-\S+/, 'local-<host>-<pid>-<id>')
+          .replace(/until \S+/, 'until <lease end>'),
+      });
     });
   }
 
@@ -130,7 +137,22 @@ describe('two runs at once for the same date', () => {
     // Prepare
     const dir = join(base, 'cli');
     await cp(seedDir, dir, { recursive: true });
-    const args = ['daily', '--date', DAY, '--data', dir, '--model', MODEL, '--partitions', '4', '--workers', '1', '--threads', '1', '--json'];
+    const args = [
+      'daily',
+      '--date',
+      DAY,
+      '--data',
+      dir,
+      '--model',
+      MODEL,
+      '--partitions',
+      '4',
+      '--workers',
+      '1',
+      '--threads',
+      '1',
+      '--json',
+    ];
 
     // Act
     const runs = await Promise.all([runCli(args), runCli(args)]);

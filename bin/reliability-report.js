@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Prints the figures the reliability tests measured (reports/reliability.json, written by
+// test/reliability/*) as the markdown table of docs/reliability.md.
+//   npx vitest run test/reliability && node bin/reliability-report.js
+import { readFileSync } from 'node:fs';
+
+const report = JSON.parse(readFileSync(new URL('../reports/reliability.json', import.meta.url), 'utf8'));
+const cell = (text) => String(text).replaceAll('|', '\\|').replaceAll('\n', ' ');
+const lines = ['| case | what | trials | passed | result |', '|---|---|---:|---:|---|'];
+for (const c of report.cases) {
+  lines.push(`| \`${c.id}\` | ${cell(c.description)} | ${c.trials} | ${c.passed} | ${cell(c.result)} |`);
+}
+lines.push('', `Totals: ${report.totals.cases} cases, ${report.totals.trials} trials, ${report.totals.passed} passed.`);
+process.stdout.write(`${lines.join('\n')}\n`);
