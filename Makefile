@@ -24,8 +24,9 @@ help: ## List the targets
 install: node python ## Install Node and Python dependencies when missing
 
 node: node_modules/.installed
+# A fresh clone gets `npm ci`; an existing tree is updated in place, without wiping node_modules.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	if [ -d node_modules ]; then npm install --no-audit --no-fund; else npm ci --no-audit --no-fund; fi
 	@touch $@
 
 python: $(VENV)/.installed

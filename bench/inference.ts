@@ -214,32 +214,42 @@ export async function benchModel(options: {
   return { label: options.label, modelVersion: model.manifest.modelVersion, shape, batches };
 }
 
+export interface PlanFigures {
+  readonly name: string;
+  /** planBatches limits; padded plans fill batches of maxTokens / M users. */
+  readonly maxBatchSize: number;
+  readonly maxTokensPerBatch: number;
+  readonly seconds: number;
+  readonly usersPerSec: number;
+  readonly paddedTokens: number;
+  readonly batches: number;
+}
+
 export interface PaddingResult {
   readonly users: number;
   readonly meanLength: number;
   readonly p50Length: number;
   readonly p90Length: number;
   readonly maxLength: number;
-  readonly bucketed: {
-    readonly seconds: number;
-    readonly usersPerSec: number;
-    readonly paddedTokens: number;
-    readonly batches: number;
-  };
-  readonly paddedToM: {
-    readonly seconds: number;
-    readonly usersPerSec: number;
-    readonly paddedTokens: number;
-    readonly batches: number;
-  };
   readonly realTokens: number;
-  /** Effective users/s with bucketing over users/s padded to M. */
+  /** Every plan, timed round robin: padded to M, the pipeline's default buckets, smaller budgets. */
+  readonly plans: readonly PlanFigures[];
+  /** The pipeline's default bucketing, and the best bucketing plan. */
+  readonly bucketed: PlanFigures;
+  readonly best: PlanFigures;
+  readonly paddedToM: PlanFigures;
+  /** Effective users/s of the default bucketing over padded to M; and of the best plan. */
   readonly speedup: number;
+  readonly bestSpeedup: number;
 }
 
+/** The embedder's batch limits when the pipeline passes none (src/inference/embedder.ts). */
+export const PIPELINE_BATCH_LIMITS = { maxBatchSize: 256, maxTokensPerBatch: 32_768 } as const;
+
 /**
- * Length bucketing (the embedder's planBatches, as the pipeline runs it) against the same users in
- * batches of the same token budget, every sequence padded to M. Same model, same session.
+ * Length bucketing (the embedder's planBatches, as the pipeline runs it, and with smaller token
+ * budgets) against the same users in batches of the same token budget with every sequence padded
+ * to M. Same model, same session, featurized up front: inference only, round robin.
  */
 export async function benchPadding(options: {
   readonly model: ModelDirectory;
@@ -248,70 +258,80 @@ export async function benchPadding(options: {
   readonly cutoffMs: number;
   readonly threads: number;
   readonly reps: number;
-  readonly maxBatchSize?: number;
-  readonly maxTokensPerBatch?: number;
 }): Promise<PaddingResult> {
   const { model, items, sequences, cutoffMs } = options;
   const maxLength = model.manifest.dims.maxLength;
-  const maxBatch = options.maxBatchSize ?? 256;
-  const maxTokens = options.maxTokensPerBatch ?? 32_768;
   const embedder = await OnnxEmbedder.open(model, items, { threads: options.threads });
   const featurizer = new Featurizer(featureSpecFromManifest(model.manifest), items);
   const lengths = sequences.map((s) => s.length);
+  const limits = [
+    { name: 'bucketed (pipeline default)', ...PIPELINE_BATCH_LIMITS },
+    { name: 'bucketed ≤64 users, ≤8192 tokens', maxBatchSize: 64, maxTokensPerBatch: 8192 },
+    { name: 'bucketed ≤32 users, ≤4096 tokens', maxBatchSize: 32, maxTokensPerBatch: 4096 },
+  ];
   try {
-    // Featurize both plans up front: the comparison is about inference cost only.
-    const bucketPlan = planBatches(lengths, maxBatch, maxTokens);
-    const bucketed = bucketPlan.map((idx) =>
-      featurizer.featurize(
-        idx.map((i) => sequences[i]!),
-        cutoffMs,
+    const plans = limits.map((l) => ({
+      ...l,
+      batches: planBatches(lengths, l.maxBatchSize, l.maxTokensPerBatch).map((idx) =>
+        featurizer.featurize(
+          idx.map((i) => sequences[i]!),
+          cutoffMs,
+        ),
       ),
-    );
-    const perPadded = Math.max(1, Math.min(maxBatch, Math.floor(maxTokens / maxLength)));
+    }));
+    const perPadded = Math.max(1, Math.floor(PIPELINE_BATCH_LIMITS.maxTokensPerBatch / maxLength));
     const padded: FeatureBatch[] = [];
     for (let i = 0; i < sequences.length; i += perPadded) {
       padded.push(padBatch(featurizer.featurize(sequences.slice(i, i + perPadded), cutoffMs), maxLength));
     }
-    const runAll = async (plan: typeof bucketed): Promise<number> => {
+    plans.unshift({
+      name: 'padded to M',
+      maxBatchSize: perPadded,
+      maxTokensPerBatch: PIPELINE_BATCH_LIMITS.maxTokensPerBatch,
+      batches: padded,
+    });
+    const runAll = async (batches: readonly FeatureBatch[]): Promise<number> => {
       const started = performance.now();
-      for (const batch of plan) await embedder.run(batch);
+      for (const batch of batches) await embedder.run(batch);
       return (performance.now() - started) / 1000;
     };
     progress(
-      `padding: ${sequences.length} users, ${bucketed.length} bucketed batches vs ${padded.length} padded to ${maxLength}`,
+      `padding: ${sequences.length} users; ${plans.map((p) => `${p.name}: ${p.batches.length} batches`).join(', ')}`,
     );
     const timings = await contest(
-      [
-        { name: 'bucketed', run: () => runAll(bucketed) },
-        { name: 'padded', run: () => runAll(padded) },
-      ],
+      plans.map((p) => ({ name: p.name, run: () => runAll(p.batches) })),
       options.reps,
       0,
     );
+    const figures: PlanFigures[] = plans.map((p) => {
+      const seconds = timings.get(p.name)!.best;
+      return {
+        name: p.name,
+        maxBatchSize: p.maxBatchSize,
+        maxTokensPerBatch: p.maxTokensPerBatch,
+        seconds: round(seconds),
+        usersPerSec: round(sequences.length / seconds),
+        paddedTokens: p.batches.reduce((n, b) => n + b.batchSize * b.length, 0),
+        batches: p.batches.length,
+      };
+    });
     const sorted = [...lengths].sort((a, b) => a - b);
-    const tokens = (plan: typeof bucketed) => plan.reduce((n, b) => n + b.batchSize * b.length, 0);
-    const b = timings.get('bucketed')!.best;
-    const p = timings.get('padded')!.best;
+    const paddedToM = figures[0]!;
+    const bucketed = figures[1]!;
+    const best = figures.slice(1).reduce((a, c) => (c.usersPerSec > a.usersPerSec ? c : a));
     return {
       users: sequences.length,
       meanLength: round(lengths.reduce((a, c) => a + c, 0) / lengths.length),
       p50Length: sorted[Math.floor(sorted.length * 0.5)]!,
       p90Length: sorted[Math.floor(sorted.length * 0.9)]!,
       maxLength: sorted[sorted.length - 1]!,
-      bucketed: {
-        seconds: round(b),
-        usersPerSec: round(sequences.length / b),
-        paddedTokens: tokens(bucketed),
-        batches: bucketed.length,
-      },
-      paddedToM: {
-        seconds: round(p),
-        usersPerSec: round(sequences.length / p),
-        paddedTokens: tokens(padded),
-        batches: padded.length,
-      },
       realTokens: lengths.reduce((a, c) => a + c, 0),
-      speedup: round(p / b),
+      plans: figures,
+      bucketed,
+      best,
+      paddedToM,
+      speedup: round(paddedToM.seconds / bucketed.seconds),
+      bestSpeedup: round(paddedToM.seconds / best.seconds),
     };
   } finally {
     await embedder.release();

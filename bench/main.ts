@@ -247,9 +247,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           threads,
           reps: quick ? 1 : 2,
         });
-        progress(
-          `padding: bucketed ${padding.bucketed.usersPerSec} users/s vs padded to M ${padding.paddedToM.usersPerSec} (${padding.speedup}×)`,
-        );
+        progress(`padding: ${padding.plans.map((x) => `${x.name} ${x.usersPerSec} users/s`).join(', ')}`);
       }
       if (!skip.has('paper')) {
         const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);

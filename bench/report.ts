@@ -116,38 +116,37 @@ export function renderMarkdown(r: BenchReport): string {
       `${p.users} users embedded on the steady day of the smallest daily run (synthetic heavy-tailed lengths: mean ${p.meanLength}, median ${p.p50Length}, p90 ${p.p90Length}, max ${p.maxLength}); demo model, onnxruntime fp32, same session, inference only.`,
       '',
       table(
-        ['plan', 'batches', 'padded tokens', 'seconds', 'users/s'],
-        [
-          [
-            'bucketed (planBatches, ≤256 users, ≤32768 tokens)',
-            p.bucketed.batches,
-            p.bucketed.paddedTokens,
-            p.bucketed.seconds,
-            p.bucketed.usersPerSec,
-          ],
-          [
-            'padded to M (same token budget)',
-            p.paddedToM.batches,
-            p.paddedToM.paddedTokens,
-            p.paddedToM.seconds,
-            p.paddedToM.usersPerSec,
-          ],
-        ],
+        ['plan', 'max users/batch', 'max tokens/batch', 'batches', 'padded tokens', 'seconds', 'users/s', 'vs padded'],
+        p.plans.map((x) => [
+          x.name,
+          x.maxBatchSize,
+          x.maxTokensPerBatch,
+          x.batches,
+          x.paddedTokens,
+          x.seconds,
+          x.usersPerSec,
+          `${(p.paddedToM.seconds / x.seconds).toFixed(2)}×`,
+        ]),
       ),
       '',
-      `Real tokens ${p.realTokens}. Speed-up **${p.speedup}×**.`,
+      `Real tokens ${p.realTokens}. Speed-up with the pipeline's default limits **${p.speedup}×**, best plan ${p.best.name} **${p.bestSpeedup}×**.`,
       '',
     );
   }
 
   out.push('## 2. The daily run end to end', '');
   if (r.daily.length > 0) {
+    const order = ['read', 'merge', 'featurize', 'infer', 'write', 'snapshot'];
+    const steps = [...new Set(r.daily.flatMap((d) => d.runs.flatMap((x) => Object.keys(x.secondsByStep))))].sort(
+      (a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99),
+    );
     out.push(
-      `Synthetic data (\`src/synth\`), ${r.daily[0]?.days} days of history; the second-to-last day bootstraps the sequence snapshot (every user with history is embedded), the last day is the steady state (active users only). Local runner: object store = directory, table = embedded dynalite, 2 worker threads. Embed split: worker seconds summed over partitions.`,
+      `Synthetic data (\`src/synth\`), ${r.daily[0]?.days} days of history; the second-to-last day bootstraps the sequence snapshot (every user with history is embedded), the last day is the steady state (active users only). Local runner: object store = directory, table = embedded dynalite, default workers and threads. Embed split: worker seconds summed over partitions (read, merge, featurize, infer, write, snapshot), infer share = infer / all of them.`,
       '',
       table(
         [
           'users',
+          'model',
           'run',
           'events',
           'active',
@@ -156,13 +155,9 @@ export function renderMarkdown(r: BenchReport): string {
           'partition s',
           'embed s',
           'publish s',
-          'embedded users/s (embed)',
+          'embedded users/s (embed stage)',
           'peak RSS MiB',
-          'read',
-          'merge',
-          'featurize',
-          'infer',
-          'write',
+          ...steps.map((k) => `${k} s`),
           'infer share',
         ],
         r.daily.flatMap((d) =>
@@ -179,17 +174,16 @@ export function renderMarkdown(r: BenchReport): string {
             num(x.secondsByStage.publish),
             x.embedUsersPerSec,
             x.peakRssMiB,
-            num(x.secondsByStep.read),
-            num(x.secondsByStep.merge),
-            num(x.secondsByStep.featurize),
-            num(x.secondsByStep.infer),
-            num(x.secondsByStep.write),
+            ...steps.map((k) => num(x.secondsByStep[k])),
             pct(x.inferShare),
           ]),
         ),
       ),
       '',
-      `Generation: ${r.daily.map((d) => `${d.users} users ${d.generatedEvents} events in ${d.generateSeconds}s`).join('; ')}.`,
+      `Generation: ${r.daily
+        .filter((d) => d.model === 'shipped')
+        .map((d) => `${d.users} users ${d.generatedEvents} events in ${d.generateSeconds}s`)
+        .join('; ')}.`,
       '',
     );
   } else {
