@@ -11,7 +11,7 @@ import { type FeatureBatch, Featurizer } from '../src/features/featurize.ts';
 import type { ItemTable } from '../src/features/item-table.ts';
 import type { SequenceEvent } from '../src/features/sequence.ts';
 import { featureSpecFromManifest } from '../src/features/spec.ts';
-import { OnnxEmbedder, planBatches } from '../src/inference/embedder.ts';
+import { BATCH_DEFAULTS, OnnxEmbedder, planBatches } from '../src/inference/embedder.ts';
 import type { ModelDirectory } from '../src/inference/model-dir.ts';
 import { openSession } from '../src/inference/session.ts';
 import { type Contender, contest, type Timing, timed } from './contest.ts';
@@ -243,8 +243,8 @@ export interface PaddingResult {
   readonly bestSpeedup: number;
 }
 
-/** The embedder's batch limits when the pipeline passes none (src/inference/embedder.ts). */
-export const PIPELINE_BATCH_LIMITS = { maxBatchSize: 256, maxTokensPerBatch: 32_768 } as const;
+/** The embedder's batch limits on the CPU when the pipeline passes none (src/inference/embedder.ts). */
+export const PIPELINE_BATCH_LIMITS = BATCH_DEFAULTS.cpu;
 
 /**
  * Length bucketing (the embedder's planBatches, as the pipeline runs it, and with smaller token
@@ -265,9 +265,13 @@ export async function benchPadding(options: {
   const featurizer = new Featurizer(featureSpecFromManifest(model.manifest), items);
   const lengths = sequences.map((s) => s.length);
   const limits = [
-    { name: 'bucketed (pipeline default)', ...PIPELINE_BATCH_LIMITS },
+    {
+      name: `bucketed (pipeline default: ≤${PIPELINE_BATCH_LIMITS.maxBatchSize} users, ≤${PIPELINE_BATCH_LIMITS.maxTokensPerBatch} tokens)`,
+      ...PIPELINE_BATCH_LIMITS,
+    },
+    { name: 'bucketed ≤256 users, ≤32768 tokens', maxBatchSize: 256, maxTokensPerBatch: 32_768 },
     { name: 'bucketed ≤64 users, ≤8192 tokens', maxBatchSize: 64, maxTokensPerBatch: 8192 },
-    { name: 'bucketed ≤32 users, ≤4096 tokens', maxBatchSize: 32, maxTokensPerBatch: 4096 },
+    { name: 'bucketed ≤32 users, ≤2048 tokens', maxBatchSize: 32, maxTokensPerBatch: 2048 },
   ];
   try {
     const plans = limits.map((l) => ({

@@ -84,7 +84,8 @@ export async function modelVariants(model: ModelDirectory, outDir: string): Prom
   const fresh =
     existsSync(marker) &&
     statSync(marker).mtimeMs > statSync(model.onnxPath).mtimeMs &&
-    readFileSync(marker, 'utf8').includes(model.onnxPath);
+    readFileSync(marker, 'utf8').includes(model.onnxPath) &&
+    readFileSync(marker, 'utf8').includes('"lastpos"'); // built by this version of make_models.py
   if (!fresh) {
     progress(`graph variants of ${model.manifest.modelVersion} (optimizer, fused attention, int8) -> ${outDir}`);
     await runPythonJson(SCRIPT, ['variants', '--model', model.dir, '--out', outDir]);

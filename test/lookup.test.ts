@@ -3,9 +3,11 @@
  * fuzz of issue 6: random, oversized, unicode and injection-shaped ids and versions, and batches
  * over the limit, only ever get 200, 400 or 404.
  */
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingClient } from '../src/client/embedding-client.ts';
 import type { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { userPartitionKey } from '../src/embeddings/table-schema.ts';
 import type { VersionId } from '../src/embeddings/types.ts';
 import type { LocalDynamo } from '../src/local/dynalite.ts';
 import { type BatchBody, handleLookup, LookupHandler } from '../src/lookup/handler.ts';
@@ -58,10 +60,12 @@ describe('handleLookup', () => {
     expect(body.missing).toEqual(['carol']);
   });
 
-  it('pins a version', async () => {
+  it('pins a version; a null version means the current one', async () => {
     const response = await handleLookup(store, { userId: 'alice', version: 'm1@2026-10-01' });
+    const unpinned = await handleLookup(store, { userId: 'alice', version: null });
     expect(response.statusCode).toBe(200);
     expect(response.body).toMatchObject({ version: 'm1@2026-10-01', date: '2026-10-01' });
+    expect(unpinned.body).toMatchObject({ version: 'm1@2026-10-02', date: '2026-10-02' });
   });
 
   it('404 for an unknown user or version, 400 for invalid input', async () => {
@@ -111,6 +115,23 @@ describe('handleLookup', () => {
       'm1@2026-10-01',
       'm1@2026-10-02',
     ]);
+  });
+
+  it('answers 500, not 400, for a stored item that does not decode', async () => {
+    const local = await freshStore(dynamo);
+    await local.store.writeEmbeddings(D1, makeRecords(['alice'], DIMS, 1));
+    await local.store.recordVersion({ ...D1, published: true });
+    await local.store.movePointer(D1, undefined);
+    await dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: local.tableName,
+        Key: { pk: { S: userPartitionKey('m1', 'alice') }, sk: { S: D1.date } },
+        UpdateExpression: 'SET n = :n',
+        ExpressionAttributeValues: { ':n': { N: '3' } },
+      }),
+    );
+    const response = await new LookupHandler(local.store, { onError: () => undefined }).handle({ userId: 'alice' });
+    expect(response).toMatchObject({ statusCode: 500, body: { error: { code: 'INTERNAL' } } });
   });
 
   it('answers 404 before anything is published and 500 only when the store fails', async () => {

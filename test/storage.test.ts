@@ -71,6 +71,16 @@ function contract(name: string, setUp: () => Promise<{ fixture: Fixture; tearDow
       expect(await store.list('nothing/')).toEqual([]);
     });
 
+    it('lists unicode keys in UTF-8 byte order, as S3 does', async () => {
+      const store = fixture.fresh('unicode');
+      const keys = ['z', 'é', '😀', 'a b', 'Z', '\uff5e'];
+      for (const key of keys) await store.put(`u/${key}`, key);
+      const listed = (await store.list('u/')).map((o) => o.key.slice(2));
+      const byBytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect(listed).toEqual(byBytes);
+      expect(Buffer.from(await store.get('u/😀')).toString()).toBe('😀');
+    });
+
     it('deletes, and deleting a missing key is not an error', async () => {
       await fixture.store.put('del/x', 'x');
       await fixture.store.delete('del/x');

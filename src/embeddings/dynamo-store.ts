@@ -3,45 +3,31 @@
  * docs/versioning.md). Writes are deterministic puts (same key, same bytes), so any retry or rerun
  * leaves the same table. No transactions: the pointer, versions and run locks move with
  * conditional writes only, which dynalite supports.
+ * Parts: item format ./embedding-item.ts, batched writes ./batch-writer.ts, run lock ./run-lock.ts.
  */
 import {
   type AttributeValue,
-  BatchWriteItemCommand,
-  type BatchWriteItemCommandOutput,
-  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateItemCommand,
-  type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
-import { ConflictError, NotFoundError, TransientError, ValidationError } from '../util/errors.ts';
-import { decodeVector, encodeVector } from './codec.ts';
-import { itemSize, writeUnits } from './item-size.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../util/errors.ts';
+import { writeInBatches } from './batch-writer.ts';
+import { assertUserId, buildPutRequests, decodeItem } from './embedding-item.ts';
+import { AdaptiveConcurrency, DEFAULT_RETRY_POLICY, mapWithConcurrency, type RetryPolicy } from './retry.ts';
+import { acquireRunLock, getRunLock, releaseRunLock } from './run-lock.ts';
+import { conditionFailed, sendWithRetries, type TableContext } from './table-context.ts';
 import {
-  AdaptiveConcurrency,
-  backoffDelay,
-  DEFAULT_RETRY_POLICY,
-  isRetryable,
-  isThrottle,
-  mapWithConcurrency,
-  type RetryPolicy,
-} from './retry.ts';
-import {
-  assertDate,
-  assertModelVersion,
   DEFAULT_DTYPE,
   DEFAULT_RETENTION_DAYS,
-  EMBEDDING_ATTRS,
   epochSecondsAfter,
-  LOCK_PK,
   POINTER_KEY,
-  parseVersionId,
-  ttlFor,
+  toVersionId,
   userPartitionKey,
   VERSION_PK,
   versionIdOf,
@@ -59,6 +45,9 @@ import type {
   VersionRecord,
   WriteStats,
 } from './types.ts';
+
+/** Re-exported: the partition stage validates user ids with the same rule. */
+export { assertUserId, MAX_USER_ID_BYTES } from './embedding-item.ts';
 
 export interface DynamoEmbeddingStoreOptions {
   readonly tableName: string;
@@ -87,35 +76,8 @@ export interface DynamoEmbeddingStoreOptions {
   readonly wallClockExpiry?: boolean;
 }
 
-/** Largest user id accepted for writing (DynamoDB's partition key limit is 2048 bytes). */
-export const MAX_USER_ID_BYTES = 1024;
-const BATCH_WRITE_LIMIT = 25;
 /** Items per lookup Query page (see readOne). */
 const READ_PAGE = 4;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-const BAD_ID_CHARS = /[\u0000-\u001f\u007f]|\p{Cs}/u;
-
-interface MutableStats {
-  items: number;
-  requests: number;
-  retries: number;
-  throttles: number;
-  bytes: number;
-  writeUnits: number;
-  consumedWriteUnits: number;
-  backoffMs: number;
-}
-
-function toVersionId(version: VersionId | string): VersionId {
-  if (typeof version === 'string') return parseVersionId(version);
-  assertModelVersion(version.modelVersion);
-  assertDate(version.date);
-  return { modelVersion: version.modelVersion, date: version.date };
-}
-
-function conditionFailed(error: unknown): boolean {
-  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
-}
 
 export class DynamoEmbeddingStore implements EmbeddingStore {
   public readonly tableName: string;
@@ -129,6 +91,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   private readonly wallClockExpiry: boolean;
   /** Shared by every writeEmbeddings call of this store: the whole process's pressure on the table. */
   private readonly writeLimiter: AdaptiveConcurrency;
+  private readonly table: TableContext;
 
   public constructor(options: DynamoEmbeddingStoreOptions) {
     this.tableName = options.tableName;
@@ -141,6 +104,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     this.now = options.now ?? Date.now;
     this.wallClockExpiry = options.wallClockExpiry ?? true;
     this.writeLimiter = new AdaptiveConcurrency(this.writeConcurrency);
+    this.table = { client: this.client, tableName: this.tableName, policy: this.policy, now: this.now };
     if (!(this.retentionDays > 0))
       throw new ValidationError(`retentionDays must be positive, got ${this.retentionDays}`);
   }
@@ -148,145 +112,12 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   // ---------------------------------------------------------------- writes
 
   public async writeEmbeddings(version: VersionId, records: readonly EmbeddingRecord[]): Promise<WriteStats> {
-    const { modelVersion, date } = toVersionId(version);
-    const requests = this.buildPutRequests(modelVersion, date, records);
-    const stats: MutableStats = {
-      items: records.length,
-      requests: 0,
-      retries: 0,
-      throttles: 0,
-      bytes: 0,
-      writeUnits: 0,
-      consumedWriteUnits: 0,
-      backoffMs: 0,
-    };
-    for (const request of requests) {
-      const item = request.PutRequest!.Item!;
-      stats.bytes += itemSize(item);
-      stats.writeUnits += writeUnits(item);
-    }
-    const batches: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) batches.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
-    // Once one group has failed for good the call is lost: the other groups stop at their next attempt.
-    const abort: { error?: unknown } = {};
-    await mapWithConcurrency(batches, this.writeConcurrency, async (batch) => {
-      try {
-        await this.writeBatch(batch, stats, abort);
-      } catch (error) {
-        abort.error ??= error;
-        throw error;
-      }
-    });
-    return { ...stats };
+    const requests = buildPutRequests(toVersionId(version), records, this.dtype, this.retentionDays);
+    return writeInBatches(this.table, requests, this.writeLimiter, this.writeConcurrency);
   }
 
-  private buildPutRequests(modelVersion: string, date: string, records: readonly EmbeddingRecord[]): WriteRequest[] {
-    const ttl = String(ttlFor(date, this.retentionDays));
-    const seen = new Set<string>();
-    let dims: number | undefined;
-    return records.map((record) => {
-      assertUserId(record.userId);
-      if (seen.has(record.userId))
-        throw new ValidationError(`duplicate user id in one write: ${JSON.stringify(record.userId)}`);
-      seen.add(record.userId);
-      const vector = record.embedding;
-      dims ??= vector.length;
-      if (vector.length === 0 || vector.length !== dims) {
-        throw new ValidationError(
-          `embedding of ${JSON.stringify(record.userId)} has ${vector.length} dims, expected ${dims}`,
-          {
-            userId: record.userId,
-          },
-        );
-      }
-      for (const value of vector) {
-        if (!Number.isFinite(value)) {
-          throw new ValidationError(`embedding of ${JSON.stringify(record.userId)} has a non-finite value`, {
-            userId: record.userId,
-          });
-        }
-      }
-      const item: Record<string, AttributeValue> = {
-        pk: { S: userPartitionKey(modelVersion, record.userId) },
-        sk: { S: date },
-        [EMBEDDING_ATTRS.vector]: { B: encodeVector(vector, this.dtype) },
-        [EMBEDDING_ATTRS.dims]: { N: String(vector.length) },
-        [EMBEDDING_ATTRS.ttl]: { N: ttl },
-      };
-      if (this.dtype !== DEFAULT_DTYPE) item[EMBEDDING_ATTRS.dtype] = { S: this.dtype };
-      return { PutRequest: { Item: item } };
-    });
-  }
-
-  /** One group of <= 25 puts: resend UnprocessedItems and throttled calls with backoff, bounded. */
-  private async writeBatch(batch: WriteRequest[], stats: MutableStats, abort: { error?: unknown }): Promise<void> {
-    const limiter = this.writeLimiter;
-    let pending = batch;
-    for (let attempt = 0; ; attempt++) {
-      if (abort.error !== undefined) throw abort.error;
-      let output: BatchWriteItemCommandOutput | undefined;
-      let failure: unknown;
-      stats.requests++;
-      await limiter.acquire();
-      try {
-        output = await this.client.send(
-          new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending }, ReturnConsumedCapacity: 'TOTAL' }),
-        );
-        if (crashHooksEnabled) crashPoint('dynamo:batch-write'); // reliability tests only (src/testing)
-      } catch (error) {
-        if (!isRetryable(error)) throw error;
-        failure = error;
-        if (isThrottle(error)) {
-          stats.throttles++;
-          limiter.onThrottle();
-        }
-      } finally {
-        limiter.release();
-      }
-      if (output) {
-        for (const consumed of output.ConsumedCapacity ?? []) stats.consumedWriteUnits += consumed.CapacityUnits ?? 0;
-        const unprocessed = output.UnprocessedItems?.[this.tableName] ?? [];
-        if (unprocessed.length === 0) {
-          limiter.onSuccess();
-          return;
-        }
-        stats.throttles++;
-        limiter.onThrottle();
-        pending = unprocessed;
-      }
-      if (attempt + 1 >= this.policy.maxAttempts) {
-        throw new TransientError(
-          `BatchWriteItem to ${this.tableName}: ${pending.length} items still unwritten after ${this.policy.maxAttempts} attempts`,
-          { unwritten: pending.length, attempts: this.policy.maxAttempts },
-          { cause: failure },
-        );
-      }
-      stats.retries++;
-      const delay = backoffDelay(this.policy, attempt);
-      stats.backoffMs += delay;
-      await this.policy.sleep(delay);
-    }
-  }
-
-  /** Sends a single-item call, retrying throttles and transient failures within the policy. */
-  private async send<T>(call: () => Promise<T>, what: string): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await call();
-      } catch (error) {
-        if (!isRetryable(error)) throw error;
-        if (attempt + 1 >= this.policy.maxAttempts) {
-          throw new TransientError(
-            `${what} on ${this.tableName} failed after ${this.policy.maxAttempts} attempts`,
-            undefined,
-            {
-              cause: error,
-            },
-          );
-        }
-        await this.policy.sleep(backoffDelay(this.policy, attempt));
-      }
-    }
+  private send<T>(call: () => Promise<T>, what: string): Promise<T> {
+    return sendWithRetries(this.table, what, call);
   }
 
   // ---------------------------------------------------------------- versions
@@ -588,82 +419,16 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
 
   // ---------------------------------------------------------------- run lock
 
-  public async acquireRunLock(version: VersionId | string, owner: string, leaseMs: number): Promise<RunLock> {
-    const id = versionIdOf(toVersionId(version));
-    if (owner.length === 0) throw new ValidationError('run lock owner must not be empty');
-    const now = this.now();
-    const lock: RunLock = { version: id, owner, expiresAt: now + leaseMs };
-    try {
-      await this.send(
-        () =>
-          this.client.send(
-            new PutItemCommand({
-              TableName: this.tableName,
-              Item: marshall({
-                pk: LOCK_PK,
-                sk: id,
-                owner,
-                expiresAt: lock.expiresAt,
-                acquiredAt: new Date(now).toISOString(),
-              }),
-              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner',
-              ExpressionAttributeNames: { '#owner': 'owner' },
-              ExpressionAttributeValues: marshall({ ':now': now, ':owner': owner }),
-            }),
-          ),
-        'acquireRunLock',
-      );
-      if (crashHooksEnabled) crashPoint('dynamo:lock');
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-      const holder = await this.getRunLock(id);
-      throw new ConflictError(
-        `run ${id} is already running: locked by ${holder?.owner ?? '(unknown)'} until ${holder ? new Date(holder.expiresAt).toISOString() : '(unknown)'}`,
-        { version: id, holder: holder?.owner, expiresAt: holder?.expiresAt },
-      );
-    }
-    return lock;
+  public acquireRunLock(version: VersionId | string, owner: string, leaseMs: number): Promise<RunLock> {
+    return acquireRunLock(this.table, versionIdOf(toVersionId(version)), owner, leaseMs);
   }
 
-  public async getRunLock(version: VersionId | string): Promise<RunLock | undefined> {
-    const id = versionIdOf(toVersionId(version));
-    const output = await this.send(
-      () =>
-        this.client.send(
-          new GetItemCommand({
-            TableName: this.tableName,
-            Key: marshall({ pk: LOCK_PK, sk: id }),
-            ConsistentRead: true,
-          }),
-        ),
-      'getRunLock',
-    );
-    if (!output.Item) return undefined;
-    const raw = unmarshall(output.Item);
-    return { version: id, owner: String(raw.owner), expiresAt: Number(raw.expiresAt) };
+  public getRunLock(version: VersionId | string): Promise<RunLock | undefined> {
+    return getRunLock(this.table, versionIdOf(toVersionId(version)));
   }
 
-  public async releaseRunLock(version: VersionId | string, owner: string): Promise<boolean> {
-    const id = versionIdOf(toVersionId(version));
-    try {
-      await this.send(
-        () =>
-          this.client.send(
-            new DeleteItemCommand({
-              TableName: this.tableName,
-              Key: marshall({ pk: LOCK_PK, sk: id }),
-              ConditionExpression: '#owner = :owner',
-              ExpressionAttributeNames: { '#owner': 'owner' },
-              ExpressionAttributeValues: marshall({ ':owner': owner }),
-            }),
-          ),
-        'releaseRunLock',
-      );
-      return true;
-    } catch (error) {
-      if (conditionFailed(error)) return false;
-      throw error;
-    }
+  public releaseRunLock(version: VersionId | string, owner: string): Promise<boolean> {
+    return releaseRunLock(this.table, versionIdOf(toVersionId(version)), owner);
   }
 
   // ---------------------------------------------------------------- reads
@@ -762,31 +527,6 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   }
 }
 
-/** Decodes an embedding item; undefined when its TTL is at or before `expiredAtOrBefore` (epoch s). */
-export function decodeItem(
-  userId: string,
-  version: VersionId,
-  item: Record<string, AttributeValue>,
-  expiredAtOrBefore: number,
-): LookupResult | undefined {
-  const ttl = Number(item[EMBEDDING_ATTRS.ttl]?.N ?? Number.POSITIVE_INFINITY);
-  if (ttl <= expiredAtOrBefore) return undefined;
-  const dims = Number(item[EMBEDDING_ATTRS.dims]?.N);
-  const bytes = item[EMBEDDING_ATTRS.vector]?.B;
-  const dtype = (item[EMBEDDING_ATTRS.dtype]?.S ?? DEFAULT_DTYPE) as EmbeddingDtype;
-  if (!bytes || !Number.isInteger(dims) || (dtype !== 'float16' && dtype !== 'float32')) {
-    throw new ValidationError(`malformed embedding item for ${JSON.stringify(userId)}`, { userId });
-  }
-  return {
-    userId,
-    version: versionIdOf(version),
-    modelVersion: version.modelVersion,
-    date: item.sk?.S ?? '',
-    dims,
-    embedding: Array.from(decodeVector(bytes, dims, dtype)),
-  };
-}
-
 function toVersionRecord(item: Record<string, AttributeValue>): VersionRecord {
   const raw = unmarshall(item);
   const record: VersionRecord = {
@@ -802,15 +542,4 @@ function toVersionRecord(item: Record<string, AttributeValue>): VersionRecord {
     ...(raw.withdrawn === true && { withdrawn: true }),
   };
   return record;
-}
-
-/** User ids are key material: non-empty, well-formed, no control characters, bounded. */
-export function assertUserId(userId: string): void {
-  if (typeof userId !== 'string' || userId.length === 0)
-    throw new ValidationError('user id must be a non-empty string');
-  if (BAD_ID_CHARS.test(userId))
-    throw new ValidationError('user id contains control characters or unpaired surrogates');
-  if (Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES) {
-    throw new ValidationError(`user id is longer than ${MAX_USER_ID_BYTES} bytes`);
-  }
 }

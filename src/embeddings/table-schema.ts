@@ -72,6 +72,14 @@ export function parseVersionId(id: string): VersionId {
   return { modelVersion, date };
 }
 
+/** A validated copy of a version given as an object or as its id. */
+export function toVersionId(version: VersionId | string): VersionId {
+  if (typeof version === 'string') return parseVersionId(version);
+  assertModelVersion(version.modelVersion);
+  assertDate(version.date);
+  return { modelVersion: version.modelVersion, date: version.date };
+}
+
 export function userPartitionKey(modelVersion: string, userId: string): string {
   return `${USER_PK_PREFIX}${modelVersion}#${userId}`;
 }

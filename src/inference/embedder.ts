@@ -10,11 +10,21 @@ import type { ModelDirectory } from './model-dir.ts';
 import { openSession, type SessionOptions } from './session.ts';
 
 export interface EmbedderOptions extends SessionOptions {
-  /** Most users per batch; default 256. */
+  /** Most users per batch; default 64 on the CPU, 512 on CUDA. */
   readonly maxBatchSize?: number;
-  /** Most positions (users × padded length) per batch; default 32768. */
+  /** Most positions (users × padded length) per batch; default 4096 on the CPU, 65536 on CUDA. */
   readonly maxTokensPerBatch?: number;
 }
+
+/**
+ * Batch limits per provider. On the CPU small batches stay in cache: measured on the demo-size
+ * model (2 x 64, M 256, 1 thread) 4096 positions per batch ran ~1.8x faster per user than 32768.
+ * A GPU wants large batches to amortise launches and copies.
+ */
+export const BATCH_DEFAULTS = {
+  cpu: { maxBatchSize: 64, maxTokensPerBatch: 4096 },
+  cuda: { maxBatchSize: 512, maxTokensPerBatch: 65_536 },
+} as const;
 
 /** One finished batch: rows of `embeddings` belong to `indices` of the input list. */
 export interface EmbeddedBatch {
@@ -165,10 +175,11 @@ export class OnnxEmbedder {
    * each checked batch as soon as it is done so callers can write while the next one runs.
    */
   public async *embed(sequences: readonly (readonly SequenceEvent[])[], cutoffMs: number) {
+    const defaults = BATCH_DEFAULTS[this.options.executionProvider ?? 'cpu'];
     const batches = planBatches(
       sequences.map((s) => s.length),
-      this.options.maxBatchSize ?? 256,
-      this.options.maxTokensPerBatch ?? 32_768,
+      this.options.maxBatchSize ?? defaults.maxBatchSize,
+      this.options.maxTokensPerBatch ?? defaults.maxTokensPerBatch,
     );
     for (const indices of batches) {
       const t0 = performance.now();

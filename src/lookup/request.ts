@@ -43,7 +43,8 @@ const requestSchema = z
       .min(1, 'userIds must not be empty')
       .max(MAX_BATCH, `at most ${MAX_BATCH} userIds per request`)
       .optional(),
-    version: version.optional(),
+    // JSON null counts as absent (a caller serialising an unset field), like undefined.
+    version: version.nullish(),
   })
   .refine((r) => (r.userId === undefined) !== (r.userIds === undefined), 'give exactly one of userId or userIds');
 
@@ -64,7 +65,7 @@ export function parseLookupRequest(input: unknown): ParseOutcome {
       .join('; ');
     return { ok: false, message };
   }
-  const pinned = parsed.data.version === undefined ? undefined : parseVersionId(parsed.data.version);
+  const pinned = parsed.data.version == null ? undefined : parseVersionId(parsed.data.version);
   const request: ParsedLookupRequest =
     parsed.data.userId !== undefined
       ? { kind: 'single', userId: parsed.data.userId, ...(pinned && { version: pinned }) }

@@ -28,8 +28,10 @@ export interface EmbedPartitionInput {
   readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads; default onnxruntime's choice. */
   readonly threads?: number;
-  /** Most users per inference batch; default 256. */
+  /** Most users per inference batch; default BATCH_DEFAULTS (src/inference/embedder.ts). */
   readonly maxBatchSize?: number;
+  /** Most positions (users × padded length) per inference batch; default BATCH_DEFAULTS. */
+  readonly maxTokensPerBatch?: number;
   /** Embeddings per writeEmbeddings call (writes overlap the next batches' inference); default 2048. */
   readonly writeChunk?: number;
 }
@@ -38,7 +40,13 @@ const sessions = new Map<string, Promise<OnnxEmbedder>>();
 
 /** One embedder per model, provider and thread count for the life of the process (workers embed several partitions). */
 async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: EmbedPartitionInput): Promise<OnnxEmbedder> {
-  const key = `${model.manifest.modelVersion}\u0000${input.executionProvider ?? 'cpu'}\u0000${input.threads ?? 0}\u0000${input.maxBatchSize ?? 0}`;
+  const key = [
+    model.manifest.modelVersion,
+    input.executionProvider ?? 'cpu',
+    input.threads ?? 0,
+    input.maxBatchSize ?? 0,
+    input.maxTokensPerBatch ?? 0,
+  ].join('\u0000');
   let embedder = sessions.get(key);
   if (!embedder) {
     embedder = (async () => {
@@ -52,6 +60,7 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
         ...(input.executionProvider === undefined ? {} : { executionProvider: input.executionProvider }),
         ...(input.threads === undefined ? {} : { threads: input.threads }),
         ...(input.maxBatchSize === undefined ? {} : { maxBatchSize: input.maxBatchSize }),
+        ...(input.maxTokensPerBatch === undefined ? {} : { maxTokensPerBatch: input.maxTokensPerBatch }),
       });
     })();
     sessions.set(key, embedder);

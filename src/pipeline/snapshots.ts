@@ -32,16 +32,36 @@ const at = (values: ColumnValues | undefined, i: number): unknown => (values ===
 
 /** Users must be sorted by id (the caller's job) so that equal inputs give equal bytes. */
 export function encodeSequenceSnapshot(users: readonly UserSequence[]): Uint8Array {
-  const rows: { user: UserSequence; event: SequenceEvent }[] = [];
-  for (const user of users) for (const event of user.events) rows.push({ user, event });
+  let rows = 0;
+  for (const user of users) rows += user.events.length;
+  const userId = new Array<string>(rows);
+  const itemId = new Array<string>(rows);
+  const action = new Array<string>(rows);
+  const surface = new Array<string | null>(rows);
+  const ts = new BigInt64Array(rows);
+  const duration = new Array<number | null>(rows);
+  const lastEmbedded = new Array<string | null>(rows);
+  let r = 0;
+  for (const user of users) {
+    for (const e of user.events) {
+      userId[r] = user.userId;
+      itemId[r] = e.item_id;
+      action[r] = e.action;
+      surface[r] = e.surface;
+      ts[r] = BigInt(e.ts);
+      duration[r] = e.duration_ms;
+      lastEmbedded[r] = user.lastEmbedded;
+      r++;
+    }
+  }
   return encodeParquet(SEQUENCE_SCHEMA, {
-    user_id: rows.map((r) => r.user.userId),
-    item_id: rows.map((r) => r.event.item_id),
-    action: rows.map((r) => r.event.action),
-    surface: rows.map((r) => r.event.surface),
-    ts: BigInt64Array.from(rows, (r) => BigInt(r.event.ts)),
-    duration_ms: rows.map((r) => r.event.duration_ms),
-    last_embedded: rows.map((r) => r.user.lastEmbedded),
+    user_id: userId,
+    item_id: itemId,
+    action,
+    surface,
+    ts,
+    duration_ms: duration,
+    last_embedded: lastEmbedded,
   });
 }
 

@@ -23,7 +23,7 @@ const CHAINS = 3;
 const HOOK_TRIALS_PER_CHAIN = 6;
 const TIMED_TRIALS = 4;
 
-type Stage = 'plan' | 'partition' | 'embed' | 'publish';
+type Stage = 'deploy' | 'plan' | 'partition' | 'embed' | 'publish';
 const STAGE_ORDER: readonly Stage[] = ['plan', 'partition', 'embed', 'publish'];
 
 interface CrashPoint {
@@ -36,6 +36,7 @@ interface CrashPoint {
 }
 
 function stageOf(name: string): Stage {
+  if (name.includes(':models/')) return 'deploy';
   if (name.startsWith('dynamo:lock') || /runs\/[^/]+\/dt=[^/]+\/manifest\.json$/.test(name)) return 'plan';
   if (name.includes(':work/') || name.includes('/slices/')) return 'partition';
   if (
@@ -47,6 +48,20 @@ function stageOf(name: string): Stage {
     return 'embed';
   }
   return 'publish';
+}
+
+/** The crash points of a traced run, in order, each with its occurrence count. */
+function parseTrace(stderr: string): CrashPoint[] {
+  const seen = new Map<string, number>();
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('crash-point '))
+    .map((line, order) => {
+      const name = line.slice('crash-point '.length);
+      const hit = (seen.get(name) ?? 0) + 1;
+      seen.set(name, hit);
+      return { name, hit, stage: stageOf(name), order };
+    });
 }
 
 function dailyArgs(dataDir: string, date: string): string[] {
@@ -80,6 +95,9 @@ function describeRun(run: CliRun): string {
 
 let base: string;
 let seedDir: string;
+/** The generated data before any run. */
+let pristineDir: string;
+let firstRunTrace: CrashPoint[] = [];
 let seedState: DataDirState;
 let cleanState: DataDirState;
 let trace: CrashPoint[] = [];
@@ -138,8 +156,11 @@ beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'pf-crash-'));
   seedDir = join(base, 'seed');
   await generateDataset({ users: 800, days: 2, seed: 11, start: DAY1, out: join(seedDir, 'objects') });
-  const day1 = await runCli(dailyArgs(seedDir, DAY1), { env });
+  pristineDir = join(base, 'pristine');
+  await cp(seedDir, pristineDir, { recursive: true });
+  const day1 = await runCli(dailyArgs(seedDir, DAY1), { env: { ...env, PINNERFORMER_CRASH_TRACE: '1' } });
   expect(day1.code, describeRun(day1)).toBe(0);
+  firstRunTrace = parseTrace(day1.stderr);
   seedState = await dataDirState(seedDir);
 
   // the readers' view before day 2: a few users' lookups
@@ -160,33 +181,26 @@ beforeAll(async () => {
   expect(clean.code, describeRun(clean)).toBe(0);
   expect(JSON.parse(clean.stdout).published).toBe(true);
   cleanState = await dataDirState(cleanDir);
-  const seen = new Map<string, number>();
-  trace = clean.stderr
-    .split('\n')
-    .filter((line) => line.startsWith('crash-point '))
-    .map((line, order) => {
-      const name = line.slice('crash-point '.length);
-      const hit = (seen.get(name) ?? 0) + 1;
-      seen.set(name, hit);
-      return { name, hit, stage: stageOf(name), order };
-    });
+  trace = parseTrace(clean.stderr);
 }, 300_000);
 
 afterAll(async () => {
   if (outcomes.length > 0) {
     const byStage = (stage: Stage | 'timed') => outcomes.filter((o) => o.stage === stage);
-    const cases: ReliabilityCase[] = (['plan', 'partition', 'embed', 'publish', 'timed'] as const).map((stage) => ({
-      id: `crash.${stage}`,
-      description:
-        stage === 'timed'
-          ? 'SIGKILL of the daily CLI at a random time after plan, then rerun'
-          : `SIGKILL of the daily CLI at a random durable write of the ${stage} stage, then rerun`,
-      trials: byStage(stage).length,
-      passed: byStage(stage).filter((o) => o.ok).length,
-      result:
-        'killed there; readers saw day 1 (or, once the pointer had moved, the complete day 2); the rerun equalled the clean run',
-      figures: { pointerAlreadyMoved: byStage(stage).filter((o) => o.pointerOnDay2).length },
-    }));
+    const cases: ReliabilityCase[] = (['deploy', 'plan', 'partition', 'embed', 'publish', 'timed'] as const).map(
+      (stage) => ({
+        id: `crash.${stage}`,
+        description:
+          stage === 'timed'
+            ? 'SIGKILL of the daily CLI at a random time after plan, then rerun'
+            : `SIGKILL of the daily CLI at a random durable write of the ${stage} stage, then rerun`,
+        trials: byStage(stage).length,
+        passed: byStage(stage).filter((o) => o.ok).length,
+        result:
+          'killed there; readers saw day 1 (or, once the pointer had moved, the complete day 2); the rerun equalled the clean run',
+        figures: { pointerAlreadyMoved: byStage(stage).filter((o) => o.pointerOnDay2).length },
+      }),
+    );
     cases.push({
       id: 'crash.rerun',
       description: 'the rerun that ends each chain of crashes, compared with the clean run',
@@ -203,6 +217,7 @@ afterAll(async () => {
 describe('crash anywhere: SIGKILL then rerun', () => {
   it('the clean trace has write points in every stage, embed writes included', () => {
     for (const stage of STAGE_ORDER) expect(trace.filter((p) => p.stage === stage).length).toBeGreaterThan(0);
+    expect(firstRunTrace.filter((p) => p.stage === 'deploy').length).toBeGreaterThanOrEqual(8);
     expect(trace.filter((p) => p.name === 'dynamo:batch-write').length).toBeGreaterThanOrEqual(8);
   });
 
@@ -241,6 +256,46 @@ describe('crash anywhere: SIGKILL then rerun', () => {
       reruns++;
     }, 600_000);
   }
+
+  it('first run: crashes while deploying the model and in the first run, then a rerun equals the clean first run', async () => {
+    // Prepare: the data before any run; two deploy points (mid-copy of the model) and one other
+    const dir = join(base, 'first-run');
+    await cp(pristineDir, dir, { recursive: true });
+    const rng = new Rng(4242);
+    const deploy = firstRunTrace.filter((p) => p.stage === 'deploy');
+    const others = firstRunTrace.filter((p) => p.stage !== 'deploy' && p.stage !== 'publish');
+    const first = deploy[rng.int(deploy.length)]!;
+    const rest = deploy.filter((p) => p !== first);
+    const chosen = [first, rest[rng.int(rest.length)]!, others[rng.int(others.length)]!];
+    chosen.sort((a, b) => a.order - b.order);
+
+    for (const point of chosen) {
+      // Act
+      const run = await runCli(dailyArgs(dir, DAY1), {
+        env: { ...env, PINNERFORMER_CRASH_AT: point.name, PINNERFORMER_CRASH_AFTER: String(point.hit) },
+      });
+      // Assess: killed there; nothing published yet, so readers get 404, not a partial version
+      expect(run.signal, `${point.name}#${point.hit}: ${describeRun(run)}`).toBe('SIGKILL');
+      const state = await dataDirState(dir);
+      expect(pointerOf(state)).toBeUndefined();
+      const local = await openLocalEmbeddings({ dataDir: dir });
+      try {
+        const response = await handleLookup(local.store, { userId: sampleUsers[0] }, { pointerCacheMs: 0 });
+        expect(response.statusCode).toBe(404);
+      } finally {
+        await local.close();
+      }
+      outcomes.push({ stage: point.stage, point: `${point.name}#${point.hit}`, ok: true, pointerOnDay2: false });
+    }
+
+    const rerun = await runCli(dailyArgs(dir, DAY1), { env });
+    expect(rerun.code, describeRun(rerun)).toBe(0);
+    const final = await dataDirState(dir);
+    expect(final.items).toEqual(seedState.items);
+    expect(final.objects).toEqual(seedState.objects);
+    tempFilesLeft += final.tempFiles;
+    reruns++;
+  }, 600_000);
 
   it(`timed: ${TIMED_TRIALS} SIGKILLs at random times after plan, then a rerun equals the clean run`, async () => {
     const dir = join(base, 'timed');

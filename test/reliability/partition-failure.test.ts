@@ -6,7 +6,7 @@
  */
 
 import { rmSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ let local: LocalEmbeddings;
 let modelVersion: string;
 const before = new Map<string, unknown>();
 let itemsBefore: string[];
-let goodSnapshot: Buffer;
+let goodSnapshot = Buffer.alloc(0);
 const attempts: DailySummary[] = [];
 let laterDay: { users: number; leftovers: number } | undefined;
 
@@ -62,10 +62,9 @@ beforeAll(async () => {
   for (const userId of users)
     before.set(userId, (await handleLookup(local.store, { userId }, { pointerCacheMs: 0 })).body);
   // the fault: partition 2's day-1 sequence snapshot is unreadable from now on
-  await writeFile(
-    join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN)),
-    'PAR1 this is not a parquet file',
-  );
+  const snapshot = join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN));
+  goodSnapshot = await readFile(snapshot);
+  await writeFile(snapshot, 'PAR1 this is not a parquet file');
 }, 300_000);
 
 afterAll(async () => {

@@ -208,9 +208,9 @@ def featurize(
     real = pos < lengths[:, None]  # [B, L]
     idx = np.where(real, starts + pos, 0)  # [B, L]
     prev = np.where(pos > 0, idx - 1, idx)
-    ts = store.ts[idx]
-    prev_ts = np.where(real, store.ts[prev], ts)
     cut = np.broadcast_to(np.asarray(cutoffs_ms, dtype=np.int64)[:, None], (b, length))
+    ts = np.where(real, store.ts[idx], cut)  # padding: a harmless in-range time, zeroed below
+    prev_ts = np.where(real, store.ts[prev], ts)
     time_frac, scalars = time_features(ts, prev_ts, cut, store.duration_ms[idx], store.features)
     ev = store.vectors.shape[1]
     item_index = np.where(real, store.item_index[idx], -1)

@@ -1,0 +1,108 @@
+/**
+ * BatchWriteItem in groups of 25: UnprocessedItems and throttled or failed calls are resent with
+ * full-jitter backoff, a bounded number of times, at an adaptive concurrency shared by the store.
+ */
+import { BatchWriteItemCommand, type BatchWriteItemCommandOutput, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
+import { TransientError } from '../util/errors.ts';
+import { itemSize, writeUnits } from './item-size.ts';
+import { type AdaptiveConcurrency, backoffDelay, isRetryable, isThrottle, mapWithConcurrency } from './retry.ts';
+import type { TableContext } from './table-context.ts';
+import type { WriteStats } from './types.ts';
+
+const BATCH_WRITE_LIMIT = 25;
+
+type MutableStats = { -readonly [K in keyof WriteStats]: WriteStats[K] };
+
+/** Writes every put request; TransientError when a group is still unwritten after the attempts. */
+export async function writeInBatches(
+  table: TableContext,
+  requests: readonly WriteRequest[],
+  limiter: AdaptiveConcurrency,
+  concurrency: number,
+): Promise<WriteStats> {
+  const stats: MutableStats = {
+    items: requests.length,
+    requests: 0,
+    retries: 0,
+    throttles: 0,
+    bytes: 0,
+    writeUnits: 0,
+    consumedWriteUnits: 0,
+    backoffMs: 0,
+  };
+  for (const request of requests) {
+    const item = request.PutRequest!.Item!;
+    stats.bytes += itemSize(item);
+    stats.writeUnits += writeUnits(item);
+  }
+  const batches: WriteRequest[][] = [];
+  for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) batches.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
+  // Once one group has failed for good the call is lost: the other groups stop at their next attempt.
+  const abort: { error?: unknown } = {};
+  await mapWithConcurrency(batches, concurrency, async (batch) => {
+    try {
+      await writeBatch(table, batch, stats, limiter, abort);
+    } catch (error) {
+      abort.error ??= error;
+      throw error;
+    }
+  });
+  return { ...stats };
+}
+
+/** One group of <= 25 puts: resend UnprocessedItems and throttled calls with backoff, bounded. */
+async function writeBatch(
+  table: TableContext,
+  batch: WriteRequest[],
+  stats: MutableStats,
+  limiter: AdaptiveConcurrency,
+  abort: { error?: unknown },
+): Promise<void> {
+  const { policy, tableName } = table;
+  let pending = batch;
+  for (let attempt = 0; ; attempt++) {
+    if (abort.error !== undefined) throw abort.error;
+    let output: BatchWriteItemCommandOutput | undefined;
+    let failure: unknown;
+    stats.requests++;
+    await limiter.acquire();
+    try {
+      output = await table.client.send(
+        new BatchWriteItemCommand({ RequestItems: { [tableName]: pending }, ReturnConsumedCapacity: 'TOTAL' }),
+      );
+      if (crashHooksEnabled) crashPoint('dynamo:batch-write'); // reliability tests only (src/testing)
+    } catch (error) {
+      if (!isRetryable(error)) throw error;
+      failure = error;
+      if (isThrottle(error)) {
+        stats.throttles++;
+        limiter.onThrottle();
+      }
+    } finally {
+      limiter.release();
+    }
+    if (output) {
+      for (const consumed of output.ConsumedCapacity ?? []) stats.consumedWriteUnits += consumed.CapacityUnits ?? 0;
+      const unprocessed = output.UnprocessedItems?.[tableName] ?? [];
+      if (unprocessed.length === 0) {
+        limiter.onSuccess();
+        return;
+      }
+      stats.throttles++;
+      limiter.onThrottle();
+      pending = unprocessed;
+    }
+    if (attempt + 1 >= policy.maxAttempts) {
+      throw new TransientError(
+        `BatchWriteItem to ${tableName}: ${pending.length} items still unwritten after ${policy.maxAttempts} attempts`,
+        { unwritten: pending.length, attempts: policy.maxAttempts },
+        { cause: failure },
+      );
+    }
+    stats.retries++;
+    const delay = backoffDelay(policy, attempt);
+    stats.backoffMs += delay;
+    await policy.sleep(delay);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The run lock ("two runs at once" without transactions): `#lock/<version>` taken with a
+ * conditional put that succeeds when the lock is absent, its lease lapsed, or the same owner renews.
+ */
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
+import { ConflictError, ValidationError } from '../util/errors.ts';
+import { conditionFailed, sendWithRetries, type TableContext } from './table-context.ts';
+import { LOCK_PK } from './table-schema.ts';
+import type { RunLock } from './types.ts';
+
+/** Takes (or renews) the lock of version id `id`; ConflictError naming the holder otherwise. */
+export async function acquireRunLock(
+  table: TableContext,
+  id: string,
+  owner: string,
+  leaseMs: number,
+): Promise<RunLock> {
+  if (owner.length === 0) throw new ValidationError('run lock owner must not be empty');
+  const now = table.now();
+  const lock: RunLock = { version: id, owner, expiresAt: now + leaseMs };
+  try {
+    await sendWithRetries(table, 'acquireRunLock', () =>
+      table.client.send(
+        new PutItemCommand({
+          TableName: table.tableName,
+          Item: marshall({
+            pk: LOCK_PK,
+            sk: id,
+            owner,
+            expiresAt: lock.expiresAt,
+            acquiredAt: new Date(now).toISOString(),
+          }),
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: marshall({ ':now': now, ':owner': owner }),
+        }),
+      ),
+    );
+    if (crashHooksEnabled) crashPoint('dynamo:lock');
+  } catch (error) {
+    if (!conditionFailed(error)) throw error;
+    const holder = await getRunLock(table, id);
+    throw new ConflictError(
+      `run ${id} is already running: locked by ${holder?.owner ?? '(unknown)'} until ${holder ? new Date(holder.expiresAt).toISOString() : '(unknown)'}`,
+      { version: id, holder: holder?.owner, expiresAt: holder?.expiresAt },
+    );
+  }
+  return lock;
+}
+
+export async function getRunLock(table: TableContext, id: string): Promise<RunLock | undefined> {
+  const output = await sendWithRetries(table, 'getRunLock', () =>
+    table.client.send(
+      new GetItemCommand({ TableName: table.tableName, Key: marshall({ pk: LOCK_PK, sk: id }), ConsistentRead: true }),
+    ),
+  );
+  if (!output.Item) return undefined;
+  const raw = unmarshall(output.Item);
+  return { version: id, owner: String(raw.owner), expiresAt: Number(raw.expiresAt) };
+}
+
+/** Deletes the lock if `owner` still holds it; false when it did not. */
+export async function releaseRunLock(table: TableContext, id: string, owner: string): Promise<boolean> {
+  try {
+    await sendWithRetries(table, 'releaseRunLock', () =>
+      table.client.send(
+        new DeleteItemCommand({
+          TableName: table.tableName,
+          Key: marshall({ pk: LOCK_PK, sk: id }),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: marshall({ ':owner': owner }),
+        }),
+      ),
+    );
+    return true;
+  } catch (error) {
+    if (conditionFailed(error)) return false;
+    throw error;
+  }
+}

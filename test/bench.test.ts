@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { PRICES, projectCost } from '../bench/cost.ts';
+import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
+import { padBatch } from '../bench/inputs.ts';
+import type { FeatureBatch } from '../src/features/featurize.ts';
+
+const paper: ModelShape = { layers: 6, hidden: 768, heads: 8, embedding: 256, inputWidth: 444, maxLength: 256 };
+
+describe('bench FLOP count', () => {
+  it('counts the paper-size model at about 23 GFLOP per user at full length', () => {
+    // Prepare: per layer 24·L·H² (projections + FFN) + 4·L²·H (scores, attention × V)
+    const l = 256;
+    const h = 768;
+    const expected = 2 * l * 444 * h + 6 * (24 * l * h * h + 4 * l * l * h) + 8 * h * h + 8 * h * 256;
+    // Act
+    const flops = flopsPerUser(paper, l);
+    // Assess
+    expect(flops).toBe(expected);
+    expect(flops / 1e9).toBeGreaterThan(22);
+    expect(flops / 1e9).toBeLessThan(24);
+  });
+
+  it('counts less for the last-position graph, and grows faster than linearly with length', () => {
+    const full = flopsPerUser(paper, 256);
+    const lastOnly = flopsPerUser(paper, 256, { lastBlockAtLastPosition: true });
+    expect(lastOnly).toBeLessThan(full);
+    // the saving is most of one of six layers
+    expect(full - lastOnly).toBeGreaterThan((full / 6) * 0.8);
+    expect(flopsPerUser(paper, 256)).toBeGreaterThan(2 * flopsPerUser(paper, 128));
+  });
+});
+
+describe('bench padding baseline', () => {
+  it('pads each row to M with zeros and keeps the real positions', () => {
+    // Prepare: 2 users, length 2, one float feature of width 2
+    const batch: FeatureBatch = {
+      batchSize: 2,
+      length: 2,
+      itemVec: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+      itemId: BigInt64Array.from([2n, 2n, 2n, 0n]),
+      action: BigInt64Array.from([1n, 2n, 3n, 0n]),
+      surface: BigInt64Array.from([2n, 2n, 2n, 0n]),
+      timeFrac: Float32Array.from([0.1, 0.2, 0.3, 0.4]),
+      scalars: new Float32Array(16).fill(1),
+      lengths: BigInt64Array.from([2n, 1n]),
+    };
+    // Act
+    const padded = padBatch(batch, 4);
+    // Assess
+    expect(padded.length).toBe(4);
+    expect(Array.from(padded.itemVec)).toEqual([1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0]);
+    expect(Array.from(padded.action)).toEqual([1n, 2n, 0n, 0n, 3n, 0n, 0n, 0n]);
+    expect(Array.from(padded.lengths)).toEqual([2n, 1n]);
+  });
+});
+
+describe('bench cost projection', () => {
+  it('scales linearly with daily active users and prices GPU hours at the g5 rate', () => {
+    const input = {
+      flopsPerUser: 23e9,
+      efficiency: 0.8,
+      writeUnitsPerUser: 1,
+      bytesPerItem: 600,
+      snapshotBytesPerUser: 10_000,
+      snapshotRetentionDays: 7,
+      tableRetentionDays: 30,
+      activeShare: 0.3,
+    };
+    const small = projectCost(input, 10_000_000, 'fp32');
+    const large = projectCost(input, 100_000_000, 'fp32');
+    expect(large.usdPerDay.total / small.usdPerDay.total).toBeCloseTo(10, 1);
+    expect(small.usdPerDay.gpu).toBeCloseTo(small.gpuHoursPerDay * PRICES.g5xlargePerHour, 2);
+    expect(small.usdPerDay.dynamoWrites).toBeCloseTo(10 * PRICES.dynamoWritePerMillionWru, 6);
+    expect(projectCost(input, 10_000_000, 'fp16').gpuHoursPerDay).toBeLessThan(small.gpuHoursPerDay);
+  });
+});
