@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
     .option('--threads <n>', 'threads for onnxruntime and PyTorch', '2')
-    .option('--days <n>', 'days of synthetic history per daily-run size', '14');
+    .option('--days <n>', 'days of synthetic history per daily-run size', '7');
   program.parse([...argv]);
   const flags = program.opts<Flags>();
   const skip = new Set(flags.skip.split(',').filter(Boolean));

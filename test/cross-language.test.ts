@@ -2,7 +2,9 @@
  * Cross-language parity (docs/model-interface.md): the same users at the same cutoff, embedded by
  * PyTorch (the training package's `python -m pinnerformer.embed`, which reads the raw event files)
  * and by this pipeline (TypeScript featurizer + onnxruntime-node, through the daily run's
- * snapshot merge). They must agree to 1e-4.
+ * snapshot merge). They must agree to 1e-4. Two models: a random-weight PinnerFormer with M = 32
+ * (truncation exercised), built through the training package's export, and the committed
+ * models/demo.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,95 +18,121 @@ import { runDaily } from '../src/pipeline/local-runner.ts';
 import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
 import { syntheticDataDir } from './pipeline-helpers.ts';
 
-const TRAINING = resolve(import.meta.dirname, '..', 'training');
+const ROOT = resolve(import.meta.dirname, '..');
+const TRAINING = join(ROOT, 'training');
 const PYTHON = join(TRAINING, '.venv', 'bin', 'python');
 const [D2, D3] = ['2026-10-03', '2026-10-04'] as const;
 
-let dataDir: string;
-let modelDir: string;
-let modelVersion: string;
-let local: LocalEmbeddings;
+let scratch: string;
 
 function python(args: string[]): string {
   return execFileSync(PYTHON, args, { cwd: TRAINING, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function pipelineSnapshot(date: string): Promise<Map<string, { date: string; embedding: Float32Array }>> {
-  const rows = new Map<string, { date: string; embedding: Float32Array }>();
-  for (let p = 0; p < 2; p++) {
-    const key = layout.embeddings(modelVersion, date, p);
-    for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key))
-      rows.set(u, r);
-  }
-  return rows;
-}
-
-async function sequenceLengths(date: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (let p = 0; p < 2; p++) {
-    const key = layout.sequences(modelVersion, date, p);
-    for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
-      out.set(u.userId, u.events.length);
-    }
-  }
-  return out;
-}
-
-function pytorchEmbeddings(users: readonly string[], date: string): Record<string, number[]> {
-  const out = join(modelDir, `pytorch-${date}.json`);
-  python([
-    '-m',
-    'pinnerformer.embed',
-    '--model',
-    modelDir,
-    '--data',
-    join(dataDir, 'objects'),
-    '--cutoff-ms',
-    String(dayStartMs(date) + DAY_MS),
-    '--users',
-    users.join(','),
-    '--out',
-    out,
-  ]);
-  return JSON.parse(readFileSync(out, 'utf8')) as Record<string, number[]>;
-}
-
-beforeAll(async () => {
-  dataDir = await syntheticDataDir(150, 4, '2026-10-01', 9);
-  modelDir = mkdtempSync(join(tmpdir(), 'pf-xlang-model-'));
-  modelVersion = python([join('..', 'test', 'fixtures', 'make_pf_model.py'), '--out', modelDir]).trim();
-  local = await openLocalEmbeddings({});
-}, 180_000);
-
-afterAll(async () => {
-  await local?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(modelDir, { recursive: true, force: true });
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'pf-xlang-'));
 });
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('PyTorch and the pipeline embed the same users identically', () => {
+function maxAbsDiff(mine: Map<string, { embedding: Float32Array }>, theirs: Record<string, number[]>, users: string[]) {
+  let worst = 0;
+  for (const u of users) {
+    const a = mine.get(u)!.embedding;
+    const b = theirs[u]!;
+    expect(b).toHaveLength(a.length);
+    for (let d = 0; d < a.length; d++) worst = Math.max(worst, Math.abs(a[d]! - b[d]!));
+  }
+  return worst;
+}
+
+describe.each([
+  { name: 'a random-weight PinnerFormer (M = 32)', fixture: true },
+  { name: 'the committed demo model', fixture: false },
+])('PyTorch and the pipeline embed the same users identically: $name', ({ name, fixture }) => {
+  let dataDir: string;
+  let modelDir: string;
+  let modelVersion: string;
+  let local: LocalEmbeddings;
+
+  async function snapshot(date: string) {
+    const rows = new Map<string, { date: string; embedding: Float32Array }>();
+    for (let p = 0; p < 2; p++) {
+      const key = layout.embeddings(modelVersion, date, p);
+      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+        rows.set(u, r);
+      }
+    }
+    return rows;
+  }
+
+  async function sequenceLengths(date: string): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let p = 0; p < 2; p++) {
+      const key = layout.sequences(modelVersion, date, p);
+      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+        out.set(u.userId, u.events.length);
+      }
+    }
+    return out;
+  }
+
+  function pytorch(users: readonly string[], date: string): Record<string, number[]> {
+    const out = join(scratch, `${fixture ? 'fixture' : 'demo'}-${date}.json`);
+    const cutoff = String(dayStartMs(date) + DAY_MS);
+    const data = join(dataDir, 'objects');
+    python([
+      '-m',
+      'pinnerformer.embed',
+      '--model',
+      modelDir,
+      '--data',
+      data,
+      '--cutoff-ms',
+      cutoff,
+      '--users',
+      users.join(','),
+      '--out',
+      out,
+    ]);
+    return JSON.parse(readFileSync(out, 'utf8')) as Record<string, number[]>;
+  }
+
+  beforeAll(async () => {
+    dataDir = await syntheticDataDir(150, 4, '2026-10-01', 9);
+    if (fixture) {
+      modelDir = mkdtempSync(join(scratch, 'model-'));
+      modelVersion = python([join('..', 'test', 'fixtures', 'make_pf_model.py'), '--out', modelDir]).trim();
+    } else {
+      modelDir = join(ROOT, 'models', 'demo');
+      modelVersion = (JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as { modelVersion: string })
+        .modelVersion;
+    }
+    local = await openLocalEmbeddings({});
+  }, 180_000);
+
+  afterAll(async () => {
+    await local?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
   it('agrees to 1e-4 on a first run (sequences built from every earlier day)', async () => {
     // Prepare
     const summary = await runDaily({ dataDir, date: D2, modelDir, partitions: 2, workers: 2, embeddings: local });
     expect(summary.published).toBe(true);
-    const mine = await pipelineSnapshot(D2);
-    // 30 users by id plus the 30 longest sequences (truncated to M = 32: the keep-last-M rule)
+    const mine = await snapshot(D2);
+    // 30 users by id plus the 30 longest sequences (the fixture's M = 32 truncates them)
     const lengths = await sequenceLengths(D2);
     const longest = [...lengths].sort((a, b) => b[1] - a[1]).slice(0, 30);
-    expect(longest[0]![1]).toBe(32);
+    if (fixture) expect(longest[0]![1]).toBe(32);
     const users = [...new Set([...[...mine.keys()].sort().slice(0, 30), ...longest.map(([u]) => u)])].sort();
     // Act
-    const theirs = pytorchEmbeddings(users, D2);
+    const theirs = pytorch(users, D2);
     // Assess
     expect(Object.keys(theirs).sort()).toEqual(users);
-    let worst = 0;
-    for (const u of users) {
-      const a = mine.get(u)!.embedding;
-      const b = theirs[u]!;
-      expect(b).toHaveLength(a.length);
-      for (let d = 0; d < a.length; d++) worst = Math.max(worst, Math.abs(a[d]! - b[d]!));
-    }
-    process.stderr.write(`cross-language: ${users.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`);
+    const worst = maxAbsDiff(mine, theirs, users);
+    process.stderr.write(
+      `cross-language (${name}): ${users.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`,
+    );
     expect(worst).toBeLessThanOrEqual(1e-4);
   });
 
@@ -112,7 +140,7 @@ describe('PyTorch and the pipeline embed the same users identically', () => {
     // Prepare
     const summary = await runDaily({ dataDir, date: D3, modelDir, partitions: 2, workers: 2, embeddings: local });
     expect(summary.published).toBe(true);
-    const mine = await pipelineSnapshot(D3);
+    const mine = await snapshot(D3);
     const refreshed = [...mine]
       .filter(([, r]) => r.date === D3)
       .map(([u]) => u)
@@ -120,16 +148,11 @@ describe('PyTorch and the pipeline embed the same users identically', () => {
       .slice(0, 60);
     expect(refreshed.length).toBeGreaterThan(5);
     // Act
-    const theirs = pytorchEmbeddings(refreshed, D3);
+    const theirs = pytorch(refreshed, D3);
     // Assess
-    let worst = 0;
-    for (const u of refreshed) {
-      const a = mine.get(u)!.embedding;
-      const b = theirs[u]!;
-      for (let d = 0; d < a.length; d++) worst = Math.max(worst, Math.abs(a[d]! - b[d]!));
-    }
+    const worst = maxAbsDiff(mine, theirs, refreshed);
     process.stderr.write(
-      `cross-language (merged): ${refreshed.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`,
+      `cross-language (${name}, merged): ${refreshed.length} users, max |torch - onnx| = ${worst.toExponential(2)}\n`,
     );
     expect(worst).toBeLessThanOrEqual(1e-4);
   });

@@ -36,6 +36,9 @@ export async function startLocalS3(bucket = 'test-bucket'): Promise<LocalS3> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Never leave the server behind, even when the test process exits without closing it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -50,6 +53,7 @@ export async function startLocalS3(bucket = 'test-bucket'): Promise<LocalS3> {
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     close: async () => {
+      process.off('exit', killOnExit);
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');

@@ -111,7 +111,8 @@ const handlers = new WeakMap<EmbeddingStore, LookupHandler>();
 
 /**
  * Handles one request against `store`, reusing one cached handler per store (so a Lambda that
- * keeps its store across invocations keeps the pointer cache). Never throws.
+ * keeps its store across invocations keeps the pointer cache). `options` take effect on the first
+ * call for a store. Never throws.
  */
 export function handleLookup(
   store: EmbeddingStore,

@@ -122,6 +122,21 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
   let pool: WorkerPool | undefined;
   let version: string | undefined;
   try {
+    const cores = availableParallelism();
+    const workers = Math.max(1, options.workers ?? Math.min(2, cores));
+    const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
+    // Started first: the threads boot (tsx, onnxruntime) while the model is checked and the run planned.
+    pool = new WorkerPool(
+      workers,
+      {
+        objectsDir,
+        endpoint: local.endpoint,
+        tableName: local.tableName,
+        // workers write with the same settings as the parent's store
+        store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+      },
+      (message) => log(message),
+    );
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
     await takeRunLock(local.store, version, owner);
@@ -142,20 +157,6 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     });
     lap('plan');
 
-    const cores = availableParallelism();
-    const workers = Math.max(1, options.workers ?? Math.min(2, cores));
-    const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
-    pool = new WorkerPool(
-      workers,
-      {
-        objectsDir,
-        endpoint: local.endpoint,
-        tableName: local.tableName,
-        // workers write with the same settings as the parent's store
-        store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
-      },
-      (message) => log(message),
-    );
     const slices = await Promise.all(
       run.slices.map((s) =>
         pool!.run<SliceResult>({ kind: 'slice', input: { date: run.date, modelVersion, slice: s.index } }),

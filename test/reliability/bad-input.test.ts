@@ -25,6 +25,9 @@ import { scanTable } from '../../src/testing/crash-harness.ts';
 import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
 import { ModelError } from '../../src/util/errors.ts';
 
+/** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
+const RUN_TIMEOUT_MS = 300_000;
+
 const TINY = 'test/fixtures/models/tiny';
 const FAULT_MODELS = 'test/fixtures/reliability/models';
 const HOUR = 3_600_000;
@@ -197,7 +200,7 @@ const ROW_KINDS: RowKind[] = [
   },
 ];
 
-describe('bad rows: quarantined with their reason, counted, the valid rows routed', () => {
+describe('bad rows: quarantined with their reason, counted, the valid rows routed', { timeout: RUN_TIMEOUT_MS }, () => {
   for (const kind of ROW_KINDS) {
     it(`${kind.id}: ${kind.description}`, async () => {
       // Prepare: 20 users x 3 valid rows, plus the bad rows
@@ -255,7 +258,9 @@ describe('bad rows: quarantined with their reason, counted, the valid rows route
   });
 });
 
-describe('bad files: refused as a whole, named in the quarantine, the other files still read', () => {
+describe('bad files: refused as a whole, named in the quarantine, the other files still read', {
+  timeout: RUN_TIMEOUT_MS,
+}, () => {
   const fileKinds: { id: string; description: string; body: (date: string) => Uint8Array | string; reason: string }[] =
     [
       {
@@ -340,7 +345,7 @@ function userIdsOf(items: readonly string[]): string[] {
   return items.map((i) => /"pk":\{"S":"u#[^#]+#(.+?)"\},"sk"/.exec(i)?.[1]).filter((u): u is string => u !== undefined);
 }
 
-describe('whole runs over bad input', () => {
+describe('whole runs over bad input', { timeout: RUN_TIMEOUT_MS }, () => {
   it('invalid rows below the threshold: quarantined and counted, the run publishes', async () => {
     const { dir, local } = await runDir('below');
     try {
@@ -584,7 +589,7 @@ describe('whole runs over bad input', () => {
 
 // ------------------------------------------------------------------------------------ bad models
 
-describe('bad models fail before anything is written', () => {
+describe('bad models fail before anything is written', { timeout: RUN_TIMEOUT_MS }, () => {
   /** A copy of the tiny model with one change. */
   function modelVariant(label: string, change: (dir: string) => void): string {
     const dir = join(tempDir(`model-${label}`), 'model');

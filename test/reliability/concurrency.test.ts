@@ -17,6 +17,9 @@ import { dataDirState, objectState, runCli, scanTable } from '../../src/testing/
 import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
 import { ConflictError } from '../../src/util/errors.ts';
 
+/** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
+const RUN_TIMEOUT_MS = 300_000;
+
 const DAY = '2026-10-01';
 const MODEL = 'test/fixtures/models/tiny';
 
@@ -98,7 +101,7 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-describe('two runs at once for the same date', () => {
+describe('two runs at once for the same date', { timeout: RUN_TIMEOUT_MS }, () => {
   const starts: [string, string | undefined][] = [
     ['together', undefined],
     ['after plan', 'plan '],

@@ -19,6 +19,9 @@ import { generateDataset } from '../../src/synth/generate.ts';
 import { scanTable } from '../../src/testing/crash-harness.ts';
 import { recordReliability } from '../../src/testing/reliability-report.ts';
 
+/** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
+const RUN_TIMEOUT_MS = 300_000;
+
 const DAY1 = '2026-10-01';
 const DAY2 = '2026-10-02';
 const DAY3 = '2026-10-03';
@@ -97,7 +100,7 @@ afterAll(async () => {
   rmSync(skipDir, { recursive: true, force: true });
 });
 
-describe('a partition that fails for good', () => {
+describe('a partition that fails for good', { timeout: RUN_TIMEOUT_MS }, () => {
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     it(`attempt ${attempt}: not published, the report names partition ${BROKEN}, readers stay on day 1`, async () => {
       // Act

@@ -24,6 +24,9 @@ import {
 } from '../../src/testing/dynamo-fault-proxy.ts';
 import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
 
+/** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
+const RUN_TIMEOUT_MS = 300_000;
+
 const DAY = '2026-10-01';
 const MODEL = 'test/fixtures/models/tiny';
 const TABLE = 'reliability-throttle';
@@ -86,7 +89,7 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-describe('throttling: DynamoDB refuses and half-writes a large share of requests', () => {
+describe('throttling: DynamoDB refuses and half-writes a large share of requests', { timeout: RUN_TIMEOUT_MS }, () => {
   it('every item is written exactly as in a clean run, and the run reports its retries', async () => {
     // Prepare: 30 % of all requests throttled, 30 % of batch writes only partly done
     const dir = join(base, 'throttled');

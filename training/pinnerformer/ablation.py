@@ -27,10 +27,14 @@ from .train import train_model
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
 MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32)
+# Learned item-id embeddings next to the frozen vectors: the synthetic vectors carry topic but not
+# popularity or identity, and without ids every model sits near the popularity baseline
+# (measured: R@10 0.090 without, 0.161 with, at 200 steps; popular 0.087).
+ID_VOCAB = True
 EVAL_PERCENT = 20  # more evaluation users than the default 10 %: less noise between configurations
 # SASRec queries at most 32 positions per sequence, as many as dense all action samples, so the
 # two differ only in their targets (and memory stays bounded).
-BASE = TrainConfig(steps=250, batch_size=64, lr=2e-3, seed=0, threads=1, pool=8, sasrec_positions=32)
+BASE = TrainConfig(steps=200, batch_size=64, lr=2e-3, seed=0, threads=1, pool=8, sasrec_positions=32)
 
 # name -> overrides of BASE (the default is dense all action, mixed negatives, logQ)
 RUNS: dict[str, dict] = {
@@ -61,7 +65,7 @@ PAPER_FREQUENCY = {"sasrec": (0.198, 0.216, 0.251), "dense_all_action": (0.229, 
 
 
 def settings_key(spec: SyntheticSpec, steps: int) -> str:
-    blob = json.dumps([spec.to_json(), to_jsonable(MODEL), to_jsonable(replace(BASE, steps=steps)), RUNS, EVAL_PERCENT])
+    blob = json.dumps([spec.to_json(), to_jsonable(MODEL), to_jsonable(replace(BASE, steps=steps)), RUNS, EVAL_PERCENT, ID_VOCAB])
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -75,8 +79,8 @@ def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
         state = {"key": key, "results": {}, "frequency": {}}
     root = ensure_synthetic(spec)
     fcfg = FeatureConfig(max_length=MODEL.max_length)
-    ds = load_dataset(root, fcfg, eval_percent=EVAL_PERCENT)
-    mcfg = replace(MODEL, item_vector=ds.items.dim)
+    ds = load_dataset(root, fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
+    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
     print(f"ablation data {ds.info}: {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
     results, frequency = state["results"], state["frequency"]
     if "baseline_popular" not in results:
