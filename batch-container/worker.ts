@@ -77,7 +77,11 @@ export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEn
     objects: openObjectStore(settings.objectStoreUri, onS3 ? { conditionalPuts: 'native' } : {}),
     embeddings: new DynamoEmbeddingStore({
       tableName: settings.tableName,
-      client: new DynamoDBClient(settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {}),
+      // The store retries throttled batch writes itself with bounded backoff; SDK retries would multiply them.
+      client: new DynamoDBClient({
+        maxAttempts: 1,
+        ...(settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {}),
+      }),
       dtype: settings.dtype,
       retentionDays: settings.retentionDays,
     }),

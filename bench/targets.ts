@@ -149,7 +149,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
       why:
         worst.r.inferShare >= 0.7
           ? 'writes overlap inference (two chunks in flight) and featurization is a small share.'
-          : `the largest non-inference step is ${other?.[0]} (${other?.[1]}s of ${round(Object.values(s).reduce((a, b) => a + b, 0))}s at ${worst.users} users): with the demo model's cheap inference, I/O and parquet decoding are comparable to the model itself.`,
+          : `the largest non-inference step is ${other?.[0]} (${other?.[1]}s of ${round(Object.values(s).reduce((a, b) => a + b, 0))} worker-seconds at ${worst.users} users). In local mode the table is dynalite (LevelDB) in the main thread of the same process, on the same 2 cores, and onnxruntime's session.run is synchronous, so a worker handles write responses only between batches; read and snapshot are parquet decode/encode of every user of the partition (O(all users)) while inference is O(active users). With the demo model's cheap inference (~0.1 GFLOP/user) these are comparable; with the paper-size model (~23 GFLOP/user) inference dominates by orders of magnitude.`,
     });
   }
   if (steady.length >= 2) {

@@ -87,6 +87,8 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     const after = JSON.parse((await cli(['versions', '--json', '--data', dataDir])).stdout);
     const unknown = await cli(['lookup', 'nobody-at-all', '--data', dataDir]);
     const badFlag = await cli(['daily', '--date', '2026-10-02', '--partitions', 'zero', '--data', dataDir]);
+    const deployed = await cli(['model', 'deploy', fixtureModel('tiny-b'), '--data', dataDir]);
+    const refused = await cli(['model', 'deploy', fixtureModel('nan'), '--data', dataDir]);
     // Assess
     expect(found).toMatchObject({ userId, version: `${MV}@2026-10-03`, modelVersion: MV, dims: 8 });
     expect(found.embedding).toHaveLength(8);
@@ -97,5 +99,8 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     expect(unknown.stderr).toMatch(/NOT_FOUND.*nobody-at-all/);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--partitions: expected a whole number/);
+    expect(deployed.stdout.trim()).toBe(`deployed ${fixtureModelVersion('tiny-b')}`);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/error \[MODEL\].*not finite/);
   });
 });

@@ -19,6 +19,12 @@ export interface FeatureBatch {
 const SCALARS = 4;
 const MS_PER_DAY = 86_400_000;
 
+/** BigInt(i) for small ids, cached: converting per position dominated featurization time. */
+const SMALL_BIGINTS: bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+function big(i: number): bigint {
+  return i < SMALL_BIGINTS.length ? SMALL_BIGINTS[i]! : BigInt(i);
+}
+
 function frac(x: number): number {
   return x - Math.floor(x);
 }
@@ -62,15 +68,15 @@ export class Featurizer {
 
     for (let b = 0; b < batchSize; b++) {
       const seq = sequences[b]!;
-      lengths[b] = BigInt(seq.length);
+      lengths[b] = big(seq.length);
       let prevTs = seq[0]?.ts ?? 0;
       for (let t = 0; t < seq.length; t++) {
         const e = seq[t]!;
         const pos = b * length + t;
         const hasVector = items.copyVector(e.item_id, itemVec, pos * ev);
-        itemId[pos] = BigInt(items.idFeature(e.item_id, hasVector));
-        action[pos] = BigInt(this.actionIds.get(e.action) ?? 0);
-        surface[pos] = BigInt(e.surface === null ? 1 : (this.surfaceIds.get(e.surface) ?? 1));
+        itemId[pos] = big(items.idFeature(e.item_id, hasVector));
+        action[pos] = big(this.actionIds.get(e.action) ?? 0);
+        surface[pos] = big(e.surface === null ? 1 : (this.surfaceIds.get(e.surface) ?? 1));
 
         const tsSec = e.ts / 1000;
         const ageSec = (cutoffMs - e.ts) / 1000;

@@ -14,7 +14,7 @@ import { decodeParquet } from '../io/parquet.ts';
 import { openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { generateDataset } from '../synth/generate.ts';
 import { layout } from './layout.ts';
-import { runDaily } from './local-runner.ts';
+import { createStagePool, runDaily } from './local-runner.ts';
 import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from './snapshots.ts';
 import type { DailySummary } from './types.ts';
 
@@ -87,6 +87,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const generatedAt = performance.now();
   const dates = [addDays(flags.start, flags.days - 2), addDays(flags.start, flags.days - 1)];
   const local = await openLocalEmbeddings({ dataDir });
+  // One pool for both days: the workers keep the model session and the item table loaded.
+  const pool = createStagePool(dataDir, local);
   try {
     const summaries: DailySummary[] = [];
     for (const date of dates) {
@@ -95,6 +97,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         date,
         modelDir: flags.model,
         embeddings: local,
+        pool,
         ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
         log: (m) => err(`[daily ${date}] ${m}`),
       });
@@ -109,9 +112,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     const seqKey = layout.sequences(last.modelVersion, last.date, 0);
     const sequences = await decodeSequenceSnapshot(readFileSync(join(objectsDir, seqKey)), seqKey);
     const fresh = sequences.filter((u) => rows.get(u.userId)?.date === last.date);
-    const pool = fresh.length > 0 ? fresh : sequences;
+    const candidates = fresh.length > 0 ? fresh : sequences;
     const sequence =
-      pool.find((u) => u.events.length >= 20) ?? pool.sort((a, b) => b.events.length - a.events.length)[0];
+      candidates.find((u) => u.events.length >= 20) ?? candidates.sort((a, b) => b.events.length - a.events.length)[0];
     if (!sequence) throw new Error('no user in partition 0');
     const found = await local.store.lookup(sequence.userId);
     if (!found) throw new Error(`lookup found no embedding for ${sequence.userId}`);
@@ -133,6 +136,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     const runs = (performance.now() - generatedAt) / 1000;
     process.stdout.write(`\ndemo done in ${total.toFixed(1)}s (daily runs ${runs.toFixed(1)}s); data in ${dataDir}\n`);
   } finally {
+    await pool.close();
     await local.close();
   }
 }

@@ -10,26 +10,38 @@ const cache = new Map<string, Promise<ItemTable>>();
  * cached per store root, vector width and vocabulary for the life of the process (a worker embeds
  * several partitions). No item files: every item gets zeros and the out-of-vocabulary id.
  */
-export function loadItemTable(
+export async function loadItemTable(
   objects: ObjectStore,
   dim: number,
   idVocabulary: readonly string[] | null,
   cacheTag = '',
 ): Promise<ItemTable> {
-  const key = `${objects.root}\u0000${dim}\u0000${cacheTag}`;
+  // Keyed by the item files' names and sizes too: a long-lived worker sees a changed table.
+  const files = (await objects.list('items/')).filter((o) => o.key.endsWith('.parquet'));
+  const key = [objects.root, dim, cacheTag, ...files.map((f) => `${f.key}:${f.size}`)].join('\u0000');
   let table = cache.get(key);
   if (!table) {
-    table = readItemTable(objects, dim, idVocabulary);
+    if (cache.size >= 4) cache.clear();
+    table = readItemTable(
+      objects,
+      files.map((f) => f.key),
+      dim,
+      idVocabulary,
+    );
     cache.set(key, table);
     table.catch(() => cache.delete(key));
   }
   return table;
 }
 
-async function readItemTable(objects: ObjectStore, dim: number, idVocabulary: readonly string[] | null) {
+async function readItemTable(
+  objects: ObjectStore,
+  keys: readonly string[],
+  dim: number,
+  idVocabulary: readonly string[] | null,
+) {
   const entries: { itemId: string; vector: ArrayLike<number> }[] = [];
-  for (const { key } of await objects.list('items/')) {
-    if (!key.endsWith('.parquet')) continue;
+  for (const key of keys) {
     const table = await decodeParquet(await objects.get(key), {
       columns: [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN],
       file: key,

@@ -43,6 +43,22 @@ export interface RunDailyOptions {
   readonly embeddings?: LocalEmbeddings;
   /** Progress lines; default none. */
   readonly log?: (message: string) => void;
+  /**
+   * Worker threads kept by the caller across runs (their sessions and item tables stay loaded);
+   * built with `createStagePool`. By default each run starts its own pool and closes it.
+   */
+  readonly pool?: WorkerPool;
+}
+
+/** A worker pool for runDaily's `pool` option, on the given embedded table and data dir. */
+export function createStagePool(dataDir: string, local: LocalEmbeddings, workers?: number): WorkerPool {
+  return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
+    objectsDir: join(resolve(dataDir), 'objects'),
+    endpoint: local.endpoint,
+    tableName: local.tableName,
+    // workers write with the same settings as the parent's store
+    store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+  });
 }
 
 /**
@@ -123,20 +139,11 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
   let version: string | undefined;
   try {
     const cores = availableParallelism();
-    const workers = Math.max(1, options.workers ?? Math.min(2, cores));
+    const workers = options.pool?.size ?? Math.max(1, options.workers ?? Math.min(2, cores));
     const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
     // Started first: the threads boot (tsx, onnxruntime) while the model is checked and the run planned.
-    pool = new WorkerPool(
-      workers,
-      {
-        objectsDir,
-        endpoint: local.endpoint,
-        tableName: local.tableName,
-        // workers write with the same settings as the parent's store
-        store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
-      },
-      (message) => log(message),
-    );
+    pool = options.pool ?? createStagePool(dataDir, local, workers);
+    pool.log = (message) => log(message);
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
     await takeRunLock(local.store, version, owner);
@@ -192,7 +199,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       }),
     );
     lap('embed');
-    await pool.close();
+    if (!options.pool) await pool.close();
     pool = undefined;
 
     const verdict = await publish(env, {
@@ -225,7 +232,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     };
   } finally {
     clearInterval(renew);
-    await pool?.close();
+    if (!options.pool) await pool?.close();
     if (version !== undefined) await local.store.releaseRunLock(version, owner).catch(() => false);
     if (!options.embeddings) await local.close();
   }

@@ -44,11 +44,15 @@ export class WorkerPool {
   private nextId = 1;
   private closing = false;
 
+  /** Where workers' progress lines go; a caller reusing the pool across runs may swap it. */
+  public log: ((message: string) => void) | undefined;
+
   public constructor(
     size: number,
     private readonly config: WorkerConfig,
-    private readonly log?: (message: string) => void,
+    log?: (message: string) => void,
   ) {
+    this.log = log;
     for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), busy: false });
   }
 
@@ -89,6 +93,10 @@ export class WorkerPool {
       this.pump();
     });
     return worker;
+  }
+
+  public get size(): number {
+    return this.workers.length;
   }
 
   public run<R>(body: TaskBody): Promise<R> {
