@@ -31,14 +31,23 @@ export interface GemmPeak {
   readonly peakGflops: number;
 }
 
-/** Best-of-reps GEMM FLOP/s, onnxruntime (a one-MatMul graph) and torch.mm, round robin. */
-export async function measureGemmPeak(
+/** GEMM runs that join a contest, so the peak is measured in the same rounds as the model. */
+export interface GemmProbe {
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  /** `gemm-onnxruntime` (a one-MatMul graph) and `gemm-torch` (torch.mm), one [m,k]×[k,n] fp32 product each. */
+  readonly contenders: readonly Contender[];
+  readonly flop: number;
+  release(): Promise<void>;
+}
+
+export async function gemmProbe(
   torch: TorchServer,
   gemmOnnx: { path: string; k: number; n: number },
   threads: number,
-  reps: number,
   m = 2048,
-): Promise<GemmPeak> {
+): Promise<GemmProbe> {
   const { k, n } = gemmOnnx;
   const session = await openSession(gemmOnnx.path, { threads });
   const x = new ort.Tensor(
@@ -46,28 +55,36 @@ export async function measureGemmPeak(
     Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5),
     [m, k],
   );
-  try {
-    const timings = await contest(
-      [
-        { name: 'onnxruntime', run: () => timed(() => session.run({ x })) },
-        { name: 'torch', run: async () => (await torch.gemm(m, k, n, 1))[0]! },
-      ],
-      reps,
-    );
-    const flop = 2 * m * k * n;
-    const ortGflops = flop / timings.get('onnxruntime')!.best / 1e9;
-    const torchGflops = flop / timings.get('torch')!.best / 1e9;
-    return {
-      m,
-      k,
-      n,
-      torchGflops: round(torchGflops),
-      onnxruntimeGflops: round(ortGflops),
-      peakGflops: round(Math.max(ortGflops, torchGflops)),
-    };
-  } finally {
-    await session.release();
-  }
+  return {
+    m,
+    k,
+    n,
+    flop: 2 * m * k * n,
+    contenders: [
+      { name: 'gemm-onnxruntime', run: () => timed(() => session.run({ x })) },
+      { name: 'gemm-torch', run: async () => (await torch.gemm(m, k, n, 1))[0]! },
+    ],
+    release: () => session.release(),
+  };
+}
+
+/** GFLOP/s of the probe's contenders in a contest's timings (best of reps). */
+function probePeak(probe: GemmProbe, timings: Map<string, Timing>): { onnxruntime: number; torch: number } {
+  const gflops = (name: string) => probe.flop / (timings.get(name)?.best ?? Number.POSITIVE_INFINITY) / 1e9;
+  return { onnxruntime: gflops('gemm-onnxruntime'), torch: gflops('gemm-torch') };
+}
+
+/** Best-of-reps GEMM FLOP/s, onnxruntime and torch.mm, round robin. */
+export async function measureGemmPeak(probe: GemmProbe, reps: number): Promise<GemmPeak> {
+  const peak = probePeak(probe, await contest(probe.contenders, reps));
+  return {
+    m: probe.m,
+    k: probe.k,
+    n: probe.n,
+    torchGflops: round(peak.torch),
+    onnxruntimeGflops: round(peak.onnxruntime),
+    peakGflops: round(Math.max(peak.onnxruntime, peak.torch)),
+  };
 }
 
 export interface ContenderRow {
@@ -91,6 +108,8 @@ export interface BatchResult {
   readonly contenders: readonly ContenderRow[];
   /** onnxruntime fp32 (`onnxruntime`) users/s over PyTorch eager users/s. */
   readonly ortOverTorch: number;
+  /** The GEMM peak measured in the same rounds (onnxruntime, torch.mm): the fractions' denominator. */
+  readonly gemmGflops: { readonly onnxruntime: number; readonly torch: number };
 }
 
 export interface ModelInferenceResult {
@@ -120,7 +139,8 @@ export async function benchModel(options: {
   readonly length: number;
   readonly reps: number;
   readonly threads: number;
-  readonly peakGflops: number;
+  /** Runs in every round with the model, so each batch has its own GEMM peak from the same rounds. */
+  readonly probe: GemmProbe;
   readonly workDir: string;
 }): Promise<ModelInferenceResult> {
   const { model, items, torch, threads, length } = options;
@@ -165,8 +185,11 @@ export async function benchModel(options: {
           },
         });
       }
-      const timings = await contest(contenders, options.reps);
-      const torchOutput = new Float32Array(readFileSync(torchOut).buffer.slice(0));
+      const timings = await contest([...contenders, ...options.probe.contenders], options.reps);
+      const peak = probePeak(options.probe, timings);
+      const peakGflops = Math.max(peak.onnxruntime, peak.torch);
+      const raw = readFileSync(torchOut); // small files come from Node's shared pool: copy by offset
+      const torchOutput = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       outputs.set('pytorch', torchOutput);
       const reference = outputs.get('onnxruntime');
       const row = (name: string, t: Timing | undefined, error?: string): ContenderRow => {
@@ -187,7 +210,7 @@ export async function benchModel(options: {
           flopsPerUser: flopsOf(name),
           usersPerSec: round(usersPerSec),
           usersPerSecMedian: round(b / t.median),
-          peakFraction: round((usersPerSec * flopsOf(name)) / (options.peakGflops * 1e9)),
+          peakFraction: round((usersPerSec * flopsOf(name)) / (peakGflops * 1e9)),
           ...(cos ? { cosineMin: round(cos.min, 7), cosineMean: round(cos.mean, 7) } : {}),
         };
       };
@@ -203,9 +226,10 @@ export async function benchModel(options: {
         flopsPerUser: flops,
         contenders: rows,
         ortOverTorch: round(ort.usersPerSec / pt.usersPerSec),
+        gemmGflops: { onnxruntime: round(peak.onnxruntime), torch: round(peak.torch) },
       });
       progress(
-        `${options.label} batch ${b}: ${rows.map((r) => `${r.name} ${r.usersPerSec} users/s (${(100 * r.peakFraction).toFixed(0)}%)`).join(', ')}`,
+        `${options.label} batch ${b} (GEMM peak ${round(peakGflops)} GFLOP/s): ${rows.map((r) => `${r.name} ${r.usersPerSec} users/s (${(100 * r.peakFraction).toFixed(0)}%)`).join(', ')}`,
       );
     }
   } finally {

@@ -18,6 +18,8 @@ import {
   benchModel,
   benchPadding,
   type GemmPeak,
+  type GemmProbe,
+  gemmProbe,
   type ModelInferenceResult,
   measureGemmPeak,
   type PaddingResult,
@@ -124,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     paperBatchSizes: quick ? [1] : [1, 4, 8],
     reps: quick ? 1 : 3,
     paperReps: quick ? 1 : 2,
-    paddingUsers: quick ? 256 : 2048,
+    paddingUsers: quick ? 256 : 1024,
     lookupSeconds: quick ? 2 : 10,
     lookupConnections: 8,
   };
@@ -215,10 +217,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   let padding: PaddingResult | undefined;
   if (!skip.has('inference')) {
     const torch = await TorchServer.start(threads);
+    let probe: GemmProbe | undefined;
     try {
       const gemm = await gemmModel(work, 2048, 2048);
+      probe = await gemmProbe(torch, gemm, threads);
       progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
-      gemmStart = await measureGemmPeak(torch, gemm, threads, settings.reps + 2);
+      gemmStart = await measureGemmPeak(probe, settings.reps + 2);
       progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
       const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
       demoResult = {
@@ -232,7 +236,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           length: demo.manifest.dims.maxLength,
           reps: settings.reps,
           threads,
-          peakGflops: gemmStart.peakGflops,
+          probe,
           workDir: work,
         })),
         trained,
@@ -263,18 +267,19 @@ export async function main(argv: readonly string[]): Promise<void> {
             length: paper.manifest.dims.maxLength,
             reps: settings.paperReps,
             threads,
-            peakGflops: gemmStart.peakGflops,
+            probe,
             workDir: work,
           })),
           variants: paperVariants.details,
         };
       }
-      gemmEnd = await measureGemmPeak(torch, gemm, threads, settings.reps);
+      gemmEnd = await measureGemmPeak(probe, settings.reps);
       progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
     } catch (error) {
       errors.push(`inference: ${(error as Error).stack ?? error}`);
       progress(`inference FAILED: ${(error as Error).stack}`);
     } finally {
+      await probe?.release();
       await torch.close();
     }
   }

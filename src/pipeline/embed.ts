@@ -152,8 +152,9 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
 
   // ---- merge and select
   const dayStart = dayStartMs(run.date);
+  const vocabulary = new Set(manifest.vocab.action);
   const rules: SequenceRules = {
-    actions: new Set(manifest.vocab.action),
+    actions: vocabulary,
     maxLength: manifest.dims.maxLength,
     cutoffMs: dayStart + DAY_MS,
   };
@@ -169,8 +170,8 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
     const fresh = incoming.get(userId) ?? [];
     const events = mergeSequence(before?.events ?? [], fresh, rules);
     if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
-    const changed = fresh.some((e) => rules.actions instanceof Set && rules.actions.has(e.action));
-    if (fresh.some((e) => e.ts >= dayStart && (rules.actions as Set<string>).has(e.action))) activeUsers++;
+    const changed = fresh.some((e) => vocabulary.has(e.action));
+    if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
     const user: UserSequence = { userId, events, lastEmbedded: before?.lastEmbedded ?? null };
     if (shouldEmbed(user, changed, run)) selected.push(users.length);
     users.push(user);

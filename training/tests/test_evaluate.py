@@ -68,3 +68,13 @@ def test_baselines(tiny):
     mean = baseline_mean_item(ds)
     # the fixture's users stay on their two topics, so the mean item vector finds their items
     assert mean["recall_at_10"] > 0.0 and mean["interest_entropy_top10_bits"] < pop["interest_entropy_top10_bits"]
+
+
+def test_a_sampled_index_always_holds_every_positive(tiny):
+    ds, *_ = tiny
+    full = EvalSet(ds.store, ds.eval_users, ds.eval_cutoff_ms)
+    needed = np.unique(np.concatenate(full.positives))
+    sampled = EvalSet(ds.store, ds.eval_users, ds.eval_cutoff_ms, max_index=len(needed) + 5)
+    assert len(sampled.index) == len(needed) + 5 < len(full.index)
+    assert set(needed.tolist()) <= set(sampled.index.tolist())
+    assert (sampled.position_in_index[sampled.index] == np.arange(len(sampled.index))).all()

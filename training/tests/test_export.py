@@ -104,3 +104,16 @@ def test_model_directory_round_trip(tiny, tmp_path):
     x = featurize(ds.store, spans, cut)
     (onnx_out,) = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, x)
     np.testing.assert_allclose(onnx_out, ref, atol=1e-5)
+
+
+def test_large_models_keep_their_weights_as_external_data(exported, tmp_path, monkeypatch):
+    import pinnerformer.export as export
+
+    model, session = exported
+    monkeypatch.setattr(export, "EXTERNAL_DATA_BYTES", 0)  # treat this small model as large
+    path = tmp_path / "model.onnx"
+    export.export_onnx(model, path)
+    assert (tmp_path / "model.onnx.data").stat().st_size > path.stat().st_size
+    x = inputs(3, 10, np.random.default_rng(5))
+    (out,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, x)
+    np.testing.assert_allclose(out, session.run(None, x)[0], rtol=0, atol=1e-6)
