@@ -3,6 +3,8 @@
 // with no build step.
 import { register } from 'tsx/esm/api';
 
+// The AWS SDK warns on every run under Node 20; the CLI supports Node >= 20 on purpose.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv);
