@@ -6,7 +6,7 @@
  *   npm run bench -- [--full] [--quick] [--skip daily,lookup,cost,inference,paper] [--work DIR] [--out DIR]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -82,6 +82,7 @@ interface Flags {
   readonly model: string;
   readonly threads: string;
   readonly days: string;
+  readonly render?: string;
 }
 
 function cpuModel(): string {
@@ -96,6 +97,17 @@ function loadAverage(): number[] {
   }
 }
 
+/** bench.json, bench.md and the chart (bench/python/chart.py) into `out`. */
+function writeReports(report: BenchReport, out: string): void {
+  writeFileSync(join(out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(out, 'bench.md'), renderMarkdown(report));
+  const chart = spawnSync(PYTHON, ['bench/python/chart.py', join(out, 'bench.json'), join(out, 'bench.png')], {
+    encoding: 'utf8',
+  });
+  if (chart.status !== 0) progress(`chart failed: ${chart.stderr.slice(-500)}`);
+  progress(`wrote ${out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('bench')
@@ -106,9 +118,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
     .option('--threads <n>', 'threads for onnxruntime and PyTorch', '2')
-    .option('--days <n>', 'days of synthetic history per daily-run size', '7');
+    .option('--days <n>', 'days of synthetic history per daily-run size', '7')
+    .option('--render <json>', 'only re-render bench.md/png (targets re-judged) from an earlier bench.json');
   program.parse([...argv]);
   const flags = program.opts<Flags>();
+  if (flags.render) {
+    mkdirSync(flags.out, { recursive: true });
+    const earlier = JSON.parse(readFileSync(flags.render, 'utf8')) as BenchReport;
+    writeReports({ ...earlier, targets: evaluateTargets(earlier) }, flags.out);
+    return;
+  }
   const skip = new Set(flags.skip.split(',').filter(Boolean));
   const threads = Number(flags.threads);
   const quick = flags.quick;
@@ -374,16 +393,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     errors,
   };
   const withTargets: BenchReport = { ...report, targets: evaluateTargets(report) };
-  writeFileSync(join(flags.out, 'bench.json'), `${JSON.stringify(withTargets, null, 2)}\n`);
-  writeFileSync(join(flags.out, 'bench.md'), renderMarkdown(withTargets));
-  const chart = spawnSync(
-    PYTHON,
-    ['bench/python/chart.py', join(flags.out, 'bench.json'), join(flags.out, 'bench.png')],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (chart.status !== 0) progress(`chart failed: ${chart.stderr.slice(-500)}`);
-  progress(`wrote ${flags.out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
+  writeReports(withTargets, flags.out);
   for (const t of withTargets.targets) progress(`target ${t.met ? 'MET ' : 'MISS'} ${t.name}: ${t.measured}`);
 }

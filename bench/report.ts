@@ -20,7 +20,9 @@ function inferenceTable(result: ModelInferenceResult): string {
       num(c.usersPerSecMedian),
       torch && c.usersPerSec ? `${(c.usersPerSec / torch.usersPerSec).toFixed(2)}×` : '',
       (c.flopsPerUser / 1e6).toFixed(1),
-      b.gemmGflops ? `${pct(c.peakFraction)} of ${Math.max(b.gemmGflops.onnxruntime, b.gemmGflops.torch)}` : pct(c.peakFraction),
+      b.gemmGflops
+        ? `${pct(c.peakFraction)} of ${Math.max(b.gemmGflops.onnxruntime, b.gemmGflops.torch)}`
+        : pct(c.peakFraction),
       num(c.cosineMin),
     ]);
   });
@@ -83,7 +85,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push(
     '## 1. Inference throughput',
     '',
-    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. **Peak used: ${r.gemm.peakGflops} GFLOP/s.** FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256); best and median of the reps.`,
+    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. Highest GEMM figure of the run: ${r.gemm.peakGflops} GFLOP/s (the machine is shared, so each fraction below uses the peak measured in its own rounds). FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256); best and median of the reps.`,
     '',
   );
   if (r.inference.demo) {

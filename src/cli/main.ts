@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { registerCommands } from './commands.ts';
 import { PinnerFormerError } from '../util/errors.ts';
+import { registerCommands } from './commands.ts';
 
 /** Builds the `pinnerformer` command tree. Each command lives in its own module under src/cli/. */
 export function buildProgram(): Command {
