@@ -54,7 +54,7 @@ def main() -> None:
     optimized = [(d["users"], r) for d in report.get("daily", []) for r in d["runs"] if d.get("model") != "shipped"]
     if steady:
         runs = steady + optimized
-        steps = ["read", "merge", "featurize", "infer", "write"]
+        steps = ["read", "merge", "featurize", "infer", "write", "snapshot"]
         bottom = [0.0] * len(runs)
         for step in steps:
             vals = [r["secondsByStep"].get(step, 0) for _, r in runs]
@@ -71,9 +71,13 @@ def main() -> None:
 
     ax = axes[1][1]
     if steady:
-        xs = [r["embeddedUsers"] for _, r in steady]
-        ax.plot(xs, [r["secondsByStage"].get("embed", 0) for _, r in steady], "o-", label="embed stage")
-        ax.plot(xs, [r["wallSeconds"] for _, r in steady], "s--", label="whole run")
+        runs = sorted(steady, key=lambda ur: ur[1]["embeddedUsers"])
+        xs = [r["embeddedUsers"] for _, r in runs]
+        ax.plot(xs, [r["secondsByStage"].get("embed", 0) for _, r in runs], "o-", label="embed stage")
+        ax.plot(xs, [r["wallSeconds"] for _, r in runs], "s--", label="whole run")
+        lo, hi = xs[0], xs[-1]
+        y0 = runs[0][1]["secondsByStage"].get("embed", 0)
+        ax.plot([lo, hi], [y0, y0 * hi / lo], ":", color="#888", label="linear from the smallest")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("embedded users")

@@ -118,7 +118,8 @@ def main() -> None:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         raise SystemExit(f"onnxruntime has no CUDA EP ({ort.get_available_providers()}): install onnxruntime-gpu")
     name = torch.cuda.get_device_name(0)
-    peak32, peak16 = next((v for k, v in PEAKS.items() if k in name), (0.0, 0.0))
+    # longest names first: "A10" is a prefix of "A100", "L4" of "L40S"
+    peak32, peak16 = next((PEAKS[k] for k in sorted(PEAKS, key=len, reverse=True) if k in name), (0.0, 0.0))
     peak32, peak16 = args.peak_fp32 or peak32, args.peak_fp16 or peak16
     log(f"GPU {name}; peaks fp32 {peak32} / fp16 {peak16} TFLOPS; onnxruntime {ort.__version__}, torch {torch.__version__}")
 

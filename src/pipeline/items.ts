@@ -1,6 +1,5 @@
-import { ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN } from '../events/schema.ts';
+import { readItemTable } from '../events/items.ts';
 import { ItemTable } from '../features/item-table.ts';
-import { decodeParquet } from '../io/parquet.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
 const cache = new Map<string, Promise<ItemTable>>();
@@ -22,36 +21,24 @@ export async function loadItemTable(
   let table = cache.get(key);
   if (!table) {
     if (cache.size >= 4) cache.clear();
-    table = readItemTable(
-      objects,
-      files.map((f) => f.key),
-      dim,
-      idVocabulary,
-    );
+    table = buildItemTable(objects, dim, idVocabulary);
     cache.set(key, table);
     table.catch(() => cache.delete(key));
   }
   return table;
 }
 
-async function readItemTable(
+/** Decodes the item files with the data model's reader, then indexes them for the featurizer. */
+async function buildItemTable(
   objects: ObjectStore,
-  keys: readonly string[],
   dim: number,
   idVocabulary: readonly string[] | null,
-) {
-  const entries: { itemId: string; vector: ArrayLike<number> }[] = [];
-  for (const key of keys) {
-    const table = await decodeParquet(await objects.get(key), {
-      columns: [ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN],
-      file: key,
-    });
-    const ids = table.columns[ITEM_ID_COLUMN];
-    const vectors = table.columns[ITEM_VECTOR_COLUMN];
-    if (!ids || !vectors) continue;
-    for (let i = 0; i < table.numRows; i++) {
-      entries.push({ itemId: ids[i] as string, vector: vectors[i] as ArrayLike<number> });
-    }
-  }
+): Promise<ItemTable> {
+  const items = await readItemTable(objects);
+  if (!items) return ItemTable.empty(dim, idVocabulary);
+  const entries = items.itemIds.map((itemId, i) => ({
+    itemId,
+    vector: items.vectors.subarray(i * items.dim, (i + 1) * items.dim),
+  }));
   return new ItemTable(dim, entries, idVocabulary);
 }

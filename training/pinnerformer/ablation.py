@@ -89,17 +89,11 @@ def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
     for i, (name, overrides) in enumerate(RUNS.items()):
         if name in results:
             continue
-        tcfg = replace(BASE, steps=steps, **overrides)
-        model, stats = train_model(
-            ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, desc=f"{i + 1}/{len(RUNS)} {name}"
-        )
-        t0 = time.time()
-        metrics = evaluate_model(model, ds, fcfg, frequency=name in FREQUENCY_RUNS)
+        metrics = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, **overrides), name in FREQUENCY_RUNS,
+                          f"{i + 1}/{len(RUNS)} {name}")
         if "frequency" in metrics:
             frequency[name] = {k: metrics["frequency"][k] for k in ("once", "daily", "realtime")}
             del metrics["frequency"]
-        metrics.update(train_seconds=stats["seconds"], eval_seconds=round(time.time() - t0, 1),
-                       final_loss=stats["final_loss"], temperature=stats["temperature"])
         results[name] = metrics
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps(state, indent=2))
@@ -118,6 +112,29 @@ def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
     write_markdown(out / "ablation.md", report, meta)
     write_chart(out / "ablation.png", report)
     return report
+
+
+def run_one(ds, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequency: bool, desc: str) -> dict:  # noqa: ANN001
+    model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, desc=desc)
+    t0 = time.time()
+    metrics = evaluate_model(model, ds, fcfg, frequency=frequency)
+    metrics.update(train_seconds=stats["seconds"], eval_seconds=round(time.time() - t0, 1),
+                   final_loss=stats["final_loss"], temperature=stats["temperature"])
+    return metrics
+
+
+def run_only(names: list[str], spec: SyntheticSpec, steps: int) -> None:
+    """Trains and evaluates just the named configurations and prints their metrics (JSON lines);
+    the reports are left alone. For budget checks such as `--only all_action,sasrec --steps 600`."""
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
+    fcfg = FeatureConfig(max_length=MODEL.max_length)
+    ds = load_dataset(ensure_synthetic(spec), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
+    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+    for name in names:
+        m = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, **RUNS[name]), False, name)
+        print(json.dumps({"name": name, "steps": steps, **m}), flush=True)
 
 
 def _fmt(x: float) -> str:
@@ -225,9 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="reports")
     p.add_argument("--steps", type=int, default=BASE.steps, help="training steps per configuration")
     p.add_argument("--users", type=int, default=DATA.users)
+    p.add_argument("--only", default=None, help="comma-separated configurations: train, evaluate and print only these")
     args = p.parse_args(argv)
     torch.set_num_threads(BASE.threads)
     started = time.time()
+    if args.only:
+        run_only(args.only.split(","), replace(DATA, users=args.users), args.steps)
+        return
     run_all(Path(args.out), replace(DATA, users=args.users), args.steps)
     print(f"ablation done in {time.time() - started:.0f} s -> {args.out}/ablation.{{json,md,png}}", file=sys.stderr)
 

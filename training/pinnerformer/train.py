@@ -8,6 +8,8 @@ directory (docs/model-interface.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import sys
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import FeatureConfig, ModelConfig, TrainConfig
+from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .data import Batch, ExampleSampler
 from .features import FIRST_ID
 from .losses import ItemFrequency, log_q, sampled_softmax_loss
@@ -264,12 +266,13 @@ def main(argv: list[str] | None = None) -> None:
     from .dataset import load_dataset
     from .export import export_model_dir
     from .evaluate import evaluate_model
+    from .synthetic import REPO
 
     p = argparse.ArgumentParser(prog="python -m pinnerformer.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data root with events/ and items/")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--eval-percent", type=int, default=10, help="share of users held out for evaluation")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/../.<name>.ckpt)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default training/runs/<OUT name>-<config hash>.ckpt)")
     add_train_args(p)
     args = p.parse_args(argv)
     fcfg = FeatureConfig(max_length=args.max_length)
@@ -277,7 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     fcfg, mcfg, tcfg = configs_from_args(args, ds.items.dim)
     mcfg = replace(mcfg, id_vocab_size=len(ds.items) if args.id_vocab else 0)
     out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.parent / f".{out.name}.ckpt"
+    # a checkpoint only resumes the same configuration on the same data
+    key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), ds.fingerprint]).encode()).hexdigest()[:12]
+    ckpt = Path(args.checkpoint) if args.checkpoint else REPO / "training" / "runs" / f"{out.name}-{key}.ckpt"
     model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, ckpt)
     metrics = evaluate_model(model, ds, fcfg)
     export_model_dir(out, model, ds, fcfg, mcfg, tcfg, stats, metrics, command=" ".join(["python -m pinnerformer.train", *sys.argv[1:]]), data={"root": str(args.data)}, eval_percent=args.eval_percent)
