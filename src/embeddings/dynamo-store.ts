@@ -11,6 +11,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  type QueryCommandInput,
   type QueryCommandOutput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -187,25 +188,10 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   }
 
   public async listVersions(): Promise<VersionRecord[]> {
-    const records: VersionRecord[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page: QueryCommandOutput = await this.send(
-        () =>
-          this.client.send(
-            new QueryCommand({
-              TableName: this.tableName,
-              KeyConditionExpression: 'pk = :pk',
-              ExpressionAttributeValues: marshall({ ':pk': VERSION_PK }),
-              ExclusiveStartKey: startKey,
-              ConsistentRead: true,
-            }),
-          ),
-        'listVersions',
-      );
-      for (const item of page.Items ?? []) records.push(toVersionRecord(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const records = await this.queryVersionRecords(
+      { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: marshall({ ':pk': VERSION_PK }) },
+      'listVersions',
+    );
     return records.sort((a, b) => a.date.localeCompare(b.date) || a.modelVersion.localeCompare(b.modelVersion));
   }
 
@@ -385,6 +371,24 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
 
   /** Version records of one model with date <= `upTo`, ascending (sk range `mv@` .. `mv@upTo`). */
   private async versionsOfModel(modelVersion: string, upTo: string): Promise<VersionRecord[]> {
+    return this.queryVersionRecords(
+      {
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: marshall({
+          ':pk': VERSION_PK,
+          ':from': `${modelVersion}@`,
+          ':to': `${modelVersion}@${upTo}`,
+        }),
+      },
+      'versionsOfModel',
+    );
+  }
+
+  /** Every version record matching a key condition, across pages, in key order. */
+  private async queryVersionRecords(
+    condition: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues'>,
+    operation: string,
+  ): Promise<VersionRecord[]> {
     const records: VersionRecord[] = [];
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -393,17 +397,12 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
           this.client.send(
             new QueryCommand({
               TableName: this.tableName,
-              KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-              ExpressionAttributeValues: marshall({
-                ':pk': VERSION_PK,
-                ':from': `${modelVersion}@`,
-                ':to': `${modelVersion}@${upTo}`,
-              }),
+              ...condition,
               ExclusiveStartKey: startKey,
               ConsistentRead: true,
             }),
           ),
-        'versionsOfModel',
+        operation,
       );
       for (const item of page.Items ?? []) records.push(toVersionRecord(item));
       startKey = page.LastEvaluatedKey;

@@ -1,6 +1,6 @@
-import { EVENT_COLUMN_NAMES } from '../events/schema.ts';
+import { EVENT_COLUMN_NAMES, EVENT_SCHEMA } from '../events/schema.ts';
 import type { SequenceEvent } from '../features/sequence.ts';
-import { type ColumnValues, decodeParquet, encodeParquet } from '../io/parquet.ts';
+import { type ColumnSpec, type ColumnValues, decodeParquet, encodeParquet } from '../io/parquet.ts';
 
 /**
  * The parquet files the embed stage reads and writes besides the events:
@@ -16,15 +16,10 @@ export interface UserSequence {
   readonly lastEmbedded: string | null;
 }
 
-const SEQUENCE_SCHEMA = [
-  { name: 'user_id', type: 'utf8' },
-  { name: 'item_id', type: 'utf8' },
-  { name: 'action', type: 'utf8' },
-  { name: 'surface', type: 'utf8', nullable: true },
-  { name: 'ts', type: 'int64' },
-  { name: 'duration_ms', type: 'int32', nullable: true },
+const SEQUENCE_SCHEMA: readonly ColumnSpec[] = [
+  ...EVENT_SCHEMA,
   { name: 'last_embedded', type: 'utf8', nullable: true },
-] as const;
+];
 
 const toNumber = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
 const toNullableNumber = (v: unknown): number | null => (v === null || v === undefined ? null : toNumber(v));
