@@ -39,7 +39,7 @@ const isOrt = (row: ContenderRow): boolean => row.name !== 'pytorch';
 const accurate = (row: ContenderRow): boolean => (row.cosineMin ?? 0) >= MIN_COSINE;
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-function ortVsTorch(label: string, result: ModelInferenceResult | undefined): TargetResult[] {
+function ortVsTorch(label: string, result: ModelInferenceResult | undefined, ortGemmBest: number): TargetResult[] {
   if (!result) return [];
   // Each runtime at its own best batch (robust to one runtime's bad batch size), on the same
   // batches and threads. fp32 graphs only: an int8 graph is a different computation (reported).
@@ -54,14 +54,16 @@ function ortVsTorch(label: string, result: ModelInferenceResult | undefined): Ta
   // same rounds) over the FLOP rate PyTorch's whole model already reaches.
   const torchBatch = result.batches.find((b) => b.batch === torch.batch);
   const torchGflops = (torch.row.usersPerSec * torch.row.flopsPerUser) / 1e9;
-  const limit = torchBatch?.gemmGflops ? torchBatch.gemmGflops.onnxruntime / torchGflops : Number.POSITIVE_INFINITY;
+  const limit = ortGemmBest > 0 ? ortGemmBest / torchGflops : Number.POSITIVE_INFINITY;
   const gemmLine = torchBatch?.gemmGflops
     ? ` In the same rounds torch.mm ran at ${torchBatch.gemmGflops.torch} GFLOP/s and onnxruntime's MatMul at ${torchBatch.gemmGflops.onnxruntime} (MKL vs MLAS SGEMM on this AVX-512 CPU).`
     : '';
   const why =
     ratio >= 1.5
       ? `PyTorch eager runs the hand-written attention op by op (${pct(torch.row.peakFraction)} of the GEMM peak at its best batch); onnxruntime runs a fused, memory-planned graph.${gemmLine}`
-      : `PyTorch reaches ${round(torchGflops, 3)} GFLOP/s (${pct(torch.row.peakFraction)} of the GEMM peak) at its best batch ${torch.batch}; an fp32 onnxruntime graph is bounded by onnxruntime's own GEMM peak, i.e. at most ${round(limit, 3)}× PyTorch here${limit < 1.5 ? ', below the 1.5× goal: only int8 (VNNI; a different computation, accuracy shown) gets past it' : ''}.${gemmLine}`;
+      : limit < 1.5
+        ? `PyTorch reaches ${round(torchGflops, 3)} GFLOP/s (${pct(torch.row.peakFraction)} of the GEMM peak) at its best batch ${torch.batch}; an fp32 onnxruntime graph is bounded by onnxruntime's own best GEMM figure of the run (${ortGemmBest} GFLOP/s), i.e. at most ${round(limit, 3)}× PyTorch here, below the 1.5× goal: only int8 (VNNI; a different computation, accuracy shown) gets past it.${gemmLine}`
+        : `not the GEMM library (onnxruntime could be up to ${round(limit, 3)}× PyTorch on GEMM alone): PyTorch runs this small-width model at ${pct(torch.row.peakFraction)} of the GEMM peak, onnxruntime's best exact graph at ${pct(exact.row.peakFraction)}; the time goes to the memory-bound attention, LayerNorm and GELU kernels (see the FLOP-limit row), where PyTorch's eager ATen kernels are faster than onnxruntime's CPU kernels at width ${result.shape.hidden}.${gemmLine}`;
   return [
     {
       name: `onnxruntime-node vs PyTorch eager, ${label}`,
@@ -77,7 +79,13 @@ function ortVsTorch(label: string, result: ModelInferenceResult | undefined): Ta
 export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetResult[] {
   const out: TargetResult[] = [];
   const { demo, paper, padding } = report.inference;
-  out.push(...ortVsTorch('demo model', demo), ...ortVsTorch('paper size', paper));
+  // onnxruntime's best bare-MatMul figure anywhere in the run (the probe is as noisy as the rest)
+  const ortGemmBest = Math.max(
+    report.gemm.start?.onnxruntimeGflops ?? 0,
+    report.gemm.end?.onnxruntimeGflops ?? 0,
+    ...[demo, paper].flatMap((m) => m?.batches.map((b) => b.gemmGflops?.onnxruntime ?? 0) ?? []),
+  );
+  out.push(...ortVsTorch('demo model', demo, ortGemmBest), ...ortVsTorch('paper size', paper, ortGemmBest));
 
   if (padding) {
     out.push({
@@ -112,16 +120,28 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
   }
 
   if (paper) {
-    const fp32 = best(paper, (r) => isOrt(r) && !r.name.includes('int8') && accurate(r));
+    // best by fraction of the peak (the lastpos graphs do fewer FLOP for the same users/s)
+    let fp32: Best | undefined;
+    for (const b of paper.batches) {
+      for (const row of b.contenders) {
+        if (
+          isOrt(row) &&
+          !row.name.includes('int8') &&
+          accurate(row) &&
+          (!fp32 || row.peakFraction > fp32.row.peakFraction)
+        )
+          fp32 = { row, batch: b.batch };
+      }
+    }
     if (fp32) {
       const f = fp32.row.peakFraction;
       const gemm = paper.batches.find((b) => b.batch === fp32.batch)?.gemmGflops;
       const achieved = (fp32.row.usersPerSec * fp32.row.flopsPerUser) / 1e9;
-      const ofOwn = gemm ? achieved / gemm.onnxruntime : Number.NaN;
+      const ofOwn = ortGemmBest > 0 ? achieved / ortGemmBest : Number.NaN;
       out.push({
         name: 'paper size (6×768) at its best batch, fraction of the GEMM peak',
         target: '≥ 80% of the measured GEMM peak',
-        measured: `${pct(f)} of this CPU's GEMM peak with ${fp32.row.name} at batch ${fp32.batch} (${fp32.row.usersPerSec} users/s, ${round(achieved, 3)} GFLOP/s)${gemm ? `; ${pct(ofOwn)} of onnxruntime's own MatMul peak in the same rounds (${gemm.onnxruntime} GFLOP/s)` : ''}`,
+        measured: `${pct(f)} of this CPU's GEMM peak with ${fp32.row.name} at batch ${fp32.batch} (${fp32.row.usersPerSec} users/s, ${round(achieved, 3)} GFLOP/s)${Number.isFinite(ofOwn) ? `; ${pct(ofOwn)} of onnxruntime's best bare-MatMul figure of the run (${ortGemmBest} GFLOP/s)` : ''}`,
         met: f >= 0.8,
         ratio: round(f / 0.8),
         why:

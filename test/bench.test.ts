@@ -3,6 +3,7 @@ import { PRICES, projectCost } from '../bench/cost.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
 import { padBatch } from '../bench/inputs.ts';
 import type { FeatureBatch } from '../src/features/featurize.ts';
+import { sessionOptions } from '../src/inference/session.ts';
 
 const paper: ModelShape = { layers: 6, hidden: 768, heads: 8, embedding: 256, inputWidth: 444, maxLength: 256 };
 
@@ -72,5 +73,15 @@ describe('bench cost projection', () => {
     expect(small.usdPerDay.gpu).toBeCloseTo(small.gpuHoursPerDay * PRICES.g5xlargePerHour, 2);
     expect(small.usdPerDay.dynamoWrites).toBeCloseTo(10 * PRICES.dynamoWritePerMillionWru, 6);
     expect(projectCost(input, 10_000_000, 'fp16').gpuHoursPerDay).toBeLessThan(small.gpuHoursPerDay);
+  });
+});
+
+describe('session options (measured in npm run bench)', () => {
+  it('lets idle intra-op threads sleep, and keeps CUDA from falling back to the CPU', () => {
+    const cpu = sessionOptions({ threads: 2 });
+    const cuda = sessionOptions({ executionProvider: 'cuda' });
+    expect(cpu.extra).toEqual({ session: { 'intra_op.allow_spinning': '0' } });
+    expect(cpu.intraOpNumThreads).toBe(2);
+    expect(cuda.extra).toEqual({ session: { 'intra_op.allow_spinning': '0', disable_cpu_ep_fallback: '1' } });
   });
 });
