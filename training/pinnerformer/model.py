@@ -65,6 +65,23 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(b, length, hidden)  # [B, L, H]
         return self.out(y)
 
+    def forward_at(self, x: Tensor, last: Tensor) -> Tensor:
+        """Attention output at one query position per row (`last`, [B]) over keys 0..last: the same
+        math as `forward` at that position, without computing the other L-1 query rows. [B, H]"""
+        b, length, hidden = x.shape
+        dh = self.head_dim
+        w, bias = self.qkv.weight, self.qkv.bias  # [3H, H], [3H]
+        kv = F.linear(x, w[hidden:], bias[hidden:]).reshape(b, length, 2, self.heads, dh)  # [B, L, 2, h, dh]
+        k = kv[:, :, 0].transpose(1, 2)  # [B, h, L, dh]
+        v = kv[:, :, 1].transpose(1, 2)  # [B, h, L, dh]
+        x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden))  # [B, 1, H]
+        q = F.linear(x_last, w[:hidden], bias[:hidden]).reshape(b, 1, self.heads, dh).transpose(1, 2)  # [B, h, 1, dh]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [B, h, 1, L]
+        future = torch.arange(length, device=x.device)[None, :] > last[:, None]  # [B, L]
+        scores = scores.masked_fill(future[:, None, None, :], MASK_VALUE)
+        y = torch.matmul(torch.softmax(scores, dim=-1), v)  # [B, h, 1, dh]
+        return self.out(y.transpose(1, 2).reshape(b, hidden))  # [B, H]
+
 
 class Block(nn.Module):
     """PreNorm: x + MHSA(LN(x)), then x + FFN(LN(x)), FFN width 4H."""
@@ -82,6 +99,13 @@ class Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
         x = x + self.dropout(self.attn(self.ln1(x)))
         return x + self.dropout(self.ffn(self.ln2(x)))
+
+    def forward_at(self, x: Tensor, last: Tensor) -> Tensor:
+        """The block's output at position `last` ([B]) only: [B, L, H] -> [B, H]."""
+        b, _, hidden = x.shape
+        x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden)).squeeze(1)  # [B, H]
+        x_last = x_last + self.dropout(self.attn.forward_at(self.ln1(x), last))
+        return x_last + self.dropout(self.ffn(self.ln2(x_last)))
 
 
 class PinnerFormer(nn.Module):
@@ -111,9 +135,17 @@ class PinnerFormer(nn.Module):
 
     # --- user tower -------------------------------------------------------------------------
     def encode(
-        self, item_vec: Tensor, item_id: Tensor, action: Tensor, surface: Tensor, time_frac: Tensor, scalars: Tensor
+        self,
+        item_vec: Tensor,
+        item_id: Tensor,
+        action: Tensor,
+        surface: Tensor,
+        time_frac: Tensor,
+        scalars: Tensor,
+        trunk: int | None = None,
     ) -> Tensor:
-        """Hidden states at every position, [B, L, H]; position i only sees positions <= i."""
+        """Hidden states at every position, [B, L, H]; position i only sees positions <= i.
+        `trunk` runs only the first blocks (default: all)."""
         length = item_id.shape[1]
         x = torch.cat(
             [
@@ -127,7 +159,7 @@ class PinnerFormer(nn.Module):
             dim=-1,
         )
         x = self.input_proj(x) + self.pos_emb[:length]  # [B, L, H]
-        for block in self.blocks:
+        for block in self.blocks[:trunk]:
             x = block(x)
         return x  # [B, L, H]
 
@@ -146,12 +178,13 @@ class PinnerFormer(nn.Module):
         lengths: Tensor,
     ) -> Tensor:
         """The user embedding: the head's output at the most recent action, [B, D]."""
-        hidden = self.encode(item_vec, item_id, action, surface, time_frac, scalars)  # [B, L, H]
-        b, length, h = hidden.shape
+        # Only position lengths-1 is read, so the last block runs its query, FFN and head there
+        # alone (same math as encode + gather; ~1/L of the last block's attention and FFN work).
+        hidden = self.encode(item_vec, item_id, action, surface, time_frac, scalars, trunk=-1)  # [B, L, H]
+        length = hidden.shape[1]
         last = torch.clamp(lengths - 1, min=0)
         last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
-        picked = torch.gather(hidden, 1, last.reshape(b, 1, 1).expand(b, 1, h)).squeeze(1)  # [B, H]
-        return self.embed_hidden(picked)  # [B, D]
+        return self.embed_hidden(self.blocks[-1].forward_at(hidden, last))  # [B, D]
 
     # --- item tower -------------------------------------------------------------------------
     def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:
