@@ -44,7 +44,7 @@ export function modelShape(manifest: ModelManifest): ModelShape {
 }
 
 export interface FlopOptions {
-  /** The graph computes the final block only at the last position (the `lastpos` variants). */
+  /** The final block runs only at the last position, as training/pinnerformer/model.py's forward does. */
   readonly lastBlockAtLastPosition?: boolean;
 }
 

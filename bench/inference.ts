@@ -89,7 +89,7 @@ export async function measureGemmPeak(probe: GemmProbe, reps: number): Promise<G
 
 export interface ContenderRow {
   readonly name: string;
-  /** FLOP per user this graph computes (the lastpos variants compute less for the same output). */
+  /** FLOP per user this graph computes. */
   readonly flopsPerUser: number;
   readonly usersPerSec: number;
   readonly usersPerSecMedian: number;
@@ -157,9 +157,8 @@ export async function benchModel(options: {
     }
   }
   const featurizer = new Featurizer(featureSpecFromManifest(model.manifest), items);
-  const flops = flopsPerUser(shape, length);
-  const flopsOf = (name: string): number =>
-    flopsPerUser(shape, length, { lastBlockAtLastPosition: name.startsWith('lastpos') });
+  // PyTorch and every exported graph run the last block at the last position only (model.forward).
+  const flops = flopsPerUser(shape, length, { lastBlockAtLastPosition: true });
   const batches: BatchResult[] = [];
   try {
     for (const b of options.batchSizes) {
@@ -196,7 +195,7 @@ export async function benchModel(options: {
         if (!t)
           return {
             name,
-            flopsPerUser: flopsOf(name),
+            flopsPerUser: flops,
             usersPerSec: 0,
             usersPerSecMedian: 0,
             peakFraction: 0,
@@ -207,10 +206,10 @@ export async function benchModel(options: {
         const cos = reference && out ? cosineSummary(reference, out, shape.embedding) : undefined;
         return {
           name,
-          flopsPerUser: flopsOf(name),
+          flopsPerUser: flops,
           usersPerSec: round(usersPerSec),
           usersPerSecMedian: round(b / t.median),
-          peakFraction: round((usersPerSec * flopsOf(name)) / (peakGflops * 1e9)),
+          peakFraction: round((usersPerSec * flops) / (peakGflops * 1e9)),
           ...(cos ? { cosineMin: round(cos.min, 7), cosineMean: round(cos.mean, 7) } : {}),
         };
       };

@@ -199,7 +199,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         await benchDailySize({
           workDir: work,
           modelDir: optimized.dir,
-          modelLabel: 'optimized (lastpos)',
+          modelLabel: 'optimized (fused)',
           users: smallest.users,
           days: settings.days,
           seed: 7,
@@ -330,6 +330,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         inputWidth: PAPER_SIZE.itemVector + (demoShape.inputWidth - demo.manifest.dims.itemVector),
       },
       PAPER_SIZE.maxLength,
+      { lastBlockAtLastPosition: true },
     );
     const snapshotUsers = smallest.users; // every user with history is in the day's snapshots
     const seqBytesPerEvent =

@@ -85,7 +85,7 @@ export async function modelVariants(model: ModelDirectory, outDir: string): Prom
     existsSync(marker) &&
     statSync(marker).mtimeMs > statSync(model.onnxPath).mtimeMs &&
     readFileSync(marker, 'utf8').includes(model.onnxPath) &&
-    readFileSync(marker, 'utf8').includes('"lastpos"'); // built by this version of make_models.py
+    !readFileSync(marker, 'utf8').includes('"lastpos"'); // not built by the older make_models.py
   if (!fresh) {
     progress(`graph variants of ${model.manifest.modelVersion} (optimizer, fused attention, int8) -> ${outDir}`);
     await runPythonJson(SCRIPT, ['variants', '--model', model.dir, '--out', outDir]);

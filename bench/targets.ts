@@ -120,7 +120,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
   }
 
   if (paper) {
-    // best by fraction of the peak (the lastpos graphs do fewer FLOP for the same users/s)
+    // best by fraction of the peak
     let fp32: Best | undefined;
     for (const b of paper.batches) {
       for (const row of b.contenders) {

@@ -4,11 +4,10 @@
               manifest.json, item_embeddings.parquet), through the training package's own export
   variants    graph variants of a model directory's ONNX for the inference benchmark:
                 opt.onnx         onnxruntime.transformers optimizer (LayerNorm/GELU/SkipLayerNorm fusions)
-                fused.onnx       attention exported as one com.microsoft.Attention node (causal), then optimized
+                fused.onnx       the trunk's attention as one com.microsoft.Attention node (causal), then
+                                 optimized (every export runs the last block at the last position only)
                 fused-int8.onnx  the fused export with dynamic int8 quantization (MatMul, Attention)
-                lastpos.onnx     fused, and the last block computed at the last position only (exact), optimized
-                lastpos-int8.onnx  lastpos with dynamic int8 quantization
-  optimize-dir  a copy of a model directory with the `lastpos` graph as model.onnx (same
+  optimize-dir  a copy of a model directory with the `fused` graph as model.onnx (same
               embeddings, new modelVersion): what the pipeline runs to get the fastest exact graph
   gemm        a one-MatMul ONNX model ([M, K] x constant [K, N]) to measure onnxruntime's GEMM peak
 
@@ -40,7 +39,8 @@ from pinnerformer.export import (
     model_version,
     write_item_embeddings,
 )
-from pinnerformer.model import MASK_VALUE, PinnerFormer
+import pinnerformer
+from pinnerformer.model import PinnerFormer
 
 
 def log(message: str) -> None:
@@ -53,7 +53,11 @@ def random_dir(out: Path, cfg: ModelConfig, seed: int) -> dict:
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("training", {}).get("model") == asdict(cfg):
+        exporter = [Path(pinnerformer.__file__).with_name(n) for n in ("model.py", "export.py")]
+        newer = (out / "model.onnx").exists() and all(
+            (out / "model.onnx").stat().st_mtime > f.stat().st_mtime for f in exporter
+        )  # an export from older model code is stale
+        if manifest.get("training", {}).get("model") == asdict(cfg) and newer:
             log(f"{out} already holds this config")
             return {"dir": str(out), "modelVersion": manifest["modelVersion"], "cached": True}
     torch.manual_seed(seed)
@@ -128,55 +132,10 @@ class FusedCausalSelfAttention(nn.Module):
 
 
 def export_fused(model: PinnerFormer, path: Path) -> None:
-    for block in model.blocks:
+    """The trunk's attention as the fused operator. The model's forward runs the last block at the
+    last position only (one query row through `CausalSelfAttention.forward_at`), which stays as is."""
+    for block in list(model.blocks)[:-1]:
         block.attn = FusedCausalSelfAttention(block.attn)
-    export_onnx(model, path)
-
-
-# --- last block at the last position only ------------------------------------------------------
-class LastPositionPinnerFormer(PinnerFormer):
-    """The same embedding with less work: the user embedding reads only position lengths-1, so the
-    final block needs keys/values at every position but its query, attention row, output
-    projection and FFN only there. Exact (same math as PinnerFormer.forward), ~1/L of the last
-    block's FFN and attention cost."""
-
-    def forward(self, item_vec, item_id, action, surface, time_frac, scalars, lengths):  # noqa: ANN001, ANN201
-        blocks = self.blocks
-        try:  # the trunk: every block but the last
-            self._modules["blocks"] = nn.ModuleList(list(blocks)[:-1])
-            x = self.encode(item_vec, item_id, action, surface, time_frac, scalars)  # [B, L, H]
-        finally:
-            self._modules["blocks"] = blocks
-        block = blocks[-1]
-        attn = block.attn
-        b, length, hidden = x.shape
-        heads, dh = attn.heads, hidden // attn.heads
-        last = torch.clamp(lengths - 1, min=0)
-        last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
-        pick = last.reshape(b, 1, 1).expand(b, 1, hidden)
-        h = block.ln1(x)  # [B, L, H]
-        w, bias = attn.qkv.weight, attn.qkv.bias  # [3H, H], [3H]
-        kv = torch.nn.functional.linear(h, w[hidden:], bias[hidden:])  # [B, L, 2H]
-        k = kv[..., :hidden].reshape(b, length, heads, dh).transpose(1, 2)  # [B, h, L, dh]
-        v = kv[..., hidden:].reshape(b, length, heads, dh).transpose(1, 2)  # [B, h, L, dh]
-        q = torch.nn.functional.linear(torch.gather(h, 1, pick), w[:hidden], bias[:hidden])  # [B, 1, H]
-        q = q.reshape(b, 1, heads, dh).transpose(1, 2)  # [B, h, 1, dh]
-        scores = torch.matmul(q, k.transpose(-1, -2)) * attn.scale  # [B, h, 1, L]
-        future = torch.arange(length, device=x.device)[None, :] > last[:, None]  # [B, L]
-        scores = scores.masked_fill(future[:, None, None, :], MASK_VALUE)
-        y = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, 1, hidden)  # [B, 1, H]
-        x_last = torch.gather(x, 1, pick) + attn.out(y)  # [B, 1, H]
-        x_last = x_last + block.ffn(block.ln2(x_last))
-        return self.embed_hidden(x_last.squeeze(1))  # [B, D]
-
-
-def export_last_position(model_dir: Path, path: Path, fused: bool) -> None:
-    loaded = load_model_dir(model_dir).model
-    model = LastPositionPinnerFormer(loaded.cfg).eval()
-    model.load_state_dict(loaded.state_dict())
-    if fused:  # the trunk's attention as the fused operator
-        for block in list(model.blocks)[:-1]:
-            block.attn = FusedCausalSelfAttention(block.attn)
     export_onnx(model, path)
 
 
@@ -231,8 +190,6 @@ def variants(model_dir: Path, out: Path) -> dict:
         ("fused", None),
         # quantize the unfused graphs: the quantizer cannot type the optimizer's contrib ops
         ("fused-int8", lambda p: quantize(out / "fused-raw.onnx", p)),
-        ("lastpos", None),
-        ("lastpos-int8", lambda p: quantize(out / "lastpos-raw.onnx", p)),
     ]
     for name, make in steps:
         path = out / f"{name}.onnx"
@@ -241,10 +198,6 @@ def variants(model_dir: Path, out: Path) -> dict:
             if name == "fused":
                 raw = out / "fused-raw.onnx"
                 export_fused(load_model_dir(model_dir).model, raw)
-                transformer_optimize(raw, path, cfg)
-            elif name == "lastpos":
-                raw = out / "lastpos-raw.onnx"
-                export_last_position(model_dir, raw, fused=True)
                 transformer_optimize(raw, path, cfg)
             else:
                 make(path)
@@ -259,8 +212,8 @@ def variants(model_dir: Path, out: Path) -> dict:
 
 # --- an optimized model directory the pipeline can run -----------------------------------------
 def optimize_dir(model_dir: Path, out: Path) -> dict:
-    """A copy of a model directory whose model.onnx is the `lastpos` graph (fused attention, last
-    block at the last position only, optimizer fusions): the same embeddings (exact up to float
+    """A copy of a model directory whose model.onnx is the `fused` graph (fused trunk attention,
+    optimizer fusions; the last block at the last position as in every export): the same embeddings (exact up to float
     rounding), a new modelVersion (the hash of the new model.onnx). Deploy it like any model
     directory: `pinnerformer daily --model <out>`."""
     import shutil
@@ -273,17 +226,17 @@ def optimize_dir(model_dir: Path, out: Path) -> dict:
     for f in model_dir.iterdir():
         if f.is_file() and not f.name.startswith("model.onnx"):
             shutil.copy2(f, tmp / f.name)
-    raw = tmp / "lastpos-raw.onnx"
-    export_last_position(model_dir, raw, fused=True)
+    raw = tmp / "fused-raw.onnx"
+    export_fused(loaded.model, raw)
     transformer_optimize(raw, tmp / "model.onnx", cfg)
     for f in tmp.iterdir():
-        if f.name.startswith("lastpos-raw.onnx"):
+        if f.name.startswith("fused-raw.onnx"):
             f.unlink()
     manifest = json.loads((model_dir / "manifest.json").read_text())
     version = model_version(cfg, tmp / "model.onnx")
     manifest["graph"] = {
         "optimizedFrom": manifest["modelVersion"],
-        "variant": "lastpos: fused com.microsoft.Attention, final block at the last position only, "
+        "variant": "fused: com.microsoft.Attention in the trunk, final block at the last position only, "
                    "onnxruntime.transformers optimizer fusions (bench/python/make_models.py optimize-dir)",
     }
     manifest["modelVersion"] = version
