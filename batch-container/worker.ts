@@ -82,6 +82,8 @@ export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEn
         maxAttempts: 1,
         ...(settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {}),
       }),
+      // described as data too, so that the embed stage's writer thread opens its own client (same settings)
+      connection: settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {},
       dtype: settings.dtype,
       retentionDays: settings.retentionDays,
     }),

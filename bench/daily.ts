@@ -32,7 +32,8 @@ function runChild<T>(args: readonly string[], tag: string): Promise<ChildOutput<
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString('utf8');
     });
-    let lastShown = 0;
+    let lastShown = performance.now();
+    const started = lastShown;
     createInterface({ input: child.stderr }).on('line', (line) => {
       // every line of a failure, but only a few progress lines a second
       if (/error|fail|refused/i.test(line) || performance.now() - lastShown > 3000) {
@@ -40,8 +41,18 @@ function runChild<T>(args: readonly string[], tag: string): Promise<ChildOutput<
         progress(`${tag}: ${line}`);
       }
     });
-    child.on('error', reject);
+    // A 1M-user embed stage logs once per partition (a minute or more apart): say it is alive.
+    const heartbeat = setInterval(() => {
+      if (performance.now() - lastShown < 30_000) return;
+      lastShown = performance.now();
+      progress(`${tag}: still running (${((lastShown - started) / 1000).toFixed(0)}s)`);
+    }, 5_000);
+    child.on('error', (error) => {
+      clearInterval(heartbeat);
+      reject(error);
+    });
     child.on('close', (code) => {
+      clearInterval(heartbeat);
       if (code !== 0) return reject(new Error(`${tag} exited with ${code}`));
       resolvePromise(JSON.parse(stdout.trim().split('\n').pop()!) as ChildOutput<T>);
     });

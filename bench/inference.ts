@@ -148,9 +148,14 @@ export async function benchModel(options: {
   const key = options.label;
   await torch.load(key, model.dir);
   const opened: OpenContender[] = [];
-  for (const [name, onnxPath] of Object.entries({ onnxruntime: model.onnxPath, ...options.variants })) {
+  // `onnxruntime` is the graph the pipeline runs on the CPU (model.cpu.onnx when the directory has one)
+  const shipped = model.cpuOnnxPath ?? model.onnxPath;
+  for (const [name, onnxPath] of Object.entries({ onnxruntime: shipped, ...options.variants })) {
     try {
-      opened.push({ name, embedder: await OnnxEmbedder.open({ ...model, onnxPath }, items, { threads }) });
+      opened.push({
+        name,
+        embedder: await OnnxEmbedder.open({ ...model, onnxPath, cpuOnnxPath: null }, items, { threads }),
+      });
     } catch (error) {
       progress(`${options.label}: variant ${name} does not open: ${(error as Error).message}`);
       opened.push({ name, error: (error as Error).message.slice(0, 300) });

@@ -3,7 +3,8 @@
  * compared are measured side by side), written to reports/bench.json, bench.md and bench.png.
  * Progress goes to stderr. Generated models and data live in the work folder (gitignored).
  *
- *   npm run bench -- [--full] [--quick] [--skip daily,lookup,cost,inference,paper] [--work DIR] [--out DIR]
+ *   npm run bench -- [--full] [--quick] [--skip daily,paper-daily,lookup,cost,inference,paper] [--work DIR] [--out DIR]
+ *   npm run bench -- --daily-sizes 1000000 --skip lookup,cost,inference --out DIR   (the 1M day alone)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,15 +27,7 @@ import {
 } from './inference.ts';
 import { benchItemTable } from './inputs.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
-import {
-  demoModel,
-  gemmModel,
-  modelVariants,
-  optimizedModelDir,
-  PAPER_SIZE,
-  randomModelDir,
-  type Variants,
-} from './models.ts';
+import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
@@ -82,6 +75,7 @@ interface Flags {
   readonly model: string;
   readonly threads: string;
   readonly days: string;
+  readonly dailySizes?: string;
   readonly render?: string;
 }
 
@@ -108,17 +102,27 @@ function writeReports(report: BenchReport, out: string): void {
   progress(`wrote ${out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
 }
 
+/** `--daily-sizes 10000,1000000` -> [10000, 1000000]; refuses anything but positive integers. */
+function dailySizesOf(list: string): number[] {
+  const sizes = list.split(',').map((s) => Number(s.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(`--daily-sizes expects comma-separated positive integers, got ${JSON.stringify(list)}`);
+  }
+  return sizes;
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('bench')
     .option('--full', 'also run the 1M-user day (slow)', false)
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
-    .option('--skip <sections>', 'comma-separated: daily, optimized, lookup, cost, inference, paper', '')
+    .option('--skip <sections>', 'comma-separated: daily, paper-daily, lookup, cost, inference, paper', '')
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
     .option('--threads <n>', 'threads for onnxruntime and PyTorch', '2')
     .option('--days <n>', 'days of synthetic history per daily-run size', '7')
+    .option('--daily-sizes <users>', 'comma-separated user counts of the daily runs (overrides --full / --quick)')
     .option('--render <json>', 'only re-render bench.md/png (targets re-judged) from an earlier bench.json');
   program.parse([...argv]);
   const flags = program.opts<Flags>();
@@ -140,11 +144,18 @@ export async function main(argv: readonly string[]): Promise<void> {
     full: flags.full,
     threads,
     days: Number(flags.days),
-    dailySizes: quick ? [2000] : flags.full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
+    dailySizes: flags.dailySizes
+      ? dailySizesOf(flags.dailySizes)
+      : quick
+        ? [2000]
+        : flags.full
+          ? [10_000, 100_000, 1_000_000]
+          : [10_000, 100_000],
     demoBatchSizes: quick ? [8] : [8, 32, 128],
     paperBatchSizes: quick ? [1] : [1, 4, 8],
     reps: quick ? 1 : 3,
     paperReps: quick ? 1 : 2,
+    paperDailyUsers: quick ? 500 : 2000,
     paddingUsers: quick ? 256 : 1024,
     lookupSeconds: quick ? 2 : 10,
     lookupConnections: 8,
@@ -191,23 +202,25 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
   }
 
-  // ---- 2b. the same smallest day with the optimized graph (bench/python/make_models.py optimize-dir)
-  if (!skip.has('daily') && !skip.has('optimized') && smallest) {
+  // ---- 2b. a small day with a paper-size model: the embed stage's split at the production model size
+  if (!skip.has('daily') && !skip.has('paper-daily')) {
     try {
-      const optimized = await optimizedModelDir(demo, join(work, `optimized-${demo.manifest.modelVersion}`));
+      // the paper's trunk (6 × 768, D 256) over the synthetic data's item vectors
+      const size = { ...PAPER_SIZE, itemVector: demo.manifest.dims.itemVector };
+      const paperModel = await randomModelDir(join(work, `paper-6x768-ev${size.itemVector}`), size);
       daily.push(
         await benchDailySize({
           workDir: work,
-          modelDir: optimized.dir,
-          modelLabel: 'optimized (fused)',
-          users: smallest.users,
+          modelDir: paperModel.dir,
+          modelLabel: 'paper size 6×768 (random weights)',
+          users: settings.paperDailyUsers,
           days: settings.days,
           seed: 7,
         }),
       );
     } catch (error) {
-      errors.push(`daily optimized: ${(error as Error).message}`);
-      progress(`daily optimized FAILED: ${(error as Error).message}`);
+      errors.push(`daily paper size: ${(error as Error).message}`);
+      progress(`daily paper size FAILED: ${(error as Error).message}`);
     }
   }
 

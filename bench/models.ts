@@ -81,11 +81,12 @@ export interface Variants {
 /** Graph variants of a model (bench/python/make_models.py variants), cached next to the model's hash. */
 export async function modelVariants(model: ModelDirectory, outDir: string): Promise<Variants> {
   const marker = join(outDir, 'variants.json');
+  const base = model.cpuOnnxPath ?? model.onnxPath; // what make_models.py derives the variants from
   const fresh =
     existsSync(marker) &&
-    statSync(marker).mtimeMs > statSync(model.onnxPath).mtimeMs &&
-    readFileSync(marker, 'utf8').includes(model.onnxPath) &&
-    !readFileSync(marker, 'utf8').includes('"lastpos"'); // not built by the older make_models.py
+    statSync(marker).mtimeMs > statSync(base).mtimeMs &&
+    readFileSync(marker, 'utf8').includes(base) &&
+    readFileSync(marker, 'utf8').includes('"int8-all"'); // built by this make_models.py (older sets differ)
   if (!fresh) {
     progress(`graph variants of ${model.manifest.modelVersion} (optimizer, fused attention, int8) -> ${outDir}`);
     await runPythonJson(SCRIPT, ['variants', '--model', model.dir, '--out', outDir]);
@@ -104,13 +105,4 @@ export async function gemmModel(
   const path = join(workDir, `gemm-${k}x${n}.onnx`);
   if (!existsSync(path)) await runPythonJson(SCRIPT, ['gemm', '--out', path, '--k', String(k), '--n', String(n)]);
   return { path, k, n };
-}
-
-/** A copy of a model directory with the fastest exact graph (make_models.py optimize-dir), cached by source version. */
-export async function optimizedModelDir(model: ModelDirectory, outDir: string): Promise<ModelDirectory> {
-  if (!existsSync(join(outDir, 'manifest.json'))) {
-    progress(`optimized model directory of ${model.manifest.modelVersion} -> ${outDir}`);
-    await runPythonJson(SCRIPT, ['optimize-dir', '--model', model.dir, '--out', outDir]);
-  }
-  return readModelDirectory(outDir);
 }

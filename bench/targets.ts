@@ -63,7 +63,7 @@ function ortVsTorch(label: string, result: ModelInferenceResult | undefined, ort
       ? `PyTorch eager runs the hand-written attention op by op (${pct(torch.row.peakFraction)} of the GEMM peak at its best batch); onnxruntime runs a fused, memory-planned graph.${gemmLine}`
       : limit < 1.5
         ? `PyTorch reaches ${round(torchGflops, 3)} GFLOP/s (${pct(torch.row.peakFraction)} of the GEMM peak) at its best batch ${torch.batch}; an fp32 onnxruntime graph is bounded by onnxruntime's own best GEMM figure of the run (${ortGemmBest} GFLOP/s), i.e. at most ${round(limit, 3)}× PyTorch here, below the 1.5× goal: only int8 (VNNI; a different computation, accuracy shown) gets past it.${gemmLine}`
-        : `not the GEMM library (onnxruntime could be up to ${round(limit, 3)}× PyTorch on GEMM alone): PyTorch runs this small-width model at ${pct(torch.row.peakFraction)} of the GEMM peak, onnxruntime's best exact graph at ${pct(exact.row.peakFraction)}; the time goes to the memory-bound attention, LayerNorm and GELU kernels (see the FLOP-limit row), where PyTorch's eager ATen kernels are faster than onnxruntime's CPU kernels at width ${result.shape.hidden}.${gemmLine}`;
+        : `not the GEMM library (onnxruntime could be up to ${round(limit, 3)}× PyTorch on GEMM alone): PyTorch runs this small-width model at ${pct(torch.row.peakFraction)} of the GEMM peak, onnxruntime's best exact graph at ${pct(exact.row.peakFraction)}. Per operator (bench/python/profile_ops.py, B 32, 2 threads) both now spend their time alike: the causal attention is about a third (onnxruntime's Attention op, denormals flushed, runs near PyTorch's flash kernel), the GEMMs about a quarter, and the rest is width-${result.shape.hidden} element-wise passes that no ONNX-level fusion removes: the time encoding's Sin and Cos (single-threaded scalar kernels in onnxruntime, ~15% of its time vs ~3% in PyTorch), the input Concat, LayerNorm and GELU. 1.5× would need attention and the element-wise work fused into the GEMMs (a custom kernel), not another graph rewrite.${gemmLine}`;
   return [
     {
       name: `onnxruntime-node vs PyTorch eager, ${label}`,
@@ -113,7 +113,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
         ratio: round(f / 0.2),
         why:
           f >= 0.2
-            ? 'fusions remove most of the memory-bound passes over the [B, heads, L, L] attention tensor.'
+            ? `the exported graph's ONNX Attention op (causal) never materialises the [B, ${demo.shape.heads}, L, L] mask and scores the explicit graph writes and reads in several passes (its Where and Softmax took over half of its time), and flushing denormals keeps the masked softmax entries off the slow microcode path; the remaining time is width-${demo.shape.hidden} element-wise work (time encoding, LayerNorm, GELU) and small-K GEMMs.`
             : `at width ${demo.shape.hidden}, a layer does only ${round((6 * demo.shape.hidden) / 256, 2)}:1 projection:attention FLOPs but the attention and LayerNorm/GELU passes are memory-bound (each element of the [B, ${demo.shape.heads}, 256, 256] scores is written and read several times for ~${Math.round(demo.shape.hidden / demo.shape.heads)} FLOP), so the GEMM units idle most of the time; the GEMMs themselves are small (K = ${demo.shape.hidden}) and run far below peak.`,
       });
     }
@@ -152,32 +152,42 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     }
   }
 
-  // judged on the demo model as shipped; the optimized graph's runs are shown beside it
-  const steadyOf = (shipped: boolean) =>
+  const steadyRuns = (shipped: boolean) =>
     report.daily
       .filter((d) => (d.model === 'shipped') === shipped)
-      .flatMap((d) => d.runs.filter((r) => r.role === 'steady').map((r) => ({ users: d.users, r })));
-  const steady = steadyOf(true);
-  const optimizedSteady = steadyOf(false);
+      .flatMap((d) => d.runs.filter((r) => r.role === 'steady').map((r) => ({ users: d.users, model: d.model, r })));
+  const steady = steadyRuns(true);
+  const paperSize = steadyRuns(false);
   if (steady.length > 0) {
     const worst = steady.reduce((a, c) => (c.r.inferShare < a.r.inferShare ? c : a));
     const s = worst.r.secondsByStep;
     const other = Object.entries(s)
       .filter(([k]) => k !== 'infer')
       .sort((a, b) => b[1] - a[1])[0];
+    const paper = paperSize[0];
     out.push({
-      name: 'embed stage: share of time in inference',
+      name: 'embed stage: share of time in inference (demo model)',
       target: '≥ 70% of the embed stage',
-      measured: [
-        ...steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}`),
-        ...optimizedSteady.map(({ users, r }) => `${users} users with the optimized graph: ${pct(r.inferShare)}`),
-      ].join(', '),
+      measured: steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}`).join(', '),
       met: worst.r.inferShare >= 0.7,
       ratio: round(worst.r.inferShare / 0.7),
       why:
         worst.r.inferShare >= 0.7
-          ? 'writes overlap inference (two chunks in flight) and featurization is a small share.'
-          : `the largest non-inference step is ${other?.[0]} (${other?.[1]}s of ${round(Object.values(s).reduce((a, b) => a + b, 0))} worker-seconds at ${worst.users} users). In local mode the table is dynalite (LevelDB) in the main thread of the same process, on the same 2 cores, and onnxruntime's session.run is synchronous, so a worker handles write responses only between batches; read and snapshot are parquet decode/encode of every user of the partition (O(all users)) while inference is O(active users). With the demo model's cheap inference (~0.1 GFLOP/user) these are comparable; with the paper-size model (~23 GFLOP/user) inference dominates by orders of magnitude.`,
+          ? 'inference dominates; read, merge, featurize, write and snapshot are small shares.'
+          : `the demo model costs only ~${round((report.inference.demo?.batches[0]?.flopsPerUser ?? 5.4e7) / 1e6)} MFLOP/user at full length, so per-user I/O is comparable: the largest non-inference step is ${other?.[0]} (${other?.[1]}s of ${round(Object.values(s).reduce((a, b) => a + b, 0))} worker-seconds at ${worst.users} users). On these 2 cores onnxruntime already uses both, and the table (dynalite) runs in the same process, so moving writes to the writer thread (what the Batch container does beside its GPU) only trades inference speed for share (docs/pipeline.md has the measurement), so the local runner leaves it off; the sequence snapshot re-encodes every user of the partition (O(all users)) while inference is O(active users).${paper ? ` At the paper's model size the same pipeline spends ${pct(paper.r.inferShare)} of the embed stage in inference (next row).` : ''}`,
+    });
+  }
+  for (const { users, model, r } of paperSize) {
+    out.push({
+      name: `embed stage: share of time in inference (${model})`,
+      target: '≥ 70% of the embed stage',
+      measured: `${users} users, steady day: ${pct(r.inferShare)} (${r.embeddedUsers} embedded, ${r.embedUsersPerSec} users/s)`,
+      met: r.inferShare >= 0.7,
+      ratio: round(r.inferShare / 0.7),
+      why:
+        r.inferShare >= 0.7
+          ? 'at the production model size inference dominates the embed stage: the same read, merge, write and snapshot work per user is small next to ~20 GFLOP per full-length user.'
+          : 'even at this size I/O takes a large share: see the per-step split in section 2.',
     });
   }
   if (steady.length >= 2) {

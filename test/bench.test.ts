@@ -77,11 +77,13 @@ describe('bench cost projection', () => {
 });
 
 describe('session options (measured in npm run bench)', () => {
-  it('lets idle intra-op threads sleep, and keeps CUDA from falling back to the CPU', () => {
+  it('lets idle intra-op threads sleep, flushes denormals, and keeps CUDA from falling back to the CPU', () => {
     const cpu = sessionOptions({ threads: 2 });
     const cuda = sessionOptions({ executionProvider: 'cuda' });
-    expect(cpu.extra).toEqual({ session: { 'intra_op.allow_spinning': '0' } });
+    expect(cpu.extra).toEqual({ session: { 'intra_op.allow_spinning': '0', set_denormal_as_zero: '1' } });
     expect(cpu.intraOpNumThreads).toBe(2);
-    expect(cuda.extra).toEqual({ session: { 'intra_op.allow_spinning': '0', disable_cpu_ep_fallback: '1' } });
+    expect(cuda.extra).toEqual({
+      session: { 'intra_op.allow_spinning': '0', set_denormal_as_zero: '1', disable_cpu_ep_fallback: '1' },
+    });
   });
 });

@@ -95,6 +95,49 @@ describe('model directory validation', () => {
   });
 });
 
+describe('CPU-tuned graph (manifest files.onnxCpu)', () => {
+  /** tiny with a second graph listed as its CPU graph: tiny's own (exact) or tiny-b's (other weights). */
+  function withCpuGraph(from: 'tiny' | 'tiny-b' | null): string {
+    const dir = editedModel('tiny', (m) => {
+      m.files = { ...(m.files ?? {}), onnx: 'model.onnx', onnxCpu: 'model.cpu.onnx' };
+    });
+    if (from !== null) cpSync(join(fixtureModel(from), 'model.onnx'), join(dir, 'model.cpu.onnx'));
+    return dir;
+  }
+
+  it('runs the CPU graph on the CPU when it matches the portable graph', async () => {
+    // Prepare
+    const model = readModelDirectory(withCpuGraph('tiny'));
+    // Act
+    const embedder = await OnnxEmbedder.open(model, items, { threads: 1 });
+    await embedder.release();
+    // Assess
+    expect(model.cpuOnnxPath).toMatch(/model\.cpu\.onnx$/);
+    expect(embedder.file).toBe('model.cpu.onnx');
+  });
+
+  it('refuses a CPU graph that disagrees with model.onnx on the probe batch', async () => {
+    // Act
+    const opening = OnnxEmbedder.open(readModelDirectory(withCpuGraph('tiny-b')), items, { threads: 1 });
+    // Assess
+    await expect(opening).rejects.toBeInstanceOf(ModelError);
+    await expect(opening).rejects.toThrow(/model\.cpu\.onnx disagrees with model\.onnx/);
+  });
+
+  it('refuses a directory whose manifest lists a CPU graph that is not there', () => {
+    // Act / Assess
+    expect(() => readModelDirectory(withCpuGraph(null))).toThrow(/lacks model\.cpu\.onnx/);
+  });
+
+  it('runs the portable graph when a directory has no CPU graph', async () => {
+    // Act
+    const embedder = await OnnxEmbedder.open(readModelDirectory(fixtureModel('tiny')), items, { threads: 1 });
+    await embedder.release();
+    // Assess
+    expect(embedder.file).toBe('model.onnx');
+  });
+});
+
 describe('batched inference', () => {
   it('buckets by length: each batch pads only to its own longest sequence', () => {
     // Prepare

@@ -36,6 +36,15 @@ function contract(name: string, setUp: () => Promise<{ fixture: Fixture; tearDow
       expect(Buffer.from(await fixture.store.get('a/b/text.txt')).toString('utf8')).toBe('héllo');
     });
 
+    it('reads byte ranges of an object, and NotFoundError for a missing one', async () => {
+      const bytes = Uint8Array.from({ length: 300 }, (_, i) => i % 251);
+      await fixture.store.put('range/r.bin', bytes);
+      expect(await fixture.store.getRange!('range/r.bin', 10, 20)).toEqual(bytes.slice(10, 20));
+      expect(await fixture.store.getRange!('range/r.bin', 290, 300)).toEqual(bytes.slice(290, 300));
+      expect(await fixture.store.getRange!('range/r.bin', 0, 300)).toEqual(bytes);
+      await expect(fixture.store.getRange!('range/missing', 0, 1)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it('overwrites with put and reports absence', async () => {
       await fixture.store.put('over/x', 'one');
       await fixture.store.put('over/x', 'two');

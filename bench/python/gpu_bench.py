@@ -130,6 +130,10 @@ def main() -> None:
     fp16_path = fp16_model(model_dir, args.work)
     model = load_model_dir(model_dir).model.eval().cuda()
     graphs = {"onnxruntime-fp32": model_dir / "model.onnx", "onnxruntime-fp16": fp16_path}
+    # the CPU-tuned graph (ONNX Attention op, opset 23): whether CUDA runs it without CPU fallback
+    # decides if the Batch container could use it too (it runs the portable model.onnx today)
+    if (model_dir / "model.cpu.onnx").exists():
+        graphs["onnxruntime-fp32-attention-op"] = model_dir / "model.cpu.onnx"
     sessions = {}
     fallback = {}
     for label, path in graphs.items():

@@ -22,6 +22,7 @@ import { writeInBatches } from './batch-writer.ts';
 import { assertUserId, buildPutRequests, decodeItem } from './embedding-item.ts';
 import { AdaptiveConcurrency, DEFAULT_RETRY_POLICY, mapWithConcurrency, type RetryPolicy } from './retry.ts';
 import { acquireRunLock, getRunLock, releaseRunLock } from './run-lock.ts';
+import type { StoreConnection, StoreThreadConfig } from './store-config.ts';
 import { conditionFailed, sendWithRetries, type TableContext } from './table-context.ts';
 import {
   DEFAULT_DTYPE,
@@ -75,6 +76,11 @@ export interface DynamoEmbeddingStoreOptions {
    * version's date only, which is always the case as well (see docs/versioning.md).
    */
   readonly wallClockExpiry?: boolean;
+  /**
+   * How `client` was connected, when a plain description can say it: lets another thread open
+   * its own connection to the same table (threadConfig()). Absent: this store cannot be described.
+   */
+  readonly connection?: StoreConnection;
 }
 
 /** Items per lookup Query page (see readOne). */
@@ -93,6 +99,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   /** Shared by every writeEmbeddings call of this store: the whole process's pressure on the table. */
   private readonly writeLimiter: AdaptiveConcurrency;
   private readonly table: TableContext;
+  private readonly connection: StoreConnection | undefined;
 
   public constructor(options: DynamoEmbeddingStoreOptions) {
     this.tableName = options.tableName;
@@ -106,8 +113,27 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     this.wallClockExpiry = options.wallClockExpiry ?? true;
     this.writeLimiter = new AdaptiveConcurrency(this.writeConcurrency);
     this.table = { client: this.client, tableName: this.tableName, policy: this.policy, now: this.now };
+    this.connection = options.connection;
     if (!(this.retentionDays > 0))
       throw new ValidationError(`retentionDays must be positive, got ${this.retentionDays}`);
+  }
+
+  /** This store as plain data for another thread (./store-config.ts); undefined without a `connection`. */
+  public threadConfig(): StoreThreadConfig | undefined {
+    if (!this.connection) return undefined;
+    return {
+      tableName: this.tableName,
+      connection: { ...this.connection },
+      dtype: this.dtype,
+      retentionDays: this.retentionDays,
+      writeConcurrency: this.writeConcurrency,
+      retry: {
+        maxAttempts: this.policy.maxAttempts,
+        baseDelayMs: this.policy.baseDelayMs,
+        maxDelayMs: this.policy.maxDelayMs,
+      },
+      wallClockExpiry: this.wallClockExpiry,
+    };
   }
 
   // ---------------------------------------------------------------- writes

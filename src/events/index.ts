@@ -6,18 +6,26 @@ export {
   type EventSource,
   listEventDays,
   listEventFiles,
+  objectByteSource,
+  readEventColumns,
   readEventDay,
   readEventFile,
+  readEventRows,
 } from './read-events.ts';
 export * from './schema.ts';
 export {
   checkRow,
+  DuplicateIndex,
   duplicateKey,
+  eventsOf,
   QUARANTINE_REASONS,
   type QuarantinedRow,
   type QuarantineReason,
+  VALID_ROW,
+  type ValidatedColumns,
   type ValidateOptions,
   type ValidationResult,
+  validateEventColumns,
   validateEventTable,
 } from './validate.ts';
 export {

@@ -3,15 +3,67 @@
  * `readEventFile` reads one file; `readEventDay` reads every file of one day partition in key
  * order, sharing the duplicate check across them.
  */
-import { decodeParquet } from '../io/parquet.ts';
+import { type ByteSource, decodeParquet, decodeParquetRange } from '../io/parquet.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { EVENT_COLUMN_NAMES, eventDayPrefix } from './schema.ts';
-import { type QuarantineReason, type ValidateOptions, type ValidationResult, validateEventTable } from './validate.ts';
+import {
+  DuplicateIndex,
+  eventsOf,
+  type QuarantineReason,
+  type ValidatedColumns,
+  type ValidateOptions,
+  type ValidationResult,
+  validateEventColumns,
+} from './validate.ts';
 
-/** Reads one event file. Throws DataError for an unreadable file or a missing required column. */
-export async function readEventFile(bytes: Uint8Array, options: ValidateOptions): Promise<ValidationResult> {
+/**
+ * Reads one event file column-wise (no object per row: what the pipeline uses). Throws
+ * DataError for an unreadable file or a missing required column.
+ */
+export async function readEventColumns(bytes: Uint8Array, options: ValidateOptions): Promise<ValidatedColumns> {
   const table = await decodeParquet(bytes, { columns: EVENT_COLUMN_NAMES, file: options.file });
-  return validateEventTable(table, options);
+  return validateEventColumns(table, options);
+}
+
+/**
+ * Reads rows [rowStart, rowEnd) of one event file column-wise through a ByteSource (only the
+ * footer and those rows' row groups are fetched): the partition stage's piece of a big file.
+ * Quarantined rows keep their row number in the whole file.
+ */
+export async function readEventRows(
+  source: ByteSource,
+  rows: readonly [number, number],
+  options: ValidateOptions,
+): Promise<ValidatedColumns> {
+  const table = await decodeParquetRange(source, {
+    columns: EVENT_COLUMN_NAMES,
+    file: options.file,
+    rowStart: rows[0],
+    rowEnd: rows[1],
+  });
+  return validateEventColumns(table, { ...options, firstRow: rows[0] });
+}
+
+/**
+ * An object as a ByteSource: ranged reads where the store has them, else one whole read (kept
+ * for the later reads of the same object).
+ */
+export function objectByteSource(store: Pick<ObjectStore, 'get' | 'getRange'>, key: string, size: number): ByteSource {
+  let whole: Promise<Uint8Array> | undefined;
+  return {
+    byteLength: size,
+    read: async (start, end) => {
+      if (store.getRange) return store.getRange(key, start, end);
+      whole ??= store.get(key);
+      return (await whole).subarray(start, end);
+    },
+  };
+}
+
+/** Reads one event file into Event objects. Throws DataError for an unreadable file or a missing required column. */
+export async function readEventFile(bytes: Uint8Array, options: ValidateOptions): Promise<ValidationResult> {
+  const columns = await readEventColumns(bytes, options);
+  return { rows: columns.rows, valid: eventsOf(columns), quarantined: columns.quarantined, counts: columns.counts };
 }
 
 /** The part of an ObjectStore the readers need (a local directory store or S3). */
@@ -47,7 +99,7 @@ export async function readEventDay(
   date: string,
   options: Omit<ValidateOptions, 'date' | 'file'> = {},
 ): Promise<EventDayResult> {
-  const seen = options.seen ?? new Set<string>();
+  const seen = options.seen ?? new DuplicateIndex();
   const files = await listEventFiles(source, date);
   const merged: { valid: EventDayResult['valid']; quarantined: EventDayResult['quarantined'] } = {
     valid: [],

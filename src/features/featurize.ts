@@ -19,10 +19,16 @@ export interface FeatureBatch {
 const SCALARS = 4;
 const MS_PER_DAY = 86_400_000;
 
-/** BigInt(i) for small ids, cached: converting per position dominated featurization time. */
-const SMALL_BIGINTS: bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
-function big(i: number): bigint {
-  return i < SMALL_BIGINTS.length ? SMALL_BIGINTS[i]! : BigInt(i);
+/**
+ * The int64 inputs hold small non-negative ids: on a little-endian machine they are written as
+ * the low 32-bit word of each element (the high word stays 0), with no BigInt per position.
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Writes int64 `value` (0 <= value < 2^31) at `i` of `out` (whose `low` is its Int32Array view, or null). */
+function setId(out: BigInt64Array, low: Int32Array | null, i: number, value: number): void {
+  if (low) low[2 * i] = value;
+  else out[i] = BigInt(value);
 }
 
 function frac(x: number): number {
@@ -61,6 +67,12 @@ export class Featurizer {
     const timeFrac = new Float32Array(batchSize * length * timeWidth);
     const scalars = new Float32Array(batchSize * length * SCALARS);
     const lengths = new BigInt64Array(batchSize);
+    const view = (a: BigInt64Array): Int32Array | null => (LITTLE_ENDIAN ? new Int32Array(a.buffer) : null);
+    const itemId32 = view(itemId);
+    const action32 = view(action);
+    const surface32 = view(surface);
+    const vectors = items.vectorData;
+    const vocabulary = items.hasVocabulary;
     const abs = spec.absPeriodsSec;
     const rel = spec.relPeriodsSec;
     const nAbs = abs.length;
@@ -68,15 +80,22 @@ export class Featurizer {
 
     for (let b = 0; b < batchSize; b++) {
       const seq = sequences[b]!;
-      lengths[b] = big(seq.length);
+      lengths[b] = BigInt(seq.length);
       let prevTs = seq[0]?.ts ?? 0;
       for (let t = 0; t < seq.length; t++) {
         const e = seq[t]!;
         const pos = b * length + t;
-        const hasVector = items.copyVector(e.item_id, itemVec, pos * ev);
-        itemId[pos] = big(items.idFeature(e.item_id, hasVector));
-        action[pos] = big(this.actionIds.get(e.action) ?? 0);
-        surface[pos] = big(e.surface === null ? 1 : (this.surfaceIds.get(e.surface) ?? 1));
+        const row = items.rowOf(e.item_id);
+        if (row >= 0) {
+          // a plain loop: a subarray view per position cost more than the copy itself
+          const from = row * ev;
+          const to = pos * ev;
+          for (let j = 0; j < ev; j++) itemVec[to + j] = vectors[from + j]!;
+        }
+        const id = vocabulary ? items.idFeature(e.item_id, row >= 0) : row >= 0 ? 2 : 1;
+        setId(itemId, itemId32, pos, id);
+        setId(action, action32, pos, this.actionIds.get(e.action) ?? 0);
+        setId(surface, surface32, pos, e.surface === null ? 1 : (this.surfaceIds.get(e.surface) ?? 1));
 
         const tsSec = e.ts / 1000;
         const ageSec = (cutoffMs - e.ts) / 1000;

@@ -45,6 +45,21 @@ export class ItemTable {
     return this.index.size;
   }
 
+  /** Row of the item's vector in `vectorData` (× dim), or -1 when it has none: one Map lookup. */
+  public rowOf(itemId: string): number {
+    return this.index.get(itemId) ?? -1;
+  }
+
+  /** All vectors, row after row (read-only by contract): for copying without a view per item. */
+  public get vectorData(): Float32Array {
+    return this.vectors;
+  }
+
+  /** Whether the model has an item-id vocabulary (else idFeature needs no lookup). */
+  public get hasVocabulary(): boolean {
+    return this.vocabulary !== null;
+  }
+
   /** Copies the item's vector into `out` at `offset`; leaves zeros and returns false when it has none. */
   public copyVector(itemId: string, out: Float32Array, offset: number): boolean {
     const i = this.index.get(itemId);

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { FeatureBatch } from '../features/featurize.ts';
 import { Featurizer } from '../features/featurize.ts';
@@ -37,6 +38,19 @@ export interface EmbeddedBatch {
   readonly realTokens: number;
 }
 
+/**
+ * Largest allowed difference between the CPU-tuned graph's probe embeddings and the portable
+ * graph's (unit vectors; the exports agree to ~1e-7, docs/model.md).
+ */
+export const CPU_GRAPH_TOLERANCE = 1e-4;
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
 const INPUT_NAMES = ['item_vec', 'item_id', 'action', 'surface', 'time_frac', 'scalars', 'lengths'] as const;
 
 /**
@@ -66,6 +80,8 @@ export class OnnxEmbedder {
     private readonly featurizer: Featurizer,
     public readonly model: ModelDirectory,
     private readonly options: EmbedderOptions,
+    /** The graph file this session runs (model.onnx or the CPU-tuned graph). */
+    public readonly file: string,
   ) {}
 
   public get dims(): number {
@@ -74,7 +90,9 @@ export class OnnxEmbedder {
 
   /**
    * Opens the session and checks the graph against the manifest: input names and widths, then a
-   * probe batch whose output must be [B, D], finite and not one constant vector. Any mismatch is a
+   * probe batch whose output must be [B, D], finite and not one constant vector. On the CPU a
+   * model's CPU-tuned graph (files.onnxCpu) is used when it has one, after the same checks and a
+   * probe that must match the portable graph's to CPU_GRAPH_TOLERANCE. Any mismatch is a
    * ModelError, raised before a caller writes anything.
    */
   public static async open(model: ModelDirectory, items: ItemTable, options: EmbedderOptions = {}) {
@@ -85,18 +103,46 @@ export class OnnxEmbedder {
         { items: items.dim, expected: manifest.dims.itemVector },
       );
     }
-    const session = await openSession(model.onnxPath, options);
-    const spec = featureSpecFromManifest(manifest);
+    const featurizer = new Featurizer(featureSpecFromManifest(manifest), items);
+    const portable = await OnnxEmbedder.openChecked(model, model.onnxPath, featurizer, options);
+    const cpu = (options.executionProvider ?? 'cpu') === 'cpu' && model.cpuOnnxPath !== null;
+    if (!cpu) return portable.embedder;
+    try {
+      const tuned = await OnnxEmbedder.openChecked(model, model.cpuOnnxPath!, featurizer, options);
+      const diff = maxAbsDifference(tuned.probe, portable.probe);
+      if (!(diff <= CPU_GRAPH_TOLERANCE)) {
+        await tuned.embedder.release();
+        throw new ModelError(
+          `${basename(model.cpuOnnxPath!)} disagrees with model.onnx on the probe batch (max difference ${diff}; allowed ${CPU_GRAPH_TOLERANCE}): re-export the model directory`,
+          { difference: diff, tolerance: CPU_GRAPH_TOLERANCE },
+        );
+      }
+      return tuned.embedder;
+    } finally {
+      await portable.embedder.release();
+    }
+  }
+
+  /** One graph: session, contract checks and the probe (whose output is returned for comparison). */
+  private static async openChecked(
+    model: ModelDirectory,
+    onnxPath: string,
+    featurizer: Featurizer,
+    options: EmbedderOptions,
+  ): Promise<{ embedder: OnnxEmbedder; probe: Float32Array }> {
+    const { manifest } = model;
+    const file = basename(onnxPath);
+    const session = await openSession(onnxPath, options);
     const expectedWidths: Record<string, number> = {
       item_vec: manifest.dims.itemVector,
-      time_frac: timeFeatureWidth(spec),
+      time_frac: timeFeatureWidth(featureSpecFromManifest(manifest)),
       scalars: 4,
     };
     const present = new Set(session.inputNames);
     const missing = INPUT_NAMES.filter((name) => !present.has(name));
     if (missing.length > 0 || !session.outputNames.includes('embedding')) {
       await session.release();
-      throw new ModelError(`model.onnx inputs/outputs do not match docs/model-interface.md`, {
+      throw new ModelError(`${file} inputs/outputs do not match docs/model-interface.md`, {
         missingInputs: missing,
         outputs: session.outputNames,
       });
@@ -107,20 +153,24 @@ export class OnnxEmbedder {
       const last = meta.shape[meta.shape.length - 1];
       if (typeof last === 'number' && last !== expected) {
         await session.release();
-        throw new ModelError(`model.onnx input ${meta.name} has width ${last}; the manifest implies ${expected}`, {
+        throw new ModelError(`${file} input ${meta.name} has width ${last}; the manifest implies ${expected}`, {
           input: meta.name,
           width: last,
           expected,
         });
       }
     }
-    const embedder = new OnnxEmbedder(session, new Featurizer(spec, items), model, options);
-    await embedder.probe();
-    return embedder;
+    const embedder = new OnnxEmbedder(session, featurizer, model, options, file);
+    try {
+      return { embedder, probe: await embedder.probe() };
+    } catch (error) {
+      await embedder.release();
+      throw error;
+    }
   }
 
   /** A fixed batch of distinct sequences: checks output shape, finiteness and collapse. */
-  private async probe(): Promise<void> {
+  private async probe(): Promise<Float32Array> {
     const { manifest } = this.model;
     const cutoffMs = Date.UTC(2026, 0, 2);
     const sequences: SequenceEvent[][] = [];
@@ -139,14 +189,15 @@ export class OnnxEmbedder {
     const out = await this.run(this.featurizer.featurize(sequences, cutoffMs));
     if (out.length !== sequences.length * this.dims) {
       throw new ModelError(
-        `model.onnx returns ${out.length / sequences.length} values per user; manifest dims.embedding is ${this.dims}`,
+        `${this.file} returns ${out.length / sequences.length} values per user; manifest dims.embedding is ${this.dims}`,
         { got: out.length / sequences.length, expected: this.dims },
       );
     }
     assertFinite(out, this.dims, 'on the probe batch');
     if (isCollapsed(out, this.dims)) {
-      throw new ModelError('model.onnx returns the same vector for different users (collapsed)', {});
+      throw new ModelError(`${this.file} returns the same vector for different users (collapsed)`, {});
     }
+    return out;
   }
 
   /** Runs one featurized batch; returns [B, D] float32. */
@@ -165,7 +216,7 @@ export class OnnxEmbedder {
     const result = await this.session.run(feeds);
     const output = result.embedding;
     if (output === undefined || output.type !== 'float32') {
-      throw new ModelError('model.onnx did not return a float32 `embedding` output', {});
+      throw new ModelError(`${this.file} did not return a float32 \`embedding\` output`, {});
     }
     return output.data as Float32Array;
   }

@@ -18,6 +18,16 @@ export const modelManifestSchema = z.looseObject({
     surface: z.array(z.string().min(1)),
   }),
   items: z.looseObject({ idVocabulary: z.string().min(1).nullable() }).default({ idVocabulary: null }),
+  /** Graph files; `onnxCpu` (optional) is an exact CPU-tuned copy of `onnx` (docs/model-interface.md). */
+  files: z
+    .looseObject({
+      onnx: z.literal('model.onnx').default('model.onnx'),
+      onnxCpu: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.onnx$/, 'a file name in the model directory ending in .onnx')
+        .optional(),
+    })
+    .default({ onnx: 'model.onnx' }),
   features: z.looseObject({
     absPeriodsSec: z.array(z.number().positive()).min(1),
     relPeriodsSec: z.array(z.number().positive()).min(1),

@@ -9,7 +9,13 @@ export const MODEL_FILES = ['model.onnx', 'manifest.json', 'item_embeddings.parq
 export interface ModelDirectory {
   readonly dir: string;
   readonly manifest: ModelManifest;
+  /** The portable graph (every execution provider; its hash names the version). */
   readonly onnxPath: string;
+  /**
+   * An exact CPU-tuned graph of the same weights (manifest files.onnxCpu: ONNX `Attention` nodes),
+   * or null. Only onnxruntime's CPU provider uses it; the embedder checks it against `onnxPath`.
+   */
+  readonly cpuOnnxPath: string | null;
   /** The item-id vocabulary (manifest.items.idVocabulary), or null. */
   readonly idVocabulary: readonly string[] | null;
 }
@@ -50,5 +56,15 @@ export function readModelDirectory(dir: string): ModelDirectory {
     }
     idVocabulary = readIdVocabulary(path);
   }
-  return { dir, manifest, onnxPath: join(dir, 'model.onnx'), idVocabulary };
+  let cpuOnnxPath: string | null = null;
+  if (manifest.files.onnxCpu !== undefined) {
+    cpuOnnxPath = join(dir, manifest.files.onnxCpu);
+    if (!existsSync(cpuOnnxPath) || statSync(cpuOnnxPath).size === 0) {
+      throw new ModelError(`model directory ${dir} lacks ${manifest.files.onnxCpu} (manifest files.onnxCpu)`, {
+        dir,
+        file: manifest.files.onnxCpu,
+      });
+    }
+  }
+  return { dir, manifest, onnxPath: join(dir, 'model.onnx'), cpuOnnxPath, idVocabulary };
 }

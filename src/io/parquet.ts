@@ -10,7 +10,7 @@
  * day, or per `maxRowsPerFile` rows) instead of streaming inside one file.
  */
 import * as arrow from 'apache-arrow';
-import { parquetMetadata, parquetRead } from 'hyparquet';
+import { type AsyncBuffer, type FileMetaData, parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet';
 import * as parquetWasm from 'parquet-wasm/node';
 import { DataError } from '../events/errors.ts';
 
@@ -412,35 +412,122 @@ function topLevelKinds(schema: readonly SchemaElementLike[]): Record<string, Col
 export async function decodeParquet(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedTable> {
   const file = toArrayBuffer(bytes);
   try {
-    const metadata = parquetMetadata(file);
-    const kinds = topLevelKinds(metadata.schema as SchemaElementLike[]);
-    const wanted = (options.columns ?? Object.keys(kinds)).filter((name) => name in kinds);
-    const numRows = Number(metadata.num_rows);
-    const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
-    for (const name of wanted) chunks.set(name, []);
-    if (wanted.length > 0 && numRows > 0) {
-      const hasBinary = wanted.some((name) => kinds[name] === 'binary');
-      await parquetRead({
-        file,
-        metadata,
-        columns: wanted,
-        utf8: !hasBinary,
-        onChunk: (chunk) => {
-          chunks
-            .get(chunk.columnName)
-            ?.push({ rowStart: chunk.rowStart, data: chunk.columnData as ArrayLike<unknown> });
-        },
-      });
-    }
-    const columns: Record<string, ColumnValues> = {};
-    for (const [name, parts] of chunks) {
-      columns[name] = concatChunks(parts, numRows, name, options.file);
-    }
-    return { numRows, columns, kinds };
+    return await decodeWith(file, parquetMetadata(file), options);
   } catch (error) {
     if (error instanceof DataError) throw error;
     throw unreadable(options.file, error);
   }
+}
+
+/**
+ * Random access to a file's bytes (e.g. ranged GETs of an object store): what lets a reader take
+ * the footer, or some row groups, of a big file without holding the whole file.
+ */
+export interface ByteSource {
+  readonly byteLength: number;
+  /** Bytes [start, end). */
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+export interface RowGroupInfo {
+  /** First row of the group in the file. */
+  readonly rowStart: number;
+  readonly rows: number;
+  /** Compressed bytes of the group's column chunks (what reading it fetches). */
+  readonly bytes: number;
+}
+
+function asyncBufferOf(source: ByteSource): AsyncBuffer {
+  return {
+    byteLength: source.byteLength,
+    slice: async (start, end) => toArrayBuffer(await source.read(start, end ?? source.byteLength)),
+  };
+}
+
+/** Row counts and sizes of a file's row groups (reads only the footer). */
+export async function parquetRowGroups(source: ByteSource, file?: string): Promise<RowGroupInfo[]> {
+  try {
+    const metadata = await parquetMetadataAsync(asyncBufferOf(source));
+    return rowGroupsOf(metadata);
+  } catch (error) {
+    throw unreadable(file, error);
+  }
+}
+
+function rowGroupsOf(metadata: FileMetaData): RowGroupInfo[] {
+  let rowStart = 0;
+  return metadata.row_groups.map((group) => {
+    const rows = Number(group.num_rows);
+    let bytes = 0;
+    for (const column of group.columns) bytes += Number(column.meta_data?.total_compressed_size ?? 0);
+    const info = { rowStart, rows, bytes };
+    rowStart += rows;
+    return info;
+  });
+}
+
+export interface RangeDecodeOptions extends DecodeOptions {
+  /** First row to read (default 0) and the row after the last (default: the end of the file). */
+  readonly rowStart?: number;
+  readonly rowEnd?: number;
+}
+
+/**
+ * Reads rows [rowStart, rowEnd) of a parquet file through a ByteSource: only the footer and the
+ * column chunks of the row groups holding those rows are fetched. Values and kinds as in
+ * decodeParquet; `numRows` is the number of rows read. Throws DataError('unreadable_file').
+ */
+export async function decodeParquetRange(source: ByteSource, options: RangeDecodeOptions = {}): Promise<DecodedTable> {
+  try {
+    const file = asyncBufferOf(source);
+    return await decodeWith(file, await parquetMetadataAsync(file), options);
+  } catch (error) {
+    if (error instanceof DataError) throw error;
+    throw unreadable(options.file, error);
+  }
+}
+
+async function decodeWith(
+  file: ArrayBuffer | AsyncBuffer,
+  metadata: FileMetaData,
+  options: RangeDecodeOptions,
+): Promise<DecodedTable> {
+  const kinds = topLevelKinds(metadata.schema as SchemaElementLike[]);
+  const wanted = (options.columns ?? Object.keys(kinds)).filter((name) => name in kinds);
+  const fileRows = Number(metadata.num_rows);
+  const rowStart = Math.min(Math.max(0, options.rowStart ?? 0), fileRows);
+  const rowEnd = Math.min(Math.max(rowStart, options.rowEnd ?? fileRows), fileRows);
+  const numRows = rowEnd - rowStart;
+  const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
+  for (const name of wanted) chunks.set(name, []);
+  if (wanted.length > 0 && numRows > 0) {
+    const hasBinary = wanted.some((name) => kinds[name] === 'binary');
+    await parquetRead({
+      file,
+      metadata,
+      columns: wanted,
+      rowStart,
+      rowEnd,
+      utf8: !hasBinary,
+      onChunk: (chunk) => {
+        // hyparquet hands over whole row groups (or pages): keep only the rows asked for.
+        const from = Math.max(chunk.rowStart, rowStart);
+        const to = Math.min(chunk.rowEnd, rowEnd);
+        if (to <= from) return;
+        let data = chunk.columnData as ArrayLike<unknown>;
+        if (from > chunk.rowStart || to < chunk.rowEnd) {
+          const sliceable = data as ArrayLike<unknown> & { slice(a: number, b: number): ArrayLike<unknown> };
+          data = sliceable.slice(from - chunk.rowStart, to - chunk.rowStart);
+        }
+        chunks.get(chunk.columnName)?.push({ rowStart: from - rowStart, data });
+      },
+    });
+  }
+  const columns: Record<string, ColumnValues> = {};
+  for (const [name, parts] of chunks) {
+    columns[name] = concatChunks(parts, numRows, name, options.file);
+  }
+  return { numRows, columns, kinds };
 }
 
 function concatChunks(

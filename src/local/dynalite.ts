@@ -6,7 +6,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { Level } from 'level';
 import { TABLE_DEFINITION } from '../embeddings/table-schema.ts';
@@ -84,19 +84,48 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
   };
   const client = createClient();
   let closed: Promise<void> | undefined;
-  return {
-    endpoint,
-    client,
-    createClient,
-    close: () => {
-      closed ??= (async () => {
-        for (const c of clients) c.destroy();
-        server.closeAllConnections();
-        await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      })();
-      return closed;
-    },
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      for (const c of clients) c.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    })();
+    return closed;
   };
+  if (options.dir) {
+    try {
+      await firstRequest(client, options.dir);
+    } catch (error) {
+      await close().catch(() => {});
+      throw error;
+    }
+  }
+  return { endpoint, client, createClient, close };
+}
+
+/**
+ * The probe above and dynalite's own open of the directory are two steps, so two processes can
+ * both pass the probe and race for the LevelDB lock; the loser's dynalite then throws "Database is
+ * closed" from its request handler, uncaught. One request while such an error is caught settles
+ * it at start: the loser gets a ConflictError, and the winner holds the lock for its lifetime.
+ */
+async function firstRequest(client: DynamoDBClient, dir: string): Promise<void> {
+  let onUncaught: ((error: Error) => void) | undefined;
+  const failed = new Promise<never>((_, reject) => {
+    onUncaught = (error: Error) => {
+      reject(
+        /Database is (closed|not open)|LEVEL_/i.test(String(error?.message))
+          ? new ConflictError(`the embedded table in ${dir} is locked by another process`, { dir }, { cause: error })
+          : error,
+      );
+    };
+  });
+  process.prependListener('uncaughtException', onUncaught!);
+  try {
+    await Promise.race([client.send(new ListTablesCommand({})), failed]);
+  } finally {
+    process.off('uncaughtException', onUncaught!);
+  }
 }
 
 /** Creates the table from the schema unless it exists, and waits until it is ACTIVE. */

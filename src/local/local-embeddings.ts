@@ -46,6 +46,7 @@ export async function openLocalEmbeddings(options: OpenLocalEmbeddingsOptions = 
     ...options.store,
     tableName,
     client: dynamo.client,
+    connection: { endpoint: dynamo.endpoint, local: true },
   });
   return { store, dynamo, tableName, endpoint: dynamo.endpoint, close: () => dynamo.close() };
 }
@@ -57,6 +58,12 @@ export function connectLocalEmbeddings(
   options: LocalStoreOptions = {},
 ): { store: DynamoEmbeddingStore; close(): void } {
   const client = localDynamoClient(endpoint);
-  const store = new DynamoEmbeddingStore({ wallClockExpiry: false, ...options, tableName, client });
+  const store = new DynamoEmbeddingStore({
+    wallClockExpiry: false,
+    ...options,
+    tableName,
+    client,
+    connection: { endpoint, local: true },
+  });
   return { store, close: () => client.destroy() };
 }

@@ -1,24 +1,23 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { EmbeddingRecord, WriteStats } from '../embeddings/types.ts';
 import { DAY_MS, dayStartMs } from '../events/schema.ts';
 import { mergeSequence, type SequenceEvent, type SequenceRules } from '../features/sequence.ts';
 import { OnnxEmbedder } from '../inference/embedder.ts';
 import type { ModelDirectory } from '../inference/model-dir.ts';
-import { ModelError, ValidationError } from '../util/errors.ts';
+import { ValidationError } from '../util/errors.ts';
+import { closeWriterThread, openOutputSink, prewarmOutput } from './embed-writer.ts';
 import { loadItemTable } from './items.ts';
 import { layout } from './layout.ts';
 import { localModelDirectory } from './model.ts';
 import { readRunManifest } from './plan.ts';
 import {
-  decodeEmbeddingSnapshot,
-  decodeSequenceSnapshot,
+  decodeSequenceTable,
   decodeWorkFile,
-  type EmbeddingSnapshotRow,
-  encodeEmbeddingSnapshot,
-  encodeSequenceSnapshot,
+  encodeSequenceColumns,
+  eventsOf,
+  SequenceColumnsBuilder,
+  type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
-import type { EmbeddingStats, ExecutionProvider, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
+import type { ExecutionProvider, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -32,8 +31,15 @@ export interface EmbedPartitionInput {
   readonly maxBatchSize?: number;
   /** Most positions (users × padded length) per inference batch; default BATCH_DEFAULTS. */
   readonly maxTokensPerBatch?: number;
-  /** Embeddings per writeEmbeddings call (writes overlap the next batches' inference); default 2048. */
+  /** Embeddings per writeEmbeddings call (writes overlap inference, on the writer thread); default 2048. */
   readonly writeChunk?: number;
+  /**
+   * Whether the output (table writes, embedding snapshot) runs on the process's writer thread;
+   * default true. Worth it when a core is free for it (GPU inference, spare CPU cores); where every
+   * core already runs inference it only adds a thread's start-up and contention, so the local
+   * runner turns it off then (src/pipeline/local-runner.ts).
+   */
+  readonly writerThread?: boolean;
 }
 
 const sessions = new Map<string, Promise<OnnxEmbedder>>();
@@ -69,20 +75,30 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
   return embedder;
 }
 
-/** Releases the cached sessions (tests, end of a worker). */
+/** Releases the cached sessions and ends the writer thread (tests, end of a worker). */
 export async function releaseEmbedders(): Promise<void> {
   const all = [...sessions.values()];
   sessions.clear();
   for (const e of all) await (await e.catch(() => undefined))?.release();
+  await closeWriterThread();
 }
 
+/** Whole days from one date to another; memoized (called once per user, on few distinct dates). */
+const dayGaps = new Map<string, number>();
 function daysBetween(from: string, to: string): number {
-  return Math.round((dayStartMs(to) - dayStartMs(from)) / DAY_MS);
+  const key = `${from}|${to}`;
+  let days = dayGaps.get(key);
+  if (days === undefined) {
+    days = Math.round((dayStartMs(to) - dayStartMs(from)) / DAY_MS);
+    if (dayGaps.size > 4096) dayGaps.clear();
+    dayGaps.set(key, days);
+  }
+  return days;
 }
 
 /** Which users to embed on D, and why (docs/pipeline.md, "Selection"). */
 export function shouldEmbed(
-  user: UserSequence,
+  user: Pick<UserSequence, 'lastEmbedded'>,
   changed: boolean,
   run: Pick<RunManifest, 'date' | 'backfill' | 'refreshAgeDays'>,
 ): boolean {
@@ -90,25 +106,20 @@ export function shouldEmbed(
   return daysBetween(user.lastEmbedded, run.date) >= run.refreshAgeDays;
 }
 
-function norm(v: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  return Math.sqrt(s);
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
-  return dot / (norm(a) * norm(b) || 1);
-}
-
 /**
  * Stage 3 (one Batch job per partition). Loads the previous sequence snapshot (or starts empty
  * when the plan found none: the work files then hold the whole look-back), merges the routed
- * events, writes the new snapshot, embeds the selected users in length-bucketed batches while
- * earlier batches are written to the store, writes the merged embedding snapshot for every user
- * of the partition and, last, the partition result (which marks the partition done). Rerunning
- * writes the same keys with the same values.
+ * events, embeds the selected users in length-bucketed batches and hands each batch to the
+ * partition's output (./embed-writer.ts: a writer thread that writes the table while inference
+ * runs and builds the embedding snapshot), encodes the sequence snapshot while the output drains,
+ * writes both snapshots and, last, the partition result
+ * (which marks the partition done). Users without new events carry their snapshot rows over as
+ * column ranges, never as per-event objects. Rerunning writes the same keys with the same values.
+ *
+ * secondsByStep is this (inference) thread's wall time: read, merge, featurize, infer, write
+ * (waiting for table writes: back-pressure and the rest of the drain) and snapshot (encoding the
+ * sequence snapshot, waiting for the embedding snapshot, the puts). Work the writer thread does
+ * meanwhile is not in it.
  */
 export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInput): Promise<PartitionResult> {
   const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, write: 0, snapshot: 0 };
@@ -118,6 +129,8 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
     seconds[step] += (now - mark) / 1000;
     mark = now;
   };
+  const threaded = input.writerThread ?? true;
+  if (threaded) prewarmOutput(env.embeddings); // the writer thread boots while the model loads
   const run = await readRunManifest(env, input.modelVersion, input.date);
   const { partition } = input;
   if (!Number.isInteger(partition) || partition < 0 || partition >= run.partitions) {
@@ -127,182 +140,153 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
   const { manifest } = model;
   const embedder = await embedderFor(env, model, input); // ModelError here, before anything is written
   const dims = manifest.dims.embedding;
-
-  // ---- read
-  const workKeys = (await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition))).map((o) => o.key);
-  const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index));
-  const missing = expected.filter((k) => !workKeys.includes(k));
-  if (missing.length > 0) {
-    throw new ValidationError(
-      `partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`,
-    );
-  }
-  const incoming = new Map<string, SequenceEvent[]>();
-  let workEvents = 0;
-  for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
-  let previous: UserSequence[] = [];
-  let previousEmbeddings = new Map<string, EmbeddingSnapshotRow>();
-  if (run.previousSnapshotDate !== undefined) {
-    const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition);
-    previous = await decodeSequenceSnapshot(await env.objects.get(seqKey), seqKey);
-    const embKey = layout.embeddings(run.modelVersion, run.previousSnapshotDate, partition);
-    previousEmbeddings = await decodeEmbeddingSnapshot(await env.objects.get(embKey), embKey);
-  }
-  lap('read');
-
-  // ---- merge and select
-  const dayStart = dayStartMs(run.date);
-  const vocabulary = new Set(manifest.vocab.action);
-  const rules: SequenceRules = {
-    actions: vocabulary,
-    maxLength: manifest.dims.maxLength,
-    cutoffMs: dayStart + DAY_MS,
-  };
-  const previousByUser = new Map(previous.map((u) => [u.userId, u]));
-  const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
-    a < b ? -1 : a > b ? 1 : 0,
-  );
-  const users: UserSequence[] = [];
-  const selected: number[] = [];
-  let activeUsers = 0;
-  for (const userId of userIds) {
-    const before = previousByUser.get(userId);
-    const fresh = incoming.get(userId) ?? [];
-    const events = mergeSequence(before?.events ?? [], fresh, rules);
-    if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
-    const changed = fresh.some((e) => vocabulary.has(e.action));
-    if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
-    const user: UserSequence = { userId, events, lastEmbedded: before?.lastEmbedded ?? null };
-    if (shouldEmbed(user, changed, run)) selected.push(users.length);
-    users.push(user);
-  }
-  lap('merge');
-
-  // ---- embed, writing each chunk while the next batches run
-  const fresh = new Map<number, Float32Array>();
-  const writes: Promise<WriteStats>[] = [];
-  const writeStats = { items: 0, requests: 0, retries: 0, throttles: 0 };
-  const tokens = { padded: 0, real: 0 };
   const version = { modelVersion: run.modelVersion, date: run.date };
-  const chunk = input.writeChunk ?? 2048;
-  let pending: EmbeddingRecord[] = [];
-  const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    writes.push(env.embeddings.writeEmbeddings(version, pending));
-    pending = [];
-    if (writes.length >= 2) {
-      // keep at most two chunks in flight: bounded memory, bounded pressure on the table
-      const settled = await writes.shift()!;
-      writeStats.items += settled.items;
-      writeStats.requests += settled.requests;
-      writeStats.retries += settled.retries;
-      writeStats.throttles += settled.throttles;
+  const sink = openOutputSink(
+    env.embeddings,
+    { partition, version, dims, ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }) },
+    { threaded },
+  );
+  mark = performance.now();
+  try {
+    // ---- read
+    const workKeys = (await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition))).map(
+      (o) => o.key,
+    );
+    const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index));
+    const present = new Set(workKeys);
+    const missing = expected.filter((k) => !present.has(k));
+    if (missing.length > 0) {
+      throw new ValidationError(
+        `partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`,
+      );
     }
-  };
-  const sequences = selected.map((i) => users[i]!.events);
-  for await (const batch of embedder.embed(sequences, rules.cutoffMs)) {
-    seconds.featurize += batch.featurizeSeconds;
-    seconds.infer += batch.inferSeconds;
-    tokens.padded += batch.paddedTokens;
-    tokens.real += batch.realTokens;
-    batch.indices.forEach((k, row) => {
-      const userIndex = selected[k]!;
-      const vector = batch.embeddings.slice(row * dims, (row + 1) * dims);
-      fresh.set(userIndex, vector);
-      pending.push({ userId: users[userIndex]!.userId, embedding: vector });
+    const incoming = new Map<string, SequenceEvent[]>();
+    let workEvents = 0;
+    for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
+    let previous: SequenceTable | undefined;
+    if (run.previousSnapshotDate !== undefined) {
+      const embKey = layout.embeddings(run.modelVersion, run.previousSnapshotDate, partition);
+      sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
+      const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition);
+      previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
+    } else {
+      sink.setPrevious(undefined, '');
+    }
+    lap('read');
+
+    // ---- merge and select
+    const dayStart = dayStartMs(run.date);
+    const vocabulary = new Set(manifest.vocab.action);
+    const rules: SequenceRules = {
+      actions: vocabulary,
+      maxLength: manifest.dims.maxLength,
+      cutoffMs: dayStart + DAY_MS,
+    };
+    const previousByUser = new Map((previous?.users ?? []).map((u) => [u.userId, u]));
+    const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    const snapshot = new SequenceColumnsBuilder();
+    const lastEmbedded: (string | null)[] = []; // per snapshot user: D when embedded now, else as stored
+    const selected: number[] = [];
+    const sequences: SequenceEvent[][] = [];
+    let activeUsers = 0;
+    for (const userId of userIds) {
+      const before = previousByUser.get(userId);
+      const fresh = incoming.get(userId);
+      const stored = before?.lastEmbedded ?? null;
+      if (fresh === undefined) {
+        // No new events: the stored sequence is already built by the same rules (same model, an
+        // earlier cutoff), so its rows carry over unchanged.
+        const embed = shouldEmbed({ lastEmbedded: stored }, false, run);
+        if (embed) {
+          selected.push(snapshot.size);
+          sequences.push(eventsOf(previous!, before!));
+        }
+        lastEmbedded.push(embed ? run.date : stored);
+        snapshot.carry(previous!, before!);
+        continue;
+      }
+      const events = mergeSequence(before ? eventsOf(previous!, before) : [], fresh, rules);
+      if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
+      const changed = fresh.some((e) => vocabulary.has(e.action));
+      if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
+      const embed = shouldEmbed({ lastEmbedded: stored }, changed, run);
+      if (embed) {
+        selected.push(snapshot.size);
+        sequences.push(events);
+      }
+      lastEmbedded.push(embed ? run.date : stored);
+      snapshot.add(userId, events);
+    }
+    const users = snapshot.size;
+    const columns = snapshot.build();
+    sink.setUsers(columns.userIds, Int32Array.from(selected));
+    lap('merge');
+
+    // ---- embed; the output side writes each batch while the next ones run
+    const tokens = { padded: 0, real: 0 };
+    for await (const batch of embedder.embed(sequences, rules.cutoffMs)) {
+      seconds.featurize += batch.featurizeSeconds;
+      seconds.infer += batch.inferSeconds;
+      tokens.padded += batch.paddedTokens;
+      tokens.real += batch.realTokens;
+      mark = performance.now();
+      await sink.addVectors(batch.indices, batch.embeddings);
+      lap('write');
+    }
+
+    // ---- the rest of the writes and the embedding snapshot (output side), the sequence snapshot (here) meanwhile
+    let drainedAt: number | undefined;
+    const finished = sink.finish(() => {
+      drainedAt = performance.now();
     });
-    mark = performance.now();
-    if (pending.length >= chunk) await flush();
-    await yieldToEventLoop(); // let in-flight writes progress between batches
-    lap('write');
-  }
-  await flush();
-  for (const settled of await Promise.all(writes)) {
-    writeStats.items += settled.items;
-    writeStats.requests += settled.requests;
-    writeStats.retries += settled.retries;
-    writeStats.throttles += settled.throttles;
-  }
-  lap('write');
+    finished.catch(() => {}); // awaited below
+    const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
+    const encodedSeconds = (performance.now() - mark) / 1000;
+    lap('snapshot');
+    const output = await finished;
+    // waiting until the writes drained is write time, the rest is waiting for the embedding snapshot
+    if (drainedAt !== undefined && drainedAt > mark) {
+      seconds.write += (drainedAt - mark) / 1000;
+      mark = drainedAt;
+    }
+    lap('snapshot');
+    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition), sequenceBytes);
+    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition), output.embeddingBytes);
+    lap('snapshot');
 
-  // ---- snapshots and checks over every user of the partition
-  const snapshotRows: EmbeddingSnapshotRow[] = [];
-  const snapshotUsers: UserSequence[] = [];
-  const stats = {
-    users: 0,
-    nonFinite: 0,
-    minNorm: Number.POSITIVE_INFINITY,
-    maxNorm: 0,
-    driftUsers: 0,
-    driftCosineSum: 0,
-  };
-  const sum = new Float64Array(dims);
-  users.forEach((user, i) => {
-    const vector = fresh.get(i);
-    const carried = previousEmbeddings.get(user.userId);
-    const embedding = vector ?? carried?.embedding;
-    const date = vector ? run.date : carried?.date;
-    if (embedding === undefined || date === undefined) {
-      throw new ModelError(`partition ${partition}: user ${user.userId} has neither a new nor an earlier embedding`, {
-        userId: user.userId,
-      });
-    }
-    snapshotUsers.push({ userId: user.userId, events: user.events, lastEmbedded: date });
-    snapshotRows.push({ userId: user.userId, date, embedding });
-    stats.users++;
-    let finite = true;
-    for (let d = 0; d < dims; d++) {
-      if (!Number.isFinite(embedding[d]!)) finite = false;
-      else sum[d]! += embedding[d]!;
-    }
-    if (!finite) {
-      stats.nonFinite++;
-      return;
-    }
-    const n = norm(embedding);
-    stats.minNorm = Math.min(stats.minNorm, n);
-    stats.maxNorm = Math.max(stats.maxNorm, n);
-    if (vector && carried && carried.embedding.length === dims) {
-      stats.driftUsers++;
-      stats.driftCosineSum += cosine(vector, carried.embedding);
-    }
-  });
-  await env.objects.put(layout.sequences(run.modelVersion, run.date, partition), encodeSequenceSnapshot(snapshotUsers));
-  await env.objects.put(
-    layout.embeddings(run.modelVersion, run.date, partition),
-    encodeEmbeddingSnapshot(snapshotRows, dims),
-  );
-  lap('snapshot');
-
-  const embeddingStats: EmbeddingStats = {
-    ...stats,
-    minNorm: stats.users === 0 ? 1 : stats.minNorm,
-    maxNorm: stats.users === 0 ? 1 : stats.maxNorm,
-    sum: Array.from(sum),
-  };
-  const result: PartitionResult = {
-    partition,
-    date: run.date,
-    modelVersion: run.modelVersion,
-    users: users.length,
-    activeUsers,
-    embeddedUsers: selected.length,
-    workEvents,
-    secondsByStep: seconds,
-    writeStats,
-    tokens,
-    stats: embeddingStats,
-  };
-  await env.objects.put(
-    layout.partitionResult(run.modelVersion, run.date, partition),
-    `${JSON.stringify(result, null, 2)}\n`,
-  );
-  env.log?.(
-    `partition ${partition}: ${users.length} users, ${selected.length} embedded (${activeUsers} active) in ${Object.values(
-      seconds,
-    )
-      .reduce((a, b) => a + b, 0)
-      .toFixed(1)}s`,
-  );
-  return result;
+    const result: PartitionResult = {
+      partition,
+      date: run.date,
+      modelVersion: run.modelVersion,
+      users,
+      activeUsers,
+      embeddedUsers: selected.length,
+      workEvents,
+      secondsByStep: seconds,
+      writeStats: {
+        items: output.writeStats.items,
+        requests: output.writeStats.requests,
+        retries: output.writeStats.retries,
+        throttles: output.writeStats.throttles,
+      },
+      tokens,
+      stats: output.stats,
+    };
+    await env.objects.put(
+      layout.partitionResult(run.modelVersion, run.date, partition),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
+    const total = Object.values(seconds).reduce((a, b) => a + b, 0);
+    env.log?.(
+      `partition ${partition}: ${users} users, ${selected.length} embedded (${activeUsers} active) in ${total.toFixed(1)}s` +
+        ` (infer ${seconds.infer.toFixed(1)}s; sequence snapshot ${encodedSeconds.toFixed(1)}s here, embedding snapshot ` +
+        `${output.seconds.embeddingSnapshot.toFixed(1)}s ${sink.threaded ? 'on the writer thread' : 'inline'})`,
+    );
+    return result;
+  } catch (error) {
+    sink.abort();
+    throw error;
+  }
 }

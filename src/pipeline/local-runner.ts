@@ -50,14 +50,30 @@ export interface RunDailyOptions {
   readonly pool?: WorkerPool;
 }
 
+/**
+ * Whether embed workers get a writer thread each (src/pipeline/embed-writer.ts): only when the
+ * cores outnumber the inference threads. On a machine whose cores all run inference (the default:
+ * workers × threads = cores) the extra thread's start-up and contention cost more than the overlap
+ * gains (measured in reports/bench.md); a GPU run leaves the cores to it.
+ */
+export function useWriterThread(workers: number, threads: number, provider: ExecutionProvider = 'cpu'): boolean {
+  return provider === 'cuda' || availableParallelism() > workers * threads;
+}
+
 /** A worker pool for runDaily's `pool` option, on the given embedded table and data dir. */
-export function createStagePool(dataDir: string, local: LocalEmbeddings, workers?: number): WorkerPool {
+export function createStagePool(
+  dataDir: string,
+  local: LocalEmbeddings,
+  workers?: number,
+  writerThread = false,
+): WorkerPool {
   return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
     objectsDir: join(resolve(dataDir), 'objects'),
     endpoint: local.endpoint,
     tableName: local.tableName,
     // workers write with the same settings as the parent's store
     store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+    writerThread,
   });
 }
 
@@ -142,7 +158,8 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const workers = options.pool?.size ?? Math.max(1, options.workers ?? Math.min(2, cores));
     const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
     // Started first: the threads boot (tsx, onnxruntime) while the model is checked and the run planned.
-    pool = options.pool ?? createStagePool(dataDir, local, workers);
+    const writerThread = useWriterThread(workers, threads, options.executionProvider);
+    pool = options.pool ?? createStagePool(dataDir, local, workers, writerThread);
     pool.log = (message) => log(message);
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
@@ -187,6 +204,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
                 modelVersion,
                 partition,
                 threads,
+                writerThread,
                 ...(options.executionProvider === undefined ? {} : { executionProvider: options.executionProvider }),
               },
             }),

@@ -1,8 +1,9 @@
 import { assertUserId } from '../embeddings/dynamo-store.ts';
 import { DataError } from '../events/errors.ts';
-import { readEventFile } from '../events/read-events.ts';
+import { objectByteSource, readEventColumns, readEventRows } from '../events/read-events.ts';
 import { EVENT_SCHEMA, type Event } from '../events/schema.ts';
-import type { QuarantinedRow } from '../events/validate.ts';
+import { DuplicateIndex, type QuarantinedRow, VALID_ROW, type ValidatedColumns } from '../events/validate.ts';
+import { type EventColumns, encodeEvents as encodeEventColumns } from '../events/write-events.ts';
 import { encodeParquet } from '../io/parquet.ts';
 import { ValidationError } from '../util/errors.ts';
 import { partitionOf } from './hash.ts';
@@ -55,6 +56,64 @@ export function encodeEvents(events: readonly Event[]): Uint8Array {
   });
 }
 
+/** One partition's routed events, column-wise (the reader's strings are shared, not copied). */
+class Bucket implements EventColumns {
+  public readonly userId: string[] = [];
+  public readonly itemId: string[] = [];
+  public readonly action: string[] = [];
+  public readonly surface: (string | null)[] = [];
+  public readonly ts: number[] = [];
+  public readonly durationMs: (number | null)[] = [];
+
+  public push(c: ValidatedColumns, i: number): void {
+    this.userId.push(c.userId[i]!);
+    this.itemId.push(c.itemId[i]!);
+    this.action.push(c.action[i]!);
+    this.surface.push(c.surface[i]!);
+    this.ts.push(c.ts[i]!);
+    const duration = c.durationMs[i]!;
+    this.durationMs.push(Number.isNaN(duration) ? null : duration);
+  }
+
+  public get length(): number {
+    return this.userId.length;
+  }
+}
+
+/**
+ * Routes a file's valid rows to their partitions' buckets; returns the rows whose user id the
+ * embedding table cannot key (quarantined as invalid_user_id).
+ */
+function route(columns: ValidatedColumns, buckets: readonly Bucket[], file: string): QuarantinedRow[] {
+  const refused: QuarantinedRow[] = [];
+  // Files group rows by user: the last user's partition is usually the next row's.
+  let lastUser: string | undefined;
+  let lastPartition = -1;
+  for (let i = 0; i < columns.rows; i++) {
+    if (columns.verdicts[i] !== VALID_ROW) continue;
+    const userId = columns.userId[i]!;
+    if (userId !== lastUser) {
+      lastUser = userId;
+      lastPartition = storableUserId(userId) ? partitionOf(userId, buckets.length) : -1;
+    }
+    if (lastPartition >= 0) {
+      buckets[lastPartition]!.push(columns, i);
+      continue;
+    }
+    const duration = columns.durationMs[i]!;
+    const event: Event = {
+      userId,
+      itemId: columns.itemId[i]!,
+      action: columns.action[i] as Event['action'],
+      surface: columns.surface[i]!,
+      ts: columns.ts[i]!,
+      durationMs: Number.isNaN(duration) ? null : duration,
+    };
+    refused.push({ row: -1, reason: 'invalid_user_id' as QuarantinedRow['reason'], values: { ...event }, file });
+  }
+  return refused;
+}
+
 /**
  * Stage 2 (one Lambda invocation per slice). Reads the slice's event files, validates every row
  * with the event validator (src/events), quarantines invalid rows with their reason, routes each
@@ -71,10 +130,10 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
       slice: input.slice,
     });
   }
-  const buckets: Event[][] = Array.from({ length: run.partitions }, () => []);
+  const buckets = Array.from({ length: run.partitions }, () => new Bucket());
   const quarantined: QuarantinedRow[] = [];
   const invalidByReason: Record<string, number> = {};
-  const seenByDay = new Map<string, Set<string>>();
+  const seenByDay = new Map<string, DuplicateIndex>();
   let events = 0;
   let invalidEvents = 0;
   let historyEvents = 0;
@@ -82,38 +141,30 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
 
   for (const file of slice.files) {
     const isRunDay = file.date === run.date;
-    const seen = seenByDay.get(file.date) ?? new Set<string>();
+    const seen = seenByDay.get(file.date) ?? new DuplicateIndex();
     seenByDay.set(file.date, seen);
     try {
-      const result = await readEventFile(await env.objects.get(file.key), {
+      const options = {
         date: file.date,
         file: file.key,
         seen,
         ...(input.nowMs === undefined ? {} : { nowMs: input.nowMs }),
-      });
-      let refused = 0;
-      for (const event of result.valid) {
-        if (storableUserId(event.userId)) {
-          buckets[partitionOf(event.userId, run.partitions)]!.push(event);
-          continue;
-        }
-        refused++;
-        quarantined.push({
-          row: -1,
-          reason: 'invalid_user_id' as QuarantinedRow['reason'],
-          values: { ...event },
-          file: file.key,
-        });
-      }
+      };
+      const result = file.part
+        ? await readEventRows(objectByteSource(env.objects, file.key, file.part.fileSize), file.part.rows, options)
+        : await readEventColumns(await env.objects.get(file.key), options);
+      const refusedRows = route(result, buckets, file.key);
+      const refused = refusedRows.length;
       if (refused > 0) invalidByReason.invalid_user_id = (invalidByReason.invalid_user_id ?? 0) + refused;
+      for (const row of refusedRows) quarantined.push(row);
       for (const row of result.quarantined) quarantined.push(row);
       for (const [reason, n] of Object.entries(result.counts))
         invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
       if (isRunDay) {
-        events += result.valid.length - refused;
+        events += result.validRows - refused;
         invalidEvents += result.quarantined.length + refused;
       } else {
-        historyEvents += result.valid.length - refused;
+        historyEvents += result.validRows - refused;
         historyInvalidEvents += result.quarantined.length + refused;
       }
     } catch (error) {
@@ -129,7 +180,8 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
   for (let p = 0; p < run.partitions; p++) {
     const bucket = buckets[p]!;
     routed += bucket.length;
-    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEvents(bucket));
+    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEventColumns(bucket));
+    buckets[p] = new Bucket(); // let the written rows go before the next encode
   }
   let quarantineKey: string | undefined;
   if (quarantined.length > 0) {

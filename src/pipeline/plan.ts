@@ -1,8 +1,11 @@
+import { DataError } from '../events/errors.ts';
+import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
+import { parquetRowGroups } from '../io/parquet.ts';
 import { NotFoundError, ValidationError } from '../util/errors.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
-import type { PipelineEnv, PlanInput, RunManifest } from './types.ts';
+import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
 
 export const PLAN_DEFAULTS = {
   partitions: 8,
@@ -54,8 +57,8 @@ export async function findPreviousSnapshotDate(
 
 /**
  * Stage 1. Finds D's event files (plus the catch-up days since the previous snapshot, or the
- * look-back on a first run), fixes P, cuts the files into byte-bounded slices and writes the run
- * manifest. A date without any `events/dt=D/` object is refused (NotFoundError); a day whose
+ * look-back on a first run), fixes P, cuts the files into byte-bounded slices (a file larger than
+ * a slice into row-group pieces) and writes the run manifest. A date without any `events/dt=D/` object is refused (NotFoundError); a day whose
  * files hold no rows is allowed and reported as empty by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
@@ -83,10 +86,12 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     .filter((f) => f.date >= firstDay && f.date <= date)
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-  const slices: { index: number; files: { key: string; date: string; size: number }[] }[] = [];
-  let current: { key: string; date: string; size: number }[] = [];
+  const entries: SliceFile[] = [];
+  for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
+  const slices: { index: number; files: SliceFile[] }[] = [];
+  let current: SliceFile[] = [];
   let bytes = 0;
-  for (const file of files) {
+  for (const file of entries) {
     if (current.length > 0 && bytes + file.size > sliceBytes) {
       slices.push({ index: slices.length, files: current });
       current = [];
@@ -118,6 +123,41 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     days: run.days.length,
   });
   return run;
+}
+
+/**
+ * A file larger than a slice, cut into pieces of consecutive row groups of at most `sliceBytes`
+ * each (at least one group), so that one big file does not make one slice the bottleneck (in
+ * time and memory: the partition stage fetches only its piece's row groups). Reads only the
+ * footer. A file that is small, has one row group, or whose footer cannot be read (the partition
+ * stage quarantines it) stays whole, as does every file of a store without ranged reads.
+ */
+async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): Promise<SliceFile[]> {
+  if (file.size <= sliceBytes || !env.objects.getRange) return [file];
+  let groups: Awaited<ReturnType<typeof parquetRowGroups>>;
+  try {
+    groups = await parquetRowGroups(objectByteSource(env.objects, file.key, file.size), file.key);
+  } catch (error) {
+    if (error instanceof DataError) return [file];
+    throw error;
+  }
+  const pieces: { rows: [number, number]; bytes: number }[] = [];
+  for (const group of groups) {
+    const last = pieces.at(-1);
+    if (last && last.bytes + group.bytes <= sliceBytes) {
+      last.rows[1] = group.rowStart + group.rows;
+      last.bytes += group.bytes;
+    } else {
+      pieces.push({ rows: [group.rowStart, group.rowStart + group.rows], bytes: group.bytes });
+    }
+  }
+  if (pieces.length < 2) return [file];
+  return pieces.map((piece) => ({
+    key: file.key,
+    date: file.date,
+    size: piece.bytes,
+    part: { rows: piece.rows, fileSize: file.size },
+  }));
 }
 
 export async function readRunManifest(env: PipelineEnv, modelVersion: string, date: string): Promise<RunManifest> {

@@ -1,6 +1,7 @@
 import { EVENT_COLUMN_NAMES, EVENT_SCHEMA } from '../events/schema.ts';
 import type { SequenceEvent } from '../features/sequence.ts';
 import { type ColumnSpec, type ColumnValues, decodeParquet, encodeParquet } from '../io/parquet.ts';
+import { ValidationError } from '../util/errors.ts';
 
 /**
  * The parquet files the embed stage reads and writes besides the events:
@@ -106,6 +107,222 @@ export async function decodeWorkFile(
     });
   }
   return table.numRows;
+}
+
+// ---- columnar form (the embed stage): users as row ranges, no per-event objects for users that
+// merely carry over
+
+/** A decoded sequence snapshot, column by column; each user is a range of rows. */
+export interface SequenceTable {
+  readonly numRows: number;
+  readonly itemId: ArrayLike<unknown>;
+  readonly action: ArrayLike<unknown>;
+  readonly surface: ArrayLike<unknown>;
+  /** int64 epoch ms: a BigInt64Array from a required column, else plain values. */
+  readonly ts: ArrayLike<unknown>;
+  readonly duration: ArrayLike<unknown>;
+  /** Users in file order (sorted by id), each with its rows [start, end). */
+  readonly users: readonly SequenceRange[];
+}
+
+export interface SequenceRange {
+  readonly userId: string;
+  readonly start: number;
+  readonly end: number;
+  readonly lastEmbedded: string | null;
+}
+
+const EMPTY_COLUMN: readonly unknown[] = [];
+
+export async function decodeSequenceTable(bytes: Uint8Array, file: string): Promise<SequenceTable> {
+  const table = await decodeParquet(bytes, { file });
+  const c = table.columns;
+  const users: SequenceRange[] = [];
+  const userIds = c.user_id ?? EMPTY_COLUMN;
+  const last = c.last_embedded;
+  let start = 0;
+  for (let i = 1; i <= table.numRows; i++) {
+    if (i < table.numRows && userIds[i] === userIds[start]) continue;
+    users.push({
+      userId: userIds[start] as string,
+      start,
+      end: i,
+      lastEmbedded: (at(last, start) as string | null) ?? null,
+    });
+    start = i;
+  }
+  return {
+    numRows: table.numRows,
+    itemId: c.item_id ?? EMPTY_COLUMN,
+    action: c.action ?? EMPTY_COLUMN,
+    surface: c.surface ?? EMPTY_COLUMN,
+    ts: c.ts ?? EMPTY_COLUMN,
+    duration: c.duration_ms ?? EMPTY_COLUMN,
+    users,
+  };
+}
+
+/** A user's events as objects (only for users whose sequence changes or who are embedded). */
+export function eventsOf(table: SequenceTable, range: SequenceRange): SequenceEvent[] {
+  const out = new Array<SequenceEvent>(range.end - range.start);
+  for (let i = range.start; i < range.end; i++) {
+    out[i - range.start] = {
+      item_id: table.itemId[i] as string,
+      action: table.action[i] as string,
+      surface: (table.surface[i] as string | null | undefined) ?? null,
+      ts: toNumber(table.ts[i]),
+      duration_ms: toNullableNumber(table.duration[i]),
+    };
+  }
+  return out;
+}
+
+/**
+ * The columns of a new sequence snapshot, minus the per-row user columns: `userIds` and
+ * `rowCounts` say whose rows they are (users sorted by id), `last_embedded` is filled per user
+ * when encoding. Plain data, so it can be posted to another thread.
+ */
+export interface SequenceColumns {
+  readonly userIds: string[];
+  readonly rowCounts: Int32Array;
+  readonly itemId: unknown[];
+  readonly action: unknown[];
+  readonly surface: unknown[];
+  readonly ts: BigInt64Array;
+  readonly duration: unknown[];
+}
+
+/** Builds SequenceColumns from carried row ranges and rebuilt event lists, in user order. */
+export class SequenceColumnsBuilder {
+  private readonly userIds: string[] = [];
+  private readonly counts: number[] = [];
+  private readonly parts: ({ table: SequenceTable; range: SequenceRange } | readonly SequenceEvent[])[] = [];
+  private rows = 0;
+
+  public get size(): number {
+    return this.userIds.length;
+  }
+
+  public carry(table: SequenceTable, range: SequenceRange): void {
+    this.userIds.push(range.userId);
+    this.counts.push(range.end - range.start);
+    this.parts.push({ table, range });
+    this.rows += range.end - range.start;
+  }
+
+  public add(userId: string, events: readonly SequenceEvent[]): void {
+    this.userIds.push(userId);
+    this.counts.push(events.length);
+    this.parts.push(events);
+    this.rows += events.length;
+  }
+
+  public build(): SequenceColumns {
+    const n = this.rows;
+    const itemId = new Array<unknown>(n);
+    const action = new Array<unknown>(n);
+    const surface = new Array<unknown>(n);
+    const ts = new BigInt64Array(n);
+    const duration = new Array<unknown>(n);
+    let r = 0;
+    for (const part of this.parts) {
+      if ('range' in part) {
+        const { table, range } = part;
+        const typedTs = table.ts instanceof BigInt64Array ? table.ts : undefined;
+        if (typedTs) ts.set(typedTs.subarray(range.start, range.end), r);
+        for (let i = range.start; i < range.end; i++, r++) {
+          itemId[r] = table.itemId[i];
+          action[r] = table.action[i];
+          surface[r] = table.surface[i] ?? null;
+          if (!typedTs) ts[r] = BigInt(toNumber(table.ts[i]));
+          duration[r] = toNullableNumber(table.duration[i]);
+        }
+      } else {
+        for (const e of part) {
+          itemId[r] = e.item_id;
+          action[r] = e.action;
+          surface[r] = e.surface;
+          ts[r] = BigInt(e.ts);
+          duration[r] = e.duration_ms;
+          r++;
+        }
+      }
+    }
+    return { userIds: this.userIds, rowCounts: Int32Array.from(this.counts), itemId, action, surface, ts, duration };
+  }
+}
+
+/** Encodes SequenceColumns with each user's last_embedded date (same bytes as encodeSequenceSnapshot). */
+export function encodeSequenceColumns(columns: SequenceColumns, lastEmbedded: readonly (string | null)[]): Uint8Array {
+  const rows = columns.ts.length;
+  const userId = new Array<string>(rows);
+  const last = new Array<string | null>(rows);
+  let r = 0;
+  columns.userIds.forEach((id, u) => {
+    const end = r + columns.rowCounts[u]!;
+    const date = lastEmbedded[u] ?? null;
+    for (; r < end; r++) {
+      userId[r] = id;
+      last[r] = date;
+    }
+  });
+  return encodeParquet(SEQUENCE_SCHEMA, {
+    user_id: userId,
+    item_id: columns.itemId as string[],
+    action: columns.action as string[],
+    surface: columns.surface as (string | null)[],
+    ts: columns.ts,
+    duration_ms: columns.duration as (number | null)[],
+    last_embedded: last,
+  });
+}
+
+/** An embedding snapshot as one flat array: rows of `vectors` in file order, found by user id. */
+export interface FlatEmbeddings {
+  readonly index: Map<string, number>;
+  readonly dates: readonly string[];
+  readonly vectors: Float32Array;
+  readonly dims: number;
+}
+
+export async function decodeFlatEmbeddings(bytes: Uint8Array, file: string, dims: number): Promise<FlatEmbeddings> {
+  const table = await decodeParquet(bytes, { file });
+  const ids = table.columns.user_id ?? EMPTY_COLUMN;
+  const dates = table.columns.date ?? EMPTY_COLUMN;
+  const column = table.columns.embedding ?? EMPTY_COLUMN;
+  const index = new Map<string, number>();
+  const vectors = new Float32Array(table.numRows * dims);
+  const outDates = new Array<string>(table.numRows);
+  for (let i = 0; i < table.numRows; i++) {
+    index.set(ids[i] as string, i);
+    outDates[i] = dates[i] as string;
+    const row = (column as unknown[])[i] as ArrayLike<number> | null | undefined;
+    if (!row || row.length !== dims) {
+      throw new ValidationError(`${file}: row ${i} has ${row ? row.length : 'no'} embedding values, expected ${dims}`, {
+        file,
+        row: i,
+      });
+    }
+    vectors.set(row, i * dims);
+  }
+  return { index, dates: outDates, vectors, dims };
+}
+
+/** The embedding snapshot from one flat array of `userIds.length` rows (same bytes as encodeEmbeddingSnapshot). */
+export function encodeFlatEmbeddings(
+  userIds: readonly string[],
+  dates: readonly string[],
+  vectors: Float32Array,
+  dims: number,
+): Uint8Array {
+  return encodeParquet(
+    [
+      { name: 'user_id', type: 'utf8' },
+      { name: 'date', type: 'utf8' },
+      { name: 'embedding', type: 'vector', width: dims },
+    ],
+    { user_id: userIds, date: dates, embedding: vectors },
+  );
 }
 
 export interface EmbeddingSnapshotRow {

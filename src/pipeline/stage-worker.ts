@@ -6,9 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectLocalEmbeddings, type LocalStoreOptions } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
-import { PinnerFormerError } from '../util/errors.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
+import { prewarmOutput } from './embed-writer.ts';
 import { type PartitionSliceInput, partitionSlice } from './partition.ts';
+import { type SerializedError, serializeError } from './thread-errors.ts';
 import type { PipelineEnv } from './types.ts';
 
 export interface WorkerConfig {
@@ -16,6 +17,8 @@ export interface WorkerConfig {
   readonly endpoint: string;
   readonly tableName: string;
   readonly store?: LocalStoreOptions;
+  /** Start the embed stage's writer thread at boot (the runner passes writerThread to embed tasks alike). */
+  readonly writerThread?: boolean;
 }
 
 export type WorkerTask =
@@ -25,11 +28,7 @@ export type WorkerTask =
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
-  | {
-      readonly id: number;
-      readonly ok: false;
-      readonly error: { name: string; code?: string; message: string; details?: Record<string, unknown> };
-    }
+  | { readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly log: string };
 
 const config = workerData as WorkerConfig;
@@ -40,6 +39,8 @@ const env: PipelineEnv = {
   embeddings: connection.store,
   log: (message) => port.postMessage({ log: message } satisfies WorkerReply),
 };
+// The embed stage's writer thread boots while this worker runs the partition stage.
+if (config.writerThread) prewarmOutput(env.embeddings);
 
 port.on('message', async (task: WorkerTask) => {
   try {
@@ -54,15 +55,6 @@ port.on('message', async (task: WorkerTask) => {
       task.kind === 'slice' ? await partitionSlice(env, task.input) : await embedPartition(env, task.input);
     port.postMessage({ id: task.id, ok: true, result } satisfies WorkerReply);
   } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    port.postMessage({
-      id: task.id,
-      ok: false,
-      error: {
-        name: e.name,
-        message: e.message,
-        ...(error instanceof PinnerFormerError ? { code: error.code, details: error.details } : {}),
-      },
-    } satisfies WorkerReply);
+    port.postMessage({ id: task.id, ok: false, error: serializeError(error) } satisfies WorkerReply);
   }
 });

@@ -55,7 +55,7 @@ export interface RunManifest {
   /** Event files per partition-stage invocation; each file with its day (D, or a catch-up day). */
   readonly slices: readonly {
     readonly index: number;
-    readonly files: readonly { readonly key: string; readonly date: string; readonly size: number }[];
+    readonly files: readonly SliceFile[];
   }[];
   /** Event days routed by this run: D, plus the days since the previous snapshot (or the look-back). */
   readonly days: readonly string[];
@@ -68,6 +68,16 @@ export interface RunManifest {
   readonly previousSnapshotDate?: string;
   readonly maxLength: number;
   readonly createdAt: string;
+}
+
+/** One event file of a slice, or a piece of one (consecutive row groups of a file larger than a slice). */
+export interface SliceFile {
+  readonly key: string;
+  readonly date: string;
+  /** Bytes this entry reads: the file, or the piece's row groups (compressed). */
+  readonly size: number;
+  /** Only for a piece: its rows [start, end) in the file, and the file's size. */
+  readonly part?: { readonly rows: readonly [number, number]; readonly fileSize: number };
 }
 
 export interface SliceResult {

@@ -1,33 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import {
-  ConflictError,
-  ModelError,
-  NotFoundError,
-  PinnerFormerError,
-  TransientError,
-  ValidationError,
-} from '../util/errors.ts';
 import type { WorkerConfig, WorkerReply, WorkerTask } from './stage-worker.ts';
+import { reviveError } from './thread-errors.ts';
 
 type Task = Exclude<WorkerTask, { kind: 'close' }>;
 type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
-
-/** Rebuilds the typed error a worker reported, so callers branch on codes as in one thread. */
-function reviveError(error: { name: string; code?: string; message: string; details?: Record<string, unknown> }) {
-  const byCode: Record<string, new (m: string, d?: Record<string, unknown>) => PinnerFormerError> = {
-    VALIDATION: ValidationError,
-    NOT_FOUND: NotFoundError,
-    CONFLICT: ConflictError,
-    MODEL: ModelError,
-    TRANSIENT: TransientError,
-  };
-  const Ctor = error.code ? byCode[error.code] : undefined;
-  if (Ctor) return new Ctor(error.message, error.details);
-  if (error.code) return new PinnerFormerError(error.code, error.message, error.details);
-  const plain = new Error(error.message);
-  plain.name = error.name;
-  return plain;
-}
 
 /**
  * A fixed pool of stage workers (worker threads); tasks queue and run on the next free worker. A

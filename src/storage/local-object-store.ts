@@ -4,7 +4,7 @@
  * which fails with EEXIST when the key exists (atomic, unlike a stat-then-write).
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
 import { NotFoundError } from '../util/errors.ts';
@@ -31,6 +31,31 @@ export class LocalObjectStore implements ObjectStore {
     const body = await this.getIfExists(key);
     if (body === undefined) throw new NotFoundError(`object ${key} not found in ${this.root}`, { key });
     return body;
+  }
+
+  public async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    const path = this.pathOf(key);
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'EISDIR' || errno(error) === 'ENOTDIR') {
+        throw new NotFoundError(`object ${key} not found in ${this.root}`, { key });
+      }
+      throw error;
+    }
+    try {
+      const out = new Uint8Array(Math.max(0, end - start));
+      let filled = 0;
+      while (filled < out.length) {
+        const { bytesRead } = await handle.read(out, filled, out.length - filled, start + filled);
+        if (bytesRead === 0) break; // past the end: the caller sees a short read
+        filled += bytesRead;
+      }
+      return out.subarray(0, filled);
+    } finally {
+      await handle.close();
+    }
   }
 
   public async getIfExists(key: string): Promise<Uint8Array | undefined> {

@@ -15,6 +15,12 @@ export interface ObjectStore {
   readonly root: string;
   /** Reads a whole object. Throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
+  /**
+   * Reads bytes [start, end) of an object (S3: a ranged GET), so a reader can take a parquet
+   * footer or some row groups of a big file without holding all of it. Throws NotFoundError
+   * when absent. Optional: callers fall back to `get` + subarray.
+   */
+  getRange?(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Reads a whole object, or undefined when absent. */
   getIfExists(key: string): Promise<Uint8Array | undefined>;
   /** Writes a whole object atomically: readers see the old object or the new one, never a part. */

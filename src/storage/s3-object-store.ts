@@ -81,6 +81,19 @@ export class S3ObjectStore implements ObjectStore {
     return body;
   }
 
+  public async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array();
+    try {
+      const output = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key), Range: `bytes=${start}-${end - 1}` }),
+      );
+      return output.Body ? await output.Body.transformToByteArray() : new Uint8Array();
+    } catch (error) {
+      if (isNotFound(error)) throw new NotFoundError(`object ${key} not found in ${this.root}`, { key });
+      throw error;
+    }
+  }
+
   public async getIfExists(key: string): Promise<Uint8Array | undefined> {
     try {
       const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));

@@ -1,5 +1,16 @@
-"""Model directory (docs/model-interface.md): model.onnx, manifest.json, item_embeddings.parquet,
-plus model.pt (PyTorch weights and configs, for the embed CLI and evaluation)."""
+"""Model directory (docs/model-interface.md): model.onnx, model.cpu.onnx, manifest.json,
+item_embeddings.parquet, plus model.pt (PyTorch weights and configs, for the embed CLI and
+evaluation).
+
+Two graphs of the same weights: `model.onnx` is the portable contract graph (explicit
+MatMul/Softmax attention, opset 17) that every execution provider runs, CUDA included, and whose
+hash names the model version; `model.cpu.onnx` writes each attention as one ONNX `Attention` node
+(opset 23), ~1.5x faster on onnxruntime's CPU provider, which is the only provider that uses it
+(the CUDA kernel of that new operator is untested here). The TypeScript embedder checks on every
+open that the two agree on a probe batch.
+
+    python -m pinnerformer.export --reexport DIR   # rewrite both graphs of DIR from its model.pt
+"""
 
 from __future__ import annotations
 
@@ -21,11 +32,13 @@ import torch
 
 from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_jsonable
 from .features import INPUT_NAMES, OUTPUT_NAME
-from .model import ExportWrapper, PinnerFormer
+from .model import ATTENTION_OPSET, EXPORT_DOMAIN, ExportWrapper, PinnerFormer
 
 EXTERNAL_DATA_BYTES = 100 * 1024 * 1024
-OPSET = 17
+OPSET = 17  # what the TorchScript exporter writes; graphs with Attention nodes end at ATTENTION_OPSET
 ID_VOCAB_FILE = "item_vocab.json"
+ONNX_FILE = "model.onnx"  # portable graph: every provider; its hash names the version
+CPU_ONNX_FILE = "model.cpu.onnx"  # Attention-node graph: onnxruntime's CPU provider only
 
 
 def example_inputs(cfg: ModelConfig, batch: int = 2, length: int = 3) -> tuple[torch.Tensor, ...]:
@@ -41,14 +54,35 @@ def example_inputs(cfg: ModelConfig, batch: int = 2, length: int = 3) -> tuple[t
     )
 
 
-def export_onnx(model: PinnerFormer, path: Path) -> None:
-    """ONNX with dynamic batch and length axes; weights as external data when large."""
+def finalize_attention_nodes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The exporter writes ONNX `Attention` nodes in EXPORT_DOMAIN (it stops at opset 20): convert
+    the graph to ATTENTION_OPSET (onnx's version converter) and move them to the standard domain.
+    A graph without such nodes is returned as is."""
+    if not any(n.domain == EXPORT_DOMAIN for n in proto.graph.node):
+        return proto
+    from onnx import version_converter
+
+    proto = version_converter.convert_version(proto, ATTENTION_OPSET)
+    for node in proto.graph.node:
+        if node.domain == EXPORT_DOMAIN:
+            node.domain = ""
+    keep = [o for o in proto.opset_import if o.domain != EXPORT_DOMAIN]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def export_onnx(model: PinnerFormer, path: Path, attention: str = "op") -> None:
+    """ONNX with dynamic batch and length axes; weights as external data when large. `attention`:
+    "op" (ONNX Attention nodes, opset 23: the fastest graph on onnxruntime) or "explicit"
+    (MatMul/Softmax with a causal mask, opset 17); see model.ExportWrapper."""
     model = model.cpu().eval()
     axes = {name: {0: "batch", 1: "length"} for name in INPUT_NAMES if name != "lengths"}
     axes["lengths"] = {0: "batch"}
     axes[OUTPUT_NAME] = {0: "batch"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportWrapper(copy.deepcopy(model))
+    wrapper = ExportWrapper(copy.deepcopy(model), attention)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
@@ -59,12 +93,21 @@ def export_onnx(model: PinnerFormer, path: Path) -> None:
             output_names=[OUTPUT_NAME],
             dynamic_axes=axes,
             opset_version=OPSET,
+            custom_opsets={EXPORT_DOMAIN: 1} if attention == "op" else None,
             dynamo=False,
         )
-    if path.stat().st_size > EXTERNAL_DATA_BYTES:
-        proto = onnx.load(str(path))
+    proto = finalize_attention_nodes(onnx.load(str(path)))
+    if proto.ByteSize() > EXTERNAL_DATA_BYTES:
         onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=path.name + ".data")
+    else:
+        onnx.save_model(proto, str(path))
+
+
+def export_graphs(model: PinnerFormer, directory: Path) -> None:
+    """Both graphs of a model directory (module docstring), from the same weights."""
+    export_onnx(model, directory / ONNX_FILE, attention="explicit")
+    export_onnx(model, directory / CPU_ONNX_FILE, attention="op")
 
 
 def sha256_file(path: Path) -> str:
@@ -124,7 +167,7 @@ def build_manifest(
         "objective": tcfg.objective,
         "inputs": list(INPUT_NAMES),
         "output": OUTPUT_NAME,
-        "files": {"onnx": "model.onnx", "itemEmbeddings": "item_embeddings.parquet", "weights": "model.pt"},
+        "files": {"onnx": ONNX_FILE, "onnxCpu": CPU_ONNX_FILE, "itemEmbeddings": "item_embeddings.parquet", "weights": "model.pt"},
         "training": {**to_jsonable(tcfg), "model": to_jsonable(mcfg), **extra_training},
         "data": data or {},
         "dataFingerprint": fingerprint,
@@ -156,8 +199,8 @@ def export_model_dir(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model = model.cpu().eval()
-    export_onnx(model, tmp / "model.onnx")
-    version = model_version(mcfg, tmp / "model.onnx")
+    export_graphs(model, tmp)
+    version = model_version(mcfg, tmp / ONNX_FILE)
     torch.save(
         {
             "model_config": asdict(mcfg),
@@ -219,3 +262,35 @@ def load_model_dir(path: Path | str) -> LoadedModel:
     manifest = json.loads((path / "manifest.json").read_text())
     vocab = json.loads((path / ID_VOCAB_FILE).read_text()) if mcfg.id_vocab_size else None
     return LoadedModel(model, fcfg, pcfg, manifest, vocab)
+
+
+def reexport_model_dir(path: Path | str) -> str:
+    """Rewrites both graphs of a model directory from its model.pt (after an export change; the
+    weights, item embeddings and metrics stay as they are) and updates the manifest's version and
+    file list. Returns the new model version."""
+    path = Path(path)
+    loaded = load_model_dir(path)
+    for name in (ONNX_FILE, CPU_ONNX_FILE):
+        for stale in (path / name, path / f"{name}.data"):
+            stale.unlink(missing_ok=True)
+    export_graphs(loaded.model, path)
+    manifest = loaded.manifest
+    manifest["modelVersion"] = model_version(loaded.model.cfg, path / ONNX_FILE)
+    manifest["files"] = {**manifest.get("files", {}), "onnx": ONNX_FILE, "onnxCpu": CPU_ONNX_FILE}
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest["modelVersion"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m pinnerformer.export", description="Re-export a model directory.")
+    p.add_argument("--reexport", required=True, metavar="DIR", help="model directory holding model.pt")
+    args = p.parse_args(argv)
+    if not (Path(args.reexport) / "model.pt").is_file():
+        p.error(f"{args.reexport} has no model.pt")
+    print(reexport_model_dir(args.reexport))
+
+
+if __name__ == "__main__":
+    main()

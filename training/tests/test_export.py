@@ -5,6 +5,7 @@ import json
 import re
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pyarrow.parquet as pq
 import pytest
@@ -102,8 +103,31 @@ def test_model_directory_round_trip(tiny, tmp_path):
 
     spans = [ds.store.window(int(u), ds.store.end_before(int(u), ds.eval_cutoff_ms), fcfg.max_length) for u in users]
     x = featurize(ds.store, spans, cut)
-    (onnx_out,) = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, x)
-    np.testing.assert_allclose(onnx_out, ref, atol=1e-5)
+    # both graphs (portable model.onnx, CPU-tuned model.cpu.onnx) reproduce PyTorch
+    assert manifest["files"]["onnx"] == "model.onnx" and manifest["files"]["onnxCpu"] == "model.cpu.onnx"
+    for name in ("model.onnx", "model.cpu.onnx"):
+        (onnx_out,) = ort.InferenceSession(str(out / name), providers=["CPUExecutionProvider"]).run(None, x)
+        np.testing.assert_allclose(onnx_out, ref, atol=1e-5)
+    assert {o.domain: o.version for o in onnx.load(str(out / "model.onnx")).opset_import} == {"": 17}
+    assert {o.domain: o.version for o in onnx.load(str(out / "model.cpu.onnx")).opset_import} == {"": 23}
+
+
+def test_reexport_rewrites_both_graphs_from_the_weights(tiny, tmp_path):
+    from pinnerformer.export import reexport_model_dir
+    from pinnerformer.train import train_model
+
+    ds, fcfg, mcfg, _ = tiny
+    tcfg = TrainConfig(steps=1, batch_size=4, random_negatives=16)
+    model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, progress=False)
+    out = tmp_path / "demo"
+    manifest = export_model_dir(out, model, ds, fcfg, mcfg, tcfg, stats, {}, command="test")
+    (out / "model.cpu.onnx").unlink()  # an older directory with one graph
+    (out / "model.onnx").write_bytes(b"stale")
+    version = reexport_model_dir(out)
+    assert version == manifest["modelVersion"]  # deterministic export of the same weights
+    again = json.loads((out / "manifest.json").read_text())
+    assert again["modelVersion"] == version and again["files"]["onnxCpu"] == "model.cpu.onnx"
+    assert (out / "model.cpu.onnx").stat().st_size > 0
 
 
 def test_large_models_keep_their_weights_as_external_data(exported, tmp_path, monkeypatch):
@@ -117,3 +141,34 @@ def test_large_models_keep_their_weights_as_external_data(exported, tmp_path, mo
     x = inputs(3, 10, np.random.default_rng(5))
     (out,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, x)
     np.testing.assert_allclose(out, session.run(None, x)[0], rtol=0, atol=1e-6)
+
+
+def test_attention_node_export_matches_the_explicit_export(exported, tmp_path):
+    """The default graph writes each attention as one ONNX Attention node (opset 23: causal in the
+    trunk, a key mask for the last block's query row); attention="explicit" writes MatMul/Softmax
+    with a causal mask (opset 17). Same embeddings, right padding included."""
+    import onnx
+
+    model, session = exported
+    path = tmp_path / "explicit.onnx"
+    export_onnx(model, path, attention="explicit")
+    explicit = onnx.load(str(path))
+    default_path = tmp_path / "op.onnx"
+    export_onnx(model, default_path)
+    default = onnx.load(str(default_path))
+    ops = lambda p: [n.op_type for n in p.graph.node]  # noqa: E731
+    assert ops(default).count("Attention") == CFG.layers and "Softmax" not in ops(default)
+    assert {o.domain: o.version for o in default.opset_import} == {"": 23}
+    assert "Attention" not in ops(explicit) and ops(explicit).count("Softmax") == CFG.layers
+    assert {o.domain: o.version for o in explicit.opset_import} == {"": 17}
+    x = inputs(9, 50, np.random.default_rng(3))
+    (a,) = session.run(None, x)
+    (b,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, x)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_unknown_attention_export_is_refused():
+    from pinnerformer.model import ExportWrapper
+
+    with pytest.raises(ValueError, match="attention export 'fused'"):
+        ExportWrapper(PinnerFormer(CFG), attention="fused")

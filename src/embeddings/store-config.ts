@@ -1,0 +1,58 @@
+/**
+ * A DynamoEmbeddingStore described as plain data, so that another thread (the embed stage's
+ * writer thread, src/pipeline/embed-writer.ts) can open its own connection to the same table with
+ * the same write settings. Stores built without a `connection` (tests wrapping a client) have no
+ * such description and are written from the calling thread.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { DynamoEmbeddingStore } from './dynamo-store.ts';
+
+export interface StoreConnection {
+  /** Endpoint URL (dynalite, a proxy, a VPC endpoint); the SDK's default for the region when absent. */
+  readonly endpoint?: string;
+  /** Dummy region and credentials of local mode (src/local/dynalite.ts) instead of the default chain. */
+  readonly local?: boolean;
+}
+
+export const StoreThreadConfigSchema = z.object({
+  tableName: z.string().min(1),
+  connection: z.object({ endpoint: z.string().optional(), local: z.boolean().optional() }),
+  dtype: z.enum(['float16', 'float32']),
+  retentionDays: z.number().positive(),
+  writeConcurrency: z.number().int().positive(),
+  retry: z.object({
+    maxAttempts: z.number().int().positive(),
+    baseDelayMs: z.number().nonnegative(),
+    maxDelayMs: z.number().nonnegative(),
+  }),
+  wallClockExpiry: z.boolean(),
+});
+
+export type StoreThreadConfig = z.infer<typeof StoreThreadConfigSchema>;
+
+/** A client like the one the description came from: no SDK retries (the store's backoff is the one layer). */
+function clientFor(connection: StoreConnection): DynamoDBClient {
+  return new DynamoDBClient({
+    maxAttempts: 1,
+    ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
+    ...(connection.local ? { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  });
+}
+
+/** Opens a store from a description (validated: it crosses a thread boundary). */
+export function openStoreFromConfig(config: unknown): { store: DynamoEmbeddingStore; close(): void } {
+  const c = StoreThreadConfigSchema.parse(config);
+  const client = clientFor(c.connection);
+  const store = new DynamoEmbeddingStore({
+    tableName: c.tableName,
+    client,
+    connection: c.connection,
+    dtype: c.dtype,
+    retentionDays: c.retentionDays,
+    writeConcurrency: c.writeConcurrency,
+    retry: c.retry,
+    wallClockExpiry: c.wallClockExpiry,
+  });
+  return { store, close: () => client.destroy() };
+}
