@@ -101,14 +101,19 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     });
   }
 
+  // Verdicts divide by the highest GEMM figure of the whole run: a probe round slowed by the shared
+  // machine would flatter a same-round fraction (the tables show those too).
+  const peak = report.gemm.peakGflops;
+  const ofRunPeak = (row: ContenderRow): number => (row.usersPerSec * row.flopsPerUser) / 1e9 / peak;
+  const peakNote = `of the run's highest GEMM figure (${peak} GFLOP/s)`;
   if (demo) {
     const top = best(demo, (r) => isOrt(r) && accurate(r));
     if (top) {
-      const f = top.row.peakFraction;
+      const f = ofRunPeak(top.row);
       out.push({
         name: 'demo model at length 256, fraction of the FLOP limit',
         target: '≥ 20% of the measured GEMM peak (accuracy: cosine ≥ 0.999 vs fp32)',
-        measured: `${pct(f)} with ${top.row.name} at batch ${top.batch} (${top.row.usersPerSec} users/s, cosine min ${top.row.cosineMin})`,
+        measured: `${pct(f)} ${peakNote} with ${top.row.name} at batch ${top.batch} (${top.row.usersPerSec} users/s, cosine min ${top.row.cosineMin})`,
         met: f >= 0.2,
         ratio: round(f / 0.2),
         why:
@@ -120,28 +125,18 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
   }
 
   if (paper) {
-    // best by fraction of the peak
-    let fp32: Best | undefined;
-    for (const b of paper.batches) {
-      for (const row of b.contenders) {
-        if (
-          isOrt(row) &&
-          !row.name.includes('int8') &&
-          accurate(row) &&
-          (!fp32 || row.peakFraction > fp32.row.peakFraction)
-        )
-          fp32 = { row, batch: b.batch };
-      }
-    }
+    // best fp32 graph by users/s (int8 is a different computation: shown, not judged)
+    const fp32 = best(paper, (r) => isOrt(r) && !r.name.includes('int8') && accurate(r));
+    const int8 = best(paper, (r) => r.name.includes('int8') && accurate(r));
     if (fp32) {
-      const f = fp32.row.peakFraction;
+      const f = ofRunPeak(fp32.row);
       const gemm = paper.batches.find((b) => b.batch === fp32.batch)?.gemmGflops;
       const achieved = (fp32.row.usersPerSec * fp32.row.flopsPerUser) / 1e9;
       const ofOwn = ortGemmBest > 0 ? achieved / ortGemmBest : Number.NaN;
       out.push({
         name: 'paper size (6×768) at its best batch, fraction of the GEMM peak',
         target: '≥ 80% of the measured GEMM peak',
-        measured: `${pct(f)} of this CPU's GEMM peak with ${fp32.row.name} at batch ${fp32.batch} (${fp32.row.usersPerSec} users/s, ${round(achieved, 3)} GFLOP/s)${Number.isFinite(ofOwn) ? `; ${pct(ofOwn)} of onnxruntime's best bare-MatMul figure of the run (${ortGemmBest} GFLOP/s)` : ''}`,
+        measured: `fp32: ${pct(f)} ${peakNote} with ${fp32.row.name} at batch ${fp32.batch} (${fp32.row.usersPerSec} users/s, ${round(achieved, 3)} GFLOP/s)${Number.isFinite(ofOwn) ? `, ${pct(ofOwn)} of onnxruntime's best bare-MatMul figure (${ortGemmBest} GFLOP/s)` : ''}${int8 ? `; int8 ${int8.row.name} (cosine ${int8.row.cosineMin}, not judged): ${int8.row.usersPerSec} users/s = ${pct(ofRunPeak(int8.row))} in fp32-equivalent FLOP` : ''}`,
         met: f >= 0.8,
         ratio: round(f / 0.8),
         why:
