@@ -164,10 +164,17 @@ describe('least privilege on the synthesized template', () => {
     expect(s3Resources.some((r) => r.includes('/work/') || r.includes('/events/'))).toBe(false);
   });
 
-  it('lets the state machine delete (its run lock) but never write items into the table', () => {
+  it('lets the state machine delete its run lock only, and never write items into the table', () => {
     const statements = roleNamed(byRole, /^DailyRunStateMachineRole/);
-    const dynamo = actionsOn(statements, 'dynamodb:').map((a) => a.action);
-    expect(dynamo).toEqual(['dynamodb:DeleteItem']);
+    const dynamo = statements.filter((s) => s.actions.some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo.flatMap((s) => s.actions).every((a) => a === 'dynamodb:DeleteItem')).toBe(true);
+    const allow = dynamo.filter((s) => s.effect === 'Allow');
+    const deny = dynamo.filter((s) => s.effect === 'Deny');
+    expect(allow.length).toBeGreaterThan(0);
+    // every item but the lock partition is denied, whatever the task's grant allows
+    expect(deny).toHaveLength(1);
+    expect(deny[0]!.resources).toEqual([tableArn]);
+    expect(deny[0]!.condition).toEqual({ 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [LOCK_PK] } });
   });
 });
 

@@ -9,6 +9,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -116,6 +117,17 @@ export class DailyRun extends Construct {
         includeExecutionData: true,
       },
     });
+
+    // The DeleteItem tasks' built-in grant covers the whole table; the state machine only ever
+    // deletes its run lock, so every other partition key is denied (fine-grained access on pk).
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['dynamodb:DeleteItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [LOCK_PK] } },
+      }),
+    );
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'Starts the PinnerFormer daily run; the run date is the UTC day before the scheduled time',
