@@ -2,11 +2,13 @@
  * The ObjectStore contract, run against a directory (LocalObjectStore) and a real s3rver
  * (S3ObjectStore). Prepare / Act / Assess.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEMP_PREFIX } from '../src/storage/keys.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
@@ -152,6 +154,24 @@ describe('LocalObjectStore specifics', () => {
     await Promise.all(Array.from({ length: 5 }, (_, i) => store.put('t/x', `v${i}`)));
     await store.putIfAbsent('t/x', 'late');
     expect(await readdir(join(dir, 't'))).toEqual(['x']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("sweeps dead writers' temporary files and keeps live ones and every object", async () => {
+    // Prepare: one object, a temp file of an exited process (deep), one of this process
+    const dir = await mkdtemp(join(tmpdir(), 'pf-objects-'));
+    const store = new LocalObjectStore(dir);
+    await store.put('runs/a/b/obj', 'kept');
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(join(dir, 'runs', 'a', 'b', `${TEMP_PREFIX}${deadPid}-0a1b2c`), 'partial');
+    await writeFile(join(dir, 'runs', `${TEMP_PREFIX}${process.pid}-3d4e5f`), 'in flight');
+    // Act
+    const removed = await store.sweepTemporaryFiles();
+    // Assess
+    expect(removed).toBe(1);
+    expect((await readdir(join(dir, 'runs', 'a', 'b'))).sort()).toEqual(['obj']);
+    expect(await readdir(join(dir, 'runs'))).toContain(`${TEMP_PREFIX}${process.pid}-3d4e5f`);
+    expect(Buffer.from(await store.get('runs/a/b/obj')).toString()).toBe('kept');
     await rm(dir, { recursive: true, force: true });
   });
 });

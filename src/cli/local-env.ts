@@ -51,8 +51,12 @@ export async function openLocalEnv(
     }
     throw error;
   }
+  const objects = new LocalObjectStore(join(root, 'objects'));
+  // the table lock is ours now: no other process writes this data dir, so dead writers' leftovers can go
+  const swept = await objects.sweepTemporaryFiles();
+  if (swept > 0) process.stderr.write(`removed ${swept} temporary files left by interrupted writers\n`);
   const env: PipelineEnv = {
-    objects: new LocalObjectStore(join(root, 'objects')),
+    objects,
     embeddings: local.store,
     log: (message) => process.stderr.write(`${message}\n`),
   };

@@ -144,8 +144,12 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       throw error;
     }
   }
+  const objects = new LocalObjectStore(objectsDir);
+  // The table lock is held: no other process writes this data dir, so dead writers' leftovers can go.
+  const swept = await objects.sweepTemporaryFiles();
+  if (swept > 0) log(`removed ${swept} temporary files left by interrupted writers`);
   const env: PipelineEnv = {
-    objects: new LocalObjectStore(objectsDir),
+    objects,
     embeddings: local.store,
     log: (message) => log(message),
   };

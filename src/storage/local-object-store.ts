@@ -15,6 +15,17 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** Whether a process with this pid runs here (EPERM: it runs under another user). */
+function processRuns(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errno(error) === 'EPERM';
+  }
+}
+
 export class LocalObjectStore implements ObjectStore {
   public readonly root: string;
 
@@ -101,6 +112,38 @@ export class LocalObjectStore implements ObjectStore {
     } finally {
       await rm(temp, { force: true });
     }
+  }
+
+  /**
+   * Removes the temporary files of writers that died mid-write (SIGKILL, power loss): files named
+   * `${TEMP_PREFIX}<pid>-…` whose process no longer runs on this host. Nothing reads them, so this
+   * only reclaims space. Call it while holding the data dir (local mode's table lock), so no other
+   * process can be mid-write with a reused pid. Returns how many files it removed.
+   */
+  public async sweepTemporaryFiles(): Promise<number> {
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) await visit(path);
+        else if (
+          entry.name.startsWith(TEMP_PREFIX) &&
+          !processRuns(Number(/^\d+/.exec(entry.name.slice(TEMP_PREFIX.length))?.[0]))
+        ) {
+          await rm(path, { force: true });
+          removed++;
+        }
+      }
+    };
+    await visit(this.root);
+    return removed;
   }
 
   public async list(prefix: string): Promise<ObjectInfo[]> {

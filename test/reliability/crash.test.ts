@@ -206,7 +206,7 @@ afterAll(async () => {
       description: 'the rerun that ends each chain of crashes, compared with the clean run',
       trials: reruns,
       passed: reruns,
-      result: `table items, snapshot and run objects equal to the clean run's (clock fields aside); ${tempFilesLeft} orphaned temp files left (never listed or read)`,
+      result: `table items, snapshot and run objects equal to the clean run's (clock fields aside); ${tempFilesLeft} temporary files of the killed writers left after the reruns (each rerun sweeps them at start)`,
       figures: { crashTrials: outcomes.length, tracePoints: trace.length, orphanedTempFiles: tempFilesLeft },
     });
     await recordReliability('crash', cases);
@@ -253,6 +253,7 @@ describe('crash anywhere: SIGKILL then rerun', () => {
       const final = await dataDirState(dir);
       assertSameAsClean(final);
       tempFilesLeft += final.tempFiles;
+      expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
       reruns++;
     }, 600_000);
   }
@@ -294,6 +295,7 @@ describe('crash anywhere: SIGKILL then rerun', () => {
     expect(final.items).toEqual(seedState.items);
     expect(final.objects).toEqual(seedState.objects);
     tempFilesLeft += final.tempFiles;
+    expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
     reruns++;
   }, 600_000);
 
@@ -323,6 +325,7 @@ describe('crash anywhere: SIGKILL then rerun', () => {
     const final = await dataDirState(dir);
     assertSameAsClean(final);
     tempFilesLeft += final.tempFiles;
+    expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
     reruns++;
   }, 600_000);
 });
