@@ -24,6 +24,18 @@ interface Best {
   readonly batch: number;
 }
 
+/**
+ * The highest GEMM figure measured anywhere in the run (start/end probes and every contest
+ * round, either library): the conservative denominator for verdicts and projections, since a
+ * probe round slowed by the shared machine would flatter a same-round fraction.
+ */
+export function runGemmPeak(startEndPeak: number, results: readonly (ModelInferenceResult | undefined)[]): number {
+  const rounds = results.flatMap(
+    (r) => r?.batches.map((b) => Math.max(b.gemmGflops?.onnxruntime ?? 0, b.gemmGflops?.torch ?? 0)) ?? [],
+  );
+  return Math.max(startEndPeak, ...rounds);
+}
+
 function best(result: ModelInferenceResult, accept: (row: ContenderRow) => boolean): Best | undefined {
   let out: Best | undefined;
   for (const b of result.batches) {
@@ -101,9 +113,8 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     });
   }
 
-  // Verdicts divide by the highest GEMM figure of the whole run: a probe round slowed by the shared
-  // machine would flatter a same-round fraction (the tables show those too).
-  const peak = report.gemm.peakGflops;
+  // Verdicts divide by the highest GEMM figure of the whole run (the tables show same-round fractions too).
+  const peak = runGemmPeak(report.gemm.peakGflops, [demo, paper]);
   const ofRunPeak = (row: ContenderRow): number => (row.usersPerSec * row.flopsPerUser) / 1e9 / peak;
   const peakNote = `of the run's highest GEMM figure (${peak} GFLOP/s)`;
   if (demo) {
