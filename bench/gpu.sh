@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU benchmark of the paper-size model (6 x 768, D 256, M 256): onnxruntime CUDA EP in fp32 and
 # fp16 against PyTorch (fp32 and fp16 autocast) on the same GPU, same inputs. Writes
-# reports/bench-gpu.json. Bounded to 10 minutes.
+# reports/bench-gpu.json. Bounded to 10 minutes. Every step also runs on the CPU with a tiny model
+# (`gpu_bench.py --dry-run`, in `make test`: training/tests/test_gpu_bench.py), so the script is
+# known to work before a GPU session spends its minutes on it.
 #
 # Needs a Python with CUDA builds of torch and onnxruntime-gpu (same major version as
 # onnxruntime-node in package.json) and the training package on PYTHONPATH:

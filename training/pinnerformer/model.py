@@ -20,6 +20,12 @@ from torch import Tensor, nn
 from .config import ModelConfig
 
 MASK_VALUE = -1e9  # finite, so a fully masked row could never produce NaN
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """MASK_VALUE, or the most negative finite value of a narrower dtype (fp16 autocast: -65504),
+    where -1e9 would overflow; float32 and bfloat16 keep -1e9 (and the exported graphs stay as they are)."""
+    return max(MASK_VALUE, torch.finfo(dtype).min)
 # Export-only node domain for ONNX `Attention` (opset 23): the TorchScript exporter stops at opset
 # 20, so the node is written in this domain and export.py moves it to the standard domain after
 # converting the graph to ATTENTION_OPSET.
@@ -46,9 +52,9 @@ class _OnnxAttention(torch.autograd.Function):
         scores = torch.matmul(qh, kh.transpose(-1, -2)) * (1.0 / math.sqrt(dh))  # [B, h, S, L]
         if keep is None:
             pos = torch.arange(length, device=q.device)
-            scores = scores.masked_fill(pos[None, :] > pos[:, None], MASK_VALUE)
+            scores = scores.masked_fill(pos[None, :] > pos[:, None], mask_value(scores.dtype))
         else:
-            scores = scores.masked_fill(~keep[:, None, None, :], MASK_VALUE)
+            scores = scores.masked_fill(~keep[:, None, None, :], mask_value(scores.dtype))
         y = torch.matmul(torch.softmax(scores, dim=-1), vh)  # [B, h, S, dh]
         return y.transpose(1, 2).reshape(b, s, hidden)
 
@@ -108,7 +114,7 @@ class CausalSelfAttention(nn.Module):
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [B, h, L, L]
         pos = torch.arange(length, device=x.device)
         future = pos[None, :] > pos[:, None]  # [L, L]: key j after query i
-        scores = scores.masked_fill(future, MASK_VALUE)
+        scores = scores.masked_fill(future, mask_value(scores.dtype))
         attn = self.dropout(torch.softmax(scores, dim=-1))  # [B, h, L, L]
         y = torch.matmul(attn, v)  # [B, h, L, dh]
         y = y.transpose(1, 2).reshape(b, length, hidden)  # [B, L, H]
@@ -134,7 +140,7 @@ class CausalSelfAttention(nn.Module):
         q = F.linear(x_last, w[:hidden], bias[:hidden]).reshape(b, 1, self.heads, dh).transpose(1, 2)  # [B, h, 1, dh]
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [B, h, 1, L]
         future = torch.arange(length, device=x.device)[None, :] > last[:, None]  # [B, L]
-        scores = scores.masked_fill(future[:, None, None, :], MASK_VALUE)
+        scores = scores.masked_fill(future[:, None, None, :], mask_value(scores.dtype))
         y = torch.matmul(torch.softmax(scores, dim=-1), v)  # [B, h, 1, dh]
         return self.out(y.transpose(1, 2).reshape(b, hidden))  # [B, H]
 

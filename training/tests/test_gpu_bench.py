@@ -1,0 +1,32 @@
+"""bench/gpu.sh's Python part, run as --dry-run (CPU, tiny model): every step of the GPU benchmark
+executes here, so the script is known to work before a GPU session spends its minutes on it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gpu_bench_dry_run_runs_every_contender(tmp_path):
+    out = tmp_path / "bench-gpu.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "training")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench/python/gpu_bench.py"), "--dry-run", "--work", str(tmp_path), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = {r["contender"]: r for r in report["rows"]}
+    expected = {"pytorch-fp32", "pytorch-fp16-autocast", "onnxruntime-fp32", "onnxruntime-fp16",
+                "onnxruntime-fp32-attention-op"}
+    assert set(rows) == expected
+    assert all("error" not in r and r["usersPerSec"] > 0 for r in rows.values()), rows
+    # both fp32 graphs compute PyTorch's function; the fp16 ones stay close
+    for name in ("onnxruntime-fp32", "onnxruntime-fp32-attention-op"):
+        assert rows[name]["cosineMinVsPytorchFp32"] > 0.99999
+    for name in ("onnxruntime-fp16", "pytorch-fp16-autocast"):
+        assert rows[name]["cosineMinVsPytorchFp32"] > 0.99
+    assert set(report["cpuFallback"]) == {"onnxruntime-fp32", "onnxruntime-fp16", "onnxruntime-fp32-attention-op"}
