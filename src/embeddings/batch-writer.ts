@@ -8,7 +8,7 @@ import { TransientError } from '../util/errors.ts';
 import { itemSize, writeUnits } from './item-size.ts';
 import { type AdaptiveConcurrency, backoffDelay, isRetryable, isThrottle, mapWithConcurrency } from './retry.ts';
 import type { TableContext } from './table-context.ts';
-import type { WriteStats } from './types.ts';
+import { type WriteStats, ZERO_WRITE_STATS } from './types.ts';
 
 const BATCH_WRITE_LIMIT = 25;
 
@@ -21,16 +21,7 @@ export async function writeInBatches(
   limiter: AdaptiveConcurrency,
   concurrency: number,
 ): Promise<WriteStats> {
-  const stats: MutableStats = {
-    items: requests.length,
-    requests: 0,
-    retries: 0,
-    throttles: 0,
-    bytes: 0,
-    writeUnits: 0,
-    consumedWriteUnits: 0,
-    backoffMs: 0,
-  };
+  const stats: MutableStats = { ...ZERO_WRITE_STATS, items: requests.length };
   for (const request of requests) {
     const item = request.PutRequest!.Item!;
     stats.bytes += itemSize(item);

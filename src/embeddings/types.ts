@@ -82,6 +82,18 @@ export interface WriteStats {
   readonly backoffMs: number;
 }
 
+/** WriteStats of no writes (the start of every sum). */
+export const ZERO_WRITE_STATS: WriteStats = {
+  items: 0,
+  requests: 0,
+  retries: 0,
+  throttles: 0,
+  bytes: 0,
+  writeUnits: 0,
+  consumedWriteUnits: 0,
+  backoffMs: 0,
+};
+
 /** A lease on a run (one per version id) taken with a conditional put: "two runs at once". */
 export interface RunLock {
   readonly version: string;

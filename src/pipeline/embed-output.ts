@@ -9,7 +9,7 @@
  * is encoded by the inference thread: posting its columns here cost more than encoding them.) Table writes
  * go out in chunks of `writeChunk` embeddings, at most two chunks in flight.
  */
-import type { EmbeddingStore, VersionId, WriteStats } from '../embeddings/types.ts';
+import { type EmbeddingStore, type VersionId, type WriteStats, ZERO_WRITE_STATS } from '../embeddings/types.ts';
 import { ModelError } from '../util/errors.ts';
 import { decodeFlatEmbeddings, encodeFlatEmbeddings, type FlatEmbeddings } from './snapshots.ts';
 import type { EmbeddingStats } from './types.ts';
@@ -29,17 +29,6 @@ export interface OutputResult {
   /** Busy seconds of the output side building and encoding the embedding snapshot. */
   readonly seconds: { readonly embeddingSnapshot: number };
 }
-
-const ZERO_STATS: WriteStats = {
-  items: 0,
-  requests: 0,
-  retries: 0,
-  throttles: 0,
-  bytes: 0,
-  writeUnits: 0,
-  consumedWriteUnits: 0,
-  backoffMs: 0,
-};
 
 function addStats(a: WriteStats, b: WriteStats): WriteStats {
   return {
@@ -74,7 +63,7 @@ export class PartitionOutput {
   private received = 0;
   private pending: { userId: string; embedding: Float32Array }[] = [];
   private readonly inflight = new Set<Promise<void>>();
-  private writeStats: WriteStats = ZERO_STATS;
+  private writeStats: WriteStats = ZERO_WRITE_STATS;
   /** Records written so far, in arrival order (chunks complete out of order; this is the contiguous prefix). */
   private writtenUpTo = 0;
   private readonly doneRanges: [number, number][] = [];

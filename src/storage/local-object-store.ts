@@ -15,6 +15,16 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** A folder's entries; none when it does not exist (a prefix nothing was written under). */
+async function entriesOf(dir: string): Promise<import('node:fs').Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return [];
+    throw error;
+  }
+}
+
 /** Whether a process with this pid runs here (EPERM: it runs under another user). */
 function processRuns(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -123,14 +133,7 @@ export class LocalObjectStore implements ObjectStore {
   public async sweepTemporaryFiles(): Promise<number> {
     let removed = 0;
     const visit = async (dir: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (error) {
-        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-        throw error;
-      }
-      for (const entry of entries) {
+      for (const entry of await entriesOf(dir)) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) await visit(path);
         else if (
@@ -158,14 +161,7 @@ export class LocalObjectStore implements ObjectStore {
 
   private async walk(folder: string, prefix: string, out: ObjectInfo[]): Promise<void> {
     const dir = folder === '' ? this.root : join(this.root, ...folder.split('/'));
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
-      throw error;
-    }
-    for (const entry of entries) {
+    for (const entry of await entriesOf(dir)) {
       if (entry.name.startsWith(TEMP_PREFIX)) continue;
       const key = folder === '' ? entry.name : `${folder}/${entry.name}`;
       if (entry.isDirectory()) {
