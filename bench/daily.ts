@@ -97,7 +97,7 @@ export interface DailyRunFigures {
 }
 
 export interface DailySizeResult {
-  /** Which model directory ran: the demo model as shipped, or its optimized copy. */
+  /** Which model ran: 'shipped' (the demo model) or the label of another model directory (e.g. the paper-size one). */
   readonly model: string;
   readonly modelVersion: string;
   readonly users: number;
