@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectByteSource } from '../src/events/read-events.ts';
-import { dayStartMs, type Event } from '../src/events/schema.ts';
+import { dayStartMs, EVENT_SCHEMA, type Event } from '../src/events/schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
 import {
   type ByteSource,
@@ -124,14 +124,7 @@ describe('a file larger than a slice', () => {
       durationMs: i % 4 === 0 ? null : i,
     }));
     const big = encodeParquet(
-      [
-        { name: 'user_id', type: 'utf8' },
-        { name: 'item_id', type: 'utf8' },
-        { name: 'action', type: 'utf8' },
-        { name: 'surface', type: 'utf8', nullable: true },
-        { name: 'ts', type: 'int64' },
-        { name: 'duration_ms', type: 'int32', nullable: true },
-      ],
+      EVENT_SCHEMA,
       {
         user_id: events.map((e) => e.userId),
         item_id: events.map((e) => e.itemId),

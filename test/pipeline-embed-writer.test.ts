@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
-import type { EmbeddingStore, WriteStats } from '../src/embeddings/types.ts';
+import { type EmbeddingStore, type WriteStats, ZERO_WRITE_STATS } from '../src/embeddings/types.ts';
 import { localDynamoClient } from '../src/local/dynalite.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { embedPartition, releaseEmbedders } from '../src/pipeline/embed.ts';
@@ -157,16 +157,7 @@ describe('PartitionOutput', () => {
         calls.push(records.map((r) => r.userId));
         await new Promise((r) => setTimeout(r, 5));
         inFlight--;
-        return {
-          items: records.length,
-          requests: 1,
-          retries: 0,
-          throttles: 0,
-          bytes: 0,
-          writeUnits: 0,
-          consumedWriteUnits: 0,
-          backoffMs: 0,
-        };
+        return { ...ZERO_WRITE_STATS, items: records.length, requests: 1 };
       },
     } as unknown as EmbeddingStore;
     const output = new PartitionOutput(store, { partition: 0, version, dims: 2, writeChunk: 1 });

@@ -3,7 +3,7 @@ export { evaluateGate, GATE_DEFAULTS, type GateVerdict } from './gate.ts';
 export { fnv1a32, partitionOf } from './hash.ts';
 export { layout } from './layout.ts';
 export { type DeployedModel, deployModel, loadDeployedManifest, localModelDirectory } from './model.ts';
-export { encodeEvents, type PartitionSliceInput, partitionSlice } from './partition.ts';
+export { type PartitionSliceInput, partitionSlice } from './partition.ts';
 export { assertRunDate, findPreviousSnapshotDate, PLAN_DEFAULTS, plan, readRunManifest } from './plan.ts';
 export { type PublishInput, publish } from './publish.ts';
 export type * from './types.ts';

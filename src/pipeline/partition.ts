@@ -1,9 +1,9 @@
 import { assertUserId } from '../embeddings/dynamo-store.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource, readEventColumns, readEventRows } from '../events/read-events.ts';
-import { EVENT_SCHEMA, type Event } from '../events/schema.ts';
+import type { Event } from '../events/schema.ts';
 import { DuplicateIndex, type QuarantinedRow, VALID_ROW, type ValidatedColumns } from '../events/validate.ts';
-import { type EventColumns, encodeEvents as encodeEventColumns } from '../events/write-events.ts';
+import { type EventColumns, encodeEvents } from '../events/write-events.ts';
 import { encodeParquet } from '../io/parquet.ts';
 import { ValidationError } from '../util/errors.ts';
 import { partitionOf } from './hash.ts';
@@ -42,18 +42,6 @@ function storableUserId(userId: string): boolean {
     storable.set(userId, ok);
   }
   return ok;
-}
-
-/** Encodes events in the canonical event schema (docs/data.md), the format of the work files. */
-export function encodeEvents(events: readonly Event[]): Uint8Array {
-  return encodeParquet(EVENT_SCHEMA, {
-    user_id: events.map((e) => e.userId),
-    item_id: events.map((e) => e.itemId),
-    action: events.map((e) => e.action),
-    surface: events.map((e) => e.surface),
-    ts: BigInt64Array.from(events, (e) => BigInt(e.ts)),
-    duration_ms: events.map((e) => e.durationMs),
-  });
 }
 
 /** One partition's routed events, column-wise (the reader's strings are shared, not copied). */
@@ -180,7 +168,7 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
   for (let p = 0; p < run.partitions; p++) {
     const bucket = buckets[p]!;
     routed += bucket.length;
-    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEventColumns(bucket));
+    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEvents(bucket));
     buckets[p] = new Bucket(); // let the written rows go before the next encode
   }
   let quarantineKey: string | undefined;
