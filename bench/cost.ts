@@ -71,6 +71,11 @@ export interface CostInput {
   readonly flopsPerUser: number;
   /** Fraction of the peak the model reaches (measured on this CPU at its best batch). */
   readonly efficiency: number;
+  /**
+   * Fractions of the datasheet peak measured on a GPU (bench/gpu.sh) per precision; where present
+   * they replace `efficiency`, since a GPU's share of its peak is the better guide to another GPU's.
+   */
+  readonly gpuEfficiency?: { readonly fp32?: number; readonly fp16?: number };
   readonly writeUnitsPerUser: number;
   readonly bytesPerItem: number;
   /** Object-store bytes per user (embedding + sequence snapshots), and days of snapshots kept. */
@@ -85,6 +90,9 @@ export interface CostInput {
 export interface CostRow {
   readonly dailyActiveUsers: number;
   readonly precision: 'fp32' | 'fp16';
+  /** The share of the A10G's peak assumed, and where it was measured. */
+  readonly efficiency: number;
+  readonly efficiencyFrom: 'gpu' | 'cpu';
   readonly gpuHoursPerDay: number;
   readonly usdPerDay: {
     readonly gpu: number;
@@ -99,7 +107,9 @@ export interface CostRow {
 /** Daily and monthly (30-day) cost of embedding `dau` users a day on g5.xlarge + DynamoDB + S3. */
 export function projectCost(input: CostInput, dau: number, precision: 'fp32' | 'fp16'): CostRow {
   const peak = (precision === 'fp32' ? PRICES.a10gFp32Tflops : PRICES.a10gFp16Tflops) * 1e12;
-  const gpuSeconds = (dau * input.flopsPerUser) / (peak * input.efficiency);
+  const measuredOnGpu = input.gpuEfficiency?.[precision];
+  const efficiency = measuredOnGpu ?? input.efficiency;
+  const gpuSeconds = (dau * input.flopsPerUser) / (peak * efficiency);
   const gpuHours = gpuSeconds / 3600;
   const gpu = gpuHours * PRICES.g5xlargePerHour;
   const dynamoWrites = ((dau * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
@@ -113,6 +123,8 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
   return {
     dailyActiveUsers: dau,
     precision,
+    efficiency: round(efficiency),
+    efficiencyFrom: measuredOnGpu === undefined ? 'cpu' : 'gpu',
     gpuHoursPerDay: round(gpuHours),
     usdPerDay: {
       gpu: round(gpu),

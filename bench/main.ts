@@ -15,6 +15,7 @@ import ort from 'onnxruntime-node';
 import { type CostInput, type CostRow, type ItemCost, measureItemCost, PRICES, projectCost } from './cost.ts';
 import { benchDailySize, type DailySizeResult, embeddedSequences } from './daily.ts';
 import { flopsPerUser, modelShape } from './flops.ts';
+import { type GpuResults, gpuEfficiency, readGpuResults } from './gpu-results.ts';
 import {
   benchModel,
   benchPadding,
@@ -62,6 +63,8 @@ export interface BenchReport {
   };
   readonly projection?: { readonly assumptions: Record<string, unknown>; readonly rows: readonly CostRow[] };
   readonly lookup: readonly LookupFigures[];
+  /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
+  readonly gpu?: GpuResults;
   readonly targets: ReturnType<typeof evaluateTargets>;
   readonly errors: readonly string[];
 }
@@ -77,6 +80,7 @@ interface Flags {
   readonly days: string;
   readonly dailySizes?: string;
   readonly render?: string;
+  readonly gpu: string;
 }
 
 function cpuModel(): string {
@@ -107,6 +111,18 @@ function paperEfficiency(
     )
     .reduce((a, c) => Math.max((c.usersPerSec * c.flopsPerUser) / 1e9 / peak, a), 0);
   return best > 0 ? Math.min(best, 1) : 0.5;
+}
+
+/** The projection's GPU assumption: measured on a GPU when gpu.sh's results are there, else this CPU's share. */
+function gpuAssumption(gpu: GpuResults | undefined): Pick<CostInput, 'gpuEfficiency'> & { gpu: string } {
+  if (!gpu) {
+    return { gpu: 'g5.xlarge (1× A10G); throughput = A10G datasheet peak × the share of peak measured on this CPU' };
+  }
+  const measured = gpuEfficiency(gpu);
+  return {
+    gpuEfficiency: measured,
+    gpu: `g5.xlarge (1× A10G); throughput = A10G datasheet peak × the share of its datasheet peak the model reached on ${measured.source}`,
+  };
 }
 
 /** Projected daily and monthly cost for 10M and 100M daily active users, fp32 and fp16. */
@@ -151,7 +167,12 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--threads <n>', 'threads for onnxruntime and PyTorch', '2')
     .option('--days <n>', 'days of synthetic history per daily-run size', '7')
     .option('--daily-sizes <users>', 'comma-separated user counts of the daily runs (overrides --full / --quick)')
-    .option('--render <json>', 'only re-render bench.md/png (targets re-judged) from an earlier bench.json');
+    .option('--render <json>', 'only re-render bench.md/png (targets re-judged) from an earlier bench.json')
+    .option(
+      '--gpu <dir>',
+      "folder holding bench/gpu.sh's results (bench-gpu*.json), folded into the report",
+      'reports',
+    );
   program.parse([...argv]);
   const flags = program.opts<Flags>();
   if (flags.render) {
@@ -159,11 +180,15 @@ export async function main(argv: readonly string[]): Promise<void> {
     const earlier = JSON.parse(readFileSync(flags.render, 'utf8')) as BenchReport;
     // the projection follows the current efficiency rule too (its other inputs are stored)
     const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
+    const gpu = readGpuResults(flags.gpu);
+    const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
+    const assumptions = { ...stored, efficiency, ...gpuAssumption(gpu) };
     const projection = earlier.projection && {
-      assumptions: { ...earlier.projection.assumptions, efficiency },
-      ...projectionOf({ ...(earlier.projection.assumptions as unknown as CostInput), efficiency }),
+      assumptions,
+      ...projectionOf(assumptions as unknown as CostInput),
     };
-    const updated = { ...earlier, ...(projection ? { projection } : {}) };
+    const { gpu: _earlierGpu, ...rest } = earlier;
+    const updated = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
     writeReports({ ...updated, targets: evaluateTargets(updated) }, flags.out);
     return;
   }
@@ -362,6 +387,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       throttles: r.writeStats.throttles,
     })),
   );
+  const gpuResults = readGpuResults(flags.gpu);
   let projection: BenchReport['projection'];
   const paperItem = items.find((i) => i.dims === PAPER_SIZE.embedding && i.dtype === 'float16');
   if (paperItem && steady && smallest) {
@@ -382,9 +408,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       (PAPER_SIZE.embedding - demo.manifest.dims.embedding) * 4 +
       seqBytesPerEvent * PAPER_SIZE.maxLength;
     const efficiency = paperEfficiency(peakGflops, demoResult, paperResult);
+    const { gpu: gpuNote, ...measuredOnGpu } = gpuAssumption(gpuResults);
     const input = {
       flopsPerUser: paperShapeFlops,
       efficiency,
+      ...measuredOnGpu,
       writeUnitsPerUser: paperItem.writeUnitsPerItem,
       bytesPerItem: paperItem.bytesPerItem,
       snapshotBytesPerUser,
@@ -396,7 +424,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       assumptions: {
         ...input,
         model: 'paper size 6×768, D 256, every embedded user at full length M=256 (a year of history)',
-        gpu: 'g5.xlarge (1× A10G); throughput = peak × efficiency measured on this CPU (gpu.sh measures it on a GPU)',
+        gpu: gpuNote,
         prices: PRICES,
         note: 'S3: embedding + sequence snapshots of all users (DAU / 0.3) kept 7 days; DynamoDB: one item per embedded user per day, kept 30 days (TTL)',
       },
@@ -429,6 +457,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     writeCost: { items, fromDailyRuns },
     ...(projection ? { projection } : {}),
     lookup,
+    ...(gpuResults ? { gpu: gpuResults } : {}),
     targets: [],
     errors,
   };

@@ -1,4 +1,5 @@
 /** reports/bench.md: the figures of one benchmark run as tables, targets first. */
+import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { BenchReport } from './main.ts';
 
@@ -211,7 +212,13 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(
       '### Projected AWS cost',
       '',
-      `Model: ${a.model}. GPU: ${a.gpu}; efficiency ${pct(a.efficiency as number)} of peak (measured on this CPU at paper size), ${((a.flopsPerUser as number) / 1e9).toFixed(2)} GFLOP/user. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.`,
+      `Model: ${a.model}, ${((a.flopsPerUser as number) / 1e9).toFixed(2)} GFLOP/user. GPU: ${a.gpu}. Share of the A10G's peak assumed: ${r.projection.rows
+        .filter((c) => c.dailyActiveUsers === r.projection?.rows[0]?.dailyActiveUsers)
+        .map(
+          (c) =>
+            `${c.precision} ${pct(c.efficiency)} (measured on ${c.efficiencyFrom === 'gpu' ? 'the GPU' : 'this CPU'})`,
+        )
+        .join(', ')}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.`,
       '',
       `List prices (USD, us-east-1, on-demand): ${Object.entries(a.prices as Record<string, number>)
         .map(([k, v]) => `${k} ${v}`)
@@ -285,11 +292,87 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     out.push('(not run)', '');
   }
+  out.push(...renderGpu(r.gpu));
+  return `${out.filter((l) => l !== undefined).join('\n')}\n`;
+}
+
+/** Section 5 from the last GPU session's files (bench/gpu.sh); what it could not measure is said. */
+function renderGpu(gpu: GpuResults | undefined): string[] {
+  const out = ['## 5. GPU (bench/gpu.sh)', ''];
+  if (!gpu) {
+    out.push(
+      "`bench/gpu.sh` measures the paper-size model on a GPU (PyTorch fp32/TF32/bf16/fp16 and onnxruntime's CUDA EP where installed, against the GPU's measured matrix-product rate), checks training on CUDA, and writes reports/bench-gpu*.json. No results are in the --gpu folder.",
+      '',
+    );
+    return out;
+  }
+  const b = gpu.bench;
+  const gemm = Object.entries(b.measuredGemmTflops)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   out.push(
-    '## GPU',
+    `${b.gpu}, ${b.createdAt}; torch ${b.torch}, onnxruntime ${b.onnxruntime}. Model: ${b.model}, ${(b.flopsPerUser / 1e9).toFixed(2)} GFLOP/user (the count of bench/flops.ts). ${b.note}.`,
     '',
-    '`bench/gpu.sh` measures the paper-size model on a GPU (onnxruntime CUDA EP fp32 and fp16 vs PyTorch on the same GPU, < 10 min) and writes reports/bench-gpu.json. It has not been run here (no GPU on this machine).',
+    `Matrix-product rate measured in the same run (8192³, random data, the higher of a probe before and after the model runs), TFLOP/s: ${gemm}. Datasheet (dense): fp32 ${b.peakTflops.fp32}, TF32 ${b.peakTflops.tf32 ?? 'not stated'}, fp16/bf16 ${b.peakTflops.fp16}.`,
+    '',
+    b.onnxruntimeCuda.available
+      ? `onnxruntime's CUDA EP ran; CPU fallback per graph: ${Object.entries(b.cpuFallback)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; ')}.`
+      : `**onnxruntime's CUDA EP was not measured**: ${b.onnxruntimeCuda.reason ?? 'unavailable'} (providers: ${b.onnxruntimeCuda.providers.join(', ')}). The PyTorch rows stand in for it; the Batch container's CUDA EP path stays unmeasured.`,
+    '',
+    table(
+      [
+        'batch',
+        'contender',
+        'users/s',
+        'TFLOP/s',
+        '% of measured GEMM',
+        '% of datasheet',
+        'GPU GiB',
+        'min cosine vs fp32',
+      ],
+      b.rows.map((row) =>
+        'error' in row
+          ? [row.batch, row.contender, `error: ${row.error.slice(0, 80)}`, '', '', '', '', '']
+          : [
+              row.batch,
+              row.contender,
+              Math.round(row.usersPerSec),
+              row.tflops.toFixed(1),
+              pct(row.measuredGemmFraction ?? undefined),
+              pct(row.peakFraction ?? undefined),
+              row.gpuMemoryGiB === null ? '' : row.gpuMemoryGiB.toFixed(1),
+              row.cosineMinVsPytorchFp32 === null ? '' : row.cosineMinVsPytorchFp32.toFixed(5),
+            ],
+      ),
+    ),
     '',
   );
-  return `${out.filter((l) => l !== undefined).join('\n')}\n`;
+  const rows = measuredRows(gpu);
+  const bestOf = (name: string) =>
+    rows.filter((row) => row.contender === name).reduce((a, row) => Math.max(a, row.usersPerSec), 0);
+  const fp32 = bestOf('pytorch-fp32');
+  const half = Math.max(bestOf('pytorch-bf16-autocast'), bestOf('pytorch-fp16-autocast'));
+  if (fp32 > 0 && half > 0) {
+    out.push(
+      `Best full-length throughput: fp32 ${Math.round(fp32)} users/s, bf16/fp16 ${Math.round(half)} users/s (${(half / fp32).toFixed(1)}×)${bestOf('pytorch-bf16-compiled') > 0 ? `, torch.compile bf16 ${Math.round(bestOf('pytorch-bf16-compiled'))} users/s` : ''}. Chart: reports/bench-gpu.png.`,
+      '',
+    );
+  }
+  if (gpu.train) {
+    const t = gpu.train;
+    out.push(
+      `Training on CUDA (bf16 autocast): the ablation's ${t.name} configuration, ${t.steps} steps, trained in ${t.train_seconds} s; Recall@10 ${t.recall_at_10.toFixed(4)} ± ${t.recall_at_10_stderr.toFixed(4)} (reports/ablation.md has the CPU run of the same configuration).`,
+      '',
+    );
+  }
+  if (gpu.paperTraining) {
+    const m = gpu.paperTraining;
+    out.push(
+      `Paper-size training on CUDA: ${m.training.steps} steps of ${m.training.batch_size} sequences in ${m.training.seconds} s, then exported as ${m.modelVersion} (${Object.values(m.files).join(', ')}), a check that training, evaluation and export run at that size on the GPU (100 steps do not train a useful model).`,
+      '',
+    );
+  }
+  return out;
 }

@@ -1,6 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PRICES, projectCost } from '../bench/cost.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
+import { GPU_FILES, gpuEfficiency, readGpuResults } from '../bench/gpu-results.ts';
 import { padBatch } from '../bench/inputs.ts';
 import type { FeatureBatch } from '../src/features/featurize.ts';
 import { sessionOptions } from '../src/inference/session.ts';
@@ -73,6 +77,90 @@ describe('bench cost projection', () => {
     expect(small.usdPerDay.gpu).toBeCloseTo(small.gpuHoursPerDay * PRICES.g5xlargePerHour, 2);
     expect(small.usdPerDay.dynamoWrites).toBeCloseTo(10 * PRICES.dynamoWritePerMillionWru, 6);
     expect(projectCost(input, 10_000_000, 'fp16').gpuHoursPerDay).toBeLessThan(small.gpuHoursPerDay);
+  });
+
+  it("takes a GPU's measured share of its peak over the CPU's, per precision, and says which it used", () => {
+    // Prepare: the CPU reached 80%; the GPU measured only fp16 (40%)
+    const input = {
+      flopsPerUser: 23e9,
+      efficiency: 0.8,
+      gpuEfficiency: { fp16: 0.4 },
+      writeUnitsPerUser: 1,
+      bytesPerItem: 600,
+      snapshotBytesPerUser: 10_000,
+      snapshotRetentionDays: 7,
+      tableRetentionDays: 30,
+      activeShare: 0.3,
+    };
+    // Act
+    const fp16 = projectCost(input, 10_000_000, 'fp16');
+    const fp32 = projectCost(input, 10_000_000, 'fp32');
+    // Assess: half the efficiency, twice the GPU hours of the CPU-based figure
+    expect(fp16).toMatchObject({ efficiency: 0.4, efficiencyFrom: 'gpu' });
+    expect(fp32).toMatchObject({ efficiency: 0.8, efficiencyFrom: 'cpu' });
+    const cpuOnly = projectCost({ ...input, gpuEfficiency: undefined }, 10_000_000, 'fp16');
+    expect(fp16.gpuHoursPerDay / cpuOnly.gpuHoursPerDay).toBeCloseTo(2, 2);
+  });
+});
+
+describe("bench GPU results (bench/gpu.sh's files)", () => {
+  const row = (contender: string, batch: number, peakFraction: number, cosine = 1) => ({
+    batch,
+    contender,
+    usersPerSec: 1000 * peakFraction,
+    tflops: 100 * peakFraction,
+    peakFraction,
+    measuredGemmFraction: peakFraction,
+    gpuMemoryGiB: 1,
+    cosineMinVsPytorchFp32: cosine,
+  });
+  const bench = (rows: unknown[]) => ({
+    createdAt: '2026-11-28T15:39:48Z',
+    gpu: 'NVIDIA H200',
+    peakTflops: { fp32: 67, fp16: 989, tf32: 494.7 },
+    measuredGemmTflops: { fp32: 51, bf16: 640 },
+    onnxruntime: '1.30.0',
+    onnxruntimeCuda: { available: false, providers: ['CPUExecutionProvider'], reason: 'no CUDA EP' },
+    torch: '2.11.0',
+    model: '6x768',
+    flopsPerUser: 2e10,
+    cpuFallback: {},
+    rows,
+    note: 'n',
+  });
+  const folderWith = (files: Record<string, unknown>): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'pf-gpu-'));
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), JSON.stringify(content));
+    return dir;
+  };
+
+  it('picks the best accurate row per precision, leaving out TF32, compiled and inaccurate rows', () => {
+    // Prepare
+    const dir = folderWith({
+      [GPU_FILES.bench]: bench([
+        row('pytorch-fp32', 64, 0.6),
+        row('pytorch-fp32', 256, 0.7),
+        row('pytorch-tf32', 256, 0.9),
+        row('pytorch-fp16-autocast', 256, 0.3),
+        row('pytorch-bf16-compiled', 256, 0.5),
+        row('onnxruntime-fp16', 256, 0.45, 0.99),
+        { batch: 4096, contender: 'pytorch-fp16-autocast', error: 'out of memory' },
+      ]),
+    });
+    // Act
+    const results = readGpuResults(dir);
+    // Assess
+    expect(results).toBeDefined();
+    const efficiency = gpuEfficiency(results as NonNullable<typeof results>);
+    expect(efficiency.fp32).toBe(0.7);
+    expect(efficiency.fp16).toBe(0.3);
+    expect(efficiency.source).toContain('pytorch-fp16-autocast at batch 256');
+  });
+
+  it('is absent without a GPU session, and refuses a file gpu.sh did not write', () => {
+    expect(readGpuResults(folderWith({}))).toBeUndefined();
+    const broken = folderWith({ [GPU_FILES.bench]: { ...bench([]), flopsPerUser: -1 } });
+    expect(() => readGpuResults(broken)).toThrow(/is not what bench\/gpu.sh writes/);
   });
 });
 

@@ -1,4 +1,5 @@
-"""reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup.
+"""reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup;
+and, when the report holds a GPU session's results, bench-gpu.png beside it.
 
 Usage: chart.py bench.json bench.png
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -108,6 +110,39 @@ def main() -> None:
                  f"{report['machine']['threads']} threads)", fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=90)
+    plt.close(fig)
+    if report.get("gpu"):
+        gpu_figure(report["gpu"]["bench"], Path(sys.argv[2]).with_name("bench-gpu.png"))
+
+
+def gpu_figure(bench: dict, path: Path) -> None:
+    """users/s and share of the measured matrix-product rate per contender and batch."""
+    rows = [r for r in bench["rows"] if "error" not in r]
+    batches = sorted({r["batch"] for r in rows})
+    names = list(dict.fromkeys(r["contender"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    width = 0.8 / max(1, len(names))
+    for ax, key, label in ((axes[0], "usersPerSec", "users/s (full length 256)"),
+                           (axes[1], "measuredGemmFraction", "% of the measured GEMM rate of its precision")):
+        for i, name in enumerate(names):
+            values = []
+            for b in batches:
+                row = next((r for r in rows if r["batch"] == b and r["contender"] == name), None)
+                value = (row or {}).get(key) or 0
+                values.append(value * 100 if key == "measuredGemmFraction" else value)
+            ax.bar([j + i * width for j in range(len(batches))], values, width, label=name)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(batches))], [f"B={b}" for b in batches])
+        ax.set_ylabel(label)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+        ax.legend(fontsize=7, loc="upper center", ncol=3)
+    gemm = ", ".join(f"{k} {v:.0f}" for k, v in bench["measuredGemmTflops"].items())
+    axes[0].set_title(f"{bench['model'].split(';')[0]} on {bench['gpu']}")
+    axes[1].set_title(f"measured GEMM TFLOP/s: {gemm}", fontsize=9)
+    ort_note = "" if bench["onnxruntimeCuda"]["available"] else " (onnxruntime CUDA EP not available: PyTorch only)"
+    fig.suptitle(f"GPU benchmark {bench['createdAt']}{ort_note}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

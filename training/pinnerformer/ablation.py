@@ -123,9 +123,10 @@ def run_one(ds, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequ
     return metrics
 
 
-def run_only(names: list[str], spec: SyntheticSpec, steps: int) -> None:
+def run_only(names: list[str], spec: SyntheticSpec, steps: int, device: str = BASE.device) -> None:
     """Trains and evaluates just the named configurations and prints their metrics (JSON lines);
-    the reports are left alone. For budget checks such as `--only all_action,sasrec --steps 600`."""
+    the reports are left alone. For budget checks such as `--only all_action,sasrec --steps 600`,
+    and for checking training on a GPU (`--device cuda`: bf16 autocast, as train.py does)."""
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
@@ -133,8 +134,8 @@ def run_only(names: list[str], spec: SyntheticSpec, steps: int) -> None:
     ds = load_dataset(ensure_synthetic(spec), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
     mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
     for name in names:
-        m = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, **RUNS[name]), False, name)
-        print(json.dumps({"name": name, "steps": steps, **m}), flush=True)
+        m = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, device=device, **RUNS[name]), False, name)
+        print(json.dumps({"name": name, "steps": steps, "device": device, **m}), flush=True)
 
 
 def _fmt(x: float) -> str:
@@ -243,11 +244,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=BASE.steps, help="training steps per configuration")
     p.add_argument("--users", type=int, default=DATA.users)
     p.add_argument("--only", default=None, help="comma-separated configurations: train, evaluate and print only these")
+    p.add_argument("--device", default=BASE.device, choices=["cpu", "cuda"], help="with --only: where to train")
     args = p.parse_args(argv)
+    if args.device != BASE.device and not args.only:
+        p.error("--device goes with --only (the full ablation's numbers are all measured on the CPU)")
     torch.set_num_threads(BASE.threads)
     started = time.time()
     if args.only:
-        run_only(args.only.split(","), replace(DATA, users=args.users), args.steps)
+        run_only(args.only.split(","), replace(DATA, users=args.users), args.steps, args.device)
         return
     run_all(Path(args.out), replace(DATA, users=args.users), args.steps)
     print(f"ablation done in {time.time() - started:.0f} s -> {args.out}/ablation.{{json,md,png}}", file=sys.stderr)
