@@ -22,6 +22,22 @@ const GpuRowSchema = z.union([
   z.object({ batch: z.number().int().positive(), contender: z.string(), error: z.string() }),
 ]);
 
+const BucketingSchema = z.object({
+  note: z.string(),
+  meanLength: z.number(),
+  rows: z.array(
+    z.object({
+      plan: z.string(),
+      precision: z.string(),
+      users: z.number().int().positive(),
+      batches: z.number().int().positive(),
+      paddedTokens: z.number().int().positive(),
+      realTokens: z.number().int().positive(),
+      usersPerSec: z.number().positive(),
+    }),
+  ),
+});
+
 const GpuBenchSchema = z.object({
   createdAt: z.string(),
   gpu: z.string(),
@@ -34,6 +50,8 @@ const GpuBenchSchema = z.object({
   flopsPerUser: z.number().positive(),
   cpuFallback: z.record(z.string(), z.string()),
   rows: z.array(GpuRowSchema),
+  /** A day of heavy-tailed lengths under the pipeline's batch plans (absent in older files). */
+  bucketing: BucketingSchema.optional(),
   note: z.string(),
 });
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One GPU session, bounded to 9 minutes (4 + 2 + 3), in three steps that each keep their results if a
+# One GPU session, bounded to 9 minutes (5 + 1.5 + 2.5), in three steps that each keep their results if a
 # later one fails:
 #   1. inference: the paper-size model (6 x 768, D 256, M 256) in PyTorch fp32, TF32, bf16 and fp16
 #      on the GPU, bf16 through torch.compile, and onnxruntime's CUDA EP (fp32, fp16) where this
-#      Python's onnxruntime has one, against the GPU's matrix-product rate measured in the same run
-#      -> bench-gpu.json
+#      Python's onnxruntime has one, against the GPU's matrix-product rate measured in the same run;
+#      then a day of heavy-tailed sequence lengths under the pipeline's batch plans -> bench-gpu.json
 #   2. training check: the ablation's dense-all-action configuration trained on CUDA (bf16), to set
 #      its recall and time beside the CPU's in reports/ablation.json -> bench-gpu-train.json
 #   3. paper-size training: 100 steps of the 6 x 768 model on CUDA, then the model directory export
@@ -44,19 +44,19 @@ print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {torch.cuda.get
 PY
 
 say "1/3 inference benchmark"
-timeout 240 "$PYTHON" bench/python/gpu_bench.py --work "$WORK" --out "$REPORTS/bench-gpu.json" --compile \
+timeout 300 "$PYTHON" bench/python/gpu_bench.py --work "$WORK" --out "$REPORTS/bench-gpu.json" --compile \
   --batches "${BATCHES:-64,256,1024,4096}" --reps "${REPS:-10}" \
   ${PEAK_FP32:+--peak-fp32 "$PEAK_FP32"} ${PEAK_FP16:+--peak-fp16 "$PEAK_FP16"}
 bench_rc=$?
 
 say "2/3 training check: the ablation's dense all action on CUDA"
-timeout 120 "$PYTHON" -m pinnerformer.ablation --only dense_all_action --device cuda >"$WORK/train.jsonl" 2> >(progress)
+timeout 90 "$PYTHON" -m pinnerformer.ablation --only dense_all_action --device cuda >"$WORK/train.jsonl" 2> >(progress)
 train_rc=$?
 [ -s "$WORK/train.jsonl" ] && tail -n 1 "$WORK/train.jsonl" >"$REPORTS/bench-gpu-train.json"
 
 say "3/3 paper-size training (100 steps) and export"
 rm -rf "$WORK/paper-model"
-timeout 180 "$PYTHON" -m pinnerformer.train --data training/runs/ablation-data --out "$WORK/paper-model" \
+timeout 150 "$PYTHON" -m pinnerformer.train --data training/runs/ablation-data --out "$WORK/paper-model" \
   --checkpoint "$WORK/paper.ckpt" --layers 6 --hidden 768 --heads 8 --embedding 256 --max-length 256 \
   --steps 100 --device cuda 2> >(progress)
 paper_rc=$?

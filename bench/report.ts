@@ -360,6 +360,34 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
       '',
     );
   }
+  if (b.bucketing) {
+    const rowsOf = b.bucketing.rows;
+    const padded = (precision: string) =>
+      rowsOf.find((x) => x.precision === precision && x.plan.startsWith('padded'))?.usersPerSec;
+    out.push(
+      `Length bucketing on the GPU: ${b.bucketing.note}; ${rowsOf[0]?.users ?? 0} users, mean length ${b.bucketing.meanLength.toFixed(1)}.`,
+      '',
+      table(
+        [
+          'batch plan (users / positions)',
+          'precision',
+          'batches',
+          'padded / real positions',
+          'users/s',
+          'vs padded to M',
+        ],
+        rowsOf.map((x) => [
+          x.plan,
+          x.precision,
+          x.batches,
+          (x.paddedTokens / x.realTokens).toFixed(2),
+          Math.round(x.usersPerSec),
+          padded(x.precision) ? `${(x.usersPerSec / (padded(x.precision) as number)).toFixed(2)}×` : '',
+        ]),
+      ),
+      '',
+    );
+  }
   if (gpu.train) {
     const t = gpu.train;
     out.push(

@@ -120,7 +120,8 @@ def gpu_figure(bench: dict, path: Path) -> None:
     rows = [r for r in bench["rows"] if "error" not in r]
     batches = sorted({r["batch"] for r in rows})
     names = list(dict.fromkeys(r["contender"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    bucketing = bench.get("bucketing")
+    fig, axes = plt.subplots(1, 3 if bucketing else 2, figsize=(20 if bucketing else 14, 5))
     width = 0.8 / max(1, len(names))
     for ax, key, label in ((axes[0], "usersPerSec", "users/s (full length 256)"),
                            (axes[1], "measuredGemmFraction", "% of the measured GEMM rate of its precision")):
@@ -138,6 +139,19 @@ def gpu_figure(bench: dict, path: Path) -> None:
     gemm = ", ".join(f"{k} {v:.0f}" for k, v in bench["measuredGemmTflops"].items())
     axes[0].set_title(f"{bench['model'].split(';')[0]} on {bench['gpu']}")
     axes[1].set_title(f"measured GEMM TFLOP/s: {gemm}", fontsize=9)
+    if bucketing:
+        ax = axes[2]
+        plans = list(dict.fromkeys(r["plan"] for r in bucketing["rows"]))
+        precisions = list(dict.fromkeys(r["precision"] for r in bucketing["rows"]))
+        width = 0.8 / len(precisions)
+        for i, precision in enumerate(precisions):
+            values = [next((r["usersPerSec"] for r in bucketing["rows"] if r["plan"] == plan and r["precision"] == precision), 0)
+                      for plan in plans]
+            ax.bar([j + i * width for j in range(len(plans))], values, width, label=precision)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(plans))], [p.replace(" ", "\n", 1) for p in plans], fontsize=7)
+        ax.set_ylabel("effective users/s (heavy-tailed lengths)")
+        ax.set_title(f"batch plans over one day, mean length {bucketing['meanLength']:.0f}", fontsize=9)
+        ax.legend(fontsize=7)
     ort_note = "" if bench["onnxruntimeCuda"]["available"] else " (onnxruntime CUDA EP not available: PyTorch only)"
     fig.suptitle(f"GPU benchmark {bench['createdAt']}{ort_note}", fontsize=10)
     fig.tight_layout()

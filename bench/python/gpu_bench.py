@@ -72,6 +72,67 @@ def inputs(cfg: ModelConfig, batch: int, length: int, seed: int = 0) -> dict[str
     }
 
 
+def heavy_tailed_lengths(users: int, max_length: int, seed: int = 1) -> np.ndarray:
+    """Sequence lengths shaped like the synthetic data's (reports/bench.md: p50 30, p90 143, mean
+    ~54 at M 256): log-normal through those two quantiles (scaled by M / 256), clamped to [1, M]."""
+    scale = max_length / 256
+    mu, sigma = np.log(30.0 * scale), (np.log(143.0) - np.log(30.0)) / 1.2816
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(rng.lognormal(mu, sigma, users)), 1, max_length).astype(np.int64)
+
+
+def plan_batches(lengths: np.ndarray, max_batch: int, max_tokens: int) -> list[np.ndarray]:
+    """src/inference/embedder.ts planBatches: sort by length, cut where either limit would be passed."""
+    order = np.argsort(lengths, kind="stable")
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) >= max_batch or (len(current) + 1) * int(lengths[i]) > max_tokens):
+            batches.append(np.array(current))
+            current = []
+        current.append(i)
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+# (users per batch, positions per batch): the pipeline's CPU and CUDA defaults
+# (src/inference/embedder.ts BATCH_DEFAULTS), larger GPU limits, and padding every user to M
+BUCKET_PLANS = {"cpu-default 64/4096": (64, 4096), "cuda-default 512/65536": (512, 65_536),
+                "2048/262144": (2048, 262_144), "padded to M, 512": (512, 0)}
+
+
+def bucketed_rows(model, cfg: ModelConfig, device: str, users: int, reps: int) -> list[dict]:  # noqa: ANN001
+    """Effective users/s over a day's worth of heavy-tailed lengths, per batch plan and precision."""
+    lengths = heavy_tailed_lengths(users, cfg.max_length)
+    full = {k: torch.from_numpy(v).to(device) for k, v in inputs(cfg, users, cfg.max_length, seed=2).items()}
+    rows = []
+    for plan, (max_batch, max_tokens) in BUCKET_PLANS.items():
+        if max_tokens:
+            batches = plan_batches(lengths, max_batch, max_tokens)
+        else:
+            batches = [np.arange(i, min(i + max_batch, users)) for i in range(0, users, max_batch)]
+        # the inputs of every batch, cut to its own longest sequence (M when padded), made ahead
+        feeds = []
+        for idx in batches:
+            width = cfg.max_length if not max_tokens else int(lengths[idx].max())
+            sel = torch.from_numpy(idx).to(device)
+            feed = [full[n][sel][:, :width] if full[n].dim() > 1 else full[n][sel] for n in INPUT_NAMES]
+            feed[-1] = torch.from_numpy(lengths[idx]).to(device)
+            feeds.append(feed)
+        padded = sum(len(idx) * (cfg.max_length if not max_tokens else int(lengths[idx].max())) for idx in batches)
+        for label, dtype in (("fp32", None), ("bf16-autocast", torch.bfloat16)):
+            def run(dtype=dtype) -> None:  # noqa: ANN001
+                with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
+                    for feed in feeds:
+                        model(*feed)
+            seconds = median_seconds(run, reps, device, warmup=1)
+            rows.append({"plan": plan, "precision": label, "users": users, "batches": len(batches),
+                         "paddedTokens": padded, "realTokens": int(lengths.sum()), "usersPerSec": users / seconds})
+            log(f"bucketing {plan} {label}: {len(batches)} batches, {users / seconds:.0f} users/s")
+        del feeds
+    return rows
+
+
 def fp16_model(model_dir: Path, work: Path, cfg: ModelConfig) -> Path:
     """Fused attention export, transformer optimizer for the GPU, then fp16 weights (fp32 inputs/outputs)."""
     from onnxruntime.transformers.optimizer import optimize_model
@@ -178,6 +239,7 @@ def main() -> None:
     p.add_argument("--batches", default="64,256,1024,4096")
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--gemm-size", type=int, default=8192)
+    p.add_argument("--bucket-users", type=int, default=16384, help="users of the heavy-tailed length day (0: skip)")
     p.add_argument("--peak-fp32", type=float, default=0.0, help="TFLOPS; default from the GPU name")
     p.add_argument("--peak-fp16", type=float, default=0.0)
     p.add_argument("--dry-run", action="store_true", help="run every step on the CPU with a tiny model")
@@ -187,7 +249,7 @@ def main() -> None:
     args = p.parse_args()
     cfg, device, provider = (TINY, "cpu", "CPUExecutionProvider") if args.dry_run else (PAPER, "cuda", "CUDAExecutionProvider")
     if args.dry_run:
-        args.batches, args.reps, args.gemm_size = "2", 1, 128
+        args.batches, args.reps, args.gemm_size, args.bucket_users = "2", 1, 128, min(args.bucket_users, 600)
     elif not torch.cuda.is_available():
         raise SystemExit("PyTorch sees no CUDA device")
     cuda_ep = onnxruntime_cuda_status()
@@ -310,6 +372,15 @@ def main() -> None:
         del tensors
         if device == "cuda":
             torch.cuda.empty_cache()
+    if args.bucket_users:
+        lengths = heavy_tailed_lengths(args.bucket_users, cfg.max_length)
+        report["bucketing"] = {
+            "note": ("PyTorch over one day of heavy-tailed lengths (log-normal, p50 30, p90 143, clamped to M); "
+                     "batches planned as src/inference/embedder.ts planBatches does; inputs on the GPU"),
+            "meanLength": float(lengths.mean()),
+            "rows": bucketed_rows(model, cfg, device, args.bucket_users, max(1, args.reps // 3)),
+        }
+        save()
     # the rate again, the GPU now warm: one probe can land low (seen on an H200: bf16 793, then 551
     # TFLOP/s in another session), so fractions are taken of the higher of the two, as bench/main.ts does
     after = gemm_rates(device, args.gemm_size, args.reps)

@@ -37,6 +37,13 @@ def test_gpu_bench_dry_run_runs_every_contender(tmp_path):
     assert set(report["measuredGemmTflops"]) >= {"fp32", "bf16"}
     assert all(v > 0 for v in report["measuredGemmTflops"].values())
     assert rows["pytorch-fp32"]["measuredGemmFraction"] > 0
+    # a heavy-tailed day under each batch plan: bucketing pads less than padding every user to M
+    plans = {(r["plan"], r["precision"]): r for r in report["bucketing"]["rows"]}
+    assert len(plans) == 8 and all(r["usersPerSec"] > 0 for r in plans.values())
+    padded = plans[("padded to M, 512", "fp32")]
+    bucketed = plans[("cpu-default 64/4096", "fp32")]
+    assert bucketed["paddedTokens"] < padded["paddedTokens"] == padded["users"] * 16
+    assert bucketed["realTokens"] == padded["realTokens"] <= bucketed["paddedTokens"]
     assert set(report["cpuFallback"]) == {"onnxruntime-fp32", "onnxruntime-fp16", "onnxruntime-fp32-attention-op"}
 
 
