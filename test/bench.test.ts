@@ -60,17 +60,19 @@ describe('bench padding baseline', () => {
 });
 
 describe('bench cost projection', () => {
+  const cpuMeasured = {
+    flopsPerUser: 23e9,
+    efficiency: 0.8,
+    writeUnitsPerUser: 1,
+    bytesPerItem: 600,
+    snapshotBytesPerUser: 10_000,
+    snapshotRetentionDays: 7,
+    tableRetentionDays: 30,
+    activeShare: 0.3,
+  };
+
   it('scales linearly with daily active users and prices GPU hours at the g5 rate', () => {
-    const input = {
-      flopsPerUser: 23e9,
-      efficiency: 0.8,
-      writeUnitsPerUser: 1,
-      bytesPerItem: 600,
-      snapshotBytesPerUser: 10_000,
-      snapshotRetentionDays: 7,
-      tableRetentionDays: 30,
-      activeShare: 0.3,
-    };
+    const input = cpuMeasured;
     const small = projectCost(input, 10_000_000, 'fp32');
     const large = projectCost(input, 100_000_000, 'fp32');
     expect(large.usdPerDay.total / small.usdPerDay.total).toBeCloseTo(10, 1);
@@ -81,24 +83,14 @@ describe('bench cost projection', () => {
 
   it("takes a GPU's measured share of its peak over the CPU's, per precision, and says which it used", () => {
     // Prepare: the CPU reached 80%; the GPU measured only fp16 (40%)
-    const input = {
-      flopsPerUser: 23e9,
-      efficiency: 0.8,
-      gpuEfficiency: { fp16: 0.4 },
-      writeUnitsPerUser: 1,
-      bytesPerItem: 600,
-      snapshotBytesPerUser: 10_000,
-      snapshotRetentionDays: 7,
-      tableRetentionDays: 30,
-      activeShare: 0.3,
-    };
+    const input = { ...cpuMeasured, gpuEfficiency: { fp16: 0.4 } };
     // Act
     const fp16 = projectCost(input, 10_000_000, 'fp16');
     const fp32 = projectCost(input, 10_000_000, 'fp32');
     // Assess: half the efficiency, twice the GPU hours of the CPU-based figure
     expect(fp16).toMatchObject({ efficiency: 0.4, efficiencyFrom: 'gpu' });
     expect(fp32).toMatchObject({ efficiency: 0.8, efficiencyFrom: 'cpu' });
-    const cpuOnly = projectCost({ ...input, gpuEfficiency: undefined }, 10_000_000, 'fp16');
+    const cpuOnly = projectCost(cpuMeasured, 10_000_000, 'fp16');
     expect(fp16.gpuHoursPerDay / cpuOnly.gpuHoursPerDay).toBeCloseTo(2, 2);
   });
 });
