@@ -181,9 +181,9 @@ def median_seconds(fn, reps: int, device: str, warmup: int = 2, warm_seconds: fl
     return float(np.median(seconds))
 
 
-# the measured matrix-product rate each PyTorch contender is set against
-GEMM_KEY = {"pytorch-fp32": "fp32", "pytorch-tf32": "tf32", "pytorch-bf16-autocast": "bf16",
-            "pytorch-fp16-autocast": "fp16", "pytorch-bf16-compiled": "bf16"}
+def gemm_key(contender: str) -> str:
+    """The measured matrix-product rate a contender is set against: its precision's."""
+    return next((k for k in ("tf32", "bf16", "fp16") if k in contender), "fp32")
 
 
 def gemm_rates(device: str, n: int, reps: int) -> dict[str, float]:
@@ -331,19 +331,18 @@ def main() -> None:
 
         # label -> (run, TF32 on, datasheet peak, measured GEMM key)
         contenders = {
-            "pytorch-fp32": (torch_run(None, "pytorch-fp32"), False, peak32, "fp32"),
-            "pytorch-tf32": (torch_run(None, "pytorch-tf32"), True, peak_tf32, "tf32"),
-            "pytorch-bf16-autocast": (torch_run(torch.bfloat16, "pytorch-bf16-autocast"), False, peak16, "bf16"),
-            "pytorch-fp16-autocast": (torch_run(torch.float16, "pytorch-fp16-autocast"), False, peak16, "fp16"),
+            "pytorch-fp32": (torch_run(None, "pytorch-fp32"), False, peak32),
+            "pytorch-tf32": (torch_run(None, "pytorch-tf32"), True, peak_tf32),
+            "pytorch-bf16-autocast": (torch_run(torch.bfloat16, "pytorch-bf16-autocast"), False, peak16),
+            "pytorch-fp16-autocast": (torch_run(torch.float16, "pytorch-fp16-autocast"), False, peak16),
         }
         if compiled is not None:
-            contenders["pytorch-bf16-compiled"] = (torch_run(torch.bfloat16, "pytorch-bf16-compiled", compiled), False, peak16, "bf16")
+            contenders["pytorch-bf16-compiled"] = (torch_run(torch.bfloat16, "pytorch-bf16-compiled", compiled), False, peak16)
         for label, session in sessions.items():
             def run(session=session, label=label) -> None:  # noqa: ANN001
                 outs[label] = session.run(["embedding"], feeds)[0]
-            fp32 = "fp32" in label
-            contenders[label] = (run, False, peak32 if fp32 else peak16, "fp32" if fp32 else "fp16")
-        for label, (fn, tf32, peak, gemm_key) in contenders.items():
+            contenders[label] = (run, False, peak32 if "fp32" in label else peak16)
+        for label, (fn, tf32, peak) in contenders.items():
             set_tf32(tf32)
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
@@ -363,7 +362,7 @@ def main() -> None:
             report["rows"].append({
                 "batch": batch, "contender": label, "usersPerSec": batch / seconds, "tflops": tflops,
                 "peakFraction": tflops / peak if peak else None,
-                "measuredGemmFraction": tflops / gemm[gemm_key] if gemm.get(gemm_key) else None,
+                "measuredGemmFraction": tflops / gemm[gemm_key(label)] if gemm.get(gemm_key(label)) else None,
                 "gpuMemoryGiB": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
                 "cosineMinVsPytorchFp32": cosine_min(ref, out) if ref is not None else None,
             })
@@ -390,7 +389,7 @@ def main() -> None:
     report["measuredGemmTflops"] = {k: sig(v) for k, v in sorted(best.items())}
     for row in report["rows"]:
         if "error" not in row:
-            key = GEMM_KEY[row["contender"]] if row["contender"] in GEMM_KEY else ("fp32" if "fp32" in row["contender"] else "fp16")
+            key = gemm_key(row["contender"])
             row["measuredGemmFraction"] = row["tflops"] / best[key] if best.get(key) else None
     save()
     log(f"wrote {args.out}")
