@@ -3,8 +3,11 @@
  *
  * Write path: columns -> apache-arrow record batch (built directly from typed arrays, no row
  * objects) -> Arrow IPC stream -> parquet-wasm `writeParquet` (SNAPPY, one row group per
- * `rowGroupSize` rows). Read path: hyparquet, column by column. pyarrow reads what we write and
- * we read what pyarrow writes (test/parquet.test.ts checks both directions).
+ * `rowGroupSize` rows; statistics and dictionaries per EncodeOptions). Read path: hyparquet,
+ * column by column; nullable flat columns and `list<float32>` vectors are read page by page
+ * (src/io/parquet-pages.ts: hyparquet's page decoding without its per-value list assembly, same
+ * values, hyparquet itself for anything else). pyarrow reads what we write and we read what
+ * pyarrow writes (test/parquet.test.ts checks both directions).
  *
  * Streaming is done one level up: writers keep each file bounded (one file per user chunk and
  * day, or per `maxRowsPerFile` rows) instead of streaming inside one file.
@@ -13,6 +16,7 @@ import * as arrow from 'apache-arrow';
 import { type AsyncBuffer, type FileMetaData, parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet';
 import * as parquetWasm from 'parquet-wasm/node';
 import { DataError } from '../events/errors.ts';
+import { flatVectorColumn, optionalFlatColumn } from './parquet-pages.ts';
 
 export type ParquetType = 'utf8' | 'binary' | 'int32' | 'int64' | 'float32' | 'float64' | 'bool' | 'vector';
 
@@ -26,13 +30,31 @@ export interface ColumnSpec {
 }
 
 /**
+ * A utf8 column given as runs: `values[k]` repeated `lengths[k]` times, e.g. a per-user value over
+ * the user's event rows. Each value is encoded to UTF-8 once and its bytes copied per row, instead
+ * of a JS array with one entry per row encoded row by row.
+ */
+export interface Utf8Runs {
+  readonly values: readonly (string | null)[];
+  readonly lengths: Int32Array;
+}
+
+/** Inputs with one entry per row. */
+type RowInput = Exclude<ColumnInput, Utf8Runs>;
+
+function isRuns(values: ColumnInput): values is Utf8Runs {
+  return !Array.isArray(values) && !ArrayBuffer.isView(values) && typeof values === 'object' && 'lengths' in values;
+}
+
+/**
  * Accepted input per type (nulls only in nullable columns):
- * - utf8: (string | null)[]; binary: (Uint8Array | null)[]; bool: (boolean | null)[]
+ * - utf8: (string | null)[] or Utf8Runs; binary: (Uint8Array | null)[]; bool: (boolean | null)[]
  * - int32: Int32Array | (number | null)[]; int64: BigInt64Array | (bigint | number | null)[]
  * - float32 / float64: Float32Array / Float64Array | (number | null)[]
  * - vector: a flat Float32Array of numRows * width values, or one ArrayLike<number> per row
  */
 export type ColumnInput =
+  | Utf8Runs
   | readonly (string | null | undefined)[]
   | readonly (Uint8Array | null | undefined)[]
   | readonly (number | bigint | boolean | null | undefined)[]
@@ -47,6 +69,21 @@ export interface EncodeOptions {
   readonly rowGroupSize?: number;
   /** Compression; default 'snappy' (hyparquet and pyarrow both read it). */
   readonly compression?: 'snappy' | 'uncompressed';
+  /**
+   * Min/max statistics per column chunk and page; default true. Files that are only ever read
+   * whole (the embed stage's snapshots) skip them: on string columns they were about half of
+   * parquet-wasm's encode time, and no reader of those files filters on them.
+   */
+  readonly statistics?: boolean;
+  /** Dictionary encoding for every column; default true. */
+  readonly dictionary?: boolean;
+  /**
+   * Per top-level column overrides of `dictionary`: false for high-cardinality columns (event
+   * timestamps, unique ids), where building a dictionary that overflows is wasted work; true to
+   * keep it on a low-cardinality column when `dictionary` is false. Nested columns (vectors)
+   * follow `dictionary`.
+   */
+  readonly dictionaryColumns?: Readonly<Record<string, boolean>>;
 }
 
 const DEFAULT_ROW_GROUP_SIZE = 262_144;
@@ -68,14 +105,27 @@ export function encodeParquet(
   const struct = arrow.makeData({ type: new arrow.Struct(fields), length: numRows, nullCount: 0, children });
   const batch = new arrow.RecordBatch(new arrow.Schema(fields), struct);
   const ipc = arrow.tableToIPC(new arrow.Table(batch), 'stream');
-  const props = new parquetWasm.WriterPropertiesBuilder()
+  return parquetWasm.writeParquet(parquetWasm.Table.fromIPCStream(ipc), writerProperties(schema, options));
+}
+
+function writerProperties(schema: readonly ColumnSpec[], options: EncodeOptions): parquetWasm.WriterProperties {
+  let builder = new parquetWasm.WriterPropertiesBuilder()
     .setCompression(
       options.compression === 'uncompressed' ? parquetWasm.Compression.UNCOMPRESSED : parquetWasm.Compression.SNAPPY,
     )
     .setMaxRowGroupSize(options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE)
-    .setCreatedBy('pinnerformer')
-    .build();
-  return parquetWasm.writeParquet(parquetWasm.Table.fromIPCStream(ipc), props);
+    .setCreatedBy('pinnerformer');
+  if (options.statistics === false) builder = builder.setStatisticsEnabled(parquetWasm.EnabledStatistics.None);
+  if (options.dictionary === false) builder = builder.setDictionaryEnabled(false);
+  for (const [name, enabled] of Object.entries(options.dictionaryColumns ?? {})) {
+    const spec = schema.find((s) => s.name === name);
+    // parquet-wasm names a column by its leaf path: an unknown or nested name would be ignored silently
+    if (!spec || spec.type === 'vector') {
+      throw new DataError('invalid_input', `dictionaryColumns: ${name} is not a top-level non-vector column`);
+    }
+    builder = builder.setColumnDictionaryEnabled(name, enabled);
+  }
+  return builder.build();
 }
 
 function rowCountOf(schema: readonly ColumnSpec[], columns: Readonly<Record<string, ColumnInput>>): number {
@@ -83,7 +133,14 @@ function rowCountOf(schema: readonly ColumnSpec[], columns: Readonly<Record<stri
   for (const spec of schema) {
     const values = columns[spec.name];
     if (values === undefined) throw new DataError('invalid_input', `column ${spec.name} has no values`);
-    let rows = values.length;
+    let rows: number;
+    if (isRuns(values)) {
+      if (spec.type !== 'utf8')
+        throw new DataError('invalid_input', `column ${spec.name}: runs are for utf8 columns only`);
+      rows = runRows(spec, values);
+    } else {
+      rows = values.length;
+    }
     if (spec.type === 'vector') {
       const width = vectorWidth(spec);
       if (values instanceof Float32Array) {
@@ -133,8 +190,25 @@ function nullBitmapOf(spec: ColumnSpec, values: ArrayLike<unknown>): { bitmap?: 
   return { bitmap, nullCount };
 }
 
+function runRows(spec: ColumnSpec, runs: Utf8Runs): number {
+  if (runs.values.length !== runs.lengths.length) {
+    throw new DataError(
+      'invalid_input',
+      `column ${spec.name}: ${runs.values.length} run values for ${runs.lengths.length} run lengths`,
+    );
+  }
+  let rows = 0;
+  for (let k = 0; k < runs.lengths.length; k++) {
+    const n = runs.lengths[k]!;
+    if (n < 0) throw new DataError('invalid_input', `column ${spec.name}: run ${k} has a negative length`);
+    rows += n;
+  }
+  return rows;
+}
+
 function columnData(spec: ColumnSpec, values: ColumnInput, numRows: number): arrow.Data {
   if (spec.type === 'vector') return vectorData(spec, values, numRows);
+  if (isRuns(values)) return utf8RunsData(spec, values, numRows);
   const { bitmap, nullCount } = nullBitmapOf(spec, values);
   const base = { length: numRows, nullCount, nullBitmap: bitmap };
   switch (spec.type) {
@@ -162,7 +236,7 @@ function columnData(spec: ColumnSpec, values: ColumnInput, numRows: number): arr
 
 function toTyped<T extends Int32Array | Float32Array | Float64Array>(
   ctor: { new (n: number): T; name: string },
-  values: ColumnInput,
+  values: RowInput,
   spec: ColumnSpec,
 ): T {
   if (values instanceof ctor) return values;
@@ -177,7 +251,7 @@ function toTyped<T extends Int32Array | Float32Array | Float64Array>(
   return out;
 }
 
-function toBigInt64(values: ColumnInput, spec: ColumnSpec): BigInt64Array {
+function toBigInt64(values: RowInput, spec: ColumnSpec): BigInt64Array {
   if (values instanceof BigInt64Array) return values;
   if (ArrayBuffer.isView(values)) throw new DataError('invalid_input', `column ${spec.name} expects BigInt64Array`);
   const out = new BigInt64Array(values.length);
@@ -193,11 +267,11 @@ function toBigInt64(values: ColumnInput, spec: ColumnSpec): BigInt64Array {
 
 const encoder = new TextEncoder();
 
-function utf8Data(
+/** UTF-8 bytes and arrow offsets of string values (null and undefined: empty). */
+function utf8Buffers(
   spec: ColumnSpec,
   values: readonly (string | null | undefined)[],
-  base: { length: number; nullCount: number; nullBitmap?: Uint8Array },
-): arrow.Data {
+): { offsets: Int32Array; bytes: Uint8Array } {
   const offsets = new Int32Array(values.length + 1);
   let buffer = new Uint8Array(Math.max(64, values.length * 8));
   let pos = 0;
@@ -224,7 +298,63 @@ function utf8Data(
     }
     offsets[i + 1] = pos;
   }
-  return arrow.makeData({ type: new arrow.Utf8(), ...base, valueOffsets: offsets, data: buffer.subarray(0, pos) });
+  return { offsets, bytes: buffer.subarray(0, pos) };
+}
+
+function utf8Data(
+  spec: ColumnSpec,
+  values: readonly (string | null | undefined)[],
+  base: { length: number; nullCount: number; nullBitmap?: Uint8Array },
+): arrow.Data {
+  const { offsets, bytes } = utf8Buffers(spec, values);
+  return arrow.makeData({ type: new arrow.Utf8(), ...base, valueOffsets: offsets, data: bytes });
+}
+
+/** The same arrow data as utf8Data over the expanded rows, each run's value encoded once. */
+function utf8RunsData(spec: ColumnSpec, runs: Utf8Runs, numRows: number): arrow.Data {
+  const { offsets: runOffsets, bytes: runBytes } = utf8Buffers(spec, runs.values);
+  let total = 0;
+  for (let k = 0; k < runs.lengths.length; k++) total += (runOffsets[k + 1]! - runOffsets[k]!) * runs.lengths[k]!;
+  const offsets = new Int32Array(numRows + 1);
+  const data = new Uint8Array(total);
+  let bitmap: Uint8Array | undefined;
+  let nullCount = 0;
+  let row = 0;
+  let pos = 0;
+  for (let k = 0; k < runs.lengths.length; k++) {
+    const from = runOffsets[k]!;
+    const to = runOffsets[k + 1]!;
+    const isNull = runs.values[k] === null || runs.values[k] === undefined;
+    if (isNull && !spec.nullable && runs.lengths[k]! > 0) {
+      throw new DataError('invalid_input', `column ${spec.name} is not nullable but row ${row} is null`);
+    }
+    const n = runs.lengths[k]!;
+    const width = to - from;
+    if (n > 0 && width > 0) {
+      // the value once, then doubling copies: a few native copies per run instead of a byte loop per row
+      data.set(runBytes.subarray(from, to), pos);
+      for (let filled = width; filled < n * width; filled *= 2) {
+        data.copyWithin(pos + filled, pos, pos + Math.min(filled, n * width - filled));
+      }
+    }
+    for (let r = 0; r < n; r++, row++) {
+      if (isNull) {
+        bitmap ??= new Uint8Array((numRows + 7) >> 3).fill(0xff);
+        bitmap[row >> 3]! &= ~(1 << (row & 7));
+        nullCount++;
+      }
+      pos += width;
+      offsets[row + 1] = pos;
+    }
+  }
+  return arrow.makeData({
+    type: new arrow.Utf8(),
+    length: numRows,
+    nullCount,
+    nullBitmap: bitmap,
+    valueOffsets: offsets,
+    data,
+  });
 }
 
 function binaryData(
@@ -500,12 +630,21 @@ async function decodeWith(
   const numRows = rowEnd - rowStart;
   const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
   for (const name of wanted) chunks.set(name, []);
-  if (wanted.length > 0 && numRows > 0) {
-    const hasBinary = wanted.some((name) => kinds[name] === 'binary');
+  const hasBinary = wanted.some((name) => kinds[name] === 'binary');
+  let viaHyparquet = wanted;
+  if (file instanceof ArrayBuffer && numRows === fileRows && numRows > 0) {
+    viaHyparquet = [];
+    for (const name of wanted) {
+      const values = optionalFlatColumn(file, metadata, name, !hasBinary);
+      if (values) chunks.get(name)!.push({ rowStart: 0, data: values });
+      else viaHyparquet.push(name);
+    }
+  }
+  if (viaHyparquet.length > 0 && numRows > 0) {
     await parquetRead({
       file,
       metadata,
-      columns: wanted,
+      columns: viaHyparquet,
       rowStart,
       rowEnd,
       utf8: !hasBinary,
@@ -580,4 +719,31 @@ export function flattenVectors(values: ColumnValues, width: number, name = 'vect
     for (let j = 0; j < width; j++) out[i * width + j] = row[j]!;
   }
   return out;
+}
+
+/**
+ * A required `list<float32>` column whose rows all hold exactly `width` values (what a `vector`
+ * column is written as) as one flat Float32Array [rows * width], read page by page with
+ * hyparquet's own page decoding but without building one JS array per row (hyparquet's list
+ * assembly was most of the time of decoding an embedding snapshot). Files of another layout
+ * (nullable or variable-length lists, other page kinds) and anything unexpected go through
+ * decodeParquet + flattenVectors, so the result and the errors are the same either way.
+ */
+export async function decodeVectorColumn(
+  bytes: Uint8Array,
+  name: string,
+  width: number,
+  file?: string,
+): Promise<Float32Array> {
+  let fast: Float32Array | undefined;
+  try {
+    fast = flatVectorColumn(toArrayBuffer(bytes), name, width);
+  } catch {
+    fast = undefined; // the general path below reports what is wrong with the file
+  }
+  if (fast) return fast;
+  const table = await decodeParquet(bytes, { columns: [name], ...(file === undefined ? {} : { file }) });
+  const values = table.columns[name];
+  if (values === undefined) throw new DataError('invalid_input', `${file ?? 'parquet file'} has no column ${name}`);
+  return flattenVectors(values, width, name);
 }
