@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EVENT_SCHEMA } from '../src/events/schema.ts';
 import { encodeParquet } from '../src/io/parquet.ts';
 import {
   decodeEmbeddingSnapshot,
@@ -76,26 +77,15 @@ describe('sequence snapshot', () => {
   it('reads snapshots written with the earlier writer settings (format 1, statistics, dictionaries)', async () => {
     // Prepare: the same columns through encodeParquet's defaults, as every snapshot was written before
     const rows = users.flatMap((u) => u.events.map((e) => ({ u, e })));
-    const older = encodeParquet(
-      [
-        { name: 'user_id', type: 'utf8' },
-        { name: 'item_id', type: 'utf8' },
-        { name: 'action', type: 'utf8' },
-        { name: 'surface', type: 'utf8', nullable: true },
-        { name: 'ts', type: 'int64' },
-        { name: 'duration_ms', type: 'int32', nullable: true },
-        { name: 'last_embedded', type: 'utf8', nullable: true },
-      ],
-      {
-        user_id: rows.map(({ u }) => u.userId),
-        item_id: rows.map(({ e }) => e.item_id),
-        action: rows.map(({ e }) => e.action),
-        surface: rows.map(({ e }) => e.surface),
-        ts: rows.map(({ e }) => e.ts),
-        duration_ms: rows.map(({ e }) => e.duration_ms),
-        last_embedded: rows.map(({ u }) => u.lastEmbedded),
-      },
-    );
+    const older = encodeParquet([...EVENT_SCHEMA, { name: 'last_embedded', type: 'utf8', nullable: true }], {
+      user_id: rows.map(({ u }) => u.userId),
+      item_id: rows.map(({ e }) => e.item_id),
+      action: rows.map(({ e }) => e.action),
+      surface: rows.map(({ e }) => e.surface),
+      ts: rows.map(({ e }) => e.ts),
+      duration_ms: rows.map(({ e }) => e.duration_ms),
+      last_embedded: rows.map(({ u }) => u.lastEmbedded),
+    });
     // Act / Assess
     expect(await decodeSequenceSnapshot(older, 'old.parquet')).toEqual(users);
     const table = await decodeSequenceTable(older, 'old.parquet');
