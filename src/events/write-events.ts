@@ -3,7 +3,7 @@
  * `DailyEventWriter` takes events in any day order and writes `events/dt=D/<prefix>-NNNNN.parquet`
  * files of at most `maxRowsPerFile` rows, keeping at most `maxBufferedRows` rows in memory.
  */
-import { encodeParquet } from '../io/parquet.ts';
+import { type EncodeOptions, encodeParquet } from '../io/parquet.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { DataError } from './errors.ts';
 import { EVENT_SCHEMA, type Event, eventDayPrefix, formatDay } from './schema.ts';
@@ -21,6 +21,17 @@ export interface EventColumns {
 
 const INT32_MAX = 2_147_483_647;
 
+/**
+ * Writer settings for event-schema files that only this pipeline reads, and only whole (the
+ * partition stage's work files, the sequence snapshots): no min/max statistics (about half of the
+ * encode time on string columns, and no reader filters on them) and no dictionary on `ts` and
+ * `duration_ms`, whose values hardly repeat. Event files others may read keep the defaults.
+ */
+export const WHOLE_READ_EVENT_FILE: EncodeOptions = {
+  statistics: false,
+  dictionaryColumns: { ts: false, duration_ms: false },
+};
+
 function columnsOf(events: readonly Event[]): EventColumns {
   return {
     userId: events.map((e) => e.userId),
@@ -32,8 +43,8 @@ function columnsOf(events: readonly Event[]): EventColumns {
   };
 }
 
-/** One parquet event file (schema EVENT_SCHEMA). */
-export function encodeEvents(events: readonly Event[] | EventColumns): Uint8Array {
+/** One parquet event file (schema EVENT_SCHEMA); `options` default to encodeParquet's. */
+export function encodeEvents(events: readonly Event[] | EventColumns, options: EncodeOptions = {}): Uint8Array {
   const c = Array.isArray(events) ? columnsOf(events as readonly Event[]) : (events as EventColumns);
   for (let i = 0; i < c.durationMs.length; i++) {
     const d = c.durationMs[i];
@@ -41,14 +52,18 @@ export function encodeEvents(events: readonly Event[] | EventColumns): Uint8Arra
       throw new DataError('invalid_input', `duration_ms ${d} at row ${i} is not a 32-bit integer`);
     }
   }
-  return encodeParquet(EVENT_SCHEMA, {
-    user_id: c.userId,
-    item_id: c.itemId,
-    action: c.action,
-    surface: c.surface,
-    ts: c.ts,
-    duration_ms: c.durationMs,
-  });
+  return encodeParquet(
+    EVENT_SCHEMA,
+    {
+      user_id: c.userId,
+      item_id: c.itemId,
+      action: c.action,
+      surface: c.surface,
+      ts: c.ts,
+      duration_ms: c.durationMs,
+    },
+    options,
+  );
 }
 
 /** Where files go: a directory, an ObjectStore's put, or a test's Map. */

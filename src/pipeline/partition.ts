@@ -3,7 +3,7 @@ import { DataError } from '../events/errors.ts';
 import { objectByteSource, readEventColumns, readEventRows } from '../events/read-events.ts';
 import type { Event } from '../events/schema.ts';
 import { DuplicateIndex, type QuarantinedRow, VALID_ROW, type ValidatedColumns } from '../events/validate.ts';
-import { type EventColumns, encodeEvents } from '../events/write-events.ts';
+import { type EventColumns, encodeEvents, WHOLE_READ_EVENT_FILE } from '../events/write-events.ts';
 import { encodeParquet } from '../io/parquet.ts';
 import { ValidationError } from '../util/errors.ts';
 import { partitionOf } from './hash.ts';
@@ -168,7 +168,10 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
   for (let p = 0; p < run.partitions; p++) {
     const bucket = buckets[p]!;
     routed += bucket.length;
-    await env.objects.put(layout.workFile(run.modelVersion, run.date, p, slice.index), encodeEvents(bucket));
+    await env.objects.put(
+      layout.workFile(run.modelVersion, run.date, p, slice.index),
+      encodeEvents(bucket, WHOLE_READ_EVENT_FILE),
+    );
     buckets[p] = new Bucket(); // let the written rows go before the next encode
   }
   let quarantineKey: string | undefined;

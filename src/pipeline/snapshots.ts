@@ -1,5 +1,6 @@
 import { DataError } from '../events/errors.ts';
 import { EVENT_COLUMN_NAMES, EVENT_SCHEMA } from '../events/schema.ts';
+import { WHOLE_READ_EVENT_FILE } from '../events/write-events.ts';
 import type { SequenceEvent } from '../features/sequence.ts';
 import {
   type ColumnSpec,
@@ -39,7 +40,7 @@ const SEQUENCE_SCHEMA: readonly ColumnSpec[] = [
  * (The format 2 writer, delta-encoded timestamps, made the sequence snapshot a quarter smaller
  * but was no faster to write and slower to read with hyparquet: not used.)
  */
-const SEQUENCE_WRITE: EncodeOptions = { statistics: false, dictionaryColumns: { ts: false, duration_ms: false } };
+const SEQUENCE_WRITE: EncodeOptions = WHOLE_READ_EVENT_FILE;
 const EMBEDDING_WRITE: EncodeOptions = { statistics: false, dictionary: false, dictionaryColumns: { date: true } };
 
 const EMBEDDING_SCHEMA = (dims: number): readonly ColumnSpec[] => [
