@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readEventColumns, readEventFile } from '../src/events/read-events.ts';
-import { dayStartMs, EVENT_COLUMN_NAMES, type Event, type EventColumnName } from '../src/events/schema.ts';
+import {
+  dayStartMs,
+  EVENT_COLUMN_NAMES,
+  EVENT_SCHEMA,
+  type Event,
+  type EventColumnName,
+} from '../src/events/schema.ts';
 import {
   ACCEPTED_KINDS,
   checkRow,
@@ -87,14 +93,7 @@ function randomRows(n: number, seed: number) {
 function nullableEventFile(rows: readonly Record<EventColumnName, unknown>[], rowGroupSize: number): Uint8Array {
   const col = <T>(name: EventColumnName) => rows.map((r) => r[name] as T);
   return encodeParquet(
-    [
-      { name: 'user_id', type: 'utf8', nullable: true },
-      { name: 'item_id', type: 'utf8', nullable: true },
-      { name: 'action', type: 'utf8', nullable: true },
-      { name: 'surface', type: 'utf8', nullable: true },
-      { name: 'ts', type: 'int64', nullable: true },
-      { name: 'duration_ms', type: 'int32', nullable: true },
-    ],
+    EVENT_SCHEMA.map((spec) => ({ ...spec, nullable: true })),
     {
       user_id: col<string | null>('user_id'),
       item_id: col<string | null>('item_id'),

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayStartMs } from '../../src/events/schema.ts';
+import { dayStartMs, EVENT_SCHEMA } from '../../src/events/schema.ts';
 import { type ColumnInput, type ColumnSpec, decodeParquet, encodeParquet } from '../../src/io/parquet.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../../src/local/local-embeddings.ts';
 import { handleLookup } from '../../src/lookup/handler.ts';
@@ -47,14 +47,7 @@ function record(id: string, description: string, result: string, figures?: Relia
 // ------------------------------------------------------------------------------------ event files
 
 /** The event columns, every one nullable, so that malformed rows can be written. */
-const LOOSE_SCHEMA: ColumnSpec[] = [
-  { name: 'user_id', type: 'utf8', nullable: true },
-  { name: 'item_id', type: 'utf8', nullable: true },
-  { name: 'action', type: 'utf8', nullable: true },
-  { name: 'surface', type: 'utf8', nullable: true },
-  { name: 'ts', type: 'int64', nullable: true },
-  { name: 'duration_ms', type: 'int32', nullable: true },
-];
+const LOOSE_SCHEMA: ColumnSpec[] = EVENT_SCHEMA.map((spec) => ({ ...spec, nullable: true }));
 
 interface Row {
   user_id?: string | null;
