@@ -14,6 +14,28 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { ColumnDecoder, Encoding, SchemaElement } from 'hyparquet/src/types.js';
 
+type ColumnChunkMeta = NonNullable<FileMetaData['row_groups'][number]['columns'][number]['meta_data']>;
+type PageHeader = ReturnType<typeof parquetHeader>;
+
+/** The pages of one column chunk, in file order: each header and its still-compressed bytes. */
+function* chunkPages(buffer: ArrayBuffer, meta: ColumnChunkMeta): Generator<{ header: PageHeader; bytes: Uint8Array }> {
+  const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+  const reader = { view: new DataView(buffer, start, Number(meta.total_compressed_size)), offset: 0 };
+  while (reader.offset < reader.view.byteLength) {
+    const header = parquetHeader(reader);
+    const bytes = new Uint8Array(buffer, start + reader.offset, header.compressed_page_size);
+    reader.offset += header.compressed_page_size;
+    yield { header, bytes };
+  }
+}
+
+/** The plain values of a dictionary page (before any conversion). */
+function dictionaryValues(header: PageHeader, bytes: Uint8Array, meta: ColumnChunkMeta, typeLength?: number) {
+  const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, undefined);
+  const view = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
+  return readPlain(view, meta.type, header.dictionary_page_header?.num_values ?? 0, typeLength);
+}
+
 /**
  * A whole optional (nullable) flat column, read page by page with hyparquet's own page decoding
  * and conversions, nulls placed from the definition levels. hyparquet sends such columns through
@@ -50,24 +72,13 @@ export function optionalFlatColumn(
         utf8,
       };
       const groupEnd = at + Number(group.num_rows);
-      const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
-      const reader = { view: new DataView(buffer, start, Number(meta.total_compressed_size)), offset: 0 };
       let dictionary: ReturnType<typeof convert> | undefined;
-      while (at < groupEnd) {
-        if (reader.offset >= reader.view.byteLength) return undefined;
-        const header = parquetHeader(reader);
-        const compressed = new Uint8Array(buffer, start + reader.offset, header.compressed_page_size);
-        reader.offset += header.compressed_page_size;
+      for (const { header, bytes: compressed } of chunkPages(buffer, meta)) {
         let page: ReturnType<typeof readDataPage>;
         let count: number;
         let encoding: Encoding;
         if (header.type === 'DICTIONARY_PAGE' && header.dictionary_page_header) {
-          const bytes = decompressPage(compressed, header.uncompressed_page_size, meta.codec, undefined);
-          const view = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
-          dictionary = convert(
-            readPlain(view, meta.type, header.dictionary_page_header.num_values, element.type_length),
-            decoder,
-          );
+          dictionary = convert(dictionaryValues(header, compressed, meta, element.type_length), decoder);
           continue;
         } else if (header.type === 'DATA_PAGE' && header.data_page_header) {
           const bytes = decompressPage(compressed, header.uncompressed_page_size, meta.codec, undefined);
@@ -101,6 +112,7 @@ export function optionalFlatColumn(
         }
         at += count;
       }
+      if (at !== groupEnd) return undefined; // the chunk's pages held fewer values than its rows
     }
     return at === out.length ? out : undefined;
   } catch {
@@ -139,30 +151,14 @@ export function flatVectorColumn(buffer: ArrayBuffer, name: string, width: numbe
       codec: meta.codec,
       parsers: undefined as unknown as ColumnDecoder['parsers'],
     };
-    const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
-    const end = start + Number(meta.total_compressed_size);
-    const reader = { view: new DataView(buffer, start, end - start), offset: 0 };
     let dictionary: Float32Array | undefined;
-    while (reader.offset < reader.view.byteLength) {
-      const header = parquetHeader(reader);
-      const page = decompressPage(
-        new Uint8Array(buffer, start + reader.offset, header.compressed_page_size),
-        header.uncompressed_page_size,
-        meta.codec,
-        undefined,
-      );
-      reader.offset += header.compressed_page_size;
+    for (const { header, bytes } of chunkPages(buffer, meta)) {
       if (header.type === 'DICTIONARY_PAGE' && header.dictionary_page_header) {
-        const plain = readPlain(
-          { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 },
-          'FLOAT',
-          header.dictionary_page_header.num_values,
-          undefined,
-        );
-        dictionary = Float32Array.from(plain as Float32Array);
+        dictionary = Float32Array.from(dictionaryValues(header, bytes, meta) as Float32Array);
         continue;
       }
       if (header.type !== 'DATA_PAGE' || !header.data_page_header) return undefined;
+      const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, undefined);
       const daph = header.data_page_header;
       const { definitionLevels, repetitionLevels, dataPage } = readDataPage(page, daph, decoder);
       // definition levels are dropped when all are at the maximum: no empty list anywhere
