@@ -113,13 +113,14 @@ def bucketed_rows(model, cfg: ModelConfig, device: str, users: int, reps: int) -
             batches = [np.arange(i, min(i + max_batch, users)) for i in range(0, users, max_batch)]
         # the inputs of every batch, cut to its own longest sequence (M when padded), made ahead
         feeds = []
+        padded = 0
         for idx in batches:
             width = cfg.max_length if not max_tokens else int(lengths[idx].max())
+            padded += len(idx) * width
             sel = torch.from_numpy(idx).to(device)
             feed = [full[n][sel][:, :width] if full[n].dim() > 1 else full[n][sel] for n in INPUT_NAMES]
             feed[-1] = torch.from_numpy(lengths[idx]).to(device)
             feeds.append(feed)
-        padded = sum(len(idx) * (cfg.max_length if not max_tokens else int(lengths[idx].max())) for idx in batches)
         for label, dtype in (("fp32", None), ("bf16-autocast", torch.bfloat16)):
             def run(dtype=dtype) -> None:  # noqa: ANN001
                 with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
