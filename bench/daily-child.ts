@@ -3,6 +3,8 @@
  * (maxRSS, worker threads included) is its own. Prints one JSON object on stdout.
  *   generate <out> <users> <days> <seed>
  *   daily <dataDir> <date> <modelDir> [workers] [threads]
+ * PINNERFORMER_PIPELINED=0|1 sets the runner's pipelining (default: its own choice). stageEndMicros
+ * holds when each stage ended on process.hrtime's clock (µs), the clock of --cpu-prof's samples.
  */
 import { runDaily } from '../src/pipeline/local-runner.ts';
 import { generateDataset } from '../src/synth/generate.ts';
@@ -10,6 +12,7 @@ import { generateDataset } from '../src/synth/generate.ts';
 const [mode, ...args] = process.argv.slice(2);
 const started = performance.now();
 let result: unknown;
+const stageEndMicros: Record<string, number> = {};
 if (mode === 'generate') {
   const [out, users, days, seed] = args;
   result = await generateDataset({
@@ -28,7 +31,11 @@ if (mode === 'generate') {
     modelDir: modelDir!,
     ...(workers ? { workers: Number(workers) } : {}),
     ...(threads ? { threads: Number(threads) } : {}),
+    ...(process.env.PINNERFORMER_PIPELINED ? { pipelined: process.env.PINNERFORMER_PIPELINED === '1' } : {}),
     log: (message) => process.stderr.write(`${message}\n`),
+    onStage: (stage) => {
+      stageEndMicros[stage] = Number(process.hrtime.bigint() / 1000n);
+    },
   });
 } else {
   throw new Error(`unknown mode ${mode}`);
@@ -36,6 +43,7 @@ if (mode === 'generate') {
 process.stdout.write(
   `${JSON.stringify({
     result,
+    stageEndMicros,
     seconds: (performance.now() - started) / 1000,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     cpuSeconds: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,

@@ -16,18 +16,29 @@ import type { GenerateSummary } from '../src/synth/generate.ts';
 import { progress } from './progress.ts';
 import { round } from './stats.ts';
 
-interface ChildOutput<T> {
+export interface ChildOutput<T> {
   readonly result: T;
+  /** When each stage of a daily run ended, on the clock of --cpu-prof's samples (µs). */
+  readonly stageEndMicros?: Readonly<Record<string, number>>;
   readonly seconds: number;
   readonly maxRssBytes: number;
   readonly cpuSeconds: number;
 }
 
-function runChild<T>(args: readonly string[], tag: string): Promise<ChildOutput<T>> {
+/** Runs bench/daily-child.ts; `nodeArgs` go to node (e.g. --cpu-prof), `env` over the parent's. */
+export function runChild<T>(
+  args: readonly string[],
+  tag: string,
+  extra: { readonly nodeArgs?: readonly string[]; readonly env?: Readonly<Record<string, string>> } = {},
+): Promise<ChildOutput<T>> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/daily-child.ts', ...args], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    });
+    const child = spawn(
+      process.execPath,
+      [...(extra.nodeArgs ?? []), '--import', 'tsx', 'bench/daily-child.ts', ...args],
+      {
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra.env },
+      },
+    );
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString('utf8');
@@ -86,8 +97,10 @@ export interface DailyRunFigures {
   readonly secondsByStage: Readonly<Record<string, number>>;
   /** Embed-stage split summed over partitions (worker seconds). */
   readonly secondsByStep: Readonly<Record<string, number>>;
-  /** infer / (read + merge + featurize + infer + write). */
+  /** infer / (read + merge + featurize + infer + write + snapshot): the inference thread's share of its wall time. */
   readonly inferShare: number;
+  /** Inference's share of the embed stage's process CPU (DailySummary.inference.cpuShare), where measured. */
+  readonly inferCpuShare?: number;
   /** Embedded users per second of the embed stage, and of the whole run. */
   readonly embedUsersPerSec: number;
   readonly totalUsersPerSec: number;
@@ -181,6 +194,7 @@ export async function benchDailySize(options: DailyOptions): Promise<DailySizeRe
       secondsByStage: Object.fromEntries(Object.entries(s.secondsByStage).map(([k, v]) => [k, round(v)])),
       secondsByStep: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(v)])),
       inferShare: round((steps.infer ?? 0) / stepTotal),
+      ...(s.inference?.cpuShare === undefined ? {} : { inferCpuShare: round(s.inference.cpuShare) }),
       embedUsersPerSec: round(s.embeddedUsers / embedSeconds),
       totalUsersPerSec: round(s.embeddedUsers / (s.secondsByStage.total ?? out.seconds)),
       writeStats: s.writeStats,
@@ -192,7 +206,7 @@ export async function benchDailySize(options: DailyOptions): Promise<DailySizeRe
     const r = runs[runs.length - 1]!;
     progress(
       `daily ${options.users} ${date}: ${r.embeddedUsers} embedded (${r.activeUsers} active) in ${r.wallSeconds}s, ` +
-        `infer ${(100 * r.inferShare).toFixed(0)}% of embed, peak ${r.peakRssMiB} MiB, published ${r.published}`,
+        `infer ${(100 * r.inferShare).toFixed(0)}% of embed (${r.inferCpuShare === undefined ? '-' : (100 * r.inferCpuShare).toFixed(0)}% of its CPU), peak ${r.peakRssMiB} MiB, published ${r.published}`,
     );
   }
   return {

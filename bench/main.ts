@@ -29,6 +29,7 @@ import {
 import { benchItemTable } from './inputs.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
 import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
+import { benchPipelining, type PipeliningResult } from './pipelining.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
@@ -57,6 +58,8 @@ export interface BenchReport {
     readonly padding?: PaddingResult;
   };
   readonly daily: readonly DailySizeResult[];
+  /** Serial vs pipelined embed stage, and where its CPU goes, on one daily size's steady day. */
+  readonly pipelining?: PipeliningResult;
   readonly writeCost: {
     readonly items: readonly ItemCost[];
     readonly fromDailyRuns: readonly Record<string, number>[];
@@ -160,7 +163,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .name('bench')
     .option('--full', 'also run the 1M-user day (slow)', false)
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
-    .option('--skip <sections>', 'comma-separated: daily, paper-daily, lookup, cost, inference, paper', '')
+    .option('--skip <sections>', 'comma-separated: daily, paper-daily, pipelining, lookup, cost, inference, paper', '')
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
@@ -238,6 +241,25 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
     }
   }
+  // ---- 2c. pipelining side by side, and the embed stage's CPU by component (100k users, or the largest below)
+  let pipelining: PipeliningResult | undefined;
+  const compared = [...daily].filter((d) => d.users <= 100_000).pop();
+  const comparedDay = compared?.runs.find((r) => r.role === 'steady');
+  if (!skip.has('pipelining') && compared && comparedDay) {
+    try {
+      pipelining = await benchPipelining({
+        dataDir: join(work, `daily-${compared.users}`),
+        users: compared.users,
+        date: comparedDay.date,
+        modelDir: demo.dir,
+        rounds: quick ? 1 : 2,
+      });
+    } catch (error) {
+      errors.push(`pipelining: ${(error as Error).message}`);
+      progress(`pipelining FAILED: ${(error as Error).message}`);
+    }
+  }
+
   const smallest = daily[0];
   const steady = smallest?.runs.find((r) => r.role === 'steady');
   const embedded =
@@ -454,6 +476,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       ...(padding ? { padding } : {}),
     },
     daily,
+    ...(pipelining ? { pipelining } : {}),
     writeCost: { items, fromDailyRuns },
     ...(projection ? { projection } : {}),
     lookup,

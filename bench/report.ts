@@ -2,6 +2,7 @@
 import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { BenchReport } from './main.ts';
+import { round } from './stats.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const line = (cells: readonly (string | number)[]) => `| ${cells.map((c) => String(c)).join(' | ')} |`;
@@ -141,12 +142,12 @@ export function renderMarkdown(r: BenchReport): string {
 
   out.push('## 2. The daily run end to end', '');
   if (r.daily.length > 0) {
-    const order = ['read', 'merge', 'featurize', 'infer', 'write', 'snapshot'];
+    const order = ['read', 'merge', 'featurize', 'infer', 'wait', 'write', 'snapshot'];
     const steps = [...new Set(r.daily.flatMap((d) => d.runs.flatMap((x) => Object.keys(x.secondsByStep))))].sort(
       (a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99),
     );
     out.push(
-      `Synthetic data (\`src/synth\`), ${r.daily[0]?.days} days of history; the second-to-last day bootstraps the sequence snapshot (every user with history is embedded), the last day is the steady state (active users only). Local runner: object store = directory, table = embedded dynalite, default workers and threads. Embed split: worker seconds summed over partitions (read, merge, featurize, infer, write, snapshot), infer share = infer / all of them.`,
+      `Synthetic data (\`src/synth\`), ${r.daily[0]?.days} days of history; the second-to-last day bootstraps the sequence snapshot (every user with history is embedded), the last day is the steady state (active users only). Local runner: object store = directory, table = embedded dynalite, default workers and threads. Embed split: worker seconds summed over partitions (read, merge, featurize, infer, write, snapshot), infer share = infer / all of them; infer CPU share = the inference threads' CPU time (Linux, one onnxruntime thread per worker) / the whole process's CPU during the embed stage (every thread, the embedded table's included). The two differ because an inference thread also waits for a core while the table, the other worker and the writer side run on the same 2 cores.`,
       '',
       table(
         [
@@ -164,6 +165,7 @@ export function renderMarkdown(r: BenchReport): string {
           'peak RSS MiB',
           ...steps.map((k) => `${k} s`),
           'infer share',
+          'infer CPU share',
         ],
         r.daily.flatMap((d) =>
           d.runs.map((x) => [
@@ -181,6 +183,7 @@ export function renderMarkdown(r: BenchReport): string {
             x.peakRssMiB,
             ...steps.map((k) => num(x.secondsByStep[k])),
             pct(x.inferShare),
+            x.inferCpuShare === undefined ? '-' : pct(x.inferCpuShare),
           ]),
         ),
       ),
@@ -194,6 +197,8 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     out.push('(not run)', '');
   }
+
+  out.push(...pipeliningSection(r.pipelining));
 
   out.push('## 3. Write cost', '');
   if (r.writeCost.items.length > 0) {
@@ -399,6 +404,47 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
     const m = gpu.paperTraining;
     out.push(
       `Paper-size training on CUDA: ${m.training.steps} steps of ${m.training.batch_size} sequences in ${m.training.seconds} s, then exported as ${m.modelVersion} (${Object.values(m.files).join(', ')}), a check that training, evaluation and export run at that size on the GPU (100 steps do not train a useful model).`,
+      '',
+    );
+  }
+  return out;
+}
+
+/** Section 2, continued: serial vs pipelined embed stage, and where its CPU goes. */
+function pipeliningSection(p: BenchReport['pipelining']): string[] {
+  if (!p) return [];
+  const out = [
+    "### Pipelining, and where the embed stage's CPU goes",
+    '',
+    `The ${p.users}-user steady day (${p.date}, ${p.embeddedUsers} users embedded) rerun side by side, alternating: **serial** (each worker embeds one partition at a time and runs session.run itself) and **pipelined** (each worker's session runs on an inference thread; the worker featurizes the next batch and writes the last while a batch runs, and a second partition reads and merges meanwhile). Busy share = wall time of session.run / (embed-stage wall × lanes); a run waiting for a core counts as busy. CPU share = inference threads' CPU / the process's CPU in the embed stage.`,
+    '',
+    table(
+      ['mode', 'embed s', 'lanes', 'busy share', 'inference CPU s', 'stage CPU s', 'CPU share', 'peak RSS MiB'],
+      p.rounds.map((r) => [
+        r.mode,
+        r.embedSeconds,
+        r.inference.lanes,
+        pct(r.inference.busyShare),
+        r.inference.cpuSeconds ?? '-',
+        r.stageCpuSeconds,
+        r.inference.cpuShare === undefined ? '-' : pct(r.inference.cpuShare),
+        r.peakRssMiB,
+      ]),
+    ),
+    '',
+    `Mean embed stage: serial ${p.meanEmbedSeconds.serial} s, pipelined ${p.meanEmbedSeconds.pipelined} s (pipelined / serial ${p.meanEmbedSeconds.ratio}×). On these 2 cores every core already runs inference or I/O, so overlap cannot shorten the stage: pipelining raises the busy share but not the CPU share, and adds threads that contend. The runner therefore pipelines only where cores are to spare or a GPU runs inference (\`coresToSpare\`, src/pipeline/local-runner.ts); the Batch container's CUDA path always does.`,
+    '',
+  ];
+  if (p.profile) {
+    const total = p.profile.stageCpuSeconds;
+    const rows = Object.entries(p.profile.cpuSecondsByComponent).sort((a, b) => b[1] - a[1]);
+    out.push(
+      `Embed-stage CPU by component (${p.profile.mode} run under \`--cpu-prof\`, ${total} CPU s in all; inference measured from its threads' CPU time, the rest of the process's CPU split in proportion to the profile's samples outside inference; bench/cpu-profile.ts):`,
+      '',
+      table(
+        ['component', 'CPU s', 'share', 'ms per embedded user'],
+        rows.map(([k, v]) => [k, v, pct(v / total), round((1000 * v) / Math.max(1, p.embeddedUsers))]),
+      ),
       '',
     );
   }

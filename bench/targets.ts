@@ -166,21 +166,28 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
   const paperSize = steadyRuns(false);
   if (steady.length > 0) {
     const worst = steady.reduce((a, c) => (c.r.inferShare < a.r.inferShare ? c : a));
-    const s = worst.r.secondsByStep;
-    const other = Object.entries(s)
-      .filter(([k]) => k !== 'infer')
-      .sort((a, b) => b[1] - a[1])[0];
     const paper = paperSize[0];
+    const pipe = report.pipelining;
+    const piped = pipe?.rounds.filter((x) => x.mode === 'pipelined') ?? [];
+    const bestBusy = piped.length > 0 ? Math.max(...piped.map((x) => x.inference.busyShare)) : undefined;
+    const components = Object.entries(pipe?.profile?.cpuSecondsByComponent ?? {}).sort((a, b) => b[1] - a[1]);
+    const stageCpu = pipe?.profile?.stageCpuSeconds ?? 1;
+    const topOthers = components
+      .filter(([k]) => !k.startsWith('inference'))
+      .slice(0, 4)
+      .map(([k, v]) => `${k} ${pct(v / stageCpu)}`)
+      .join(', ');
+    const cpuShare = worst.r.inferCpuShare;
     out.push({
       name: 'embed stage: share of time in inference (demo model)',
       target: '≥ 70% of the embed stage',
-      measured: steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}`).join(', '),
+      measured: `${steady.map(({ users, r }) => `${users} users: ${pct(r.inferShare)}${r.inferCpuShare === undefined ? '' : ` (${pct(r.inferCpuShare)} of its CPU)`}`).join(', ')}${bestBusy === undefined ? '' : `; pipelined (inference threads): lanes busy ${pct(bestBusy)} at ${pipe!.users} users, ${pipe!.meanEmbedSeconds.ratio}× the serial stage time`}`,
       met: worst.r.inferShare >= 0.7,
       ratio: round(worst.r.inferShare / 0.7),
       why:
         worst.r.inferShare >= 0.7
           ? 'inference dominates; read, merge, featurize, write and snapshot are small shares.'
-          : `the demo model costs only ~${round((report.inference.demo?.batches[0]?.flopsPerUser ?? 5.4e7) / 1e6)} MFLOP/user at full length, so per-user I/O is comparable: the largest non-inference step is ${other?.[0]} (${other?.[1]}s of ${round(Object.values(s).reduce((a, b) => a + b, 0))} worker-seconds at ${worst.users} users). On these 2 cores onnxruntime already uses both, and the table (dynalite) runs in the same process, so moving writes to the writer thread (what the Batch container does beside its GPU) only trades inference speed for share (docs/pipeline.md has the measurement), so the local runner leaves it off; the sequence snapshot re-encodes every user of the partition (O(all users)) while inference is O(active users).${paper ? ` At the paper's model size the same pipeline spends ${pct(paper.r.inferShare)} of the embed stage in inference (next row).` : ''}`,
+          : `on these 2 cores the embed stage is CPU-bound, so its time follows its CPU: inference takes ${cpuShare === undefined ? 'well under half' : pct(cpuShare)} of the stage's CPU (the demo model costs only ~${round((report.inference.demo?.batches[0]?.flopsPerUser ?? 5.4e7) / 1e6)} MFLOP per full-length user), and its share of time (${pct(worst.r.inferShare)} at ${worst.users} users) is higher only because an inference thread also waits for a core.${topOthers ? ` The rest of the CPU goes to ${topOthers} (section 2, CPU by component); the embedded table's server is dynalite in this same process, which on AWS is DynamoDB's.` : ''} Overlap cannot fix a CPU-bound split: pipelining (inference threads, a second partition per worker; what the Batch container does beside its GPU) ${bestBusy === undefined ? 'raises the busy share' : `raised the lanes' busy share to ${pct(bestBusy)}`} but not the CPU share, at ${pipe ? `${pipe.meanEmbedSeconds.ratio}×` : 'no better'} the stage time, so the runner pipelines only with cores to spare. Reaching 70% here needs less CPU per user outside inference, chiefly the sequence snapshot, which is re-read and re-encoded for every user of a partition (O(all users)) while inference is O(active users).${paper ? ` At the paper's model size the same pipeline spends ${pct(paper.r.inferShare)} of the embed stage in inference (next row).` : ''}`,
     });
   }
   for (const { users, model, r } of paperSize) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PRICES, projectCost } from '../bench/cost.ts';
+import { cpuByComponent, INFERENCE_COMPONENT } from '../bench/cpu-profile.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
 import { GPU_FILES, gpuEfficiency, readGpuResults } from '../bench/gpu-results.ts';
 import { padBatch } from '../bench/inputs.ts';
@@ -165,5 +166,42 @@ describe('session options (measured in npm run bench)', () => {
     expect(cuda.extra).toEqual({
       session: { 'intra_op.allow_spinning': '0', set_denormal_as_zero: '1', disable_cpu_ep_fallback: '1' },
     });
+  });
+});
+
+describe('bench CPU by component (V8 --cpu-prof files)', () => {
+  it('sums each component over every thread inside the window, leaving idle and outside samples out', () => {
+    // Prepare: two threads' profiles; samples at 1000 + cumulative deltas (µs)
+    const dir = mkdtempSync(join(tmpdir(), 'pf-prof-'));
+    const node = (id: number, functionName: string, url: string) => ({ id, callFrame: { functionName, url } });
+    const nodes = [
+      node(1, '(idle)', ''),
+      node(2, 'run', 'file:///app/node_modules/onnxruntime-node/dist/backend.js'),
+      node(3, '_put', 'file:///app/node_modules/classic-level/index.js'),
+      node(4, 'featurize', 'file:///app/src/features/featurize.ts'),
+      node(5, 'somethingElse', 'file:///app/src/util/errors.ts'),
+    ];
+    writeFileSync(
+      join(dir, 'a.cpuprofile'),
+      JSON.stringify({
+        nodes,
+        startTime: 1000,
+        samples: [2, 2, 1, 4, 2],
+        timeDeltas: [100, 500_000, 300_000, 200_000, 9_000_000],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'b.cpuprofile'),
+      JSON.stringify({ nodes, startTime: 1000, samples: [3, 5], timeDeltas: [250_000, 250_000] }),
+    );
+    writeFileSync(join(dir, 'notes.txt'), 'not a profile');
+    // Act: the window ends before thread a's last sample
+    const byComponent = cpuByComponent(dir, 1000, 2_000_000);
+    // Assess
+    expect(byComponent[INFERENCE_COMPONENT]).toBeCloseTo(0.5001, 6);
+    expect(byComponent['embedded table server (dynalite, LevelDB)']).toBeCloseTo(0.25, 6);
+    expect(byComponent.featurize).toBeCloseTo(0.2, 6);
+    expect(byComponent.other).toBeCloseTo(0.25, 6);
+    expect(Object.values(byComponent).reduce((a, b) => a + b, 0)).toBeCloseTo(1.2001, 6); // idle not counted
   });
 });

@@ -146,6 +146,27 @@ describe('daily runs over three days', () => {
     expect(userItems(tableAfter)).toEqual(userItems(tableBefore));
   });
 
+  it('pipelined (inference threads, two partitions per worker) writes the same table and snapshots as serial', async () => {
+    // Prepare
+    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
+    // Act
+    const serial = await run(D2, { pipelined: false });
+    const serialBytes = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const serialTable = userItems(await scanTable(local));
+    const pipelined = await run(D2, { pipelined: true });
+    // Assess
+    expect(serial.inference).toMatchObject({ lanes: 2, pipelined: false });
+    expect(pipelined.inference).toMatchObject({ lanes: 2, pipelined: true });
+    expect(pipelined.inference!.busyShare).toBeGreaterThan(0);
+    expect(pipelined.inference!.busyShare).toBeLessThanOrEqual(1);
+    expect(pipelined.embeddedUsers).toBe(serial.embeddedUsers);
+    files.forEach((k, i) => {
+      expect(readFileSync(join(dataDir, 'objects', k)).equals(serialBytes[i]!), k).toBe(true);
+    });
+    expect(userItems(await scanTable(local))).toEqual(serialTable);
+  });
+
   it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {
     // Prepare
     const d3 = await allSnapshots(MV, D3);

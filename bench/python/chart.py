@@ -1,4 +1,5 @@
-"""reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup;
+"""reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup,
+the embed stage's CPU by component and serial vs pipelined;
 and, when the report holds a GPU session's results, bench-gpu.png beside it.
 
 Usage: chart.py bench.json bench.png
@@ -32,9 +33,50 @@ def inference_panel(ax, result: dict | None, title: str) -> None:  # noqa: ANN00
     ax.legend(fontsize=7)
 
 
+def pipelining_panels(cpu_ax, modes_ax, p: dict | None) -> None:  # noqa: ANN001
+    """Where the embed stage's CPU goes, by component; serial vs pipelined side by side."""
+    if not p:
+        cpu_ax.set_visible(False)
+        modes_ax.set_visible(False)
+        return
+    profile = p.get("profile")
+    if profile:
+        total = profile["stageCpuSeconds"] or 1
+        rows = sorted(profile["cpuSecondsByComponent"].items(), key=lambda kv: kv[1])
+        colors = ["#2a7" if k.startswith("inference") else "#999" for k, _ in rows]
+        cpu_ax.barh([k for k, _ in rows], [100 * v / total for _, v in rows], color=colors)
+        cpu_ax.axvline(70, color="black", linestyle=":", linewidth=1, label="70% goal for inference")
+        cpu_ax.tick_params(axis="y", labelsize=7)
+        cpu_ax.set_xlabel("% of the embed stage's CPU")
+        cpu_ax.set_title(f"embed stage CPU by component ({p['users'] // 1000}k users, steady day, "
+                         f"{profile['mode']})", fontsize=9)
+        cpu_ax.legend(fontsize=7)
+    else:
+        cpu_ax.set_visible(False)
+    rounds = p["rounds"]
+    labels = [f"{r['mode']}\n#{i // 2 + 1}" for i, r in enumerate(rounds)]
+    xs = range(len(rounds))
+    modes_ax.bar([x - 0.2 for x in xs], [100 * r["inference"]["busyShare"] for r in rounds], 0.4,
+                 label="lanes busy (% of stage time)", color="#47a")
+    modes_ax.bar([x + 0.2 for x in xs], [100 * r["inference"].get("cpuShare", 0) for r in rounds], 0.4,
+                 label="inference CPU (% of stage CPU)", color="#2a7")
+    modes_ax.set_xticks(list(xs), labels, fontsize=7)
+    modes_ax.set_ylabel("%")
+    modes_ax.set_ylim(0, 100)
+    twin = modes_ax.twinx()
+    twin.plot(list(xs), [r["embedSeconds"] for r in rounds], "ko", label="embed stage s")
+    twin.set_ylabel("embed stage seconds")
+    twin.set_ylim(0, max(r["embedSeconds"] for r in rounds) * 1.3)
+    mean = p["meanEmbedSeconds"]
+    modes_ax.set_title(f"serial vs pipelined, side by side: pipelined/serial time {mean['ratio']}x", fontsize=9)
+    handles = modes_ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    modes_ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
+
+
 def main() -> None:
     report = json.loads(open(sys.argv[1]).read())
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 13.5))
     inf = report.get("inference", {})
     inference_panel(axes[0][0], inf.get("demo"), "demo model, L=256")
     inference_panel(axes[0][1], inf.get("paper"), "paper size 6x768, L=256")
@@ -64,6 +106,10 @@ def main() -> None:
             vals = [100 * r["secondsByStep"].get(step, 0) / t for (_, r), t in zip(runs, totals)]
             ax.bar(range(len(runs)), vals, bottom=bottom, label=step)
             bottom = [b + v for b, v in zip(bottom, vals)]
+        cpu = [100 * r["inferCpuShare"] if "inferCpuShare" in r else None for _, r in runs]
+        if any(c is not None for c in cpu):
+            ax.plot([i for i, c in enumerate(cpu) if c is not None], [c for c in cpu if c is not None], "k_",
+                    markersize=18, markeredgewidth=2, label="infer CPU share")
         ax.axhline(70, color="black", linestyle=":", linewidth=1, label="70% goal")
         size = lambda u: f"{u // 1_000_000}M" if u >= 1_000_000 else f"{u // 1000}k"  # noqa: E731
         labels = [f"{size(u)} {r['role'][:4]}\n2x64" for u, r in steady]
@@ -106,6 +152,8 @@ def main() -> None:
                      fontsize=9)
     else:
         ax.set_visible(False)
+    pipelining_panels(axes[2][0], axes[2][1], report.get("pipelining"))
+    axes[2][2].set_visible(False)
     fig.suptitle(f"PinnerFormer benchmark {report['createdAt']} ({report['machine']['cpu']}, "
                  f"{report['machine']['threads']} threads)", fontsize=10)
     fig.tight_layout()

@@ -1,20 +1,26 @@
 import { basename } from 'node:path';
-import ort from 'onnxruntime-node';
 import type { FeatureBatch } from '../features/featurize.ts';
 import { Featurizer } from '../features/featurize.ts';
 import type { ItemTable } from '../features/item-table.ts';
 import type { SequenceEvent } from '../features/sequence.ts';
 import { featureSpecFromManifest, timeFeatureWidth } from '../features/spec.ts';
 import { ModelError } from '../util/errors.ts';
+import { type BatchSession, LocalBatchSession } from './batch-session.ts';
 import { assertFinite, isCollapsed } from './checks.ts';
 import type { ModelDirectory } from './model-dir.ts';
 import { openSession, type SessionOptions } from './session.ts';
+import { ThreadBatchSession } from './thread-session.ts';
 
 export interface EmbedderOptions extends SessionOptions {
   /** Most users per batch; default 64 on the CPU, 512 on CUDA. */
   readonly maxBatchSize?: number;
   /** Most positions (users × padded length) per batch; default 4096 on the CPU, 65536 on CUDA. */
   readonly maxTokensPerBatch?: number;
+  /**
+   * Run the session on an inference thread of its own; default false. embed() then featurizes the
+   * next batch, and its caller writes the last one, while a batch runs (the embed stage turns it on).
+   */
+  readonly inferenceThread?: boolean;
 }
 
 /**
@@ -34,7 +40,12 @@ export interface EmbeddedBatch {
   readonly indices: readonly number[];
   readonly embeddings: Float32Array; // [indices.length, D]
   readonly featurizeSeconds: number;
+  /** Wall seconds of session.run. */
   readonly inferSeconds: number;
+  /** CPU seconds of the inference thread in session.run (NaN without an inference thread, or off Linux). */
+  readonly inferCpuSeconds: number;
+  /** Seconds the calling thread waited for this batch's result (0 without an inference thread: it ran it). */
+  readonly waitSeconds: number;
   /** Padded positions / real positions of this batch. */
   readonly paddedTokens: number;
   readonly realTokens: number;
@@ -78,7 +89,7 @@ export function planBatches(lengths: readonly number[], maxBatchSize: number, ma
 /** Runs a model directory's ONNX graph on featurized sequences, with output checks. */
 export class OnnxEmbedder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: BatchSession,
     private readonly featurizer: Featurizer,
     public readonly model: ModelDirectory,
     private readonly options: EmbedderOptions,
@@ -106,11 +117,13 @@ export class OnnxEmbedder {
       );
     }
     const featurizer = new Featurizer(featureSpecFromManifest(manifest), items);
-    const portable = await OnnxEmbedder.openChecked(model, model.onnxPath, featurizer, options);
     const cpu = (options.executionProvider ?? 'cpu') === 'cpu' && model.cpuOnnxPath !== null;
+    // Only the graph that will embed runs on an inference thread; the portable graph beside a
+    // CPU-tuned one is opened here just for its probe.
+    const portable = await OnnxEmbedder.openChecked(model, model.onnxPath, featurizer, options, !cpu);
     if (!cpu) return portable.embedder;
     try {
-      const tuned = await OnnxEmbedder.openChecked(model, model.cpuOnnxPath!, featurizer, options);
+      const tuned = await OnnxEmbedder.openChecked(model, model.cpuOnnxPath!, featurizer, options, true);
       const diff = maxAbsDifference(tuned.probe, portable.probe);
       if (!(diff <= CPU_GRAPH_TOLERANCE)) {
         await tuned.embedder.release();
@@ -131,10 +144,14 @@ export class OnnxEmbedder {
     onnxPath: string,
     featurizer: Featurizer,
     options: EmbedderOptions,
+    embeds: boolean,
   ): Promise<{ embedder: OnnxEmbedder; probe: Float32Array }> {
     const { manifest } = model;
     const file = basename(onnxPath);
-    const session = await openSession(onnxPath, options);
+    const session: BatchSession =
+      embeds && options.inferenceThread
+        ? await ThreadBatchSession.open(onnxPath, file, options)
+        : new LocalBatchSession(await openSession(onnxPath, options), file, options.threads === 1);
     const expectedWidths: Record<string, number> = {
       item_vec: manifest.dims.itemVector,
       time_frac: timeFeatureWidth(featureSpecFromManifest(manifest)),
@@ -202,60 +219,61 @@ export class OnnxEmbedder {
     return out;
   }
 
-  /** Runs one featurized batch; returns [B, D] float32. */
+  /** Runs one featurized batch; returns [B, D] float32. With an inference thread the batch's arrays are handed over. */
   public async run(batch: FeatureBatch): Promise<Float32Array> {
-    const { batchSize: b, length: l } = batch;
-    const ev = this.model.manifest.dims.itemVector;
-    const feeds: Record<string, ort.Tensor> = {
-      item_vec: new ort.Tensor('float32', batch.itemVec, [b, l, ev]),
-      item_id: new ort.Tensor('int64', batch.itemId, [b, l]),
-      action: new ort.Tensor('int64', batch.action, [b, l]),
-      surface: new ort.Tensor('int64', batch.surface, [b, l]),
-      time_frac: new ort.Tensor('float32', batch.timeFrac, [b, l, batch.timeFrac.length / (b * l)]),
-      scalars: new ort.Tensor('float32', batch.scalars, [b, l, 4]),
-      lengths: new ort.Tensor('int64', batch.lengths, [b]),
-    };
-    const result = await this.session.run(feeds);
-    const output = result.embedding;
-    if (output === undefined || output.type !== 'float32') {
-      throw new ModelError(`${this.file} did not return a float32 \`embedding\` output`, {});
-    }
-    return output.data as Float32Array;
+    return (await this.session.run(batch)).embedding;
   }
 
   /**
    * Embeds built sequences (non-empty, at most maxLength each) in length-bucketed batches, yielding
-   * each checked batch as soon as it is done so callers can write while the next one runs.
+   * each checked batch as soon as it is done so callers can write while the next one runs. With an
+   * inference thread one batch waits queued behind the running one, and the next is featurized
+   * meanwhile, so the thread never idles while this thread works.
    */
-  public async *embed(sequences: readonly (readonly SequenceEvent[])[], cutoffMs: number) {
+  public async *embed(
+    sequences: readonly (readonly SequenceEvent[])[],
+    cutoffMs: number,
+  ): AsyncGenerator<EmbeddedBatch, void, undefined> {
     const defaults = BATCH_DEFAULTS[this.options.executionProvider ?? 'cpu'];
     const batches = planBatches(
       sequences.map((s) => s.length),
       this.options.maxBatchSize ?? defaults.maxBatchSize,
       this.options.maxTokensPerBatch ?? defaults.maxTokensPerBatch,
     );
+    const depth = this.session.concurrent ? 2 : 1;
+    const queued: Promise<Omit<EmbeddedBatch, 'waitSeconds'>>[] = [];
+    const next = async (): Promise<EmbeddedBatch> => {
+      const waitFrom = performance.now();
+      const batch = await queued.shift()!;
+      return { ...batch, waitSeconds: this.session.concurrent ? (performance.now() - waitFrom) / 1000 : 0 };
+    };
     for (const indices of batches) {
       const t0 = performance.now();
       const features = this.featurizer.featurize(
         indices.map((i) => sequences[i]!),
         cutoffMs,
       );
-      const t1 = performance.now();
-      const embeddings = await this.run(features);
-      const t2 = performance.now();
-      assertFinite(embeddings, this.dims, `(user index ${indices[0]} batch)`);
+      const featurizeSeconds = (performance.now() - t0) / 1000;
       let realTokens = 0;
       for (const i of indices) realTokens += sequences[i]!.length;
-      const batch: EmbeddedBatch = {
-        indices,
-        embeddings,
-        featurizeSeconds: (t1 - t0) / 1000,
-        inferSeconds: (t2 - t1) / 1000,
-        paddedTokens: features.batchSize * features.length,
-        realTokens,
-      };
-      yield batch;
+      const paddedTokens = features.batchSize * features.length;
+      const done = this.session.run(features).then((run) => {
+        assertFinite(run.embedding, this.dims, `(user index ${indices[0]} batch)`);
+        return {
+          indices,
+          embeddings: run.embedding,
+          featurizeSeconds,
+          inferSeconds: run.seconds,
+          inferCpuSeconds: run.cpuSeconds,
+          paddedTokens,
+          realTokens,
+        };
+      });
+      done.catch(() => {}); // awaited in order by next(); a stopped consumer leaves it unawaited
+      queued.push(done);
+      while (queued.length >= depth) yield await next();
     }
+    while (queued.length > 0) yield await next();
   }
 
   public async release(): Promise<void> {

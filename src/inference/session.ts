@@ -41,21 +41,25 @@ export function sessionOptions(options: SessionOptions): ort.InferenceSession.Se
   };
 }
 
+/** The ModelError for a session that could not open: CUDA requested but unusable, or an unreadable graph. */
+export function sessionOpenError(error: unknown, provider: ExecutionProvider, onnxPath: string): ModelError {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  if (provider === 'cuda') {
+    return new ModelError(
+      `the CUDA execution provider was requested but cannot run this model (no quiet CPU fallback): ${reason}`,
+      { provider, onnxPath },
+      { cause: error },
+    );
+  }
+  return new ModelError(`cannot open ${onnxPath}: ${reason}`, { provider, onnxPath }, { cause: error });
+}
+
 /** Opens an ONNX session; a provider that cannot load (e.g. CUDA libraries missing) is a ModelError. */
 export async function openSession(onnxPath: string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
-  const provider = options.executionProvider ?? 'cpu';
   try {
     return await ort.InferenceSession.create(onnxPath, sessionOptions(options));
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    if (provider === 'cuda') {
-      throw new ModelError(
-        `the CUDA execution provider was requested but cannot run this model (no quiet CPU fallback): ${reason}`,
-        { provider, onnxPath },
-        { cause: error },
-      );
-    }
-    throw new ModelError(`cannot open ${onnxPath}: ${reason}`, { provider, onnxPath }, { cause: error });
+    throw sessionOpenError(error, options.executionProvider ?? 'cpu', onnxPath);
   }
 }
 

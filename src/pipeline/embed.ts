@@ -40,9 +40,27 @@ export interface EmbedPartitionInput {
    * runner turns it off then (src/pipeline/local-runner.ts).
    */
   readonly writerThread?: boolean;
+  /**
+   * Whether inference runs on an inference thread of its own (src/inference/thread-session.ts);
+   * default true with the CUDA provider, false on the CPU. This thread then featurizes the next batch
+   * and hands the last one to the output while a batch runs (and other partitions of the same worker
+   * read, merge and snapshot meanwhile): a GPU never waits for the CPU's share of the work. On a CPU
+   * whose cores all run inference the thread only adds contention (src/pipeline/local-runner.ts).
+   */
+  readonly inferenceThread?: boolean;
+}
+
+/** Progress callbacks of one embedPartition call (the local runner's pipelining). */
+export interface EmbedHooks {
+  /** The partition is read and merged and its first batch is about to run. */
+  readonly onInference?: () => void;
 }
 
 const sessions = new Map<string, Promise<OnnxEmbedder>>();
+
+function threadedInference(input: EmbedPartitionInput): boolean {
+  return input.inferenceThread ?? input.executionProvider === 'cuda';
+}
 
 /** One embedder per model, provider and thread count for the life of the process (workers embed several partitions). */
 async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: EmbedPartitionInput): Promise<OnnxEmbedder> {
@@ -52,6 +70,7 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
     input.threads ?? 0,
     input.maxBatchSize ?? 0,
     input.maxTokensPerBatch ?? 0,
+    threadedInference(input),
   ].join('\u0000');
   let embedder = sessions.get(key);
   if (!embedder) {
@@ -67,6 +86,7 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
         ...(input.threads === undefined ? {} : { threads: input.threads }),
         ...(input.maxBatchSize === undefined ? {} : { maxBatchSize: input.maxBatchSize }),
         ...(input.maxTokensPerBatch === undefined ? {} : { maxTokensPerBatch: input.maxTokensPerBatch }),
+        inferenceThread: threadedInference(input),
       });
     })();
     sessions.set(key, embedder);
@@ -116,13 +136,21 @@ export function shouldEmbed(
  * (which marks the partition done). Users without new events carry their snapshot rows over as
  * column ranges, never as per-event objects. Rerunning writes the same keys with the same values.
  *
- * secondsByStep is this (inference) thread's wall time: read, merge, featurize, infer, write
- * (waiting for table writes: back-pressure and the rest of the drain) and snapshot (encoding the
- * sequence snapshot, waiting for the embedding snapshot, the puts). Work the writer thread does
- * meanwhile is not in it.
+ * secondsByStep splits this thread's wall time: read, merge, featurize, write (waiting for table
+ * writes: back-pressure and the rest of the drain), snapshot (encoding the sequence snapshot,
+ * waiting for the embedding snapshot, the puts) and, with an inference thread, wait (waiting for a
+ * batch's result); infer is the wall time of the partition's session.run calls. Without an
+ * inference thread infer is on this thread too and the steps add up to its wall time; with one,
+ * infer runs beside featurize and write (`inference` has the thread's busy and CPU seconds). Work
+ * the writer thread does is in neither.
  */
-export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInput): Promise<PartitionResult> {
-  const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, write: 0, snapshot: 0 };
+export async function embedPartition(
+  env: PipelineEnv,
+  input: EmbedPartitionInput,
+  hooks: EmbedHooks = {},
+): Promise<PartitionResult> {
+  const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, wait: 0, write: 0, snapshot: 0 };
+  const inferenceOnThread = threadedInference(input);
   let mark = performance.now();
   const lap = (step: keyof typeof seconds): void => {
     const now = performance.now();
@@ -223,12 +251,16 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
     const columns = snapshot.build();
     sink.setUsers(columns.userIds, Int32Array.from(selected));
     lap('merge');
+    hooks.onInference?.();
 
     // ---- embed; the output side writes each batch while the next ones run
     const tokens = { padded: 0, real: 0 };
+    let inferCpuSeconds = 0;
     for await (const batch of embedder.embed(sequences, rules.cutoffMs)) {
       seconds.featurize += batch.featurizeSeconds;
       seconds.infer += batch.inferSeconds;
+      seconds.wait += batch.waitSeconds;
+      inferCpuSeconds += batch.inferCpuSeconds;
       tokens.padded += batch.paddedTokens;
       tokens.real += batch.realTokens;
       mark = performance.now();
@@ -272,13 +304,18 @@ export async function embedPartition(env: PipelineEnv, input: EmbedPartitionInpu
         throttles: output.writeStats.throttles,
       },
       tokens,
+      inference: {
+        threaded: inferenceOnThread,
+        busySeconds: seconds.infer,
+        ...(Number.isFinite(inferCpuSeconds) ? { cpuSeconds: inferCpuSeconds } : {}),
+      },
       stats: output.stats,
     };
     await env.objects.put(
       layout.partitionResult(run.modelVersion, run.date, partition),
       `${JSON.stringify(result, null, 2)}\n`,
     );
-    const total = Object.values(seconds).reduce((a, b) => a + b, 0);
+    const total = Object.entries(seconds).reduce((a, [k, v]) => (inferenceOnThread && k === 'infer' ? a : a + v), 0);
     env.log?.(
       `partition ${partition}: ${users} users, ${selected.length} embedded (${activeUsers} active) in ${total.toFixed(1)}s` +
         ` (infer ${seconds.infer.toFixed(1)}s; sequence snapshot ${encodedSeconds.toFixed(1)}s here, embedding snapshot ` +

@@ -10,6 +10,7 @@ import { plan } from './plan.ts';
 import { publish } from './publish.ts';
 import type {
   DailySummary,
+  EmbedStageInference,
   ExecutionProvider,
   GateThresholds,
   PartitionResult,
@@ -41,8 +42,16 @@ export interface RunDailyOptions {
   readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
   readonly embeddings?: LocalEmbeddings;
+  /**
+   * Inference on each worker's inference thread, with a second partition reading and writing while
+   * one's batches run; default: when there are cores to spare (coresToSpare). false: each worker runs
+   * its partitions one at a time with session.run on the worker thread.
+   */
+  readonly pipelined?: boolean;
   /** Progress lines; default none. */
   readonly log?: (message: string) => void;
+  /** Called as each stage ends (deploy, plan, partition, embed, publish) with its wall seconds. */
+  readonly onStage?: (stage: string, seconds: number) => void;
   /**
    * Worker threads kept by the caller across runs (their sessions and item tables stay loaded);
    * built with `createStagePool`. By default each run starts its own pool and closes it.
@@ -51,14 +60,23 @@ export interface RunDailyOptions {
 }
 
 /**
- * Whether embed workers get a writer thread each (src/pipeline/embed-writer.ts): only when the
- * cores outnumber the inference threads. On a machine whose cores all run inference (the default:
- * workers × threads = cores) the extra thread's start-up and contention cost more than the overlap
- * gains (measured in reports/bench.md); a GPU run leaves the cores to it.
+ * Whether the embed stage has cores to spare beside inference: a GPU runs it, or the cores outnumber
+ * the inference threads. Only then do workers get a writer thread each (src/pipeline/embed-writer.ts)
+ * and an inference thread with a second partition in flight (pipelining): where every core already
+ * runs inference the extra threads only contend for them. Measured side by side on 2 cores (100k-user
+ * steady day, 2 workers x 1 thread): pipelining left the wall time unchanged within noise (15.2 s vs
+ * 15.2 s, 3 rounds) and used ~10% more CPU (reports/bench.md, section 2).
  */
-export function useWriterThread(workers: number, threads: number, provider: ExecutionProvider = 'cpu'): boolean {
+export function coresToSpare(workers: number, threads: number, provider: ExecutionProvider = 'cpu'): boolean {
   return provider === 'cuda' || availableParallelism() > workers * threads;
 }
+
+/**
+ * Partitions one worker embeds at once (inference runs on the worker's inference thread): while one
+ * partition's batches run, another reads, merges and writes its snapshots, so inference seldom
+ * waits for I/O.
+ */
+export const EMBED_TASKS_PER_WORKER = 2;
 
 /** A worker pool for runDaily's `pool` option, on the given embedded table and data dir. */
 export function createStagePool(
@@ -66,15 +84,21 @@ export function createStagePool(
   local: LocalEmbeddings,
   workers?: number,
   writerThread = false,
+  embedTasksPerWorker = EMBED_TASKS_PER_WORKER,
 ): WorkerPool {
-  return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
-    objectsDir: join(resolve(dataDir), 'objects'),
-    endpoint: local.endpoint,
-    tableName: local.tableName,
-    // workers write with the same settings as the parent's store
-    store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
-    writerThread,
-  });
+  return new WorkerPool(
+    Math.max(1, workers ?? Math.min(2, availableParallelism())),
+    {
+      objectsDir: join(resolve(dataDir), 'objects'),
+      endpoint: local.endpoint,
+      tableName: local.tableName,
+      // workers write with the same settings as the parent's store
+      store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+      writerThread,
+    },
+    undefined,
+    { embedTasksPerWorker },
+  );
 }
 
 /**
@@ -114,6 +138,28 @@ function sumSteps(results: readonly PartitionResult[]): Record<string, number> {
   return out;
 }
 
+/** The embed stage's inference load from its partitions' results (undefined when none ran). */
+function inferenceLoad(
+  results: readonly PartitionResult[],
+  stageSeconds: number,
+  lanes: number,
+  pipelined: boolean,
+  stageCpuSeconds: number,
+): EmbedStageInference | undefined {
+  if (results.length === 0 || !(stageSeconds > 0)) return undefined;
+  const busySeconds = results.reduce((n, r) => n + (r.inference?.busySeconds ?? r.secondsByStep.infer ?? 0), 0);
+  const cpu = results.map((r) => r.inference?.cpuSeconds);
+  const cpuSeconds = cpu.every((c) => c !== undefined) ? cpu.reduce((a, b) => a + b!, 0) : undefined;
+  return {
+    lanes,
+    pipelined,
+    busySeconds,
+    busyShare: busySeconds / (stageSeconds * lanes),
+    stageCpuSeconds,
+    ...(cpuSeconds === undefined ? {} : { cpuSeconds, cpuShare: cpuSeconds / stageCpuSeconds }),
+  };
+}
+
 /**
  * The daily run on one machine: deploy the model, take the run lock, plan, run the slices and
  * then the partitions in parallel worker threads, publish. A partition that fails is reported
@@ -128,6 +174,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const now = performance.now();
     seconds[stage] = (now - mark) / 1000;
     mark = now;
+    options.onStage?.(stage, seconds[stage]);
   };
   const dataDir = resolve(options.dataDir);
   const objectsDir = join(dataDir, 'objects');
@@ -162,8 +209,11 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const workers = options.pool?.size ?? Math.max(1, options.workers ?? Math.min(2, cores));
     const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
     // Started first: the threads boot (tsx, onnxruntime) while the model is checked and the run planned.
-    const writerThread = useWriterThread(workers, threads, options.executionProvider);
-    pool = options.pool ?? createStagePool(dataDir, local, workers, writerThread);
+    const spare = coresToSpare(workers, threads, options.executionProvider);
+    const writerThread = spare;
+    const pipelined = options.pipelined ?? spare;
+    pool =
+      options.pool ?? createStagePool(dataDir, local, workers, writerThread, pipelined ? EMBED_TASKS_PER_WORKER : 1);
     pool.log = (message) => log(message);
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
@@ -191,6 +241,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       ),
     );
     lap('partition');
+    const cpuBefore = process.cpuUsage();
     const events = slices.reduce((n, s) => n + s.events, 0);
     if (events === 0) log(`${run.date} is an empty day: no valid events (the run still carries every user over)`);
 
@@ -209,6 +260,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
                 partition,
                 threads,
                 writerThread,
+                inferenceThread: pipelined,
                 ...(options.executionProvider === undefined ? {} : { executionProvider: options.executionProvider }),
               },
             }),
@@ -221,6 +273,14 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       }),
     );
     lap('embed');
+    const cpuDuring = process.cpuUsage(cpuBefore);
+    const inference = inferenceLoad(
+      results,
+      seconds.embed!,
+      workers,
+      pipelined,
+      (cpuDuring.user + cpuDuring.system) / 1e6,
+    );
     if (!options.pool) await pool.close();
     pool = undefined;
 
@@ -245,6 +305,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       reasons: [...failures, ...verdict.reasons],
       secondsByStage: seconds,
       secondsByStep: sumSteps(results),
+      ...(inference ? { inference } : {}),
       writeStats: {
         items: results.reduce((n, r) => n + r.writeStats.items, 0),
         requests: results.reduce((n, r) => n + r.writeStats.requests, 0),

@@ -29,6 +29,8 @@ export type WorkerTask =
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: SerializedError }
+  /** An embed task has read and merged its partition; its batches start now. */
+  | { readonly id: number; readonly phase: 'inference' }
   | { readonly log: string };
 
 const config = workerData as WorkerConfig;
@@ -52,7 +54,11 @@ port.on('message', async (task: WorkerTask) => {
       return;
     }
     const result =
-      task.kind === 'slice' ? await partitionSlice(env, task.input) : await embedPartition(env, task.input);
+      task.kind === 'slice'
+        ? await partitionSlice(env, task.input)
+        : await embedPartition(env, task.input, {
+            onInference: () => port.postMessage({ id: task.id, phase: 'inference' } satisfies WorkerReply),
+          });
     port.postMessage({ id: task.id, ok: true, result } satisfies WorkerReply);
   } catch (error) {
     port.postMessage({ id: task.id, ok: false, error: serializeError(error) } satisfies WorkerReply);

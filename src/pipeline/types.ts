@@ -130,6 +130,12 @@ export interface PartitionResult {
   };
   /** Padded / real positions over all inference batches (length bucketing's effect). */
   readonly tokens: { readonly padded: number; readonly real: number };
+  /**
+   * Inference of this partition: busySeconds = wall time of its session.run calls; cpuSeconds = the
+   * inference thread's CPU time in them (Linux, threaded only); threaded = on an inference thread,
+   * beside this partition's other steps.
+   */
+  readonly inference?: { readonly threaded: boolean; readonly busySeconds: number; readonly cpuSeconds?: number };
   readonly stats: EmbeddingStats;
 }
 
@@ -154,6 +160,24 @@ export interface PublishResult {
   readonly checks: Readonly<Record<string, number | boolean | null>>;
 }
 
+/** The embed stage's inference load, measured by the local runner. */
+export interface EmbedStageInference {
+  /** Inference lanes: worker threads, each with one session. */
+  readonly lanes: number;
+  /** Whether inference ran on inference threads beside the partitions' other work. */
+  readonly pipelined: boolean;
+  /** Wall seconds of all session.run calls (a run waiting for a core counts: it holds its lane). */
+  readonly busySeconds: number;
+  /** busySeconds / (embed-stage wall seconds × lanes). */
+  readonly busyShare: number;
+  /** CPU seconds of the whole process during the embed stage (every thread, the embedded table's too). */
+  readonly stageCpuSeconds: number;
+  /** CPU seconds spent in session.run, where measurable (one intra-op thread, Linux). */
+  readonly cpuSeconds?: number;
+  /** cpuSeconds / stageCpuSeconds: where the machine's cores went. */
+  readonly cpuShare?: number;
+}
+
 /** One JSON summary per daily run: what `pinnerformer daily --json` prints. */
 export interface DailySummary {
   readonly date: string;
@@ -167,8 +191,10 @@ export interface DailySummary {
   readonly published: boolean;
   readonly reasons: readonly string[];
   readonly secondsByStage: Readonly<Record<string, number>>;
-  /** Embed-stage time split, summed over partitions (read, merge, featurize, infer, write). */
+  /** Embed-stage time split, summed over partitions (read, merge, featurize, infer, wait, write, snapshot). */
   readonly secondsByStep: Readonly<Record<string, number>>;
+  /** How busy inference kept the embed stage (local runner; see docs/pipeline.md, "Pipelining"). */
+  readonly inference?: EmbedStageInference;
   readonly writeStats: {
     readonly items: number;
     readonly requests: number;

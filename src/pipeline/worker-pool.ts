@@ -5,17 +5,46 @@ import { reviveError } from './thread-errors.ts';
 type Task = Exclude<WorkerTask, { kind: 'close' }>;
 type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
+export interface WorkerPoolOptions {
+  /**
+   * Embed tasks one worker runs at once; default 1. With inference on an inference thread, more let
+   * one partition read and merge while others' batches run and their snapshots are written. A
+   * worker takes a new one only once every embed task it holds has started inference, so that its
+   * partitions do not all read at the same time and leave inference idle.
+   */
+  readonly embedTasksPerWorker?: number;
+}
+
 /**
- * A fixed pool of stage workers (worker threads); tasks queue and run on the next free worker. A
- * worker that dies (uncaught error, exit) fails its task with an Error and is replaced, so a run
- * never hangs on a lost task.
+ * The worker for the next task, or -1 when none has room: the least busy one below its limit (one
+ * slice at a time; up to embedTasksPerWorker embed tasks, and only once every embed task it holds
+ * has started inference).
+ */
+export function chooseWorker(
+  workers: readonly { readonly active: number; readonly loading: number }[],
+  embed: boolean,
+  embedTasksPerWorker: number,
+): number {
+  const limit = embed ? Math.max(1, embedTasksPerWorker) : 1;
+  let slot = -1;
+  workers.forEach((w, i) => {
+    const room = w.active < limit && (!embed || w.loading === 0);
+    if (room && (slot < 0 || w.active < workers[slot]!.active)) slot = i;
+  });
+  return slot;
+}
+
+/**
+ * A fixed pool of stage workers (worker threads); tasks queue and run on the least busy worker with
+ * room (one slice at a time, up to embedTasksPerWorker partitions). A worker that dies (uncaught
+ * error, exit) fails its tasks with an Error and is replaced, so a run never hangs on a lost task.
  */
 export class WorkerPool {
-  private readonly workers: { worker: Worker; busy: boolean }[] = [];
+  private readonly workers: { worker: Worker; active: number; loading: number }[] = [];
   private readonly queue: { body: TaskBody; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   private readonly inflight = new Map<
     number,
-    { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number }
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void; slot: number; loading: boolean }
   >();
   private nextId = 1;
   private closing = false;
@@ -27,9 +56,10 @@ export class WorkerPool {
     size: number,
     private readonly config: WorkerConfig,
     log?: (message: string) => void,
+    private readonly options: WorkerPoolOptions = {},
   ) {
     this.log = log;
-    for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), busy: false });
+    for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), active: 0, loading: 0 });
   }
 
   private spawn(slot: number): Worker {
@@ -45,8 +75,14 @@ export class WorkerPool {
       }
       const pending = this.inflight.get(reply.id);
       if (!pending) return;
+      if ('phase' in reply) {
+        this.loaded(pending);
+        this.pump();
+        return;
+      }
+      this.loaded(pending);
       this.inflight.delete(reply.id);
-      this.workers[pending.slot]!.busy = false;
+      this.workers[pending.slot]!.active--;
       if (reply.ok) pending.resolve(reply.result);
       else pending.reject(reviveError(reply.error));
       this.pump();
@@ -65,10 +101,17 @@ export class WorkerPool {
         }
       }
       this.log?.(`stage worker ${slot} died (${reason.message}); starting a new one`);
-      this.workers[slot] = { worker: this.spawn(slot), busy: false };
+      this.workers[slot] = { worker: this.spawn(slot), active: 0, loading: 0 };
       this.pump();
     });
     return worker;
+  }
+
+  /** The task no longer counts as loading on its worker (it started inference, or ended). */
+  private loaded(pending: { slot: number; loading: boolean }): void {
+    if (!pending.loading) return;
+    pending.loading = false;
+    this.workers[pending.slot]!.loading--;
   }
 
   public get size(): number {
@@ -83,14 +126,17 @@ export class WorkerPool {
   }
 
   private pump(): void {
-    for (let slot = 0; slot < this.workers.length && this.queue.length > 0; slot++) {
-      const w = this.workers[slot]!;
-      if (w.busy) continue;
-      const next = this.queue.shift()!;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      const embed = next.body.kind === 'embed';
+      const slot = chooseWorker(this.workers, embed, this.options.embedTasksPerWorker ?? 1);
+      if (slot < 0) return; // tasks start in queue order: the head waits for room
+      this.queue.shift();
       const id = this.nextId++;
-      w.busy = true;
-      this.inflight.set(id, { resolve: next.resolve, reject: next.reject, slot });
-      w.worker.postMessage({ ...next.body, id });
+      this.workers[slot]!.active++;
+      if (embed) this.workers[slot]!.loading++;
+      this.inflight.set(id, { resolve: next.resolve, reject: next.reject, slot, loading: embed });
+      this.workers[slot]!.worker.postMessage({ ...next.body, id });
     }
   }
 

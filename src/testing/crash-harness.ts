@@ -83,6 +83,8 @@ const CLOCK_FIELDS = new Set([
   'deployedAt',
   'seconds',
   'secondsByStep',
+  'busySeconds',
+  'cpuSeconds',
 ]);
 
 function canonicalAttribute(value: AttributeValue): unknown {
