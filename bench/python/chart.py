@@ -44,7 +44,7 @@ def pipelining_panels(cpu_ax, modes_ax, p: dict | None) -> None:  # noqa: ANN001
         total = profile["stageCpuSeconds"] or 1
         rows = sorted(profile["cpuSecondsByComponent"].items(), key=lambda kv: kv[1])
         colors = ["#2a7" if k.startswith("inference") else "#999" for k, _ in rows]
-        cpu_ax.barh([k for k, _ in rows], [100 * v / total for _, v in rows], color=colors)
+        cpu_ax.barh([k.replace(" (", "\n(") for k, _ in rows], [100 * v / total for _, v in rows], color=colors)
         cpu_ax.axvline(70, color="black", linestyle=":", linewidth=1, label="70% goal for inference")
         cpu_ax.tick_params(axis="y", labelsize=7)
         cpu_ax.set_xlabel("% of the embed stage's CPU")
