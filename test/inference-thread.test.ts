@@ -112,70 +112,23 @@ describe('inference thread', () => {
 
 describe('stage worker pool: which worker takes the next task', () => {
   it('puts embed tasks on the least busy worker, two at most, once its others have started inference', () => {
+    // Prepare: [workers as active/loading, embed task?, embed tasks per worker, the worker expected]
+    const w = (active: number, loading: number) => ({ active, loading });
+    const cases: [ReturnType<typeof w>[], boolean, number, number][] = [
+      [[w(0, 0), w(0, 0)], true, 2, 0],
+      [[w(1, 1), w(0, 0)], true, 2, 1],
+      // both still reading their first partition: the next waits, so inference is not left idle later
+      [[w(1, 1), w(1, 1)], true, 2, -1],
+      [[w(1, 0), w(1, 1)], true, 2, 0],
+      [[w(2, 0), w(2, 0)], true, 2, -1],
+      // one at a time without pipelining, and always for slices
+      [[w(1, 0)], true, 1, -1],
+      [[w(1, 0), w(0, 0)], false, 2, 1],
+      [[w(1, 0)], false, 2, -1],
+    ];
     // Act / Assess
-    expect(
-      chooseWorker(
-        [
-          { active: 0, loading: 0 },
-          { active: 0, loading: 0 },
-        ],
-        true,
-        2,
-      ),
-    ).toBe(0);
-    expect(
-      chooseWorker(
-        [
-          { active: 1, loading: 1 },
-          { active: 0, loading: 0 },
-        ],
-        true,
-        2,
-      ),
-    ).toBe(1);
-    // both still reading their first partition: the next waits, so inference is not left idle later
-    expect(
-      chooseWorker(
-        [
-          { active: 1, loading: 1 },
-          { active: 1, loading: 1 },
-        ],
-        true,
-        2,
-      ),
-    ).toBe(-1);
-    expect(
-      chooseWorker(
-        [
-          { active: 1, loading: 0 },
-          { active: 1, loading: 1 },
-        ],
-        true,
-        2,
-      ),
-    ).toBe(0);
-    expect(
-      chooseWorker(
-        [
-          { active: 2, loading: 0 },
-          { active: 2, loading: 0 },
-        ],
-        true,
-        2,
-      ),
-    ).toBe(-1);
-    // one at a time without pipelining, and always for slices
-    expect(chooseWorker([{ active: 1, loading: 0 }], true, 1)).toBe(-1);
-    expect(
-      chooseWorker(
-        [
-          { active: 1, loading: 0 },
-          { active: 0, loading: 0 },
-        ],
-        false,
-        2,
-      ),
-    ).toBe(1);
-    expect(chooseWorker([{ active: 1, loading: 0 }], false, 2)).toBe(-1);
+    for (const [workers, embed, limit, expected] of cases) {
+      expect(chooseWorker(workers, embed, limit), JSON.stringify({ workers, embed, limit })).toBe(expected);
+    }
   });
 });
