@@ -59,9 +59,19 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
       partitions: 2,
       published: true,
     });
+    // how busy inference kept the embed stage, in time and (Linux) in CPU
+    expect(summary.inference).toMatchObject({ lanes: expect.any(Number), pipelined: expect.any(Boolean) });
+    expect(summary.inference.busyShare).toBeGreaterThan(0);
+    expect(summary.inference.busyShare).toBeLessThanOrEqual(1);
+    if (process.platform === 'linux') {
+      // a tiny model's runs may add up to less than one 10 ms tick of CPU
+      expect(summary.inference.cpuShare).toBeGreaterThanOrEqual(0);
+      expect(summary.inference.cpuShare).toBeLessThanOrEqual(1);
+    }
     expect(first.stderr).toMatch(/partitions done/);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/PUBLISHED/);
+    expect(second.stdout).toMatch(/inference: \d+ lanes? (\(pipelined\) )?busy \d+% of the embed stage/);
   });
 
   it('lists versions, looks a user up, pins and rolls back', async () => {

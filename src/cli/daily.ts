@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { runDaily } from '../pipeline/local-runner.ts';
-import type { DailySummary } from '../pipeline/types.ts';
+import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
 
 const dailyFlags = z.object({
@@ -34,7 +34,16 @@ export function summaryJson(s: DailySummary): Record<string, unknown> {
     reasons: s.reasons,
     secondsByStep: s.secondsByStep,
     writeStats: s.writeStats,
+    ...(s.inference ? { inference: s.inference } : {}),
   };
+}
+
+function inferenceLine(i: EmbedStageInference): string {
+  const pct = (x: number) => `${Math.round(100 * x)}%`;
+  return (
+    `${i.lanes} lane${i.lanes === 1 ? '' : 's'}${i.pipelined ? ' (pipelined)' : ''} busy ${pct(i.busyShare)} of the embed stage` +
+    (i.cpuShare === undefined ? '' : `, ${pct(i.cpuShare)} of its CPU`)
+  );
 }
 
 export function formatSummary(s: DailySummary): string {
@@ -50,6 +59,7 @@ export function formatSummary(s: DailySummary): string {
     `  users active ${s.activeUsers}, embedded ${s.embeddedUsers}; writes ${s.writeStats.items} items in ${s.writeStats.requests} requests (${s.writeStats.retries} retries)`,
     `  time: ${stages}`,
     `  embed steps (summed over partitions): ${steps}`,
+    ...(s.inference ? [`  inference: ${inferenceLine(s.inference)}`] : []),
     ...s.reasons.map((r) => `  refused: ${r}`),
   ].join('\n');
 }

@@ -296,7 +296,10 @@ export async function embedPartition(
       activeUsers,
       embeddedUsers: selected.length,
       workEvents,
-      secondsByStep: seconds,
+      // `wait` only means something beside an inference thread
+      secondsByStep: inferenceOnThread
+        ? seconds
+        : Object.fromEntries(Object.entries(seconds).filter(([k]) => k !== 'wait')),
       writeStats: {
         items: output.writeStats.items,
         requests: output.writeStats.requests,
