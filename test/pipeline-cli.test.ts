@@ -32,7 +32,7 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     // Act
     const common = ['--model', fixtureModel('tiny'), '--data', dataDir, '--partitions', '2'];
     const first = await cli(['daily', '--date', '2026-10-02', ...common, '--json']);
-    const second = await cli(['daily', '--date', '2026-10-03', ...common]);
+    const second = await cli(['daily', '--date', '2026-10-03', ...common, '--pipelining', 'on']);
     // Assess
     expect(first.code, first.stderr).toBe(0);
     const lines = first.stdout.trim().split('\n');
@@ -71,7 +71,7 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     expect(first.stderr).toMatch(/partitions done/);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/PUBLISHED/);
-    expect(second.stdout).toMatch(/inference: \d+ lanes? (\(pipelined\) )?busy \d+% of the embed stage/);
+    expect(second.stdout).toMatch(/inference: \d+ lanes? \(pipelined\) busy \d+% of the embed stage/);
   });
 
   it('lists versions, looks a user up, pins and rolls back', async () => {
@@ -97,6 +97,7 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     const after = JSON.parse((await cli(['versions', '--json', '--data', dataDir])).stdout);
     const unknown = await cli(['lookup', 'nobody-at-all', '--data', dataDir]);
     const badFlag = await cli(['daily', '--date', '2026-10-02', '--partitions', 'zero', '--data', dataDir]);
+    const badPipelining = await cli(['daily', '--date', '2026-10-02', '--pipelining', 'maybe', '--data', dataDir]);
     const deployed = await cli(['model', 'deploy', fixtureModel('tiny-b'), '--data', dataDir]);
     const refused = await cli(['model', 'deploy', fixtureModel('nan'), '--data', dataDir]);
     // Assess
@@ -109,6 +110,8 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     expect(unknown.stderr).toMatch(/NOT_FOUND.*nobody-at-all/);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--partitions: expected a whole number/);
+    expect(badPipelining.code).toBe(2);
+    expect(badPipelining.stderr).toMatch(/--pipelining/);
     expect(deployed.stdout.trim()).toBe(`deployed ${fixtureModelVersion('tiny-b')}`);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/error \[MODEL\].*not finite/);

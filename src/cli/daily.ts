@@ -16,6 +16,7 @@ const dailyFlags = z.object({
   refreshAgeDays: intString(1, 3650).optional(),
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
+  pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
 });
 
 /** The JSON `daily --json` prints: exactly these keys first, then the extras. */
@@ -80,6 +81,11 @@ export function registerDaily(program: Command): void {
     .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
     .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')
+    .option(
+      '--pipelining <auto|on|off>',
+      'inference threads and a second partition per worker (auto: only with cores to spare or on CUDA)',
+      'auto',
+    )
     .action(async (raw) => {
       const flags = parseFlags(dailyFlags, raw);
       const summary = await runDaily({
@@ -93,6 +99,7 @@ export function registerDaily(program: Command): void {
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
+        ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);
