@@ -89,11 +89,9 @@ export class LocalBatchSession implements BatchSession {
     const started = performance.now();
     let cpu0 = Number.NaN;
     // read inside the run's own turn of the event loop (session.run defers to setImmediate)
-    setImmediate(() => {
-      cpu0 = this.cpuCounted ? threadCpuSeconds() : Number.NaN;
-    });
+    if (this.cpuCounted) setImmediate(() => (cpu0 = threadCpuSeconds()));
     const result = await this.session.run(feeds);
-    const cpuSeconds = threadCpuSeconds() - cpu0;
+    const cpuSeconds = this.cpuCounted ? threadCpuSeconds() - cpu0 : Number.NaN;
     const embedding = embeddingOutput(result, this.file);
     return { embedding, seconds: (performance.now() - started) / 1000, cpuSeconds };
   }

@@ -141,7 +141,7 @@ export function shouldEmbed(
  * waiting for the embedding snapshot, the puts) and, with an inference thread, wait (waiting for a
  * batch's result); infer is the wall time of the partition's session.run calls. Without an
  * inference thread infer is on this thread too and the steps add up to its wall time; with one,
- * infer runs beside featurize and write (`inference` has the thread's busy and CPU seconds). Work
+ * infer runs beside featurize and write (`inference` has the thread's CPU seconds). Work
  * the writer thread does is in neither.
  */
 export async function embedPartition(
@@ -309,7 +309,6 @@ export async function embedPartition(
       tokens,
       inference: {
         threaded: inferenceOnThread,
-        busySeconds: seconds.infer,
         ...(Number.isFinite(inferCpuSeconds) ? { cpuSeconds: inferCpuSeconds } : {}),
       },
       stats: output.stats,

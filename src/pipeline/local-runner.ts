@@ -84,21 +84,15 @@ export function createStagePool(
   local: LocalEmbeddings,
   workers?: number,
   writerThread = false,
-  embedTasksPerWorker = EMBED_TASKS_PER_WORKER,
 ): WorkerPool {
-  return new WorkerPool(
-    Math.max(1, workers ?? Math.min(2, availableParallelism())),
-    {
-      objectsDir: join(resolve(dataDir), 'objects'),
-      endpoint: local.endpoint,
-      tableName: local.tableName,
-      // workers write with the same settings as the parent's store
-      store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
-      writerThread,
-    },
-    undefined,
-    { embedTasksPerWorker },
-  );
+  return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
+    objectsDir: join(resolve(dataDir), 'objects'),
+    endpoint: local.endpoint,
+    tableName: local.tableName,
+    // workers write with the same settings as the parent's store
+    store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+    writerThread,
+  });
 }
 
 /**
@@ -147,7 +141,7 @@ function inferenceLoad(
   stageCpuSeconds: number,
 ): EmbedStageInference | undefined {
   if (results.length === 0 || !(stageSeconds > 0)) return undefined;
-  const busySeconds = results.reduce((n, r) => n + (r.inference?.busySeconds ?? r.secondsByStep.infer ?? 0), 0);
+  const busySeconds = results.reduce((n, r) => n + (r.secondsByStep.infer ?? 0), 0);
   const cpu = results.map((r) => r.inference?.cpuSeconds);
   const cpuSeconds = cpu.every((c) => c !== undefined) ? cpu.reduce((a, b) => a + b!, 0) : undefined;
   return {
@@ -212,9 +206,9 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const spare = coresToSpare(workers, threads, options.executionProvider);
     const writerThread = spare;
     const pipelined = options.pipelined ?? spare;
-    pool =
-      options.pool ?? createStagePool(dataDir, local, workers, writerThread, pipelined ? EMBED_TASKS_PER_WORKER : 1);
+    pool = options.pool ?? createStagePool(dataDir, local, workers, writerThread);
     pool.log = (message) => log(message);
+    pool.embedTasksPerWorker = pipelined ? EMBED_TASKS_PER_WORKER : 1;
     const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
     version = `${modelVersion}@${options.date}`;
     await takeRunLock(local.store, version, owner);

@@ -131,11 +131,11 @@ export interface PartitionResult {
   /** Padded / real positions over all inference batches (length bucketing's effect). */
   readonly tokens: { readonly padded: number; readonly real: number };
   /**
-   * Inference of this partition: busySeconds = wall time of its session.run calls; cpuSeconds = the
-   * inference thread's CPU time in them (Linux, threaded only); threaded = on an inference thread,
-   * beside this partition's other steps.
+   * Inference of this partition (its wall time is secondsByStep.infer): threaded = on an inference
+   * thread, beside the partition's other steps; cpuSeconds = CPU time of its session.run calls
+   * (Linux, one onnxruntime thread).
    */
-  readonly inference?: { readonly threaded: boolean; readonly busySeconds: number; readonly cpuSeconds?: number };
+  readonly inference?: { readonly threaded: boolean; readonly cpuSeconds?: number };
   readonly stats: EmbeddingStats;
 }
 

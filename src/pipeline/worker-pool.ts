@@ -5,16 +5,6 @@ import { reviveError } from './thread-errors.ts';
 type Task = Exclude<WorkerTask, { kind: 'close' }>;
 type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
-export interface WorkerPoolOptions {
-  /**
-   * Embed tasks one worker runs at once; default 1. With inference on an inference thread, more let
-   * one partition read and merge while others' batches run and their snapshots are written. A
-   * worker takes a new one only once every embed task it holds has started inference, so that its
-   * partitions do not all read at the same time and leave inference idle.
-   */
-  readonly embedTasksPerWorker?: number;
-}
-
 /**
  * The worker for the next task, or -1 when none has room: the least busy one below its limit (one
  * slice at a time; up to embedTasksPerWorker embed tasks, and only once every embed task it holds
@@ -52,11 +42,18 @@ export class WorkerPool {
   /** Where workers' progress lines go; a caller reusing the pool across runs may swap it. */
   public log: ((message: string) => void) | undefined;
 
+  /**
+   * Embed tasks one worker runs at once; default 1. With inference on an inference thread, more let
+   * one partition read and merge while others' batches run and their snapshots are written. A
+   * worker takes a new one only once every embed task it holds has started inference, so that its
+   * partitions do not all read at the same time and leave inference idle. Set per run.
+   */
+  public embedTasksPerWorker = 1;
+
   public constructor(
     size: number,
     private readonly config: WorkerConfig,
     log?: (message: string) => void,
-    private readonly options: WorkerPoolOptions = {},
   ) {
     this.log = log;
     for (let i = 0; i < size; i++) this.workers.push({ worker: this.spawn(i), active: 0, loading: 0 });
@@ -129,7 +126,7 @@ export class WorkerPool {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const embed = next.body.kind === 'embed';
-      const slot = chooseWorker(this.workers, embed, this.options.embedTasksPerWorker ?? 1);
+      const slot = chooseWorker(this.workers, embed, this.embedTasksPerWorker);
       if (slot < 0) return; // tasks start in queue order: the head waits for room
       this.queue.shift();
       const id = this.nextId++;

@@ -83,7 +83,6 @@ const CLOCK_FIELDS = new Set([
   'deployedAt',
   'seconds',
   'secondsByStep',
-  'busySeconds',
   'cpuSeconds',
 ]);
 
