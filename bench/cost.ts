@@ -85,7 +85,20 @@ export interface CostInput {
   readonly tableRetentionDays: number;
   /** Share of all users active on a day (the synthetic data's ~30%). */
   readonly activeShare: number;
+  /**
+   * CPU seconds per embedded user of a partition's work outside inference (read, merge, featurize,
+   * table client, snapshots), measured on this machine without the local table's server; where
+   * present, a container cannot embed faster than its CPU threads do this work.
+   */
+  readonly cpuSecondsPerUser?: number;
 }
+
+/**
+ * Threads of a Batch container that do a partition's CPU work: the embedding thread (read, merge,
+ * featurize, sequence snapshot) and the writer thread (table writes, embedding snapshot);
+ * inference runs on a third, waiting on the GPU. Perfect balance between the two is assumed.
+ */
+export const CONTAINER_CPU_THREADS = 2;
 
 export interface CostRow {
   readonly dailyActiveUsers: number;
@@ -93,7 +106,12 @@ export interface CostRow {
   /** The share of the A10G's peak assumed, and where it was measured. */
   readonly efficiency: number;
   readonly efficiencyFrom: 'gpu' | 'cpu';
+  /** Instance hours a day: the GPU's time, or the container's CPU work where that takes longer. */
   readonly gpuHoursPerDay: number;
+  /** Hours the GPU alone would need, and what limits a container (the larger of the two). */
+  readonly gpuBoundHoursPerDay: number;
+  readonly cpuBoundHoursPerDay?: number;
+  readonly limitedBy: 'gpu' | 'cpu';
   readonly usdPerDay: {
     readonly gpu: number;
     readonly dynamoWrites: number;
@@ -110,7 +128,10 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
   const measuredOnGpu = input.gpuEfficiency?.[precision];
   const efficiency = measuredOnGpu ?? input.efficiency;
   const gpuSeconds = (dau * input.flopsPerUser) / (peak * efficiency);
-  const gpuHours = gpuSeconds / 3600;
+  const cpuSeconds =
+    input.cpuSecondsPerUser === undefined ? undefined : (dau * input.cpuSecondsPerUser) / CONTAINER_CPU_THREADS;
+  const limitedBy = cpuSeconds !== undefined && cpuSeconds > gpuSeconds ? 'cpu' : 'gpu';
+  const gpuHours = Math.max(gpuSeconds, cpuSeconds ?? 0) / 3600;
   const gpu = gpuHours * PRICES.g5xlargePerHour;
   const dynamoWrites = ((dau * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
   // Items of the last tableRetentionDays days are stored (one per embedded user and day).
@@ -126,6 +147,9 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
     efficiency: round(efficiency),
     efficiencyFrom: measuredOnGpu === undefined ? 'cpu' : 'gpu',
     gpuHoursPerDay: round(gpuHours),
+    gpuBoundHoursPerDay: round(gpuSeconds / 3600),
+    ...(cpuSeconds === undefined ? {} : { cpuBoundHoursPerDay: round(cpuSeconds / 3600) }),
+    limitedBy,
     usdPerDay: {
       gpu: round(gpu),
       dynamoWrites: round(dynamoWrites),

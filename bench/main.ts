@@ -12,7 +12,15 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import ort from 'onnxruntime-node';
-import { type CostInput, type CostRow, type ItemCost, measureItemCost, PRICES, projectCost } from './cost.ts';
+import {
+  CONTAINER_CPU_THREADS,
+  type CostInput,
+  type CostRow,
+  type ItemCost,
+  measureItemCost,
+  PRICES,
+  projectCost,
+} from './cost.ts';
 import { benchDailySize, type DailySizeResult, embeddedSequences } from './daily.ts';
 import { flopsPerUser, modelShape } from './flops.ts';
 import { type GpuResults, gpuEfficiency, readGpuResults } from './gpu-results.ts';
@@ -29,7 +37,7 @@ import {
 import { benchItemTable } from './inputs.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
 import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
-import { benchPipelining, type PipeliningResult } from './pipelining.ts';
+import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pipelining.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
@@ -128,6 +136,25 @@ function gpuAssumption(gpu: GpuResults | undefined): Pick<CostInput, 'gpuEfficie
   };
 }
 
+/**
+ * The container's CPU side for the projection: CPU seconds per full-length user outside inference
+ * (from the profiled daily run, bench/pipelining.ts) and the note that says how it was derived.
+ */
+function cpuSideAssumption(
+  pipelining: PipeliningResult | undefined,
+  padding: PaddingResult | undefined,
+): { input: { cpuSecondsPerUser?: number }; notes: { cpuNote?: string } } {
+  const perUser =
+    pipelining && padding ? cpuSecondsPerUser(pipelining, padding.meanLength, PAPER_SIZE.maxLength) : undefined;
+  if (perUser === undefined) return { input: {}, notes: {} };
+  return {
+    input: { cpuSecondsPerUser: round(perUser, 6) },
+    notes: {
+      cpuNote: `a container's CPU work outside inference (section 2, CPU by component, without the local table's server; per-event parts scaled from the measured mean length ${padding!.meanLength} to ${PAPER_SIZE.maxLength}) is ${round(perUser * 1000)} CPU-ms per user at this machine's per-core speed, on ${CONTAINER_CPU_THREADS} threads per container`,
+    },
+  };
+}
+
 /** Projected daily and monthly cost for 10M and 100M daily active users, fp32 and fp16. */
 function projectionOf(input: CostInput): { rows: CostRow[] } {
   return {
@@ -185,7 +212,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
     const gpu = readGpuResults(flags.gpu);
     const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
-    const assumptions = { ...stored, efficiency, ...gpuAssumption(gpu) };
+    const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
+    const assumptions = { ...stored, efficiency, ...gpuAssumption(gpu), ...cpuSide.input, ...cpuSide.notes };
     const projection = earlier.projection && {
       assumptions,
       ...projectionOf(assumptions as unknown as CostInput),
@@ -431,10 +459,12 @@ export async function main(argv: readonly string[]): Promise<void> {
       seqBytesPerEvent * PAPER_SIZE.maxLength;
     const efficiency = paperEfficiency(peakGflops, demoResult, paperResult);
     const { gpu: gpuNote, ...measuredOnGpu } = gpuAssumption(gpuResults);
+    const cpuSide = cpuSideAssumption(pipelining, padding);
     const input = {
       flopsPerUser: paperShapeFlops,
       efficiency,
       ...measuredOnGpu,
+      ...cpuSide.input,
       writeUnitsPerUser: paperItem.writeUnitsPerItem,
       bytesPerItem: paperItem.bytesPerItem,
       snapshotBytesPerUser,
@@ -449,6 +479,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         gpu: gpuNote,
         prices: PRICES,
         note: 'S3: embedding + sequence snapshots of all users (DAU / 0.3) kept 7 days; DynamoDB: one item per embedded user per day, kept 30 days (TTL)',
+        ...cpuSide.notes,
       },
       ...projectionOf(input),
     };

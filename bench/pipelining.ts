@@ -132,3 +132,23 @@ export async function benchPipelining(options: PipeliningOptions): Promise<Pipel
     ...(profile ? { profile } : {}),
   };
 }
+
+/** Components of the profile whose CPU grows with each user's events (the rest is per user). */
+const PER_USER_COMPONENTS = ['table client', 'output'];
+
+/**
+ * CPU seconds per embedded user of a partition's work outside inference, for users of `length`
+ * events, from the profiled run: the local table's server left out (DynamoDB's, on AWS), per-user
+ * work (table client, output) as measured, the rest scaled from the run's mean sequence length.
+ */
+export function cpuSecondsPerUser(p: PipeliningResult, meanLength: number, length: number): number | undefined {
+  if (!p.profile || p.embeddedUsers === 0 || !(meanLength > 0)) return undefined;
+  let perUser = 0;
+  let perEvent = 0;
+  for (const [name, seconds] of Object.entries(p.profile.cpuSecondsByComponent)) {
+    if (name.startsWith('inference') || name.startsWith('embedded table server')) continue;
+    if (PER_USER_COMPONENTS.some((prefix) => name.startsWith(prefix))) perUser += seconds;
+    else perEvent += seconds;
+  }
+  return (perUser + (perEvent * length) / meanLength) / p.embeddedUsers;
+}

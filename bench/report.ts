@@ -223,7 +223,9 @@ export function renderMarkdown(r: BenchReport): string {
           (c) =>
             `${c.precision} ${pct(c.efficiency)} (measured on ${c.efficiencyFrom === 'gpu' ? 'the GPU' : 'this CPU'})`,
         )
-        .join(', ')}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.`,
+        .join(
+          ', ',
+        )}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.${a.cpuNote ? ` CPU side: ${a.cpuNote}; a container is billed for whichever takes longer, its GPU's time or its CPU work (column "limited by").` : ''}`,
       '',
       `List prices (USD, us-east-1, on-demand): ${Object.entries(a.prices as Record<string, number>)
         .map(([k, v]) => `${k} ${v}`)
@@ -233,7 +235,10 @@ export function renderMarkdown(r: BenchReport): string {
         [
           'DAU',
           'precision',
-          'GPU h/day',
+          'GPU-bound h/day',
+          'CPU-bound h/day',
+          'limited by',
+          'instance h/day',
           'GPU $/day',
           'DynamoDB writes $/day',
           'DynamoDB storage $/day',
@@ -244,6 +249,9 @@ export function renderMarkdown(r: BenchReport): string {
         r.projection.rows.map((c) => [
           c.dailyActiveUsers.toExponential(0),
           c.precision,
+          c.gpuBoundHoursPerDay ?? c.gpuHoursPerDay,
+          c.cpuBoundHoursPerDay ?? '-',
+          c.limitedBy ?? 'gpu',
           c.gpuHoursPerDay,
           c.usdPerDay.gpu,
           c.usdPerDay.dynamoWrites,

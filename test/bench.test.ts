@@ -2,11 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PRICES, projectCost } from '../bench/cost.ts';
+import { CONTAINER_CPU_THREADS, PRICES, projectCost } from '../bench/cost.ts';
 import { cpuByComponent, INFERENCE_COMPONENT } from '../bench/cpu-profile.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
 import { GPU_FILES, gpuEfficiency, readGpuResults } from '../bench/gpu-results.ts';
 import { padBatch } from '../bench/inputs.ts';
+import { cpuSecondsPerUser } from '../bench/pipelining.ts';
 import type { FeatureBatch } from '../src/features/featurize.ts';
 import { sessionOptions } from '../src/inference/session.ts';
 
@@ -80,6 +81,22 @@ describe('bench cost projection', () => {
     expect(small.usdPerDay.gpu).toBeCloseTo(small.gpuHoursPerDay * PRICES.g5xlargePerHour, 2);
     expect(small.usdPerDay.dynamoWrites).toBeCloseTo(10 * PRICES.dynamoWritePerMillionWru, 6);
     expect(projectCost(input, 10_000_000, 'fp16').gpuHoursPerDay).toBeLessThan(small.gpuHoursPerDay);
+  });
+
+  it("bills a container for its CPU work where that takes longer than its GPU's, and says which limited it", () => {
+    // Prepare: 23 GFLOP at 80% of the A10G's fp16 peak is ~0.23 ms of GPU per user; 1 CPU-ms on 2 threads is 0.5 ms
+    const input = { ...cpuMeasured, cpuSecondsPerUser: 0.001 };
+    // Act
+    const fp16 = projectCost(input, 10_000_000, 'fp16');
+    const fp32 = projectCost(input, 10_000_000, 'fp32');
+    // Assess
+    expect(fp16.limitedBy).toBe('cpu');
+    expect(fp16.cpuBoundHoursPerDay).toBeCloseTo((10_000_000 * 0.001) / CONTAINER_CPU_THREADS / 3600, 2);
+    expect(fp16.gpuHoursPerDay).toBe(fp16.cpuBoundHoursPerDay);
+    expect(fp16.gpuBoundHoursPerDay).toBeLessThan(fp16.gpuHoursPerDay);
+    expect(fp32.limitedBy).toBe('gpu'); // fp32 is ~0.92 ms of GPU per user
+    expect(fp32.gpuHoursPerDay).toBe(fp32.gpuBoundHoursPerDay);
+    expect(projectCost(cpuMeasured, 10_000_000, 'fp16')).toMatchObject({ limitedBy: 'gpu' }); // no CPU figure
   });
 
   it("takes a GPU's measured share of its peak over the CPU's, per precision, and says which it used", () => {
@@ -203,5 +220,36 @@ describe('bench CPU by component (V8 --cpu-prof files)', () => {
     expect(byComponent.featurize).toBeCloseTo(0.2, 6);
     expect(byComponent.other).toBeCloseTo(0.25, 6);
     expect(Object.values(byComponent).reduce((a, b) => a + b, 0)).toBeCloseTo(1.2001, 6); // idle not counted
+  });
+});
+
+describe('bench CPU side per user (for the cost projection)', () => {
+  it('leaves inference and the local table server out and scales only per-event work with length', () => {
+    // Prepare: 100 users embedded; per-user 2 s (table client 1.5, output 0.5), per-event 3 s
+    const profile = {
+      mode: 'serial' as const,
+      stageCpuSeconds: 20,
+      cpuSecondsByComponent: {
+        'inference (onnxruntime)': 10,
+        'embedded table server (dynalite, LevelDB)': 5,
+        'table client and loopback HTTP (AWS SDK)': 1.5,
+        'output (table items, embedding snapshot)': 0.5,
+        featurize: 2,
+        'parquet columns (hyparquet, src/io)': 1,
+      },
+      sampledSecondsByComponent: {},
+    };
+    const result = {
+      users: 1000,
+      date: '2026-01-07',
+      embeddedUsers: 100,
+      rounds: [],
+      meanEmbedSeconds: { serial: 1, pipelined: 1, ratio: 1 },
+      profile,
+    };
+    // Act / Assess: (2 + 3 × 256 / 64) / 100
+    expect(cpuSecondsPerUser(result, 64, 256)).toBeCloseTo(0.14, 9);
+    expect(cpuSecondsPerUser(result, 64, 64)).toBeCloseTo(0.05, 9);
+    expect(cpuSecondsPerUser({ ...result, profile: undefined }, 64, 256)).toBeUndefined();
   });
 });
