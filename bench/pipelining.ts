@@ -18,8 +18,6 @@ import { round } from './stats.ts';
 export interface PipeliningRound {
   readonly mode: 'serial' | 'pipelined';
   readonly embedSeconds: number;
-  /** Embed-stage CPU seconds of the whole process. */
-  readonly stageCpuSeconds: number;
   readonly inference: EmbedStageInference;
   readonly peakRssMiB: number;
 }
@@ -84,7 +82,6 @@ export async function benchPipelining(options: PipeliningOptions): Promise<Pipel
       rounds.push({
         mode,
         embedSeconds: round(out.result.secondsByStage.embed ?? Number.NaN),
-        stageCpuSeconds: round(inference.stageCpuSeconds),
         inference: Object.fromEntries(
           Object.entries(inference).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]),
         ) as unknown as EmbedStageInference,
@@ -146,7 +143,7 @@ export function cpuSecondsPerUser(p: PipeliningResult, meanLength: number, lengt
   let perUser = 0;
   let perEvent = 0;
   for (const [name, seconds] of Object.entries(p.profile.cpuSecondsByComponent)) {
-    if (name.startsWith('inference') || name.startsWith('embedded table server')) continue;
+    if (name === INFERENCE_COMPONENT || name.startsWith('embedded table server')) continue;
     if (PER_USER_COMPONENTS.some((prefix) => name.startsWith(prefix))) perUser += seconds;
     else perEvent += seconds;
   }

@@ -434,7 +434,7 @@ function pipeliningSection(p: BenchReport['pipelining']): string[] {
         r.inference.lanes,
         pct(r.inference.busyShare),
         r.inference.cpuSeconds ?? '-',
-        r.stageCpuSeconds,
+        r.inference.stageCpuSeconds,
         r.inference.cpuShare === undefined ? '-' : pct(r.inference.cpuShare),
         r.peakRssMiB,
       ]),

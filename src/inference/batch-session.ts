@@ -34,6 +34,15 @@ export interface BatchSession {
   release(): Promise<void>;
 }
 
+/** A session's input metadata as plain data (it crosses a thread boundary from an inference thread). */
+export function inputMetaOf(session: ort.InferenceSession): InputMeta[] {
+  return session.inputMetadata.map((m) => ({
+    name: m.name,
+    isTensor: m.isTensor,
+    shape: m.isTensor ? [...m.shape] : [],
+  }));
+}
+
 /** The graph's feeds for one batch (docs/model-interface.md). */
 export function feedsOf(batch: FeatureBatch): Record<string, ort.Tensor> {
   const { batchSize: b, length: l } = batch;
@@ -77,11 +86,7 @@ export class LocalBatchSession implements BatchSession {
   }
 
   public get inputMetadata(): readonly InputMeta[] {
-    return this.session.inputMetadata.map((m) => ({
-      name: m.name,
-      isTensor: m.isTensor,
-      shape: m.isTensor ? [...m.shape] : [],
-    }));
+    return inputMetaOf(this.session);
   }
 
   public async run(batch: FeatureBatch): Promise<BatchRun> {

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import type { FeatureBatch } from '../features/featurize.ts';
 import { serializeError } from '../pipeline/thread-errors.ts';
 import { threadCpuSeconds } from '../util/thread-cpu.ts';
-import { embeddingOutput, feedsOf } from './batch-session.ts';
+import { embeddingOutput, feedsOf, inputMetaOf } from './batch-session.ts';
 import { sessionOpenError } from './session.ts';
 import type { InferenceReply, InferenceRequest, InferenceThreadData } from './thread-session.ts';
 
@@ -22,7 +22,7 @@ const reply = (message: InferenceReply, transfer: ArrayBuffer[] = []): void => p
 
 async function runBatch(session: ort.InferenceSession, id: number, batch: FeatureBatch): Promise<void> {
   try {
-    const cpu0 = threadCpuSeconds();
+    const cpu0 = cpuCounted ? threadCpuSeconds() : Number.NaN;
     const started = performance.now();
     const result = await session.run(feedsOf(batch));
     const seconds = (performance.now() - started) / 1000;
@@ -48,11 +48,7 @@ async function main(): Promise<void> {
     kind: 'ready',
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
-    inputMetadata: session.inputMetadata.map((m) => ({
-      name: m.name,
-      isTensor: m.isTensor,
-      shape: m.isTensor ? [...m.shape] : [],
-    })),
+    inputMetadata: inputMetaOf(session),
   });
   // One batch at a time, in arrival order: a batch's timing must not include the one before it.
   let queue: Promise<void> = Promise.resolve();
