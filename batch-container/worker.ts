@@ -1,10 +1,14 @@
 /**
- * Entry point of the Batch GPU container: one array child embeds one partition
- * (AWS_BATCH_JOB_ARRAY_INDEX) of the run the state machine passes in RUN_DATE / MODEL_VERSION.
- * With the CUDA provider it first proves the GPU is really used (a CUDA session on the deployed
- * model with CPU fallback disabled) and fails fast otherwise. Exit codes drive Batch's retry
- * strategy (cdk/constructs/embed-batch.ts): 75 = transient, retried; anything else = not retried.
+ * Entry point of the Batch GPU container: array child i embeds partitions i·K .. i·K+K-1
+ * (K = PARTITIONS_PER_JOB, default 1) of the run the state machine passes in RUN_DATE /
+ * MODEL_VERSION. With K > 1 the partitions run at once on K lanes (stage worker threads, each with
+ * its own session on the same GPU, inference thread and writer thread), so the container's CPU work
+ * (read, merge, featurize, write) keeps pace with its GPU (docs/deploy.md). With the CUDA provider
+ * it first proves the GPU is really used (a CUDA session on the deployed model with CPU fallback
+ * disabled) and fails fast otherwise. Exit codes drive Batch's retry strategy
+ * (cdk/constructs/embed-batch.ts): 75 = transient, retried; anything else = not retried.
  */
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -12,13 +16,19 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
 import { requireGpu } from '../src/inference/session.ts';
+import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
+import type { WorkerConfig } from '../src/pipeline/stage-worker.ts';
 import type { ExecutionProvider, PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
+import { WorkerPool } from '../src/pipeline/worker-pool.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
 import { PinnerFormerError, TransientError, ValidationError } from '../src/util/errors.ts';
 
 /** Exit codes; 75 (EX_TEMPFAIL) must match WORKER_RETRYABLE_EXIT_CODE in the job definition. */
 export const EXIT = { ok: 0, unexpected: 1, invalid: 2, model: 3, transient: 75 } as const;
+
+/** Most partitions one array child embeds at once (each lane holds a partition in memory). */
+export const MAX_PARTITIONS_PER_JOB = 16;
 
 const WorkerSettingsSchema = z
   .object({
@@ -26,6 +36,7 @@ const WorkerSettingsSchema = z
     MODEL_VERSION: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected [A-Za-z0-9._-]{1,64}'),
     AWS_BATCH_JOB_ARRAY_INDEX: z.coerce.number().int().min(0),
     PARTITIONS: z.coerce.number().int().min(1),
+    PARTITIONS_PER_JOB: z.coerce.number().int().min(1).max(MAX_PARTITIONS_PER_JOB).default(1),
     OBJECT_STORE_URI: z.string().min(1),
     TABLE_NAME: z.string().min(1),
     EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
@@ -34,15 +45,22 @@ const WorkerSettingsSchema = z
     /** Local runs and tests only. */
     DYNAMODB_ENDPOINT: z.url().optional(),
   })
-  .refine((s) => s.AWS_BATCH_JOB_ARRAY_INDEX < s.PARTITIONS, {
-    message: 'AWS_BATCH_JOB_ARRAY_INDEX must be below PARTITIONS',
+  .refine((s) => s.AWS_BATCH_JOB_ARRAY_INDEX < Math.ceil(s.PARTITIONS / s.PARTITIONS_PER_JOB), {
+    message: 'AWS_BATCH_JOB_ARRAY_INDEX must be below the array size, ceil(PARTITIONS / PARTITIONS_PER_JOB)',
     path: ['AWS_BATCH_JOB_ARRAY_INDEX'],
   });
+
+/** The partitions array child `index` embeds: K consecutive ones, fewer in the last child. */
+export function partitionsOfChild(index: number, partitions: number, perJob: number): number[] {
+  const first = index * perJob;
+  return Array.from({ length: Math.max(0, Math.min(perJob, partitions - first)) }, (_, i) => first + i);
+}
 
 export interface WorkerSettings {
   readonly date: string;
   readonly modelVersion: string;
-  readonly partition: number;
+  /** This child's partitions, embedded at once (one lane each) when there are several. */
+  readonly partitions: readonly number[];
   readonly objectStoreUri: string;
   readonly tableName: string;
   readonly executionProvider: ExecutionProvider;
@@ -61,7 +79,7 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
   return {
     date: s.RUN_DATE,
     modelVersion: s.MODEL_VERSION,
-    partition: s.AWS_BATCH_JOB_ARRAY_INDEX,
+    partitions: partitionsOfChild(s.AWS_BATCH_JOB_ARRAY_INDEX, s.PARTITIONS, s.PARTITIONS_PER_JOB),
     objectStoreUri: s.OBJECT_STORE_URI,
     tableName: s.TABLE_NAME,
     executionProvider: s.EXECUTION_PROVIDER,
@@ -71,10 +89,11 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
   };
 }
 
+const conditionalPutsFor = (uri: string) => (uri.startsWith('s3://') ? ({ conditionalPuts: 'native' } as const) : {});
+
 export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEnv {
-  const onS3 = settings.objectStoreUri.startsWith('s3://');
   return {
-    objects: openObjectStore(settings.objectStoreUri, onS3 ? { conditionalPuts: 'native' } : {}),
+    objects: openObjectStore(settings.objectStoreUri, conditionalPutsFor(settings.objectStoreUri)),
     embeddings: new DynamoEmbeddingStore({
       tableName: settings.tableName,
       // The store retries throttled batch writes itself with bounded backoff; SDK retries would multiply them.
@@ -91,13 +110,55 @@ export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEn
   };
 }
 
+/** Partitions embedded at once, one per lane; close() ends the lanes. */
+export interface Lanes {
+  embed(input: EmbedPartitionInput): Promise<PartitionResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * K lanes on stage worker threads (src/pipeline/worker-pool.ts), each opening the same object
+ * store and table as `env` from their descriptions. With the CPU provider the cores are shared out
+ * between the lanes' onnxruntime threads.
+ */
+export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: number): Lanes {
+  const store = (env.embeddings as Partial<DynamoEmbeddingStore>).threadConfig?.();
+  if (!store) throw new ValidationError('the embedding store cannot be described for lane threads');
+  const config: WorkerConfig = {
+    objects: settings.objectStoreUri,
+    ...conditionalPutsFor(settings.objectStoreUri),
+    store,
+    writerThread: true,
+  };
+  const pool = new WorkerPool(lanes, config, (message) => env.log?.(message));
+  const threads =
+    settings.executionProvider === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / lanes)) : undefined;
+  return {
+    embed: (input) =>
+      pool.run<PartitionResult>({ kind: 'embed', input: { ...input, ...(threads === undefined ? {} : { threads }) } }),
+    close: () => pool.close(),
+  };
+}
+
 /** The parts of the worker a test may replace to inject faults; defaults are the real stages. */
 export interface WorkerDeps {
   readonly requireGpu: (onnxPath: string) => Promise<void>;
+  /** One partition in this thread (a child with one partition). */
   readonly embedPartition: typeof embedPartition;
+  /** Lanes for a child with several partitions. */
+  readonly openLanes: typeof openLanes;
 }
 
-const realDeps: WorkerDeps = { requireGpu: (onnxPath) => requireGpu(onnxPath), embedPartition };
+const realDeps: WorkerDeps = { requireGpu: (onnxPath) => requireGpu(onnxPath), embedPartition, openLanes };
+
+/**
+ * The error a child with several failed partitions exits with: one that retrying cannot fix wins
+ * (its partition would fail again), else a transient one (Batch reruns the child; the partitions
+ * that succeeded are rewritten with the same bytes).
+ */
+export function decisiveError(errors: readonly unknown[]): unknown {
+  return errors.find((error) => exitCodeFor(error) !== EXIT.transient) ?? errors[0];
+}
 
 /** Maps a failure to the exit code Batch's retry strategy reads. */
 export function exitCodeFor(error: unknown): number {
@@ -110,34 +171,60 @@ export function exitCodeFor(error: unknown): number {
 }
 
 /**
- * Embeds the partition. With CUDA: GPU check first, before anything is written. Emits the
- * PartitionSucceeded/PartitionFailed metrics the partition-failure alarm reads.
+ * Embeds the child's partitions: one in this thread, several at once on lanes. With CUDA: GPU
+ * check first, before anything is written. Emits the PartitionSucceeded/PartitionFailed metrics
+ * the partition-failure alarm reads, one count per partition. Every partition runs to its end
+ * even when another fails; then the child fails with decisiveError.
  */
 export async function runWorker(
   settings: WorkerSettings,
   env: PipelineEnv,
   metrics: Metrics,
   deps: WorkerDeps = realDeps,
-): Promise<PartitionResult> {
+): Promise<PartitionResult[]> {
+  const { partitions } = settings;
+  const inputOf = (partition: number): EmbedPartitionInput => ({
+    date: settings.date,
+    modelVersion: settings.modelVersion,
+    partition,
+    executionProvider: settings.executionProvider,
+  });
+  let lanes: Lanes | undefined;
   try {
-    if (settings.executionProvider === 'cuda') {
-      const model = await localModelDirectory(env, settings.modelVersion);
-      await deps.requireGpu(model.onnxPath);
-      env.log?.('GPU check passed: the CUDA execution provider runs the model', { partition: settings.partition });
+    try {
+      if (settings.executionProvider === 'cuda') {
+        const model = await localModelDirectory(env, settings.modelVersion);
+        await deps.requireGpu(model.onnxPath);
+        env.log?.('GPU check passed: the CUDA execution provider runs the model', { partitions: [...partitions] });
+      }
+      if (partitions.length > 1) lanes = deps.openLanes(settings, env, partitions.length);
+    } catch (error) {
+      // nothing ran: every partition of the child failed
+      metrics.addMetric('PartitionFailed', 'Count', partitions.length);
+      throw error;
     }
-    const result = await deps.embedPartition(env, {
-      date: settings.date,
-      modelVersion: settings.modelVersion,
-      partition: settings.partition,
-      executionProvider: settings.executionProvider,
+    const outcomes = await Promise.allSettled(
+      partitions.map((partition) =>
+        lanes ? lanes.embed(inputOf(partition)) : deps.embedPartition(env, inputOf(partition)),
+      ),
+    );
+    const results: PartitionResult[] = [];
+    const errors: unknown[] = [];
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') {
+        results.push(outcome.value);
+        metrics.addMetric('PartitionSucceeded', 'Count', 1);
+        metrics.addMetric('EmbeddedUsers', 'Count', outcome.value.embeddedUsers);
+      } else {
+        errors.push(outcome.reason);
+        metrics.addMetric('PartitionFailed', 'Count', 1);
+        env.log?.(`partition ${partitions[i]} failed: ${(outcome.reason as Error)?.message ?? outcome.reason}`);
+      }
     });
-    metrics.addMetric('PartitionSucceeded', 'Count', 1);
-    metrics.addMetric('EmbeddedUsers', 'Count', result.embeddedUsers);
-    return result;
-  } catch (error) {
-    metrics.addMetric('PartitionFailed', 'Count', 1);
-    throw error;
+    if (errors.length > 0) throw decisiveError(errors);
+    return results;
   } finally {
+    await lanes?.close();
     metrics.publishStoredMetrics();
   }
 }
@@ -148,13 +235,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   const metrics = new Metrics({ serviceName: 'embed-worker' });
   try {
     const settings = readWorkerSettings(env);
-    logger.appendKeys({ date: settings.date, modelVersion: settings.modelVersion, partition: settings.partition });
-    const result = await runWorker(settings, openWorkerEnv(settings, logger), metrics);
-    logger.info('partition embedded', { result: { ...result } });
+    logger.appendKeys({ date: settings.date, modelVersion: settings.modelVersion, partitions: settings.partitions });
+    const results = await runWorker(settings, openWorkerEnv(settings, logger), metrics);
+    for (const result of results) logger.info('partition embedded', { result: { ...result } });
     return EXIT.ok;
   } catch (error) {
     const code = exitCodeFor(error);
-    logger.error('partition failed', { exitCode: code, error: error as Error });
+    logger.error('partitions failed', { exitCode: code, error: error as Error });
     return code;
   }
 }

@@ -3,6 +3,7 @@
  * the real store (DynamoEmbeddingStore on embedded dynalite), and a projected daily/monthly AWS
  * cost for 10M and 100M daily active users from the list prices below.
  */
+import { VCPUS_PER_PARTITION } from '../cdk/batch-sizing.ts';
 import type { EmbeddingDtype } from '../src/embeddings/types.ts';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { Rng } from '../src/synth/rng.ts';
@@ -14,6 +15,9 @@ import { round } from './stats.ts';
  */
 export const PRICES = {
   g5xlargePerHour: 1.006,
+  g5_2xlargePerHour: 1.212,
+  g5_4xlargePerHour: 1.624,
+  g5_8xlargePerHour: 2.448,
   a10gFp32Tflops: 31.2,
   a10gFp16Tflops: 125,
   dynamoWritePerMillionWru: 0.625,
@@ -94,11 +98,31 @@ export interface CostInput {
 }
 
 /**
- * Threads of a Batch container that do a partition's CPU work: the embedding thread (read, merge,
- * featurize, sequence snapshot) and the writer thread (table writes, embedding snapshot);
- * inference runs on a third, waiting on the GPU. Perfect balance between the two is assumed.
+ * Threads of one lane (partition) of a Batch child that do its CPU work: the embedding thread
+ * (read, merge, featurize, sequence snapshot) and the writer thread (table writes, embedding
+ * snapshot); inference runs on a third, waiting on the GPU. Perfect balance between the two is
+ * assumed, and a lane's 4 vCPUs (cdk/batch-sizing.ts) are 2 cores.
  */
-export const CONTAINER_CPU_THREADS = 2;
+export const CPU_THREADS_PER_LANE = 2;
+
+/** One A10G each; a child with `partitionsPerJob` lanes takes the size with 4 vCPUs per lane. */
+export const CONTAINER_SHAPES = [
+  { instance: 'g5.xlarge', partitionsPerJob: 1, usdPerHour: PRICES.g5xlargePerHour },
+  { instance: 'g5.2xlarge', partitionsPerJob: 2, usdPerHour: PRICES.g5_2xlargePerHour },
+  { instance: 'g5.4xlarge', partitionsPerJob: 4, usdPerHour: PRICES.g5_4xlargePerHour },
+  { instance: 'g5.8xlarge', partitionsPerJob: 8, usdPerHour: PRICES.g5_8xlargePerHour },
+].map((shape) => ({ ...shape, vcpus: VCPUS_PER_PARTITION * shape.partitionsPerJob }));
+
+/** What a day costs on one container shape. */
+export interface ShapeCost {
+  readonly instance: string;
+  readonly partitionsPerJob: number;
+  /** Instance hours a day: the GPU's time, or the lanes' CPU work where that takes longer. */
+  readonly hoursPerDay: number;
+  readonly cpuBoundHoursPerDay?: number;
+  readonly limitedBy: 'gpu' | 'cpu';
+  readonly usdPerDay: number;
+}
 
 export interface CostRow {
   readonly dailyActiveUsers: number;
@@ -106,7 +130,11 @@ export interface CostRow {
   /** The share of the A10G's peak assumed, and where it was measured. */
   readonly efficiency: number;
   readonly efficiencyFrom: 'gpu' | 'cpu';
-  /** Instance hours a day: the GPU's time, or the container's CPU work where that takes longer. */
+  /** The cheapest container shape (the rows below use it), and every shape considered. */
+  readonly instance: string;
+  readonly partitionsPerJob: number;
+  readonly byShape: readonly ShapeCost[];
+  /** Instance hours a day on the cheapest shape: the GPU's time, or the CPU work where that takes longer. */
   readonly gpuHoursPerDay: number;
   /** Hours the GPU alone would need, and what limits a container (the larger of the two). */
   readonly gpuBoundHoursPerDay: number;
@@ -122,17 +150,33 @@ export interface CostRow {
   readonly usdPerMonth: number;
 }
 
-/** Daily and monthly (30-day) cost of embedding `dau` users a day on g5.xlarge + DynamoDB + S3. */
+/**
+ * Daily and monthly (30-day) cost of embedding `dau` users a day on g5 instances + DynamoDB + S3,
+ * on the cheapest container shape: each is billed for whichever takes longer, its GPU's time or
+ * its lanes' CPU work (more lanes: more cores on the same GPU, at a higher hourly price).
+ */
 export function projectCost(input: CostInput, dau: number, precision: 'fp32' | 'fp16'): CostRow {
   const peak = (precision === 'fp32' ? PRICES.a10gFp32Tflops : PRICES.a10gFp16Tflops) * 1e12;
   const measuredOnGpu = input.gpuEfficiency?.[precision];
   const efficiency = measuredOnGpu ?? input.efficiency;
   const gpuSeconds = (dau * input.flopsPerUser) / (peak * efficiency);
-  const cpuSeconds =
-    input.cpuSecondsPerUser === undefined ? undefined : (dau * input.cpuSecondsPerUser) / CONTAINER_CPU_THREADS;
-  const limitedBy = cpuSeconds !== undefined && cpuSeconds > gpuSeconds ? 'cpu' : 'gpu';
-  const gpuHours = Math.max(gpuSeconds, cpuSeconds ?? 0) / 3600;
-  const gpu = gpuHours * PRICES.g5xlargePerHour;
+  const byShape: ShapeCost[] = CONTAINER_SHAPES.map((shape) => {
+    const cpuSeconds =
+      input.cpuSecondsPerUser === undefined
+        ? undefined
+        : (dau * input.cpuSecondsPerUser) / (CPU_THREADS_PER_LANE * shape.partitionsPerJob);
+    const hours = Math.max(gpuSeconds, cpuSeconds ?? 0) / 3600;
+    return {
+      instance: shape.instance,
+      partitionsPerJob: shape.partitionsPerJob,
+      hoursPerDay: hours,
+      ...(cpuSeconds === undefined ? {} : { cpuBoundHoursPerDay: cpuSeconds / 3600 }),
+      limitedBy: cpuSeconds !== undefined && cpuSeconds > gpuSeconds ? 'cpu' : 'gpu',
+      usdPerDay: hours * shape.usdPerHour,
+    };
+  });
+  const best = byShape.reduce((a, b) => (b.usdPerDay < a.usdPerDay ? b : a));
+  const gpu = best.usdPerDay;
   const dynamoWrites = ((dau * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
   // Items of the last tableRetentionDays days are stored (one per embedded user and day).
   const storedGb = (dau * input.tableRetentionDays * input.bytesPerItem) / 1e9;
@@ -146,10 +190,18 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
     precision,
     efficiency: round(efficiency),
     efficiencyFrom: measuredOnGpu === undefined ? 'cpu' : 'gpu',
-    gpuHoursPerDay: round(gpuHours),
+    instance: best.instance,
+    partitionsPerJob: best.partitionsPerJob,
+    byShape: byShape.map((c) => ({
+      ...c,
+      hoursPerDay: round(c.hoursPerDay),
+      ...(c.cpuBoundHoursPerDay === undefined ? {} : { cpuBoundHoursPerDay: round(c.cpuBoundHoursPerDay) }),
+      usdPerDay: round(c.usdPerDay),
+    })),
+    gpuHoursPerDay: round(best.hoursPerDay),
     gpuBoundHoursPerDay: round(gpuSeconds / 3600),
-    ...(cpuSeconds === undefined ? {} : { cpuBoundHoursPerDay: round(cpuSeconds / 3600) }),
-    limitedBy,
+    ...(best.cpuBoundHoursPerDay === undefined ? {} : { cpuBoundHoursPerDay: round(best.cpuBoundHoursPerDay) }),
+    limitedBy: best.limitedBy,
     usdPerDay: {
       gpu: round(gpu),
       dynamoWrites: round(dynamoWrites),

@@ -3,10 +3,20 @@
  * (maxRSS, worker threads included) is its own. Prints one JSON object on stdout.
  *   generate <out> <users> <days> <seed>
  *   daily <dataDir> <date> <modelDir> [workers] [threads]
+ *   batch-child <dataDir> <date> <modelVersion> <partitions, comma-separated> <serial|lanes>
+ *     the Batch container's runWorker (CPU provider) on a day the daily run already planned and
+ *     partitioned, into a fresh in-memory table: serial = one child per partition, one after
+ *     another; lanes = one child embedding them all at once.
  * PINNERFORMER_PIPELINED=0|1 sets the runner's pipelining (default: its own choice). stageEndMicros
  * holds when each stage ended on process.hrtime's clock (µs), the clock of --cpu-prof's samples.
  */
+import { join } from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { runWorker, type WorkerSettings } from '../batch-container/worker.ts';
+import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
+import type { PartitionResult } from '../src/pipeline/types.ts';
+import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { generateDataset } from '../src/synth/generate.ts';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -37,6 +47,35 @@ if (mode === 'generate') {
       stageEndMicros[stage] = Number(process.hrtime.bigint() / 1000n);
     },
   });
+} else if (mode === 'batch-child') {
+  const [dataDir, date, modelVersion, partitionList, shape] = args;
+  const partitions = partitionList!.split(',').map(Number);
+  const table = await openLocalEmbeddings({ store: { wallClockExpiry: false } });
+  try {
+    const objectsDir = join(dataDir!, 'objects');
+    const env = {
+      objects: new LocalObjectStore(objectsDir),
+      embeddings: table.store,
+      log: (message: string) => process.stderr.write(`${message}\n`),
+    };
+    const settings: WorkerSettings = {
+      date: date!,
+      modelVersion: modelVersion!,
+      partitions,
+      objectStoreUri: objectsDir,
+      tableName: table.tableName,
+      executionProvider: 'cpu',
+      dtype: 'float16',
+      retentionDays: 30,
+    };
+    const metrics = new Metrics({ namespace: 'PinnerFormerBench', serviceName: 'embed-worker' });
+    const results: PartitionResult[] = [];
+    if (shape === 'lanes') results.push(...(await runWorker(settings, env, metrics)));
+    else for (const p of partitions) results.push(...(await runWorker({ ...settings, partitions: [p] }, env, metrics)));
+    result = { shape, partitions, embeddedUsers: results.reduce((n, r) => n + r.embeddedUsers, 0) };
+  } finally {
+    await table.close();
+  }
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
@@ -45,6 +84,8 @@ process.stdout.write(
     result,
     stageEndMicros,
     seconds: (performance.now() - started) / 1000,
+    /** From the process's start: its module loading included, as in cpuSeconds. */
+    processSeconds: process.uptime(),
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     cpuSeconds: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,
   })}\n`,

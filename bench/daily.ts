@@ -21,6 +21,7 @@ export interface ChildOutput<T> {
   /** When each stage of a daily run ended, on the clock of --cpu-prof's samples (µs). */
   readonly stageEndMicros?: Readonly<Record<string, number>>;
   readonly seconds: number;
+  readonly processSeconds: number;
   readonly maxRssBytes: number;
   readonly cpuSeconds: number;
 }

@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import ort from 'onnxruntime-node';
 import {
-  CONTAINER_CPU_THREADS,
   type CostInput,
   type CostRow,
+  CPU_THREADS_PER_LANE,
   type ItemCost,
   measureItemCost,
   PRICES,
@@ -35,6 +35,7 @@ import {
   type PaddingResult,
 } from './inference.ts';
 import { benchItemTable } from './inputs.ts';
+import { benchLanes, type LanesResult } from './lanes.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
 import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
 import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pipelining.ts';
@@ -68,6 +69,8 @@ export interface BenchReport {
   readonly daily: readonly DailySizeResult[];
   /** Serial vs pipelined embed stage, and where its CPU goes, on one daily size's steady day. */
   readonly pipelining?: PipeliningResult;
+  /** A Batch child's partitions one after another vs at once on lanes (batch-container/worker.ts). */
+  readonly lanes?: LanesResult;
   readonly writeCost: {
     readonly items: readonly ItemCost[];
     readonly fromDailyRuns: readonly Record<string, number>[];
@@ -127,12 +130,14 @@ function paperEfficiency(
 /** The projection's GPU assumption: measured on a GPU when gpu.sh's results are there, else this CPU's share. */
 function gpuAssumption(gpu: GpuResults | undefined): Pick<CostInput, 'gpuEfficiency'> & { gpu: string } {
   if (!gpu) {
-    return { gpu: 'g5.xlarge (1× A10G); throughput = A10G datasheet peak × the share of peak measured on this CPU' };
+    return {
+      gpu: 'g5 (1× A10G per container); throughput = A10G datasheet peak × the share of peak measured on this CPU',
+    };
   }
   const measured = gpuEfficiency(gpu);
   return {
     gpuEfficiency: measured,
-    gpu: `g5.xlarge (1× A10G); throughput = A10G datasheet peak × the share of its datasheet peak the model reached on ${measured.source}`,
+    gpu: `g5 (1× A10G per container); throughput = A10G datasheet peak × the share of its datasheet peak the model reached on ${measured.source}`,
   };
 }
 
@@ -150,7 +155,7 @@ function cpuSideAssumption(
   return {
     input: { cpuSecondsPerUser: round(perUser, 6) },
     notes: {
-      cpuNote: `a container's CPU work outside inference (section 2, CPU by component, without the local table's server; per-event parts scaled from the measured mean length ${padding!.meanLength} to ${PAPER_SIZE.maxLength}) is ${round(perUser * 1000)} CPU-ms per user at this machine's per-core speed, on ${CONTAINER_CPU_THREADS} threads per container`,
+      cpuNote: `a container's CPU work outside inference (section 2, CPU by component, without the local table's server; per-event parts scaled from the measured mean length ${padding!.meanLength} to ${PAPER_SIZE.maxLength}) is ${round(perUser * 1000)} CPU-ms per user at this machine's per-core speed, on ${CPU_THREADS_PER_LANE} threads per lane (partition) of a container`,
     },
   };
 }
@@ -190,7 +195,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     .name('bench')
     .option('--full', 'also run the 1M-user day (slow)', false)
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
-    .option('--skip <sections>', 'comma-separated: daily, paper-daily, pipelining, lookup, cost, inference, paper', '')
+    .option(
+      '--skip <sections>',
+      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper',
+      '',
+    )
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
     .option('--out <dir>', 'where bench.json/md/png go', 'reports')
     .option('--model <dir>', 'the demo model directory', 'models/demo')
@@ -213,7 +222,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     const gpu = readGpuResults(flags.gpu);
     const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
     const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
-    const assumptions = { ...stored, efficiency, ...gpuAssumption(gpu), ...cpuSide.input, ...cpuSide.notes };
+    const assumptions = {
+      ...stored,
+      efficiency,
+      prices: PRICES,
+      ...gpuAssumption(gpu),
+      ...cpuSide.input,
+      ...cpuSide.notes,
+    };
     const projection = earlier.projection && {
       assumptions,
       ...projectionOf(assumptions as unknown as CostInput),
@@ -285,6 +301,23 @@ export async function main(argv: readonly string[]): Promise<void> {
     } catch (error) {
       errors.push(`pipelining: ${(error as Error).message}`);
       progress(`pipelining FAILED: ${(error as Error).message}`);
+    }
+  }
+  // ---- 2d. a Batch child's lanes, on the same steady day
+  let lanes: LanesResult | undefined;
+  if (!skip.has('lanes') && compared && comparedDay) {
+    try {
+      lanes = await benchLanes({
+        dataDir: join(work, `daily-${compared.users}`),
+        users: compared.users,
+        date: comparedDay.date,
+        modelVersion: demo.manifest.modelVersion,
+        rounds: quick ? 1 : 2,
+        cores: availableParallelism(),
+      });
+    } catch (error) {
+      errors.push(`lanes: ${(error as Error).message}`);
+      progress(`lanes FAILED: ${(error as Error).message}`);
     }
   }
 
@@ -508,6 +541,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     },
     daily,
     ...(pipelining ? { pipelining } : {}),
+    ...(lanes ? { lanes } : {}),
     writeCost: { items, fromDailyRuns },
     ...(projection ? { projection } : {}),
     lookup,

@@ -199,6 +199,7 @@ export function renderMarkdown(r: BenchReport): string {
   }
 
   out.push(...pipeliningSection(r.pipelining));
+  out.push(...lanesSection(r.lanes));
 
   out.push('## 3. Write cost', '');
   if (r.writeCost.items.length > 0) {
@@ -225,7 +226,7 @@ export function renderMarkdown(r: BenchReport): string {
         )
         .join(
           ', ',
-        )}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.${a.cpuNote ? ` CPU side: ${a.cpuNote}; a container is billed for whichever takes longer, its GPU's time or its CPU work (column "limited by").` : ''}`,
+        )}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.${a.cpuNote ? ` CPU side: ${a.cpuNote}; a container is billed for whichever takes longer, its GPU's time or its lanes' CPU work (column "limited by"), and each row takes the cheapest g5 size, one lane per 4 vCPUs (cdk/batch-sizing.ts; the stack's partitionsPerJob, default 2).` : ''}`,
       '',
       `List prices (USD, us-east-1, on-demand): ${Object.entries(a.prices as Record<string, number>)
         .map(([k, v]) => `${k} ${v}`)
@@ -235,6 +236,7 @@ export function renderMarkdown(r: BenchReport): string {
         [
           'DAU',
           'precision',
+          'container (lanes)',
           'GPU-bound h/day',
           'CPU-bound h/day',
           'limited by',
@@ -249,6 +251,7 @@ export function renderMarkdown(r: BenchReport): string {
         r.projection.rows.map((c) => [
           c.dailyActiveUsers.toExponential(0),
           c.precision,
+          c.instance ? `${c.instance} (${c.partitionsPerJob})` : 'g5.xlarge (1)',
           c.gpuBoundHoursPerDay ?? c.gpuHoursPerDay,
           c.cpuBoundHoursPerDay ?? '-',
           c.limitedBy ?? 'gpu',
@@ -263,6 +266,30 @@ export function renderMarkdown(r: BenchReport): string {
       ),
       '',
     );
+    const firstDau = r.projection.rows[0]?.dailyActiveUsers;
+    const shapes = r.projection.rows.filter((c) => c.byShape && c.dailyActiveUsers === firstDau);
+    if (shapes.length > 0) {
+      out.push(
+        `Instance cost a day by container shape at ${shapes[0]!.dailyActiveUsers.toExponential(0)} DAU (one A10G each; lanes = partitions a Batch child embeds at once, \`partitionsPerJob\`):`,
+        '',
+        table(
+          ['precision', 'container', 'lanes', 'CPU-bound h/day', 'limited by', 'instance h/day', '$/day', 'vs 1 lane'],
+          shapes.flatMap((c) =>
+            c.byShape!.map((shape) => [
+              c.precision,
+              shape.instance,
+              shape.partitionsPerJob,
+              shape.cpuBoundHoursPerDay ?? '-',
+              shape.limitedBy,
+              shape.hoursPerDay,
+              shape.usdPerDay,
+              `${round(shape.usdPerDay / c.byShape![0]!.usdPerDay, 2)}×`,
+            ]),
+          ),
+        ),
+        '',
+      );
+    }
   }
 
   out.push('## 4. Lookup over HTTP (loopback)', '');
@@ -416,6 +443,25 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
     );
   }
   return out;
+}
+
+/** Section 2, continued: a Batch child's partitions one after another vs at once on lanes. */
+function lanesSection(l: BenchReport['lanes']): string[] {
+  if (!l) return [];
+  const perUser = (cpu: number) => round((1000 * cpu) / Math.max(1, l.embeddedUsers), 3);
+  return [
+    "### A Batch child's lanes",
+    '',
+    `The Batch container's entry (batch-container/worker.ts \`runWorker\`, CPU provider) embeds partitions ${l.partitions.join(', ')} of the ${l.users}-user steady day (${l.date}, ${l.embeddedUsers} users embedded), each run into a fresh in-memory table, alternating: **serial** = one child per partition, one after another (a partition in the calling thread, onnxruntime on all ${l.cores} cores, writer thread), **lanes** = one child embedding them at once (\`PARTITIONS_PER_JOB\`; a stage worker thread per partition with its own session, ${Math.max(1, Math.floor(l.cores / l.partitions.length))} onnxruntime thread(s) and writer thread). Seconds and CPU are the whole process's from its start (module loading and the lanes' start-up included).`,
+    '',
+    table(
+      ['shape', 'seconds', 'CPU s', 'CPU ms per embedded user', 'peak RSS MiB'],
+      l.rounds.map((r) => [r.shape, r.seconds, r.cpuSeconds, perUser(r.cpuSeconds), r.peakRssMiB]),
+    ),
+    '',
+    `Mean: serial ${l.meanSeconds.serial} s, lanes ${l.meanSeconds.lanes} s (serial / lanes ${l.meanSeconds.speedup}×). Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane boots a worker thread and a writer thread (tsx, the SDK, onnxruntime, parquet-wasm: about 2 CPU seconds a lane on this machine) and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, cdk/batch-sizing.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
+    '',
+  ];
 }
 
 /** Section 2, continued: serial vs pipelined embed stage, and where its CPU goes. */

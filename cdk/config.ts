@@ -51,6 +51,13 @@ export const DeploymentConfigSchema = z
     scheduleEnabled: bool().default(true),
     /** Partition count of the daily run = Batch array size (2..10000). Fixed per deployment. Default: 16. */
     partitions: int(2, 10_000).default(16),
+    /**
+     * Partitions one Batch array child embeds at once, one lane each (its own GPU session, CPU
+     * threads and 4 vCPUs + 14 GiB), so the child's CPU work keeps pace with its one GPU; must be
+     * below `partitions` (Batch arrays have at least 2 children). Default: 2 (8 vCPUs, g5.2xlarge:
+     * docs/deploy.md, reports/bench.md section 3).
+     */
+    partitionsPerJob: int(1, 16).default(2),
     /** Concurrent partition-stage Lambdas in the Map state. Default: 32. */
     mapMaxConcurrency: int(1, 1000).default(32),
     /** GPU instance families or types for Batch. Default: g5 and g6. */
@@ -98,7 +105,7 @@ export const DeploymentConfigSchema = z
     lookupProvisionedConcurrency: int(1, 10_000).optional(),
     /** Lookup p99 latency alarm threshold, milliseconds. Default: 250. */
     lookupP99AlarmMs: int(1, 30_000).default(250),
-    /** Partition failure rate (percent of Batch children) that alarms. Default: 5. */
+    /** Partition failure rate (percent of partitions embedded in the last hour) that alarms. Default: 5. */
     partitionFailureAlarmPercent: int(1, 100).default(5),
     /** Email subscribed to the alarm topic (absent = subscribe later). */
     alarmEmail: z.email().optional(),
@@ -116,6 +123,13 @@ export function parseDeploymentConfig(raw: unknown): DeploymentConfig {
   const result = DeploymentConfigSchema.safeParse(raw ?? {});
   if (result.success) {
     assertRefreshWithinRetention(result.data.refreshAgeDays, result.data.embeddingRetentionDays);
+    const { partitions, partitionsPerJob } = result.data;
+    if (partitionsPerJob >= partitions) {
+      throw new ValidationError(
+        `invalid PinnerFormer deployment config: partitionsPerJob (${partitionsPerJob}) must be below partitions (${partitions}): a Batch array job has at least 2 children`,
+        { partitions, partitionsPerJob },
+      );
+    }
     return result.data;
   }
   const problems = result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`);

@@ -91,6 +91,7 @@ export class PinnerFormerStack extends Stack {
       spot: config.spot,
       jobAttempts: config.jobAttempts,
       jobTimeout: Duration.minutes(config.jobTimeoutMinutes),
+      partitionsPerJob: config.partitionsPerJob,
       logRetentionDays,
       environment: { ...storeEnvironment, TABLE_NAME: table.tableName },
     });
@@ -105,6 +106,7 @@ export class PinnerFormerStack extends Stack {
       scheduleExpression: config.scheduleExpression,
       scheduleEnabled: config.scheduleEnabled,
       partitions: config.partitions,
+      partitionsPerJob: config.partitionsPerJob,
       mapMaxConcurrency: config.mapMaxConcurrency,
       logRetentionDays,
       environment: storeEnvironment,

@@ -3,29 +3,36 @@
  * exit codes Batch's retry strategy reads, and the GPU fail-fast check. This machine has no GPU,
  * so the real CUDA check must refuse before anything is written.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  decisiveError,
   EXIT,
   exitCodeFor,
   main,
+  partitionsOfChild,
   readWorkerSettings,
   runWorker,
   type WorkerDeps,
   type WorkerSettings,
 } from '../batch-container/worker.ts';
 import type { EmbeddingStore } from '../src/embeddings/types.ts';
+import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { deployModel } from '../src/pipeline/model.ts';
-import type { PipelineEnv } from '../src/pipeline/types.ts';
+import { partitionSlice } from '../src/pipeline/partition.ts';
+import { plan } from '../src/pipeline/plan.ts';
+import type { PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { ModelError, NotFoundError, TransientError, ValidationError } from '../src/util/errors.ts';
-import { fixtureModel, fixtureModelVersion } from './pipeline-helpers.ts';
+import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
 
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 const MV = fixtureModelVersion('tiny');
+const DAY0 = '2026-03-01';
+const RUN_DAY = '2026-03-03';
 const hasGpu = existsSync('/dev/nvidiactl') || existsSync('/dev/nvidia0');
 const BASE_ENV = {
   RUN_DATE: '2026-03-01',
@@ -41,16 +48,37 @@ describe('worker environment', () => {
     expect(readWorkerSettings(BASE_ENV)).toMatchObject({
       date: '2026-03-01',
       modelVersion: MV,
-      partition: 3,
+      partitions: [3],
       executionProvider: 'cuda',
       dtype: 'float16',
     });
   });
 
   it.each([
+    // [partitions, per job, array index, the child's partitions]
+    [8, 2, 3, [6, 7]],
+    [7, 2, 3, [6]],
+    [16, 4, 0, [0, 1, 2, 3]],
+    [5, 1, 4, [4]],
+  ])('with %i partitions and %i per job, child %i embeds %j', (partitions, perJob, index, expected) => {
+    const env = {
+      ...BASE_ENV,
+      PARTITIONS: String(partitions),
+      PARTITIONS_PER_JOB: String(perJob),
+      AWS_BATCH_JOB_ARRAY_INDEX: String(index),
+    };
+    expect(readWorkerSettings(env).partitions).toEqual(expected);
+    expect(partitionsOfChild(index, partitions, perJob)).toEqual(expected);
+  });
+
+  it.each([
     [{ RUN_DATE: undefined }, /RUN_DATE/],
     [{ AWS_BATCH_JOB_ARRAY_INDEX: undefined }, /AWS_BATCH_JOB_ARRAY_INDEX/],
-    [{ AWS_BATCH_JOB_ARRAY_INDEX: '8' }, /must be below PARTITIONS/],
+    [{ AWS_BATCH_JOB_ARRAY_INDEX: '8' }, /must be below the array size/],
+    [{ PARTITIONS_PER_JOB: '3' }, /must be below the array size/],
+    [{ PARTITIONS_PER_JOB: '0' }, /PARTITIONS_PER_JOB/],
+    [{ PARTITIONS_PER_JOB: '17' }, /PARTITIONS_PER_JOB/],
+    [{ PARTITIONS_PER_JOB: 'two' }, /PARTITIONS_PER_JOB/],
     [{ MODEL_VERSION: 'a/b' }, /MODEL_VERSION/],
     [{ EXECUTION_PROVIDER: 'tpu' }, /EXECUTION_PROVIDER/],
   ])('refuses %j with a ValidationError naming the variable', (change, message) => {
@@ -81,7 +109,7 @@ describe('the GPU check', () => {
   const settings: WorkerSettings = {
     date: '2026-03-01',
     modelVersion: MV,
-    partition: 0,
+    partitions: [0],
     objectStoreUri: '',
     tableName: 'unused',
     executionProvider: 'cuda',
@@ -93,6 +121,9 @@ describe('the GPU check', () => {
       property === 'then' ? undefined : () => Promise.reject(new Error(`store.${String(property)} called`)),
   });
   const metrics = () => new Metrics({ namespace: 'PinnerFormerTest', serviceName: 'embed-worker' });
+  const noLanes: WorkerDeps['openLanes'] = () => {
+    throw new Error('one partition runs in this thread, without lanes');
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pf-worker-'));
@@ -112,6 +143,7 @@ describe('the GPU check', () => {
         embedded = true;
         throw new Error('must not run');
       },
+      openLanes: noLanes,
     };
     // Act + Assess
     await expect(runWorker(settings, env, metrics(), deps)).rejects.toThrow(ModelError);
@@ -131,6 +163,7 @@ describe('the GPU check', () => {
         embedded = true;
         throw new Error('must not run');
       },
+      openLanes: noLanes,
     };
     await expect(runWorker(settings, env, metrics(), deps)).rejects.toThrow(/libcudnn/);
     expect(embedded).toBe(false);
@@ -155,6 +188,7 @@ describe('the GPU check', () => {
           writeStats: { items: 1, requests: 1, retries: 0 },
         } as never;
       },
+      openLanes: noLanes,
     };
     // Act
     const result = await runWorker(settings, env, metrics(), deps);
@@ -162,7 +196,111 @@ describe('the GPU check', () => {
     expect(checked).toHaveLength(1);
     expect(checked[0]).toMatch(/model\.onnx$/);
     expect(inputs).toEqual([{ date: '2026-03-01', modelVersion: MV, partition: 0, executionProvider: 'cuda' }]);
-    expect(result.embeddedUsers).toBe(1);
+    expect(result.map((r) => r.embeddedUsers)).toEqual([1]);
+  });
+});
+
+describe('several partitions per child (lanes)', () => {
+  const metrics = () => new Metrics({ namespace: 'PinnerFormerTest', serviceName: 'embed-worker' });
+  let dataDir: string;
+  const tables: LocalEmbeddings[] = [];
+
+  beforeAll(async () => {
+    // Prepare: one run planned and partitioned (3 partitions), as the Lambdas leave it for Batch
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    dataDir = await syntheticDataDir(90, 3, DAY0);
+    const objects = new LocalObjectStore(join(dataDir, 'objects'));
+    const env: PipelineEnv = { objects, embeddings: undefined as never };
+    await deployModel(env, fixtureModel('tiny'));
+    const run = await plan(env, { date: RUN_DAY, modelVersion: MV, partitions: 3, backfill: true });
+    for (const slice of run.slices) await partitionSlice(env, { date: RUN_DAY, modelVersion: MV, slice: slice.index });
+  });
+  afterAll(async () => {
+    for (const table of tables) await table.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** A copy of the partitioned run with its own table, and the worker's env on it as in AWS. */
+  async function copyOfRun(
+    name: string,
+  ): Promise<{ env: PipelineEnv; settings: WorkerSettings; table: LocalEmbeddings }> {
+    const objectsDir = join(dataDir, name);
+    cpSync(join(dataDir, 'objects'), objectsDir, { recursive: true });
+    const table = await openLocalEmbeddings({ store: { wallClockExpiry: false } });
+    tables.push(table);
+    const settings: WorkerSettings = {
+      date: RUN_DAY,
+      modelVersion: MV,
+      partitions: [],
+      objectStoreUri: objectsDir,
+      tableName: table.tableName,
+      executionProvider: 'cpu',
+      dtype: 'float16',
+      retentionDays: 30,
+    };
+    const env: PipelineEnv = { objects: new LocalObjectStore(objectsDir), embeddings: table.store };
+    return { env, settings, table };
+  }
+
+  const snapshotBytes = (objectsDir: string) =>
+    readdirSync(objectsDir, { recursive: true, encoding: 'utf8' })
+      .filter((path) => /^(sequences|embeddings)\//.test(path) && path.endsWith('.parquet'))
+      .sort()
+      .map((path) => [path, readFileSync(join(objectsDir, path)).toString('base64')]);
+
+  it('embeds its partitions at once on lanes, with the same table items and snapshots as one per child', async () => {
+    // Prepare: the same run twice: three children of one partition, and one child of three
+    const single = await copyOfRun('objects-single');
+    const laned = await copyOfRun('objects-lanes');
+    // Act
+    const singles: PartitionResult[] = [];
+    for (const partition of [0, 1, 2]) {
+      singles.push(...(await runWorker({ ...single.settings, partitions: [partition] }, single.env, metrics())));
+    }
+    const lanes = await runWorker({ ...laned.settings, partitions: [0, 1, 2] }, laned.env, metrics());
+    // Assess: every partition embedded once, and byte-identical outputs
+    expect(lanes.map((r) => r.partition)).toEqual([0, 1, 2]);
+    expect(lanes.map((r) => r.embeddedUsers)).toEqual(singles.map((r) => r.embeddedUsers));
+    expect(lanes.reduce((n, r) => n + r.embeddedUsers, 0)).toBeGreaterThan(30);
+    const items = await scanTable(laned.table);
+    expect(items.size).toBeGreaterThan(30);
+    expect(items).toEqual(await scanTable(single.table));
+    const snapshots = snapshotBytes(laned.settings.objectStoreUri);
+    expect(snapshots.length).toBeGreaterThanOrEqual(6);
+    expect(snapshots).toEqual(snapshotBytes(single.settings.objectStoreUri));
+  });
+
+  it('runs every partition to its end and exits with the failure that retrying cannot fix', async () => {
+    // Prepare: lanes where partition 1 hits bad input and partition 2 a throttled table
+    const started: number[] = [];
+    let closed = false;
+    const deps: WorkerDeps = {
+      requireGpu: async () => {},
+      embedPartition: async () => {
+        throw new Error('several partitions run on lanes');
+      },
+      openLanes: () => ({
+        embed: async (input) => {
+          started.push(input.partition);
+          if (input.partition === 1) throw new ValidationError('bad work file');
+          if (input.partition === 2) throw new TransientError('DynamoDB kept throttling');
+          return { partition: input.partition, embeddedUsers: 3 } as PartitionResult;
+        },
+        close: async () => {
+          closed = true;
+        },
+      }),
+    };
+    const { env, settings } = await copyOfRun('objects-faults');
+    // Act
+    const failure = await runWorker({ ...settings, partitions: [0, 1, 2] }, env, metrics(), deps).catch((e) => e);
+    // Assess: all three ran, the lanes closed, and the exit code is "do not retry"
+    expect(started).toEqual([0, 1, 2]);
+    expect(closed).toBe(true);
+    expect(failure).toBeInstanceOf(ValidationError);
+    expect(exitCodeFor(failure)).toBe(EXIT.invalid);
+    expect(decisiveError([new TransientError('a'), new TransientError('b')])).toBeInstanceOf(TransientError);
+    expect(exitCodeFor(decisiveError([new TransientError('a'), new Error('bug')]))).toBe(EXIT.unexpected);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONTAINER_CPU_THREADS, PRICES, projectCost } from '../bench/cost.ts';
+import { CONTAINER_SHAPES, CPU_THREADS_PER_LANE, PRICES, projectCost } from '../bench/cost.ts';
 import { cpuByComponent, INFERENCE_COMPONENT } from '../bench/cpu-profile.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
 import { GPU_FILES, gpuEfficiency, readGpuResults } from '../bench/gpu-results.ts';
@@ -78,25 +78,34 @@ describe('bench cost projection', () => {
     const small = projectCost(input, 10_000_000, 'fp32');
     const large = projectCost(input, 100_000_000, 'fp32');
     expect(large.usdPerDay.total / small.usdPerDay.total).toBeCloseTo(10, 1);
+    // without a CPU figure the GPU limits every shape, so the smallest instance is the cheapest
+    expect(small).toMatchObject({ instance: 'g5.xlarge', partitionsPerJob: 1, limitedBy: 'gpu' });
     expect(small.usdPerDay.gpu).toBeCloseTo(small.gpuHoursPerDay * PRICES.g5xlargePerHour, 2);
     expect(small.usdPerDay.dynamoWrites).toBeCloseTo(10 * PRICES.dynamoWritePerMillionWru, 6);
     expect(projectCost(input, 10_000_000, 'fp16').gpuHoursPerDay).toBeLessThan(small.gpuHoursPerDay);
   });
 
-  it("bills a container for its CPU work where that takes longer than its GPU's, and says which limited it", () => {
-    // Prepare: 23 GFLOP at 80% of the A10G's fp16 peak is ~0.23 ms of GPU per user; 1 CPU-ms on 2 threads is 0.5 ms
+  it("bills a container for its lanes' CPU work where that takes longer than its GPU's, and picks the cheapest shape", () => {
+    // Prepare: 23 GFLOP at 80% of the A10G's fp16 peak is ~0.23 ms of GPU per user, fp32 ~0.92 ms;
+    // 1 CPU-ms per user on 2 threads per lane is 0.5 ms with 1 lane, 0.25 with 2, 0.125 with 4
     const input = { ...cpuMeasured, cpuSecondsPerUser: 0.001 };
     // Act
     const fp16 = projectCost(input, 10_000_000, 'fp16');
     const fp32 = projectCost(input, 10_000_000, 'fp32');
-    // Assess
-    expect(fp16.limitedBy).toBe('cpu');
-    expect(fp16.cpuBoundHoursPerDay).toBeCloseTo((10_000_000 * 0.001) / CONTAINER_CPU_THREADS / 3600, 2);
-    expect(fp16.gpuHoursPerDay).toBe(fp16.cpuBoundHoursPerDay);
+    // Assess: every shape is priced; one lane is CPU-bound in fp16
+    const oneLane = fp16.byShape.find((shape) => shape.partitionsPerJob === 1)!;
+    expect(fp16.byShape.map((shape) => shape.instance)).toEqual(CONTAINER_SHAPES.map((shape) => shape.instance));
+    expect(oneLane.limitedBy).toBe('cpu');
+    expect(oneLane.cpuBoundHoursPerDay).toBeCloseTo((10_000_000 * 0.001) / CPU_THREADS_PER_LANE / 3600, 2);
+    expect(oneLane.hoursPerDay).toBe(oneLane.cpuBoundHoursPerDay);
+    // 2 lanes on a g5.2xlarge: 0.69 h x 1.212 beats 1 lane (1.39 h x 1.006) and 4 lanes (0.64 h x 1.624)
+    expect(fp16).toMatchObject({ instance: 'g5.2xlarge', partitionsPerJob: 2, limitedBy: 'cpu' });
+    expect(fp16.usdPerDay.gpu).toBeCloseTo(fp16.gpuHoursPerDay * PRICES.g5_2xlargePerHour, 1);
+    expect(fp16.usdPerDay.gpu).toBeLessThan(oneLane.usdPerDay);
     expect(fp16.gpuBoundHoursPerDay).toBeLessThan(fp16.gpuHoursPerDay);
-    expect(fp32.limitedBy).toBe('gpu'); // fp32 is ~0.92 ms of GPU per user
+    // fp32: the GPU limits even one lane, so more cores only cost more
+    expect(fp32).toMatchObject({ instance: 'g5.xlarge', limitedBy: 'gpu' });
     expect(fp32.gpuHoursPerDay).toBe(fp32.gpuBoundHoursPerDay);
-    expect(projectCost(cpuMeasured, 10_000_000, 'fp16')).toMatchObject({ limitedBy: 'gpu' }); // no CPU figure
   });
 
   it("takes a GPU's measured share of its peak over the CPU's, per precision, and says which it used", () => {

@@ -15,6 +15,7 @@ describe('deployment config', () => {
       stackName: 'PinnerFormer',
       scheduleExpression: 'cron(0 3 * * ? *)',
       partitions: 16,
+      partitionsPerJob: 2,
       instanceTypes: ['g5', 'g6'],
       maxVcpus: 64,
       spot: true,
@@ -42,6 +43,15 @@ describe('deployment config', () => {
     expect(config.maxVcpus).toBe(128);
     expect(config.spot).toBe(false);
     expect(config.instanceTypes).toEqual(['g6', 'g6e.xlarge']);
+  });
+
+  it('refuses as many partitions per child as partitions: a Batch array has at least 2 children', () => {
+    expect(() => parseDeploymentConfig({ partitions: 4, partitionsPerJob: 4 })).toThrow(ValidationError);
+    expect(() => parseDeploymentConfig({ partitions: 4, partitionsPerJob: 4 })).toThrow(
+      /partitionsPerJob \(4\) must be below partitions \(4\)/,
+    );
+    expect(() => parseDeploymentConfig({ partitionsPerJob: 17 })).toThrow(/partitionsPerJob/);
+    expect(parseDeploymentConfig({ partitions: 4, partitionsPerJob: 3 }).partitionsPerJob).toBe(3);
   });
 
   it('names every bad key in one ValidationError', () => {

@@ -22,6 +22,15 @@ function stateMachineDefinition(template: Template): {
   return JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'X')).join(''));
 }
 
+/** The embed job's resource requirements by type. */
+function jobResources(template: Template): Record<string, string> {
+  const [job] = Object.values(template.findResources('AWS::Batch::JobDefinition')) as Resource[];
+  const requirements = (
+    job!.Properties.ContainerProperties as { ResourceRequirements: { Type: string; Value: string }[] }
+  ).ResourceRequirements;
+  return Object.fromEntries(requirements.map((r) => [r.Type, r.Value]));
+}
+
 describe('the default stack', () => {
   let template: Template;
   beforeAll(() => {
@@ -102,7 +111,8 @@ describe('the default stack', () => {
     expect(states.PartitionSlices!.ItemsPath).toBe('$.slices');
     expect(states.PartitionSlices!.Next).toBe('EmbedPartitions');
     expect(states.EmbedPartitions!.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
-    expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({ Size: 16 });
+    // 16 partitions, 2 per child (the defaults)
+    expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({ Size: 8 });
     expect(states.EmbedPartitions!.Next).toBe('PublishRun');
     expect(states.PublishRun!.Next).toBe('Published?');
     // every work step retries something and catches everything into the failure path
@@ -190,7 +200,11 @@ describe('the default stack', () => {
       Type: 'container',
       ContainerProperties: Match.objectLike({
         ResourceRequirements: Match.arrayWith([{ Type: 'GPU', Value: '1' }]),
-        Environment: Match.arrayWith([{ Name: 'EXECUTION_PROVIDER', Value: 'cuda' }]),
+        Environment: Match.arrayWith([
+          { Name: 'EXECUTION_PROVIDER', Value: 'cuda' },
+          { Name: 'PARTITIONS_PER_JOB', Value: '2' },
+          { Name: 'PARTITIONS', Value: '16' },
+        ]),
       }),
       RetryStrategy: {
         Attempts: 3,
@@ -205,7 +219,32 @@ describe('the default stack', () => {
     });
     // the worker's transient exit code is the one the job definition retries
     expect(EXIT.transient).toBe(WORKER_RETRYABLE_EXIT_CODE);
+    // two partitions per child by default: 2 × (4 vCPUs, 14 GiB) beside the one GPU
+    expect(jobResources(template)).toEqual({ GPU: '1', VCPU: '8', MEMORY: String(28 * 1024) });
   });
+
+  it.each([
+    // [partitions, per job, array size, vCPUs, MiB]
+    [16, 1, 16, 4, 14 * 1024],
+    [10, 4, 3, 16, 56 * 1024],
+  ])(
+    'with %i partitions, %i per child: an array of %i children of %i vCPUs and %i MiB',
+    (partitions, perJob, size, vcpus, mib) => {
+      // Act
+      const synthesized = synthStack({ partitions, partitionsPerJob: perJob }).template;
+      // Assess: the array size and the job's resources follow, and the worker is told its share
+      const states = stateMachineDefinition(synthesized).States;
+      expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({
+        Size: size,
+      });
+      expect(jobResources(synthesized)).toEqual({ GPU: '1', VCPU: String(vcpus), MEMORY: String(mib) });
+      synthesized.hasResourceProperties('AWS::Batch::JobDefinition', {
+        ContainerProperties: Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'PARTITIONS_PER_JOB', Value: String(perJob) }]),
+        }),
+      });
+    },
+  );
 
   it('bundles every Lambda for Node 22 with tracing, JSON logs and Powertools settings', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
@@ -296,7 +335,8 @@ describe('configured variants', () => {
     const { template } = synthStack({
       spot: false,
       instanceTypes: ['g6.2xlarge'],
-      partitions: 4,
+      partitions: 8,
+      partitionsPerJob: 2,
       scheduleExpression: 'cron(30 1 * * ? *)',
       imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
     });

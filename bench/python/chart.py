@@ -74,6 +74,30 @@ def pipelining_panels(cpu_ax, modes_ax, p: dict | None) -> None:  # noqa: ANN001
     modes_ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
 
 
+def shapes_panel(ax, projection: dict | None) -> None:  # noqa: ANN001
+    """Instance $/day by container shape (lanes per A10G) at the first projected DAU, fp32 and fp16."""
+    rows = [r for r in (projection or {}).get("rows", []) if r.get("byShape")]
+    if not rows:
+        ax.set_visible(False)
+        return
+    dau = rows[0]["dailyActiveUsers"]
+    rows = [r for r in rows if r["dailyActiveUsers"] == dau]
+    labels = [f"{s['instance']}\n{s['partitionsPerJob']} lane(s)" for s in rows[0]["byShape"]]
+    width = 0.8 / len(rows)
+    for i, row in enumerate(rows):
+        xs = [x + (i - (len(rows) - 1) / 2) * width for x in range(len(labels))]
+        bars = ax.bar(xs, [s["usdPerDay"] for s in row["byShape"]], width, label=row["precision"],
+                      color=["#47a", "#a74"][i % 2])
+        for bar, shape in zip(bars, row["byShape"]):
+            ax.annotate(shape["limitedBy"], (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("instance $/day (on-demand)")
+    ax.set_title(f"projected instance cost by container shape, {dau / 1e6:.0f}M users/day\n"
+                 "(bar label: what limits it, GPU or the lanes' CPU work)", fontsize=9)
+    ax.legend(fontsize=7)
+
+
 def main() -> None:
     report = json.loads(open(sys.argv[1]).read())
     fig, axes = plt.subplots(3, 3, figsize=(16, 13.5))
@@ -153,7 +177,7 @@ def main() -> None:
     else:
         ax.set_visible(False)
     pipelining_panels(axes[2][0], axes[2][1], report.get("pipelining"))
-    axes[2][2].set_visible(False)
+    shapes_panel(axes[2][2], report.get("projection"))
     fig.suptitle(f"PinnerFormer benchmark {report['createdAt']} ({report['machine']['cpu']}, "
                  f"{report['machine']['threads']} threads)", fontsize=10)
     fig.tight_layout()

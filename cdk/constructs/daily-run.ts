@@ -1,7 +1,7 @@
 /**
  * The daily run: an EventBridge schedule starts a Step Functions state machine that runs
  *   plan Lambda -> Map of partition Lambdas (one per event slice) -> Batch array job (one child
- *   per partition, awaited with .sync) -> publish Lambda.
+ *   per partitionsPerJob partitions, awaited with .sync) -> publish Lambda.
  * Every step retries what is transient and catches everything else into one failure path that
  * notifies SNS and fails the execution; publish (the only step that moves the pointer) never runs
  * after a failure, so a failed run leaves the pointer where it was.
@@ -33,6 +33,8 @@ export interface DailyRunProps {
   readonly scheduleExpression: string;
   readonly scheduleEnabled: boolean;
   readonly partitions: number;
+  /** Partitions per Batch array child: the array has ceil(partitions / partitionsPerJob) children. */
+  readonly partitionsPerJob: number;
   readonly mapMaxConcurrency: number;
   readonly logRetentionDays: logs.RetentionDays;
   /** Environment shared by the stage functions (stores, refresh age, dtype, retention). */
@@ -248,7 +250,7 @@ export class DailyRun extends Construct {
       jobName: 'pinnerformer-embed',
       jobQueueArn: props.jobQueue.jobQueueArn,
       jobDefinitionArn: props.jobDefinition.jobDefinitionArn,
-      arraySize: props.partitions,
+      arraySize: Math.ceil(props.partitions / props.partitionsPerJob),
       containerOverrides: {
         environment: {
           RUN_DATE: sfn.JsonPath.stringAt('$.date'),

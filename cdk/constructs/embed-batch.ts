@@ -15,6 +15,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { MEMORY_GIB_PER_PARTITION, VCPUS_PER_PARTITION } from '../batch-sizing.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
 import { METRICS_NAMESPACE, REPO_ROOT } from './stage-function.ts';
 
@@ -31,6 +32,8 @@ export interface EmbedBatchProps {
   readonly spot: boolean;
   readonly jobAttempts: number;
   readonly jobTimeout: Duration;
+  /** Partitions each array child embeds at once (its vCPUs and memory scale with them). */
+  readonly partitionsPerJob: number;
   readonly logRetentionDays: logs.RetentionDays;
   /** Environment of every child job (stores, dtype, retention). */
   readonly environment: Readonly<Record<string, string>>;
@@ -127,13 +130,14 @@ export class EmbedBatch extends Construct {
     this.container = new batch.EcsEc2ContainerDefinition(this, 'EmbedContainer', {
       image,
       gpu: 1,
-      cpu: 4,
-      memory: Size.gibibytes(14),
+      cpu: VCPUS_PER_PARTITION * props.partitionsPerJob,
+      memory: Size.gibibytes(MEMORY_GIB_PER_PARTITION * props.partitionsPerJob),
       jobRole: this.jobRole,
       environment: {
         EXECUTION_PROVIDER: 'cuda',
         POWERTOOLS_SERVICE_NAME: 'embed-worker',
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        PARTITIONS_PER_JOB: String(props.partitionsPerJob),
         ...props.environment,
       },
       logging: ecs.LogDriver.awsLogs({ streamPrefix: 'embed', logGroup: this.logGroup }),

@@ -89,7 +89,7 @@ export class Operations extends Construct {
       period: hour,
     });
     alarm('PartitionFailureRateAlarm', {
-      alarmDescription: 'Embed partitions (Batch children) fail above the configured rate.',
+      alarmDescription: "Embed partitions (each of a Batch child's partitions counts) fail above the configured rate.",
       metric: partitionFailureRate,
       threshold: props.partitionFailureAlarmPercent,
       evaluationPeriods: 1,

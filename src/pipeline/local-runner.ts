@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { EmbeddingDtype } from '../embeddings/types.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
-import { ConflictError } from '../util/errors.ts';
+import { ConflictError, ValidationError } from '../util/errors.ts';
 import { deployModel } from './model.ts';
 import { plan } from './plan.ts';
 import { publish } from './publish.ts';
@@ -85,12 +85,15 @@ export function createStagePool(
   workers?: number,
   writerThread = false,
 ): WorkerPool {
+  const described = local.store.threadConfig();
+  if (!described) {
+    throw new ValidationError('stage workers need a store that describes its connection (openLocalEmbeddings sets it)');
+  }
+  // workers write with the parent store's settings, to the endpoint the local table names
+  const store = { ...described, tableName: local.tableName, connection: { endpoint: local.endpoint, local: true } };
   return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
-    objectsDir: join(resolve(dataDir), 'objects'),
-    endpoint: local.endpoint,
-    tableName: local.tableName,
-    // workers write with the same settings as the parent's store
-    store: { dtype: local.store.dtype, retentionDays: local.store.retentionDays },
+    objects: join(resolve(dataDir), 'objects'),
+    store,
     writerThread,
   });
 }

@@ -1,11 +1,13 @@
 /**
- * A worker thread of the local runner: runs partition-stage slices and embed-stage partitions
- * against the parent's object directory and its embedded DynamoDB endpoint (workers cannot open
- * the parent's LevelDB, so they connect over loopback). One store connection per worker.
+ * A stage worker thread: runs partition-stage slices and embed-stage partitions against the
+ * parent's object store and table, both described as plain data. The local runner's workers reach
+ * its directory and its embedded DynamoDB over loopback (they cannot open the parent's LevelDB);
+ * a Batch container's lanes (batch-container/worker.ts) reach S3 and DynamoDB. One store
+ * connection per worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { connectLocalEmbeddings, type LocalStoreOptions } from '../local/local-embeddings.ts';
-import { LocalObjectStore } from '../storage/local-object-store.ts';
+import { openStoreFromConfig, type StoreThreadConfig } from '../embeddings/store-config.ts';
+import { type OpenObjectStoreOptions, openObjectStore } from '../storage/open-object-store.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
 import { prewarmOutput } from './embed-writer.ts';
 import { type PartitionSliceInput, partitionSlice } from './partition.ts';
@@ -13,10 +15,12 @@ import { type SerializedError, serializeError } from './thread-errors.ts';
 import type { PipelineEnv } from './types.ts';
 
 export interface WorkerConfig {
-  readonly objectsDir: string;
-  readonly endpoint: string;
-  readonly tableName: string;
-  readonly store?: LocalStoreOptions;
+  /** The object store's location: a directory or s3://bucket/prefix (src/storage/open-object-store.ts). */
+  readonly objects: string;
+  /** How the parent opened an S3 object store; default the store's own. */
+  readonly conditionalPuts?: OpenObjectStoreOptions['conditionalPuts'];
+  /** The table, as the parent's store describes itself (DynamoEmbeddingStore.threadConfig()). */
+  readonly store: StoreThreadConfig;
   /** Start the embed stage's writer thread at boot (the runner passes writerThread to embed tasks alike). */
   readonly writerThread?: boolean;
 }
@@ -35,9 +39,9 @@ export type WorkerReply =
 
 const config = workerData as WorkerConfig;
 const port = parentPort!;
-const connection = connectLocalEmbeddings(config.endpoint, config.tableName, config.store ?? {});
+const connection = openStoreFromConfig(config.store);
 const env: PipelineEnv = {
-  objects: new LocalObjectStore(config.objectsDir),
+  objects: openObjectStore(config.objects, config.conditionalPuts ? { conditionalPuts: config.conditionalPuts } : {}),
   embeddings: connection.store,
   log: (message) => port.postMessage({ log: message } satisfies WorkerReply),
 };

@@ -44,7 +44,12 @@ async function openTable(proxyOptions?: Omit<FaultProxyOptions, 'target'>): Prom
   const proxy = proxyOptions ? await startDynamoFaultProxy({ ...proxyOptions, target: dynamo.endpoint }) : undefined;
   const endpoint = proxy?.endpoint ?? dynamo.endpoint;
   const client = proxy ? localDynamoClient(endpoint) : dynamo.client;
-  const store = new DynamoEmbeddingStore({ tableName: TABLE, client, wallClockExpiry: false });
+  const store = new DynamoEmbeddingStore({
+    tableName: TABLE,
+    client,
+    wallClockExpiry: false,
+    connection: { endpoint, local: true },
+  });
   const local: LocalEmbeddings = {
     store,
     dynamo,
