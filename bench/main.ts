@@ -272,54 +272,56 @@ export async function main(argv: readonly string[]): Promise<void> {
 
   const { model: demo, trained } = await demoModel(work, flags.model);
   const demoShape = modelShape(demo.manifest);
+  /** One measurement: its result, or undefined with the failure recorded (the rest still runs). */
+  const measure = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (error) {
+      errors.push(`${name}: ${(error as Error).message}`);
+      progress(`${name} FAILED: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
 
   // ---- 2. the daily run (first: it produces the data the padding and lookup figures use)
   const daily: DailySizeResult[] = [];
   if (!skip.has('daily')) {
     for (const users of settings.dailySizes) {
-      try {
-        daily.push(await benchDailySize({ workDir: work, modelDir: demo.dir, users, days: settings.days, seed: 7 }));
-      } catch (error) {
-        errors.push(`daily ${users}: ${(error as Error).message}`);
-        progress(`daily ${users} FAILED: ${(error as Error).message}`);
-      }
+      const result = await measure(`daily ${users}`, () =>
+        benchDailySize({ workDir: work, modelDir: demo.dir, users, days: settings.days, seed: 7 }),
+      );
+      if (result) daily.push(result);
     }
   }
   // ---- 2c. pipelining side by side, and the embed stage's CPU by component (100k users, or the largest below)
-  let pipelining: PipeliningResult | undefined;
   const compared = [...daily].filter((d) => d.users <= 100_000).pop();
   const comparedDay = compared?.runs.find((r) => r.role === 'steady');
-  if (!skip.has('pipelining') && compared && comparedDay) {
-    try {
-      pipelining = await benchPipelining({
-        dataDir: join(work, `daily-${compared.users}`),
-        users: compared.users,
-        date: comparedDay.date,
-        modelDir: demo.dir,
-        rounds: quick ? 1 : 2,
-      });
-    } catch (error) {
-      errors.push(`pipelining: ${(error as Error).message}`);
-      progress(`pipelining FAILED: ${(error as Error).message}`);
-    }
-  }
+  const pipelining: PipeliningResult | undefined =
+    !skip.has('pipelining') && compared && comparedDay
+      ? await measure('pipelining', () =>
+          benchPipelining({
+            dataDir: join(work, `daily-${compared.users}`),
+            users: compared.users,
+            date: comparedDay.date,
+            modelDir: demo.dir,
+            rounds: quick ? 1 : 2,
+          }),
+        )
+      : undefined;
   // ---- 2d. a Batch child's lanes, on the same steady day
-  let lanes: LanesResult | undefined;
-  if (!skip.has('lanes') && compared && comparedDay) {
-    try {
-      lanes = await benchLanes({
-        dataDir: join(work, `daily-${compared.users}`),
-        users: compared.users,
-        date: comparedDay.date,
-        modelVersion: demo.manifest.modelVersion,
-        rounds: quick ? 1 : 2,
-        cores: availableParallelism(),
-      });
-    } catch (error) {
-      errors.push(`lanes: ${(error as Error).message}`);
-      progress(`lanes FAILED: ${(error as Error).message}`);
-    }
-  }
+  const lanes: LanesResult | undefined =
+    !skip.has('lanes') && compared && comparedDay
+      ? await measure('lanes', () =>
+          benchLanes({
+            dataDir: join(work, `daily-${compared.users}`),
+            users: compared.users,
+            date: comparedDay.date,
+            modelVersion: demo.manifest.modelVersion,
+            rounds: quick ? 1 : 2,
+            cores: availableParallelism(),
+          }),
+        )
+      : undefined;
 
   const smallest = daily[0];
   const steady = smallest?.runs.find((r) => r.role === 'steady');
@@ -331,40 +333,33 @@ export async function main(argv: readonly string[]): Promise<void> {
   // ---- 4. lookup against the smallest run's table
   const lookup: LookupFigures[] = [];
   if (!skip.has('lookup') && smallest && embedded.length > 0) {
-    try {
-      lookup.push(
-        ...(await benchLookup({
-          dataDir: join(work, `daily-${smallest.users}`),
-          userIds: embedded.map((u) => u.userId),
-          connections: settings.lookupConnections,
-          seconds: settings.lookupSeconds,
-        })),
-      );
-    } catch (error) {
-      errors.push(`lookup: ${(error as Error).message}`);
-    }
+    const figures = await measure('lookup', () =>
+      benchLookup({
+        dataDir: join(work, `daily-${smallest.users}`),
+        userIds: embedded.map((u) => u.userId),
+        connections: settings.lookupConnections,
+        seconds: settings.lookupSeconds,
+      }),
+    );
+    lookup.push(...(figures ?? []));
   }
 
   // ---- 2b. a small day with a paper-size model: the embed stage's split at the production model size
   if (!skip.has('daily') && !skip.has('paper-daily')) {
-    try {
+    const result = await measure('daily paper size', async () => {
       // the paper's trunk (6 × 768, D 256) over the synthetic data's item vectors
       const size = { ...PAPER_SIZE, itemVector: demo.manifest.dims.itemVector };
       const paperModel = await randomModelDir(join(work, `paper-6x768-ev${size.itemVector}`), size);
-      daily.push(
-        await benchDailySize({
-          workDir: work,
-          modelDir: paperModel.dir,
-          modelLabel: 'paper size 6×768 (random weights)',
-          users: settings.paperDailyUsers,
-          days: settings.days,
-          seed: 7,
-        }),
-      );
-    } catch (error) {
-      errors.push(`daily paper size: ${(error as Error).message}`);
-      progress(`daily paper size FAILED: ${(error as Error).message}`);
-    }
+      return benchDailySize({
+        workDir: work,
+        modelDir: paperModel.dir,
+        modelLabel: 'paper size 6×768 (random weights)',
+        users: settings.paperDailyUsers,
+        days: settings.days,
+        seed: 7,
+      });
+    });
+    if (result) daily.push(result);
   }
 
   // ---- 3a. bytes and write units per item, through the real store
