@@ -62,8 +62,10 @@ describe('Lambda bundles', () => {
 
   it('runs a bundled handler: errors keep their names, which the state machine retries match on', async () => {
     const file = await bundle('partition');
-    const previous = process.env.POWERTOOLS_LOG_LEVEL;
+    // quiet: no log lines, and no EMF line for the failure metric on the test's stdout
+    const previous = { log: process.env.POWERTOOLS_LOG_LEVEL, metrics: process.env.POWERTOOLS_METRICS_DISABLED };
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     const { handler } = (await import(`${pathToFileURL(file).href}?run`)) as {
       handler: (event: unknown) => Promise<unknown>;
     };
@@ -73,7 +75,13 @@ describe('Lambda bundles', () => {
         message: expect.stringContaining('date'),
       });
     } finally {
-      process.env.POWERTOOLS_LOG_LEVEL = previous;
+      for (const [name, value] of [
+        ['POWERTOOLS_LOG_LEVEL', previous.log],
+        ['POWERTOOLS_METRICS_DISABLED', previous.metrics],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
     }
   });
 });
