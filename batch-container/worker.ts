@@ -15,6 +15,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
@@ -122,7 +123,7 @@ export interface Lanes {
  * between the lanes' onnxruntime threads.
  */
 export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: number): Lanes {
-  const store = (env.embeddings as Partial<DynamoEmbeddingStore>).threadConfig?.();
+  const store = threadConfigOf(env.embeddings);
   if (!store) throw new ValidationError('the embedding store cannot be described for lane threads');
   const config: WorkerConfig = {
     objects: settings.objectStoreUri,

@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoEmbeddingStore } from './dynamo-store.ts';
+import type { EmbeddingStore } from './types.ts';
 
 export interface StoreConnection {
   /** Endpoint URL (dynalite, a proxy, a VPC endpoint); the SDK's default for the region when absent. */
@@ -30,6 +31,11 @@ export const StoreThreadConfigSchema = z.object({
 });
 
 export type StoreThreadConfig = z.infer<typeof StoreThreadConfigSchema>;
+
+/** Any store's description for another thread, when it has one (a DynamoEmbeddingStore built with a `connection`). */
+export function threadConfigOf(store: EmbeddingStore): StoreThreadConfig | undefined {
+  return (store as Partial<Pick<DynamoEmbeddingStore, 'threadConfig'>>).threadConfig?.();
+}
 
 /** A client like the one the description came from: no SDK retries (the store's backoff is the one layer). */
 function clientFor(connection: StoreConnection): DynamoDBClient {

@@ -13,8 +13,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import type { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
-import type { StoreThreadConfig } from '../embeddings/store-config.ts';
+import { type StoreThreadConfig, threadConfigOf } from '../embeddings/store-config.ts';
 import type { EmbeddingStore } from '../embeddings/types.ts';
 import { type OutputJob, type OutputResult, PartitionOutput } from './embed-output.ts';
 import { reviveError, type SerializedError } from './thread-errors.ts';
@@ -277,10 +276,6 @@ class ThreadSink implements OutputSink {
   public abort(): void {
     this.thread.abort(this.job);
   }
-}
-
-function threadConfigOf(store: EmbeddingStore): StoreThreadConfig | undefined {
-  return (store as Partial<Pick<DynamoEmbeddingStore, 'threadConfig'>>).threadConfig?.();
 }
 
 function writerThread(): WriterThread {
