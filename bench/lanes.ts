@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { runChild } from './daily.ts';
 import { progress } from './progress.ts';
-import { round } from './stats.ts';
+import { mean, round } from './stats.ts';
 
 export interface LanesRound {
   readonly shape: 'serial' | 'lanes';
@@ -41,8 +41,6 @@ export interface LanesOptions {
   readonly rounds?: number;
   readonly cores: number;
 }
-
-const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
 export async function benchLanes(options: LanesOptions): Promise<LanesResult> {
   const partitions = options.partitions ?? [0, 1];

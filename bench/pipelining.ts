@@ -13,7 +13,7 @@ import type { DailySummary, EmbedStageInference } from '../src/pipeline/types.ts
 import { cpuByComponent, INFERENCE_COMPONENT } from './cpu-profile.ts';
 import { runChild } from './daily.ts';
 import { progress } from './progress.ts';
-import { round } from './stats.ts';
+import { mean, round } from './stats.ts';
 
 export interface PipeliningRound {
   readonly mode: 'serial' | 'pipelined';
@@ -53,10 +53,6 @@ export interface PipeliningOptions {
   readonly rounds?: number;
   readonly workers?: number;
   readonly threads?: number;
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 }
 
 export async function benchPipelining(options: PipeliningOptions): Promise<PipeliningResult> {
