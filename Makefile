@@ -16,7 +16,9 @@ DEMO_DAYS ?= 30
 DEMO_SEED ?= 7
 DEMO_START ?= 2026-10-01
 
-.PHONY: help install node python lint typecheck vitest pytest synth test demo model eval ablation bench clean
+BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
+
+.PHONY: help install node python build lint typecheck vitest pytest synth test demo model eval ablation bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,8 +56,13 @@ synth: node ## cdk synth, offline
 
 test: install lint typecheck pytest vitest synth ## Every suite: lint, typecheck, pytest, vitest, cdk synth
 
-demo: install ## The daily job on the embedded default: synthetic data, two daily runs, a lookup
-	node bin/demo.js --data $(DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START)
+build: dist/.built ## Bundle the Batch worker and the demo into dist/ (esbuild; bin/build.ts)
+dist/.built: node_modules/.installed $(BUNDLE_SOURCES)
+	node bin/build.js --out dist
+	@touch $@
+
+demo: install build ## The daily job on the embedded default: synthetic data, two daily runs, a lookup
+	node dist/demo.mjs --data $(DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --start $(DEMO_START)
 
 model: install ## Train the demo model and write it to models/demo
 	$(PY) -m pinnerformer.make_demo_model --out models/demo
@@ -70,4 +77,4 @@ bench: install ## Benchmarks: reports/bench.{json,md,png}
 	npm run bench
 
 clean: ## Remove local run data
-	rm -rf $(DATA) cdk.out
+	rm -rf $(DATA) cdk.out dist

@@ -9,7 +9,6 @@
  * (cdk/constructs/embed-batch.ts): 75 = transient, retried; anything else = not retried.
  */
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -245,8 +244,4 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     logger.error('partitions failed', { exitCode: code, error: error as Error });
     return code;
   }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main();
 }

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { buildBundles } from '../bin/build.ts';
 import type { SequenceEvent } from '../src/features/sequence.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
@@ -26,20 +27,39 @@ export interface ChildOutput<T> {
   readonly cpuSeconds: number;
 }
 
-/** Runs bench/daily-child.ts; `nodeArgs` go to node (e.g. --cpu-prof), `env` over the parent's. */
+const CHILD_SOURCE = 'bench/daily-child.ts';
+let childBundle: string | undefined;
+
+/**
+ * Bundles bench/daily-child.ts and the worker threads it starts (bin/build.ts), as `make build`
+ * bundles the demo and the Batch container's worker: the measured runs then start, and start
+ * their threads, as those do, without tsx. Into the repository's .pinnerformer (gitignored), where
+ * the bundle's external packages resolve from node_modules.
+ */
+export async function bundleChild(): Promise<void> {
+  const outDir = join(import.meta.dirname, '..', '.pinnerformer', 'bench-bundle');
+  childBundle = (await buildBundles({ outDir, entries: { 'daily-child': CHILD_SOURCE } }))['daily-child'];
+}
+
+/**
+ * Runs bench/daily-child.ts: bundled once bundleChild() has run, else (or with `sources`) from the
+ * sources through tsx, whose functions a CPU profile can name by source file. `nodeArgs` go to
+ * node (e.g. --cpu-prof), `env` over the parent's.
+ */
 export function runChild<T>(
   args: readonly string[],
   tag: string,
-  extra: { readonly nodeArgs?: readonly string[]; readonly env?: Readonly<Record<string, string>> } = {},
+  extra: {
+    readonly nodeArgs?: readonly string[];
+    readonly env?: Readonly<Record<string, string>>;
+    readonly sources?: boolean;
+  } = {},
 ): Promise<ChildOutput<T>> {
+  const entry = childBundle && !extra.sources ? [childBundle] : ['--import', 'tsx', CHILD_SOURCE];
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...(extra.nodeArgs ?? []), '--import', 'tsx', 'bench/daily-child.ts', ...args],
-      {
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra.env },
-      },
-    );
+    const child = spawn(process.execPath, [...(extra.nodeArgs ?? []), ...entry, ...args], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra.env },
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString('utf8');

@@ -12,7 +12,11 @@ import { runChild } from './daily.ts';
 import { progress } from './progress.ts';
 import { mean, round } from './stats.ts';
 
+/** How the child process starts: bundled as the container runs it (bin/build.ts), or from the sources through tsx. */
+export type LanesStart = 'bundle' | 'tsx';
+
 export interface LanesRound {
+  readonly start: LanesStart;
   readonly shape: 'serial' | 'lanes';
   readonly seconds: number;
   readonly cpuSeconds: number;
@@ -26,8 +30,18 @@ export interface LanesResult {
   readonly embeddedUsers: number;
   readonly cores: number;
   readonly rounds: readonly LanesRound[];
-  /** Mean seconds per shape, and serial / lanes (the lanes' speed-up). */
-  readonly meanSeconds: { readonly serial: number; readonly lanes: number; readonly speedup: number };
+  /** Bundled: mean seconds per shape, and serial / lanes (the lanes' speed-up). */
+  readonly meanSeconds: LanesMeans;
+  /** The same from the sources through tsx (what the container ran before it was bundled). */
+  readonly fromSources?: LanesMeans;
+}
+
+export interface LanesMeans {
+  readonly serial: number;
+  readonly lanes: number;
+  readonly speedup: number;
+  /** Mean CPU seconds of the lanes shape minus the serial shape's. */
+  readonly extraCpuSeconds: number;
 }
 
 export interface LanesOptions {
@@ -47,24 +61,27 @@ export async function benchLanes(options: LanesOptions): Promise<LanesResult> {
   const rounds: LanesRound[] = [];
   let embeddedUsers = 0;
   for (let r = 0; r < (options.rounds ?? 2); r++) {
-    for (const shape of ['serial', 'lanes'] as const) {
-      progress(`lanes ${options.users} ${options.date}: ${shape}, partitions ${partitions.join(',')}, round ${r + 1}`);
-      const out = await runChild<{ embeddedUsers: number }>(
-        ['batch-child', resolve(options.dataDir), options.date, options.modelVersion, partitions.join(','), shape],
-        `lanes ${shape}`,
-        { env: { POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' } },
-      );
-      embeddedUsers = out.result.embeddedUsers;
-      rounds.push({
-        shape,
-        seconds: round(out.processSeconds),
-        cpuSeconds: round(out.cpuSeconds),
-        peakRssMiB: round(out.maxRssBytes / 2 ** 20),
-      });
+    for (const start of ['bundle', 'tsx'] as const) {
+      for (const shape of ['serial', 'lanes'] as const) {
+        progress(
+          `lanes ${options.users} ${options.date}: ${shape} (${start}), partitions ${partitions.join(',')}, round ${r + 1}`,
+        );
+        const out = await runChild<{ embeddedUsers: number }>(
+          ['batch-child', resolve(options.dataDir), options.date, options.modelVersion, partitions.join(','), shape],
+          `lanes ${shape} (${start})`,
+          { env: { POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' }, sources: start === 'tsx' },
+        );
+        embeddedUsers = out.result.embeddedUsers;
+        rounds.push({
+          start,
+          shape,
+          seconds: round(out.processSeconds),
+          cpuSeconds: round(out.cpuSeconds),
+          peakRssMiB: round(out.maxRssBytes / 2 ** 20),
+        });
+      }
     }
   }
-  const serial = mean(rounds.filter((r) => r.shape === 'serial').map((r) => r.seconds));
-  const lanes = mean(rounds.filter((r) => r.shape === 'lanes').map((r) => r.seconds));
   return {
     users: options.users,
     date: options.date,
@@ -72,6 +89,20 @@ export async function benchLanes(options: LanesOptions): Promise<LanesResult> {
     embeddedUsers,
     cores: options.cores,
     rounds,
-    meanSeconds: { serial: round(serial), lanes: round(lanes), speedup: round(serial / lanes) },
+    meanSeconds: meansOf(rounds, 'bundle'),
+    fromSources: meansOf(rounds, 'tsx'),
+  };
+}
+
+function meansOf(rounds: readonly LanesRound[], start: LanesStart): LanesMeans {
+  const of = (shape: LanesRound['shape'], field: 'seconds' | 'cpuSeconds') =>
+    mean(rounds.filter((r) => r.start === start && r.shape === shape).map((r) => r[field]));
+  const serial = of('serial', 'seconds');
+  const lanes = of('lanes', 'seconds');
+  return {
+    serial: round(serial),
+    lanes: round(lanes),
+    speedup: round(serial / lanes),
+    extraCpuSeconds: round(of('lanes', 'cpuSeconds') - of('serial', 'cpuSeconds')),
   };
 }

@@ -94,6 +94,8 @@ export async function benchPipelining(options: PipeliningOptions): Promise<Pipel
     progress(`pipelining ${options.users} ${options.date}: profiled run (the runner's default mode)`);
     const out = await runChild<DailySummary>(args, 'pipelining profile', {
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+      // from the sources: a bundle's samples would all name the one bundle file, not the component
+      sources: true,
     });
     const ends = out.stageEndMicros ?? {};
     const inference = out.result.inference;

@@ -1,6 +1,7 @@
 /** reports/bench.md: the figures of one benchmark run as tables, targets first. */
 import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
+import type { LanesMeans } from './lanes.ts';
 import type { BenchReport } from './main.ts';
 import { round } from './stats.ts';
 
@@ -445,6 +446,11 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
   return out;
 }
 
+function lanesMeans(label: string, m: LanesMeans): string {
+  const extra = m.extraCpuSeconds === undefined ? '' : `; lanes used ${m.extraCpuSeconds} CPU s more than serial`;
+  return `${label}: serial ${m.serial} s, lanes ${m.lanes} s (serial / lanes ${m.speedup}×)${extra}.`;
+}
+
 /** Section 2, continued: a Batch child's partitions one after another vs at once on lanes. */
 function lanesSection(l: BenchReport['lanes']): string[] {
   if (!l) return [];
@@ -452,14 +458,17 @@ function lanesSection(l: BenchReport['lanes']): string[] {
   return [
     "### A Batch child's lanes",
     '',
-    `The Batch container's entry (batch-container/worker.ts \`runWorker\`, CPU provider) embeds partitions ${l.partitions.join(', ')} of the ${l.users}-user steady day (${l.date}, ${l.embeddedUsers} users embedded), each run into a fresh in-memory table, alternating: **serial** = one child per partition, one after another (a partition in the calling thread, onnxruntime on all ${l.cores} cores, writer thread), **lanes** = one child embedding them at once (\`PARTITIONS_PER_JOB\`; a stage worker thread per partition with its own session, ${Math.max(1, Math.floor(l.cores / l.partitions.length))} onnxruntime thread(s) and writer thread). Seconds and CPU are the whole process's from its start (module loading and the lanes' start-up included).`,
+    `The Batch container's entry (batch-container/worker.ts \`runWorker\`, CPU provider) embeds partitions ${l.partitions.join(', ')} of the ${l.users}-user steady day (${l.date}, ${l.embeddedUsers} users embedded), each run into a fresh in-memory table, alternating: **serial** = one child per partition, one after another (a partition in the calling thread, onnxruntime on all ${l.cores} cores, writer thread), **lanes** = one child embedding them at once (\`PARTITIONS_PER_JOB\`; a stage worker thread per partition with its own session, ${Math.max(1, Math.floor(l.cores / l.partitions.length))} onnxruntime thread(s) and writer thread). Each shape starts two ways: **bundle** = one ES module per entry and per thread (bin/build.ts), as the container's image and \`make demo\` run them; **tsx** = from the TypeScript sources through tsx, as the container ran before it was bundled. Seconds and CPU are the whole process's from its start (module loading and the lanes' start-up included).`,
     '',
     table(
-      ['shape', 'seconds', 'CPU s', 'CPU ms per embedded user', 'peak RSS MiB'],
-      l.rounds.map((r) => [r.shape, r.seconds, r.cpuSeconds, perUser(r.cpuSeconds), r.peakRssMiB]),
+      ['start', 'shape', 'seconds', 'CPU s', 'CPU ms per embedded user', 'peak RSS MiB'],
+      l.rounds.map((r) => [r.start ?? 'tsx', r.shape, r.seconds, r.cpuSeconds, perUser(r.cpuSeconds), r.peakRssMiB]),
     ),
     '',
-    `Mean: serial ${l.meanSeconds.serial} s, lanes ${l.meanSeconds.lanes} s (serial / lanes ${l.meanSeconds.speedup}×). Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane boots a worker thread and a writer thread (tsx, the SDK, onnxruntime, parquet-wasm: about 2 CPU seconds a lane on this machine) and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, cdk/batch-sizing.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
+    lanesMeans('Bundled', l.meanSeconds),
+    ...(l.fromSources ? ['', lanesMeans('From the sources (tsx)', l.fromSources)] : []),
+    '',
+    `Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane starts a worker thread and a writer thread and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. Under tsx every thread transpiles and loads the sources again (about 2 CPU seconds a thread here), which is most of what lanes cost from the sources; bundled, a thread starts in a few hundred CPU milliseconds. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, cdk/batch-sizing.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
     '',
   ];
 }

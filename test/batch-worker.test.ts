@@ -3,7 +3,8 @@
  * exit codes Batch's retry strategy reads, and the GPU fail-fast check. This machine has no GPU,
  * so the real CUDA check must refuse before anything is written.
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -19,6 +20,7 @@ import {
   type WorkerDeps,
   type WorkerSettings,
 } from '../batch-container/worker.ts';
+import { buildBundles, DEFAULT_ENTRIES } from '../bin/build.ts';
 import type { EmbeddingStore } from '../src/embeddings/types.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { deployModel } from '../src/pipeline/model.ts';
@@ -42,6 +44,26 @@ const BASE_ENV = {
   OBJECT_STORE_URI: 's3://pinnerformer-data',
   TABLE_NAME: 'pinnerformer',
 };
+
+/** `node args` in its own process (the table's server runs in this one, so never spawnSync). */
+function runProcess(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 describe('worker environment', () => {
   it('reads its partition from AWS_BATCH_JOB_ARRAY_INDEX and defaults to the CUDA provider', () => {
@@ -302,6 +324,65 @@ describe('several partitions per child (lanes)', () => {
     expect(decisiveError([new TransientError('a'), new TransientError('b')])).toBeInstanceOf(TransientError);
     expect(exitCodeFor(decisiveError([new TransientError('a'), new Error('bug')]))).toBe(EXIT.unexpected);
   });
+
+  it('runs bundled, as the container does (dist/batch-worker.mjs, no tsx), with the same outputs as the sources', async () => {
+    // Prepare: the bundles `make build` and the Dockerfile make, in a folder whose node_modules
+    // resolve (the externals: onnxruntime-node, parquet-wasm); the same run twice
+    const scratch = join(import.meta.dirname, '..', '.pinnerformer');
+    mkdirSync(scratch, { recursive: true });
+    const bundleDir = mkdtempSync(join(scratch, 'test-bundle-'));
+    try {
+      const bundles = await buildBundles({
+        outDir: bundleDir,
+        entries: { 'batch-worker': DEFAULT_ENTRIES['batch-worker']! },
+      });
+      const fromSources = await copyOfRun('objects-sources');
+      const bundled = await copyOfRun('objects-bundled');
+      await runWorker({ ...fromSources.settings, partitions: [0, 1, 2] }, fromSources.env, metrics());
+      // Act: array children 0 (partitions 0 and 1, on two lanes) and 1 (partition 2), as Batch starts them
+      const children = await Promise.all(
+        [0, 1].map((index) =>
+          runProcess([bundles['batch-worker']!], {
+            PATH: process.env.PATH,
+            RUN_DATE: RUN_DAY,
+            MODEL_VERSION: MV,
+            PARTITIONS: '3',
+            PARTITIONS_PER_JOB: '2',
+            AWS_BATCH_JOB_ARRAY_INDEX: String(index),
+            OBJECT_STORE_URI: bundled.settings.objectStoreUri,
+            TABLE_NAME: bundled.table.tableName,
+            DYNAMODB_ENDPOINT: bundled.table.endpoint,
+            EXECUTION_PROVIDER: 'cpu',
+            AWS_REGION: 'local',
+            AWS_ACCESS_KEY_ID: 'local',
+            AWS_SECRET_ACCESS_KEY: 'local',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          }),
+        ),
+      );
+      // Assess: both exit 0 having logged their partitions; the bundles never load tsx; same bytes
+      for (const child of children) expect(child.status, child.stderr + child.stdout).toBe(EXIT.ok);
+      const logged = children.flatMap((c) =>
+        c.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      );
+      const embedded = logged.filter((line) => line.message === 'partition embedded');
+      expect(embedded.map((line) => line.result.partition).sort()).toEqual([0, 1, 2]);
+      for (const path of Object.values(bundles))
+        expect(readFileSync(path, 'utf8')).not.toMatch(/["']tsx(\/[^"']*)?["']/);
+      const items = await scanTable(bundled.table);
+      expect(items.size).toBeGreaterThan(30);
+      expect(items).toEqual(await scanTable(fromSources.table));
+      expect(snapshotBytes(bundled.settings.objectStoreUri)).toEqual(
+        snapshotBytes(fromSources.settings.objectStoreUri),
+      );
+    } finally {
+      rmSync(bundleDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('batch-container/Dockerfile (static checks; it cannot be built here)', () => {
@@ -318,7 +399,10 @@ describe('batch-container/Dockerfile (static checks; it cannot be built here)', 
     const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]).at(-1);
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "--import", "tsx", "batch-container\/worker\.ts"\]/);
+    // the bundle the build stage makes (bin/build.ts), started with no TypeScript loader
+    expect(dockerfile).toMatch(/RUN node bin\/build\.js --out dist --entry batch-worker/);
+    expect(dockerfile).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/batch-worker\.mjs"\]/);
   });
 
   it('copies only paths that exist and that the CDK asset and .dockerignore both send', async () => {

@@ -46,6 +46,9 @@ export const IMAGE_CONTEXT_EXCLUDE = [
   '!package-lock.json',
   '!tsconfig.json',
   '!src/**',
+  '!bin/build.js',
+  '!bin/build.ts',
+  '!batch-container/main.ts',
   '!batch-container/worker.ts',
   // CDK stages the context and then runs `docker build -f batch-container/Dockerfile` inside it.
   '!batch-container/Dockerfile',
