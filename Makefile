@@ -56,7 +56,7 @@ synth: node ## cdk synth, offline
 
 test: install lint typecheck pytest vitest synth ## Every suite: lint, typecheck, pytest, vitest, cdk synth
 
-build: dist/.built ## Bundle the Batch worker and the demo into dist/ (esbuild; bin/build.ts)
+build: dist/.built ## Bundle the Batch worker, the demo and the CLI into dist/ (esbuild; bin/build.ts)
 dist/.built: node_modules/.installed $(BUNDLE_SOURCES)
 	node bin/build.js --out dist
 	@touch $@

@@ -3,7 +3,7 @@
  * under tsx every process and every worker thread transpiles the sources again on start (about
  * 2 CPU seconds a thread here; a bundle loads in a few hundred milliseconds).
  *
- *   node bin/build.js [--out dist]      the Batch container's worker and the demo (`make build`)
+ *   node bin/build.js [--out dist]      the Batch container's worker, the demo and the CLI (`make build`)
  *
  * A bundle starts its worker threads from `new URL('./<thread>.mjs', import.meta.url)`, i.e. from
  * its own folder, so the thread entries are always bundled next to it under those names; run from
@@ -20,10 +20,11 @@ export const THREAD_ENTRIES: Readonly<Record<string, string>> = {
   'embed-writer-thread': 'src/pipeline/embed-writer-thread.ts',
 };
 
-/** What `make build` emits: the Batch container's entry and the demo's. */
+/** What `make build` emits: the Batch container's entry, the demo's and the CLI's. */
 export const DEFAULT_ENTRIES: Readonly<Record<string, string>> = {
   'batch-worker': 'batch-container/main.ts',
   demo: 'bin/demo-main.ts',
+  pinnerformer: 'bin/cli-main.ts',
 };
 
 /**
