@@ -33,7 +33,7 @@ export interface LanesResult {
   /** Bundled: mean seconds per shape, and serial / lanes (the lanes' speed-up). */
   readonly meanSeconds: LanesMeans;
   /** The same from the sources through tsx (what the container ran before it was bundled). */
-  readonly fromSources?: LanesMeans;
+  readonly fromSources: LanesMeans;
 }
 
 export interface LanesMeans {

@@ -447,8 +447,7 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
 }
 
 function lanesMeans(label: string, m: LanesMeans): string {
-  const extra = m.extraCpuSeconds === undefined ? '' : `; lanes used ${m.extraCpuSeconds} CPU s more than serial`;
-  return `${label}: serial ${m.serial} s, lanes ${m.lanes} s (serial / lanes ${m.speedup}×)${extra}.`;
+  return `${label}: serial ${m.serial} s, lanes ${m.lanes} s (serial / lanes ${m.speedup}×); lanes used ${m.extraCpuSeconds} CPU s more than serial.`;
 }
 
 /** Section 2, continued: a Batch child's partitions one after another vs at once on lanes. */
@@ -462,11 +461,12 @@ function lanesSection(l: BenchReport['lanes']): string[] {
     '',
     table(
       ['start', 'shape', 'seconds', 'CPU s', 'CPU ms per embedded user', 'peak RSS MiB'],
-      l.rounds.map((r) => [r.start ?? 'tsx', r.shape, r.seconds, r.cpuSeconds, perUser(r.cpuSeconds), r.peakRssMiB]),
+      l.rounds.map((r) => [r.start, r.shape, r.seconds, r.cpuSeconds, perUser(r.cpuSeconds), r.peakRssMiB]),
     ),
     '',
     lanesMeans('Bundled', l.meanSeconds),
-    ...(l.fromSources ? ['', lanesMeans('From the sources (tsx)', l.fromSources)] : []),
+    '',
+    lanesMeans('From the sources (tsx)', l.fromSources),
     '',
     `Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane starts a worker thread and a writer thread and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. Under tsx every thread transpiles and loads the sources again (about 2 CPU seconds a thread here), which is most of what lanes cost from the sources; bundled, a thread starts in a few hundred CPU milliseconds. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, cdk/batch-sizing.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
     '',

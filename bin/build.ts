@@ -9,7 +9,7 @@
  * its own folder, so the thread entries are always bundled next to it under those names; run from
  * the sources, the same URLs name the tsx shims beside the TypeScript modules.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -75,7 +75,5 @@ export async function buildBundles(options: BundleOptions): Promise<Record<strin
     sourcemap: 'linked',
     logLevel: 'warning',
   });
-  // Node reads .mjs as ES modules wherever the folder is; the marker keeps tools from guessing.
-  writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({ type: 'module' })}\n`);
   return Object.fromEntries(Object.keys(all).map((name) => [name, join(outDir, `${name}.mjs`)]));
 }
