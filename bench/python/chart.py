@@ -1,5 +1,6 @@
 """reports/bench.png from reports/bench.json: inference, padding, the daily run's split, lookup,
-the embed stage's CPU by component and serial vs pipelined;
+the embed stage's CPU by component, serial vs pipelined, the projected cost by container shape and
+a Batch child's lanes (bundled and through tsx);
 and, when the report holds a GPU session's results, bench-gpu.png beside it.
 
 Usage: chart.py bench.json bench.png
@@ -98,9 +99,39 @@ def shapes_panel(ax, projection: dict | None) -> None:  # noqa: ANN001
     ax.legend(fontsize=7)
 
 
+def lanes_panel(ax, lanes: dict | None) -> None:  # noqa: ANN001
+    """A Batch child's partitions one after another vs on lanes, started bundled and through tsx:
+    seconds per round as bars, the process's CPU seconds as dots."""
+    if not lanes:
+        ax.set_visible(False)
+        return
+    rounds = lanes["rounds"]
+    labels = [f"{r['start']}\n{r['shape']}" for r in rounds]
+    xs = list(range(len(rounds)))
+    colors = {("bundle", "serial"): "#47a", ("bundle", "lanes"): "#2a7",
+              ("tsx", "serial"): "#aab", ("tsx", "lanes"): "#9c9"}
+    ax.bar(xs, [r["seconds"] for r in rounds], color=[colors[(r["start"], r["shape"])] for r in rounds],
+           label="seconds (whole process)")
+    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_ylabel("seconds")
+    twin = ax.twinx()
+    twin.plot(xs, [r["cpuSeconds"] for r in rounds], "ko", label="CPU seconds")
+    twin.set_ylabel("CPU seconds")
+    twin.set_ylim(0, max(r["cpuSeconds"] for r in rounds) * 1.3)
+    ax.set_ylim(0, max(r["seconds"] for r in rounds) * 1.3)
+    bundled, tsx = lanes["meanSeconds"], lanes["fromSources"]
+    ax.set_title(f"Batch child of {len(lanes['partitions'])} partitions ({lanes['embeddedUsers']} users, CPU): "
+                 f"serial/lanes {bundled['speedup']}x bundled, {tsx['speedup']}x via tsx;\n"
+                 f"lanes' extra CPU {bundled['extraCpuSeconds']} s bundled, {tsx['extraCpuSeconds']} s via tsx",
+                 fontsize=9)
+    handles = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
+
+
 def main() -> None:
     report = json.loads(open(sys.argv[1]).read())
-    fig, axes = plt.subplots(3, 3, figsize=(16, 13.5))
+    fig, axes = plt.subplots(4, 3, figsize=(16, 18))
     inf = report.get("inference", {})
     inference_panel(axes[0][0], inf.get("demo"), "demo model, L=256")
     inference_panel(axes[0][1], inf.get("paper"), "paper size 6x768, L=256")
@@ -178,9 +209,12 @@ def main() -> None:
         ax.set_visible(False)
     pipelining_panels(axes[2][0], axes[2][1], report.get("pipelining"))
     shapes_panel(axes[2][2], report.get("projection"))
+    lanes_panel(axes[3][0], report.get("lanes"))
+    axes[3][1].set_visible(False)
+    axes[3][2].set_visible(False)
     fig.suptitle(f"PinnerFormer benchmark {report['createdAt']} ({report['machine']['cpu']}, "
                  f"{report['machine']['threads']} threads)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))  # room for the suptitle
     fig.savefig(sys.argv[2], dpi=90)
     plt.close(fig)
     if report.get("gpu"):
