@@ -3,7 +3,6 @@
  * exit codes Batch's retry strategy reads, and the GPU fail-fast check. This machine has no GPU,
  * so the real CUDA check must refuse before anything is written.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import { partitionSlice } from '../src/pipeline/partition.ts';
 import { plan } from '../src/pipeline/plan.ts';
 import type { PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import { runNode } from '../src/testing/crash-harness.ts';
 import { ModelError, NotFoundError, TransientError, ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -44,26 +44,6 @@ const BASE_ENV = {
   OBJECT_STORE_URI: 's3://pinnerformer-data',
   TABLE_NAME: 'pinnerformer',
 };
-
-/** `node args` in its own process (the table's server runs in this one, so never spawnSync). */
-function runProcess(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('worker environment', () => {
   it('reads its partition from AWS_BATCH_JOB_ARRAY_INDEX and defaults to the CUDA provider', () => {
@@ -342,27 +322,30 @@ describe('several partitions per child (lanes)', () => {
       // Act: array children 0 (partitions 0 and 1, on two lanes) and 1 (partition 2), as Batch starts them
       const children = await Promise.all(
         [0, 1].map((index) =>
-          runProcess([bundles['batch-worker']!], {
-            PATH: process.env.PATH,
-            RUN_DATE: RUN_DAY,
-            MODEL_VERSION: MV,
-            PARTITIONS: '3',
-            PARTITIONS_PER_JOB: '2',
-            AWS_BATCH_JOB_ARRAY_INDEX: String(index),
-            OBJECT_STORE_URI: bundled.settings.objectStoreUri,
-            TABLE_NAME: bundled.table.tableName,
-            DYNAMODB_ENDPOINT: bundled.table.endpoint,
-            EXECUTION_PROVIDER: 'cpu',
-            AWS_REGION: 'local',
-            AWS_ACCESS_KEY_ID: 'local',
-            AWS_SECRET_ACCESS_KEY: 'local',
-            POWERTOOLS_METRICS_DISABLED: 'true',
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          runNode(bundles['batch-worker']!, [], {
+            env: {
+              // no loader from the parent's options, and the worker's own log level (this file silences its own)
+              NODE_OPTIONS: '',
+              POWERTOOLS_LOG_LEVEL: 'INFO',
+              RUN_DATE: RUN_DAY,
+              MODEL_VERSION: MV,
+              PARTITIONS: '3',
+              PARTITIONS_PER_JOB: '2',
+              AWS_BATCH_JOB_ARRAY_INDEX: String(index),
+              OBJECT_STORE_URI: bundled.settings.objectStoreUri,
+              TABLE_NAME: bundled.table.tableName,
+              DYNAMODB_ENDPOINT: bundled.table.endpoint,
+              EXECUTION_PROVIDER: 'cpu',
+              AWS_REGION: 'local',
+              AWS_ACCESS_KEY_ID: 'local',
+              AWS_SECRET_ACCESS_KEY: 'local',
+              POWERTOOLS_METRICS_DISABLED: 'true',
+            },
           }),
         ),
       );
       // Assess: both exit 0 having logged their partitions; the bundles never load tsx; same bytes
-      for (const child of children) expect(child.status, child.stderr + child.stdout).toBe(EXIT.ok);
+      for (const child of children) expect(child.code, child.stderr + child.stdout).toBe(EXIT.ok);
       const logged = children.flatMap((c) =>
         c.stdout
           .trim()

@@ -37,8 +37,13 @@ export interface CliOptions {
 
 /** Runs `node bin/pinnerformer.js <args>` from the repository root and collects its output. */
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
+  return runNode(join(REPO_ROOT, 'bin/pinnerformer.js'), args, options);
+}
+
+/** Runs `node <script> <args>` from the repository root and collects its output (options as runCli's). */
+export function runNode(script: string, args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/pinnerformer.js'), ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,7 +61,8 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     if (options.killAfterLine === undefined) armKill();
     const limit = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`pinnerformer ${args.join(' ')} did not finish in ${options.timeoutMs ?? 120_000} ms`));
+      const name = relative(REPO_ROOT, script).replace(/^bin\/pinnerformer\.js$/, 'pinnerformer');
+      reject(new Error(`${name} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 120_000} ms`));
     }, options.timeoutMs ?? 120_000);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
