@@ -1,4 +1,5 @@
 /** reports/bench.md: the figures of one benchmark run as tables, targets first. */
+import { SETTLE_MS } from './contest.ts';
 import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
@@ -88,7 +89,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push(
     '## 1. Inference throughput',
     '',
-    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. Highest GEMM figure of the run: ${r.gemm.peakGflops} GFLOP/s (the machine is shared, so each fraction below uses the peak measured in its own rounds). FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256); best and median of the reps.`,
+    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. Highest GEMM figure of the run: ${r.gemm.peakGflops} GFLOP/s (the machine is shared, so each fraction below uses the peak measured in its own rounds). FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256), with a ${SETTLE_MS} ms pause before each run: PyTorch's OpenMP threads spin for a few ms after every forward and had been slowing whichever onnxruntime graph ran next by 10-25% on these 2 cores; best and median of the reps.`,
     '',
   );
   if (r.inference.demo) {
