@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { contest, SETTLE_MS } from '../bench/contest.ts';
 import { CONTAINER_SHAPES, CPU_THREADS_PER_LANE, PRICES, projectCost } from '../bench/cost.ts';
 import { cpuByComponent, INFERENCE_COMPONENT } from '../bench/cpu-profile.ts';
 import { flopsPerUser, type ModelShape } from '../bench/flops.ts';
@@ -180,6 +181,31 @@ describe("bench GPU results (bench/gpu.sh's files)", () => {
     expect(readGpuResults(folderWith({}))).toBeUndefined();
     const broken = folderWith({ [GPU_FILES.bench]: { ...bench([]), flopsPerUser: -1 } });
     expect(() => readGpuResults(broken)).toThrow(/is not what bench\/gpu.sh writes/);
+  });
+});
+
+describe('bench contest', () => {
+  it('runs the contenders round robin after a settle pause each, and keeps warm-up rounds out of best and median', async () => {
+    // Prepare: two contenders that log when they run and report fixed seconds per round
+    const log: { name: string; at: number }[] = [];
+    const contender = (name: string, seconds: number[]) => {
+      let round = 0;
+      return {
+        name,
+        run: async () => {
+          log.push({ name, at: performance.now() });
+          return seconds[round++]!;
+        },
+      };
+    };
+    // Act
+    const timings = await contest([contender('a', [9, 3, 1, 2]), contender('b', [9, 5, 4, 6])], 3, 1, 20);
+    // Assess: a, b alternate, and each run comes at least the settle pause after the one before
+    expect(log.map((x) => x.name)).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+    for (let i = 1; i < log.length; i++) expect(log[i]!.at - log[i - 1]!.at).toBeGreaterThanOrEqual(19);
+    expect(timings.get('a')).toEqual({ best: 1, median: 2, reps: 3 });
+    expect(timings.get('b')).toEqual({ best: 4, median: 5, reps: 3 });
+    expect(SETTLE_MS).toBeGreaterThan(8); // longer than PyTorch's measured 4-8 ms of spinning
   });
 });
 
