@@ -5,6 +5,7 @@ import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
 import type { BenchReport } from './main.ts';
 import { round } from './stats.ts';
+import { runGemmPeak } from './targets.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const line = (cells: readonly (string | number)[]) => `| ${cells.map((c) => String(c)).join(' | ')} |`;
@@ -89,7 +90,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push(
     '## 1. Inference throughput',
     '',
-    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. Highest GEMM figure of the run: ${r.gemm.peakGflops} GFLOP/s (the machine is shared, so each fraction below uses the peak measured in its own rounds). FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256), with a ${SETTLE_MS} ms pause before each run: PyTorch's OpenMP threads spin for a few ms after every forward and had been slowing whichever onnxruntime graph ran next by 10-25% on these 2 cores; best and median of the reps.`,
+    `GEMM peak of this CPU (fp32 2048³, ${m.threads} threads, best of reps), measured in every round of every contest below (the fractions use the peak of their own rounds, shown per batch), and alone at the start ${r.gemm.start?.onnxruntimeGflops ?? '-'} GFLOP/s onnxruntime / ${r.gemm.start?.torchGflops ?? '-'} torch.mm; end ${r.gemm.end?.onnxruntimeGflops ?? '-'} / ${r.gemm.end?.torchGflops ?? '-'}. Highest GEMM figure of the run, start, end and every round: ${runGemmPeak(r.gemm.peakGflops, [r.inference.demo, r.inference.paper])} GFLOP/s (the machine is shared, so each fraction below uses the peak measured in its own rounds, and the targets use this highest figure). FLOP per user are counted analytically from the config (bench/flops.ts: projections, full L×L attention, FFN, head at the last position). Contenders run round robin on the same featurized batch (full-length sequences, L = 256), with a ${SETTLE_MS} ms pause before each run: PyTorch's OpenMP threads spin for a few ms after every forward and had been slowing whichever onnxruntime graph ran next by 10-25% on these 2 cores; best and median of the reps.`,
     '',
   );
   if (r.inference.demo) {
