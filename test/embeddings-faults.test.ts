@@ -25,23 +25,29 @@ const DIMS = 32;
 interface FaultCounts {
   throttled: number;
   partial: number;
+  /** Partial answers that still wrote some of the batch (progress). */
+  partialWrote: number;
   forwarded: number;
 }
 
-/** Wraps a real client: a `share` of BatchWriteItem/Query calls fail (half throttled, half partial). */
+/**
+ * Wraps a real client: a `share` of BatchWriteItem/Query calls fail (half throttled, half partial;
+ * with `throttleOnly`, all throttled).
+ */
 function faultyClient(
   real: DynamoDBClient,
   share: number,
   seed: number,
+  throttleOnly = false,
 ): { client: DynamoDBClient; counts: FaultCounts } {
   const random = seededRandom(seed);
-  const counts: FaultCounts = { throttled: 0, partial: 0, forwarded: 0 };
+  const counts: FaultCounts = { throttled: 0, partial: 0, partialWrote: 0, forwarded: 0 };
   const throttle = () =>
     new ProvisionedThroughputExceededException({ message: 'injected throttle', $metadata: { httpStatusCode: 400 } });
   const send = async (command: unknown): Promise<unknown> => {
     if (command instanceof BatchWriteItemCommand) {
       const r = random();
-      if (r < share / 2) {
+      if (r < share / 2 || (throttleOnly && r < share)) {
         counts.throttled++;
         throw throttle();
       }
@@ -49,6 +55,7 @@ function faultyClient(
         counts.partial++;
         const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
         const keep = Math.floor(requests.length * random());
+        if (keep > 0) counts.partialWrote++;
         const processed: BatchWriteItemCommandOutput | undefined =
           keep > 0
             ? await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, keep) } }))
@@ -128,7 +135,8 @@ describe('throttling and UnprocessedItems', () => {
   });
 
   it('a call that lost one group for good stops its other groups at their next attempt', async () => {
-    const faults = faultyClient(dynamo.client, 1.01, 5); // every request fails
+    // every request throttled: no call makes progress, so each group ends after exactly 4 calls
+    const faults = faultyClient(dynamo.client, 1.01, 5, true);
     const retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
     const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 4 });
     const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1)); // 16 groups
@@ -139,7 +147,7 @@ describe('throttling and UnprocessedItems', () => {
     expect(sent).toBeLessThanOrEqual(16);
   });
 
-  it('gives up after the bounded attempts with a TransientError, sleeping at most the cap each time', async () => {
+  it('gives up after the bounded attempts that wrote nothing, with a TransientError, sleeping at most the cap each time', async () => {
     const faults = faultyClient(dynamo.client, 1.01, 3); // every request fails
     const delays: number[] = [];
     const retry = {
@@ -151,9 +159,36 @@ describe('throttling and UnprocessedItems', () => {
     const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 1 });
     const write = store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 25), DIMS, 1));
     await expect(write).rejects.toBeInstanceOf(TransientError);
-    expect(faults.counts.throttled + faults.counts.partial).toBe(5);
-    expect(delays).toHaveLength(4);
+    const calls = faults.counts.throttled + faults.counts.partial;
+    expect(calls - faults.counts.partialWrote).toBe(5); // the calls that wrote nothing
+    expect(delays).toHaveLength(calls - 1);
     expect(delays.every((d, i) => d >= 0 && d <= Math.min(40, 10 * 2 ** i))).toBe(true);
+  });
+
+  it('does not count calls that wrote part of a group against its attempts', async () => {
+    // Prepare: every BatchWriteItem writes exactly one item and hands the rest back
+    let calls = 0;
+    const real = dynamo.client;
+    const oneAtATime = new Proxy(real, {
+      get: (target, prop, receiver) =>
+        prop === 'send'
+          ? async (command: unknown) => {
+              if (!(command instanceof BatchWriteItemCommand)) return real.send(command as never);
+              calls++;
+              const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
+              await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, 1) } }));
+              return { UnprocessedItems: requests.length > 1 ? { [table]: requests.slice(1) } : {}, $metadata: {} };
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const retry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
+    const { store, tableName } = await freshStore(dynamo, { client: oneAtATime, retry, writeConcurrency: 1 });
+    // Act: one group of 25 takes 25 calls, far past 3 attempts, each of them progress
+    const stats = await store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 25), DIMS, 1));
+    // Assess
+    expect(calls).toBe(25);
+    expect(stats).toMatchObject({ items: 25, requests: 25, retries: 24 });
+    expect(await scanTable(dynamo.client, tableName)).toHaveLength(25);
   });
 
   it('keeps requests in flight within writeConcurrency, and backs off to one under throttling', async () => {
