@@ -11,10 +11,9 @@
 import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
-import { threadConfigOf } from '../src/embeddings/store-config.ts';
+import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
@@ -96,11 +95,7 @@ export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEn
     objects: openObjectStore(settings.objectStoreUri, conditionalPutsFor(settings.objectStoreUri)),
     embeddings: new DynamoEmbeddingStore({
       tableName: settings.tableName,
-      // The store retries throttled batch writes itself with bounded backoff; SDK retries would multiply them.
-      client: new DynamoDBClient({
-        maxAttempts: 1,
-        ...(settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {}),
-      }),
+      client: storeClient({ endpoint: settings.dynamoEndpoint }),
       // described as data too, so that the embed stage's writer thread opens its own client (same settings)
       connection: settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {},
       dtype: settings.dtype,

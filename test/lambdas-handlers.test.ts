@@ -13,6 +13,7 @@ import { LOCK_PK, TABLE_KEYS } from '../src/embeddings/table-schema.ts';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
 import { deployModel } from '../src/pipeline/model.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
 import { ConflictError, ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -196,6 +197,22 @@ describe('the lookup handler', () => {
     } as never);
     expect(rest.statusCode).toBe(200);
   });
+
+  it("leaves retries to the store: a table that throttles every call gets the store's 8 attempts, no SDK retries inside them", async () => {
+    // Prepare: the Lambdas' store, through a proxy that throttles every request
+    const proxy = await startDynamoFaultProxy({ target: dynamo.endpoint, throttleRate: 1, seed: 1 });
+    const { embeddingStore, readSettings } = await import('../lambdas/shared/runtime.ts');
+    const store = embeddingStore(readSettings({ ...process.env, DYNAMODB_ENDPOINT: proxy.endpoint }));
+    try {
+      // Act
+      const lookup = store.lookup(userId, { modelVersion: MV, date: RUN_DATE });
+      // Assess: one request per store attempt (the SDK's default of 3 per attempt would make 24)
+      await expect(lookup).rejects.toThrow(/after 8 attempts/);
+      expect(proxy.stats.requests).toBe(8);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
 
   it('answers 404 with a clear message for a pinned version that was never published', async () => {
     const response = await handlers.lookup(

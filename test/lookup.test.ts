@@ -12,6 +12,7 @@ import type { VersionId } from '../src/embeddings/types.ts';
 import type { LocalDynamo } from '../src/local/dynalite.ts';
 import { type BatchBody, handleLookup, LookupHandler } from '../src/lookup/handler.ts';
 import { startLookupServer } from '../src/lookup/http-server.ts';
+import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
 import { freshStore, makeRecords, seededRandom, startDynamo } from './embeddings-helpers.ts';
 
 const D1: VersionId = { modelVersion: 'm1', date: '2026-10-01' };
@@ -258,4 +259,21 @@ describe('EmbeddingClient', () => {
     expect(many.get('bob')).toEqual(direct.get('bob'));
     await expect(client.get('alice', { version: 'm1@2020-01-01' })).rejects.toThrow(/not recorded/);
   });
+
+  it('makes a client without SDK retries: under throttling each read gets the store attempts, not 3 × them', async () => {
+    // Prepare: a client made from config only, through a proxy that throttles every request
+    const proxy = await startDynamoFaultProxy({ target: dynamo.endpoint, throttleRate: 1, seed: 1 });
+    const local = { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+    const client = new EmbeddingClient({ tableName, clientConfig: { ...local, endpoint: proxy.endpoint } });
+    try {
+      // Act
+      const read = client.get('alice');
+      // Assess: one request per store attempt (the SDK's default of 3 per attempt would make 24)
+      await expect(read).rejects.toThrow(/after 8 attempts/);
+      expect(proxy.stats.requests).toBe(8);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  }, 30_000);
 });

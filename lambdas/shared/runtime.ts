@@ -7,9 +7,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoEmbeddingStore } from '../../src/embeddings/dynamo-store.ts';
+import { storeClient } from '../../src/embeddings/store-config.ts';
 import type { EmbeddingStore } from '../../src/embeddings/types.ts';
 import type { PipelineEnv } from '../../src/pipeline/types.ts';
 import { openObjectStore } from '../../src/storage/open-object-store.ts';
@@ -70,9 +70,7 @@ export async function pipelineEnv(settings: HandlerSettings, withTable: boolean)
 }
 
 export function embeddingStore(settings: HandlerSettings): DynamoEmbeddingStore {
-  const client = tracer.captureAWSv3Client(
-    new DynamoDBClient(settings.DYNAMODB_ENDPOINT ? { endpoint: settings.DYNAMODB_ENDPOINT } : {}),
-  );
+  const client = tracer.captureAWSv3Client(storeClient({ endpoint: settings.DYNAMODB_ENDPOINT }));
   return new DynamoEmbeddingStore({
     tableName: required(settings.TABLE_NAME, 'TABLE_NAME'),
     client,

@@ -7,12 +7,12 @@
  * Stack outputs (bucket, table, state machine) come from CloudFormation, or from flags.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../../cdk/outputs.ts';
 import { type RunRequest, RunRequestSchema } from '../../lambdas/shared/contracts.ts';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
+import { storeClient } from '../embeddings/store-config.ts';
 import { isValidDate } from '../embeddings/table-schema.ts';
 import { deployModel } from '../pipeline/model.ts';
 import { openObjectStore } from '../storage/open-object-store.ts';
@@ -238,7 +238,7 @@ export function registerAws(program: Command): void {
       ? (['bucketName', 'tableName', 'stateMachineArn'] as const)
       : (['bucketName', 'tableName'] as const);
     const outputs = await resolveStack(flags, needs);
-    const dynamo = new DynamoDBClient(flags.region ? { region: flags.region } : {});
+    const dynamo = storeClient({ region: flags.region });
     const embeddings = new DynamoEmbeddingStore({ tableName: outputs.tableName, client: dynamo });
     const objects = openObjectStore(`s3://${outputs.bucketName}`, {
       conditionalPuts: 'native',
@@ -280,7 +280,7 @@ export function registerAws(program: Command): void {
       throw new ValidationError(`--to must be modelVersion@YYYY-MM-DD, got "${flags.to}"`);
     }
     const { tableName } = await resolveStack(flags, ['tableName']);
-    const dynamo = new DynamoDBClient(flags.region ? { region: flags.region } : {});
+    const dynamo = storeClient({ region: flags.region });
     try {
       const embeddings = new DynamoEmbeddingStore({ tableName, client: dynamo });
       const before = await embeddings.getPointer();

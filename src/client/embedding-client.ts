@@ -12,6 +12,7 @@ export interface EmbeddingClientOptions {
   readonly tableName: string;
   /** A ready DynamoDB client; otherwise one is made from `clientConfig` (default credential chain). */
   readonly client?: DynamoDBClient;
+  /** Config of the client made here; `maxAttempts` defaults to 1, because the store retries each read itself. */
   readonly clientConfig?: DynamoDBClientConfig;
   /** How long the current pointer is cached, ms; default 5000. 0 reads it on every call. */
   readonly pointerCacheMs?: number;
@@ -35,7 +36,7 @@ export class EmbeddingClient {
 
   public constructor(options: EmbeddingClientOptions) {
     this.ownsClient = options.client === undefined;
-    this.dynamo = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
+    this.dynamo = options.client ?? new DynamoDBClient({ maxAttempts: 1, ...options.clientConfig });
     this.cacheMs = options.pointerCacheMs ?? 5000;
     this.store = new DynamoEmbeddingStore({
       tableName: options.tableName,

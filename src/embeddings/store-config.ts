@@ -37,10 +37,15 @@ export function threadConfigOf(store: EmbeddingStore): StoreThreadConfig | undef
   return (store as Partial<Pick<DynamoEmbeddingStore, 'threadConfig'>>).threadConfig?.();
 }
 
-/** A client like the one the description came from: no SDK retries (the store's backoff is the one layer). */
-function clientFor(connection: StoreConnection): DynamoDBClient {
+/**
+ * The DynamoDB client for a store: no SDK retries, because the store's own bounded backoff is the one
+ * retry layer (SDK retries inside each of its attempts would multiply them, up to 3 × 8, and hold a
+ * concurrency slot while the SDK sleeps). Every store the project opens on AWS or locally uses it.
+ */
+export function storeClient(connection: StoreConnection & { readonly region?: string } = {}): DynamoDBClient {
   return new DynamoDBClient({
     maxAttempts: 1,
+    ...(connection.region ? { region: connection.region } : {}),
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.local ? { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
@@ -49,7 +54,7 @@ function clientFor(connection: StoreConnection): DynamoDBClient {
 /** Opens a store from a description (validated: it crosses a thread boundary). */
 export function openStoreFromConfig(config: unknown): { store: DynamoEmbeddingStore; close(): void } {
   const c = StoreThreadConfigSchema.parse(config);
-  const client = clientFor(c.connection);
+  const client = storeClient(c.connection);
   const store = new DynamoEmbeddingStore({
     tableName: c.tableName,
     client,
