@@ -91,13 +91,14 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
 const conditionalPutsFor = (uri: string) => (uri.startsWith('s3://') ? ({ conditionalPuts: 'native' } as const) : {});
 
 export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEnv {
+  const connection = settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {};
   return {
     objects: openObjectStore(settings.objectStoreUri, conditionalPutsFor(settings.objectStoreUri)),
     embeddings: new DynamoEmbeddingStore({
       tableName: settings.tableName,
-      client: storeClient({ endpoint: settings.dynamoEndpoint }),
+      client: storeClient(connection),
       // described as data too, so that the embed stage's writer thread opens its own client (same settings)
-      connection: settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {},
+      connection,
       dtype: settings.dtype,
       retentionDays: settings.retentionDays,
     }),
