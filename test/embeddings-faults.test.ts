@@ -70,10 +70,12 @@ function faultyClient(
     counts.forwarded++;
     return real.send(command as never);
   };
-  const client = new Proxy(real, {
-    get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)),
-  });
-  return { client, counts };
+  return { client: withSend(real, send), counts };
+}
+
+/** `real` with its send() replaced (everything else, e.g. destroy, stays the real client's). */
+function withSend(real: DynamoDBClient, send: (command: unknown) => Promise<unknown>): DynamoDBClient {
+  return new Proxy(real, { get: (t, p, r) => (p === 'send' ? send : Reflect.get(t, p, r)) });
 }
 
 let dynamo: LocalDynamo;
@@ -169,17 +171,12 @@ describe('throttling and UnprocessedItems', () => {
     // Prepare: every BatchWriteItem writes exactly one item and hands the rest back
     let calls = 0;
     const real = dynamo.client;
-    const oneAtATime = new Proxy(real, {
-      get: (target, prop, receiver) =>
-        prop === 'send'
-          ? async (command: unknown) => {
-              if (!(command instanceof BatchWriteItemCommand)) return real.send(command as never);
-              calls++;
-              const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
-              await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, 1) } }));
-              return { UnprocessedItems: requests.length > 1 ? { [table]: requests.slice(1) } : {}, $metadata: {} };
-            }
-          : Reflect.get(target, prop, receiver),
+    const oneAtATime = withSend(real, async (command) => {
+      if (!(command instanceof BatchWriteItemCommand)) return real.send(command as never);
+      calls++;
+      const [table, requests] = Object.entries(command.input.RequestItems ?? {})[0]!;
+      await real.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests.slice(0, 1) } }));
+      return { UnprocessedItems: requests.length > 1 ? { [table]: requests.slice(1) } : {}, $metadata: {} };
     });
     const retry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
     const { store, tableName } = await freshStore(dynamo, { client: oneAtATime, retry, writeConcurrency: 1 });
@@ -211,7 +208,7 @@ describe('throttling and UnprocessedItems', () => {
         inFlight--;
       }
     };
-    const client = new Proxy(real, { get: (t, p, r) => (p === 'send' ? send : Reflect.get(t, p, r)) });
+    const client = withSend(real, send);
     const retry = { maxAttempts: 50, baseDelayMs: 1, maxDelayMs: 2, sleep: async () => undefined };
     const { store, tableName } = await freshStore(dynamo, { client, retry, writeConcurrency: 6 });
     // Two concurrent calls (the embed stage keeps two chunks in flight) share the store's limit.
