@@ -84,12 +84,15 @@ export const DeploymentConfigSchema = z
     embeddingRetentionDays: int(2, 3650).default(DEFAULT_RETENTION_DAYS),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
-    /** Batch image: absent = build batch-container/Dockerfile as a CDK asset; else this image URI. */
+    /**
+     * Batch image built and pushed elsewhere (CI), pinned by digest so every child of every run
+     * runs the same bytes; absent = build batch-container/Dockerfile as a CDK asset at deploy.
+     */
     imageUri: z
       .string()
       .regex(
-        /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/,
-        'expected an image URI with a tag or digest',
+        /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$/,
+        'expected an image pinned by digest, <registry>/<repository>[:tag]@sha256:<64 hex digits> (the digest `docker push` or `aws ecr describe-images` prints); a tag alone can move',
       )
       .optional(),
     /** Existing VPC to run Batch in (its private subnets); absent = a new VPC. */

@@ -332,13 +332,14 @@ describe('configured variants', () => {
   });
 
   it('runs on-demand only, with the given instance types, partitions, schedule and image URI', () => {
+    const IMAGE_URI = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3@sha256:${'0'.repeat(64)}`;
     const { template } = synthStack({
       spot: false,
       instanceTypes: ['g6.2xlarge'],
       partitions: 8,
       partitionsPerJob: 2,
       scheduleExpression: 'cron(30 1 * * ? *)',
-      imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+      imageUri: IMAGE_URI,
     });
     const environments = Object.values(template.findResources('AWS::Batch::ComputeEnvironment')) as Resource[];
     expect(environments.map((e) => (e.Properties.ComputeResources as { Type: string }).Type)).toEqual(['EC2']);
@@ -348,7 +349,7 @@ describe('configured variants', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 1 * * ? *)' });
     template.hasResourceProperties('AWS::Batch::JobDefinition', {
       ContainerProperties: Match.objectLike({
-        Image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+        Image: IMAGE_URI,
       }),
     });
     expect(JSON.stringify(stateMachineDefinition(template).States.EmbedPartitions)).toContain('"Size":4');

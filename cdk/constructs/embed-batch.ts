@@ -50,6 +50,10 @@ export const IMAGE_CONTEXT_EXCLUDE = [
   '!bin/build.ts',
   '!batch-container/main.ts',
   '!batch-container/worker.ts',
+  '!batch-container/package.json',
+  '!batch-container/package-lock.json',
+  '!batch-container/install-providers.sh',
+  '!batch-container/ort-providers/**',
   // CDK stages the context and then runs `docker build -f batch-container/Dockerfile` inside it.
   '!batch-container/Dockerfile',
 ];
