@@ -84,11 +84,17 @@ describe('the image installs only what the bundled worker loads', () => {
       const locked = rootLock.packages[`node_modules/${name}`];
       expect(range, `${name}: exact version, equal to the root lock (npm ci in the image)`).toBe(locked.version);
     }
-    for (const [path, entry] of Object.entries(imageLock.packages as Record<string, { version?: string }>)) {
+    const entries = Object.entries(imageLock.packages as Record<string, { version?: string; integrity?: string }>);
+    expect(entries.length).toBeGreaterThan(2);
+    for (const [path, entry] of entries) {
       if (path === '') continue;
       const rootEntry = rootLock.packages[path] as { version: string; integrity: string } | undefined;
       expect(rootEntry, `${path} is in the root lock`).toBeDefined();
-      expect({ path, version: entry.version }).toEqual({ path, version: rootEntry!.version });
+      expect({ path, version: entry.version, integrity: entry.integrity }).toEqual({
+        path,
+        version: rootEntry!.version,
+        integrity: rootEntry!.integrity,
+      });
     }
   });
 
