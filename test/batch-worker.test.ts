@@ -75,6 +75,9 @@ describe('worker environment', () => {
 
   it.each([
     [{ RUN_DATE: undefined }, /RUN_DATE/],
+    // a well-formed day that does not exist
+    [{ RUN_DATE: '2026-02-31' }, /RUN_DATE: expected an existing day as YYYY-MM-DD/],
+    [{ PARTITIONS: '4097' }, /PARTITIONS:/],
     [{ AWS_BATCH_JOB_ARRAY_INDEX: undefined }, /AWS_BATCH_JOB_ARRAY_INDEX/],
     [{ AWS_BATCH_JOB_ARRAY_INDEX: '8' }, /must be below the array size/],
     [{ PARTITIONS_PER_JOB: '3' }, /must be below the array size/],

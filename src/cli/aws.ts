@@ -9,8 +9,8 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
-import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../../cdk/outputs.ts';
-import { type RunRequest, RunRequestSchema } from '../../lambdas/shared/contracts.ts';
+import { type RunRequest, RunRequestSchema } from '../contract/messages.ts';
+import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../contract/stack-outputs.ts';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { storeClient } from '../embeddings/store-config.ts';
 import { isValidDate } from '../embeddings/table-schema.ts';
