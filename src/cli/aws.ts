@@ -4,6 +4,7 @@
  *   aws run --from D1 --to D2 [--backfill]  one run per day, in order, each awaited
  *   aws deploy-model DIR [--date D]        upload + record a model; a new model starts its backfill
  *   aws rollback --to MV@D                 move the pointer back to an earlier published version
+ *   aws status | cancel | unlock | doctor    operate a run (src/cli/aws-operate.ts)
  * Stack outputs (bucket, table, state machine) come from CloudFormation, or from flags.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -191,14 +192,16 @@ function yesterdayUtc(): string {
 
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 
-function stackOptions(command: Command): Command {
+/** The flags every `aws` command shares: the stack to read outputs from, the region, the state machine. */
+export function stackOptions(command: Command): Command {
   return command
     .option('--stack <name>', 'CloudFormation stack to read outputs from', DEFAULT_STACK_NAME)
     .option('--region <region>', 'AWS region (default: the SDK default chain)')
     .option('--state-machine-arn <arn>', 'daily-run state machine (default: the stack output)');
 }
 
-export function registerAws(program: Command): void {
+/** Adds the `aws` group with run, deploy-model and rollback; answers the group for the operator commands. */
+export function registerAws(program: Command): Command {
   const aws = program.command('aws').description('Operate the deployed AWS stack (docs/deploy.md)');
 
   stackOptions(
@@ -290,4 +293,5 @@ export function registerAws(program: Command): void {
       dynamo.destroy();
     }
   });
+  return aws;
 }
