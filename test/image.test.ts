@@ -16,6 +16,7 @@ import {
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { buildBundles, DEFAULT_ENTRIES, EXTERNAL_PACKAGES } from '../bin/build.ts';
 import { parseDeploymentConfig } from '../cdk/config.ts';
@@ -133,6 +134,28 @@ describe('the image installs only what the bundled worker loads', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 120_000);
+});
+
+describe('the CLI runs without the deploy-time packages (npm ci --omit=dev)', () => {
+  it('reaches no module of aws-cdk-lib, constructs or cdk-nag from bin/cli-main.ts', async () => {
+    // esbuild follows every static and dynamic import the CLI can load, as its bundle does
+    const result = await build({
+      absWorkingDir: root,
+      entryPoints: [DEFAULT_ENTRIES.pinnerformer!],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      external: [...EXTERNAL_PACKAGES],
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((path) => path.startsWith('src/cli/aws-operate.ts'))).toBe(true);
+    const deployTime = inputs.filter((path) => /node_modules\/(aws-cdk-lib|constructs|cdk-nag)\//.test(path));
+    expect(deployTime).toEqual([]);
+    expect(inputs.filter((path) => path.startsWith('cdk/'))).toEqual([]);
   }, 120_000);
 });
 
