@@ -319,6 +319,38 @@ describe('aws cancel and aws unlock (the run lock and the pointer in a real tabl
     ).rejects.toThrow(/is ABORTED, not running: nothing to cancel.*aws unlock --date 2026-11-27/);
   });
 
+  it('releases the lock of a run stopped before its plan answered (waiting for the day), by the model it runs', async () => {
+    // Prepare: two runs still in PlanRun (retrying: no events yet) hold their locks; one names its model
+    const store = await publishedStore();
+    const aws = new FakeAws();
+    const waiting = (name: string, input: object): FakeExecution => ({
+      name,
+      status: 'RUNNING',
+      input,
+      startDate: new Date('2026-11-28T03:00:05Z'),
+      history: [
+        { id: 1, type: 'ExecutionStarted' },
+        { id: 2, type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'PlanRun' } },
+        { id: 3, type: 'TaskFailed', taskFailedEventDetails: { error: 'EventsMissingError' } },
+      ],
+    });
+    aws.executions.push(waiting('scheduled-1', { scheduledTime: '2026-11-28T03:00:00Z' }));
+    aws.executions.push(
+      waiting('pf-2026-11-26-new', { date: '2026-11-26', modelVersion: 'pf-model-2', backfill: true }),
+    );
+    await store.acquireRunLock(`${MV}@2026-11-27`, 'scheduled-1', 3_600_000);
+    await store.acquireRunLock('pf-model-2@2026-11-26', 'pf-2026-11-26-new', 3_600_000);
+    const clients = { sfn: aws.client<never>(), batch: aws.client<never>(), locks: store };
+    // Act
+    const scheduled = await cancelRun(clients, SM, '2026-11-27', () => {});
+    const named = await cancelRun(clients, SM, '2026-11-26', () => {});
+    // Assess: the pointer's model for the scheduled run, the input's model for the other; no Batch job to stop
+    expect(scheduled).toMatchObject({ lockVersion: `${MV}@2026-11-27`, lockReleased: true, terminatedJobs: [] });
+    expect(named).toMatchObject({ lockVersion: 'pf-model-2@2026-11-26', lockReleased: true });
+    expect(await store.getRunLock(`${MV}@2026-11-27`)).toBeUndefined();
+    expect(await store.getRunLock('pf-model-2@2026-11-26')).toBeUndefined();
+  });
+
   it("leaves another execution's lock alone", async () => {
     const store = await publishedStore();
     const aws = new FakeAws();

@@ -13,13 +13,15 @@ import { FINAL_JOB_STATES, readArrayJob, readRunHistory, requireRunExecution } f
 export interface RunLocks {
   getRunLock(version: string): Promise<RunLock | undefined>;
   releaseRunLock(version: string, owner: string): Promise<boolean>;
+  /** The live version; its model is the run's when the input names none. */
+  getPointer(): Promise<{ readonly modelVersion: string } | undefined>;
 }
 
 export interface CancelResult {
   readonly executionArn: string;
   readonly stopped: boolean;
   readonly terminatedJobs: readonly string[];
-  /** The lock's version id; absent when the plan step had not answered (no lock was taken). */
+  /** The lock's version id; absent when no model is known (no lock can have been taken). */
   readonly lockVersion?: string;
   readonly lockReleased: boolean;
 }
@@ -69,10 +71,13 @@ export async function cancelRun(
       `batch job ${jobId}: terminated ${targets.length} job(s) (the array job and ${open.length} unfinished children)`,
     );
   }
-  const version = history.planned?.version;
+  // Before the plan answers (e.g. while it waits for the day's events) it may already hold the
+  // lock: its version is then the input's model, or the pointer's, at the run date.
+  const modelVersion = execution.modelVersion ?? (await clients.locks.getPointer())?.modelVersion;
+  const version = history.planned?.version ?? (modelVersion ? `${modelVersion}@${date}` : undefined);
   let lockReleased = false;
   if (version === undefined) {
-    log('no run lock: the plan step had not answered, so none was taken');
+    log('no run lock: nothing is published and the input names no model, so the plan took none');
   } else {
     lockReleased = await clients.locks.releaseRunLock(version, execution.name);
     log(

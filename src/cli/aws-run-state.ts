@@ -33,6 +33,8 @@ export interface RunExecution {
   readonly stopDate?: Date;
   /** Run date of its input (a date, a marker's day, or the day before the schedule fired). */
   readonly date: string;
+  /** The model its input names; absent = the pointer's model at plan time. */
+  readonly modelVersion?: string;
 }
 
 /** The run as the plan step answered it; absent while the plan has not finished. */
@@ -52,10 +54,12 @@ export interface RunHistory {
   readonly batchJobIds: readonly string[];
 }
 
-function runDateOfInput(input: string | undefined): string | undefined {
+function runOfInput(input: string | undefined): { date: string; modelVersion?: string } | undefined {
   try {
     const parsed = RunRequestSchema.safeParse(JSON.parse(input ?? ''));
-    return parsed.success ? runDateOf(parsed.data) : undefined;
+    if (!parsed.success) return undefined;
+    const { modelVersion } = parsed.data;
+    return { date: runDateOf(parsed.data), ...(modelVersion ? { modelVersion } : {}) };
   } catch {
     return undefined;
   }
@@ -81,15 +85,15 @@ export async function findRunExecution(
       if (notBefore !== undefined && item.startDate && item.startDate.getTime() < notBefore) return undefined;
       if (++seen > EXECUTIONS_SEARCHED) return undefined;
       const described = await sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn }));
-      const runDate = runDateOfInput(described.input);
-      if (runDate === undefined || (date !== undefined && runDate !== date)) continue;
+      const run = runOfInput(described.input);
+      if (run === undefined || (date !== undefined && run.date !== date)) continue;
       return {
         executionArn: item.executionArn,
         name: item.name,
         status: described.status ?? item.status ?? 'UNKNOWN',
         startDate: described.startDate ?? item.startDate,
         stopDate: described.stopDate ?? item.stopDate,
-        date: runDate,
+        ...run,
       };
     }
     nextToken = page.nextToken;
