@@ -81,12 +81,13 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
   // cdk-nag prints an intrinsic inside an ARN as its JSON.
   const machineName = JSON.stringify(stack.resolve(Fn.select(6, Fn.split(':', dailyRun.stateMachine.stateMachineArn))));
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
   acknowledge(dailyRun.stateMachine, [
     ...functionVersions,
     { id: 'AwsSolutions-IAM5[Resource::*]', reason: XRAY_REASON },
     {
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:${region}:${account}:job/*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:${partition}:batch:${region}:${account}:job/*]`,
       reason:
         'batch:TerminateJob on the jobs the .sync task started: their ids are known only at run time (AWS docs for submitJob.sync).',
     },
@@ -96,7 +97,7 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
         "The Distributed Map reads each run's slice list, runs/<model>/dt=<day>/slices.json, and no other object.",
     },
     ...['', '/*'].map((suffix) => ({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${machineName}${suffix}:*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:${partition}:states:${region}:${account}:execution:${machineName}${suffix}:*]`,
       reason:
         "The Distributed Map starts, describes and stops this state machine's child executions, whose names are made at run time.",
     })),

@@ -6,13 +6,14 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDeploymentConfig } from '../cdk/config.ts';
 import { PinnerFormerStack } from '../cdk/pinnerformer-stack.ts';
 import { plannedRunOf, sliceTasksOf } from '../lambdas/plan.ts';
 import { PlannedRunSchema, SliceTaskSchema } from '../src/contract/messages.ts';
 import type { RunManifest } from '../src/pipeline/types.ts';
-import { synthStack } from './cdk-helpers.ts';
+import { FEATURE_FLAGS, synthStack } from './cdk-helpers.ts';
 
 type Resource = { Properties: Record<string, unknown> };
 type States = Record<string, Record<string, unknown>>;
@@ -211,7 +212,7 @@ describe('configured variants', () => {
       ['function-url-iam', ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']],
       ['api-gateway-iam', ['execute-api:Invoke']],
     ] as const) {
-      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const app = new App({ context: { ...FEATURE_FLAGS, 'aws:cdk:bundling-stacks': [] } });
       const stack = new PinnerFormerStack(app, 'GrantTest', { config: parseDeploymentConfig({ lookupAuth: auth }) });
       const caller = new iam.Role(stack, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
       stack.lookup.grantInvoke(caller);
@@ -224,6 +225,16 @@ describe('configured variants', () => {
         ),
       );
       expect(actions.sort(), auth).toEqual([...expected]);
+    }
+  });
+});
+
+describe('CDK feature flags', () => {
+  it('sets every flag aws-cdk-lib recommends in cdk.json, to its recommended value unless decided otherwise', () => {
+    // Decided: the default security group stays as EC2 makes it (restricting it adds a custom-resource Lambda; no workload uses it)
+    const decided: Record<string, unknown> = { '@aws-cdk/aws-ec2:restrictDefaultSecurityGroup': false };
+    for (const [flag, recommended] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) {
+      expect(FEATURE_FLAGS[flag], flag).toEqual(flag in decided ? decided[flag] : recommended);
     }
   });
 });
