@@ -1,4 +1,4 @@
-import { PARTITIONS } from '../contract/run-contract.ts';
+import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
@@ -10,7 +10,7 @@ import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts'
 
 export const PLAN_DEFAULTS = {
   partitions: PARTITIONS.default,
-  refreshAgeDays: 7,
+  refreshAgeDays: REFRESH_AGE_DAYS.default,
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
 } as const;
@@ -66,7 +66,11 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   assertRunDate(input.date);
   const { date, modelVersion } = input;
   const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, PARTITIONS.max);
-  const refreshAgeDays = positiveInt('refreshAgeDays', input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays, 3650);
+  const refreshAgeDays = positiveInt(
+    'refreshAgeDays',
+    input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays,
+    REFRESH_AGE_DAYS.max,
+  );
   const lookbackDays = positiveInt('lookbackDays', input.lookbackDays ?? PLAN_DEFAULTS.lookbackDays, 3650);
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
   const manifest = await loadDeployedManifest(env, modelVersion);
