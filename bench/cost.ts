@@ -3,7 +3,7 @@
  * the real store (DynamoEmbeddingStore on embedded dynalite), and a projected daily/monthly AWS
  * cost for 10M and 100M daily active users from the list prices below.
  */
-import { VCPUS_PER_PARTITION } from '../cdk/batch-sizing.ts';
+import { VCPUS_PER_PARTITION } from '../src/contract/run-contract.ts';
 import type { EmbeddingDtype } from '../src/embeddings/types.ts';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { Rng } from '../src/synth/rng.ts';
@@ -101,7 +101,7 @@ export interface CostInput {
  * Threads of one lane (partition) of a Batch child that do its CPU work: the embedding thread
  * (read, merge, featurize, sequence snapshot) and the writer thread (table writes, embedding
  * snapshot); inference runs on a third, waiting on the GPU. Perfect balance between the two is
- * assumed, and a lane's 4 vCPUs (cdk/batch-sizing.ts) are 2 cores.
+ * assumed, and a lane's 4 vCPUs (src/contract/run-contract.ts) are 2 cores.
  */
 export const CPU_THREADS_PER_LANE = 2;
 

@@ -59,6 +59,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     PARTITIONS: String(PARTITIONS),
+    PARTITIONS_PER_JOB: '1',
     POWERTOOLS_METRICS_NAMESPACE: 'PinnerFormerTest',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -87,11 +88,23 @@ describe('one daily run through the handlers', () => {
   it('plans: validates the event, takes the run lock, answers a small PlannedRun', async () => {
     // Act
     const planned = await handlers.plan({ request: { date: RUN_DATE, modelVersion: MV }, execution: 'exec-1' });
-    // Assess: first run of a model is a backfill; the Map gets slice indices
-    expect(planned).toMatchObject({ date: RUN_DATE, modelVersion: MV, partitions: PARTITIONS, backfill: true });
-    expect(planned.slices.length).toBeGreaterThan(0);
-    expect(planned.slices).toEqual(planned.slices.map((_, i) => i));
-    sliceCount = planned.slices.length;
+    // Assess: first run of a model is a backfill; the Batch array follows the plan (one child per
+    // partition here); the Distributed Map reads the slice list from the object store
+    expect(planned).toMatchObject({
+      date: RUN_DATE,
+      modelVersion: MV,
+      partitions: PARTITIONS,
+      partitionsText: String(PARTITIONS),
+      arraySize: PARTITIONS,
+      backfill: true,
+    });
+    const objects = new LocalObjectStore(join(dataDir, 'objects'));
+    const slices = JSON.parse(Buffer.from(await objects.get(planned.slicesKey)).toString('utf8')) as unknown[];
+    expect(planned.sliceCount).toBeGreaterThan(0);
+    expect(slices).toEqual(
+      Array.from({ length: planned.sliceCount }, (_, slice) => ({ date: RUN_DATE, modelVersion: MV, slice })),
+    );
+    sliceCount = planned.sliceCount;
   });
 
   it('stops a second execution of the same run with ConflictError (one run at a time)', async () => {
@@ -101,7 +114,9 @@ describe('one daily run through the handlers', () => {
   });
 
   it('refuses malformed events with ValidationError (not retried by the state machine)', async () => {
-    await expect(handlers.plan({ request: {}, execution: 'x' })).rejects.toThrow(/either date or scheduledTime/);
+    await expect(handlers.plan({ request: {}, execution: 'x' })).rejects.toThrow(
+      /one of date, scheduledTime or markerKey/,
+    );
     await expect(handlers.plan({ request: { date: '2026-02-30' }, execution: 'x' })).rejects.toThrow(ValidationError);
     await expect(handlers.partition({ date: RUN_DATE, modelVersion: MV, slice: -1 })).rejects.toThrow(ValidationError);
     await expect(handlers.publish({ date: RUN_DATE })).rejects.toThrow(/modelVersion/);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAws } from './aws.ts';
+import { registerAwsOperations } from './aws-operate.ts';
 import { registerDaily } from './daily.ts';
 import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
@@ -20,5 +21,5 @@ export function registerCommands(program: Command): void {
   registerVersions(program);
   registerRollback(program);
   registerModel(program);
-  registerAws(program);
+  registerAwsOperations(registerAws(program));
 }

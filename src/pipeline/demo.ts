@@ -3,12 +3,14 @@
  * daily job for the last two days with the demo model (each published), print both summaries,
  * one user's lookup and the items nearest to that user's embedding.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { formatSummary } from '../cli/daily.ts';
 import { dateString, intString, parseFlags } from '../cli/local-env.ts';
+import { PARTITIONS } from '../contract/run-contract.ts';
 import { addDays } from '../events/schema.ts';
 import { decodeParquet } from '../io/parquet.ts';
 import { openLocalEmbeddings } from '../local/local-embeddings.ts';
@@ -25,7 +27,7 @@ const demoFlags = z.object({
   seed: intString(0, 0xffffffff).default(7),
   start: dateString.default('2026-10-01'),
   model: z.string().min(1).default('models/demo'),
-  partitions: intString(1, 4096).optional(),
+  partitions: intString(PARTITIONS.min, PARTITIONS.max).optional(),
 });
 
 const err = (line: string): void => {
