@@ -4,6 +4,7 @@ import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
 import type { BenchReport } from './main.ts';
+import { renderScale, renderWritePolicy } from './scale-report.ts';
 import { round } from './stats.ts';
 import { runGemmPeak } from './targets.ts';
 
@@ -335,7 +336,7 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     out.push('(not run)', '');
   }
-  out.push(...renderGpu(r.gpu));
+  out.push(...renderGpu(r.gpu), ...renderWritePolicy(r.writePolicy), ...renderScale(r.scale));
   return `${out.filter((l) => l !== undefined).join('\n')}\n`;
 }
 
