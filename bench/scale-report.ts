@@ -18,14 +18,14 @@ const f4 = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(
 const users = (n: number): string => (n >= 1e9 ? `${n / 1e9}B` : `${n / 1e6}M`);
 const hours = (s: number): string => `${(s / 3600).toFixed(2)} h`;
 
-/** Within noise: the paired drop is at most two standard errors (or 0.001). */
-export const withinNoise = (delta: number, stderr: number): boolean => -delta <= Math.max(2 * stderr, 0.001);
+/** Within noise: the paired drop is at most one standard error (or 0.001), as the replay chooses. */
+export const withinNoise = (delta: number, stderr: number): boolean => -delta <= Math.max(stderr, 0.001);
 
 export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
   if (!r) return [];
   const out = ['## 6. Write only what changed', ''];
   out.push(
-    `The embed stage skips a user's table write when the stored embedding is within cosine ${r.threshold} of the new one and younger than the refresh age (src/pipeline/write-policy.ts; docs/versioning.md, "Write policy"). Quality: training/pinnerformer/write_policy.py trains each objective as the ablation does and replays the 14 days after the training cutoff; Recall@10 is of the embeddings served on the day of each positive, paired per user against writing every user.`,
+    `Measured ${r.measuredAt}. The embed stage skips a user's table write when the stored embedding is within cosine ${r.threshold} of the new one and younger than the refresh age (src/pipeline/write-policy.ts; docs/versioning.md, "Write policy"). Quality: training/pinnerformer/write_policy.py trains each objective as the ablation does and replays the 14 days after the training cutoff; Recall@10 is of the embeddings served on the day of each positive, paired per user against writing every user.`,
     '',
   );
   const s = r.stability;
@@ -204,7 +204,7 @@ export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResu
     const noise = withinNoise(row.recall_delta, row.recall_delta_stderr);
     out.push({
       name: 'Write policy: a free saving',
-      target: '≥ 10% of steady-day writes skipped with Recall@10 within noise (paired Δ ≥ −2 SE)',
+      target: '≥ 10% of steady-day writes skipped with Recall@10 within noise (paired Δ ≥ −1 SE)',
       measured: `${pct(row.saved_share)} skipped at cosine ${row.threshold}, Recall@10 Δ ${f4(row.recall_delta)} ± ${f4(row.recall_delta_stderr)}`,
       met: row.saved_share >= 0.1 && noise,
       ratio: round(row.saved_share / 0.1),
@@ -227,12 +227,15 @@ export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResu
     const d = dense.cosine_percentiles['50'] ?? 0;
     const n = next.cosine_percentiles['50'] ?? 0;
     out.push({
-      name: 'Dense all action is the more stable objective',
+      name: 'Dense all action is the more stable objective (the issue’s hypothesis)',
       target: 'median day-over-day cosine above next action',
-      measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action)`,
+      measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action); Recall@10 ${f4(dense.write_all.recall_at_10)} vs ${f4(next.write_all.recall_at_10)}`,
       met: d > n,
       ratio: round(n > 0 ? d / n : 0),
-      why: 'the dense all-action loss predicts 28 days of actions, next action only the next one',
+      why:
+        d > n
+          ? 'the dense all-action loss predicts 28 days of actions, next action only the next one'
+          : "next action's embeddings move less from day to day here yet retrieve far worse: a stable embedding is not by itself a better one, so the threshold is chosen by Recall@10, per objective",
     });
   }
   return out;

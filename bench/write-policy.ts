@@ -6,7 +6,7 @@
  *   pipeline the daily run itself (local runner, dynalite) over the same synthetic days with and
  *            without the policy at the chosen threshold: items and write units actually written.
  */
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
@@ -56,6 +56,8 @@ export interface PipelineDay {
 }
 
 export interface WritePolicyResult {
+  /** When this section ran (it may be folded into an earlier report with --render). */
+  readonly measuredAt: string;
   readonly stability?: StabilityResult;
   /** The threshold the pipeline measurement used (the product default). */
   readonly threshold: number;
@@ -69,8 +71,16 @@ export interface WritePolicyResult {
   };
 }
 
-/** The quality side (PyTorch; a few minutes on 2 cores: two small models trained). */
-export function measureStability(steps: number): Promise<StabilityResult> {
+/**
+ * The quality side (PyTorch; minutes on 2 cores: two small models trained). BENCH_STABILITY_JSON
+ * names a replay's output (`python -m pinnerformer.write_policy --out FILE`) to reuse instead.
+ */
+export async function measureStability(steps: number): Promise<StabilityResult> {
+  const reuse = process.env.BENCH_STABILITY_JSON;
+  if (reuse) {
+    progress(`write policy: the stability replay from ${reuse}`);
+    return JSON.parse(readFileSync(reuse, 'utf8')) as StabilityResult;
+  }
   progress(`write policy: training dense all action and next action (${steps} steps) and replaying 14 days`);
   return runPythonJson<StabilityResult>('-m', ['pinnerformer.write_policy', '--steps', String(steps)]);
 }
@@ -165,5 +175,10 @@ export async function benchWritePolicy(options: {
   } catch (error) {
     options.onError('write policy (pipeline)', error);
   }
-  return { threshold, ...(stability ? { stability } : {}), ...(pipeline ? { pipeline } : {}) };
+  return {
+    measuredAt: new Date().toISOString(),
+    threshold,
+    ...(stability ? { stability } : {}),
+    ...(pipeline ? { pipeline } : {}),
+  };
 }

@@ -16,11 +16,11 @@ import { DAY_MS, dayStartMs } from '../events/schema.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /**
- * The threshold `pinnerformer daily` and the deployed stack use unless told otherwise, set from the
- * bench's write-policy section (reports/bench.md, "Write only what changed"): the highest cosine
- * that skips writes while Recall@10 of the served embeddings stays within noise of writing every user.
+ * The threshold the bench measured as free (reports/bench.md section 6): for dense all action, the
+ * one with the largest saving whose Recall@10 of the served embeddings stays within one standard
+ * error of writing every user (training/pinnerformer/write_policy.py). Runs use it only when asked.
  */
-export const DEFAULT_SKIP_COSINE = 0.99;
+export const DEFAULT_SKIP_COSINE = 0.95;
 
 /** Plain data (posted to the writer thread). */
 export interface WritePolicy {

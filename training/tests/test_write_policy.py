@@ -51,8 +51,8 @@ def test_inactive_users_are_refreshed_at_the_refresh_age():
 def test_choose_threshold_takes_the_largest_saving_within_noise():
     rows = [
         {"threshold": 0.99, "saved_share": 0.1, "recall_delta": 0.0, "recall_delta_stderr": 0.001},
-        {"threshold": 0.95, "saved_share": 0.4, "recall_delta": -0.0015, "recall_delta_stderr": 0.001},
-        {"threshold": 0.9, "saved_share": 0.7, "recall_delta": -0.01, "recall_delta_stderr": 0.001},
+        {"threshold": 0.95, "saved_share": 0.4, "recall_delta": -0.0018, "recall_delta_stderr": 0.002},
+        {"threshold": 0.9, "saved_share": 0.7, "recall_delta": -0.0033, "recall_delta_stderr": 0.0021},
     ]
     assert choose_threshold(rows) == 0.95
     assert choose_threshold(rows[2:]) is None
