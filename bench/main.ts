@@ -244,7 +244,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
     const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
-    const scale = await scaleSection(withProjection, { workDir: resolve(flags.work), earlier: earlier.scale });
+    const scale = await scaleSection(withProjection, {
+      workDir: resolve(flags.work),
+      label: `${flags.render} of ${earlier.createdAt}`,
+      ...(earlier.scale ? { earlier: earlier.scale } : {}),
+    });
     const updated = { ...withProjection, ...(scale ? { scale } : {}) };
     writeReports({ ...updated, targets: evaluateTargets(updated) }, flags.out);
     return;

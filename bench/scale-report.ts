@@ -16,7 +16,7 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 const f3 = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(3));
 const f4 = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(4));
 const users = (n: number): string => (n >= 1e9 ? `${n / 1e9}B` : `${n / 1e6}M`);
-const hours = (s: number): string => `${(s / 3600).toFixed(2)} h`;
+const hours = (s: number): string => (s < 3600 ? `${round(s)} s` : `${(s / 3600).toFixed(2)} h`);
 
 /** Within noise: the paired drop is at most one standard error (or 0.001), as the replay chooses. */
 export const withinNoise = (delta: number, stderr: number): boolean => -delta <= Math.max(stderr, 0.001);
@@ -95,7 +95,7 @@ export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
         p.days.map((d) => [d.date, d.embeddedUsers, d.writtenAll, d.writtenPolicy, d.kept]),
       ),
       '',
-      `Write units saved on the steady days: **${pct(p.savedShare)}** (one write unit per 256-d fp16 item). The cost projection (section 3) applies this share to its DynamoDB writes.`,
+      `Write units saved on the steady days: **${pct(p.savedShare)}** (one write unit per 256-d fp16 item). These ${p.days.length} days are fewer than the refresh age, so no forced rewrite has come due yet: the cost projection (section 3) applies the replay's saving at the same threshold instead (14 days, refreshes included, its Recall@10 checked).`,
       '',
     );
   }
@@ -209,7 +209,7 @@ export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResu
       met: row.saved_share >= 0.1 && noise,
       ratio: round(row.saved_share / 0.1),
       why: noise
-        ? 'dense all-action embeddings of active users move little from one day to the next, so the stored item serves nearly as well'
+        ? `${pct(dense?.share_at_least[String(row.threshold)] ?? 0)} of active users' new embeddings are within ${row.threshold} of the stored one; serving the stored item for them costs no measurable recall`
         : 'the skipped updates cost measurable recall at this threshold: raise it',
     });
   }

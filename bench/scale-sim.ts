@@ -192,12 +192,18 @@ export function simulateScale(figures: ScaleResult['figures'], from: string, spl
  */
 export async function scaleSection(
   report: Pick<BenchReport, 'daily' | 'projection' | 'writePolicy'>,
-  options: { readonly workDir: string; readonly earlier?: ScaleResult; readonly fallback?: string },
+  options: {
+    readonly workDir: string;
+    readonly earlier?: ScaleResult;
+    readonly fallback?: string;
+    /** Where the report's own figures come from; default this run. */
+    readonly label?: string;
+  },
 ): Promise<ScaleResult | undefined> {
   const eventBytes = options.earlier?.figures.eventBytesPerEvent ?? (await measureEventBytes(options.workDir));
   const skip = writeSkipShareOf(report.writePolicy);
   let source: Pick<BenchReport, 'daily' | 'projection'> = report;
-  let from = 'this run, sections 2 and 3';
+  let from = `${options.label ?? 'this run'}, sections 2 and 3`;
   if (figuresOf(report, eventBytes, skip) === undefined) {
     const path = options.fallback ?? 'reports/bench.json';
     if (!existsSync(path)) return undefined;

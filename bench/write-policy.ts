@@ -145,12 +145,15 @@ export async function measurePipelineSaving(options: {
   };
 }
 
-/** The saving the cost projection assumes: the measured pipeline's, else the quality replay's at the default. */
+/**
+ * The saving the cost projection assumes: the quality replay's at the default threshold (14 days,
+ * refreshes included, its Recall@10 checked), else the daily run's (fewer days than the refresh age,
+ * so it overstates the steady saving).
+ */
 export function writeSkipShareOf(result: WritePolicyResult | undefined): number | undefined {
   if (!result) return undefined;
-  if (result.pipeline) return result.pipeline.savedShare;
   const row = result.stability?.objectives.dense_all_action?.policy.find((r) => r.threshold === result.threshold);
-  return row?.saved_share;
+  return row?.saved_share ?? result.pipeline?.savedShare;
 }
 
 /** Both sides, each recorded even when the other fails; the pipeline runs at the product default. */

@@ -114,10 +114,11 @@ describe('the write-policy verdicts', () => {
     expect(t.met).toBe(true);
   });
 
-  it("takes the cost projection's saving from the daily run when measured, else from the replay", () => {
-    expect(writeSkipShareOf(result(0, 0.3))).toBe(0.3);
-    const withPipeline = { ...result(0, 0.3), pipeline: { savedShare: 0.2 } } as unknown as WritePolicyResult;
-    expect(writeSkipShareOf(withPipeline)).toBe(0.2);
+  it("takes the cost projection's saving from the replay, else from the daily run", () => {
+    const withPipeline = { ...result(0, 0.3), pipeline: { savedShare: 0.4 } } as unknown as WritePolicyResult;
+    expect(writeSkipShareOf(withPipeline)).toBe(0.3);
+    const pipelineOnly = { measuredAt: '', threshold: 0.95, pipeline: { savedShare: 0.4 } } as WritePolicyResult;
+    expect(writeSkipShareOf(pipelineOnly)).toBe(0.4);
     expect(writeSkipShareOf(undefined)).toBeUndefined();
   });
 });
