@@ -88,6 +88,7 @@ describe('the write-policy verdicts', () => {
     objectives: {
       dense_all_action: {
         cosine_percentiles: { '50': 0.93 },
+        share_at_least: { '0.95': 0.27 },
         write_all: { writes_per_day: 100, recall_at_10: 0.18, recall_stderr: 0.005 },
         policy: [{ threshold: 0.95, saved_share: saved, recall_delta: delta, recall_delta_stderr: 0.002 }],
       },
