@@ -1,7 +1,8 @@
 /**
  * Sizing the daily run for a user count: partitions, Batch array shape, slices, Map kind and the
- * write pace of each Batch lane, chosen so that no AWS quota below is exceeded, and the quota that
- * binds first (docs/scale.md). Pure: the per-user figures come from the caller (the bench feeds the
+ * write pace of each Batch lane, chosen to stay within the AWS quotas below, with each quota's use
+ * and the one that binds first (docs/scale.md). A quota the design cannot keep (the S3 fan-out
+ * beyond about 10,000 children) shows as a use above 100%. Pure: the per-user figures come from the caller (the bench feeds the
  * ones it measured, reports/bench.json), the quotas from AWS_LIMITS.
  */
 import { ValidationError } from '../util/errors.ts';
