@@ -41,6 +41,8 @@ const WorkerSettingsSchema = z
     EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
     EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
     EMBEDDING_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+    /** Each lane's share of the table's write units per second (src/pipeline/sizing.ts); absent: unpaced. */
+    WRITE_UNITS_PER_SECOND_PER_LANE: z.coerce.number().positive().optional(),
     /** Local runs and tests only. */
     DYNAMODB_ENDPOINT: z.url().optional(),
   })
@@ -65,6 +67,8 @@ export interface WorkerSettings {
   readonly executionProvider: ExecutionProvider;
   readonly dtype: 'float16' | 'float32';
   readonly retentionDays: number;
+  /** Each lane's write pace (write units per second); absent: unpaced. */
+  readonly writeUnitsPerSecond?: number;
   readonly dynamoEndpoint?: string;
 }
 
@@ -84,6 +88,9 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
     executionProvider: s.EXECUTION_PROVIDER,
     dtype: s.EMBEDDING_DTYPE,
     retentionDays: s.EMBEDDING_RETENTION_DAYS,
+    ...(s.WRITE_UNITS_PER_SECOND_PER_LANE === undefined
+      ? {}
+      : { writeUnitsPerSecond: s.WRITE_UNITS_PER_SECOND_PER_LANE }),
     ...(s.DYNAMODB_ENDPOINT ? { dynamoEndpoint: s.DYNAMODB_ENDPOINT } : {}),
   };
 }
@@ -184,6 +191,7 @@ export async function runWorker(
     modelVersion: settings.modelVersion,
     partition,
     executionProvider: settings.executionProvider,
+    ...(settings.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: settings.writeUnitsPerSecond }),
   });
   let lanes: Lanes | undefined;
   try {

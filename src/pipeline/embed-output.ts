@@ -13,6 +13,7 @@ import { type EmbeddingStore, type VersionId, type WriteStats, ZERO_WRITE_STATS 
 import { ModelError } from '../util/errors.ts';
 import { decodeFlatEmbeddings, encodeFlatEmbeddings, type FlatEmbeddings } from './snapshots.ts';
 import type { EmbeddingStats } from './types.ts';
+import { WritePacer } from './write-pacer.ts';
 import { cosine, WriteDecider, type WritePolicy } from './write-policy.ts';
 
 export interface OutputJob {
@@ -23,6 +24,8 @@ export interface OutputJob {
   readonly writeChunk?: number;
   /** Skip writes of users whose stored embedding is close enough (./write-policy.ts); absent: write all. */
   readonly policy?: WritePolicy;
+  /** This partition's share of the table's write units per second (./write-pacer.ts); absent: unpaced. */
+  readonly writeUnitsPerSecond?: number;
 }
 
 /** Embedded users whose write the policy skipped: snapshot positions and the stored item's date. */
@@ -88,6 +91,14 @@ export class PartitionOutput {
     private readonly job: OutputJob,
   ) {
     this.decider = job.policy === undefined ? undefined : new WriteDecider(job.policy);
+    this.pacer = job.writeUnitsPerSecond === undefined ? undefined : new WritePacer(job.writeUnitsPerSecond);
+  }
+
+  private readonly pacer: WritePacer | undefined;
+
+  /** Write units per item so far (the store's accounting; 1 until the first write returns). */
+  private unitsPerItem(): number {
+    return this.writeStats.items > 0 ? this.writeStats.writeUnits / this.writeStats.items : 1;
   }
 
   /** The first error of a table write, if any: the partition has failed. */
@@ -200,18 +211,21 @@ export class PartitionOutput {
       const records = this.pending.splice(0, chunk);
       const from = this.started;
       this.started += records.length;
-      const write: Promise<void> = this.store.writeEmbeddings(this.job.version, records).then(
-        (stats) => {
-          this.inflight.delete(write);
-          this.writeStats = addStats(this.writeStats, stats);
-          this.markWritten(from, from + records.length);
-          this.pump(finishing);
-        },
-        (error: unknown) => {
-          this.inflight.delete(write);
-          this.fail(error);
-        },
-      );
+      const paced = this.pacer?.take(Math.ceil(records.length * this.unitsPerItem())) ?? Promise.resolve();
+      const write: Promise<void> = paced
+        .then(() => this.store.writeEmbeddings(this.job.version, records))
+        .then(
+          (stats) => {
+            this.inflight.delete(write);
+            this.writeStats = addStats(this.writeStats, stats);
+            this.markWritten(from, from + records.length);
+            this.pump(finishing);
+          },
+          (error: unknown) => {
+            this.inflight.delete(write);
+            this.fail(error);
+          },
+        );
       this.inflight.add(write);
     }
     this.settleWaiters();

@@ -36,6 +36,11 @@ export interface EmbedPartitionInput {
   /** Embeddings per writeEmbeddings call (writes overlap inference, on the writer thread); default 2048. */
   readonly writeChunk?: number;
   /**
+   * This partition's share of the table's write units per second (src/pipeline/sizing.ts,
+   * writeUnitsPerSecondPerLane); default unpaced (the store's AIMD back-off alone).
+   */
+  readonly writeUnitsPerSecond?: number;
+  /**
    * Whether the output (table writes, embedding snapshot) runs on the process's writer thread;
    * default true. Worth it when a core is free for it (GPU inference, spare CPU cores); where every
    * core already runs inference it only adds a thread's start-up and contention, so the local
@@ -180,6 +185,7 @@ export async function embedPartition(
       dims,
       ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
       ...(policy === undefined ? {} : { policy }),
+      ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
     },
     { threaded },
   );
