@@ -43,6 +43,8 @@ export interface WorkerSettings {
   readonly executionProvider: ExecutionProvider;
   readonly dtype: 'float16' | 'float32';
   readonly retentionDays: number;
+  /** Each lane's write pace (write units per second); absent: unpaced. */
+  readonly writeUnitsPerSecond?: number;
   readonly dynamoEndpoint?: string;
 }
 
@@ -57,6 +59,9 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
     executionProvider: s.EXECUTION_PROVIDER,
     dtype: s.EMBEDDING_DTYPE,
     retentionDays: s.EMBEDDING_RETENTION_DAYS,
+    ...(s.WRITE_UNITS_PER_SECOND_PER_LANE === undefined
+      ? {}
+      : { writeUnitsPerSecond: s.WRITE_UNITS_PER_SECOND_PER_LANE }),
     ...(s.DYNAMODB_ENDPOINT ? { dynamoEndpoint: s.DYNAMODB_ENDPOINT } : {}),
   };
 }
@@ -157,6 +162,7 @@ export async function runWorker(
     modelVersion: settings.modelVersion,
     partition,
     executionProvider: settings.executionProvider,
+    ...(settings.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: settings.writeUnitsPerSecond }),
   });
   let lanes: Lanes | undefined;
   try {

@@ -95,6 +95,8 @@ export interface CostInput {
    * present, a container cannot embed faster than its CPU threads do this work.
    */
   readonly cpuSecondsPerUser?: number;
+  /** Share of embedded users whose write the write policy skips (section 6, measured); default 0. */
+  readonly writeSkipShare?: number;
 }
 
 /**
@@ -177,9 +179,10 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
   });
   const best = byShape.reduce((a, b) => (b.usdPerDay < a.usdPerDay ? b : a));
   const gpu = best.usdPerDay;
-  const dynamoWrites = ((dau * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
-  // Items of the last tableRetentionDays days are stored (one per embedded user and day).
-  const storedGb = (dau * input.tableRetentionDays * input.bytesPerItem) / 1e9;
+  const written = dau * (1 - (input.writeSkipShare ?? 0));
+  const dynamoWrites = ((written * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
+  // Items of the last tableRetentionDays days are stored (one per written user and day).
+  const storedGb = (written * input.tableRetentionDays * input.bytesPerItem) / 1e9;
   const dynamoStorage = (storedGb * PRICES.dynamoStoragePerGbMonth) / 30;
   const allUsers = dau / input.activeShare;
   const s3Gb = (allUsers * input.snapshotBytesPerUser * input.snapshotRetentionDays) / 1e9;

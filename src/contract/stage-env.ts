@@ -88,6 +88,8 @@ const WorkerEnvSchema = z
     EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
     EMBEDDING_DTYPE: dtype.default('float16'),
     EMBEDDING_RETENTION_DAYS: positiveInt.default(DEFAULT_RETENTION_DAYS),
+    /** Each lane's share of the table's write units per second (src/pipeline/sizing.ts); absent: unpaced. */
+    WRITE_UNITS_PER_SECOND_PER_LANE: z.coerce.number().positive().optional(),
     /** Local runs and tests only. */
     DYNAMODB_ENDPOINT: z.url().optional(),
   })

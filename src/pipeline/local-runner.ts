@@ -34,6 +34,8 @@ export interface RunDailyOptions {
   readonly threads?: number;
   readonly executionProvider?: ExecutionProvider;
   readonly refreshAgeDays?: number;
+  /** The write policy's threshold (src/pipeline/write-policy.ts); default: write every embedded user. */
+  readonly writeSkipCosine?: number;
   readonly lookbackDays?: number;
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
@@ -228,6 +230,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       backfill: options.backfill ?? false,
       ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
       ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
+      ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
       sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
     });
     lap('plan');
@@ -308,6 +311,9 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
         requests: results.reduce((n, r) => n + r.writeStats.requests, 0),
         retries: results.reduce((n, r) => n + r.writeStats.retries, 0),
         throttles: results.reduce((n, r) => n + r.writeStats.throttles, 0),
+        ...(run.writeSkipCosine === undefined
+          ? {}
+          : { kept: results.reduce((n, r) => n + (r.writeStats.kept ?? 0), 0) }),
       },
     };
   } finally {

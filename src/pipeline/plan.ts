@@ -7,6 +7,7 @@ import { EventsMissingError, NotFoundError, ValidationError } from '../util/erro
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
+import { assertSkipCosine } from './write-policy.ts';
 
 export const PLAN_DEFAULTS = {
   partitions: PARTITIONS.default,
@@ -73,6 +74,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   );
   const lookbackDays = positiveInt('lookbackDays', input.lookbackDays ?? PLAN_DEFAULTS.lookbackDays, 3650);
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
+  const writeSkipCosine = input.writeSkipCosine === undefined ? undefined : assertSkipCosine(input.writeSkipCosine);
   const manifest = await loadDeployedManifest(env, modelVersion);
 
   const eventObjects = await env.objects.list('events/');
@@ -117,6 +119,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     eventBytes: files.filter((f) => f.date === date).reduce((n, f) => n + f.size, 0),
     backfill: input.backfill ?? false,
     refreshAgeDays,
+    ...(writeSkipCosine === undefined ? {} : { writeSkipCosine }),
     lookbackDays,
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     maxLength: manifest.dims.maxLength,
