@@ -21,7 +21,8 @@ import torch
 
 from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import load_dataset
-from .evaluate import baseline_mean_item, baseline_popular, evaluate_model
+from .baselines import baseline_mean_item, baseline_popular
+from .evaluate import evaluate_model
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
 from .train import train_model
 
@@ -80,7 +81,7 @@ def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
     root = ensure_synthetic(spec)
     fcfg = FeatureConfig(max_length=MODEL.max_length)
     ds = load_dataset(root, fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
-    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.store.vocab.ids) if ID_VOCAB else 0)
     print(f"ablation data {ds.info}: {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
     results, frequency = state["results"], state["frequency"]
     if "baseline_popular" not in results:
@@ -132,7 +133,7 @@ def run_only(names: list[str], spec: SyntheticSpec, steps: int, device: str = BA
         raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
     fcfg = FeatureConfig(max_length=MODEL.max_length)
     ds = load_dataset(ensure_synthetic(spec), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
-    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.store.vocab.ids) if ID_VOCAB else 0)
     for name in names:
         m = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, device=device, **RUNS[name]), False, name)
         print(json.dumps({"name": name, "steps": steps, "device": device, **m}), flush=True)

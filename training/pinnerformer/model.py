@@ -176,7 +176,7 @@ class PinnerFormer(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         # ids: 0 padding, 1 OOV (learned), 2.. known items (or just "has a vector" without a vocabulary)
-        self.item_id_emb = nn.Embedding(2 + max(cfg.id_vocab_size, 1), cfg.id_dim, padding_idx=0)
+        self.item_id_emb = nn.Embedding(2 + max(cfg.id_vocab_size, 1) + cfg.hash_buckets, cfg.id_dim, padding_idx=0)
         self.action_emb = nn.Embedding(cfg.num_actions + 1, cfg.action_dim, padding_idx=0)
         self.surface_emb = nn.Embedding(cfg.num_surfaces + 2, cfg.surface_dim, padding_idx=0)
         self.time_enc = TimeEncoding(cfg.time_dims)
