@@ -58,7 +58,7 @@ describe.each([
     const rows = new Map<string, { date: string; embedding: Float32Array }>();
     for (let p = 0; p < 2; p++) {
       const key = layout.embeddings(modelVersion, date, p);
-      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)) {
         rows.set(u, r);
       }
     }
@@ -69,7 +69,7 @@ describe.each([
     const out = new Map<string, number>();
     for (let p = 0; p < 2; p++) {
       const key = layout.sequences(modelVersion, date, p);
-      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, key)), key)) {
         out.set(u.userId, u.events.length);
       }
     }
@@ -79,7 +79,7 @@ describe.each([
   function pytorch(users: readonly string[], date: string): Record<string, number[]> {
     const out = join(scratch, `${fixture ? 'fixture' : 'demo'}-${date}.json`);
     const cutoff = String(dayStartMs(date) + DAY_MS);
-    const data = join(dataDir, 'objects');
+    const data = dataDir;
     python([
       '-m',
       'pinnerformer.embed',
