@@ -201,6 +201,7 @@ def train_model(
     stats = {
         "steps": step,
         "seconds": round(seconds, 1),
+        "initial_loss": float(np.mean(losses[:10])) if losses else None,
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "temperature": float(model.temperature().detach()),
         "device": device.type,
