@@ -270,14 +270,16 @@ def load_dataset(
     split: Split | None = None,
     min_item_count: int = 1,
     hash_buckets: int = 0,
+    with_items: bool = True,
 ) -> Dataset:
+    """The data set under `root`; `with_items=False` ignores items/ (ids only)."""
     from .events import read_events, read_items
 
     root = Path(root)
     if not (root / "events").is_dir():
         hint = " (the daily job's layout keeps them under objects/events/)" if (root / "objects" / "events").is_dir() else ""
         raise ValueError(f"{root} has no events/ folder{hint}: pass the data root that holds events/dt=YYYY-MM-DD/")
-    item_ids, vectors = read_items(root)
+    item_ids, vectors = read_items(root) if with_items else ([], np.zeros((0, 0), np.float32))
     items = ItemTable(ids=list(item_ids), vectors=np.asarray(vectors, dtype=np.float32))
     ds = Dataset.from_tables(
         read_events(root),
