@@ -25,12 +25,15 @@ from tqdm import tqdm
 from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_jsonable
 from .corpus import Corpus
 from .data import Batch, ExampleSampler
-from .dataset import NoPositivesError, load_dataset
+from .dataset import Dataset, NoPositivesError, Split, load_dataset
 from .evaluate import add_split_args, evaluate_model, split_from_args
 from .export import export_model_dir
 from .losses import ItemFrequency, log_q, sampled_softmax_loss
 from .model import PinnerFormer
 from .synthetic import REPO
+
+
+AUTO_MIN_USERS = 1000  # without --protocol: fewer users scored by the time protocol -> leave_last_out
 
 
 def pick_device(name: str) -> torch.device:
@@ -249,7 +252,7 @@ def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, po
     os.replace(tmp, path)
 
 
-def add_train_args(p: argparse.ArgumentParser, steps: int | None = None) -> None:
+def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout: float | None = None) -> None:
     d, m = TrainConfig(), ModelConfig()
     p.add_argument("--objective", default=d.objective, choices=["next_action", "sasrec", "all_action", "dense_all_action"])
     p.add_argument("--negatives", default=d.negatives, choices=["random", "in_batch", "mixed"])
@@ -269,7 +272,7 @@ def add_train_args(p: argparse.ArgumentParser, steps: int | None = None) -> None
     p.add_argument("--heads", type=int, default=m.heads)
     p.add_argument("--embedding", type=int, default=m.embedding)
     p.add_argument("--max-length", type=int, default=m.max_length)
-    p.add_argument("--dropout", type=float, default=m.dropout)
+    p.add_argument("--dropout", type=float, default=m.dropout if dropout is None else dropout)
     p.add_argument("--id-dim", type=int, default=0,
                    help="width of the learned item-id embedding (0: the embedding width without an item table, else 16)")
 
@@ -315,14 +318,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hash-buckets", type=int, default=256, help="shared embeddings for the other ids (fnv1a32 %% buckets)")
     p.add_argument("--eval-every", type=int, default=200, help="validate every N steps (0: no validation, train --steps)")
     p.add_argument("--patience", type=int, default=5, help="stop after N validations without improvement")
-    add_split_args(p)
-    add_train_args(p, steps=20_000)
+    add_split_args(p, default_protocol=None)
+    add_train_args(p, steps=20_000, dropout=0.1)
     args = p.parse_args(argv)
     fcfg = FeatureConfig(max_length=args.max_length)
+    auto = args.protocol is None
+    if auto:
+        args.protocol = "time"
     split = split_from_args(args, validation=args.eval_every > 0)
+
+    def load(split: Split) -> Dataset:
+        return load_dataset(args.data, fcfg, positives_from_args(args), id_vocab=not args.no_id_vocab, split=split,
+                            min_item_count=args.min_item_count,
+                            hash_buckets=0 if args.no_id_vocab else args.hash_buckets)
+
     try:
-        ds = load_dataset(args.data, fcfg, positives_from_args(args), id_vocab=not args.no_id_vocab, split=split,
-                          min_item_count=args.min_item_count, hash_buckets=0 if args.no_id_vocab else args.hash_buckets)
+        ds = load(split)
+        if auto and len(ds.test.users) < AUTO_MIN_USERS:
+            # activity spread over months or years: a time window scores too few users to tell models apart
+            print(f"the time protocol scores only {len(ds.test.users)} users: using leave_last_out "
+                  "(pass --protocol to choose)", file=sys.stderr)
+            args.protocol = "leave_last_out"
+            split = split_from_args(args, validation=args.eval_every > 0)
+            ds = load(split)
     except (NoPositivesError, ValueError) as e:
         print(f"pinnerformer.train: {e}", file=sys.stderr)
         raise SystemExit(2) from e
