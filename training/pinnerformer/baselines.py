@@ -1,7 +1,7 @@
-"""Baselines scored by the same harness as the model (evaluate.EvalSet, full ranking).
+"""Baselines scored by the same harness as the model (ranking.EvalSet, full ranking).
 
 Each uses only what the training may see (events before each user's label end) and returns
-evaluate.EvalSet.metrics_of_top's metrics:
+ranking.EvalSet.metrics_of_top's metrics:
   baseline_popular         the items with the most positives, the same 10 for everyone
   baseline_recent_popular  the items with the most positives in the 7 days before the user's cutoff day
   baseline_cooccurrence    item-to-item: items that followed the user's last items (within 5 events)
@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import DAY_MS
 from .dataset import Dataset
-from .evaluate import EvalSet, eval_set, top_k
+from .ranking import EvalSet, eval_set, top_k
 
 RECENT_DAYS = 7
 COOC_WINDOW = 5  # a pair: item b within this many events after item a in one user's sequence

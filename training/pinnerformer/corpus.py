@@ -1,11 +1,11 @@
-"""The item tower's inputs for every corpus item, and the item embeddings it produces."""
+"""Embedding with a model: user sequences at cutoffs, and every corpus item through the item tower."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .features import EventStore
+from .features import EventStore, featurize
 from .model import PinnerFormer
 
 
@@ -31,3 +31,35 @@ def item_embeddings(model: PinnerFormer, store: EventStore, batch_size: int = 81
         items = torch.arange(i, min(i + batch_size, corpus.size), device=device)
         parts.append(corpus.embed(model, items).float().cpu().numpy())
     return np.concatenate(parts) if parts else np.zeros((0, model.cfg.embedding), np.float32)
+
+
+@torch.no_grad()
+def embed_sequences(
+    model: PinnerFormer,
+    store: EventStore,
+    users: np.ndarray,
+    cutoffs_ms: np.ndarray,
+    max_length: int,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings [n, D] of (user, cutoff) requests from events before each cutoff, and a mask of
+    requests that had >= 1 event (others get zeros)."""
+    model.eval()
+    device = next(model.parameters()).device
+    n = len(users)
+    out = np.zeros((n, model.cfg.embedding), dtype=np.float32)
+    spans = []
+    for u, c in zip(users, cutoffs_ms):
+        end = store.end_before(int(u), int(c))
+        spans.append(store.window(int(u), end, max_length))
+    lengths = np.array([e - s for s, e in spans], dtype=np.int64)
+    valid = lengths > 0
+    order = np.flatnonzero(valid)
+    order = order[np.argsort(lengths[order], kind="stable")]  # similar lengths share a batch
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        x = featurize(store, [spans[j] for j in idx], np.asarray(cutoffs_ms)[idx])
+        t = {k: torch.from_numpy(v).to(device) for k, v in x.items()}
+        emb = model(t["item_vec"], t["item_id"], t["action"], t["surface"], t["time_frac"], t["scalars"], t["lengths"])
+        out[idx] = emb.float().cpu().numpy()
+    return out, valid

@@ -27,7 +27,9 @@ import pyarrow.compute as pc
 
 from .config import DAY_MS, FeatureConfig, PositiveConfig
 from .data import is_eval_user
+from .events import read_events, read_items
 from .features import EventStore, ItemTable, build_vocabulary
+from .truth import read_item_topics
 
 EVAL_DAYS = 14
 PROTOCOLS = ("time", "leave_last_out")
@@ -253,8 +255,6 @@ def fingerprint_files(root: Path) -> str:
 
 def load_item_topics(root: Path, item_ids: list[str]) -> np.ndarray | None:
     """Ground-truth topic per item from the synthetic generator's truth files, when present."""
-    from .truth import read_item_topics
-
     topics = read_item_topics(root)
     if topics is None:
         return None
@@ -273,7 +273,6 @@ def load_dataset(
     with_items: bool = True,
 ) -> Dataset:
     """The data set under `root`; `with_items=False` ignores items/ (ids only)."""
-    from .events import read_events, read_items
 
     root = Path(root)
     if not (root / "events").is_dir():

@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import embed_sequences
+from .corpus import embed_sequences
+from .events import read_events, read_items
 from .export import load_model_dir
 from .features import EventStore, ItemTable
 
 
 def embed_users(model_dir: str | Path, data: str | Path, cutoff_ms: int, users: list[str] | None) -> dict[str, list[float]]:
-    from .events import read_events, read_items
-
     loaded = load_model_dir(model_dir)
     item_ids, vectors = read_items(Path(data))
     items = ItemTable(ids=list(item_ids), vectors=np.asarray(vectors, dtype=np.float32))

@@ -23,6 +23,7 @@ from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import load_dataset
 from .baselines import baseline_mean_item, baseline_popular
 from .evaluate import evaluate_model
+from .train import train_model
 from .export import export_model_dir
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
 
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data {ds.info}, {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
     key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), ds.fingerprint]).encode()).hexdigest()[:12]
     ckpt = REPO / "training" / "runs" / f"demo-{key}.ckpt"
-    from .train import train_model
-
     model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, ckpt, desc="demo")
     model = model.cpu()
     print("evaluating", file=sys.stderr)
