@@ -14,7 +14,6 @@ open that the two agree on a probe batch.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -83,7 +82,7 @@ def export_onnx(model: PinnerFormer, path: Path, attention: str = "op") -> None:
     axes["lengths"] = {0: "batch"}
     axes[OUTPUT_NAME] = {0: "batch"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportWrapper(copy.deepcopy(model), attention)
+    wrapper = ExportWrapper(model, attention)  # the mode is an argument: the model is not changed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
