@@ -33,7 +33,7 @@ from pathlib import Path
 from .baselines import baselines_for
 from .config import FeatureConfig, to_jsonable
 from .corpus import embed_sequences, item_embeddings
-from .dataset import EVAL_DAYS, Dataset, Split, Targets, load_dataset
+from .dataset import EVAL_DAYS, Dataset, Split, Targets, load_dataset, load_item_topics
 from .export import load_model_dir
 from .model import PinnerFormer
 from .ranking import TOP_K, EvalSet, entropy_bits, eval_set, p90_coverage, top_k
@@ -78,11 +78,13 @@ def main(argv: list[str] | None = None) -> None:
     ds = load_dataset(
         data, loaded.features, loaded.positives, id_vocab=loaded.model.cfg.id_vocab_size > 0, split=split,
         min_item_count=int(items.get("minCount", 1)), hash_buckets=loaded.model.cfg.hash_buckets,
+        with_items=loaded.model.cfg.item_vector > 0,  # an id-only model ignores any item table
     )
     if ds.fingerprint != loaded.manifest.get("dataFingerprint"):
         print("note: data fingerprint differs from the one the model was trained on", file=sys.stderr)
     if loaded.id_vocab is not None:
         ds.store.attach_items(ds.items, loaded.vocabulary)  # the model's own vocabulary, not a recount
+        ds.item_topics = load_item_topics(data, ds.store.corpus_ids)
     frequency = not args.no_frequency and split.protocol == "time"
     metrics = {"model": evaluate_model(loaded.model, ds, loaded.features, frequency=frequency)}
     metrics.update(baselines_for(ds))
