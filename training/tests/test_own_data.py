@@ -1,7 +1,6 @@
 """Events alone (no item table): the split protocols, the positive-rule error, a model that
 learns, baselines and the exported id vocabulary."""
 
-import json
 
 import numpy as np
 import pyarrow as pa
