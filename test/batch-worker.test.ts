@@ -209,12 +209,13 @@ describe('several partitions per child (lanes)', () => {
   const metrics = () => new Metrics({ namespace: 'PinnerFormerTest', serviceName: 'embed-worker' });
   let dataDir: string;
   const tables: LocalEmbeddings[] = [];
+  const copies: string[] = [];
 
   beforeAll(async () => {
     // Prepare: one run planned and partitioned (3 partitions), as the Lambdas leave it for Batch
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     dataDir = await syntheticDataDir(90, 3, DAY0);
-    const objects = new LocalObjectStore(join(dataDir, 'objects'));
+    const objects = new LocalObjectStore(dataDir);
     const env: PipelineEnv = { objects, embeddings: undefined as never };
     await deployModel(env, fixtureModel('tiny'));
     const run = await plan(env, { date: RUN_DAY, modelVersion: MV, partitions: 3, backfill: true });
@@ -222,15 +223,16 @@ describe('several partitions per child (lanes)', () => {
   });
   afterAll(async () => {
     for (const table of tables) await table.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of [dataDir, ...copies]) rmSync(dir, { recursive: true, force: true });
   });
 
   /** A copy of the partitioned run with its own table, and the worker's env on it as in AWS. */
   async function copyOfRun(
     name: string,
   ): Promise<{ env: PipelineEnv; settings: WorkerSettings; table: LocalEmbeddings }> {
-    const objectsDir = join(dataDir, name);
-    cpSync(join(dataDir, 'objects'), objectsDir, { recursive: true });
+    const objectsDir = `${dataDir}-${name}`;
+    copies.push(objectsDir);
+    cpSync(dataDir, objectsDir, { recursive: true });
     const table = await openLocalEmbeddings({ store: { wallClockExpiry: false } });
     tables.push(table);
     const settings: WorkerSettings = {

@@ -4,7 +4,6 @@
  * worker (per partition, CPU provider) -> publish, then the lookup handler answers HTTP events.
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -52,7 +51,7 @@ beforeAll(async () => {
   dynamo = await startLocalDynamo();
   await ensureTable(dynamo.client, TABLE);
   Object.assign(process.env, {
-    OBJECT_STORE_URI: join(dataDir, 'objects'),
+    OBJECT_STORE_URI: dataDir,
     TABLE_NAME: TABLE,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
     AWS_REGION: 'local',
@@ -64,10 +63,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  await deployModel(
-    { objects: new LocalObjectStore(join(dataDir, 'objects')), embeddings: undefined as never },
-    fixtureModel('tiny'),
-  );
+  await deployModel({ objects: new LocalObjectStore(dataDir), embeddings: undefined as never }, fixtureModel('tiny'));
   handlers = {
     plan: (await import('../lambdas/plan.ts')).handler,
     partition: (await import('../lambdas/partition.ts')).handler,

@@ -6,7 +6,9 @@ import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
 import { registerLookup } from './lookup.ts';
 import { registerModel } from './model.ts';
+import { registerRecommend } from './recommend.ts';
 import { registerRollback } from './rollback.ts';
+import { registerServe } from './serve.ts';
 import { registerVersions } from './versions.ts';
 
 /**
@@ -18,6 +20,8 @@ export function registerCommands(program: Command): void {
   registerImport(program);
   registerDaily(program);
   registerLookup(program);
+  registerRecommend(program);
+  registerServe(program);
   registerVersions(program);
   registerRollback(program);
   registerModel(program);

@@ -85,8 +85,8 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
       const items = await loadItemTable(
         env.objects,
         model.manifest.dims.itemVector,
-        model.idVocabulary,
-        model.manifest.items.idVocabulary ?? '',
+        model.itemIds,
+        model.manifest.modelVersion,
       );
       return OnnxEmbedder.open(model, items, {
         ...(input.executionProvider === undefined ? {} : { executionProvider: input.executionProvider }),
