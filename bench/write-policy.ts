@@ -100,7 +100,7 @@ export async function measurePipelineSaving(options: {
   await generateDataset({ users: options.users, days: options.days, seed: 7, start, out: events });
   const series = async (label: string, writeSkipCosine: number | undefined) => {
     const dataDir = join(root, label);
-    cpSync(events, join(dataDir, 'objects'), { recursive: true });
+    cpSync(events, dataDir, { recursive: true });
     const local = await openLocalEmbeddings({ dataDir });
     try {
       const out = [];

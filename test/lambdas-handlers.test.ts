@@ -94,7 +94,7 @@ describe('one daily run through the handlers', () => {
       arraySize: PARTITIONS,
       backfill: true,
     });
-    const objects = new LocalObjectStore(join(dataDir, 'objects'));
+    const objects = new LocalObjectStore(dataDir);
     const slices = JSON.parse(Buffer.from(await objects.get(planned.slicesKey)).toString('utf8')) as unknown[];
     expect(planned.sliceCount).toBeGreaterThan(0);
     expect(slices).toEqual(

@@ -74,7 +74,7 @@ describe('daily runs with the write policy (dynalite)', () => {
       ...extra,
     });
 
-  const read = (key: string): Uint8Array => readFileSync(join(dataDir, 'objects', key));
+  const read = (key: string): Uint8Array => readFileSync(join(dataDir, key));
 
   async function snapshots(date: string) {
     const embeddings = new Map<string, { date: string; embedding: Float32Array }>();
