@@ -18,7 +18,7 @@ DEMO_START ?= 2026-10-01
 
 BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
 
-.PHONY: help install node python build lint typecheck vitest pytest synth test demo model eval ablation bench clean
+.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,11 +48,17 @@ typecheck: node ## TypeScript strict type check
 vitest: node python ## TypeScript tests (dynalite, s3rver, onnxruntime-node)
 	npx vitest run
 
+vitest-fast: node python ## The TypeScript suites without the slow end-to-end and reliability ones
+	npx vitest run --config vitest.check.config.ts
+
 pytest: python ## Python tests
 	cd training && ../$(PY) -m pytest -q
 
 synth: node ## cdk synth, offline
 	npx cdk synth --quiet > /dev/null
+
+check: install lint typecheck vitest-fast ## The inner loop: lint, typecheck, the fast TypeScript suites
+	@echo "make check passed; make test also runs pytest, the slow suites and cdk synth"
 
 test: install lint typecheck pytest vitest synth ## Every suite: lint, typecheck, pytest, vitest, cdk synth
 
