@@ -30,58 +30,20 @@ import {
   type GemmPeak,
   type GemmProbe,
   gemmProbe,
-  type ModelInferenceResult,
   measureGemmPeak,
   type PaddingResult,
 } from './inference.ts';
 import { benchItemTable } from './inputs.ts';
 import { benchLanes, type LanesResult } from './lanes.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
-import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
+import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir } from './models.ts';
 import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pipelining.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
 import { round } from './stats.ts';
 import { evaluateTargets, runGemmPeak } from './targets.ts';
-
-export interface BenchReport {
-  readonly createdAt: string;
-  readonly command: string;
-  readonly wallSeconds: number;
-  readonly machine: {
-    readonly cpu: string;
-    readonly cores: number;
-    readonly memoryGiB: number;
-    readonly node: string;
-    readonly onnxruntimeNode: string;
-    readonly threads: number;
-    readonly loadAverageStart: readonly number[];
-    readonly loadAverageEnd: readonly number[];
-  };
-  readonly settings: Record<string, unknown>;
-  readonly gemm: { readonly start?: GemmPeak; readonly end?: GemmPeak; readonly peakGflops: number };
-  readonly inference: {
-    readonly demo?: ModelInferenceResult & { readonly trained: boolean; readonly variants: Variants['details'] };
-    readonly paper?: ModelInferenceResult & { readonly variants: Variants['details'] };
-    readonly padding?: PaddingResult;
-  };
-  readonly daily: readonly DailySizeResult[];
-  /** Serial vs pipelined embed stage, and where its CPU goes, on one daily size's steady day. */
-  readonly pipelining?: PipeliningResult;
-  /** A Batch child's partitions one after another vs at once on lanes (batch-container/worker.ts). */
-  readonly lanes?: LanesResult;
-  readonly writeCost: {
-    readonly items: readonly ItemCost[];
-    readonly fromDailyRuns: readonly Record<string, number>[];
-  };
-  readonly projection?: { readonly assumptions: Record<string, unknown>; readonly rows: readonly CostRow[] };
-  readonly lookup: readonly LookupFigures[];
-  /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
-  readonly gpu?: GpuResults;
-  readonly targets: ReturnType<typeof evaluateTargets>;
-  readonly errors: readonly string[];
-}
+import type { BenchReport } from './types.ts';
 
 interface Flags {
   readonly full: boolean;
@@ -174,10 +136,12 @@ function projectionOf(input: CostInput): { rows: CostRow[] } {
 function writeReports(report: BenchReport, out: string): void {
   writeFileSync(join(out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(out, 'bench.md'), renderMarkdown(report));
+  // the chart is optional: without its Python (or matplotlib) the markdown and JSON still stand
   const chart = spawnSync(PYTHON, ['bench/python/chart.py', join(out, 'bench.json'), join(out, 'bench.png')], {
     encoding: 'utf8',
   });
-  if (chart.status !== 0) progress(`chart failed: ${chart.stderr.slice(-500)}`);
+  if (chart.error) progress(`chart skipped: ${PYTHON} cannot run (${chart.error.message})`);
+  else if (chart.status !== 0) progress(`chart failed: ${(chart.stderr ?? '').slice(-500)}`);
   progress(`wrote ${out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
 }
 
@@ -260,10 +224,10 @@ export async function main(argv: readonly string[]): Promise<void> {
           : [10_000, 100_000],
     demoBatchSizes: quick ? [8] : [8, 32, 128],
     paperBatchSizes: quick ? [1] : [1, 4, 8],
-    // rounds of each inference contest: best-of-3 moved the demo model's ratios by ±30% between runs
-    // on this shared machine; a demo round takes about a second, a paper-size round about ten
-    reps: quick ? 1 : 8,
-    paperReps: quick ? 1 : 3,
+    // rounds of each inference contest; comparisons use the median of them (best-of-3 had moved
+    // the demo model's ratios by ±30% between runs on this shared machine)
+    reps: quick ? 1 : 9,
+    paperReps: quick ? 1 : 7,
     paperDailyUsers: quick ? 500 : 2000,
     paddingUsers: quick ? 256 : 1024,
     lookupSeconds: quick ? 2 : 10,
