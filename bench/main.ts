@@ -154,6 +154,32 @@ function dailySizesOf(list: string): number[] {
   return sizes;
 }
 
+/** `--render`: bench.md/png (targets re-judged, projection re-derived) from an earlier bench.json. */
+function renderOnly(from: string, out: string, gpuDir: string): void {
+  mkdirSync(out, { recursive: true });
+  const earlier = JSON.parse(readFileSync(from, 'utf8')) as BenchReport;
+  // the projection follows the current efficiency rule too (its other inputs are stored)
+  const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
+  const gpu = readGpuResults(gpuDir);
+  const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
+  const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
+  const assumptions = {
+    ...stored,
+    efficiency,
+    prices: PRICES,
+    ...gpuAssumption(gpu),
+    ...cpuSide.input,
+    ...cpuSide.notes,
+  };
+  const projection = earlier.projection && {
+    assumptions,
+    ...projectionOf(assumptions as unknown as CostInput),
+  };
+  const { gpu: _earlierGpu, ...rest } = earlier;
+  const updated = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+  writeReports({ ...updated, targets: evaluateTargets(updated) }, out);
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('bench')
@@ -179,28 +205,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.parse([...argv]);
   const flags = program.opts<Flags>();
   if (flags.render) {
-    mkdirSync(flags.out, { recursive: true });
-    const earlier = JSON.parse(readFileSync(flags.render, 'utf8')) as BenchReport;
-    // the projection follows the current efficiency rule too (its other inputs are stored)
-    const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
-    const gpu = readGpuResults(flags.gpu);
-    const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
-    const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
-    const assumptions = {
-      ...stored,
-      efficiency,
-      prices: PRICES,
-      ...gpuAssumption(gpu),
-      ...cpuSide.input,
-      ...cpuSide.notes,
-    };
-    const projection = earlier.projection && {
-      assumptions,
-      ...projectionOf(assumptions as unknown as CostInput),
-    };
-    const { gpu: _earlierGpu, ...rest } = earlier;
-    const updated = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
-    writeReports({ ...updated, targets: evaluateTargets(updated) }, flags.out);
+    renderOnly(flags.render, flags.out, flags.gpu);
     return;
   }
   const skip = new Set(flags.skip.split(',').filter(Boolean));
