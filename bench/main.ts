@@ -180,6 +180,109 @@ function renderOnly(from: string, out: string, gpuDir: string): void {
   writeReports({ ...updated, targets: evaluateTargets(updated) }, out);
 }
 
+/** What the inference section measures: GEMM peaks at start and end, both models' contests, padding. */
+interface InferenceFigures {
+  gemmStart?: GemmPeak;
+  gemmEnd?: GemmPeak;
+  demoResult?: BenchReport['inference']['demo'];
+  paperResult?: BenchReport['inference']['paper'];
+  padding?: PaddingResult;
+}
+
+/** Section 1: inference throughput, side by side with PyTorch and the GEMM probe. */
+async function inferenceSection(input: {
+  readonly work: string;
+  readonly threads: number;
+  readonly quick: boolean;
+  readonly withPaper: boolean;
+  readonly settings: {
+    readonly reps: number;
+    readonly paperReps: number;
+    readonly demoBatchSizes: number[];
+    readonly paperBatchSizes: number[];
+  };
+  readonly demo: Awaited<ReturnType<typeof demoModel>>['model'];
+  readonly trained: boolean;
+  /** The padding contest's users (the smallest daily run's embedded sequences) and their cutoff. */
+  readonly sequences: Parameters<typeof benchPadding>[0]['sequences'];
+  readonly cutoffMs: number | undefined;
+  readonly errors: string[];
+}): Promise<InferenceFigures> {
+  const { work, threads, quick, withPaper, settings, demo, trained, sequences, cutoffMs } = input;
+  let gemmStart: GemmPeak | undefined;
+  let gemmEnd: GemmPeak | undefined;
+  let demoResult: BenchReport['inference']['demo'];
+  let paperResult: BenchReport['inference']['paper'];
+  let padding: PaddingResult | undefined;
+  const torch = await TorchServer.start(threads);
+  let probe: GemmProbe | undefined;
+  try {
+    const gemm = await gemmModel(work, 2048, 2048);
+    probe = await gemmProbe(torch, gemm, threads);
+    progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
+    gemmStart = await measureGemmPeak(probe, settings.reps + 2);
+    progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
+    const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
+    demoResult = {
+      ...(await benchModel({
+        label: 'demo',
+        model: demo,
+        items: benchItemTable(demo.manifest.dims.itemVector),
+        torch,
+        variants: demoVariants.paths,
+        batchSizes: settings.demoBatchSizes,
+        length: demo.manifest.dims.maxLength,
+        reps: settings.reps,
+        threads,
+        probe,
+        workDir: work,
+      })),
+      trained,
+      variants: demoVariants.details,
+    };
+    if (sequences.length > 0 && cutoffMs !== undefined) {
+      padding = await benchPadding({
+        model: demo,
+        items: benchItemTable(demo.manifest.dims.itemVector),
+        sequences,
+        cutoffMs,
+        threads,
+        reps: quick ? 1 : 2,
+      });
+      progress(`padding: ${padding.plans.map((x) => `${x.name} ${x.usersPerSec} users/s`).join(', ')}`);
+    }
+    if (withPaper) {
+      const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);
+      const paperVariants = await modelVariants(paper, join(work, `variants-${paper.manifest.modelVersion}`));
+      paperResult = {
+        ...(await benchModel({
+          label: 'paper',
+          model: paper,
+          items: benchItemTable(paper.manifest.dims.itemVector),
+          torch,
+          variants: paperVariants.paths,
+          batchSizes: settings.paperBatchSizes,
+          length: paper.manifest.dims.maxLength,
+          reps: settings.paperReps,
+          threads,
+          probe,
+          workDir: work,
+        })),
+        variants: paperVariants.details,
+      };
+    }
+    gemmEnd = await measureGemmPeak(probe, settings.reps);
+    progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
+  } catch (error) {
+    input.errors.push(`inference: ${(error as Error).stack ?? error}`);
+    progress(`inference FAILED: ${(error as Error).stack}`);
+  } finally {
+    await probe?.release();
+    await torch.close();
+  }
+  return { gemmStart, gemmEnd, demoResult, paperResult, padding };
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('bench')
@@ -348,79 +451,20 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 
   // ---- 1. inference
-  let gemmStart: GemmPeak | undefined;
-  let gemmEnd: GemmPeak | undefined;
-  let demoResult: BenchReport['inference']['demo'];
-  let paperResult: BenchReport['inference']['paper'];
-  let padding: PaddingResult | undefined;
-  if (!skip.has('inference')) {
-    const torch = await TorchServer.start(threads);
-    let probe: GemmProbe | undefined;
-    try {
-      const gemm = await gemmModel(work, 2048, 2048);
-      probe = await gemmProbe(torch, gemm, threads);
-      progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
-      gemmStart = await measureGemmPeak(probe, settings.reps + 2);
-      progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
-      const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
-      demoResult = {
-        ...(await benchModel({
-          label: 'demo',
-          model: demo,
-          items: benchItemTable(demo.manifest.dims.itemVector),
-          torch,
-          variants: demoVariants.paths,
-          batchSizes: settings.demoBatchSizes,
-          length: demo.manifest.dims.maxLength,
-          reps: settings.reps,
-          threads,
-          probe,
-          workDir: work,
-        })),
+  const { gemmStart, gemmEnd, demoResult, paperResult, padding }: InferenceFigures = skip.has('inference')
+    ? {}
+    : await inferenceSection({
+        work,
+        threads,
+        quick,
+        withPaper: !skip.has('paper'),
+        settings,
+        demo,
         trained,
-        variants: demoVariants.details,
-      };
-      if (embedded.length > 0 && steady) {
-        padding = await benchPadding({
-          model: demo,
-          items: benchItemTable(demo.manifest.dims.itemVector),
-          sequences: embedded.map((u) => u.events),
-          cutoffMs: Date.parse(`${steady.date}T00:00:00Z`) + 86_400_000,
-          threads,
-          reps: quick ? 1 : 2,
-        });
-        progress(`padding: ${padding.plans.map((x) => `${x.name} ${x.usersPerSec} users/s`).join(', ')}`);
-      }
-      if (!skip.has('paper')) {
-        const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);
-        const paperVariants = await modelVariants(paper, join(work, `variants-${paper.manifest.modelVersion}`));
-        paperResult = {
-          ...(await benchModel({
-            label: 'paper',
-            model: paper,
-            items: benchItemTable(paper.manifest.dims.itemVector),
-            torch,
-            variants: paperVariants.paths,
-            batchSizes: settings.paperBatchSizes,
-            length: paper.manifest.dims.maxLength,
-            reps: settings.paperReps,
-            threads,
-            probe,
-            workDir: work,
-          })),
-          variants: paperVariants.details,
-        };
-      }
-      gemmEnd = await measureGemmPeak(probe, settings.reps);
-      progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
-    } catch (error) {
-      errors.push(`inference: ${(error as Error).stack ?? error}`);
-      progress(`inference FAILED: ${(error as Error).stack}`);
-    } finally {
-      await probe?.release();
-      await torch.close();
-    }
-  }
+        sequences: embedded.map((u) => u.events),
+        cutoffMs: steady ? Date.parse(`${steady.date}T00:00:00Z`) + 86_400_000 : undefined,
+        errors,
+      });
   const peakGflops = Math.max(gemmStart?.peakGflops ?? 0, gemmEnd?.peakGflops ?? 0);
 
   // ---- 3b. projected AWS cost (paper-size model, full-length sequences)
@@ -514,5 +558,5 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   const withTargets: BenchReport = { ...report, targets: evaluateTargets(report) };
   writeReports(withTargets, flags.out);
-  for (const t of withTargets.targets) progress(`target ${t.met ? 'MET ' : 'MISS'} ${t.name}: ${t.measured}`);
+  for (const t of withTargets.targets) progress(`target ${t.verdict} ${t.name}: ${t.measured}`);
 }
