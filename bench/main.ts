@@ -41,9 +41,11 @@ import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pip
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
+import { scaleSection } from './scale-sim.ts';
 import { round } from './stats.ts';
 import { evaluateTargets, runGemmPeak } from './targets.ts';
 import type { BenchReport } from './types.ts';
+import { benchWritePolicy, writeSkipShareOf } from './write-policy.ts';
 
 interface Flags {
   readonly full: boolean;
@@ -155,7 +157,7 @@ function dailySizesOf(list: string): number[] {
 }
 
 /** `--render`: bench.md/png (targets re-judged, projection re-derived) from an earlier bench.json. */
-function renderOnly(from: string, out: string, gpuDir: string): void {
+async function renderOnly(from: string, out: string, gpuDir: string, workDir: string): Promise<void> {
   mkdirSync(out, { recursive: true });
   const earlier = JSON.parse(readFileSync(from, 'utf8')) as BenchReport;
   // the projection follows the current efficiency rule too (its other inputs are stored)
@@ -163,8 +165,10 @@ function renderOnly(from: string, out: string, gpuDir: string): void {
   const gpu = readGpuResults(gpuDir);
   const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
   const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
+  const writeSkipShare = writeSkipShareOf(earlier.writePolicy);
   const assumptions = {
     ...stored,
+    ...(writeSkipShare === undefined ? {} : { writeSkipShare }),
     efficiency,
     prices: PRICES,
     ...gpuAssumption(gpu),
@@ -175,8 +179,15 @@ function renderOnly(from: string, out: string, gpuDir: string): void {
     assumptions,
     ...projectionOf(assumptions as unknown as CostInput),
   };
-  const { gpu: _earlierGpu, ...rest } = earlier;
-  const updated = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+  const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
+  const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+  // section 7 follows the stored figures: the scale plan's simulation is offline and quick
+  const scale = await scaleSection(withProjection, {
+    workDir: resolve(workDir),
+    label: `${from} of ${earlier.createdAt}`,
+    ...(earlier.scale ? { earlier: earlier.scale } : {}),
+  });
+  const updated = { ...withProjection, ...(scale ? { scale } : {}) };
   writeReports({ ...updated, targets: evaluateTargets(updated) }, out);
 }
 
@@ -290,7 +301,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
     .option(
       '--skip <sections>',
-      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper',
+      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper, write-policy, scale',
       '',
     )
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
@@ -308,7 +319,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.parse([...argv]);
   const flags = program.opts<Flags>();
   if (flags.render) {
-    renderOnly(flags.render, flags.out, flags.gpu);
+    await renderOnly(flags.render, flags.out, flags.gpu, flags.work);
     return;
   }
   const skip = new Set(flags.skip.split(',').filter(Boolean));
@@ -450,6 +461,21 @@ export async function main(argv: readonly string[]): Promise<void> {
     );
   }
 
+  // ---- 6. write only what changed: the quality replay (PyTorch) and the daily run with the policy
+  const writePolicy = skip.has('write-policy')
+    ? undefined
+    : await benchWritePolicy({
+        workDir: work,
+        modelDir: demo.dir,
+        users: quick ? 2000 : 20_000,
+        days: quick ? 3 : 6,
+        steps: quick ? 20 : 200,
+        onError: (what, error) => {
+          errors.push(`${what}: ${(error as Error).message}`);
+          progress(`${what} FAILED: ${(error as Error).message}`);
+        },
+      });
+
   // ---- 1. inference
   const { gemmStart, gemmEnd, demoResult, paperResult, padding }: InferenceFigures = skip.has('inference')
     ? {}
@@ -511,6 +537,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       snapshotRetentionDays: 7,
       tableRetentionDays: 30,
       activeShare: 0.3,
+      ...(writeSkipShareOf(writePolicy) === undefined ? {} : { writeSkipShare: writeSkipShareOf(writePolicy)! }),
     };
     projection = {
       assumptions: {
@@ -553,10 +580,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     ...(projection ? { projection } : {}),
     lookup,
     ...(gpuResults ? { gpu: gpuResults } : {}),
+    ...(writePolicy ? { writePolicy } : {}),
     targets: [],
     errors,
   };
-  const withTargets: BenchReport = { ...report, targets: evaluateTargets(report) };
+  // ---- 7. the scale plan, from this run's figures (or reports/bench.json's where sections were skipped)
+  const scale = skip.has('scale') ? undefined : await measure('scale', () => scaleSection(report, { workDir: work }));
+  const withScale: BenchReport = { ...report, ...(scale ? { scale } : {}) };
+  const withTargets: BenchReport = { ...withScale, targets: evaluateTargets(withScale) };
   writeReports(withTargets, flags.out);
   for (const t of withTargets.targets) progress(`target ${t.verdict} ${t.name}: ${t.measured}`);
 }

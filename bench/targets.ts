@@ -2,11 +2,14 @@
  * The issue's targets (issue 7) judged against a report: met or missed, by how much, and the
  * reason the figures point at.
  */
-
 import { type ModelShape, maskedAttentionFlops } from './flops.ts';
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
+import { scaleTargets, writePolicyTargets } from './scale-report.ts';
 import { round } from './stats.ts';
 import type { BenchReport, TargetResult } from './types.ts';
+import { judge, retired } from './verdict.ts';
+
+export { judge, retired };
 
 /** Variants that stand in for fp32: accuracy at least this cosine against onnxruntime fp32. */
 export const MIN_COSINE = 0.999;
@@ -53,39 +56,6 @@ export function causalAttentionFlops(shape: ModelShape, length: number): number 
   const uncounted =
     fullLayers * 2 * length * length * shape.hidden * 2 + (shape.layers > 0 ? 2 * length * shape.hidden * 2 : 0);
   return uncounted - maskedAttentionFlops(shape, length, options);
-}
-
-/** A target judged by one measured figure against its goal (`atMost` for a ceiling). */
-export function judge(spec: {
-  readonly name: string;
-  readonly target: string;
-  readonly measured: string;
-  readonly value: number;
-  readonly goal: number;
-  readonly atMost?: boolean;
-  readonly why: (met: boolean) => string;
-}): TargetResult {
-  const met = spec.atMost ? spec.value <= spec.goal : spec.value >= spec.goal;
-  const ratio = spec.atMost ? spec.goal / Math.max(spec.value, 1e-9) : spec.value / spec.goal;
-  return {
-    name: spec.name,
-    target: spec.target,
-    measured: spec.measured,
-    met,
-    verdict: met ? 'MET' : 'MISS',
-    ratio: round(ratio),
-    why: spec.why(met),
-  };
-}
-
-/** A goal no longer judged: still measured and shown, with the reason it was retired. */
-export function retired(spec: {
-  readonly name: string;
-  readonly target: string;
-  readonly measured: string;
-  readonly why: string;
-}): TargetResult {
-  return { ...spec, met: false, verdict: 'RETIRED', ratio: 0 };
 }
 
 /**
@@ -284,5 +254,6 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
       }),
     );
   }
+  out.push(...writePolicyTargets(report.writePolicy), ...scaleTargets(report.scale));
   return out;
 }

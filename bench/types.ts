@@ -10,6 +10,8 @@ import type { LanesResult } from './lanes.ts';
 import type { LookupFigures } from './lookup.ts';
 import type { Variants } from './models.ts';
 import type { PipeliningResult } from './pipelining.ts';
+import type { ScaleResult } from './scale-sim.ts';
+import type { WritePolicyResult } from './write-policy.ts';
 
 /** MET or MISS against its goal; RETIRED: still measured and shown, no longer judged (reason in `why`). */
 export type Verdict = 'MET' | 'MISS' | 'RETIRED';
@@ -59,6 +61,10 @@ export interface BenchReport {
   readonly lookup: readonly LookupFigures[];
   /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
   readonly gpu?: GpuResults;
+  /** Section 6: write only what changed (bench/write-policy.ts). */
+  readonly writePolicy?: WritePolicyResult;
+  /** Section 7: the scale plan's simulation (bench/scale-sim.ts). */
+  readonly scale?: ScaleResult;
   readonly targets: readonly TargetResult[];
   readonly errors: readonly string[];
 }

@@ -35,7 +35,7 @@ export const dateString = z
 
 export const dataDirFlag = z.string().min(1).default(DEFAULT_DATA_DIR);
 
-/** The embedded parts of local mode under a data dir: objects in `<data>/objects`, the table in `<data>/dynamodb`. */
+/** The embedded parts of local mode under a data dir: it is the object store's root; the table lives in `<data>/dynamodb`. */
 export async function openLocalEnv(
   dataDir: string,
 ): Promise<{ env: PipelineEnv; local: LocalEmbeddings; close(): Promise<void> }> {
@@ -51,7 +51,7 @@ export async function openLocalEnv(
     }
     throw error;
   }
-  const objects = new LocalObjectStore(join(root, 'objects'));
+  const objects = new LocalObjectStore(root);
   // the table lock is ours now: no other process writes this data dir, so dead writers' leftovers can go
   const swept = await objects.sweepTemporaryFiles();
   if (swept > 0) process.stderr.write(`removed ${swept} temporary files left by interrupted writers\n`);

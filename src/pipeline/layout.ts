@@ -8,6 +8,8 @@ export const layout = {
   modelPrefix: (mv: string): string => `models/${mv}/`,
   runPrefix: (mv: string, date: string): string => `runs/${mv}/dt=${date}/`,
   runManifest: (mv: string, date: string): string => `runs/${mv}/dt=${date}/manifest.json`,
+  /** The slice list the state machine's Distributed Map reads (a JSON array of slice tasks). */
+  runSlices: (mv: string, date: string): string => `runs/${mv}/dt=${date}/slices.json`,
   sliceResult: (mv: string, date: string, slice: number): string =>
     `runs/${mv}/dt=${date}/slices/slice=${pad(slice)}.json`,
   quarantine: (mv: string, date: string, slice: number): string =>

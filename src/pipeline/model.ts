@@ -40,7 +40,7 @@ export async function deployModel(env: PipelineEnv, localModelDir: string): Prom
       { modelVersion, onnxSha256 },
     );
   }
-  const embedder = await OnnxEmbedder.open(model, ItemTable.empty(model.manifest.dims.itemVector, model.idVocabulary), {
+  const embedder = await OnnxEmbedder.open(model, ItemTable.empty(model.manifest.dims.itemVector, model.itemIds), {
     threads: 1,
   });
   await embedder.release();

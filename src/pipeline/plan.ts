@@ -1,15 +1,17 @@
+import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
 import { parquetRowGroups } from '../io/parquet.ts';
-import { NotFoundError, ValidationError } from '../util/errors.ts';
+import { EventsMissingError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
+import { assertSkipCosine } from './write-policy.ts';
 
 export const PLAN_DEFAULTS = {
-  partitions: 8,
-  refreshAgeDays: 7,
+  partitions: PARTITIONS.default,
+  refreshAgeDays: REFRESH_AGE_DAYS.default,
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
 } as const;
@@ -58,21 +60,26 @@ export async function findPreviousSnapshotDate(
 /**
  * Stage 1. Finds D's event files (plus the catch-up days since the previous snapshot, or the
  * look-back on a first run), fixes P, cuts the files into byte-bounded slices (a file larger than
- * a slice into row-group pieces) and writes the run manifest. A date without any `events/dt=D/` object is refused (NotFoundError); a day whose
+ * a slice into row-group pieces) and writes the run manifest. A date without any `events/dt=D/` object is refused (EventsMissingError, a NotFoundError); a day whose
  * files hold no rows is allowed and reported as empty by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
   assertRunDate(input.date);
   const { date, modelVersion } = input;
-  const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, 4096);
-  const refreshAgeDays = positiveInt('refreshAgeDays', input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays, 3650);
+  const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, PARTITIONS.max);
+  const refreshAgeDays = positiveInt(
+    'refreshAgeDays',
+    input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays,
+    REFRESH_AGE_DAYS.max,
+  );
   const lookbackDays = positiveInt('lookbackDays', input.lookbackDays ?? PLAN_DEFAULTS.lookbackDays, 3650);
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
+  const writeSkipCosine = input.writeSkipCosine === undefined ? undefined : assertSkipCosine(input.writeSkipCosine);
   const manifest = await loadDeployedManifest(env, modelVersion);
 
   const eventObjects = await env.objects.list('events/');
   if (!eventObjects.some((o) => o.key.startsWith(`events/dt=${date}/`))) {
-    throw new NotFoundError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
+    throw new EventsMissingError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
       date,
       root: env.objects.root,
     });
@@ -112,6 +119,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     eventBytes: files.filter((f) => f.date === date).reduce((n, f) => n + f.size, 0),
     backfill: input.backfill ?? false,
     refreshAgeDays,
+    ...(writeSkipCosine === undefined ? {} : { writeSkipCosine }),
     lookbackDays,
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     maxLength: manifest.dims.maxLength,

@@ -45,6 +45,11 @@ export interface PlanInput {
   readonly lookbackDays?: number;
   /** Upper bound of event bytes one partition-stage invocation reads; default 64 MiB. */
   readonly sliceBytes?: number;
+  /**
+   * Skip the table write of a user whose stored embedding is within this cosine of the new one
+   * (src/pipeline/write-policy.ts); default: write every embedded user.
+   */
+  readonly writeSkipCosine?: number;
 }
 
 export interface RunManifest {
@@ -63,6 +68,8 @@ export interface RunManifest {
   readonly eventBytes: number;
   readonly backfill: boolean;
   readonly refreshAgeDays: number;
+  /** The write policy's threshold, when the run has one. */
+  readonly writeSkipCosine?: number;
   readonly lookbackDays: number;
   /** The newest earlier date with a complete sequence snapshot under this model, if any. */
   readonly previousSnapshotDate?: string;
@@ -127,6 +134,8 @@ export interface PartitionResult {
     readonly requests: number;
     readonly retries: number;
     readonly throttles: number;
+    /** Embedded users not written because their stored item is close enough (only with a write policy). */
+    readonly kept?: number;
   };
   /** Padded / real positions over all inference batches (length bucketing's effect). */
   readonly tokens: { readonly padded: number; readonly real: number };
@@ -200,6 +209,8 @@ export interface DailySummary {
     readonly requests: number;
     readonly retries: number;
     readonly throttles: number;
+    /** Embedded users the write policy left on their stored item (only with a policy). */
+    readonly kept?: number;
   };
 }
 
