@@ -63,6 +63,26 @@ describe('judge and retired', () => {
       ratio: 0,
     });
   });
+
+  it('with strictly, reaching the goal is not enough: it must be passed', () => {
+    const spec = { name: 'n', target: 't', measured: 'm', goal: 0.5, strictly: true, why: () => '' };
+    expect(judge({ ...spec, value: 0.5 }).verdict).toBe('MISS');
+    expect(judge({ ...spec, value: 0.51 }).verdict).toBe('MET');
+    expect(judge({ ...spec, value: 0.5, atMost: true }).verdict).toBe('MISS');
+    expect(judge({ ...spec, value: 0.49, atMost: true }).verdict).toBe('MET');
+  });
+
+  it('a goal of 0 (anything above it) has ratio 1 when passed and 0 when not', () => {
+    const spec = { name: 'n', target: 't', measured: 'm', goal: 0, strictly: true, why: () => '' };
+    expect(judge({ ...spec, value: 0.4 })).toMatchObject({ verdict: 'MET', ratio: 1 });
+    expect(judge({ ...spec, value: 0 })).toMatchObject({ verdict: 'MISS', ratio: 0 });
+  });
+
+  it('a further condition that does not hold makes a MISS, the ratio still the figure', () => {
+    const spec = { name: 'n', target: 't', measured: 'm', value: 0.3, goal: 0.1, why: (met: boolean) => String(met) };
+    expect(judge({ ...spec, holds: false })).toMatchObject({ met: false, verdict: 'MISS', ratio: 3, why: 'false' });
+    expect(judge({ ...spec, holds: true })).toMatchObject({ met: true, verdict: 'MET', ratio: 3, why: 'true' });
+  });
 });
 
 describe('FLOP count with causal attention as computed', () => {
