@@ -18,7 +18,7 @@ DEMO_START ?= 2026-10-01
 
 BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
 
-.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench clean
+.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench mutation clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ ablation: install ## Objectives, negatives and baselines: reports/ablation.{md,j
 
 bench: install ## Benchmarks: reports/bench.{json,md,png}
 	npm run bench
+
+mutation: install ## Mutation testing (StrykerJS), module by module: reports/mutation/ (not part of `make test`)
+	node bin/mutation.js $(MODULES)
 
 clean: ## Remove local run data
 	rm -rf $(DATA) cdk.out dist

@@ -64,3 +64,13 @@ export function flopsPerUser(shape: ModelShape, length: number, options: FlopOpt
   const blocks = options.lastBlockAtLastPosition && layers > 0 ? (layers - 1) * perLayer + lastOnly : layers * perLayer;
   return projection + blocks + head;
 }
+
+/**
+ * The part of flopsPerUser that causal attention masks out: scores and attention×V for the
+ * L(L-1)/2 query-key pairs above the diagonal, in every layer that runs at all positions. The
+ * demo target counts attention as computed, i.e. flopsPerUser minus this.
+ */
+export function maskedAttentionFlops(shape: ModelShape, length: number, options: FlopOptions = {}): number {
+  const fullLayers = options.lastBlockAtLastPosition && shape.layers > 0 ? shape.layers - 1 : shape.layers;
+  return fullLayers * 2 * ((length * (length - 1)) / 2) * shape.hidden * 2;
+}

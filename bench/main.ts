@@ -30,64 +30,22 @@ import {
   type GemmPeak,
   type GemmProbe,
   gemmProbe,
-  type ModelInferenceResult,
   measureGemmPeak,
   type PaddingResult,
 } from './inference.ts';
 import { benchItemTable } from './inputs.ts';
 import { benchLanes, type LanesResult } from './lanes.ts';
 import { benchLookup, type LookupFigures } from './lookup.ts';
-import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir, type Variants } from './models.ts';
+import { demoModel, gemmModel, modelVariants, PAPER_SIZE, randomModelDir } from './models.ts';
 import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pipelining.ts';
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
-import { type ScaleResult, scaleSection } from './scale-sim.ts';
+import { scaleSection } from './scale-sim.ts';
 import { round } from './stats.ts';
 import { evaluateTargets, runGemmPeak } from './targets.ts';
-import { benchWritePolicy, type WritePolicyResult, writeSkipShareOf } from './write-policy.ts';
-
-export interface BenchReport {
-  readonly createdAt: string;
-  readonly command: string;
-  readonly wallSeconds: number;
-  readonly machine: {
-    readonly cpu: string;
-    readonly cores: number;
-    readonly memoryGiB: number;
-    readonly node: string;
-    readonly onnxruntimeNode: string;
-    readonly threads: number;
-    readonly loadAverageStart: readonly number[];
-    readonly loadAverageEnd: readonly number[];
-  };
-  readonly settings: Record<string, unknown>;
-  readonly gemm: { readonly start?: GemmPeak; readonly end?: GemmPeak; readonly peakGflops: number };
-  readonly inference: {
-    readonly demo?: ModelInferenceResult & { readonly trained: boolean; readonly variants: Variants['details'] };
-    readonly paper?: ModelInferenceResult & { readonly variants: Variants['details'] };
-    readonly padding?: PaddingResult;
-  };
-  readonly daily: readonly DailySizeResult[];
-  /** Serial vs pipelined embed stage, and where its CPU goes, on one daily size's steady day. */
-  readonly pipelining?: PipeliningResult;
-  /** A Batch child's partitions one after another vs at once on lanes (batch-container/worker.ts). */
-  readonly lanes?: LanesResult;
-  readonly writeCost: {
-    readonly items: readonly ItemCost[];
-    readonly fromDailyRuns: readonly Record<string, number>[];
-  };
-  readonly projection?: { readonly assumptions: Record<string, unknown>; readonly rows: readonly CostRow[] };
-  readonly lookup: readonly LookupFigures[];
-  /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
-  readonly gpu?: GpuResults;
-  /** Section 6: write only what changed (bench/write-policy.ts). */
-  readonly writePolicy?: WritePolicyResult;
-  /** Section 7: the scale plan's simulation (bench/scale-sim.ts). */
-  readonly scale?: ScaleResult;
-  readonly targets: ReturnType<typeof evaluateTargets>;
-  readonly errors: readonly string[];
-}
+import type { BenchReport } from './types.ts';
+import { benchWritePolicy, writeSkipShareOf } from './write-policy.ts';
 
 interface Flags {
   readonly full: boolean;
@@ -180,10 +138,12 @@ function projectionOf(input: CostInput): { rows: CostRow[] } {
 function writeReports(report: BenchReport, out: string): void {
   writeFileSync(join(out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(out, 'bench.md'), renderMarkdown(report));
+  // the chart is optional: without its Python (or matplotlib) the markdown and JSON still stand
   const chart = spawnSync(PYTHON, ['bench/python/chart.py', join(out, 'bench.json'), join(out, 'bench.png')], {
     encoding: 'utf8',
   });
-  if (chart.status !== 0) progress(`chart failed: ${chart.stderr.slice(-500)}`);
+  if (chart.error) progress(`chart skipped: ${PYTHON} cannot run (${chart.error.message})`);
+  else if (chart.status !== 0) progress(`chart failed: ${(chart.stderr ?? '').slice(-500)}`);
   progress(`wrote ${out}/bench.{json,md,png} in ${elapsedSeconds().toFixed(0)}s`);
 }
 
@@ -194,6 +154,144 @@ function dailySizesOf(list: string): number[] {
     throw new Error(`--daily-sizes expects comma-separated positive integers, got ${JSON.stringify(list)}`);
   }
   return sizes;
+}
+
+/** `--render`: bench.md/png (targets re-judged, projection re-derived) from an earlier bench.json. */
+async function renderOnly(from: string, out: string, gpuDir: string, workDir: string): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  const earlier = JSON.parse(readFileSync(from, 'utf8')) as BenchReport;
+  // the projection follows the current efficiency rule too (its other inputs are stored)
+  const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
+  const gpu = readGpuResults(gpuDir);
+  const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
+  const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
+  const writeSkipShare = writeSkipShareOf(earlier.writePolicy);
+  const assumptions = {
+    ...stored,
+    ...(writeSkipShare === undefined ? {} : { writeSkipShare }),
+    efficiency,
+    prices: PRICES,
+    ...gpuAssumption(gpu),
+    ...cpuSide.input,
+    ...cpuSide.notes,
+  };
+  const projection = earlier.projection && {
+    assumptions,
+    ...projectionOf(assumptions as unknown as CostInput),
+  };
+  const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
+  const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+  // section 7 follows the stored figures: the scale plan's simulation is offline and quick
+  const scale = await scaleSection(withProjection, {
+    workDir: resolve(workDir),
+    label: `${from} of ${earlier.createdAt}`,
+    ...(earlier.scale ? { earlier: earlier.scale } : {}),
+  });
+  const updated = { ...withProjection, ...(scale ? { scale } : {}) };
+  writeReports({ ...updated, targets: evaluateTargets(updated) }, out);
+}
+
+/** What the inference section measures: GEMM peaks at start and end, both models' contests, padding. */
+interface InferenceFigures {
+  gemmStart?: GemmPeak;
+  gemmEnd?: GemmPeak;
+  demoResult?: BenchReport['inference']['demo'];
+  paperResult?: BenchReport['inference']['paper'];
+  padding?: PaddingResult;
+}
+
+/** Section 1: inference throughput, side by side with PyTorch and the GEMM probe. */
+async function inferenceSection(input: {
+  readonly work: string;
+  readonly threads: number;
+  readonly quick: boolean;
+  readonly withPaper: boolean;
+  readonly settings: {
+    readonly reps: number;
+    readonly paperReps: number;
+    readonly demoBatchSizes: number[];
+    readonly paperBatchSizes: number[];
+  };
+  readonly demo: Awaited<ReturnType<typeof demoModel>>['model'];
+  readonly trained: boolean;
+  /** The padding contest's users (the smallest daily run's embedded sequences) and their cutoff. */
+  readonly sequences: Parameters<typeof benchPadding>[0]['sequences'];
+  readonly cutoffMs: number | undefined;
+  readonly errors: string[];
+}): Promise<InferenceFigures> {
+  const { work, threads, quick, withPaper, settings, demo, trained, sequences, cutoffMs } = input;
+  let gemmStart: GemmPeak | undefined;
+  let gemmEnd: GemmPeak | undefined;
+  let demoResult: BenchReport['inference']['demo'];
+  let paperResult: BenchReport['inference']['paper'];
+  let padding: PaddingResult | undefined;
+  const torch = await TorchServer.start(threads);
+  let probe: GemmProbe | undefined;
+  try {
+    const gemm = await gemmModel(work, 2048, 2048);
+    probe = await gemmProbe(torch, gemm, threads);
+    progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
+    gemmStart = await measureGemmPeak(probe, settings.reps + 2);
+    progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
+    const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
+    demoResult = {
+      ...(await benchModel({
+        label: 'demo',
+        model: demo,
+        items: benchItemTable(demo.manifest.dims.itemVector),
+        torch,
+        variants: demoVariants.paths,
+        batchSizes: settings.demoBatchSizes,
+        length: demo.manifest.dims.maxLength,
+        reps: settings.reps,
+        threads,
+        probe,
+        workDir: work,
+      })),
+      trained,
+      variants: demoVariants.details,
+    };
+    if (sequences.length > 0 && cutoffMs !== undefined) {
+      padding = await benchPadding({
+        model: demo,
+        items: benchItemTable(demo.manifest.dims.itemVector),
+        sequences,
+        cutoffMs,
+        threads,
+        reps: quick ? 1 : 2,
+      });
+      progress(`padding: ${padding.plans.map((x) => `${x.name} ${x.usersPerSec} users/s`).join(', ')}`);
+    }
+    if (withPaper) {
+      const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);
+      const paperVariants = await modelVariants(paper, join(work, `variants-${paper.manifest.modelVersion}`));
+      paperResult = {
+        ...(await benchModel({
+          label: 'paper',
+          model: paper,
+          items: benchItemTable(paper.manifest.dims.itemVector),
+          torch,
+          variants: paperVariants.paths,
+          batchSizes: settings.paperBatchSizes,
+          length: paper.manifest.dims.maxLength,
+          reps: settings.paperReps,
+          threads,
+          probe,
+          workDir: work,
+        })),
+        variants: paperVariants.details,
+      };
+    }
+    gemmEnd = await measureGemmPeak(probe, settings.reps);
+    progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
+  } catch (error) {
+    input.errors.push(`inference: ${(error as Error).stack ?? error}`);
+    progress(`inference FAILED: ${(error as Error).stack}`);
+  } finally {
+    await probe?.release();
+    await torch.close();
+  }
+  return { gemmStart, gemmEnd, demoResult, paperResult, padding };
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -221,36 +319,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.parse([...argv]);
   const flags = program.opts<Flags>();
   if (flags.render) {
-    mkdirSync(flags.out, { recursive: true });
-    const earlier = JSON.parse(readFileSync(flags.render, 'utf8')) as BenchReport;
-    // the projection follows the current efficiency rule too (its other inputs are stored)
-    const efficiency = paperEfficiency(earlier.gemm.peakGflops, earlier.inference.demo, earlier.inference.paper);
-    const gpu = readGpuResults(flags.gpu);
-    const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
-    const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
-    const writeSkipShare = writeSkipShareOf(earlier.writePolicy);
-    const assumptions = {
-      ...stored,
-      ...(writeSkipShare === undefined ? {} : { writeSkipShare }),
-      efficiency,
-      prices: PRICES,
-      ...gpuAssumption(gpu),
-      ...cpuSide.input,
-      ...cpuSide.notes,
-    };
-    const projection = earlier.projection && {
-      assumptions,
-      ...projectionOf(assumptions as unknown as CostInput),
-    };
-    const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
-    const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
-    const scale = await scaleSection(withProjection, {
-      workDir: resolve(flags.work),
-      label: `${flags.render} of ${earlier.createdAt}`,
-      ...(earlier.scale ? { earlier: earlier.scale } : {}),
-    });
-    const updated = { ...withProjection, ...(scale ? { scale } : {}) };
-    writeReports({ ...updated, targets: evaluateTargets(updated) }, flags.out);
+    await renderOnly(flags.render, flags.out, flags.gpu, flags.work);
     return;
   }
   const skip = new Set(flags.skip.split(',').filter(Boolean));
@@ -274,10 +343,10 @@ export async function main(argv: readonly string[]): Promise<void> {
           : [10_000, 100_000],
     demoBatchSizes: quick ? [8] : [8, 32, 128],
     paperBatchSizes: quick ? [1] : [1, 4, 8],
-    // rounds of each inference contest: best-of-3 moved the demo model's ratios by ±30% between runs
-    // on this shared machine; a demo round takes about a second, a paper-size round about ten
-    reps: quick ? 1 : 8,
-    paperReps: quick ? 1 : 3,
+    // rounds of each inference contest; comparisons use the median of them (best-of-3 had moved
+    // the demo model's ratios by ±30% between runs on this shared machine)
+    reps: quick ? 1 : 9,
+    paperReps: quick ? 1 : 7,
     paperDailyUsers: quick ? 500 : 2000,
     paddingUsers: quick ? 256 : 1024,
     lookupSeconds: quick ? 2 : 10,
@@ -408,79 +477,20 @@ export async function main(argv: readonly string[]): Promise<void> {
       });
 
   // ---- 1. inference
-  let gemmStart: GemmPeak | undefined;
-  let gemmEnd: GemmPeak | undefined;
-  let demoResult: BenchReport['inference']['demo'];
-  let paperResult: BenchReport['inference']['paper'];
-  let padding: PaddingResult | undefined;
-  if (!skip.has('inference')) {
-    const torch = await TorchServer.start(threads);
-    let probe: GemmProbe | undefined;
-    try {
-      const gemm = await gemmModel(work, 2048, 2048);
-      probe = await gemmProbe(torch, gemm, threads);
-      progress('GEMM peak (2048³ fp32, onnxruntime and torch.mm)');
-      gemmStart = await measureGemmPeak(probe, settings.reps + 2);
-      progress(`GEMM peak: onnxruntime ${gemmStart.onnxruntimeGflops} GFLOP/s, torch ${gemmStart.torchGflops} GFLOP/s`);
-      const demoVariants = await modelVariants(demo, join(work, `variants-${demo.manifest.modelVersion}`));
-      demoResult = {
-        ...(await benchModel({
-          label: 'demo',
-          model: demo,
-          items: benchItemTable(demo.manifest.dims.itemVector),
-          torch,
-          variants: demoVariants.paths,
-          batchSizes: settings.demoBatchSizes,
-          length: demo.manifest.dims.maxLength,
-          reps: settings.reps,
-          threads,
-          probe,
-          workDir: work,
-        })),
+  const { gemmStart, gemmEnd, demoResult, paperResult, padding }: InferenceFigures = skip.has('inference')
+    ? {}
+    : await inferenceSection({
+        work,
+        threads,
+        quick,
+        withPaper: !skip.has('paper'),
+        settings,
+        demo,
         trained,
-        variants: demoVariants.details,
-      };
-      if (embedded.length > 0 && steady) {
-        padding = await benchPadding({
-          model: demo,
-          items: benchItemTable(demo.manifest.dims.itemVector),
-          sequences: embedded.map((u) => u.events),
-          cutoffMs: Date.parse(`${steady.date}T00:00:00Z`) + 86_400_000,
-          threads,
-          reps: quick ? 1 : 2,
-        });
-        progress(`padding: ${padding.plans.map((x) => `${x.name} ${x.usersPerSec} users/s`).join(', ')}`);
-      }
-      if (!skip.has('paper')) {
-        const paper = await randomModelDir(join(work, 'paper-6x768'), PAPER_SIZE);
-        const paperVariants = await modelVariants(paper, join(work, `variants-${paper.manifest.modelVersion}`));
-        paperResult = {
-          ...(await benchModel({
-            label: 'paper',
-            model: paper,
-            items: benchItemTable(paper.manifest.dims.itemVector),
-            torch,
-            variants: paperVariants.paths,
-            batchSizes: settings.paperBatchSizes,
-            length: paper.manifest.dims.maxLength,
-            reps: settings.paperReps,
-            threads,
-            probe,
-            workDir: work,
-          })),
-          variants: paperVariants.details,
-        };
-      }
-      gemmEnd = await measureGemmPeak(probe, settings.reps);
-      progress(`GEMM peak at the end: onnxruntime ${gemmEnd.onnxruntimeGflops}, torch ${gemmEnd.torchGflops} GFLOP/s`);
-    } catch (error) {
-      errors.push(`inference: ${(error as Error).stack ?? error}`);
-      progress(`inference FAILED: ${(error as Error).stack}`);
-    } finally {
-      await probe?.release();
-      await torch.close();
-    }
-  }
+        sequences: embedded.map((u) => u.events),
+        cutoffMs: steady ? Date.parse(`${steady.date}T00:00:00Z`) + 86_400_000 : undefined,
+        errors,
+      });
   const peakGflops = Math.max(gemmStart?.peakGflops ?? 0, gemmEnd?.peakGflops ?? 0);
 
   // ---- 3b. projected AWS cost (paper-size model, full-length sequences)
@@ -579,5 +589,5 @@ export async function main(argv: readonly string[]): Promise<void> {
   const withScale: BenchReport = { ...report, ...(scale ? { scale } : {}) };
   const withTargets: BenchReport = { ...withScale, targets: evaluateTargets(withScale) };
   writeReports(withTargets, flags.out);
-  for (const t of withTargets.targets) progress(`target ${t.met ? 'MET ' : 'MISS'} ${t.name}: ${t.measured}`);
+  for (const t of withTargets.targets) progress(`target ${t.verdict} ${t.name}: ${t.measured}`);
 }

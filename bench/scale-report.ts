@@ -4,7 +4,8 @@
  */
 import type { ScaleResult } from './scale-sim.ts';
 import { round } from './stats.ts';
-import type { TargetResult } from './targets.ts';
+import type { TargetResult } from './types.ts';
+import { judge } from './verdict.ts';
 import type { ObjectiveStability, WritePolicyResult } from './write-policy.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
@@ -202,41 +203,51 @@ export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResu
   const row = dense?.policy.find((p) => p.threshold === r?.threshold);
   if (row) {
     const noise = withinNoise(row.recall_delta, row.recall_delta_stderr);
-    out.push({
-      name: 'Write policy: a free saving',
-      target: '≥ 10% of steady-day writes skipped with Recall@10 within noise (paired Δ ≥ −1 SE)',
-      measured: `${pct(row.saved_share)} skipped at cosine ${row.threshold}, Recall@10 Δ ${f4(row.recall_delta)} ± ${f4(row.recall_delta_stderr)}`,
-      met: row.saved_share >= 0.1 && noise,
-      ratio: round(row.saved_share / 0.1),
-      why: noise
-        ? `${pct(dense?.share_at_least[String(row.threshold)] ?? 0)} of active users' new embeddings are within ${row.threshold} of the stored one; serving the stored item for them costs no measurable recall`
-        : 'the skipped updates cost measurable recall at this threshold: raise it',
-    });
+    out.push(
+      judge({
+        name: 'Write policy: a free saving',
+        target: '≥ 10% of steady-day writes skipped with Recall@10 within noise (paired Δ ≥ −1 SE)',
+        measured: `${pct(row.saved_share)} skipped at cosine ${row.threshold}, Recall@10 Δ ${f4(row.recall_delta)} ± ${f4(row.recall_delta_stderr)}`,
+        value: row.saved_share,
+        goal: 0.1,
+        holds: noise,
+        why: () =>
+          noise
+            ? `${pct(dense?.share_at_least[String(row.threshold)] ?? 0)} of active users' new embeddings are within ${row.threshold} of the stored one; serving the stored item for them costs no measurable recall`
+            : 'the skipped updates cost measurable recall at this threshold: raise it',
+      }),
+    );
   }
   if (r?.pipeline) {
-    out.push({
-      name: 'Write policy in the daily run',
-      target: 'the pipeline skips writes at the default threshold, the contract holding (test/write-policy.test.ts)',
-      measured: `${pct(r.pipeline.savedShare)} of steady-day write units saved on ${r.pipeline.users} users`,
-      met: r.pipeline.savedShare > 0,
-      ratio: round(r.pipeline.savedShare),
-      why: "the demo model's day-over-day cosines on the synthetic data; the replay above is the quality check",
-    });
+    out.push(
+      judge({
+        name: 'Write policy in the daily run',
+        target: 'the pipeline skips writes at the default threshold, the contract holding (test/write-policy.test.ts)',
+        measured: `${pct(r.pipeline.savedShare)} of steady-day write units saved on ${r.pipeline.users} users`,
+        value: r.pipeline.savedShare,
+        goal: 0,
+        strictly: true,
+        why: () => "the demo model's day-over-day cosines on the synthetic data; the replay above is the quality check",
+      }),
+    );
   }
   if (dense && next) {
     const d = dense.cosine_percentiles['50'] ?? 0;
     const n = next.cosine_percentiles['50'] ?? 0;
-    out.push({
-      name: 'Dense all action is the more stable objective (the issue’s hypothesis)',
-      target: 'median day-over-day cosine above next action',
-      measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action); Recall@10 ${f4(dense.write_all.recall_at_10)} vs ${f4(next.write_all.recall_at_10)}`,
-      met: d > n,
-      ratio: round(n > 0 ? d / n : 0),
-      why:
-        d > n
-          ? 'the dense all-action loss predicts 28 days of actions, next action only the next one'
-          : "next action's embeddings move less from day to day here yet retrieve far worse: a stable embedding is not by itself a better one, so the threshold is chosen by Recall@10, per objective",
-    });
+    out.push(
+      judge({
+        name: 'Dense all action is the more stable objective (the issue’s hypothesis)',
+        target: 'median day-over-day cosine above next action',
+        measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action); Recall@10 ${f4(dense.write_all.recall_at_10)} vs ${f4(next.write_all.recall_at_10)}`,
+        value: d,
+        goal: n,
+        strictly: true,
+        why: (met) =>
+          met
+            ? 'the dense all-action loss predicts 28 days of actions, next action only the next one'
+            : "next action's embeddings move less from day to day here yet retrieve far worse: a stable embedding is not by itself a better one, so the threshold is chosen by Recall@10, per objective",
+      }),
+    );
   }
   return out;
 }
@@ -246,34 +257,44 @@ export function scaleTargets(r: ScaleResult | undefined): TargetResult[] {
   const worst = Math.max(...r.rows.map((row) => row.plan.binding.utilization));
   const billion = r.rows.find((row) => row.totalUsers === 1e9 && row.activeShare === 0.3);
   const out: TargetResult[] = [
-    {
+    judge({
       name: 'Scale plan within every AWS quota',
       target: '10M, 100M and 1B users at 10-30% active: no quota above 100%',
       measured: `highest use ${pct(worst)} (${r.rows.find((row) => row.plan.binding.utilization === worst)?.plan.binding.name})`,
-      met: worst <= 1,
-      ratio: round(worst > 0 ? 1 / worst : 0),
-      why: 'partitions, array jobs, slice size, Map kind and pace, and the per-lane write pace are sized per case (src/pipeline/sizing.ts)',
-    },
+      value: worst,
+      goal: 1,
+      atMost: true,
+      why: () =>
+        'partitions, array jobs, slice size, Map kind and pace, and the per-lane write pace are sized per case (src/pipeline/sizing.ts)',
+    }),
   ];
   if (billion) {
-    out.push({
-      name: '1B users (30% active) within a 6-hour window',
-      target: 'partition + embed stage ≤ 6 h',
-      measured: `${hours(billion.plan.seconds.total)}, ${billion.plan.seconds.embedBoundBy}-bound, ${billion.usdPerDay.total} USD/day`,
-      met: billion.plan.seconds.total <= 6 * 3600,
-      ratio: round((6 * 3600) / billion.plan.seconds.total),
-      why: `the table's default on-demand quota (${billion.plan.binding.limit} WRU/s) paces the writes; a raised quota or the write policy shortens it`,
-    });
+    out.push(
+      judge({
+        name: '1B users (30% active) within a 6-hour window',
+        target: 'partition + embed stage ≤ 6 h',
+        measured: `${hours(billion.plan.seconds.total)}, ${billion.plan.seconds.embedBoundBy}-bound, ${billion.usdPerDay.total} USD/day`,
+        value: billion.plan.seconds.total,
+        goal: 6 * 3600,
+        atMost: true,
+        why: () =>
+          `the table's default on-demand quota (${billion.plan.binding.limit} WRU/s) paces the writes; a raised quota or the write policy shortens it`,
+      }),
+    );
   }
   if (r.split) {
-    out.push({
-      name: 'Embed-stage cost follows active users (part 2, not built)',
-      target: 'whole-partition work a small share at 10% active',
-      measured: `${pct(r.split.wholePartitionShare)} of the stage now, ${pct(r.split.wholePartitionShareAt10Percent)} projected at 10% active`,
-      met: r.split.wholePartitionShareAt10Percent <= 0.1,
-      ratio: round(r.split.wholePartitionShareAt10Percent > 0 ? 0.1 / r.split.wholePartitionShareAt10Percent : 0),
-      why: 'every partition re-reads and re-encodes all its users daily; docs/scale.md gives the delta + compaction design that would fix it',
-    });
+    out.push(
+      judge({
+        name: 'Embed-stage cost follows active users (part 2, not built)',
+        target: 'whole-partition work a small share at 10% active',
+        measured: `${pct(r.split.wholePartitionShare)} of the stage now, ${pct(r.split.wholePartitionShareAt10Percent)} projected at 10% active`,
+        value: r.split.wholePartitionShareAt10Percent,
+        goal: 0.1,
+        atMost: true,
+        why: () =>
+          'every partition re-reads and re-encodes all its users daily; docs/scale.md gives the delta + compaction design that would fix it',
+      }),
+    );
   }
   return out;
 }

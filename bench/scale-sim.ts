@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { type SizingPlan, sizeDailyRun, type UserFigures } from '../src/pipeline/sizing.ts';
 import { generateDataset } from '../src/synth/generate.ts';
 import { PRICES } from './cost.ts';
-import type { BenchReport } from './main.ts';
 import { round } from './stats.ts';
+import type { BenchReport } from './types.ts';
 import { writeSkipShareOf } from './write-policy.ts';
 
 /** Prices beyond bench/cost.ts's (USD, us-east-1, as of 2025). */

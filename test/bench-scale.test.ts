@@ -1,8 +1,8 @@
 /** Bench sections 6 and 7 (issue 20): figures drawn from a report, the simulation, the verdicts. */
 import { describe, expect, it } from 'vitest';
-import type { BenchReport } from '../bench/main.ts';
 import { scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
 import { embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
+import type { BenchReport } from '../bench/types.ts';
 import { type WritePolicyResult, writeSkipShareOf } from '../bench/write-policy.ts';
 
 const run = (users: number, rss: number, steps: Record<string, number>) => ({
@@ -108,6 +108,17 @@ describe('the write-policy verdicts', () => {
     expect(writePolicyTargets(result(-0.001, 0.3))[0]!.met).toBe(true);
     expect(writePolicyTargets(result(-0.01, 0.3))[0]!.met).toBe(false);
     expect(writePolicyTargets(result(0, 0.05))[0]!.met).toBe(false); // too small a saving
+    // judged like every other target: a verdict, and the saving's ratio to its 10% goal
+    expect(writePolicyTargets(result(-0.01, 0.3))[0]).toMatchObject({ verdict: 'MISS', ratio: 3 });
+    expect(writePolicyTargets(result(-0.001, 0.3))[0]).toMatchObject({ verdict: 'MET', ratio: 3 });
+  });
+
+  it('gives the daily run and scale targets a verdict', () => {
+    const withPipeline = { ...result(0, 0.3), pipeline: { savedShare: 0 } } as unknown as WritePolicyResult;
+    const daily = writePolicyTargets(withPipeline).find((t) => t.name === 'Write policy in the daily run')!;
+    expect(daily).toMatchObject({ met: false, verdict: 'MISS' }); // nothing skipped is no saving
+    const all = simulateScale(figuresOf(REPORT, 14, undefined)!, 'test');
+    for (const t of scaleTargets(all)) expect(t.verdict).toBe(t.met ? 'MET' : 'MISS');
   });
 
   it('compares the objectives by their median day-over-day cosine', () => {

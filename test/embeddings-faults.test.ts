@@ -12,7 +12,12 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdaptiveConcurrency, backoffDelay, DEFAULT_RETRY_POLICY } from '../src/embeddings/retry.ts';
+import {
+  AdaptiveConcurrency,
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  mapWithConcurrency,
+} from '../src/embeddings/retry.ts';
 import type { VersionId } from '../src/embeddings/types.ts';
 import type { LocalDynamo } from '../src/local/dynalite.ts';
 import { TransientError } from '../src/util/errors.ts';
@@ -137,16 +142,39 @@ describe('throttling and UnprocessedItems', () => {
   });
 
   it('a call that lost one group for good stops its other groups at their next attempt', async () => {
-    // every request throttled: no call makes progress, so each group ends after exactly 4 calls
-    const faults = faultyClient(dynamo.client, 1.01, 5, true);
-    const retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
-    const { store } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 4 });
-    const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1)); // 16 groups
-    await expect(write).rejects.toBeInstanceOf(TransientError);
-    const sent = faults.counts.throttled + faults.counts.partial;
-    // at most 4 groups started, each at most 4 attempts; no group beyond the first 4 was tried
-    expect(sent).toBeGreaterThanOrEqual(4);
-    expect(sent).toBeLessThanOrEqual(16);
+    // Prepare: group 0 fails for good (a non-retryable error) once groups 1-3 are in flight; their
+    // calls are answered (throttled) only after that failure, so without the abort each would
+    // retry 20 times.
+    const real = dynamo.client;
+    const callsByGroup = new Map<string, number>();
+    const lost = Object.assign(new Error('injected: group 0 is lost'), { name: 'ValidationException' });
+    let othersInFlight = 0;
+    let group0Failed!: () => void;
+    const failedFirst = new Promise<void>((resolve) => {
+      group0Failed = resolve;
+    });
+    const client = withSend(real, async (command) => {
+      if (!(command instanceof BatchWriteItemCommand)) return real.send(command as never);
+      const requests = Object.values(command.input.RequestItems ?? {})[0]!;
+      const first = requests[0]!.PutRequest!.Item!.pk!.S!.split('#').at(-1)!;
+      callsByGroup.set(first, (callsByGroup.get(first) ?? 0) + 1);
+      if (first === 'user-0') {
+        while (othersInFlight < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+        setTimeout(group0Failed, 5); // the failure reaches the writer before the others are answered
+        throw lost;
+      }
+      othersInFlight++;
+      await failedFirst;
+      throw new ProvisionedThroughputExceededException({ message: 'injected throttle', $metadata: {} });
+    });
+    const retry = { maxAttempts: 20, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
+    const { store } = await freshStore(dynamo, { client, retry, writeConcurrency: 4 });
+    // Act: 16 groups, 4 in flight
+    const write = store.writeEmbeddings(VERSION, makeRecords(USERS, DIMS, 1));
+    await expect(write).rejects.toBe(lost);
+    // Assess (the call settles once its groups in flight have ended): one call each for the 4
+    // groups that started, none for the other 12
+    expect(Object.fromEntries(callsByGroup)).toEqual({ 'user-0': 1, 'user-25': 1, 'user-50': 1, 'user-75': 1 });
   });
 
   it('gives up after the bounded attempts that wrote nothing, with a TransientError, sleeping at most the cap each time', async () => {
@@ -250,6 +278,23 @@ describe('throttling and UnprocessedItems', () => {
     limiter.release();
     await pending;
     expect([afterThrottles, recovered, limiter.limit, blocked, second]).toEqual([2, 8, 1, true, true]);
+  });
+
+  it('mapWithConcurrency starts nothing after a failure and rejects only once the calls in flight end', async () => {
+    const started: number[] = [];
+    const ended: number[] = [];
+    const failure = new Error('item 1 failed');
+    const run = mapWithConcurrency([0, 1, 2, 3, 4, 5], 3, async (item) => {
+      started.push(item);
+      await new Promise((resolve) => setTimeout(resolve, item === 1 ? 1 : 20));
+      ended.push(item);
+      if (item === 1) throw failure;
+      return item;
+    });
+    await expect(run).rejects.toBe(failure);
+    expect(started).toEqual([0, 1, 2]);
+    expect([...ended].sort()).toEqual([0, 1, 2]);
+    expect(await mapWithConcurrency([3, 1, 2], 2, async (n) => n * 10)).toEqual([30, 10, 20]);
   });
 
   it('full-jitter backoff grows exponentially up to the cap', () => {

@@ -311,8 +311,10 @@ describe('DynamoEmbeddingStore: storage format and input checks', () => {
     expect(writeUnits(item32)).toBe(2);
     expect(stats32.writeUnits).toBe(2);
     expect(item32.t?.S).toBe('float32');
-    const exact = await fp32.store.lookup(userId, version, { allowUnpublished: true }).catch(() => undefined);
-    expect(exact).toBeUndefined(); // not recorded: pinning refuses even with allowUnpublished
+    // not recorded: pinning refuses even with allowUnpublished
+    await expect(fp32.store.lookup(userId, version, { allowUnpublished: true })).rejects.toThrow(
+      /version .* is not recorded/,
+    );
     const raw = await fp32.store.readAt([userId], version);
     expect(raw.get(userId)?.embedding).toEqual([...records[0]!.embedding]);
   });

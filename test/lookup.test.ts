@@ -3,13 +3,16 @@
  * fuzz of issue 6: random, oversized, unicode and injection-shaped ids and versions, and batches
  * over the limit, only ever get 200, 400 or 404.
  */
+
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingClient } from '../src/client/embedding-client.ts';
-import type { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
 import { userPartitionKey } from '../src/embeddings/table-schema.ts';
 import type { VersionId } from '../src/embeddings/types.ts';
-import type { LocalDynamo } from '../src/local/dynalite.ts';
+import { type LocalDynamo, localDynamoClient } from '../src/local/dynalite.ts';
 import { type BatchBody, handleLookup, LookupHandler } from '../src/lookup/handler.ts';
 import { startLookupServer } from '../src/lookup/http-server.ts';
 import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
@@ -137,17 +140,34 @@ describe('handleLookup', () => {
 
   it('answers 404 before anything is published and 500 only when the store fails', async () => {
     const empty = await freshStore(dynamo);
+    // a real store pointed at a port nobody listens on: the SDK's own connection error
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const client = localDynamoClient(`http://127.0.0.1:${port}`);
+    const unreachable = new DynamoEmbeddingStore({
+      tableName,
+      client,
+      wallClockExpiry: false,
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+    });
     const errors: unknown[] = [];
-    const broken = new LookupHandler(
-      {
-        ...store,
-        resolveVersion: () => Promise.reject(new Error('connection refused')),
-      } as unknown as DynamoEmbeddingStore,
-      { onError: (e) => errors.push(e) },
-    );
-    expect((await handleLookup(empty.store, { userId: 'alice' })).statusCode).toBe(404);
-    expect((await broken.handle({ userId: 'alice' })).statusCode).toBe(500);
-    expect(errors).toHaveLength(1);
+    const broken = new LookupHandler(unreachable, { onError: (e) => errors.push(e) });
+    try {
+      expect((await handleLookup(empty.store, { userId: 'alice' })).statusCode).toBe(404);
+      expect(await broken.handle({ userId: 'alice' })).toMatchObject({
+        statusCode: 500,
+        body: { error: { code: 'INTERNAL' } },
+      });
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({
+        message: expect.stringMatching(/failed after 2 attempts/),
+        cause: expect.objectContaining({ code: 'ECONNREFUSED' }),
+      });
+    } finally {
+      client.destroy();
+    }
   });
 });
 

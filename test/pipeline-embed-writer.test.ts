@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
-import { type EmbeddingStore, type WriteStats, ZERO_WRITE_STATS } from '../src/embeddings/types.ts';
 import { localDynamoClient } from '../src/local/dynalite.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { embedPartition, releaseEmbedders } from '../src/pipeline/embed.ts';
@@ -130,36 +130,48 @@ describe('PartitionOutput', () => {
   const users = ['a', 'b', 'c'];
 
   it('rejects the pending batches and finish() with the first write error', async () => {
-    // Prepare: a store whose writes fail
-    const store = {
-      writeEmbeddings: async (): Promise<WriteStats> => {
-        throw new TransientError('injected');
-      },
-    } as unknown as EmbeddingStore;
+    // Prepare: a real store on a table that does not exist (dynalite's own refusal, not retried)
+    const store = new DynamoEmbeddingStore({
+      tableName: 'no-such-table',
+      client: local.dynamo.client,
+      wallClockExpiry: false,
+    });
     const output = new PartitionOutput(store, { partition: 0, version, dims: 2, writeChunk: 1 });
     output.setPrevious(undefined, '');
     output.setUsers(users, Int32Array.from([0, 1, 2]));
     // Act + Assess
-    await expect(output.addVectors([0], Float32Array.from([1, 0]))).rejects.toThrow('injected');
-    await expect(output.addVectors([1], Float32Array.from([0, 1]))).rejects.toThrow('injected');
-    await expect(output.finish()).rejects.toBeInstanceOf(TransientError);
+    const missing = /Requested resource not found/;
+    await expect(output.addVectors([0], Float32Array.from([1, 0]))).rejects.toThrow(missing);
+    await expect(output.addVectors([1], Float32Array.from([0, 1]))).rejects.toThrow(missing);
+    await expect(output.finish()).rejects.toThrow(missing);
   });
 
   it('writes in chunks with at most two in flight, and each batch resolves once written', async () => {
-    // Prepare: a store that records calls and holds each write until released
+    // Prepare: a real store on dynalite whose client is watched: each write of one user is one
+    // BatchWriteItem, held 5 ms so that overlapping writes show
     let inFlight = 0;
     let most = 0;
     const calls: string[][] = [];
-    const store = {
-      writeEmbeddings: async (_v: unknown, records: { userId: string }[]): Promise<WriteStats> => {
-        inFlight++;
-        most = Math.max(most, inFlight);
-        calls.push(records.map((r) => r.userId));
-        await new Promise((r) => setTimeout(r, 5));
-        inFlight--;
-        return { ...ZERO_WRITE_STATS, items: records.length, requests: 1 };
-      },
-    } as unknown as EmbeddingStore;
+    const real = local.dynamo.client;
+    const watched = new Proxy(real, {
+      get: (target, property, receiver) =>
+        property === 'send'
+          ? async (command: unknown) => {
+              if (!(command instanceof BatchWriteItemCommand)) return real.send(command as never);
+              inFlight++;
+              most = Math.max(most, inFlight);
+              const requests = Object.values(command.input.RequestItems ?? {})[0] ?? [];
+              calls.push(requests.map((r) => r.PutRequest!.Item!.pk!.S!.split('#').at(-1)!));
+              await new Promise((r) => setTimeout(r, 5));
+              try {
+                return await real.send(command);
+              } finally {
+                inFlight--;
+              }
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    const store = new DynamoEmbeddingStore({ tableName: local.tableName, client: watched, wallClockExpiry: false });
     const output = new PartitionOutput(store, { partition: 0, version, dims: 2, writeChunk: 1 });
     output.setPrevious(undefined, '');
     output.setUsers(users, Int32Array.from([2, 0, 1]));
@@ -171,7 +183,7 @@ describe('PartitionOutput', () => {
     const result = await output.finish();
     // Assess: embedding order k -> user selected[k]; snapshot stats over all three users
     expect(calls).toEqual([['c'], ['a'], ['b']]);
-    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBe(2);
     expect(result.writeStats.items).toBe(3);
     expect(result.stats.users).toBe(3);
     expect(result.stats.minNorm).toBeCloseTo(1, 6);

@@ -51,6 +51,107 @@ const partition = (
 
 const run = { partitions: 2, slices: [{ index: 0, files: [] }] };
 
+describe('publish gate: each check at its boundary (mutation testing found these untested)', () => {
+  const healthy = () => [partition(0), partition(1)];
+
+  it('reports every figure it judged, from the results', () => {
+    const { checks } = evaluateGate(run, [slice({ invalidEvents: 10, historyEvents: 90 })], healthy());
+    expect(checks).toEqual({
+      routed: 1000,
+      read: 1000,
+      embedded: 10,
+      written: 10,
+      users: 20,
+      nonFinite: 0,
+      minNorm: 0.9999,
+      maxNorm: 1.0001,
+      meanNorm: Math.sqrt(0.1 ** 2 * 2 + 0.05 ** 2),
+      driftUsers: 8,
+      meanCosine: 0.8,
+      invalidShare: 10 / 1100,
+      badFiles: 0,
+    });
+  });
+
+  it('refuses a run whose slice did not finish, naming it, while every partition finished', () => {
+    const twoSlices = {
+      partitions: 2,
+      slices: [
+        { index: 0, files: [] },
+        { index: 1, files: [] },
+      ],
+    };
+    const verdict = evaluateGate(twoSlices, [slice(), undefined], healthy());
+    expect(verdict.reasons).toEqual(['slices not finished: 1']);
+    expect(evaluateGate(twoSlices, [slice(), slice({ slice: 1, routed: 0, events: 0 })], healthy()).passed).toBe(true);
+  });
+
+  it('refuses a count mismatch between sequences and embeddings', () => {
+    const verdict = evaluateGate(run, [slice()], [partition(0, { users: 9 }), partition(1)]);
+    expect(verdict.reasons).toEqual(['count mismatch: 20 users with a sequence, 19 embeddings']);
+  });
+
+  it('holds norms to 1 ± tolerance inclusive, ignoring partitions without users', () => {
+    const at = (min: number, max: number) =>
+      evaluateGate(run, [slice()], [partition(0, { minNorm: min, maxNorm: max }), partition(1)], {
+        normTolerance: 0.5,
+      });
+    expect(at(0.5, 1.5).passed).toBe(true);
+    expect(at(0.49, 1).reasons).toEqual(['norms 0.490000..1.000100 outside 1 ± 0.5']);
+    expect(at(1, 1.51).reasons).toEqual(['norms 0.999900..1.510000 outside 1 ± 0.5']);
+    const empty = partition(1, { users: 0, minNorm: 0, maxNorm: 0, sum: [0, 0, 0, 0] }, { users: 0 });
+    expect(evaluateGate(run, [slice()], [partition(0), empty]).checks).toMatchObject({
+      minNorm: 0.9999,
+      maxNorm: 1.0001,
+    });
+  });
+
+  it('judges collapse by the norm of the mean over all users, strictly above the limit', () => {
+    const sums = (a: number[], b: number[]) => [partition(0, { sum: a }), partition(1, { sum: b })];
+    // mean = (sum0 + sum1) / 20 = [0.6, 0.8, 0, 0]: norm exactly 1
+    const atOne = evaluateGate(run, [slice()], sums([6, 8, 0, 0], [6, 8, 0, 0]), { maxMeanNorm: 1 });
+    expect(atOne.checks.meanNorm).toBeCloseTo(1, 12);
+    expect(atOne.passed).toBe(true);
+    const cancels = evaluateGate(run, [slice()], sums([10, 0, 0, 0], [-10, 0, 0, 0]));
+    expect(cancels.checks.meanNorm).toBe(0);
+    expect(evaluateGate(run, [slice()], sums([6, 8, 0, 0], [6, 8, 0, 0]), { maxMeanNorm: 0.99 }).reasons).toEqual([
+      'collapse: the mean embedding has norm 1.0000 > 0.99 (users look alike)',
+    ]);
+    const one = partition(0, { users: 1, sum: [1, 0, 0, 0] }, { users: 1 });
+    expect(evaluateGate({ ...run, partitions: 1 }, [slice()], [one]).checks.meanNorm).toBeNull();
+  });
+
+  it('judges drift at its threshold inclusive, and not without users to compare', () => {
+    const drift = (cosineSum: number) =>
+      evaluateGate(run, [slice()], [partition(0, { driftCosineSum: cosineSum }), partition(1)], { minMeanCosine: 0.5 });
+    expect(drift(0.8).passed).toBe(true); // (0.8 + 3.2) / 8 = 0.5
+    expect(drift(0.7).reasons).toEqual(['drift: mean cos(new, previous) 0.4875 < 0.5 over 8 users']);
+    const none = partition(0, { driftUsers: 0, driftCosineSum: 0 });
+    const noDrift = evaluateGate(run, [slice()], [none, partition(1, { driftUsers: 0, driftCosineSum: 0 })]);
+    expect(noDrift.checks.meanCosine).toBeNull();
+  });
+
+  it('counts history rows in the invalid share, refusing only above the limit', () => {
+    const share = (over: Partial<SliceResult>) => evaluateGate(run, [slice(over)], healthy(), { maxInvalidShare: 0.1 });
+    // (50 + 50 history) invalid of 900 valid + 100 invalid = 0.1 exactly
+    expect(
+      share({ events: 900, historyEvents: 0, invalidEvents: 50, historyInvalidEvents: 50 }).checks.invalidShare,
+    ).toBe(0.1);
+    expect(share({ events: 900, historyEvents: 0, invalidEvents: 50, historyInvalidEvents: 50 }).passed).toBe(true);
+    expect(share({ events: 800, historyEvents: 0, invalidEvents: 100, historyInvalidEvents: 100 }).reasons).toEqual([
+      'invalid rows 20.00% > 10.00%',
+    ]);
+    expect(share({ events: 0, invalidEvents: 0, routed: 0 }).checks.invalidShare).toBe(0);
+  });
+
+  it('refuses unreadable files and files missing a column alike', () => {
+    const files = (reason: string) =>
+      evaluateGate(run, [slice({ invalidByReason: { [reason]: 2, bad_action: 5 } })], healthy()).reasons;
+    expect(files('unreadable_file')).toEqual(['2 event files unusable (see the slice quarantine files)']);
+    expect(files('missing_column')).toEqual(['2 event files unusable (see the slice quarantine files)']);
+  });
+});
+
 describe('publish gate', () => {
   it('passes healthy results', () => {
     // Act

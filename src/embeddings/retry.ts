@@ -55,7 +55,11 @@ export function backoffDelay(policy: RetryPolicy, retry: number): number {
   return policy.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
 }
 
-/** Runs `fn` over `items` with at most `concurrency` calls in flight; results keep input order. */
+/**
+ * Runs `fn` over `items` with at most `concurrency` calls in flight; results keep input order. After
+ * a failure no new item starts, and the call settles only once the calls in flight have ended (so
+ * nothing it started is still writing when it rejects), with the first error.
+ */
 export async function mapWithConcurrency<T, R>(
   items: readonly T[],
   concurrency: number,
@@ -63,19 +67,19 @@ export async function mapWithConcurrency<T, R>(
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  const failure: { error?: unknown } = {};
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!('error' in failure) && next < items.length) {
       const index = next++;
       try {
         results[index] = await fn(items[index]!, index);
       } catch (error) {
-        failed = true; // stop starting new work; the first error is the one reported
-        throw error;
+        if (!('error' in failure)) failure.error = error; // the first error is the one reported
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  if ('error' in failure) throw failure.error;
   return results;
 }
 

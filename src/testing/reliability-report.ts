@@ -1,22 +1,90 @@
 /**
- * The reliability figures (docs/reliability.md): each reliability test file records what it
- * measured — the case, the number of trials and the outcome — as `reports/reliability/<file>.json`,
- * and the parts are merged into `reports/reliability.json`. Numbers come from the runs themselves.
+ * The reliability figures (docs/reliability.md): each reliability test file runs its trials through
+ * a TrialLog, which records every trial before its assertions run and counts a trial that throws
+ * as failed, with its error. The parts land in `reports/reliability/<file>.json` and are merged
+ * into `reports/reliability.json`; renderReliability prints them, failures included.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from './crash-harness.ts';
+
+export type Figures = Readonly<Record<string, number | string | boolean>>;
 
 export interface ReliabilityCase {
   /** Short stable id, e.g. `crash.embed`. */
   readonly id: string;
   readonly description: string;
   readonly trials: number;
-  /** Trials whose outcome was the expected one. */
+  /** Trials that ran to the end with every assertion holding. */
   readonly passed: number;
   /** What happened, in words a reader of docs/reliability.md needs (counts, messages). */
   readonly result: string;
-  readonly figures?: Readonly<Record<string, number | string | boolean>>;
+  readonly figures?: Figures;
+  /** First line of each failed trial's error. */
+  readonly failures?: readonly string[];
+}
+
+export interface ReliabilityReport {
+  readonly totals: { readonly cases: number; readonly trials: number; readonly passed: number };
+  readonly cases: readonly ReliabilityCase[];
+}
+
+/** Sets the outcome of the running trial; call it as soon as the outcome is known, before asserting. */
+export type NoteOutcome = (result: string, figures?: Figures) => void;
+
+const NO_OUTCOME = 'no outcome: the trial threw before it noted one';
+
+/** The trials of one reliability test file, grouped into cases by id. */
+export class TrialLog {
+  private readonly byId = new Map<
+    string,
+    { description: string; trials: number; passed: number; result: string; figures?: Figures; failures: string[] }
+  >();
+
+  public constructor(private readonly part: string) {}
+
+  /**
+   * Runs one trial of case `id`: counted before `body` starts, passed only when `body` returns;
+   * a throw is recorded as a failure (its message kept) and rethrown, so the test fails too.
+   */
+  public async trial(id: string, description: string, body: (note: NoteOutcome) => unknown): Promise<void> {
+    const entry = this.byId.get(id) ?? { description, trials: 0, passed: 0, result: NO_OUTCOME, failures: [] };
+    this.byId.set(id, entry);
+    entry.trials++;
+    try {
+      await body((result, figures) => {
+        entry.result = result;
+        if (figures) entry.figures = figures;
+      });
+      entry.passed++;
+    } catch (error) {
+      entry.failures.push(firstLine(error));
+      throw error;
+    }
+  }
+
+  public cases(): ReliabilityCase[] {
+    return [...this.byId].map(([id, e]) => ({
+      id,
+      description: e.description,
+      trials: e.trials,
+      passed: e.passed,
+      result: e.result,
+      ...(e.figures ? { figures: e.figures } : {}),
+      ...(e.failures.length > 0 ? { failures: [...e.failures] } : {}),
+    }));
+  }
+
+  /** Writes this file's part and the merged report (nothing when no trial ran). */
+  public async write(): Promise<void> {
+    const cases = this.cases();
+    if (cases.length > 0) await recordReliability(this.part, cases);
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.split('\n')[0]!.slice(0, 200);
 }
 
 const REPORT_DIR = join(REPO_ROOT, 'reports', 'reliability');
@@ -49,10 +117,43 @@ async function writeReport(part: string, cases: readonly ReliabilityCase[]): Pro
     const body = JSON.parse(await readFile(join(REPORT_DIR, name), 'utf8')) as { cases: ReliabilityCase[] };
     merged.push(...body.cases);
   }
-  const totals = {
-    cases: merged.length,
-    trials: merged.reduce((n, c) => n + c.trials, 0),
-    passed: merged.reduce((n, c) => n + c.passed, 0),
+  await writeAtomic(REPORT_FILE, `${JSON.stringify(mergeReport(merged), null, 2)}\n`);
+}
+
+export function mergeReport(cases: readonly ReliabilityCase[]): ReliabilityReport {
+  return {
+    totals: {
+      cases: cases.length,
+      trials: cases.reduce((n, c) => n + c.trials, 0),
+      passed: cases.reduce((n, c) => n + c.passed, 0),
+    },
+    cases,
   };
-  await writeAtomic(REPORT_FILE, `${JSON.stringify({ totals, cases: merged }, null, 2)}\n`);
+}
+
+const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+/** The markdown table of docs/reliability.md; a case with a failed trial says so in its result. */
+export function renderReliability(report: ReliabilityReport): string {
+  const lines = ['| case | what | trials | passed | result | figures |', '|---|---|---:|---:|---|---|'];
+  for (const c of report.cases) {
+    const failed = c.trials - c.passed;
+    const result =
+      failed > 0
+        ? `**FAILED ${failed} of ${c.trials}**: ${(c.failures ?? ['(no message recorded)']).join('; ')}. Last outcome: ${c.result}`
+        : c.result;
+    const figures = Object.entries(c.figures ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(
+      `| \`${c.id}\` | ${cell(c.description)} | ${c.trials} | ${c.passed} | ${cell(result)} | ${cell(figures)} |`,
+    );
+  }
+  const { cases, trials, passed } = report.totals;
+  const failed = trials - passed;
+  lines.push(
+    '',
+    `Totals: ${cases} cases, ${trials} trials, ${passed} passed${failed > 0 ? `, **${failed} FAILED**` : ''}.`,
+  );
+  return `${lines.join('\n')}\n`;
 }

@@ -22,7 +22,7 @@ import type { DailySummary, GateThresholds, PipelineEnv, SliceResult } from '../
 import { LocalObjectStore } from '../../src/storage/local-object-store.ts';
 import { generateDataset } from '../../src/synth/generate.ts';
 import { scanTable } from '../../src/testing/crash-harness.ts';
-import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
+import { type NoteOutcome, TrialLog } from '../../src/testing/reliability-report.ts';
 import { ModelError } from '../../src/util/errors.ts';
 
 /** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
@@ -31,7 +31,7 @@ const RUN_TIMEOUT_MS = 300_000;
 const TINY = 'test/fixtures/models/tiny';
 const FAULT_MODELS = 'test/fixtures/reliability/models';
 const HOUR = 3_600_000;
-const cases: ReliabilityCase[] = [];
+const log = new TrialLog('bad-input');
 const temps: string[] = [];
 
 function tempDir(label: string): string {
@@ -40,8 +40,9 @@ function tempDir(label: string): string {
   return dir;
 }
 
-function record(id: string, description: string, result: string, figures?: ReliabilityCase['figures']): void {
-  cases.push({ id: `input.${id}`, description, trials: 1, passed: 1, result, ...(figures ? { figures } : {}) });
+/** One bad-input trial (case `input.<id>`), counted as failed when its body throws. */
+function trial(id: string, description: string, body: (note: NoteOutcome) => Promise<void>): Promise<void> {
+  return log.trial(`input.${id}`, description, body);
 }
 
 // ------------------------------------------------------------------------------------ event files
@@ -195,60 +196,53 @@ const ROW_KINDS: RowKind[] = [
 
 describe('bad rows: quarantined with their reason, counted, the valid rows routed', { timeout: RUN_TIMEOUT_MS }, () => {
   for (const kind of ROW_KINDS) {
-    it(`${kind.id}: ${kind.description}`, async () => {
-      // Prepare: 20 users x 3 valid rows, plus the bad rows
-      const date = nextDate();
-      const valid = validRows(date, 20);
-      const bad = kind.bad(date);
-      const body = encodeRows([...valid, ...bad]);
+    it(`${kind.id}: ${kind.description}`, () =>
+      trial(`row.${kind.id}`, kind.description, async (note) => {
+        // Prepare: 20 users x 3 valid rows, plus the bad rows
+        const date = nextDate();
+        const valid = validRows(date, 20);
+        const bad = kind.bad(date);
+        const body = encodeRows([...valid, ...bad]);
 
-      // Act
-      const { slice, reasons, values } = await sliceOf(date, { 'part-00000.parquet': body }, kind.nowMs?.(date));
+        // Act
+        const { slice, reasons, values } = await sliceOf(date, { 'part-00000.parquet': body }, kind.nowMs?.(date));
 
-      // Assess
-      expect(slice.invalidEvents).toBe(bad.length);
-      expect(slice.invalidByReason[kind.reason]).toBe(bad.length);
-      expect(slice.events).toBe(valid.length);
-      expect(slice.routed).toBe(valid.length);
-      expect(reasons).toEqual(bad.map(() => kind.reason));
-      if (kind.keeps) expect(values[0]![kind.keeps[0]]).toBe(kind.keeps[1]);
-      record(
-        `row.${kind.id}`,
-        kind.description,
-        `quarantined as ${kind.reason} (${bad.length} of ${valid.length + bad.length} rows), the rest routed`,
-        {
+        // Assess
+        expect(slice.invalidEvents).toBe(bad.length);
+        expect(slice.invalidByReason[kind.reason]).toBe(bad.length);
+        expect(slice.events).toBe(valid.length);
+        expect(slice.routed).toBe(valid.length);
+        expect(reasons).toEqual(bad.map(() => kind.reason));
+        if (kind.keeps) expect(values[0]![kind.keeps[0]]).toBe(kind.keeps[1]);
+        note(`quarantined as ${kind.reason} (${bad.length} of ${valid.length + bad.length} rows), the rest routed`, {
           quarantined: bad.length,
           routed: slice.routed,
-        },
-      );
-    });
+        });
+      }));
   }
 
-  it('wrong-column-type: a file whose ts column holds strings', async () => {
-    const date = nextDate();
-    const rows = validRows(date, 5);
-    const schema = LOOSE_SCHEMA.map((c) => (c.name === 'ts' ? { ...c, type: 'utf8' as const } : c));
-    const columns: Record<string, ColumnInput> = {};
-    for (const spec of schema)
-      columns[spec.name] = rows.map((r) =>
-        spec.name === 'ts' ? String(r.ts) : ((r as Record<string, unknown>)[spec.name] ?? null),
-      ) as never;
-    const good = encodeRows(validRows(date, 5, 2, 'v'));
+  it('wrong-column-type: a file whose ts column holds strings', () =>
+    trial('row.wrong-column-type', 'a file whose ts column holds strings', async (note) => {
+      const date = nextDate();
+      const rows = validRows(date, 5);
+      const schema = LOOSE_SCHEMA.map((c) => (c.name === 'ts' ? { ...c, type: 'utf8' as const } : c));
+      const columns: Record<string, ColumnInput> = {};
+      for (const spec of schema)
+        columns[spec.name] = rows.map((r) =>
+          spec.name === 'ts' ? String(r.ts) : ((r as Record<string, unknown>)[spec.name] ?? null),
+        ) as never;
+      const good = encodeRows(validRows(date, 5, 2, 'v'));
 
-    const { slice, reasons } = await sliceOf(date, {
-      'part-00000.parquet': encodeParquet(schema, columns),
-      'part-00001.parquet': good,
-    });
+      const { slice, reasons } = await sliceOf(date, {
+        'part-00000.parquet': encodeParquet(schema, columns),
+        'part-00001.parquet': good,
+      });
 
-    expect(slice.invalidByReason.wrong_column_type).toBe(rows.length);
-    expect(reasons.every((r) => r === 'wrong_column_type')).toBe(true);
-    expect(slice.events).toBe(10);
-    record(
-      'row.wrong-column-type',
-      'a file whose ts column holds strings',
-      `every row of that file quarantined as wrong_column_type (${rows.length}); the other file routed`,
-    );
-  });
+      expect(slice.invalidByReason.wrong_column_type).toBe(rows.length);
+      expect(reasons.every((r) => r === 'wrong_column_type')).toBe(true);
+      expect(slice.events).toBe(10);
+      note(`every row of that file quarantined as wrong_column_type (${rows.length}); the other file routed`);
+    }));
 });
 
 describe('bad files: refused as a whole, named in the quarantine, the other files still read', {
@@ -280,25 +274,24 @@ describe('bad files: refused as a whole, named in the quarantine, the other file
       },
     ];
   for (const kind of fileKinds) {
-    it(`${kind.id}: ${kind.description}`, async () => {
-      const date = nextDate();
-      const good = encodeRows(validRows(date, 10));
+    it(`${kind.id}: ${kind.description}`, () =>
+      trial(`file.${kind.id}`, kind.description, async (note) => {
+        const date = nextDate();
+        const good = encodeRows(validRows(date, 10));
 
-      const { slice, reasons, values } = await sliceOf(date, {
-        'part-00000.parquet': kind.body(date),
-        'part-00001.parquet': good,
-      });
+        const { slice, reasons, values } = await sliceOf(date, {
+          'part-00000.parquet': kind.body(date),
+          'part-00001.parquet': good,
+        });
 
-      expect(slice.invalidByReason[kind.reason]).toBe(1);
-      expect(reasons).toEqual([kind.reason]);
-      expect(slice.events).toBe(30);
-      expect(values).toHaveLength(1);
-      record(
-        `file.${kind.id}`,
-        kind.description,
-        `file quarantined as ${kind.reason}; the day's other file routed; the gate refuses the run (see input.file.run)`,
-      );
-    });
+        expect(slice.invalidByReason[kind.reason]).toBe(1);
+        expect(reasons).toEqual([kind.reason]);
+        expect(slice.events).toBe(30);
+        expect(values).toHaveLength(1);
+        note(
+          `file quarantined as ${kind.reason}; the day's other file routed; the gate refuses the run (see input.file.run)`,
+        );
+      }));
   }
 });
 
@@ -339,245 +332,239 @@ function userIdsOf(items: readonly string[]): string[] {
 }
 
 describe('whole runs over bad input', { timeout: RUN_TIMEOUT_MS }, () => {
-  it('invalid rows below the threshold: quarantined and counted, the run publishes', async () => {
-    const { dir, local } = await runDir('below');
-    try {
-      const date = '2026-10-01';
-      putEvents(
-        dir,
-        date,
-        'bad-00000.parquet',
-        encodeRows([
-          { ...validRows(date, 1)[0], action: 'like' },
-          { ...validRows(date, 1)[1], user_id: null },
-          { ...validRows(date, 1)[2], duration_ms: -1 },
-        ]),
-      );
+  it('invalid rows below the threshold: quarantined and counted, the run publishes', () =>
+    trial('rows.below-threshold', '3 bad rows of 3 kinds in a day of synthetic events', async (note) => {
+      const { dir, local } = await runDir('below');
+      try {
+        const date = '2026-10-01';
+        putEvents(
+          dir,
+          date,
+          'bad-00000.parquet',
+          encodeRows([
+            { ...validRows(date, 1)[0], action: 'like' },
+            { ...validRows(date, 1)[1], user_id: null },
+            { ...validRows(date, 1)[2], duration_ms: -1 },
+          ]),
+        );
 
-      const summary = await daily(dir, local, date);
+        const summary = await daily(dir, local, date);
 
-      expect(summary.published).toBe(true);
-      expect(summary.invalidEvents).toBe(3);
-      expect(summary.events).toBeGreaterThan(100);
-      record(
-        'rows.below-threshold',
-        '3 bad rows of 3 kinds in a day of synthetic events',
-        `published; invalidEvents ${summary.invalidEvents} of ${summary.events + summary.invalidEvents}`,
-        { invalid: summary.invalidEvents, valid: summary.events },
-      );
-    } finally {
-      await local.close();
-    }
-  });
+        expect(summary.published).toBe(true);
+        expect(summary.invalidEvents).toBe(3);
+        expect(summary.events).toBeGreaterThan(100);
+        note(`published; invalidEvents ${summary.invalidEvents} of ${summary.events + summary.invalidEvents}`, {
+          invalid: summary.invalidEvents,
+          valid: summary.events,
+        });
+      } finally {
+        await local.close();
+      }
+    }));
 
-  it('invalid rows above the threshold: not published; a higher configured threshold lets it through', async () => {
-    const { dir, local } = await runDir('above');
-    try {
-      const date = '2026-10-01';
-      const bad = Array.from({ length: 200 }, (_, k) => ({
-        ...validRows(date, 1)[0],
-        item_id: null,
-        ts: dayStartMs(date) + k,
-      }));
-      putEvents(dir, date, 'bad-00000.parquet', encodeRows(bad));
+  it('invalid rows above the threshold: not published; a higher configured threshold lets it through', () =>
+    trial(
+      'rows.above-threshold',
+      '200 bad rows in a day of valid events, against the default 5% threshold',
+      async (note) => {
+        const { dir, local } = await runDir('above');
+        try {
+          const date = '2026-10-01';
+          const bad = Array.from({ length: 200 }, (_, k) => ({
+            ...validRows(date, 1)[0],
+            item_id: null,
+            ts: dayStartMs(date) + k,
+          }));
+          putEvents(dir, date, 'bad-00000.parquet', encodeRows(bad));
 
-      const refused = await daily(dir, local, date);
-      const pointerAfterRefusal = await local.store.getPointer();
-      const allowed = await daily(dir, local, date, TINY, { maxInvalidShare: 0.5 });
+          const refused = await daily(dir, local, date);
+          const pointerAfterRefusal = await local.store.getPointer();
+          const allowed = await daily(dir, local, date, TINY, { maxInvalidShare: 0.5 });
 
-      expect(refused.published).toBe(false);
-      expect(refused.reasons.some((r) => /^invalid rows [\d.]+% > 5\.00%$/.test(r))).toBe(true);
-      expect(pointerAfterRefusal).toBeUndefined();
-      expect(allowed.published).toBe(true);
-      const share = refused.invalidEvents / (refused.invalidEvents + refused.events);
-      record(
-        'rows.above-threshold',
-        `200 bad rows (${(100 * share).toFixed(1)}% of the day) against the default 5% threshold`,
-        `refused before publish ("${refused.reasons.join('; ')}"); published with maxInvalidShare 0.5`,
-        { invalidShare: Number(share.toFixed(4)) },
-      );
-    } finally {
-      await local.close();
-    }
-  });
+          expect(refused.published).toBe(false);
+          expect(refused.reasons.some((r) => /^invalid rows [\d.]+% > 5\.00%$/.test(r))).toBe(true);
+          expect(pointerAfterRefusal).toBeUndefined();
+          expect(allowed.published).toBe(true);
+          const share = refused.invalidEvents / (refused.invalidEvents + refused.events);
+          note(
+            `${(100 * share).toFixed(1)}% bad: refused before publish ("${refused.reasons.join('; ')}"); published with maxInvalidShare 0.5`,
+            {
+              invalidShare: Number(share.toFixed(4)),
+            },
+          );
+        } finally {
+          await local.close();
+        }
+      },
+    ));
 
-  it('unusable files in a day: the run is refused, nothing becomes visible', async () => {
-    const { dir, local } = await runDir('files');
-    try {
-      const date = '2026-10-01';
-      putEvents(dir, date, 'corrupt-00000.parquet', 'not parquet at all');
-      putEvents(dir, date, 'truncated-00000.parquet', encodeRows(validRows(date, 10)).slice(0, 200));
+  it('unusable files in a day: the run is refused, nothing becomes visible', () =>
+    trial('file.run', "a corrupt and a truncated parquet file among a day's files (whole run)", async (note) => {
+      const { dir, local } = await runDir('files');
+      try {
+        const date = '2026-10-01';
+        putEvents(dir, date, 'corrupt-00000.parquet', 'not parquet at all');
+        putEvents(dir, date, 'truncated-00000.parquet', encodeRows(validRows(date, 10)).slice(0, 200));
 
-      const summary = await daily(dir, local, date);
+        const summary = await daily(dir, local, date);
 
-      expect(summary.published).toBe(false);
-      expect(summary.reasons).toContain('2 event files unusable (see the slice quarantine files)');
-      expect(await local.store.getPointer()).toBeUndefined();
-      const lookup = await handleLookup(local.store, { userId: 'u0' }, { pointerCacheMs: 0 });
-      expect(lookup.statusCode).toBe(404);
-      record(
-        'file.run',
-        "a corrupt and a truncated parquet file among a day's files (whole run)",
-        `not published: "${summary.reasons.join('; ')}"; no pointer, lookups 404`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
+        expect(summary.published).toBe(false);
+        expect(summary.reasons).toContain('2 event files unusable (see the slice quarantine files)');
+        expect(await local.store.getPointer()).toBeUndefined();
+        const lookup = await handleLookup(local.store, { userId: 'u0' }, { pointerCacheMs: 0 });
+        expect(lookup.statusCode).toBe(404);
+        note(`not published: "${summary.reasons.join('; ')}"; no pointer, lookups 404`);
+      } finally {
+        await local.close();
+      }
+    }));
 
-  it('an empty day: published, nobody re-embedded, every user keeps the previous embedding', async () => {
-    const { dir, local } = await runDir('empty');
-    try {
-      const day1 = '2026-10-01';
-      const day2 = '2026-10-02';
-      expect((await daily(dir, local, day1)).published).toBe(true);
-      const users = userIdsOf(await scanTable(local.dynamo.client, local.tableName));
-      const before = await handleLookup(local.store, { userIds: users.slice(0, 50) }, { pointerCacheMs: 0 });
-      putEvents(dir, day2, 'part-00000.parquet', encodeRows([]));
-      // (the directory must exist for the day to be planned)
+  it('an empty day: published, nobody re-embedded, every user keeps the previous embedding', () =>
+    trial('day.empty', 'a day whose only event file has no rows', async (note) => {
+      const { dir, local } = await runDir('empty');
+      try {
+        const day1 = '2026-10-01';
+        const day2 = '2026-10-02';
+        expect((await daily(dir, local, day1)).published).toBe(true);
+        const users = userIdsOf(await scanTable(local.dynamo.client, local.tableName));
+        const before = await handleLookup(local.store, { userIds: users.slice(0, 50) }, { pointerCacheMs: 0 });
+        putEvents(dir, day2, 'part-00000.parquet', encodeRows([]));
+        // (the directory must exist for the day to be planned)
 
-      const summary = await daily(dir, local, day2);
-      const after = await handleLookup(local.store, { userIds: users.slice(0, 50) }, { pointerCacheMs: 0 });
+        const summary = await daily(dir, local, day2);
+        const after = await handleLookup(local.store, { userIds: users.slice(0, 50) }, { pointerCacheMs: 0 });
 
-      expect(summary.published).toBe(true);
-      expect(summary.events).toBe(0);
-      expect(summary.embeddedUsers).toBe(0);
-      expect((await local.store.getPointer())?.date).toBe(day2);
-      const strip = (body: unknown) =>
-        (body as { results: { version: string }[] }).results.map((r) => ({ ...r, version: '' }));
-      expect(strip(after.body)).toEqual(strip(before.body));
-      record(
-        'day.empty',
-        'a day whose only event file has no rows',
-        `published with 0 events, 0 embedded; ${users.length} users answer with their day-1 embeddings`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
+        expect(summary.published).toBe(true);
+        expect(summary.events).toBe(0);
+        expect(summary.embeddedUsers).toBe(0);
+        expect((await local.store.getPointer())?.date).toBe(day2);
+        const strip = (body: unknown) =>
+          (body as { results: { version: string }[] }).results.map((r) => ({ ...r, version: '' }));
+        expect(strip(after.body)).toEqual(strip(before.body));
+        note(`published with 0 events, 0 embedded; ${users.length} users answer with their day-1 embeddings`);
+      } finally {
+        await local.close();
+      }
+    }));
 
-  it('a day with events for only a few users: only they are re-embedded, the rest carried over', async () => {
-    const { dir, local } = await runDir('few');
-    try {
-      const day1 = '2026-10-01';
-      const day2 = '2026-10-02';
-      expect((await daily(dir, local, day1)).published).toBe(true);
-      const users = userIdsOf(await scanTable(local.dynamo.client, local.tableName));
-      const few = users.slice(0, 3);
-      const start = dayStartMs(day2);
-      putEvents(
-        dir,
-        day2,
-        'part-00000.parquet',
-        encodeRows(
-          few.map((user_id, k) => ({
+  it('a day with events for only a few users: only they are re-embedded, the rest carried over', () =>
+    trial('day.few-users', 'a day with events for 3 of the users', async (note) => {
+      const { dir, local } = await runDir('few');
+      try {
+        const day1 = '2026-10-01';
+        const day2 = '2026-10-02';
+        expect((await daily(dir, local, day1)).published).toBe(true);
+        const users = userIdsOf(await scanTable(local.dynamo.client, local.tableName));
+        const few = users.slice(0, 3);
+        const start = dayStartMs(day2);
+        putEvents(
+          dir,
+          day2,
+          'part-00000.parquet',
+          encodeRows(
+            few.map((user_id, k) => ({
+              user_id,
+              item_id: `i${k}`,
+              action: 'save',
+              surface: 'home',
+              ts: start + HOUR * (k + 1),
+              duration_ms: 1000,
+            })),
+          ),
+        );
+
+        const summary = await daily(dir, local, day2);
+        const answers = (await handleLookup(local.store, { userIds: users.slice(0, 20) }, { pointerCacheMs: 0 }))
+          .body as unknown as { results: { userId: string; date: string }[] };
+
+        expect(summary.published).toBe(true);
+        expect(summary.activeUsers).toBe(3);
+        expect(summary.embeddedUsers).toBe(3);
+        for (const r of answers.results) expect(r.date).toBe(few.includes(r.userId) ? day2 : day1);
+        note(`published; 3 re-embedded; the other ${users.length - 3} answer from day 1`);
+      } finally {
+        await local.close();
+      }
+    }));
+
+  it('a huge sequence: 20 000 events of one user in a day are truncated to the model length', () =>
+    trial('sequence.huge', 'one user with 20 000 events in a day (model length 16)', async (note) => {
+      const { dir, local } = await runDir('huge');
+      try {
+        const date = '2026-10-01';
+        const start = dayStartMs(date);
+        const rows: Row[] = Array.from({ length: 20_000 }, (_, k) => ({
+          user_id: 'heavy-user',
+          item_id: `i${k % 8}`,
+          action: 'view',
+          surface: 'home',
+          ts: start + k * 4000,
+          duration_ms: 100,
+        }));
+        putEvents(dir, date, 'heavy-00000.parquet', encodeRows(rows));
+
+        const summary = await daily(dir, local, date);
+        const answer = await handleLookup(local.store, { userId: 'heavy-user' }, { pointerCacheMs: 0 });
+
+        expect(summary.published).toBe(true);
+        expect(answer.statusCode).toBe(200);
+        expect((answer.body as { dims: number }).dims).toBe(8);
+        note(`published; the user embedded from the newest 16 events; ${summary.events} events routed`);
+      } finally {
+        await local.close();
+      }
+    }));
+
+  it('unicode and long user ids: embedded and looked up unchanged; ids over the key limit quarantined', () =>
+    trial(
+      'user-id.unicode-long',
+      'user ids in CJK, emoji ZWJ sequences, Arabic, combining marks, quotes, 500 bytes; one of 3000 bytes',
+      async (note) => {
+        const { dir, local } = await runDir('unicode');
+        try {
+          const date = '2026-10-01';
+          const start = dayStartMs(date);
+          const ids = [
+            '用户-四十二',
+            'ユーザー',
+            '👩‍👩‍👧‍👦',
+            'مستخدم',
+            'e\u0301te\u0301',
+            'o\'brien"; DROP TABLE--',
+            'ß'.repeat(250),
+            'u'.repeat(500),
+          ];
+          const tooLong = 'x'.repeat(3000);
+          const rows: Row[] = [...ids, tooLong].map((user_id, k) => ({
             user_id,
-            item_id: `i${k}`,
+            item_id: `i${k % 8}`,
             action: 'save',
             surface: 'home',
             ts: start + HOUR * (k + 1),
-            duration_ms: 1000,
-          })),
-        ),
-      );
+            duration_ms: 100,
+          }));
+          putEvents(dir, date, 'unicode-00000.parquet', encodeRows(rows));
 
-      const summary = await daily(dir, local, day2);
-      const answers = (await handleLookup(local.store, { userIds: users.slice(0, 20) }, { pointerCacheMs: 0 }))
-        .body as unknown as { results: { userId: string; date: string }[] };
+          const summary = await daily(dir, local, date);
+          const answers = await Promise.all(
+            ids.map((userId) => handleLookup(local.store, { userId }, { pointerCacheMs: 0 })),
+          );
 
-      expect(summary.published).toBe(true);
-      expect(summary.activeUsers).toBe(3);
-      expect(summary.embeddedUsers).toBe(3);
-      for (const r of answers.results) expect(r.date).toBe(few.includes(r.userId) ? day2 : day1);
-      record(
-        'day.few-users',
-        'a day with events for 3 of the users',
-        `published; 3 re-embedded; the other ${users.length - 3} answer from day 1`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
-
-  it('a huge sequence: 20 000 events of one user in a day are truncated to the model length', async () => {
-    const { dir, local } = await runDir('huge');
-    try {
-      const date = '2026-10-01';
-      const start = dayStartMs(date);
-      const rows: Row[] = Array.from({ length: 20_000 }, (_, k) => ({
-        user_id: 'heavy-user',
-        item_id: `i${k % 8}`,
-        action: 'view',
-        surface: 'home',
-        ts: start + k * 4000,
-        duration_ms: 100,
-      }));
-      putEvents(dir, date, 'heavy-00000.parquet', encodeRows(rows));
-
-      const summary = await daily(dir, local, date);
-      const answer = await handleLookup(local.store, { userId: 'heavy-user' }, { pointerCacheMs: 0 });
-
-      expect(summary.published).toBe(true);
-      expect(answer.statusCode).toBe(200);
-      expect((answer.body as { dims: number }).dims).toBe(8);
-      record(
-        'sequence.huge',
-        'one user with 20 000 events in a day (model length 16)',
-        `published; the user embedded from the newest 16 events; ${summary.events} events routed`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
-
-  it('unicode and long user ids: embedded and looked up unchanged; ids over the key limit quarantined', async () => {
-    const { dir, local } = await runDir('unicode');
-    try {
-      const date = '2026-10-01';
-      const start = dayStartMs(date);
-      const ids = [
-        '用户-四十二',
-        'ユーザー',
-        '👩‍👩‍👧‍👦',
-        'مستخدم',
-        'e\u0301te\u0301',
-        'o\'brien"; DROP TABLE--',
-        'ß'.repeat(250),
-        'u'.repeat(500),
-      ];
-      const tooLong = 'x'.repeat(3000);
-      const rows: Row[] = [...ids, tooLong].map((user_id, k) => ({
-        user_id,
-        item_id: `i${k % 8}`,
-        action: 'save',
-        surface: 'home',
-        ts: start + HOUR * (k + 1),
-        duration_ms: 100,
-      }));
-      putEvents(dir, date, 'unicode-00000.parquet', encodeRows(rows));
-
-      const summary = await daily(dir, local, date);
-      const answers = await Promise.all(
-        ids.map((userId) => handleLookup(local.store, { userId }, { pointerCacheMs: 0 })),
-      );
-
-      expect(summary.reasons).toEqual([]);
-      expect(summary.published).toBe(true);
-      expect(summary.invalidEvents).toBe(1);
-      for (const [k, answer] of answers.entries()) {
-        expect(answer.statusCode, ids[k]).toBe(200);
-        expect((answer.body as { userId: string }).userId).toBe(ids[k]);
-      }
-      record(
-        'user-id.unicode-long',
-        'user ids in CJK, emoji ZWJ sequences, Arabic, combining marks, quotes, 500 bytes; one of 3000 bytes',
-        'published; every id embedded and looked up byte-identical; the 3000-byte id quarantined',
-        { ids: ids.length },
-      );
-    } finally {
-      await local.close();
-    }
-  });
+          expect(summary.reasons).toEqual([]);
+          expect(summary.published).toBe(true);
+          expect(summary.invalidEvents).toBe(1);
+          for (const [k, answer] of answers.entries()) {
+            expect(answer.statusCode, ids[k]).toBe(200);
+            expect((answer.body as { userId: string }).userId).toBe(ids[k]);
+          }
+          note('published; every id embedded and looked up byte-identical; the 3000-byte id quarantined', {
+            ids: ids.length,
+          });
+        } finally {
+          await local.close();
+        }
+      },
+    ));
 });
 
 // ------------------------------------------------------------------------------------ bad models
@@ -699,69 +686,70 @@ describe('bad models fail before anything is written', { timeout: RUN_TIMEOUT_MS
   ];
 
   for (const model of models) {
-    it(`${model.id}: ${model.description}`, async () => {
-      const dir = tempDir(`run-${model.id}`);
-      const date = '2026-10-01';
-      writeFileSync(join(eventFolder(dir, date), 'part-00000.parquet'), encodeRows(validRows(date, 10)));
-      const local = await openLocalEmbeddings();
-      try {
-        const failure = await daily(dir, local, date, model.dir()).then(
-          () => undefined,
-          (error: unknown) => error,
-        );
-        expect(failure).toBeInstanceOf(ModelError);
-        expect(String((failure as Error).message)).toMatch(model.message);
-        // nothing written: no model, no run, no table item
-        expect(existsSync(join(dir, 'models'))).toBe(false);
-        expect(existsSync(join(dir, 'runs'))).toBe(false);
-        expect(await scanTable(local.dynamo.client, local.tableName)).toEqual([]);
-        record(
-          `model.${model.id}`,
-          model.description,
-          `ModelError before any write: "${String((failure as Error).message)
-            .replace(/\/tmp\/\S+/g, '<dir>')
-            .slice(0, 120)}"`,
-        );
-      } finally {
-        await local.close();
-      }
-    });
+    it(`${model.id}: ${model.description}`, () =>
+      trial(`model.${model.id}`, model.description, async (note) => {
+        const dir = tempDir(`run-${model.id}`);
+        const date = '2026-10-01';
+        writeFileSync(join(eventFolder(dir, date), 'part-00000.parquet'), encodeRows(validRows(date, 10)));
+        const local = await openLocalEmbeddings();
+        try {
+          const failure = await daily(dir, local, date, model.dir()).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(failure).toBeInstanceOf(ModelError);
+          expect(String((failure as Error).message)).toMatch(model.message);
+          // nothing written: no model, no run, no table item
+          expect(existsSync(join(dir, 'models'))).toBe(false);
+          expect(existsSync(join(dir, 'runs'))).toBe(false);
+          expect(await scanTable(local.dynamo.client, local.tableName)).toEqual([]);
+          note(
+            `ModelError before any write: "${String((failure as Error).message)
+              .replace(/\/tmp\/\S+/g, '<dir>')
+              .slice(0, 120)}"`,
+          );
+        } finally {
+          await local.close();
+        }
+      }));
   }
 
-  it('near-collapse on real data (passes the probe): the gate refuses to publish', async () => {
-    const { dir, local } = await runDir('near-collapse');
-    try {
-      const summary = await daily(dir, local, '2026-10-01', `${FAULT_MODELS}/near-collapse`);
-      expect(summary.published).toBe(false);
-      expect(summary.reasons.some((r) => r.startsWith('collapse: the mean embedding has norm'))).toBe(true);
-      expect(await local.store.getPointer()).toBeUndefined();
-      record(
-        'model.near-collapse',
-        'a model whose users all get nearly one vector (passes the deploy probe)',
-        `not published: "${summary.reasons.join('; ')}"`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
+  it('near-collapse on real data (passes the probe): the gate refuses to publish', () =>
+    trial(
+      'model.near-collapse',
+      'a model whose users all get nearly one vector (passes the deploy probe)',
+      async (note) => {
+        const { dir, local } = await runDir('near-collapse');
+        try {
+          const summary = await daily(dir, local, '2026-10-01', `${FAULT_MODELS}/near-collapse`);
+          expect(summary.published).toBe(false);
+          expect(summary.reasons.some((r) => r.startsWith('collapse: the mean embedding has norm'))).toBe(true);
+          expect(await local.store.getPointer()).toBeUndefined();
+          note(`not published: "${summary.reasons.join('; ')}"`);
+        } finally {
+          await local.close();
+        }
+      },
+    ));
 
-  it('NaN on real data (passes the probe): stopped in the embed stage, no embedding written', async () => {
-    const { dir, local } = await runDir('nan-on-data');
-    try {
-      const summary = await daily(dir, local, '2026-10-01', `${FAULT_MODELS}/nan-on-data`);
-      expect(summary.published).toBe(false);
-      expect(summary.reasons.some((r) => /partition \d failed: .*not finite/.test(r))).toBe(true);
-      expect(userIdsOf(await scanTable(local.dynamo.client, local.tableName))).toEqual([]);
-      expect(await local.store.getPointer()).toBeUndefined();
-      record(
-        'model.nan-on-data',
-        'a model that outputs NaN only for known items (passes the deploy probe)',
-        `not published, 0 embeddings written: "${summary.reasons[0]?.slice(0, 120)}"`,
-      );
-    } finally {
-      await local.close();
-    }
-  });
+  it('NaN on real data (passes the probe): stopped in the embed stage, no embedding written', () =>
+    trial(
+      'model.nan-on-data',
+      'a model that outputs NaN only for known items (passes the deploy probe)',
+      async (note) => {
+        const { dir, local } = await runDir('nan-on-data');
+        try {
+          const summary = await daily(dir, local, '2026-10-01', `${FAULT_MODELS}/nan-on-data`);
+          expect(summary.published).toBe(false);
+          expect(summary.reasons.some((r) => /partition \d failed: .*not finite/.test(r))).toBe(true);
+          expect(userIdsOf(await scanTable(local.dynamo.client, local.tableName))).toEqual([]);
+          expect(await local.store.getPointer()).toBeUndefined();
+          note(`not published, 0 embeddings written: "${summary.reasons[0]?.slice(0, 120)}"`);
+        } finally {
+          await local.close();
+        }
+      },
+    ));
 });
 
 function eventFolder(dir: string, date: string): string {
@@ -779,6 +767,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stageLocal?.close();
-  if (cases.length > 0) await recordReliability('bad-input', cases);
+  await log.write();
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });

@@ -14,7 +14,7 @@ import { runDaily } from '../../src/pipeline/local-runner.ts';
 import type { DailySummary } from '../../src/pipeline/types.ts';
 import { generateDataset } from '../../src/synth/generate.ts';
 import { dataDirState, objectState, runCli, scanTable } from '../../src/testing/crash-harness.ts';
-import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
+import { TrialLog } from '../../src/testing/reliability-report.ts';
 import { ConflictError } from '../../src/util/errors.ts';
 
 /** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
@@ -26,7 +26,8 @@ const MODEL = 'test/fixtures/models/tiny';
 let base: string;
 let seedDir: string;
 let clean: { items: string[]; objects: Record<string, string> };
-const trials: { kind: string; ok: boolean; message: string }[] = [];
+const log = new TrialLog('concurrency');
+let runLockTrials = 0;
 
 function daily(dataDir: string, local: LocalEmbeddings, log?: (message: string) => void): Promise<DailySummary> {
   return runDaily({
@@ -77,27 +78,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (trials.length > 0) {
-    const group = (kind: string) => trials.filter((t) => t.kind === kind);
-    const cases: ReliabilityCase[] = [
-      {
-        id: 'concurrency.run-lock',
-        description:
-          'two runs of one date on one table (one process), the second started at once / after plan / after the partition stage',
-        trials: group('run-lock').length,
-        passed: group('run-lock').filter((t) => t.ok).length,
-        result: `one published, the other stopped: "${group('run-lock')[0]?.message ?? ''}"; table and snapshots equal to a clean run`,
-      },
-      {
-        id: 'concurrency.cli',
-        description: 'two `pinnerformer daily` processes for one date on one data dir, started together',
-        trials: group('cli').length,
-        passed: group('cli').filter((t) => t.ok).length,
-        result: `one exit 0, the other exit 1: "${group('cli')[0]?.message ?? ''}"; state equal to a clean run`,
-      },
-    ];
-    await recordReliability('concurrency', cases);
-  }
+  await log.write();
   await rm(base, { recursive: true, force: true });
 });
 
@@ -108,71 +89,83 @@ describe('two runs at once for the same date', { timeout: RUN_TIMEOUT_MS }, () =
     ['after the partition stage', 'slice 0:'],
   ];
   for (const [label, startSecondOn] of starts) {
-    it(`one table, second run started ${label}: one proceeds, the other stops with a conflict`, async () => {
-      // Prepare
-      const dir = join(base, `run-lock-${trials.length}`);
-      await cp(seedDir, dir, { recursive: true });
+    it(`one table, second run started ${label}: one proceeds, the other stops with a conflict`, () =>
+      log.trial(
+        'concurrency.run-lock',
+        'two runs of one date on one table (one process), the second started at once / after plan / after the partition stage',
+        async (note) => {
+          // Prepare
+          const dir = join(base, `run-lock-${runLockTrials++}`);
+          await cp(seedDir, dir, { recursive: true });
 
-      // Act
-      const { outcomes, items } = await twoRuns(dir, startSecondOn);
+          // Act
+          const { outcomes, items } = await twoRuns(dir, startSecondOn);
 
-      // Assess: exactly one published, the other refused by the lock with a clear message
-      const published = outcomes.filter((o) => o.status === 'fulfilled' && o.value.published);
-      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
-      expect(published).toHaveLength(1);
-      expect(refused).toHaveLength(1);
-      expect(refused[0]).toBeInstanceOf(ConflictError);
-      expect(String(refused[0].message)).toMatch(/already running: locked by local-/);
-      expect(items).toEqual(clean.items);
-      const objects = (await objectState(dir)).objects;
-      expect(objects).toEqual(clean.objects);
-      trials.push({
-        kind: 'run-lock',
-        ok: true,
-        message: String(refused[0].message)
-          .replace(/local-\S+/, 'local-<host>-<pid>-<id>')
-          .replace(/until \S+/, 'until <lease end>'),
-      });
-    });
+          // Assess: exactly one published, the other refused by the lock with a clear message
+          const published = outcomes.filter((o) => o.status === 'fulfilled' && o.value.published);
+          const refused = outcomes
+            .filter((o) => o.status === 'rejected')
+            .map((o) => (o as PromiseRejectedResult).reason);
+          note(
+            `${published.length} published, ${refused.length} stopped: "${String(refused[0]?.message)
+              .replace(/local-\S+/, 'local-<host>-<pid>-<id>')
+              .replace(/until \S+/, 'until <lease end>')}"; table and snapshots compared with a clean run`,
+          );
+          expect(published).toHaveLength(1);
+          expect(refused).toHaveLength(1);
+          expect(refused[0]).toBeInstanceOf(ConflictError);
+          expect(String(refused[0].message)).toMatch(/already running: locked by local-/);
+          expect(items).toEqual(clean.items);
+          const objects = (await objectState(dir)).objects;
+          expect(objects).toEqual(clean.objects);
+        },
+      ));
   }
 
-  it('two CLI processes on one data dir: one exits 0, the other exits 1 with a clear message', async () => {
-    // Prepare
-    const dir = join(base, 'cli');
-    await cp(seedDir, dir, { recursive: true });
-    const args = [
-      'daily',
-      '--date',
-      DAY,
-      '--data',
-      dir,
-      '--model',
-      MODEL,
-      '--partitions',
-      '4',
-      '--workers',
-      '1',
-      '--threads',
-      '1',
-      '--json',
-    ];
+  it('two CLI processes on one data dir: one exits 0, the other exits 1 with a clear message', () =>
+    log.trial(
+      'concurrency.cli',
+      'two `pinnerformer daily` processes for one date on one data dir, started together',
+      async (note) => {
+        // Prepare
+        const dir = join(base, 'cli');
+        await cp(seedDir, dir, { recursive: true });
+        const args = [
+          'daily',
+          '--date',
+          DAY,
+          '--data',
+          dir,
+          '--model',
+          MODEL,
+          '--partitions',
+          '4',
+          '--workers',
+          '1',
+          '--threads',
+          '1',
+          '--json',
+        ];
 
-    // Act
-    const runs = await Promise.all([runCli(args), runCli(args)]);
+        // Act
+        const runs = await Promise.all([runCli(args), runCli(args)]);
 
-    // Assess
-    const ok = runs.filter((r) => r.code === 0);
-    const stopped = runs.filter((r) => r.code !== 0);
-    expect(ok).toHaveLength(1);
-    expect(stopped).toHaveLength(1);
-    expect(JSON.parse(ok[0]!.stdout).published).toBe(true);
-    expect(stopped[0]!.code).toBe(1);
-    const message = /error \[CONFLICT\]: .*/.exec(stopped[0]!.stderr)?.[0];
-    expect(message, stopped[0]!.stderr).toBeDefined();
-    expect(message).toMatch(/another process is using .*dynamodb|already running/);
-    const state = await dataDirState(dir);
-    expect(state.items).toEqual(clean.items);
-    expect(state.objects).toEqual(clean.objects);
-    trials.push({ kind: 'cli', ok: true, message: message!.replace(dir, '<data>') });
-  });
+        // Assess
+        const ok = runs.filter((r) => r.code === 0);
+        const stopped = runs.filter((r) => r.code !== 0);
+        expect(ok).toHaveLength(1);
+        expect(stopped).toHaveLength(1);
+        expect(JSON.parse(ok[0]!.stdout).published).toBe(true);
+        expect(stopped[0]!.code).toBe(1);
+        const message = stopped[0] && /error \[CONFLICT\]: .*/.exec(stopped[0].stderr)?.[0];
+        note(
+          `exit codes ${runs.map((r) => r.code).join(' and ')}: "${message?.replace(dir, '<data>') ?? stopped[0]?.stderr.slice(0, 120)}"; state compared with a clean run`,
+        );
+        expect(message, stopped[0]!.stderr).toBeDefined();
+        expect(message).toMatch(/another process is using .*dynamodb|already running/);
+        const state = await dataDirState(dir);
+        expect(state.items).toEqual(clean.items);
+        expect(state.objects).toEqual(clean.objects);
+      },
+    ));
 });

@@ -14,7 +14,7 @@ import { handleLookup } from '../../src/lookup/handler.ts';
 import { generateDataset } from '../../src/synth/generate.ts';
 import { Rng } from '../../src/synth/rng.ts';
 import { type CliRun, type DataDirState, dataDirState, runCli } from '../../src/testing/crash-harness.ts';
-import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
+import { TrialLog } from '../../src/testing/reliability-report.ts';
 
 const DAY1 = '2026-10-01';
 const DAY2 = '2026-10-02';
@@ -103,9 +103,42 @@ let cleanState: DataDirState;
 let trace: CrashPoint[] = [];
 const sampleUsers: string[] = [];
 const seedLookups = new Map<string, unknown>();
-const outcomes: { stage: Stage | 'timed'; point: string; ok: boolean; pointerOnDay2: boolean }[] = [];
+const log = new TrialLog('crash');
+const pointerMoved = new Map<Stage | 'timed', number>();
+let crashTrials = 0;
 let tempFilesLeft = 0;
-let reruns = 0;
+
+/** One SIGKILL trial; `kill` kills a run, checks the readers' view and says whether the pointer had moved to day 2. */
+function crashTrial(stage: Stage | 'timed', kill: () => Promise<boolean>): Promise<void> {
+  const description =
+    stage === 'timed'
+      ? 'SIGKILL of the daily CLI at a random time after plan, then rerun'
+      : `SIGKILL of the daily CLI at a random durable write of the ${stage} stage, then rerun`;
+  return log.trial(`crash.${stage}`, description, async (note) => {
+    crashTrials++;
+    const onDay2 = await kill();
+    if (onDay2) pointerMoved.set(stage, (pointerMoved.get(stage) ?? 0) + 1);
+    note(
+      'killed there; readers saw day 1 (or, once the pointer had moved, the complete day 2); the rerun equalled the clean run',
+      { pointerAlreadyMoved: pointerMoved.get(stage) ?? 0 },
+    );
+  });
+}
+
+/** The rerun that ends a chain; `rerun` runs it, compares it and returns its temporary files left. */
+function rerunTrial(rerun: () => Promise<number>): Promise<void> {
+  return log.trial(
+    'crash.rerun',
+    'the rerun that ends each chain of crashes, compared with the clean run',
+    async (note) => {
+      tempFilesLeft += await rerun();
+      note(
+        `table items, snapshot and run objects equal to the clean run's (clock fields aside); ${tempFilesLeft} temporary files of the killed writers left after the reruns (each rerun sweeps them at start)`,
+        { crashTrials, tracePoints: trace.length, orphanedTempFiles: tempFilesLeft },
+      );
+    },
+  );
+}
 
 /** Items of the embedding rows of one date (pk u#..., sk date). */
 function rowsOf(state: DataDirState, date: string): string[] {
@@ -185,32 +218,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (outcomes.length > 0) {
-    const byStage = (stage: Stage | 'timed') => outcomes.filter((o) => o.stage === stage);
-    const cases: ReliabilityCase[] = (['deploy', 'plan', 'partition', 'embed', 'publish', 'timed'] as const).map(
-      (stage) => ({
-        id: `crash.${stage}`,
-        description:
-          stage === 'timed'
-            ? 'SIGKILL of the daily CLI at a random time after plan, then rerun'
-            : `SIGKILL of the daily CLI at a random durable write of the ${stage} stage, then rerun`,
-        trials: byStage(stage).length,
-        passed: byStage(stage).filter((o) => o.ok).length,
-        result:
-          'killed there; readers saw day 1 (or, once the pointer had moved, the complete day 2); the rerun equalled the clean run',
-        figures: { pointerAlreadyMoved: byStage(stage).filter((o) => o.pointerOnDay2).length },
-      }),
-    );
-    cases.push({
-      id: 'crash.rerun',
-      description: 'the rerun that ends each chain of crashes, compared with the clean run',
-      trials: reruns,
-      passed: reruns,
-      result: `table items, snapshot and run objects equal to the clean run's (clock fields aside); ${tempFilesLeft} temporary files of the killed writers left after the reruns (each rerun sweeps them at start)`,
-      figures: { crashTrials: outcomes.length, tracePoints: trace.length, orphanedTempFiles: tempFilesLeft },
-    });
-    await recordReliability('crash', cases);
-  }
+  await log.write();
   await rm(base, { recursive: true, force: true });
 });
 
@@ -235,26 +243,27 @@ describe('crash anywhere: SIGKILL then rerun', () => {
       chosen.sort((a, b) => a.order - b.order);
 
       for (const point of chosen) {
-        // Act: the run dies at the point
-        const run = await runCli(dailyArgs(dir, DAY2), {
-          env: { ...env, PINNERFORMER_CRASH_AT: point.name, PINNERFORMER_CRASH_AFTER: String(point.hit) },
+        await crashTrial(point.stage, async () => {
+          // Act: the run dies at the point
+          const run = await runCli(dailyArgs(dir, DAY2), {
+            env: { ...env, PINNERFORMER_CRASH_AT: point.name, PINNERFORMER_CRASH_AFTER: String(point.hit) },
+          });
+          // Assess: it was killed there, and readers still see a consistent version
+          expect(run.signal, `${point.name}#${point.hit}: ${describeRun(run)}`).toBe('SIGKILL');
+          expect(run.stderr).toContain(`SIGKILL at ${point.name}`);
+          return assertReadersView(dir, await dataDirState(dir));
         });
-        // Assess: it was killed there, and readers still see a consistent version
-        expect(run.signal, `${point.name}#${point.hit}: ${describeRun(run)}`).toBe('SIGKILL');
-        expect(run.stderr).toContain(`SIGKILL at ${point.name}`);
-        const state = await dataDirState(dir);
-        const pointerOnDay2 = await assertReadersView(dir, state);
-        outcomes.push({ stage: point.stage, point: `${point.name}#${point.hit}`, ok: true, pointerOnDay2 });
       }
 
-      const rerun = await runCli(dailyArgs(dir, DAY2), { env });
-      expect(rerun.code, describeRun(rerun)).toBe(0);
-      expect(JSON.parse(rerun.stdout).published).toBe(true);
-      const final = await dataDirState(dir);
-      assertSameAsClean(final);
-      tempFilesLeft += final.tempFiles;
-      expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
-      reruns++;
+      await rerunTrial(async () => {
+        const rerun = await runCli(dailyArgs(dir, DAY2), { env });
+        expect(rerun.code, describeRun(rerun)).toBe(0);
+        expect(JSON.parse(rerun.stdout).published).toBe(true);
+        const final = await dataDirState(dir);
+        assertSameAsClean(final);
+        expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
+        return final.tempFiles;
+      });
     }, 600_000);
   }
 
@@ -271,32 +280,35 @@ describe('crash anywhere: SIGKILL then rerun', () => {
     chosen.sort((a, b) => a.order - b.order);
 
     for (const point of chosen) {
-      // Act
-      const run = await runCli(dailyArgs(dir, DAY1), {
-        env: { ...env, PINNERFORMER_CRASH_AT: point.name, PINNERFORMER_CRASH_AFTER: String(point.hit) },
+      await crashTrial(point.stage, async () => {
+        // Act
+        const run = await runCli(dailyArgs(dir, DAY1), {
+          env: { ...env, PINNERFORMER_CRASH_AT: point.name, PINNERFORMER_CRASH_AFTER: String(point.hit) },
+        });
+        // Assess: killed there; nothing published yet, so readers get 404, not a partial version
+        expect(run.signal, `${point.name}#${point.hit}: ${describeRun(run)}`).toBe('SIGKILL');
+        const state = await dataDirState(dir);
+        expect(pointerOf(state)).toBeUndefined();
+        const local = await openLocalEmbeddings({ dataDir: dir });
+        try {
+          const response = await handleLookup(local.store, { userId: sampleUsers[0] }, { pointerCacheMs: 0 });
+          expect(response.statusCode).toBe(404);
+        } finally {
+          await local.close();
+        }
+        return false;
       });
-      // Assess: killed there; nothing published yet, so readers get 404, not a partial version
-      expect(run.signal, `${point.name}#${point.hit}: ${describeRun(run)}`).toBe('SIGKILL');
-      const state = await dataDirState(dir);
-      expect(pointerOf(state)).toBeUndefined();
-      const local = await openLocalEmbeddings({ dataDir: dir });
-      try {
-        const response = await handleLookup(local.store, { userId: sampleUsers[0] }, { pointerCacheMs: 0 });
-        expect(response.statusCode).toBe(404);
-      } finally {
-        await local.close();
-      }
-      outcomes.push({ stage: point.stage, point: `${point.name}#${point.hit}`, ok: true, pointerOnDay2: false });
     }
 
-    const rerun = await runCli(dailyArgs(dir, DAY1), { env });
-    expect(rerun.code, describeRun(rerun)).toBe(0);
-    const final = await dataDirState(dir);
-    expect(final.items).toEqual(seedState.items);
-    expect(final.objects).toEqual(seedState.objects);
-    tempFilesLeft += final.tempFiles;
-    expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
-    reruns++;
+    await rerunTrial(async () => {
+      const rerun = await runCli(dailyArgs(dir, DAY1), { env });
+      expect(rerun.code, describeRun(rerun)).toBe(0);
+      const final = await dataDirState(dir);
+      expect(final.items).toEqual(seedState.items);
+      expect(final.objects).toEqual(seedState.objects);
+      expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
+      return final.tempFiles;
+    });
   }, 600_000);
 
   it(`timed: ${TIMED_TRIALS} SIGKILLs at random times after plan, then a rerun equals the clean run`, async () => {
@@ -315,17 +327,16 @@ describe('crash anywhere: SIGKILL then rerun', () => {
         continue;
       }
       kills++;
-      const state = await dataDirState(dir);
-      const pointerOnDay2 = await assertReadersView(dir, state);
-      outcomes.push({ stage: 'timed', point: `+${delay}ms after plan`, ok: true, pointerOnDay2 });
+      await crashTrial('timed', async () => assertReadersView(dir, await dataDirState(dir)));
     }
     expect(kills).toBe(TIMED_TRIALS);
-    const rerun = await runCli(dailyArgs(dir, DAY2), { env });
-    expect(rerun.code, describeRun(rerun)).toBe(0);
-    const final = await dataDirState(dir);
-    assertSameAsClean(final);
-    tempFilesLeft += final.tempFiles;
-    expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
-    reruns++;
+    await rerunTrial(async () => {
+      const rerun = await runCli(dailyArgs(dir, DAY2), { env });
+      expect(rerun.code, describeRun(rerun)).toBe(0);
+      const final = await dataDirState(dir);
+      assertSameAsClean(final);
+      expect(final.tempFiles, 'temporary files of the killed writers, after the rerun').toBe(0);
+      return final.tempFiles;
+    });
   }, 600_000);
 });

@@ -17,7 +17,7 @@ import { runDaily } from '../../src/pipeline/local-runner.ts';
 import type { DailySummary } from '../../src/pipeline/types.ts';
 import { generateDataset } from '../../src/synth/generate.ts';
 import { scanTable } from '../../src/testing/crash-harness.ts';
-import { recordReliability } from '../../src/testing/reliability-report.ts';
+import { TrialLog } from '../../src/testing/reliability-report.ts';
 
 /** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
 const RUN_TIMEOUT_MS = 300_000;
@@ -36,8 +36,7 @@ let modelVersion: string;
 const before = new Map<string, unknown>();
 let itemsBefore: string[];
 let goodSnapshot = Buffer.alloc(0);
-const attempts: DailySummary[] = [];
-let laterDay: { users: number; leftovers: number } | undefined;
+const log = new TrialLog('partition-failure');
 
 function userIdsOf(items: readonly string[]): string[] {
   return items.map((i) => /"pk":\{"S":"u#[^#]+#(.+?)"\},"sk"/.exec(i)?.[1]).filter((u): u is string => u !== undefined);
@@ -71,30 +70,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (attempts.length > 0) {
-    await recordReliability('partition-failure', [
-      {
-        id: 'partition.fails-for-good',
-        description: `partition ${BROKEN} of day 2 fails on every attempt (its day-1 sequence snapshot is corrupt)`,
-        trials: attempts.length,
-        passed: attempts.filter((a) => !a.published).length,
-        result: `not published on any attempt; pointer and lookups stayed on day 1; report: "${attempts[0]?.reasons.join('; ').slice(0, 160)}"`,
-        figures: { partitionsDonePerAttempt: 4 - 1 },
-      },
-      ...(laterDay
-        ? [
-            {
-              id: 'partition.later-day',
-              description:
-                'after the failed day 2 (snapshot repaired), day 3 runs; compared with a timeline where day 2 never ran',
-              trials: 1,
-              passed: 1,
-              result: `published; all ${laterDay.users} users answer exactly as in the timeline without day 2, although ${laterDay.leftovers} day-2 items of the failed run stay in the table`,
-            },
-          ]
-        : []),
-    ]);
-  }
+  await log.write();
   await local?.close();
   rmSync(dir, { recursive: true, force: true });
   rmSync(skipDir, { recursive: true, force: true });
@@ -102,67 +78,87 @@ afterAll(async () => {
 
 describe('a partition that fails for good', { timeout: RUN_TIMEOUT_MS }, () => {
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    it(`attempt ${attempt}: not published, the report names partition ${BROKEN}, readers stay on day 1`, async () => {
-      // Act
-      const summary = await daily(DAY2);
-      attempts.push(summary);
+    it(`attempt ${attempt}: not published, the report names partition ${BROKEN}, readers stay on day 1`, () =>
+      log.trial(
+        'partition.fails-for-good',
+        `partition ${BROKEN} of day 2 fails on every attempt (its day-1 sequence snapshot is corrupt)`,
+        async (note) => {
+          // Act
+          const summary = await daily(DAY2);
+          const unfinished = summary.reasons
+            .find((r) => r.startsWith('partitions not finished: '))
+            ?.replace('partitions not finished: ', '')
+            .split(/,\s*/);
+          note(
+            `${summary.published ? 'PUBLISHED' : 'not published'}; report: "${summary.reasons.join('; ').slice(0, 160)}"`,
+            { partitions: summary.partitions, partitionsFinished: summary.partitions - (unfinished?.length ?? 0) },
+          );
 
-      // Assess: the report
-      expect(summary.published).toBe(false);
-      expect(summary.reasons.some((r) => r.startsWith(`partition ${BROKEN} failed:`))).toBe(true);
-      expect(summary.reasons).toContain(`partitions not finished: ${BROKEN}`);
-      // the pointer and the version records
-      const pointer = await local.store.getPointer();
-      expect(pointer?.version).toBe(`${modelVersion}@${DAY1}`);
-      expect(pointer?.seq).toBe(1);
-      const day2 = await local.store.getVersion(`${modelVersion}@${DAY2}`);
-      expect(day2?.published).toBe(false);
-      // the readers' view: the same answers as before the run; day 2 cannot be pinned
-      for (const [userId, body] of before) {
-        const response = await handleLookup(local.store, { userId }, { pointerCacheMs: 0 });
-        expect(response.statusCode).toBe(200);
-        expect(response.body).toEqual(body);
-      }
-      const pinned = await handleLookup(
-        local.store,
-        { userId: [...before.keys()][0], version: `${modelVersion}@${DAY2}` },
-        { pointerCacheMs: 0 },
-      );
-      expect(pinned.statusCode).toBe(404);
-      // day 1's items are untouched
-      const dayOne = (items: string[]) => items.filter((i) => i.includes(`"sk":{"S":"${DAY1}"}`));
-      expect(dayOne(await scanTable(local.dynamo.client, local.tableName))).toEqual(dayOne(itemsBefore));
-    });
+          // Assess: the report
+          expect(summary.published).toBe(false);
+          expect(summary.reasons.some((r) => r.startsWith(`partition ${BROKEN} failed:`))).toBe(true);
+          expect(summary.reasons).toContain(`partitions not finished: ${BROKEN}`);
+          // the pointer and the version records
+          const pointer = await local.store.getPointer();
+          expect(pointer?.version).toBe(`${modelVersion}@${DAY1}`);
+          expect(pointer?.seq).toBe(1);
+          const day2 = await local.store.getVersion(`${modelVersion}@${DAY2}`);
+          expect(day2?.published).toBe(false);
+          // the readers' view: the same answers as before the run; day 2 cannot be pinned
+          for (const [userId, body] of before) {
+            const response = await handleLookup(local.store, { userId }, { pointerCacheMs: 0 });
+            expect(response.statusCode).toBe(200);
+            expect(response.body).toEqual(body);
+          }
+          const pinned = await handleLookup(
+            local.store,
+            { userId: [...before.keys()][0], version: `${modelVersion}@${DAY2}` },
+            { pointerCacheMs: 0 },
+          );
+          expect(pinned.statusCode).toBe(404);
+          // day 1's items are untouched
+          const dayOne = (items: string[]) => items.filter((i) => i.includes(`"sk":{"S":"${DAY1}"}`));
+          expect(dayOne(await scanTable(local.dynamo.client, local.tableName))).toEqual(dayOne(itemsBefore));
+        },
+      ));
   }
 
-  it('after a repair, the next day publishes and its readers see no trace of the failed day', async () => {
-    // Prepare: the operator restores the snapshot; the skip timeline runs day 1 and day 3 only
-    await writeFile(join(dir, layout.sequences(modelVersion, DAY1, BROKEN)), goodSnapshot);
-    const skip = await openLocalEmbeddings();
-    try {
-      expect((await daily(DAY1, skipDir, skip)).published).toBe(true);
-      expect((await daily(DAY3, skipDir, skip)).published).toBe(true);
+  it('after a repair, the next day publishes and its readers see no trace of the failed day', () =>
+    log.trial(
+      'partition.later-day',
+      'after the failed day 2 (snapshot repaired), day 3 runs; compared with a timeline where day 2 never ran',
+      async (note) => {
+        // Prepare: the operator restores the snapshot; the skip timeline runs day 1 and day 3 only
+        await writeFile(join(dir, layout.sequences(modelVersion, DAY1, BROKEN)), goodSnapshot);
+        const skip = await openLocalEmbeddings();
+        try {
+          expect((await daily(DAY1, skipDir, skip)).published).toBe(true);
+          expect((await daily(DAY3, skipDir, skip)).published).toBe(true);
 
-      // Act: day 3 in the faulty timeline (day 2's partial writes are still in the table)
-      const day3 = await daily(DAY3);
+          // Act: day 3 in the faulty timeline (day 2's partial writes are still in the table)
+          const day3 = await daily(DAY3);
 
-      // Assess: every user answers exactly as in the timeline without the failed run
-      expect(day3.published).toBe(true);
-      const users = [...new Set(userIdsOf(await scanTable(local.dynamo.client, local.tableName)))];
-      const leftovers = (await scanTable(local.dynamo.client, local.tableName)).filter((i) =>
-        i.includes(`"sk":{"S":"${DAY2}"}`),
-      );
-      expect(leftovers.length).toBeGreaterThan(0); // the failed run did write some day-2 items
-      for (let k = 0; k < users.length; k += 100) {
-        const batch = users.slice(k, k + 100);
-        const faulty = await handleLookup(local.store, { userIds: batch }, { pointerCacheMs: 0 });
-        const clean = await handleLookup(skip.store, { userIds: batch }, { pointerCacheMs: 0 });
-        expect(faulty.statusCode).toBe(200);
-        expect(faulty.body).toEqual(clean.body);
-      }
-      laterDay = { users: users.length, leftovers: leftovers.length };
-    } finally {
-      await skip.close();
-    }
-  });
+          // Assess: every user answers exactly as in the timeline without the failed run
+          expect(day3.published).toBe(true);
+          const users = [...new Set(userIdsOf(await scanTable(local.dynamo.client, local.tableName)))];
+          const leftovers = (await scanTable(local.dynamo.client, local.tableName)).filter((i) =>
+            i.includes(`"sk":{"S":"${DAY2}"}`),
+          );
+          note(
+            `${day3.published ? 'published' : 'NOT published'}; ${users.length} users compared with the timeline without day 2; ${leftovers.length} day-2 items of the failed run stay in the table`,
+            { users: users.length, leftoverItems: leftovers.length },
+          );
+          expect(leftovers.length).toBeGreaterThan(0); // the failed run did write some day-2 items
+          for (let k = 0; k < users.length; k += 100) {
+            const batch = users.slice(k, k + 100);
+            const faulty = await handleLookup(local.store, { userIds: batch }, { pointerCacheMs: 0 });
+            const clean = await handleLookup(skip.store, { userIds: batch }, { pointerCacheMs: 0 });
+            expect(faulty.statusCode).toBe(200);
+            expect(faulty.body).toEqual(clean.body);
+          }
+        } finally {
+          await skip.close();
+        }
+      },
+    ));
 });

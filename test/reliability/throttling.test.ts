@@ -22,7 +22,7 @@ import {
   type FaultProxyOptions,
   startDynamoFaultProxy,
 } from '../../src/testing/dynamo-fault-proxy.ts';
-import { type ReliabilityCase, recordReliability } from '../../src/testing/reliability-report.ts';
+import { TrialLog } from '../../src/testing/reliability-report.ts';
 
 /** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
 const RUN_TIMEOUT_MS = 300_000;
@@ -67,7 +67,7 @@ async function openTable(proxyOptions?: Omit<FaultProxyOptions, 'target'>): Prom
 let base: string;
 let seedDir: string;
 let clean: { summary: DailySummary; items: string[]; objects: Record<string, string> };
-const cases: ReliabilityCase[] = [];
+const log = new TrialLog('throttling');
 
 function run(dataDir: string, local: LocalEmbeddings, partitions = 4): Promise<DailySummary> {
   return runDaily({ dataDir, date: DAY, modelDir: MODEL, partitions, workers: 1, threads: 1, embeddings: local });
@@ -90,100 +90,98 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (cases.length > 0) await recordReliability('throttling', cases);
+  await log.write();
   await rm(base, { recursive: true, force: true });
 });
 
 describe('throttling: DynamoDB refuses and half-writes a large share of requests', { timeout: RUN_TIMEOUT_MS }, () => {
-  it('every item is written exactly as in a clean run, and the run reports its retries', async () => {
-    // Prepare: 30 % of all requests throttled, 30 % of batch writes only partly done
-    const dir = join(base, 'throttled');
-    await cp(seedDir, dir, { recursive: true });
-    const h = await openTable({ throttleRate: 0.3, unprocessedRate: 0.3, seed: 42 });
-    let summary: DailySummary;
-    let items: string[];
-    try {
-      // Act
-      summary = await run(dir, h.local);
-      items = await scanTable(h.dynamo.client, TABLE);
-    } finally {
-      await h.local.close();
-    }
-    const stats = h.proxy!.stats;
-    const injected = stats.throttled + stats.partial;
+  it('every item is written exactly as in a clean run, and the run reports its retries', () =>
+    log.trial(
+      'throttling.run',
+      'daily run through a proxy that throttles 30% of all requests and half-writes 30% of batch writes',
+      async (note) => {
+        // Prepare: 30 % of all requests throttled, 30 % of batch writes only partly done
+        const dir = join(base, 'throttled');
+        await cp(seedDir, dir, { recursive: true });
+        const h = await openTable({ throttleRate: 0.3, unprocessedRate: 0.3, seed: 42 });
+        let summary: DailySummary;
+        let items: string[];
+        try {
+          // Act
+          summary = await run(dir, h.local);
+          items = await scanTable(h.dynamo.client, TABLE);
+        } finally {
+          await h.local.close();
+        }
+        const stats = h.proxy!.stats;
+        const injected = stats.throttled + stats.partial;
 
-    // Assess: same table, same snapshots, faults seen and reported
-    expect(summary.published).toBe(true);
-    expect(items).toEqual(clean.items);
-    const objects = (await objectState(dir)).objects;
-    expect(Object.keys(objects)).toEqual(Object.keys(clean.objects));
-    for (const key of Object.keys(objects).filter((k) => !k.startsWith('runs/')))
-      expect(objects[key]).toBe(clean.objects[key]);
-    expect(stats.byOperation.BatchWriteItem ?? 0).toBeGreaterThan(clean.summary.writeStats.requests);
-    expect(injected / stats.requests).toBeGreaterThan(0.25);
-    expect(summary.writeStats.items).toBe(clean.summary.writeStats.items);
-    expect(summary.writeStats.throttles).toBeGreaterThan(0);
-    expect(summary.writeStats.retries).toBeGreaterThan(0);
-    expect(summary.writeStats.retries).toBeGreaterThanOrEqual(stats.partial);
+        note(
+          `published; table and snapshots equal to the clean run (${summary.writeStats.items} embeddings); run reported ${summary.writeStats.retries} retries, ${summary.writeStats.throttles} throttles`,
+          {
+            proxyRequests: stats.requests,
+            injectedThrottles: stats.throttled,
+            injectedPartialBatches: stats.partial,
+            itemsHandedBack: stats.unprocessedItems,
+            batchWriteRequests: stats.byOperation.BatchWriteItem ?? 0,
+            cleanBatchWriteRequests: clean.summary.writeStats.requests,
+            reportedRetries: summary.writeStats.retries,
+            reportedThrottles: summary.writeStats.throttles,
+          },
+        );
 
-    cases.push({
-      id: 'throttling.run',
-      description: 'daily run through a proxy that throttles 30% of all requests and half-writes 30% of batch writes',
-      trials: 1,
-      passed: 1,
-      result: `published; table and snapshots equal to the clean run (${summary.writeStats.items} embeddings); run reported ${summary.writeStats.retries} retries, ${summary.writeStats.throttles} throttles`,
-      figures: {
-        proxyRequests: stats.requests,
-        injectedThrottles: stats.throttled,
-        injectedPartialBatches: stats.partial,
-        itemsHandedBack: stats.unprocessedItems,
-        batchWriteRequests: stats.byOperation.BatchWriteItem ?? 0,
-        cleanBatchWriteRequests: clean.summary.writeStats.requests,
-        reportedRetries: summary.writeStats.retries,
-        reportedThrottles: summary.writeStats.throttles,
+        // Assess: same table, same snapshots, faults seen and reported
+        expect(summary.published).toBe(true);
+        expect(items).toEqual(clean.items);
+        const objects = (await objectState(dir)).objects;
+        expect(Object.keys(objects)).toEqual(Object.keys(clean.objects));
+        for (const key of Object.keys(objects).filter((k) => !k.startsWith('runs/')))
+          expect(objects[key]).toBe(clean.objects[key]);
+        expect(stats.byOperation.BatchWriteItem ?? 0).toBeGreaterThan(clean.summary.writeStats.requests);
+        expect(injected / stats.requests).toBeGreaterThan(0.25);
+        expect(summary.writeStats.items).toBe(clean.summary.writeStats.items);
+        expect(summary.writeStats.throttles).toBeGreaterThan(0);
+        expect(summary.writeStats.retries).toBeGreaterThan(0);
+        expect(summary.writeStats.retries).toBeGreaterThanOrEqual(stats.partial);
       },
-    });
-  });
+    ));
 
-  it('permanent throttling of batch writes: the run stops after bounded attempts and does not publish', async () => {
-    // Prepare: every BatchWriteItem refused (one partition: giving up takes the SDK's and the
-    // store's retries, tens of seconds per partition)
-    const dir = join(base, 'throttled-for-good');
-    await cp(seedDir, dir, { recursive: true });
-    const h = await openTable({ throttleRate: 1, unprocessedRate: 0, operations: ['BatchWriteItem'], seed: 7 });
-    let summary: DailySummary;
-    let pointer: unknown;
-    try {
-      // Act
-      summary = await run(dir, h.local, 1);
-      pointer = await h.local.store.getPointer();
-    } finally {
-      await h.local.close();
-    }
-    const stats = h.proxy!.stats;
-    const batchWrites = stats.byOperation.BatchWriteItem ?? 0;
+  it('permanent throttling of batch writes: the run stops after bounded attempts and does not publish', () =>
+    log.trial('throttling.permanent', 'every BatchWriteItem throttled, for good', async (note) => {
+      // Prepare: every BatchWriteItem refused (one partition: giving up takes the store's retries,
+      // seconds of backoff per partition)
+      const dir = join(base, 'throttled-for-good');
+      await cp(seedDir, dir, { recursive: true });
+      const h = await openTable({ throttleRate: 1, unprocessedRate: 0, operations: ['BatchWriteItem'], seed: 7 });
+      let summary: DailySummary;
+      let pointer: unknown;
+      try {
+        // Act
+        summary = await run(dir, h.local, 1);
+        pointer = await h.local.store.getPointer();
+      } finally {
+        await h.local.close();
+      }
+      const stats = h.proxy!.stats;
+      const batchWrites = stats.byOperation.BatchWriteItem ?? 0;
 
-    // Assess: every partition failed with the bounded-retry error, nothing published
-    expect(summary.published).toBe(false);
-    expect(pointer).toBeUndefined();
-    const failed = summary.reasons.filter((r) => /^partition \d+ failed/.test(r));
-    expect(failed).toHaveLength(1);
-    for (const reason of failed) expect(reason).toMatch(/after \d+ attempts/);
-    // bounded: each batch of 25 gives up after maxAttempts store attempts (x at most 3 SDK attempts);
-    // batches still in flight when the partition fails end the same way
-    const batches = Math.ceil(clean.summary.writeStats.items / 25);
-    const bound = batches * DEFAULT_RETRY_POLICY.maxAttempts * 3;
-    expect(failed[0]).toContain(`after ${DEFAULT_RETRY_POLICY.maxAttempts} attempts`);
-    expect(batchWrites).toBeGreaterThanOrEqual(DEFAULT_RETRY_POLICY.maxAttempts);
-    expect(batchWrites).toBeLessThanOrEqual(bound);
+      // bounded: the store's client sends once per store attempt (storeClient, maxAttempts 1), so
+      // each group of 25 sends at most maxAttempts calls, and the groups still in flight stop early
+      const batches = Math.ceil(clean.summary.writeStats.items / 25);
+      const bound = batches * DEFAULT_RETRY_POLICY.maxAttempts;
+      const failed = summary.reasons.filter((r) => /^partition \d+ failed/.test(r));
+      note(
+        `not published, no pointer; the partition failed with "${failed[0]?.replace(/^partition \d+ failed: /, '').slice(0, 80)}"`,
+        { batchWriteRequests: batchWrites, bound },
+      );
 
-    cases.push({
-      id: 'throttling.permanent',
-      description: 'every BatchWriteItem throttled, for good',
-      trials: 1,
-      passed: 1,
-      result: `not published, no pointer; the partition failed with "${failed[0]?.replace(/^partition \d+ failed: /, '').slice(0, 80)}"`,
-      figures: { batchWriteRequests: batchWrites, bound },
-    });
-  });
+      // Assess: every partition failed with the bounded-retry error, nothing published
+      expect(summary.published).toBe(false);
+      expect(pointer).toBeUndefined();
+      expect(failed).toHaveLength(1);
+      for (const reason of failed) expect(reason).toMatch(/after \d+ attempts/);
+      expect(failed[0]).toContain(`after ${DEFAULT_RETRY_POLICY.maxAttempts} attempts`);
+      expect(batchWrites).toBeGreaterThanOrEqual(DEFAULT_RETRY_POLICY.maxAttempts);
+      expect(batchWrites).toBeLessThanOrEqual(bound);
+    }));
 });

@@ -1,0 +1,24 @@
+// The modules `make mutation` mutates (issue 21: where a wrong answer is silent), each with the
+// fast test files that cover it. Line ranges split src/embeddings/dynamo-store.ts by its sections.
+export const MODULES = {
+  'batch-writer': {
+    mutate: ['src/embeddings/batch-writer.ts', 'src/embeddings/retry.ts'],
+    tests: ['test/embeddings-faults.test.ts'],
+  },
+  versioning: {
+    mutate: ['src/embeddings/dynamo-store.ts:150-444'],
+    tests: ['test/embeddings-store.test.ts'],
+  },
+  reads: {
+    mutate: ['src/embeddings/dynamo-store.ts:459-570', 'src/lookup/handler.ts', 'src/lookup/request.ts'],
+    tests: ['test/lookup.test.ts', 'test/embeddings-store.test.ts'],
+  },
+  gate: {
+    mutate: ['src/pipeline/gate.ts'],
+    tests: ['test/pipeline-gate.test.ts'],
+  },
+  routing: {
+    mutate: ['src/pipeline/plan.ts', 'src/pipeline/partition.ts'],
+    tests: ['test/partition-pieces.test.ts', 'test/pipeline-stages.test.ts'],
+  },
+};
