@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseVersionId } from '../src/embeddings/table-schema.ts';
+import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
@@ -32,6 +32,21 @@ async function allSnapshots(mv: string, date: string) {
   const rows = new Map<string, { date: string; embedding: Float32Array }>();
   for (let p = 0; p < 4; p++) for (const [u, r] of await snapshot(mv, date, p)) rows.set(u, r);
   return rows;
+}
+
+/** Both snapshots of every partition of one run attempt. */
+function snapshotFiles(date: string, attempt?: string): string[] {
+  return [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, date, p, attempt), layout.embeddings(MV, date, p, attempt)]);
+}
+
+/** The embedding items under one sort key (`date` or `date#attempt`), keyed by pk, attributes without the sk. */
+function itemsOf(table: Map<string, string>, sortKey: string): [string, string][] {
+  return [...table]
+    .filter(([k]) => k.startsWith('u#') && k.endsWith(`|${sortKey}`))
+    .map(([k, json]) => {
+      const { sk: _sk, ...rest } = JSON.parse(json) as Record<string, unknown>;
+      return [k.slice(0, k.lastIndexOf('|')), JSON.stringify(rest)];
+    });
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -128,32 +143,29 @@ describe('daily runs over three days', () => {
     await local.store.rollback(`${MV}@${D3}`);
   });
 
-  it('reruns a day idempotently: identical table and snapshots', async () => {
+  it('reruns a published day under its own attempt: identical snapshots and items, the published ones untouched', async () => {
     // Prepare
     const tableBefore = await scanTable(local);
-    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
-    const bytesBefore = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const bytesBefore = snapshotFiles(D2).map((k) => readFileSync(join(dataDir, 'objects', k)));
     // Act
     const rerun = await run(D2);
     // Assess
     expect(rerun.published).toBe(true);
+    expect(rerun.attempt).toMatch(/^[a-z0-9]+$/);
     expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`); // an older day never moves it back
-    files.forEach((k, i) => {
+    expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(rerun.attempt);
+    snapshotFiles(D2, rerun.attempt).forEach((k, i) => {
       expect(readFileSync(join(dataDir, 'objects', k)).equals(bytesBefore[i]!), k).toBe(true);
     });
     const tableAfter = await scanTable(local);
-    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
-    expect(userItems(tableAfter)).toEqual(userItems(tableBefore));
+    expect(itemsOf(tableAfter, D2)).toEqual(itemsOf(tableBefore, D2)); // the first attempt's items, untouched
+    expect(itemsOf(tableAfter, `${D2}#${rerun.attempt}`)).toEqual(itemsOf(tableBefore, D2)); // same bytes, own key
   });
 
   it('pipelined (inference threads, two partitions per worker) writes the same table and snapshots as serial', async () => {
-    // Prepare
-    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
-    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
     // Act
     const serial = await run(D2, { pipelined: false });
-    const serialBytes = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
-    const serialTable = userItems(await scanTable(local));
+    const serialBytes = snapshotFiles(D2, serial.attempt).map((k) => readFileSync(join(dataDir, 'objects', k)));
     const pipelined = await run(D2, { pipelined: true });
     // Assess
     expect(serial.inference).toMatchObject({ lanes: 2, pipelined: false });
@@ -161,10 +173,11 @@ describe('daily runs over three days', () => {
     expect(pipelined.inference!.busyShare).toBeGreaterThan(0);
     expect(pipelined.inference!.busyShare).toBeLessThanOrEqual(1);
     expect(pipelined.embeddedUsers).toBe(serial.embeddedUsers);
-    files.forEach((k, i) => {
+    snapshotFiles(D2, pipelined.attempt).forEach((k, i) => {
       expect(readFileSync(join(dataDir, 'objects', k)).equals(serialBytes[i]!), k).toBe(true);
     });
-    expect(userItems(await scanTable(local))).toEqual(serialTable);
+    const table = await scanTable(local);
+    expect(itemsOf(table, `${D2}#${pipelined.attempt}`)).toEqual(itemsOf(table, `${D2}#${serial.attempt}`));
   });
 
   it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {
@@ -192,7 +205,7 @@ describe('daily runs over three days', () => {
     const embeddings = [...items].filter(([k]) => k.startsWith('u#'));
     expect(embeddings.length).toBeGreaterThan(0);
     for (const [key, json] of embeddings) {
-      const date = key.split('|')[1]!;
+      const date = dateOfItemSortKey(key.split('|')[1]!);
       const ttl = Number((JSON.parse(json) as { ttl: { N: string } }).ttl.N);
       expect(ttl).toBe(Date.parse(`${date}T00:00:00Z`) / 1000 + local.store.retentionDays * 86400);
     }

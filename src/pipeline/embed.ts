@@ -23,6 +23,8 @@ export interface EmbedPartitionInput {
   readonly date: string;
   readonly modelVersion: string;
   readonly partition: number;
+  /** The run attempt (RunManifest.attempt); default the attempt the plan stage started last. */
+  readonly attempt?: string;
   /** Default 'cpu'; 'cuda' fails with ModelError when the CUDA provider cannot run the model. */
   readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads; default onnxruntime's choice. */
@@ -159,7 +161,7 @@ export async function embedPartition(
   };
   const threaded = input.writerThread ?? true;
   if (threaded) prewarmOutput(env.embeddings); // the writer thread boots while the model loads
-  const run = await readRunManifest(env, input.modelVersion, input.date);
+  const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const { partition } = input;
   if (!Number.isInteger(partition) || partition < 0 || partition >= run.partitions) {
     throw new ValidationError(`partition ${partition} is outside 0..${run.partitions - 1} of run ${run.version}`);
@@ -168,7 +170,11 @@ export async function embedPartition(
   const { manifest } = model;
   const embedder = await embedderFor(env, model, input); // ModelError here, before anything is written
   const dims = manifest.dims.embedding;
-  const version = { modelVersion: run.modelVersion, date: run.date };
+  const version = {
+    modelVersion: run.modelVersion,
+    date: run.date,
+    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+  };
   const sink = openOutputSink(
     env.embeddings,
     { partition, version, dims, ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }) },
@@ -177,10 +183,12 @@ export async function embedPartition(
   mark = performance.now();
   try {
     // ---- read
-    const workKeys = (await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition))).map(
-      (o) => o.key,
+    const workKeys = (
+      await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition, run.attempt))
+    ).map((o) => o.key);
+    const expected = run.slices.map((s) =>
+      layout.workFile(run.modelVersion, run.date, partition, s.index, run.attempt),
     );
-    const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index));
     const present = new Set(workKeys);
     const missing = expected.filter((k) => !present.has(k));
     if (missing.length > 0) {
@@ -193,9 +201,19 @@ export async function embedPartition(
     for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
     let previous: SequenceTable | undefined;
     if (run.previousSnapshotDate !== undefined) {
-      const embKey = layout.embeddings(run.modelVersion, run.previousSnapshotDate, partition);
+      const embKey = layout.embeddings(
+        run.modelVersion,
+        run.previousSnapshotDate,
+        partition,
+        run.previousSnapshotAttempt,
+      );
       sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
-      const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition);
+      const seqKey = layout.sequences(
+        run.modelVersion,
+        run.previousSnapshotDate,
+        partition,
+        run.previousSnapshotAttempt,
+      );
       previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
     } else {
       sink.setPrevious(undefined, '');
@@ -284,8 +302,8 @@ export async function embedPartition(
       mark = drainedAt;
     }
     lap('snapshot');
-    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition), sequenceBytes);
-    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition), output.embeddingBytes);
+    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
+    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
     lap('snapshot');
 
     const result: PartitionResult = {
@@ -314,7 +332,7 @@ export async function embedPartition(
       stats: output.stats,
     };
     await env.objects.put(
-      layout.partitionResult(run.modelVersion, run.date, partition),
+      layout.partitionResult(run.modelVersion, run.date, partition, run.attempt),
       `${JSON.stringify(result, null, 2)}\n`,
     );
     const total = Object.entries(seconds).reduce((a, [k, v]) => (inferenceOnThread && k === 'infer' ? a : a + v), 0);

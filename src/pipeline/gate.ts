@@ -21,7 +21,7 @@ export interface GateVerdict {
  * `results` holds the partitions that finished; any missing one refuses the run.
  */
 export function evaluateGate(
-  run: Pick<RunManifest, 'partitions' | 'slices'>,
+  run: Pick<RunManifest, 'partitions' | 'slices'> & Partial<Pick<RunManifest, 'date'>>,
   slices: readonly (SliceResult | undefined)[],
   results: readonly (PartitionResult | undefined)[],
   thresholds: GateThresholds = {},
@@ -83,12 +83,28 @@ export function evaluateGate(
     );
   }
 
-  // input quality
+  // input quality, judged per event day: catch-up days' rows cannot dilute a bad day
   const invalid = finished.reduce((n, s) => n + s.invalidEvents + s.historyInvalidEvents, 0);
   const valid = finished.reduce((n, s) => n + s.events + s.historyEvents, 0);
   const invalidShare = invalid + valid > 0 ? invalid / (invalid + valid) : 0;
-  if (invalidShare > t.maxInvalidShare) {
-    reasons.push(`invalid rows ${(100 * invalidShare).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
+  const days = new Map<string, { valid: number; invalid: number }>();
+  for (const slice of finished) {
+    for (const [day, counts] of Object.entries(slice.byDay ?? {})) {
+      const sum = days.get(day) ?? { valid: 0, invalid: 0 };
+      sum.valid += counts.valid;
+      sum.invalid += counts.invalid;
+      days.set(day, sum);
+    }
+  }
+  if (days.size === 0) days.set(run.date ?? '', { valid, invalid }); // results written before per-day counts
+  let worstDayShare = 0;
+  for (const [day, counts] of [...days].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const share = counts.invalid + counts.valid > 0 ? counts.invalid / (counts.invalid + counts.valid) : 0;
+    worstDayShare = Math.max(worstDayShare, share);
+    if (share > t.maxInvalidShare) {
+      const where = day === run.date || day === '' ? '' : ` on catch-up day ${day}`;
+      reasons.push(`invalid rows${where} ${(100 * share).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
+    }
   }
   const badFiles = finished.reduce((n, s) => n + FILE_REASONS.reduce((m, r) => m + (s.invalidByReason[r] ?? 0), 0), 0);
   if (badFiles > 0) reasons.push(`${badFiles} event files unusable (see the slice quarantine files)`);
@@ -109,6 +125,7 @@ export function evaluateGate(
       driftUsers,
       meanCosine,
       invalidShare,
+      worstDayInvalidShare: worstDayShare,
       badFiles,
     },
   };

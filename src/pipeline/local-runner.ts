@@ -6,7 +6,7 @@ import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embedd
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
 import { deployModel } from './model.ts';
-import { plan } from './plan.ts';
+import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
 import { publish } from './publish.ts';
 import type {
   DailySummary,
@@ -38,6 +38,8 @@ export interface RunDailyOptions {
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
   readonly gate?: GateThresholds;
+  /** A date whose day starts more than this many hours after now is refused; default 6 (PLAN_DEFAULTS). */
+  readonly futureToleranceHours?: number;
   /** Storage dtype of the vectors written to the table; default float16 (the store's default). */
   readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
@@ -173,6 +175,8 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     mark = now;
     options.onStage?.(stage, seconds[stage]);
   };
+  // Before anything is opened or written: a date after today is refused outright.
+  assertRunDateNotAhead(options.date, Date.now(), options.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours);
   const dataDir = resolve(options.dataDir);
   const objectsDir = join(dataDir, 'objects');
   let local = options.embeddings;
@@ -229,12 +233,17 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
       ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
       sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
+      ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
     });
     lap('plan');
+    const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
 
     const slices = await Promise.all(
       run.slices.map((s) =>
-        pool!.run<SliceResult>({ kind: 'slice', input: { date: run.date, modelVersion, slice: s.index } }),
+        pool!.run<SliceResult>({
+          kind: 'slice',
+          input: { date: run.date, modelVersion, slice: s.index, ...attemptOf },
+        }),
       ),
     );
     lap('partition');
@@ -255,6 +264,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
                 date: run.date,
                 modelVersion,
                 partition,
+                ...attemptOf,
                 threads,
                 writerThread,
                 inferenceThread: pipelined,
@@ -284,6 +294,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const verdict = await publish(env, {
       date: run.date,
       modelVersion,
+      ...attemptOf,
       ...(options.gate ? { gate: options.gate } : {}),
     });
     lap('publish');
@@ -293,6 +304,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       date: run.date,
       modelVersion,
       version: run.version,
+      ...attemptOf,
       partitions: run.partitions,
       events,
       invalidEvents: slices.reduce((n, s) => n + s.invalidEvents, 0),

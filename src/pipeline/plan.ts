@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
@@ -12,6 +13,7 @@ export const PLAN_DEFAULTS = {
   refreshAgeDays: 7,
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
+  futureToleranceHours: 6,
 } as const;
 
 export function assertRunDate(date: string): void {
@@ -22,6 +24,26 @@ export function assertRunDate(date: string): void {
   }
 }
 
+/**
+ * A run date after today (UTC) is refused before anything is written: its events are in the
+ * future, and a published future version would hold the pointer (and retention) hostage.
+ * `toleranceHours` lets a day that starts within that many hours of now through (clock skew).
+ */
+export function assertRunDateNotAhead(date: string, nowMs: number, toleranceHours: number): void {
+  assertRunDate(date);
+  if (!(toleranceHours >= 0 && toleranceHours <= 48)) {
+    throw new ValidationError(`futureToleranceHours must be in 0..48, got ${toleranceHours}`, { toleranceHours });
+  }
+  if (dayStartMs(date) > nowMs + toleranceHours * 3_600_000) {
+    const today = new Date(nowMs).toISOString().slice(0, 10);
+    throw new ValidationError(
+      `run date ${date} is after today (${today} UTC): a daily run embeds a day that has begun; ` +
+        `check --date (tolerance ${toleranceHours} h)`,
+      { date, today },
+    );
+  }
+}
+
 function positiveInt(name: string, value: number, max: number): number {
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new ValidationError(`${name} must be an integer in 1..${max}, got ${value}`, { [name]: value });
@@ -29,30 +51,45 @@ function positiveInt(name: string, value: number, max: number): number {
   return value;
 }
 
+/** The snapshot a run starts from: a published date's, with that date's published attempt. */
+export interface PreviousSnapshot {
+  readonly date: string;
+  readonly attempt?: string;
+}
+
 /**
- * The newest date before `date` whose embed stage finished for every partition under this model
- * (all partition results present with the same partition count): its snapshots are complete.
+ * The newest published (not withdrawn) date before `date` under this model whose run had the
+ * same partition count: its snapshots (of its published attempt) are the state the next run
+ * builds on. Refused, failed or withdrawn runs never count, so their events are caught up again.
  */
-export async function findPreviousSnapshotDate(
+export async function findPreviousSnapshot(
   env: PipelineEnv,
   modelVersion: string,
   date: string,
   partitions: number,
-): Promise<string | undefined> {
-  const done = new Map<string, number>();
-  for (const { key } of await env.objects.list(`runs/${modelVersion}/`)) {
-    const m = /^runs\/[^/]+\/dt=(\d{4}-\d{2}-\d{2})\/partitions\/partition=(\d+)\.json$/.exec(key);
-    if (m && m[1]! < date && Number(m[2]) < partitions) done.set(m[1]!, (done.get(m[1]!) ?? 0) + 1);
-  }
-  const complete = [...done].filter(([, n]) => n === partitions).map(([d]) => d);
-  complete.sort();
-  for (const candidate of complete.reverse()) {
-    const manifest = await env.objects.getIfExists(layout.runManifest(modelVersion, candidate));
-    if (manifest && (JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest).partitions === partitions) {
-      return candidate;
+): Promise<PreviousSnapshot | undefined> {
+  const published = (await env.embeddings.listVersions())
+    .filter((v) => v.modelVersion === modelVersion && v.published && !v.withdrawn && v.date < date)
+    .sort((a, b) => (a.date < b.date ? 1 : -1));
+  for (const candidate of published) {
+    const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, candidate.date, candidate.attempt));
+    if (!bytes) continue;
+    const run = JSON.parse(Buffer.from(bytes).toString('utf8')) as RunManifest;
+    if (run.partitions === partitions && run.attempt === candidate.attempt) {
+      return { date: candidate.date, ...(candidate.attempt === undefined ? {} : { attempt: candidate.attempt }) };
     }
   }
   return undefined;
+}
+
+/**
+ * The attempt a new run of `date` writes under: the bare keys while the date has no published
+ * version (a rerun after a crash or a refusal then rewrites the same keys), a fresh id once it
+ * has one, so a rerun of a published date never touches what that version's readers get.
+ */
+export async function chooseAttempt(env: PipelineEnv, modelVersion: string, date: string): Promise<string | undefined> {
+  const record = await env.embeddings.getVersion({ modelVersion, date });
+  return record?.published ? randomUUID().replaceAll('-', '').slice(0, 12) : undefined;
 }
 
 /**
@@ -62,7 +99,11 @@ export async function findPreviousSnapshotDate(
  * files hold no rows is allowed and reported as empty by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
-  assertRunDate(input.date);
+  assertRunDateNotAhead(
+    input.date,
+    input.now?.() ?? Date.now(),
+    input.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours,
+  );
   const { date, modelVersion } = input;
   const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, 4096);
   const refreshAgeDays = positiveInt('refreshAgeDays', input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays, 3650);
@@ -77,8 +118,10 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
       root: env.objects.root,
     });
   }
-  const previousSnapshotDate = await findPreviousSnapshotDate(env, modelVersion, date, partitions);
+  const previous = await findPreviousSnapshot(env, modelVersion, date, partitions);
+  const previousSnapshotDate = previous?.date;
   const firstDay = previousSnapshotDate === undefined ? addDays(date, -lookbackDays) : addDays(previousSnapshotDate, 1);
+  const attempt = await chooseAttempt(env, modelVersion, date);
   const files = eventObjects
     .filter((o) => o.key.endsWith('.parquet'))
     .map((o) => ({ key: o.key, size: o.size, date: dayOfEventKey(o.key) }))
@@ -113,12 +156,21 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     backfill: input.backfill ?? false,
     refreshAgeDays,
     lookbackDays,
+    ...(attempt === undefined ? {} : { attempt }),
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
+    ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
     maxLength: manifest.dims.maxLength,
     createdAt: new Date().toISOString(),
   };
-  await env.objects.put(layout.runManifest(modelVersion, date), `${JSON.stringify(run, null, 2)}\n`);
-  env.log?.(`plan ${run.version}: ${files.length} files in ${slices.length} slices, ${partitions} partitions`, {
+  await env.objects.put(layout.runManifest(modelVersion, date, attempt), `${JSON.stringify(run, null, 2)}\n`);
+  if (attempt !== undefined) {
+    await env.objects.put(layout.latestAttempt(modelVersion, date), `${JSON.stringify({ attempt })}\n`);
+  }
+  const rerun =
+    attempt === undefined
+      ? ''
+      : ` (attempt ${attempt}: ${date} is published; this rerun writes apart and replaces it only if it publishes)`;
+  env.log?.(`plan ${run.version}${rerun}: ${files.length} files in ${slices.length} slices, ${partitions} partitions`, {
     previousSnapshotDate,
     days: run.days.length,
   });
@@ -160,8 +212,22 @@ async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): 
   }));
 }
 
-export async function readRunManifest(env: PipelineEnv, modelVersion: string, date: string): Promise<RunManifest> {
-  const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, date));
+/**
+ * A run's manifest: of the given attempt, or (attempt omitted) of the attempt the plan stage
+ * started last for the date (the AWS stages get only the date and model).
+ */
+export async function readRunManifest(
+  env: PipelineEnv,
+  modelVersion: string,
+  date: string,
+  attempt?: string,
+): Promise<RunManifest> {
+  let chosen = attempt;
+  if (chosen === undefined) {
+    const latest = await env.objects.getIfExists(layout.latestAttempt(modelVersion, date));
+    if (latest) chosen = (JSON.parse(Buffer.from(latest).toString('utf8')) as { attempt: string }).attempt;
+  }
+  const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, date, chosen));
   if (!bytes) {
     throw new NotFoundError(`run ${modelVersion}@${date} has no manifest: run the plan stage first`, {
       modelVersion,

@@ -45,11 +45,21 @@ export interface PlanInput {
   readonly lookbackDays?: number;
   /** Upper bound of event bytes one partition-stage invocation reads; default 64 MiB. */
   readonly sliceBytes?: number;
+  /** A date whose day starts more than this many hours after now is refused; default 6. */
+  readonly futureToleranceHours?: number;
+  /** Clock in epoch ms (the future-date check); default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface RunManifest {
   readonly version: string; // `${modelVersion}@${date}`
   readonly date: string;
+  /**
+   * This run attempt's id when the date was already published at plan time: everything it writes
+   * (objects and table items) is keyed apart from the published version (layout.ts). Absent for
+   * a date's first attempt, which uses the bare keys.
+   */
+  readonly attempt?: string;
   readonly modelVersion: string;
   readonly partitions: number;
   /** Event files per partition-stage invocation; each file with its day (D, or a catch-up day). */
@@ -64,8 +74,10 @@ export interface RunManifest {
   readonly backfill: boolean;
   readonly refreshAgeDays: number;
   readonly lookbackDays: number;
-  /** The newest earlier date with a complete sequence snapshot under this model, if any. */
+  /** The newest earlier published (not withdrawn) date under this model with the same P, if any. */
   readonly previousSnapshotDate?: string;
+  /** The published attempt of previousSnapshotDate, when it was a rerun's. */
+  readonly previousSnapshotAttempt?: string;
   readonly maxLength: number;
   readonly createdAt: string;
 }
@@ -90,6 +102,8 @@ export interface SliceResult {
   readonly historyEvents: number;
   readonly historyInvalidEvents: number;
   readonly invalidByReason: Readonly<Record<string, number>>;
+  /** Valid and invalid rows per event day (D and each catch-up day): the gate judges each day alone. */
+  readonly byDay?: Readonly<Record<string, { readonly valid: number; readonly invalid: number }>>;
   /** Rows written to work files per partition (sums to events + historyEvents). */
   readonly routed: number;
   readonly quarantineKey?: string;
@@ -183,6 +197,8 @@ export interface DailySummary {
   readonly date: string;
   readonly modelVersion: string;
   readonly version: string;
+  /** The run attempt, when this was a rerun of a published date (RunManifest.attempt). */
+  readonly attempt?: string;
   readonly partitions: number;
   readonly events: number;
   readonly invalidEvents: number;
