@@ -91,8 +91,8 @@ describe('the odd-file corpus, read by the TypeScript readers', () => {
       file: key,
     });
     // Assess
-    expect([...piece.userId]).toEqual(all.slice(2, 4).map((r) => r.userId));
-    expect([...piece.ts]).toEqual(all.slice(2, 4).map((r) => r.ts));
+    expect(Array.from(piece.userId)).toEqual(all.slice(2, 4).map((r) => r.userId));
+    expect(Array.from(piece.ts)).toEqual(all.slice(2, 4).map((r) => r.ts));
   });
 
   it('refuses a day without _SUCCESS only when the marker is required, naming the day and the fix', async () => {
