@@ -15,7 +15,7 @@ export function registerRollback(program: Command): void {
     .action(async (raw) => {
       const flags = parseFlags(rollbackFlags, raw);
       const target = parseVersionId(flags.to);
-      const { env, close } = await openLocalEnv(flags.data);
+      const { env, close } = await openLocalEnv(flags.data, { create: false });
       try {
         const before = await env.embeddings.getPointer();
         const pointer = await env.embeddings.rollback(target, before?.seq);

@@ -13,7 +13,7 @@ export function registerVersions(program: Command): void {
     .option('--data <dir>', 'data directory', './.pinnerformer')
     .action(async (raw) => {
       const flags = parseFlags(versionsFlags, raw);
-      const { env, close } = await openLocalEnv(flags.data);
+      const { env, close } = await openLocalEnv(flags.data, { create: false });
       try {
         const pointer = await env.embeddings.getPointer();
         const versions = (await env.embeddings.listVersions()).sort((a, b) =>
