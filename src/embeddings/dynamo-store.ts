@@ -377,10 +377,28 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
         },
       );
     }
-    if (record.withdrawn) await this.recordVersion({ ...id, published: true }); // rolling forward again
+    if (record.withdrawn) await this.restoreThrough(record); // rolling forward again
     const pointer = await this.putPointer(id, current.seq);
     await this.withdrawAfter(record, current.date);
     return pointer;
+  }
+
+  /**
+   * Rolling forward to a withdrawn `target` restores the view it had when published: the target
+   * and every withdrawn version of its model between the newest still-visible earlier version
+   * and it (what the rollback withdrew). They stay above the pointer's date until it moves, so a
+   * crash in between shows readers nothing new.
+   */
+  private async restoreThrough(target: VersionRecord): Promise<void> {
+    const earlier = await this.versionsOfModel(target.modelVersion, target.date);
+    const visible = earlier.filter((v) => v.published && !v.withdrawn && v.date < target.date).map((v) => v.date);
+    const base = visible.length > 0 ? visible[visible.length - 1]! : '';
+    for (const v of earlier) {
+      if (v.published && v.withdrawn && v.date > base && v.date < target.date) {
+        await this.recordVersion({ modelVersion: v.modelVersion, date: v.date, published: true });
+      }
+    }
+    await this.recordVersion({ modelVersion: target.modelVersion, date: target.date, published: true });
   }
 
   /**
