@@ -77,6 +77,7 @@ export class PinnerFormerStack extends Stack {
       OBJECT_STORE_URI: `s3://${bucket.bucketName}`,
       PARTITIONS: String(config.partitions),
       REFRESH_AGE_DAYS: String(config.refreshAgeDays),
+      REQUIRE_SUCCESS_MARKER: String(config.requireSuccessMarker),
       EMBEDDING_DTYPE: config.embeddingDtype,
       EMBEDDING_RETENTION_DAYS: String(config.embeddingRetentionDays),
     };

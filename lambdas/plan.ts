@@ -36,6 +36,7 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       backfill,
       partitions: settings.PARTITIONS,
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
+      requireMarker: settings.REQUIRE_SUCCESS_MARKER,
     });
     metrics.addMetric('RunPlanned', 'Count', 1);
     metrics.addMetric('Slices', 'Count', manifest.slices.length);

@@ -20,6 +20,7 @@ describe('deployment config', () => {
       maxVcpus: 64,
       spot: true,
       refreshAgeDays: 7,
+      requireSuccessMarker: false,
       embeddingRetentionDays: 30,
       embeddingDtype: 'float16',
       lookupAuth: 'function-url-iam',

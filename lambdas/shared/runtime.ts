@@ -23,6 +23,11 @@ const HandlerSettingsSchema = z.object({
   TABLE_NAME: z.string().min(1).optional(),
   PARTITIONS: positiveInt.default(8),
   REFRESH_AGE_DAYS: positiveInt.default(7),
+  /** Refuse a day without events/dt=D/_SUCCESS (cdk config requireSuccessMarker). */
+  REQUIRE_SUCCESS_MARKER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
   EMBEDDING_RETENTION_DAYS: positiveInt.default(30),
   /** Run-lock lease: the state machine's timeout, so a crashed run blocks its version no longer. */
