@@ -17,6 +17,7 @@ const dailyFlags = z.object({
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
+  replayFrom: dateString.optional(),
 });
 
 /** The JSON `daily --json` prints: exactly these keys first, then the extras. */
@@ -36,7 +37,31 @@ export function summaryJson(s: DailySummary): Record<string, unknown> {
     secondsByStep: s.secondsByStep,
     writeStats: s.writeStats,
     ...(s.inference ? { inference: s.inference } : {}),
+    ...(s.unknownItemShare === undefined ? {} : { unknownItemShare: s.unknownItemShare }),
+    ...(s.attempt === undefined ? {} : { attempt: s.attempt }),
+    ...(s.ignoredFiles ? { ignoredFiles: s.ignoredFiles } : {}),
+    ...(s.inputChanges ? { inputChanges: s.inputChanges, replay: s.replay } : {}),
   };
+}
+
+/** Lines naming the ignored files (counted per reason) and the input that changed since it was used. */
+function inputLines(s: DailySummary): string[] {
+  const lines: string[] = [];
+  if (s.ignoredFiles?.length) {
+    const counts = new Map<string, number>();
+    for (const f of s.ignoredFiles) counts.set(f.reason, (counts.get(f.reason) ?? 0) + 1);
+    lines.push(
+      `  ignored ${s.ignoredFiles.length} file${s.ignoredFiles.length === 1 ? '' : 's'} (${[...counts].map(([r, n]) => `${r} ${n}`).join(', ')}): ` +
+        s.ignoredFiles.map((f) => f.key).join(', '),
+    );
+  }
+  if (s.inputChanges?.length) {
+    lines.push(
+      `  input changed after it was used (not in this run): ${s.inputChanges.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}`,
+      `  replay it: ${s.replay}`,
+    );
+  }
+  return lines;
 }
 
 function inferenceLine(i: EmbedStageInference): string {
@@ -55,12 +80,14 @@ export function formatSummary(s: DailySummary): string {
     .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
     .join(', ');
   return [
-    `daily run ${s.version}: ${s.published ? 'PUBLISHED' : 'NOT PUBLISHED'}`,
-    `  events ${s.events} (invalid ${s.invalidEvents}), partitions ${s.partitions}`,
+    `daily run ${s.version}${s.attempt === undefined ? '' : ` (attempt ${s.attempt})`}: ${s.published ? 'PUBLISHED' : 'NOT PUBLISHED'}`,
+    `  events ${s.events} (invalid ${s.invalidEvents}), partitions ${s.partitions}` +
+      (s.unknownItemShare === undefined ? '' : `, ${(100 * s.unknownItemShare).toFixed(1)}% with unknown items`),
     `  users active ${s.activeUsers}, embedded ${s.embeddedUsers}; writes ${s.writeStats.items} items in ${s.writeStats.requests} requests (${s.writeStats.retries} retries)`,
     `  time: ${stages}`,
     `  embed steps (summed over partitions): ${steps}`,
     ...(s.inference ? [`  inference: ${inferenceLine(s.inference)}`] : []),
+    ...inputLines(s),
     ...s.reasons.map((r) => `  refused: ${r}`),
   ].join('\n');
 }
@@ -86,6 +113,10 @@ export function registerDaily(program: Command): void {
       'inference threads and a second partition per worker (auto: only with cores to spare or on CUDA)',
       'auto',
     )
+    .option(
+      '--replay-from <YYYY-MM-DD>',
+      'rebuild sequences from the published state before this day (input that changed or arrived late)',
+    )
     .action(async (raw) => {
       const flags = parseFlags(dailyFlags, raw);
       const summary = await runDaily({
@@ -100,6 +131,7 @@ export function registerDaily(program: Command): void {
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
+        ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);

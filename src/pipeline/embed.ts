@@ -17,7 +17,7 @@ import {
   type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
-import type { ExecutionProvider, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
+import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -116,6 +116,39 @@ function daysBetween(from: string, to: string): number {
     dayGaps.set(key, days);
   }
   return days;
+}
+
+/**
+ * How well the item table covers the events this run read (the gate refuses a model trained with
+ * item vectors when the table is missing or covers too few of them): the featurizer gives an item
+ * without a vector zeros, which the model never saw for a known item in training.
+ */
+async function itemCoverage(
+  env: PipelineEnv,
+  model: ModelDirectory,
+  incoming: ReadonlyMap<string, readonly SequenceEvent[]>,
+): Promise<ItemInputs> {
+  const itemVector = model.manifest.dims.itemVector;
+  const items = await loadItemTable(
+    env.objects,
+    itemVector,
+    model.idVocabulary,
+    model.manifest.items.idVocabulary ?? '',
+  ); // cached: the same table the embedder loaded
+  let events = 0;
+  let unknownItemEvents = 0;
+  for (const list of incoming.values()) {
+    events += list.length;
+    for (const e of list) if (items.rowOf(e.item_id) < 0) unknownItemEvents++;
+  }
+  const trainingCoverage = (model.manifest.items as { trainingCoverage?: unknown }).trainingCoverage;
+  return {
+    itemVector,
+    tableItems: items.size,
+    events,
+    unknownItemEvents,
+    ...(typeof trainingCoverage === 'number' ? { trainingCoverage } : {}),
+  };
 }
 
 /** Which users to embed on D, and why (docs/pipeline.md, "Selection"). */
@@ -218,6 +251,7 @@ export async function embedPartition(
     } else {
       sink.setPrevious(undefined, '');
     }
+    const itemInputs = await itemCoverage(env, model, incoming);
     lap('read');
 
     // ---- merge and select
@@ -325,6 +359,7 @@ export async function embedPartition(
         throttles: output.writeStats.throttles,
       },
       tokens,
+      itemInputs,
       inference: {
         threaded: inferenceOnThread,
         ...(Number.isFinite(inferCpuSeconds) ? { cpuSeconds: inferCpuSeconds } : {}),

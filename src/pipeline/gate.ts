@@ -5,6 +5,7 @@ export const GATE_DEFAULTS: Required<GateThresholds> = {
   minMeanCosine: 0.2,
   maxMeanNorm: 0.98,
   maxInvalidShare: 0.05,
+  minItemCoverageRatio: 0.5,
 };
 
 /** File-level reasons (a whole file unusable): any of them refuses the run. */
@@ -106,6 +107,28 @@ export function evaluateGate(
       reasons.push(`invalid rows${where} ${(100 * share).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
     }
   }
+  // inputs the model depends on: a model trained with item vectors needs the item table
+  const inputs = done.map((r) => r.itemInputs).filter((i) => i !== undefined);
+  const itemEvents = inputs.reduce((n, i) => n + i.events, 0);
+  const unknownItemEvents = inputs.reduce((n, i) => n + i.unknownItemEvents, 0);
+  const unknownItemShare = itemEvents > 0 ? unknownItemEvents / itemEvents : 0;
+  const itemVector = inputs[0]?.itemVector ?? 0;
+  if (itemVector > 0 && itemEvents > 0) {
+    if (inputs.every((i) => i.tableItems === 0)) {
+      reasons.push(
+        `the model uses ${itemVector}-d item vectors and the item table (items/*.parquet) is missing or empty`,
+      );
+    } else {
+      const trained = inputs[0]?.trainingCoverage;
+      const coverage = 1 - unknownItemShare;
+      if (trained !== undefined && coverage < t.minItemCoverageRatio * trained) {
+        reasons.push(
+          `the item table covers ${(100 * coverage).toFixed(2)}% of the events read, under ` +
+            `${t.minItemCoverageRatio} x the ${(100 * trained).toFixed(2)}% the model saw in training: items/ is stale or partial`,
+        );
+      }
+    }
+  }
   const badFiles = finished.reduce((n, s) => n + FILE_REASONS.reduce((m, r) => m + (s.invalidByReason[r] ?? 0), 0), 0);
   if (badFiles > 0) reasons.push(`${badFiles} event files unusable (see the slice quarantine files)`);
 
@@ -126,6 +149,7 @@ export function evaluateGate(
       meanCosine,
       invalidShare,
       worstDayInvalidShare: worstDayShare,
+      unknownItemShare,
       badFiles,
     },
   };

@@ -5,6 +5,7 @@ import type { EmbeddingDtype } from '../embeddings/types.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
+import { replayCommand } from './input-days.ts';
 import { deployModel } from './model.ts';
 import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
 import { publish } from './publish.ts';
@@ -40,6 +41,10 @@ export interface RunDailyOptions {
   readonly gate?: GateThresholds;
   /** A date whose day starts more than this many hours after now is refused; default 6 (PLAN_DEFAULTS). */
   readonly futureToleranceHours?: number;
+  /** Refuse a day without `events/dt=D/_SUCCESS`; default false. */
+  readonly requireMarker?: boolean;
+  /** Replay from this day: rebuild from the published state before it (PlanInput.replayFrom). */
+  readonly replayFrom?: string;
   /** Storage dtype of the vectors written to the table; default float16 (the store's default). */
   readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
@@ -234,6 +239,8 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
       sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
       ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
+      ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
+      ...(options.replayFrom === undefined ? {} : { replayFrom: options.replayFrom }),
     });
     lap('plan');
     const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
@@ -305,11 +312,18 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       modelVersion,
       version: run.version,
       ...attemptOf,
+      ...(run.ignoredFiles?.length ? { ignoredFiles: run.ignoredFiles } : {}),
+      ...(run.inputChanges?.length
+        ? { inputChanges: run.inputChanges, replay: replayCommand(run.inputChanges, run.date)! }
+        : {}),
       partitions: run.partitions,
       events,
       invalidEvents: slices.reduce((n, s) => n + s.invalidEvents, 0),
       activeUsers: results.reduce((n, r) => n + r.activeUsers, 0),
       embeddedUsers: results.reduce((n, r) => n + r.embeddedUsers, 0),
+      ...(typeof verdict.checks.unknownItemShare === 'number'
+        ? { unknownItemShare: verdict.checks.unknownItemShare }
+        : {}),
       published: verdict.published,
       reasons: [...failures, ...verdict.reasons],
       secondsByStage: seconds,

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { assertDayComplete, classifyEventObjects } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
-import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
+import { addDays, dayStartMs } from '../events/schema.ts';
 import { parquetRowGroups } from '../io/parquet.ts';
 import { NotFoundError, ValidationError } from '../util/errors.ts';
+import { dayFingerprint, inputChanges, replayCommand } from './input-days.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
@@ -55,6 +57,8 @@ function positiveInt(name: string, value: number, max: number): number {
 export interface PreviousSnapshot {
   readonly date: string;
   readonly attempt?: string;
+  /** Fingerprints of every event day the state was built from (RunManifest.dayFingerprints). */
+  readonly dayFingerprints: Readonly<Record<string, string>>;
 }
 
 /**
@@ -76,27 +80,61 @@ export async function findPreviousSnapshot(
     if (!bytes) continue;
     const run = JSON.parse(Buffer.from(bytes).toString('utf8')) as RunManifest;
     if (run.partitions === partitions && run.attempt === candidate.attempt) {
-      return { date: candidate.date, ...(candidate.attempt === undefined ? {} : { attempt: candidate.attempt }) };
+      return {
+        date: candidate.date,
+        ...(candidate.attempt === undefined ? {} : { attempt: candidate.attempt }),
+        dayFingerprints: run.dayFingerprints ?? {},
+      };
     }
   }
   return undefined;
 }
 
-/**
- * The attempt a new run of `date` writes under: the bare keys while the date has no published
- * version (a rerun after a crash or a refusal then rewrites the same keys), a fresh id once it
- * has one, so a rerun of a published date never touches what that version's readers get.
- */
-export async function chooseAttempt(env: PipelineEnv, modelVersion: string, date: string): Promise<string | undefined> {
-  const record = await env.embeddings.getVersion({ modelVersion, date });
-  return record?.published ? randomUUID().replaceAll('-', '').slice(0, 12) : undefined;
+/** What a run's outputs are a function of (besides the model): equal inputs, equal bytes. */
+function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChanges' | 'ignoredFiles'>): string {
+  return JSON.stringify([
+    run.partitions,
+    run.slices,
+    run.days,
+    run.backfill,
+    run.refreshAgeDays,
+    run.lookbackDays,
+    run.previousSnapshotDate ?? null,
+    run.previousSnapshotAttempt ?? null,
+    run.dayFingerprints ?? null,
+  ]);
 }
 
 /**
- * Stage 1. Finds D's event files (plus the catch-up days since the previous snapshot, or the
- * look-back on a first run), fixes P, cuts the files into byte-bounded slices (a file larger than
- * a slice into row-group pieces) and writes the run manifest. A date without any `events/dt=D/` object is refused (NotFoundError); a day whose
- * files hold no rows is allowed and reported as empty by the later stages.
+ * The attempt a new run of `date` writes under: the bare keys while the date has no published
+ * version (a rerun after a crash or a refusal rewrites the same keys); once it has one, a fresh
+ * id, so a rerun never writes a key that version's readers get. The one exception is a rerun of
+ * exactly the published attempt's inputs (a crash during or after its publish): every output is
+ * a function of them, so it rewrites the published keys with the same bytes and finishes.
+ */
+export async function chooseAttempt(
+  env: PipelineEnv,
+  draft: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChanges' | 'ignoredFiles'>,
+): Promise<string | undefined> {
+  const record = await env.embeddings.getVersion({ modelVersion: draft.modelVersion, date: draft.date });
+  if (!record?.published) return undefined;
+  const bytes = await env.objects.getIfExists(layout.runManifest(draft.modelVersion, draft.date, record.attempt));
+  const published = bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as RunManifest) : undefined;
+  if (published && published.attempt === record.attempt && runInputs(published) === runInputs(draft)) {
+    return record.attempt;
+  }
+  return randomUUID().replaceAll('-', '').slice(0, 12);
+}
+
+/**
+ * Stage 1. Finds D's event files (plus the catch-up days since the previous published state, or
+ * the look-back on a first run; with `replayFrom`, every day from there on), fixes P, cuts the
+ * files into byte-bounded slices (a file larger than a slice into row-group pieces) and writes the
+ * run manifest with what it read: a fingerprint per day, the ignored files, and the days whose
+ * input changed or arrived after later days ran. Refused before anything is written: a date
+ * after today, a date without a day folder or without any data file in it (NotFoundError, naming
+ * the ignored files), a day without `_SUCCESS` when the deployment requires the marker. A data
+ * file without rows is an empty day, allowed and reported by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
   assertRunDateNotAhead(
@@ -111,23 +149,42 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
   const manifest = await loadDeployedManifest(env, modelVersion);
 
-  const eventObjects = await env.objects.list('events/');
-  if (!eventObjects.some((o) => o.key.startsWith(`events/dt=${date}/`))) {
+  const listing = classifyEventObjects(await env.objects.list('events/'));
+  const day = listing.days.get(date);
+  if (!day) {
     throw new NotFoundError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
       date,
       root: env.objects.root,
     });
   }
-  const previous = await findPreviousSnapshot(env, modelVersion, date, partitions);
+  assertDayComplete(day, input.requireMarker ?? false);
+  if (day.files.length === 0) {
+    const ignored = day.ignored.map((f) => `${f.key} (${f.reason})`);
+    throw new NotFoundError(
+      `no data file for ${date} in events/dt=${date}/: ${ignored.length > 0 ? `ignored ${ignored.join(', ')}` : `only ${day.marker ? '_SUCCESS' : 'nothing'}`}. ` +
+        'Data files are named *.parquet directly in the day folder (docs/data.md); write an empty one for a day without events',
+      { date, ignored: day.ignored.length },
+    );
+  }
+  if (input.replayFrom !== undefined) {
+    assertRunDate(input.replayFrom);
+    if (input.replayFrom > date) {
+      throw new ValidationError(`--replay-from ${input.replayFrom} is after the run date ${date}`, {
+        replayFrom: input.replayFrom,
+      });
+    }
+  }
+  const previous = await findPreviousSnapshot(env, modelVersion, input.replayFrom ?? date, partitions);
   const previousSnapshotDate = previous?.date;
   const firstDay = previousSnapshotDate === undefined ? addDays(date, -lookbackDays) : addDays(previousSnapshotDate, 1);
-  const attempt = await chooseAttempt(env, modelVersion, date);
-  const files = eventObjects
-    .filter((o) => o.key.endsWith('.parquet'))
-    .map((o) => ({ key: o.key, size: o.size, date: dayOfEventKey(o.key) }))
-    .filter((f): f is { key: string; size: number; date: string } => f.date !== undefined)
-    .filter((f) => f.date >= firstDay && f.date <= date)
+  const runDays = [...listing.days.values()].filter((d) => d.date >= firstDay && d.date <= date);
+  const files = runDays
+    .flatMap((d) => d.files.map((f) => ({ key: f.key, size: f.size, date: d.date })))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const dayFingerprints: Record<string, string> = { ...previous?.dayFingerprints };
+  for (const d of runDays) dayFingerprints[d.date] = dayFingerprint(d.files);
+  const changed = previous ? inputChanges(listing, previous.dayFingerprints, previous.date) : [];
+  const ignoredFiles = runDays.flatMap((d) => d.ignored);
 
   const entries: SliceFile[] = [];
   for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
@@ -145,7 +202,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   }
   if (current.length > 0) slices.push({ index: slices.length, files: current });
 
-  const run: RunManifest = {
+  const inputs = {
     version: `${modelVersion}@${date}`,
     date,
     modelVersion,
@@ -156,10 +213,18 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     backfill: input.backfill ?? false,
     refreshAgeDays,
     lookbackDays,
-    ...(attempt === undefined ? {} : { attempt }),
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
+    ...(input.replayFrom === undefined ? {} : { replayFrom: input.replayFrom }),
+    dayFingerprints,
     maxLength: manifest.dims.maxLength,
+  };
+  const attempt = await chooseAttempt(env, inputs);
+  const run: RunManifest = {
+    ...inputs,
+    ...(attempt === undefined ? {} : { attempt }),
+    ignoredFiles,
+    inputChanges: changed,
     createdAt: new Date().toISOString(),
   };
   await env.objects.put(layout.runManifest(modelVersion, date, attempt), `${JSON.stringify(run, null, 2)}\n`);
@@ -174,6 +239,14 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     previousSnapshotDate,
     days: run.days.length,
   });
+  for (const f of ignoredFiles)
+    env.log?.(`ignored ${f.key}: ${f.reason} (not read; docs/data.md, "Which files count")`);
+  if (changed.length > 0) {
+    env.log?.(
+      `input changed after it was used: ${changed.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}; ` +
+        `the published state does not include it. Replay: ${replayCommand(changed, date)}`,
+    );
+  }
   return run;
 }
 
