@@ -2,7 +2,7 @@
  * The versioning contract end to end (issue 4): three daily runs on a synthetic data set through
  * the local runner (worker threads, a temp-dir object store, real dynalite).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
@@ -32,21 +32,6 @@ async function allSnapshots(mv: string, date: string) {
   const rows = new Map<string, { date: string; embedding: Float32Array }>();
   for (let p = 0; p < 4; p++) for (const [u, r] of await snapshot(mv, date, p)) rows.set(u, r);
   return rows;
-}
-
-/** Both snapshots of every partition of one run attempt. */
-function snapshotFiles(date: string, attempt?: string): string[] {
-  return [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, date, p, attempt), layout.embeddings(MV, date, p, attempt)]);
-}
-
-/** The embedding items under one sort key (`date` or `date#attempt`), keyed by pk, attributes without the sk. */
-function itemsOf(table: Map<string, string>, sortKey: string): [string, string][] {
-  return [...table]
-    .filter(([k]) => k.startsWith('u#') && k.endsWith(`|${sortKey}`))
-    .map(([k, json]) => {
-      const { sk: _sk, ...rest } = JSON.parse(json) as Record<string, unknown>;
-      return [k.slice(0, k.lastIndexOf('|')), JSON.stringify(rest)];
-    });
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -143,29 +128,33 @@ describe('daily runs over three days', () => {
     await local.store.rollback(`${MV}@${D3}`);
   });
 
-  it('reruns a published day under its own attempt: identical snapshots and items, the published ones untouched', async () => {
+  it('reruns a day idempotently: identical table and snapshots', async () => {
     // Prepare
     const tableBefore = await scanTable(local);
-    const bytesBefore = snapshotFiles(D2).map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const bytesBefore = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
     // Act
     const rerun = await run(D2);
-    // Assess
+    // Assess: the same inputs as the published attempt, so the same keys with the same bytes
     expect(rerun.published).toBe(true);
-    expect(rerun.attempt).toMatch(/^[a-z0-9]+$/);
+    expect(rerun.attempt).toBeUndefined();
     expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`); // an older day never moves it back
-    expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(rerun.attempt);
-    snapshotFiles(D2, rerun.attempt).forEach((k, i) => {
+    files.forEach((k, i) => {
       expect(readFileSync(join(dataDir, 'objects', k)).equals(bytesBefore[i]!), k).toBe(true);
     });
     const tableAfter = await scanTable(local);
-    expect(itemsOf(tableAfter, D2)).toEqual(itemsOf(tableBefore, D2)); // the first attempt's items, untouched
-    expect(itemsOf(tableAfter, `${D2}#${rerun.attempt}`)).toEqual(itemsOf(tableBefore, D2)); // same bytes, own key
+    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
+    expect(userItems(tableAfter)).toEqual(userItems(tableBefore));
   });
 
   it('pipelined (inference threads, two partitions per worker) writes the same table and snapshots as serial', async () => {
+    // Prepare
+    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
     // Act
     const serial = await run(D2, { pipelined: false });
-    const serialBytes = snapshotFiles(D2, serial.attempt).map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const serialBytes = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const serialTable = userItems(await scanTable(local));
     const pipelined = await run(D2, { pipelined: true });
     // Assess
     expect(serial.inference).toMatchObject({ lanes: 2, pipelined: false });
@@ -173,11 +162,37 @@ describe('daily runs over three days', () => {
     expect(pipelined.inference!.busyShare).toBeGreaterThan(0);
     expect(pipelined.inference!.busyShare).toBeLessThanOrEqual(1);
     expect(pipelined.embeddedUsers).toBe(serial.embeddedUsers);
-    snapshotFiles(D2, pipelined.attempt).forEach((k, i) => {
+    files.forEach((k, i) => {
       expect(readFileSync(join(dataDir, 'objects', k)).equals(serialBytes[i]!), k).toBe(true);
     });
-    const table = await scanTable(local);
-    expect(itemsOf(table, `${D2}#${pipelined.attempt}`)).toEqual(itemsOf(table, `${D2}#${serial.attempt}`));
+    expect(userItems(await scanTable(local))).toEqual(serialTable);
+  });
+
+  it('a rerun of a published day with changed input writes under its own attempt; publishing it switches readers', async () => {
+    // Prepare: one more event file on D2 (a late delivery)
+    const before = await scanTable(local);
+    const folder = join(dataDir, 'objects', 'events', `dt=${D2}`);
+    const extra = join(folder, 'part-late.parquet');
+    cpSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.parquet'))!), extra);
+    // Act: refused first (no drift can pass), then with the default gate
+    const refused = await run(D2, { gate: { minMeanCosine: 1.5 } });
+    const afterRefused = await scanTable(local);
+    const repaired = await run(D2);
+    rmSync(extra);
+    // Assess
+    expect(refused.published).toBe(false);
+    expect(refused.attempt).toMatch(/^[a-z0-9]+$/);
+    const published = [...before].filter(([k]) => !k.startsWith('u#'));
+    expect([...afterRefused].filter(([k]) => k.startsWith('#version') || k.startsWith('#pointer'))).toEqual(
+      published.filter(([k]) => k.startsWith('#version') || k.startsWith('#pointer')),
+    );
+    for (const [k, v] of before) if (k.startsWith('u#')) expect(afterRefused.get(k)).toBe(v);
+    expect(repaired.published).toBe(true);
+    expect(repaired.attempt).toMatch(/^[a-z0-9]+$/);
+    expect(repaired.attempt).not.toBe(refused.attempt);
+    expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(repaired.attempt);
+    const files = [0, 1, 2, 3].map((p) => layout.sequences(MV, D2, p, repaired.attempt));
+    for (const k of files) expect(readFileSync(join(dataDir, 'objects', k)).length).toBeGreaterThan(0);
   });
 
   it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {

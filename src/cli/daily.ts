@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { runDaily } from '../pipeline/local-runner.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
-import { dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
+import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
+
+/** Env var a deployment sets to require `events/dt=D/_SUCCESS` before a day runs (same as --require-marker). */
+export const REQUIRE_MARKER_ENV = 'PINNERFORMER_REQUIRE_MARKER';
 
 const dailyFlags = z.object({
   date: dateString,
@@ -18,6 +21,7 @@ const dailyFlags = z.object({
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
   replayFrom: dateString.optional(),
+  requireMarker: z.boolean().default(false),
 });
 
 /** The JSON `daily --json` prints: exactly these keys first, then the extras. */
@@ -117,8 +121,14 @@ export function registerDaily(program: Command): void {
       '--replay-from <YYYY-MM-DD>',
       'rebuild sequences from the published state before this day (input that changed or arrived late)',
     )
+    .option(
+      '--require-marker',
+      `refuse a day whose events/dt=D/ has no _SUCCESS marker yet (also ${REQUIRE_MARKER_ENV}=1)`,
+    )
     .action(async (raw) => {
       const flags = parseFlags(dailyFlags, raw);
+      checkDataDir(flags.data, true);
+      const requireMarker = flags.requireMarker || process.env[REQUIRE_MARKER_ENV] === '1';
       const summary = await runDaily({
         dataDir: flags.data,
         date: flags.date,
@@ -132,6 +142,7 @@ export function registerDaily(program: Command): void {
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
         ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
+        requireMarker,
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);
