@@ -108,11 +108,11 @@ describe('publish gate', () => {
     expect(counts.reasons.join()).toMatch(/11 users embedded, 10 written/);
     expect(drift.reasons.join()).toMatch(/drift/);
     expect(driftAcrossModels.passed).toBe(true);
-    expect(bad.reasons.join()).toMatch(/invalid rows 9.09% > 5.00%/);
+    expect(bad.reasons).toContain('invalid rows 9.09% > 5.00% (quarantined rows in this run: unknown_action 100)');
     expect(
       evaluateGate(run, [slice({ invalidEvents: 100 })], [partition(0), partition(1)], { maxInvalidShare: 0.1 }).passed,
     ).toBe(true);
-    expect(unreadable.reasons.join()).toMatch(/1 event files unusable/);
+    expect(unreadable.reasons).toContain('1 event files unusable (unreadable_file 1)');
   });
 });
 
@@ -133,7 +133,7 @@ describe('publish gate: each day and the model inputs on their own', () => {
     const onD = evaluateGate({ ...run, date: '2026-10-02' }, [diluted], [partition(0), partition(1)]);
     const earlier = evaluateGate({ ...run, date: '2026-10-02' }, [badCatchUp], [partition(0), partition(1)]);
     // Assess
-    expect(onD.reasons).toEqual(['invalid rows 100.00% > 5.00%']);
+    expect(onD.reasons).toEqual(['invalid rows 100.00% > 5.00% (quarantined rows in this run: ts_in_future 100)']);
     expect(earlier.reasons).toEqual(['invalid rows on catch-up day 2026-10-01 90.00% > 5.00%']);
   });
 

@@ -1,3 +1,4 @@
+import { describeReasonCounts } from '../events/reason-counts.ts';
 import type { GateThresholds, PartitionResult, RunManifest, SliceResult } from './types.ts';
 
 export const GATE_DEFAULTS: Required<GateThresholds> = {
@@ -98,13 +99,20 @@ export function evaluateGate(
     }
   }
   if (days.size === 0) days.set(run.date ?? '', { valid, invalid }); // results written before per-day counts
+  // Which rules the rows broke, over the whole run (slices count reasons, not reasons per day).
+  const byReason = sumReasons(finished);
+  const rowCounts = Object.fromEntries(Object.entries(byReason).filter(([r]) => !FILE_REASONS.includes(r)));
+  const rowReasons =
+    Object.keys(rowCounts).length === 0 ? '' : ` (quarantined rows in this run: ${describeReasonCounts(rowCounts)})`;
   let worstDayShare = 0;
   for (const [day, counts] of [...days].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const share = counts.invalid + counts.valid > 0 ? counts.invalid / (counts.invalid + counts.valid) : 0;
     worstDayShare = Math.max(worstDayShare, share);
     if (share > t.maxInvalidShare) {
       const where = day === run.date || day === '' ? '' : ` on catch-up day ${day}`;
-      reasons.push(`invalid rows${where} ${(100 * share).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
+      reasons.push(
+        `invalid rows${where} ${(100 * share).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%${rowReasons}`,
+      );
     }
   }
   // inputs the model depends on: a model trained with item vectors needs the item table
@@ -129,8 +137,17 @@ export function evaluateGate(
       }
     }
   }
-  const badFiles = finished.reduce((n, s) => n + FILE_REASONS.reduce((m, r) => m + (s.invalidByReason[r] ?? 0), 0), 0);
-  if (badFiles > 0) reasons.push(`${badFiles} event files unusable (see the slice quarantine files)`);
+  const fileCounts = Object.fromEntries(FILE_REASONS.map((r) => [r, byReason[r] ?? 0]));
+  const badFiles = Object.values(fileCounts).reduce((n, c) => n + c, 0);
+  if (badFiles > 0) {
+    const where = finished.map((s) => s.quarantineKey).filter((k): k is string => k !== undefined);
+    reasons.push(
+      `${badFiles} event files unusable (${describeReasonCounts(fileCounts)})` +
+        (where.length > 0
+          ? `; each file and why: ${where.slice(0, 3).join(', ')}${where.length > 3 ? ', …' : ''}`
+          : ''),
+    );
+  }
 
   return {
     passed: reasons.length === 0,
@@ -153,4 +170,13 @@ export function evaluateGate(
       badFiles,
     },
   };
+}
+
+/** Quarantine reason counts summed over the finished slices. */
+function sumReasons(slices: readonly SliceResult[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const slice of slices) {
+    for (const [reason, n] of Object.entries(slice.invalidByReason)) sum[reason] = (sum[reason] ?? 0) + n;
+  }
+  return sum;
 }

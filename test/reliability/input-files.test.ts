@@ -5,7 +5,7 @@
  * test/event-corpus.test.ts) and report the file it ignored.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEventDay } from '../../src/events/read-events.ts';
@@ -53,15 +53,61 @@ describe('a day written by another tool', { timeout: 300_000 }, () => {
     try {
       // Act
       const run = await runCli(
-        ['daily', '--date', D1, '--model', fixtureModel('tiny'), '--data', early, '--partitions', '2', '--workers', '1'],
+        [
+          'daily',
+          '--date',
+          D1,
+          '--model',
+          fixtureModel('tiny'),
+          '--data',
+          early,
+          '--partitions',
+          '2',
+          '--workers',
+          '1',
+        ],
         { env: { PINNERFORMER_REQUIRE_MARKER: '1' } },
       );
       // Assess
       expect(run.code).toBe(2);
-      expect(run.stderr).toMatch(new RegExp(`events/dt=${D1}/ has no _SUCCESS marker and this deployment requires one`));
+      expect(run.stderr).toMatch(
+        new RegExp(`events/dt=${D1}/ has no _SUCCESS marker and this deployment requires one`),
+      );
       expect(readdirSync(join(early, 'objects'))).not.toContain('runs');
     } finally {
       rmSync(early, { recursive: true, force: true });
+    }
+  });
+
+  it('delivered twice is refused with the reason code and count in the CLI output, not a pointer into JSON', async () => {
+    // Prepare: the day's file copied under a second name (every row a duplicate)
+    const twice = `${dataDir}-twice`;
+    cpSync(dataDir, twice, { recursive: true });
+    const folder = join(twice, 'objects', 'events', `dt=${D1}`);
+    copyFileSync(join(folder, 'PART-00000.PARQUET'), join(folder, 'PART-00001.PARQUET'));
+    try {
+      // Act
+      const run = await runCli([
+        'daily',
+        '--date',
+        D1,
+        '--model',
+        fixtureModel('tiny'),
+        '--data',
+        twice,
+        '--partitions',
+        '2',
+        '--workers',
+        '1',
+      ]);
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('NOT PUBLISHED');
+      expect(run.stdout).toContain(
+        `refused: invalid rows 50.00% > 5.00% (quarantined rows in this run: duplicate_row ${expectedEvents})`,
+      );
+    } finally {
+      rmSync(twice, { recursive: true, force: true });
     }
   });
 
