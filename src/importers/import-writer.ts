@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dayStartMs, formatDay } from '../events/schema.ts';
 import { checkRow } from '../events/validate.ts';
@@ -165,6 +165,18 @@ export class ImportWriter {
         { importId: first.importId, inputSha256 },
       );
     }
+    const record: ImportRecord = {
+      importId: this.importId,
+      source: this.options.source,
+      inputSha256,
+      files: written.files,
+      ...(this.quarantine ? { quarantineFile: this.quarantineKey } : {}),
+      events: written.rows,
+      createdAt: new Date().toISOString(),
+    };
+    // The record goes first: a crash while linking leaves a record naming every file, so the
+    // same input is refused until --overwrite, which removes whatever of it got in place.
+    await this.writeRecord(record);
     const keys = [...written.files, ...(this.quarantine ? [this.quarantineKey] : [])];
     const placed: string[] = [];
     try {
@@ -176,21 +188,12 @@ export class ImportWriter {
       }
     } catch (error) {
       for (const target of placed) await unlink(target).catch(() => undefined);
+      await unlink(join(this.options.out, 'imports', `${record.importId}.json`)).catch(() => undefined);
       throw error;
     }
-    const record: ImportRecord = {
-      importId: this.importId,
-      source: this.options.source,
-      inputSha256,
-      files: written.files,
-      ...(this.quarantine ? { quarantineFile: this.quarantineKey } : {}),
-      events: written.rows,
-      createdAt: new Date().toISOString(),
-    };
-    await this.writeRecord(record);
     for (const old of earlier) await this.removeImport(old);
     await rm(this.staging, { recursive: true, force: true });
-    await rm(join(this.options.out, '.import-tmp'), { recursive: false }).catch(() => undefined);
+    await rmdir(join(this.options.out, '.import-tmp')).catch(() => undefined); // only when no other import stages
     return {
       source: this.options.source,
       importId: this.importId,
