@@ -2,10 +2,11 @@
  * The versioning contract end to end (issue 4): three daily runs on a synthetic data set through
  * the local runner (worker threads, a temp-dir object store, real dynalite).
  */
-import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
+import { encodeEvents } from '../src/events/write-events.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
@@ -171,9 +172,9 @@ describe('daily runs over three days', () => {
   it('a rerun of a published day with changed input writes under its own attempt; publishing it switches readers', async () => {
     // Prepare: one more event file on D2 (a late delivery)
     const before = await scanTable(local);
-    const folder = join(dataDir, 'objects', 'events', `dt=${D2}`);
-    const extra = join(folder, 'part-late.parquet');
-    cpSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.parquet'))!), extra);
+    const extra = join(dataDir, 'objects', 'events', `dt=${D2}`, 'part-late.parquet');
+    const late = { userId: 'u-late', itemId: 'i0000001', action: 'save' as const, surface: 'home', durationMs: 1000 };
+    writeFileSync(extra, encodeEvents([{ ...late, ts: Date.parse(`${D2}T12:00:00Z`) }]));
     // Act: refused first (no drift can pass), then with the default gate
     const refused = await run(D2, { gate: { minMeanCosine: 1.5 } });
     const afterRefused = await scanTable(local);
