@@ -71,7 +71,7 @@ eval: install ## Offline evaluation of the demo model (docs/model.md)
 	$(PY) -m pinnerformer.evaluate --model models/demo --out reports/eval.json
 
 ablation: install ## Objectives, negatives and baselines: reports/ablation.{md,json,png}
-	$(PY) -m pinnerformer.ablation --out reports
+	$(PY) -m pinnerformer.ablation --out reports $(ABLATION_ARGS)
 
 bench: install ## Benchmarks: reports/bench.{json,md,png}
 	npm run bench

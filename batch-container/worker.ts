@@ -6,12 +6,13 @@
  * (read, merge, featurize, write) keeps pace with its GPU (docs/deploy.md). With the CUDA provider
  * it first proves the GPU is really used (a CUDA session on the deployed model with CPU fallback
  * disabled) and fails fast otherwise. Exit codes drive Batch's retry strategy
- * (cdk/constructs/embed-batch.ts): 75 = transient, retried; anything else = not retried.
+ * (src/contract/run-contract.ts EXIT_CODES): 75 = transient, retried; anything else = not retried.
  */
 import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import { EXIT_CODES, RUN_METRICS } from '../src/contract/run-contract.ts';
+import { readWorkerEnv } from '../src/contract/stage-env.ts';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
 import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
@@ -23,31 +24,8 @@ import { WorkerPool } from '../src/pipeline/worker-pool.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
 import { PinnerFormerError, TransientError, ValidationError } from '../src/util/errors.ts';
 
-/** Exit codes; 75 (EX_TEMPFAIL) must match WORKER_RETRYABLE_EXIT_CODE in the job definition. */
-export const EXIT = { ok: 0, unexpected: 1, invalid: 2, model: 3, transient: 75 } as const;
-
-/** Most partitions one array child embeds at once (each lane holds a partition in memory). */
-export const MAX_PARTITIONS_PER_JOB = 16;
-
-const WorkerSettingsSchema = z
-  .object({
-    RUN_DATE: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD'),
-    MODEL_VERSION: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected [A-Za-z0-9._-]{1,64}'),
-    AWS_BATCH_JOB_ARRAY_INDEX: z.coerce.number().int().min(0),
-    PARTITIONS: z.coerce.number().int().min(1),
-    PARTITIONS_PER_JOB: z.coerce.number().int().min(1).max(MAX_PARTITIONS_PER_JOB).default(1),
-    OBJECT_STORE_URI: z.string().min(1),
-    TABLE_NAME: z.string().min(1),
-    EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
-    EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
-    EMBEDDING_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
-    /** Local runs and tests only. */
-    DYNAMODB_ENDPOINT: z.url().optional(),
-  })
-  .refine((s) => s.AWS_BATCH_JOB_ARRAY_INDEX < Math.ceil(s.PARTITIONS / s.PARTITIONS_PER_JOB), {
-    message: 'AWS_BATCH_JOB_ARRAY_INDEX must be below the array size, ceil(PARTITIONS / PARTITIONS_PER_JOB)',
-    path: ['AWS_BATCH_JOB_ARRAY_INDEX'],
-  });
+/** Exit codes Batch's retry strategy reads (the run contract): 75 = transient, retried. */
+export const EXIT = EXIT_CODES;
 
 /** The partitions array child `index` embeds: K consecutive ones, fewer in the last child. */
 export function partitionsOfChild(index: number, partitions: number, perJob: number): number[] {
@@ -65,16 +43,13 @@ export interface WorkerSettings {
   readonly executionProvider: ExecutionProvider;
   readonly dtype: 'float16' | 'float32';
   readonly retentionDays: number;
+  /** Each lane's write pace (write units per second); absent: unpaced. */
+  readonly writeUnitsPerSecond?: number;
   readonly dynamoEndpoint?: string;
 }
 
 export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
-  const result = WorkerSettingsSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new ValidationError(`invalid worker environment: ${problems.join('; ')}`);
-  }
-  const s = result.data;
+  const s = readWorkerEnv(env);
   return {
     date: s.RUN_DATE,
     modelVersion: s.MODEL_VERSION,
@@ -84,6 +59,9 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
     executionProvider: s.EXECUTION_PROVIDER,
     dtype: s.EMBEDDING_DTYPE,
     retentionDays: s.EMBEDDING_RETENTION_DAYS,
+    ...(s.WRITE_UNITS_PER_SECOND_PER_LANE === undefined
+      ? {}
+      : { writeUnitsPerSecond: s.WRITE_UNITS_PER_SECOND_PER_LANE }),
     ...(s.DYNAMODB_ENDPOINT ? { dynamoEndpoint: s.DYNAMODB_ENDPOINT } : {}),
   };
 }
@@ -184,6 +162,7 @@ export async function runWorker(
     modelVersion: settings.modelVersion,
     partition,
     executionProvider: settings.executionProvider,
+    ...(settings.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: settings.writeUnitsPerSecond }),
   });
   let lanes: Lanes | undefined;
   try {
@@ -196,7 +175,7 @@ export async function runWorker(
       if (partitions.length > 1) lanes = deps.openLanes(settings, env, partitions.length);
     } catch (error) {
       // nothing ran: every partition of the child failed
-      metrics.addMetric('PartitionFailed', 'Count', partitions.length);
+      metrics.addMetric(RUN_METRICS.partitionFailed.name, 'Count', partitions.length);
       throw error;
     }
     const outcomes = await Promise.allSettled(
@@ -209,11 +188,11 @@ export async function runWorker(
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'fulfilled') {
         results.push(outcome.value);
-        metrics.addMetric('PartitionSucceeded', 'Count', 1);
-        metrics.addMetric('EmbeddedUsers', 'Count', outcome.value.embeddedUsers);
+        metrics.addMetric(RUN_METRICS.partitionSucceeded.name, 'Count', 1);
+        metrics.addMetric(RUN_METRICS.embeddedUsers.name, 'Count', outcome.value.embeddedUsers);
       } else {
         errors.push(outcome.reason);
-        metrics.addMetric('PartitionFailed', 'Count', 1);
+        metrics.addMetric(RUN_METRICS.partitionFailed.name, 'Count', 1);
         env.log?.(`partition ${partitions[i]} failed: ${(outcome.reason as Error)?.message ?? outcome.reason}`);
       }
     });
@@ -227,8 +206,8 @@ export async function runWorker(
 
 /** The container's main: exit code for Batch, one JSON log line per outcome. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const logger = new Logger({ serviceName: 'embed-worker' });
-  const metrics = new Metrics({ serviceName: 'embed-worker' });
+  const logger = new Logger({ serviceName: RUN_METRICS.partitionSucceeded.service });
+  const metrics = new Metrics({ serviceName: RUN_METRICS.partitionSucceeded.service });
   try {
     const settings = readWorkerSettings(env);
     logger.appendKeys({ date: settings.date, modelVersion: settings.modelVersion, partitions: settings.partitions });

@@ -3,7 +3,7 @@
  * the real store (DynamoEmbeddingStore on embedded dynalite), and a projected daily/monthly AWS
  * cost for 10M and 100M daily active users from the list prices below.
  */
-import { VCPUS_PER_PARTITION } from '../cdk/batch-sizing.ts';
+import { VCPUS_PER_PARTITION } from '../src/contract/run-contract.ts';
 import type { EmbeddingDtype } from '../src/embeddings/types.ts';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { Rng } from '../src/synth/rng.ts';
@@ -95,13 +95,15 @@ export interface CostInput {
    * present, a container cannot embed faster than its CPU threads do this work.
    */
   readonly cpuSecondsPerUser?: number;
+  /** Share of embedded users whose write the write policy skips (section 6, measured); default 0. */
+  readonly writeSkipShare?: number;
 }
 
 /**
  * Threads of one lane (partition) of a Batch child that do its CPU work: the embedding thread
  * (read, merge, featurize, sequence snapshot) and the writer thread (table writes, embedding
  * snapshot); inference runs on a third, waiting on the GPU. Perfect balance between the two is
- * assumed, and a lane's 4 vCPUs (cdk/batch-sizing.ts) are 2 cores.
+ * assumed, and a lane's 4 vCPUs (src/contract/run-contract.ts) are 2 cores.
  */
 export const CPU_THREADS_PER_LANE = 2;
 
@@ -177,9 +179,10 @@ export function projectCost(input: CostInput, dau: number, precision: 'fp32' | '
   });
   const best = byShape.reduce((a, b) => (b.usdPerDay < a.usdPerDay ? b : a));
   const gpu = best.usdPerDay;
-  const dynamoWrites = ((dau * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
-  // Items of the last tableRetentionDays days are stored (one per embedded user and day).
-  const storedGb = (dau * input.tableRetentionDays * input.bytesPerItem) / 1e9;
+  const written = dau * (1 - (input.writeSkipShare ?? 0));
+  const dynamoWrites = ((written * input.writeUnitsPerUser) / 1e6) * PRICES.dynamoWritePerMillionWru;
+  // Items of the last tableRetentionDays days are stored (one per written user and day).
+  const storedGb = (written * input.tableRetentionDays * input.bytesPerItem) / 1e9;
   const dynamoStorage = (storedGb * PRICES.dynamoStoragePerGbMonth) / 30;
   const allUsers = dau / input.activeShare;
   const s3Gb = (allUsers * input.snapshotBytesPerUser * input.snapshotRetentionDays) / 1e9;

@@ -10,7 +10,6 @@
  * PINNERFORMER_PIPELINED=0|1 sets the runner's pipelining (default: its own choice). stageEndMicros
  * holds when each stage ended on process.hrtime's clock (µs), the clock of --cpu-prof's samples.
  */
-import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { runWorker, type WorkerSettings } from '../batch-container/worker.ts';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
@@ -52,7 +51,7 @@ if (mode === 'generate') {
   const partitions = partitionList!.split(',').map(Number);
   const table = await openLocalEmbeddings({ store: { wallClockExpiry: false } });
   try {
-    const objectsDir = join(dataDir!, 'objects');
+    const objectsDir = dataDir!;
     const env = {
       objects: new LocalObjectStore(objectsDir),
       embeddings: table.store,

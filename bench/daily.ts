@@ -157,7 +157,7 @@ const START = '2026-01-01';
 
 export async function benchDailySize(options: DailyOptions): Promise<DailySizeResult> {
   const dataDir = resolve(options.workDir, `daily-${options.users}`);
-  const objects = join(dataDir, 'objects');
+  const objects = dataDir;
   const marker = join(dataDir, 'generated.json');
   const spec = JSON.stringify({ users: options.users, days: options.days, seed: options.seed, start: START });
   let generated: ChildOutput<GenerateSummary>;
@@ -249,7 +249,7 @@ export async function embeddedSequences(
   date: string,
   limit: number,
 ): Promise<{ userId: string; events: SequenceEvent[] }[]> {
-  const objects = join(resolve(workDir, `daily-${users}`), 'objects');
+  const objects = resolve(workDir, `daily-${users}`);
   const out: { userId: string; events: SequenceEvent[] }[] = [];
   for (let p = 0; out.length < limit; p++) {
     const key = layout.sequences(modelVersion, date, p);

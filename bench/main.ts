@@ -42,8 +42,10 @@ import { benchPipelining, cpuSecondsPerUser, type PipeliningResult } from './pip
 import { elapsedSeconds, progress } from './progress.ts';
 import { PYTHON, TorchServer } from './python.ts';
 import { renderMarkdown } from './report.ts';
+import { type ScaleResult, scaleSection } from './scale-sim.ts';
 import { round } from './stats.ts';
 import { evaluateTargets, runGemmPeak } from './targets.ts';
+import { benchWritePolicy, type WritePolicyResult, writeSkipShareOf } from './write-policy.ts';
 
 export interface BenchReport {
   readonly createdAt: string;
@@ -79,6 +81,10 @@ export interface BenchReport {
   readonly lookup: readonly LookupFigures[];
   /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
   readonly gpu?: GpuResults;
+  /** Section 6: write only what changed (bench/write-policy.ts). */
+  readonly writePolicy?: WritePolicyResult;
+  /** Section 7: the scale plan's simulation (bench/scale-sim.ts). */
+  readonly scale?: ScaleResult;
   readonly targets: ReturnType<typeof evaluateTargets>;
   readonly errors: readonly string[];
 }
@@ -197,7 +203,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
     .option(
       '--skip <sections>',
-      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper',
+      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper, write-policy, scale',
       '',
     )
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
@@ -222,8 +228,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     const gpu = readGpuResults(flags.gpu);
     const { gpuEfficiency: _stale, ...stored } = (earlier.projection?.assumptions ?? {}) as Partial<CostInput>;
     const cpuSide = cpuSideAssumption(earlier.pipelining, earlier.inference.padding);
+    const writeSkipShare = writeSkipShareOf(earlier.writePolicy);
     const assumptions = {
       ...stored,
+      ...(writeSkipShare === undefined ? {} : { writeSkipShare }),
       efficiency,
       prices: PRICES,
       ...gpuAssumption(gpu),
@@ -234,8 +242,14 @@ export async function main(argv: readonly string[]): Promise<void> {
       assumptions,
       ...projectionOf(assumptions as unknown as CostInput),
     };
-    const { gpu: _earlierGpu, ...rest } = earlier;
-    const updated = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+    const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
+    const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+    const scale = await scaleSection(withProjection, {
+      workDir: resolve(flags.work),
+      label: `${flags.render} of ${earlier.createdAt}`,
+      ...(earlier.scale ? { earlier: earlier.scale } : {}),
+    });
+    const updated = { ...withProjection, ...(scale ? { scale } : {}) };
     writeReports({ ...updated, targets: evaluateTargets(updated) }, flags.out);
     return;
   }
@@ -378,6 +392,21 @@ export async function main(argv: readonly string[]): Promise<void> {
     );
   }
 
+  // ---- 6. write only what changed: the quality replay (PyTorch) and the daily run with the policy
+  const writePolicy = skip.has('write-policy')
+    ? undefined
+    : await benchWritePolicy({
+        workDir: work,
+        modelDir: demo.dir,
+        users: quick ? 2000 : 20_000,
+        days: quick ? 3 : 6,
+        steps: quick ? 20 : 200,
+        onError: (what, error) => {
+          errors.push(`${what}: ${(error as Error).message}`);
+          progress(`${what} FAILED: ${(error as Error).message}`);
+        },
+      });
+
   // ---- 1. inference
   let gemmStart: GemmPeak | undefined;
   let gemmEnd: GemmPeak | undefined;
@@ -498,6 +527,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       snapshotRetentionDays: 7,
       tableRetentionDays: 30,
       activeShare: 0.3,
+      ...(writeSkipShareOf(writePolicy) === undefined ? {} : { writeSkipShare: writeSkipShareOf(writePolicy)! }),
     };
     projection = {
       assumptions: {
@@ -540,10 +570,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     ...(projection ? { projection } : {}),
     lookup,
     ...(gpuResults ? { gpu: gpuResults } : {}),
+    ...(writePolicy ? { writePolicy } : {}),
     targets: [],
     errors,
   };
-  const withTargets: BenchReport = { ...report, targets: evaluateTargets(report) };
+  // ---- 7. the scale plan, from this run's figures (or reports/bench.json's where sections were skipped)
+  const scale = skip.has('scale') ? undefined : await measure('scale', () => scaleSection(report, { workDir: work }));
+  const withScale: BenchReport = { ...report, ...(scale ? { scale } : {}) };
+  const withTargets: BenchReport = { ...withScale, targets: evaluateTargets(withScale) };
   writeReports(withTargets, flags.out);
   for (const t of withTargets.targets) progress(`target ${t.met ? 'MET ' : 'MISS'} ${t.name}: ${t.measured}`);
 }

@@ -4,6 +4,7 @@ import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
 import type { BenchReport } from './main.ts';
+import { renderScale, renderWritePolicy } from './scale-report.ts';
 import { round } from './stats.ts';
 import { runGemmPeak } from './targets.ts';
 
@@ -229,7 +230,7 @@ export function renderMarkdown(r: BenchReport): string {
         )
         .join(
           ', ',
-        )}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item). ${a.note}.${a.cpuNote ? ` CPU side: ${a.cpuNote}; a container is billed for whichever takes longer, its GPU's time or its lanes' CPU work (column "limited by"), and each row takes the cheapest g5 size, one lane per 4 vCPUs (cdk/batch-sizing.ts; the stack's partitionsPerJob, default 2).` : ''}`,
+        )}. Writes: ${a.writeUnitsPerUser} WRU/user (float16, ${a.bytesPerItem} B/item)${a.writeSkipShare === undefined ? '' : `, ${pct(a.writeSkipShare as number)} of embedded users not written (the write policy at its default threshold, section 6; runs apply it with --write-skip-cosine)`}. ${a.note}.${a.cpuNote ? ` CPU side: ${a.cpuNote}; a container is billed for whichever takes longer, its GPU's time or its lanes' CPU work (column "limited by"), and each row takes the cheapest g5 size, one lane per 4 vCPUs (src/contract/run-contract.ts; the stack's partitionsPerJob, default 2).` : ''}`,
       '',
       `List prices (USD, us-east-1, on-demand): ${Object.entries(a.prices as Record<string, number>)
         .map(([k, v]) => `${k} ${v}`)
@@ -335,7 +336,7 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     out.push('(not run)', '');
   }
-  out.push(...renderGpu(r.gpu));
+  out.push(...renderGpu(r.gpu), ...renderWritePolicy(r.writePolicy), ...renderScale(r.scale));
   return `${out.filter((l) => l !== undefined).join('\n')}\n`;
 }
 
@@ -470,7 +471,7 @@ function lanesSection(l: BenchReport['lanes']): string[] {
     '',
     lanesMeans('From the sources (tsx)', l.fromSources),
     '',
-    `Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane starts a worker thread and a writer thread and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. Under tsx every thread transpiles and loads the sources again (about 2 CPU seconds a thread here), which is most of what lanes cost from the sources; bundled, a thread starts in a few hundred CPU milliseconds. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, cdk/batch-sizing.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
+    `Here inference is CPU work and both shapes already use every core, so lanes cannot be faster; what this run shows is their price: each lane starts a worker thread and a writer thread and loads its own session and item table (the serial shape's one process loads them once for both partitions; one-partition children each load them too), and partitions that share cores run slower each. Under tsx every thread transpiles and loads the sources again (about 2 CPU seconds a thread here), which is most of what lanes cost from the sources; bundled, a thread starts in a few hundred CPU milliseconds. On a GPU instance the lanes run a child's CPU work on the cores the one-partition child left idle (4 vCPUs per lane, src/contract/run-contract.ts); the cost projection (section 3) prices that, and a Batch child's production partitions (hundreds of thousands of users) make the start-up negligible. The GPU case itself is unmeasured (no GPU with onnxruntime's CUDA libraries was available).`,
     '',
   ];
 }

@@ -4,6 +4,7 @@
  */
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
 import type { BenchReport } from './main.ts';
+import { scaleTargets, writePolicyTargets } from './scale-report.ts';
 import { round } from './stats.ts';
 
 export interface TargetResult {
@@ -228,5 +229,6 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
           : 'a per-run cost grows faster than the users: look at the per-stage times (partition and publish are run-wide).',
     });
   }
+  out.push(...writePolicyTargets(report.writePolicy), ...scaleTargets(report.scale));
   return out;
 }

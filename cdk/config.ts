@@ -4,9 +4,19 @@
  * `npx cdk deploy -c partitions=32 -c spot=false`. Every field has a documented default.
  */
 import { z } from 'zod';
+import {
+  arraySizeOf,
+  BATCH_ARRAY_SIZE,
+  formatIssues,
+  type IntLimit,
+  PARTITIONS,
+  PARTITIONS_PER_JOB,
+  REFRESH_AGE_DAYS,
+} from '../src/contract/run-contract.ts';
+import { DEFAULT_STACK_NAME } from '../src/contract/stack-outputs.ts';
 import { assertRefreshWithinRetention, DEFAULT_RETENTION_DAYS } from '../src/embeddings/table-schema.ts';
 import { ValidationError } from '../src/util/errors.ts';
-import { DEFAULT_STACK_NAME } from './outputs.ts';
+import { instanceTypeProblem, placementProblems } from './instance-sizes.ts';
 
 /** `-c key=value` overrides arrive as strings: turn them into numbers, booleans and lists. */
 const fromString =
@@ -25,15 +35,15 @@ const LOG_RETENTION_DAYS: readonly number[] = [
 ];
 
 const int = (min: number, max: number) => z.preprocess(fromString('number'), z.number().int().min(min).max(max));
+/** A setting bounded by the run contract's limit, with its default. */
+const limited = (limit: IntLimit) => int(limit.min, limit.max).default(limit.default);
 const bool = () => z.preprocess(fromString('boolean'), z.boolean());
 
-/** An EC2 instance family (`g5`) or size (`g6.2xlarge`) with NVIDIA GPUs. */
-const gpuInstanceType = z
-  .string()
-  .regex(
-    /^(g4dn|g5|g5g|g6|g6e|gr6|p3|p4d|p5)(\.[0-9]*x?large)?$/,
-    'expected a GPU instance family or type, e.g. g5 or g6.xlarge',
-  );
+/** An x86 NVIDIA GPU instance family (`g5`) or type (`g6.2xlarge`) from cdk/instance-sizes.ts. */
+const gpuInstanceType = z.string().superRefine((type, context) => {
+  const problem = instanceTypeProblem(type);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
 
 export const DeploymentConfigSchema = z
   .object({
@@ -47,25 +57,69 @@ export const DeploymentConfigSchema = z
       .string()
       .regex(/^(cron\(.+\)|rate\(.+\))$/, 'expected cron(...) or rate(...)')
       .default('cron(0 3 * * ? *)'),
-    /** Whether the schedule starts runs; turn off to run only by hand. Default: true. */
-    scheduleEnabled: bool().default(true),
-    /** Partition count of the daily run = Batch array size (2..10000). Fixed per deployment. Default: 16. */
-    partitions: int(2, 10_000).default(16),
+    /**
+     * Whether the schedule starts runs. Default: false, so a fresh deployment does not alarm
+     * before a model is deployed and a backfill has published; enable with
+     * `npx cdk deploy -c scheduleEnabled=true` (docs/deploy.md).
+     */
+    scheduleEnabled: bool().default(false),
+    /**
+     * What starts the daily run: the clock (`schedule`), or the day's completion marker landing in
+     * S3 (`completion-marker`: `events/dt=D/<completionMarkerName>` starts the run of day D).
+     * Default: schedule.
+     */
+    trigger: z.enum(['schedule', 'completion-marker']).default('schedule'),
+    /** File name of the completion marker, for trigger=completion-marker. Default: _SUCCESS. */
+    completionMarkerName: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,128}$/, 'expected a file name such as _SUCCESS')
+      .default('_SUCCESS'),
+    /** Hours a run keeps retrying a day whose events have not arrived (0 = fail at once). Default: 6. */
+    dataWaitHours: int(0, 24).default(6),
+    /** Minutes between those retries. Default: 30. */
+    dataRetryMinutes: int(5, 240).default(30),
+    /** Default partition count of a run (the run manifest carries it to the Batch children). Default: 8. */
+    partitions: limited(PARTITIONS),
     /**
      * Partitions one Batch array child embeds at once, one lane each (its own GPU session, CPU
      * threads and 4 vCPUs + 14 GiB), so the child's CPU work keeps pace with its one GPU; must be
      * below `partitions` (Batch arrays have at least 2 children). Default: 2 (8 vCPUs, g5.2xlarge:
      * docs/deploy.md, reports/bench.md section 3).
      */
-    partitionsPerJob: int(1, 16).default(2),
+    partitionsPerJob: limited(PARTITIONS_PER_JOB),
     /** Concurrent partition-stage Lambdas in the Map state. Default: 32. */
     mapMaxConcurrency: int(1, 1000).default(32),
     /** GPU instance families or types for Batch. Default: g5 and g6. */
     instanceTypes: z.preprocess(fromString('list'), z.array(gpuInstanceType).min(1)).default(['g5', 'g6']),
     /** Upper bound of the Batch compute environments' vCPUs (it scales to zero when idle). Default: 64. */
     maxVcpus: int(4, 10_000).default(64),
-    /** Run on Spot first, with an on-demand environment behind it in the queue. Default: true. */
+    /**
+     * Run the array job on Spot first; if that attempt fails (Spot capacity never came and the
+     * queue cancelled the RUNNABLE children, reclaims beyond jobAttempts, ...), the state machine
+     * runs it once more on the on-demand queue. false = on-demand only. Default: true.
+     */
     spot: bool().default(true),
+    /**
+     * Minutes a child may wait RUNNABLE for capacity (insufficient instance capacity) before the
+     * queue cancels it with that reason; misconfigurations (no instance type fits, maxVcpus too
+     * small) are cancelled after 10 minutes. 10..1440. Default: 60.
+     */
+    runnableTimeoutMinutes: int(10, 24 * 60).default(60),
+    /** Root volume of the GPU instances, GiB (the image, its layers unpacked, and work files). Default: 100. */
+    rootVolumeGiB: int(30, 16_384).default(100),
+    /**
+     * Availability zones of a new VPC. Default: the region's first three (an environment-agnostic
+     * stack would otherwise get two). Set it for regions with fewer usable AZs.
+     */
+    availabilityZones: z
+      .preprocess(
+        fromString('list'),
+        z
+          .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an AZ name such as eu-west-1a'))
+          .min(2)
+          .max(6),
+      )
+      .optional(),
     /** Batch attempts per array child (Spot reclaims and host failures are retried). Default: 3. */
     jobAttempts: int(1, 10).default(3),
     /** Batch job timeout per attempt, minutes. Default: 120. */
@@ -85,17 +139,20 @@ export const DeploymentConfigSchema = z
      */
     requireSuccessMarker: bool().default(false),
     /** Users whose newest embedding is older than this are re-embedded. Default: 7. */
-    refreshAgeDays: int(1, 365).default(7),
+    refreshAgeDays: limited(REFRESH_AGE_DAYS),
     /** Days an embedding item lives after its date (DynamoDB TTL); must exceed refreshAgeDays + 1. Default: 30. */
     embeddingRetentionDays: int(2, 3650).default(DEFAULT_RETENTION_DAYS),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
-    /** Batch image: absent = build batch-container/Dockerfile as a CDK asset; else this image URI. */
+    /**
+     * Batch image built and pushed elsewhere (CI), pinned by digest so every child of every run
+     * runs the same bytes; absent = build batch-container/Dockerfile as a CDK asset at deploy.
+     */
     imageUri: z
       .string()
       .regex(
-        /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/,
-        'expected an image URI with a tag or digest',
+        /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$/,
+        'expected an image pinned by digest, <registry>/<repository>[:tag]@sha256:<64 hex digits> (the digest `docker push` or `aws ecr describe-images` prints); a tag alone can move',
       )
       .optional(),
     /** Existing VPC to run Batch in (its private subnets); absent = a new VPC. */
@@ -105,8 +162,12 @@ export const DeploymentConfigSchema = z
       .optional(),
     /** Lookup endpoint: a Lambda Function URL with AWS_IAM auth, or API Gateway with IAM auth. */
     lookupAuth: z.enum(['function-url-iam', 'api-gateway-iam']).default('function-url-iam'),
-    /** Reserved concurrency of the lookup function (absent = account pool). */
-    lookupReservedConcurrency: int(1, 10_000).optional(),
+    /**
+     * Reserved concurrency of the lookup function, so a lookup storm cannot starve the daily run's
+     * Lambdas (0 = none: share the account pool, e.g. in an account whose limit is too low to
+     * reserve any). Default: 20.
+     */
+    lookupReservedConcurrency: int(0, 10_000).default(20),
     /** Provisioned concurrency of the lookup function's `live` alias (absent = none). */
     lookupProvisionedConcurrency: int(1, 10_000).optional(),
     /** Lookup p99 latency alarm threshold, milliseconds. Default: 250. */
@@ -127,22 +188,30 @@ export const CONFIG_CONTEXT_KEY = 'pinnerformer';
 /** Validates a raw config; throws ValidationError naming every bad key. */
 export function parseDeploymentConfig(raw: unknown): DeploymentConfig {
   const result = DeploymentConfigSchema.safeParse(raw ?? {});
-  if (result.success) {
+  const problems = result.success ? runProblems(result.data) : formatIssues(result.error.issues, '(root)');
+  if (result.success && problems.length === 0) {
     assertRefreshWithinRetention(result.data.refreshAgeDays, result.data.embeddingRetentionDays);
-    const { partitions, partitionsPerJob } = result.data;
-    if (partitionsPerJob >= partitions) {
-      throw new ValidationError(
-        `invalid PinnerFormer deployment config: partitionsPerJob (${partitionsPerJob}) must be below partitions (${partitions}): a Batch array job has at least 2 children`,
-        { partitions, partitionsPerJob },
-      );
-    }
     return result.data;
   }
-  const problems = result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   throw new ValidationError(
-    `invalid PinnerFormer deployment config (cdk.json context "${CONFIG_CONTEXT_KEY}" or -c overrides):\n${problems.join('\n')}`,
-    { issues: result.error.issues },
+    `invalid PinnerFormer deployment config (cdk.json context "${CONFIG_CONTEXT_KEY}" or -c overrides):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    { problems },
   );
+}
+
+/** Settings that parse one by one but together could never run. */
+function runProblems(config: DeploymentConfig): string[] {
+  const { partitions, partitionsPerJob } = config;
+  const problems = placementProblems(config.instanceTypes, config.maxVcpus, partitionsPerJob);
+  if (arraySizeOf(partitions, partitionsPerJob) < BATCH_ARRAY_SIZE.min) {
+    problems.push(
+      `partitionsPerJob (${partitionsPerJob}) must be below partitions (${partitions}): a Batch array job has at least ${BATCH_ARRAY_SIZE.min} children`,
+    );
+  }
+  if (config.trigger === 'completion-marker' && config.scheduleEnabled) {
+    problems.push('scheduleEnabled must be false with trigger=completion-marker: one day would start two runs');
+  }
+  return problems;
 }
 
 /** Reads the context object and lets `-c key=value` override single keys. */

@@ -4,7 +4,7 @@
  * finding, and every `npx cdk synth` runs the pack). Wildcards on S3 object ARNs come from the
  * prefix-scoped grants of cdk/permissions.ts and are generated from the same table.
  */
-import { Stack, Token, Validations } from 'aws-cdk-lib';
+import { Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
 import { ACCESS, type AccessSpec } from './permissions.ts';
@@ -78,15 +78,35 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
     reason:
       'lambda:InvokeFunction on the function and its versions/aliases (":*"), as the Step Functions Lambda integration grants.',
   }));
+  // cdk-nag prints an intrinsic inside an ARN as its JSON.
+  const machineName = JSON.stringify(stack.resolve(Fn.select(6, Fn.split(':', dailyRun.stateMachine.stateMachineArn))));
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
   acknowledge(dailyRun.stateMachine, [
     ...functionVersions,
     { id: 'AwsSolutions-IAM5[Resource::*]', reason: XRAY_REASON },
     {
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:${region}:${account}:job-definition/*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:${partition}:batch:${region}:${account}:job/*]`,
       reason:
-        'batch:SubmitJob names the job definition by revision-less ARN at run time; the queue is scoped to the one job queue.',
+        'batch:TerminateJob on the jobs the .sync task started: their ids are known only at run time (AWS docs for submitJob.sync).',
+    },
+    {
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/runs/*/slices.json]`,
+      reason:
+        "The Distributed Map reads each run's slice list, runs/<model>/dt=<day>/slices.json, and no other object.",
+    },
+    ...['', '/*'].map((suffix) => ({
+      id: `AwsSolutions-IAM5[Resource::arn:${partition}:states:${region}:${account}:execution:${machineName}${suffix}:*]`,
+      reason:
+        "The Distributed Map starts, describes and stops this state machine's child executions, whose names are made at run time.",
+    })),
+  ]);
+  acknowledge(stack.deadLetters, [
+    {
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the schedule and marker-rule targets (cdk-nag recognizes only SQS redrive); it alarms when not empty.',
     },
   ]);
 

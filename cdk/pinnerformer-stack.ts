@@ -4,7 +4,7 @@
  *   machine, schedule) -> lookup API -> operations (dashboard, alarms, SNS).
  * Its outputs are what `pinnerformer aws ...` reads (src/cli/aws.ts).
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -12,6 +12,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { RUN_TIMEOUT_MS } from '../src/contract/run-contract.ts';
+import { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
+import { stageEnvironment } from '../src/contract/stage-env.ts';
 import type { DeploymentConfig } from './config.ts';
 import { DailyRun } from './constructs/daily-run.ts';
 import { DataStore } from './constructs/data-store.ts';
@@ -19,9 +22,11 @@ import { EmbedBatch } from './constructs/embed-batch.ts';
 import { LookupApi } from './constructs/lookup-api.ts';
 import { Operations } from './constructs/operations.ts';
 import { addNagSuppressions } from './nag-suppressions.ts';
-import { STACK_OUTPUTS } from './outputs.ts';
 
-export { STACK_OUTPUTS } from './outputs.ts';
+export { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
+
+/** AZs of a new VPC when the config names none: the region's first three. */
+const DEFAULT_AZ_COUNT = 3;
 
 export interface PinnerFormerStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -34,10 +39,13 @@ export class PinnerFormerStack extends Stack {
   public readonly lookup: LookupApi;
   public readonly operations: Operations;
   public readonly alerts: sns.Topic;
+  public readonly deadLetters: sqs.Queue;
+  private readonly azs: readonly string[] | undefined;
 
   public constructor(scope: Construct, id: string, props: PinnerFormerStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.azs = config.availabilityZones;
     const logRetentionDays = config.logRetentionDays as logs.RetentionDays;
 
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -52,6 +60,7 @@ export class PinnerFormerStack extends Stack {
       workRetentionDays: config.workRetentionDays,
       snapshotRetentionDays: config.snapshotRetentionDays,
       accessLogsBucket: accessLogs,
+      eventBridgeEnabled: config.trigger === 'completion-marker',
     });
     const { bucket, table } = this.data;
 
@@ -67,19 +76,21 @@ export class PinnerFormerStack extends Stack {
     );
     if (config.alarmEmail) this.alerts.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
 
-    const deadLetters = new sqs.Queue(this, 'DeadLetters', {
+    // Starts that the scheduler or the marker rule could not deliver land here. The stage Lambdas have no
+    // DLQ: Step Functions invokes them synchronously, so a Lambda DLQ could never fire.
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    const deadLetters = this.deadLetters;
 
-    const storeEnvironment = {
-      OBJECT_STORE_URI: `s3://${bucket.bucketName}`,
-      PARTITIONS: String(config.partitions),
-      REFRESH_AGE_DAYS: String(config.refreshAgeDays),
-      REQUIRE_SUCCESS_MARKER: String(config.requireSuccessMarker),
-      EMBEDDING_DTYPE: config.embeddingDtype,
-      EMBEDDING_RETENTION_DAYS: String(config.embeddingRetentionDays),
+    const objectStoreUri = `s3://${bucket.bucketName}`;
+    const stores = {
+      objectStoreUri,
+      tableName: table.tableName,
+      embeddingDtype: config.embeddingDtype,
+      embeddingRetentionDays: config.embeddingRetentionDays,
     };
 
     this.batch = new EmbedBatch(this, 'Batch', {
@@ -92,34 +103,52 @@ export class PinnerFormerStack extends Stack {
       spot: config.spot,
       jobAttempts: config.jobAttempts,
       jobTimeout: Duration.minutes(config.jobTimeoutMinutes),
+      runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
+      rootVolumeGiB: config.rootVolumeGiB,
       partitionsPerJob: config.partitionsPerJob,
       logRetentionDays,
-      environment: { ...storeEnvironment, TABLE_NAME: table.tableName },
+      // PARTITIONS, RUN_DATE and MODEL_VERSION come per run from the plan (container overrides).
+      environment: stageEnvironment({ ...stores, partitionsPerJob: config.partitionsPerJob }),
     });
 
     this.dailyRun = new DailyRun(this, 'DailyRun', {
       bucket,
       table,
       jobQueue: this.batch.jobQueue,
+      onDemandJobQueue: this.batch.onDemandJobQueue,
       jobDefinition: this.batch.jobDefinition,
+      embedTimeout: this.batch.stateTimeout(config.jobAttempts),
       alerts: this.alerts,
-      deadLetterQueue: deadLetters,
+      startDeadLetterQueue: deadLetters,
       scheduleExpression: config.scheduleExpression,
       scheduleEnabled: config.scheduleEnabled,
-      partitions: config.partitions,
-      partitionsPerJob: config.partitionsPerJob,
+      completionMarkerName: config.trigger === 'completion-marker' ? config.completionMarkerName : undefined,
+      dataWait: Duration.hours(config.dataWaitHours),
+      dataRetryInterval: Duration.minutes(config.dataRetryMinutes),
       mapMaxConcurrency: config.mapMaxConcurrency,
       logRetentionDays,
-      environment: storeEnvironment,
+      environment: {
+        plan: stageEnvironment({
+          ...stores,
+          partitions: config.partitions,
+          partitionsPerJob: config.partitionsPerJob,
+          refreshAgeDays: config.refreshAgeDays,
+          runLockLeaseMs: RUN_TIMEOUT_MS,
+          requireSuccessMarker: config.requireSuccessMarker,
+        }),
+        // No table: the partition stage never touches it.
+        partition: stageEnvironment({ objectStoreUri }),
+        publish: stageEnvironment(stores),
+      },
     });
 
     this.lookup = new LookupApi(this, 'Lookup', {
       table,
       auth: config.lookupAuth,
-      reservedConcurrency: config.lookupReservedConcurrency,
+      reservedConcurrency: config.lookupReservedConcurrency > 0 ? config.lookupReservedConcurrency : undefined,
       provisionedConcurrency: config.lookupProvisionedConcurrency,
       logRetentionDays,
-      environment: { EMBEDDING_DTYPE: config.embeddingDtype },
+      environment: stageEnvironment({ tableName: table.tableName, embeddingDtype: config.embeddingDtype }),
     });
 
     this.operations = new Operations(this, 'Operations', {
@@ -128,7 +157,8 @@ export class PinnerFormerStack extends Stack {
       partitionFunction: this.dailyRun.partitionFunction.fn,
       lookupFunction: this.lookup.function.fn,
       table,
-      deadLetterQueue: deadLetters,
+      jobQueues: this.batch.jobQueues,
+      startDeadLetterQueue: deadLetters,
       lookupP99AlarmMs: config.lookupP99AlarmMs,
       partitionFailureAlarmPercent: config.partitionFailureAlarmPercent,
     });
@@ -141,8 +171,16 @@ export class PinnerFormerStack extends Stack {
     output('lookupUrl', this.lookup.url, 'Lookup endpoint (IAM / SigV4 auth)');
     output('alertsTopicArn', this.alerts.topicArn, 'SNS topic of alarms and failed runs');
     output('dashboardName', this.operations.dashboard.dashboardName, 'CloudWatch dashboard');
-    output('jobQueueArn', this.batch.jobQueue.jobQueueArn, 'Batch job queue of the embed stage');
+    output('jobQueueArn', this.batch.jobQueue.jobQueueArn, 'Batch job queue of the embed stage (Spot first)');
+    output('onDemandJobQueueArn', this.batch.onDemandJobQueue.jobQueueArn, 'On-demand Batch queue (fallback)');
+    output('scheduleName', this.dailyRun.schedule.scheduleName, 'EventBridge Scheduler schedule of the daily run');
 
     addNagSuppressions(this);
+  }
+
+  /** The configured AZs, else the region's first three (an agnostic stack would get two). */
+  public override get availabilityZones(): string[] {
+    if (this.azs) return [...this.azs];
+    return Array.from({ length: DEFAULT_AZ_COUNT }, (_, i) => Fn.select(i, Fn.getAzs()));
   }
 }

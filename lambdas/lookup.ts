@@ -7,6 +7,7 @@
  * Status codes come from the core: 200, 400, 404, and 500 only when DynamoDB fails.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { RUN_METRICS } from '../src/contract/run-contract.ts';
 import type { EmbeddingStore } from '../src/embeddings/types.ts';
 import { handleLookup } from '../src/lookup/index.ts';
 import { toHttpRequest } from './shared/http-event.ts';
@@ -68,8 +69,8 @@ export async function handler(
   try {
     const response = await route(event);
     // 500s are answers, not Lambda errors: count them for the lookup-errors alarm.
-    metrics.addMetric('LookupServerErrors', 'Count', response.statusCode >= 500 ? 1 : 0);
-    metrics.addMetric('LookupRequests', 'Count', 1);
+    metrics.addMetric(RUN_METRICS.lookupServerErrors.name, 'Count', response.statusCode >= 500 ? 1 : 0);
+    metrics.addMetric(RUN_METRICS.lookupRequests.name, 'Count', 1);
     return response;
   } finally {
     metrics.publishStoredMetrics();

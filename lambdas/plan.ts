@@ -1,22 +1,34 @@
 /**
- * Step 1 of the daily run (state machine task PlanRun). Resolves the run request (date = the UTC
- * day before the scheduled time unless given; model = the current pointer's unless given; a model
- * that differs from the pointer's forces a backfill, as docs/versioning.md requires), runs the
- * takes the run lock (owner: the execution name), runs the plan stage and answers the small PlannedRun the Map and Batch steps read.
+ * Step 1 of the daily run (state machine task PlanRun). Resolves the run request (date = the day
+ * it names: given, the completion marker's, or the UTC day before the scheduled time; model = the
+ * current pointer's unless given; a model that differs from the pointer's forces a backfill, as
+ * docs/versioning.md requires), takes the run lock (owner: the execution name), runs the plan
+ * stage, writes the slice list the Distributed Map reads and answers the small PlannedRun.
+ * A day without events fails with EventsMissingError, which the state machine retries for the
+ * configured data wait.
  */
 import type { Context } from 'aws-lambda';
-import { plan } from '../src/pipeline/index.ts';
-import { NotFoundError } from '../src/util/errors.ts';
-import { type PlannedRun, PlanTaskSchema, parseEvent, previousUtcDay } from './shared/contracts.ts';
+import { type PlannedRun, PlanTaskSchema, runDateOf, type SliceTask } from '../src/contract/messages.ts';
+import { arraySizeOf, BATCH_ARRAY_SIZE, parseWith, RUN_METRICS } from '../src/contract/run-contract.ts';
+import { layout } from '../src/pipeline/layout.ts';
+import { plan } from '../src/pipeline/plan.ts';
+import type { RunManifest } from '../src/pipeline/types.ts';
+import { NotFoundError, ValidationError } from '../src/util/errors.ts';
 import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
   if (context) logger.addContext(context);
   return instrumented('Plan', async () => {
-    const { request, execution } = parseEvent(PlanTaskSchema, event, 'plan task');
+    const { request, execution } = parseWith(PlanTaskSchema, event, 'plan task');
     const settings = readSettings();
+    const arraySize = arraySizeOf(settings.PARTITIONS, settings.PARTITIONS_PER_JOB);
+    if (arraySize < BATCH_ARRAY_SIZE.min) {
+      throw new ValidationError(
+        `PARTITIONS (${settings.PARTITIONS}) must exceed PARTITIONS_PER_JOB (${settings.PARTITIONS_PER_JOB}): a Batch array job has at least ${BATCH_ARRAY_SIZE.min} children`,
+      );
+    }
     const env = await pipelineEnv(settings, true);
-    const date = request.date ?? previousUtcDay(request.scheduledTime!);
+    const date = runDateOf(request);
     const pointer = await env.embeddings.getPointer();
     const modelVersion = request.modelVersion ?? pointer?.modelVersion;
     if (!modelVersion) {
@@ -28,7 +40,8 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
     const backfill = request.backfill === true || modelChanged || pointer === undefined;
     logger.appendKeys({ date, modelVersion, execution });
     // One run per version at a time: a second execution stops here with ConflictError (no retry).
-    // The state machine releases the lock when the run ends, succeeded or not.
+    // The state machine releases the lock when the run ends, succeeded or not; a retry of this
+    // step by the same execution takes its own lock again.
     await env.embeddings.acquireRunLock({ modelVersion, date }, execution, settings.RUN_LOCK_LEASE_MS);
     const manifest = await plan(env, {
       date,
@@ -38,16 +51,35 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
       requireMarker: settings.REQUIRE_SUCCESS_MARKER,
     });
-    metrics.addMetric('RunPlanned', 'Count', 1);
-    metrics.addMetric('Slices', 'Count', manifest.slices.length);
+    const slicesKey = layout.runSlices(modelVersion, date, manifest.attempt);
+    await env.objects.put(slicesKey, JSON.stringify(sliceTasksOf(manifest)));
+    metrics.addMetric(RUN_METRICS.runPlanned.name, 'Count', 1);
+    metrics.addMetric(RUN_METRICS.slices.name, 'Count', manifest.slices.length);
     logger.info('run planned', { version: manifest.version, slices: manifest.slices.length, backfill, modelChanged });
-    return {
-      date: manifest.date,
-      modelVersion: manifest.modelVersion,
-      version: manifest.version,
-      partitions: manifest.partitions,
-      slices: manifest.slices.map((slice) => slice.index),
-      backfill: manifest.backfill,
-    };
+    return plannedRunOf(manifest, settings.PARTITIONS_PER_JOB, slicesKey);
   });
+}
+
+/** The slice list the Distributed Map reads: one complete SliceTask per slice. */
+export function sliceTasksOf(manifest: RunManifest): SliceTask[] {
+  return manifest.slices.map((slice) => ({
+    date: manifest.date,
+    modelVersion: manifest.modelVersion,
+    slice: slice.index,
+  }));
+}
+
+/** The plan's answer: a fixed handful of fields whatever the slice count (state payloads are capped at 256 KB). */
+export function plannedRunOf(manifest: RunManifest, partitionsPerJob: number, slicesKey: string): PlannedRun {
+  return {
+    date: manifest.date,
+    modelVersion: manifest.modelVersion,
+    version: manifest.version,
+    partitions: manifest.partitions,
+    partitionsText: String(manifest.partitions),
+    arraySize: arraySizeOf(manifest.partitions, partitionsPerJob),
+    slicesKey,
+    sliceCount: manifest.slices.length,
+    backfill: manifest.backfill,
+  };
 }

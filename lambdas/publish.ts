@@ -5,19 +5,20 @@
  * notifies and fails the execution, and the pointer stays where it was.
  */
 import type { Context } from 'aws-lambda';
+import { PublishTaskSchema } from '../src/contract/messages.ts';
+import { parseWith, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { publish } from '../src/pipeline/index.ts';
 import type { PublishResult } from '../src/pipeline/types.ts';
-import { PublishTaskSchema, parseEvent } from './shared/contracts.ts';
 import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PublishResult> {
   if (context) logger.addContext(context);
   return instrumented('Publish', async () => {
-    const task = parseEvent(PublishTaskSchema, event, 'publish task');
+    const task = parseWith(PublishTaskSchema, event, 'publish task');
     logger.appendKeys({ date: task.date, modelVersion: task.modelVersion });
     const env = await pipelineEnv(readSettings(), true);
     const result = await publish(env, task);
-    metrics.addMetric(result.published ? 'RunPublished' : 'RunRefused', 'Count', 1);
+    metrics.addMetric(result.published ? RUN_METRICS.published.name : RUN_METRICS.refused.name, 'Count', 1);
     if (result.published) logger.info('run published', { version: result.version });
     else logger.warn('run refused by the publish gate', { version: result.version, reasons: [...result.reasons] });
     return result;

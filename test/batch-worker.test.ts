@@ -75,6 +75,9 @@ describe('worker environment', () => {
 
   it.each([
     [{ RUN_DATE: undefined }, /RUN_DATE/],
+    // a well-formed day that does not exist
+    [{ RUN_DATE: '2026-02-31' }, /RUN_DATE: expected an existing day as YYYY-MM-DD/],
+    [{ PARTITIONS: '4097' }, /PARTITIONS:/],
     [{ AWS_BATCH_JOB_ARRAY_INDEX: undefined }, /AWS_BATCH_JOB_ARRAY_INDEX/],
     [{ AWS_BATCH_JOB_ARRAY_INDEX: '8' }, /must be below the array size/],
     [{ PARTITIONS_PER_JOB: '3' }, /must be below the array size/],
@@ -206,12 +209,13 @@ describe('several partitions per child (lanes)', () => {
   const metrics = () => new Metrics({ namespace: 'PinnerFormerTest', serviceName: 'embed-worker' });
   let dataDir: string;
   const tables: LocalEmbeddings[] = [];
+  const copies: string[] = [];
 
   beforeAll(async () => {
     // Prepare: one run planned and partitioned (3 partitions), as the Lambdas leave it for Batch
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     dataDir = await syntheticDataDir(90, 3, DAY0);
-    const objects = new LocalObjectStore(join(dataDir, 'objects'));
+    const objects = new LocalObjectStore(dataDir);
     const env: PipelineEnv = { objects, embeddings: undefined as never };
     await deployModel(env, fixtureModel('tiny'));
     const run = await plan(env, { date: RUN_DAY, modelVersion: MV, partitions: 3, backfill: true });
@@ -219,15 +223,16 @@ describe('several partitions per child (lanes)', () => {
   });
   afterAll(async () => {
     for (const table of tables) await table.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of [dataDir, ...copies]) rmSync(dir, { recursive: true, force: true });
   });
 
   /** A copy of the partitioned run with its own table, and the worker's env on it as in AWS. */
   async function copyOfRun(
     name: string,
   ): Promise<{ env: PipelineEnv; settings: WorkerSettings; table: LocalEmbeddings }> {
-    const objectsDir = join(dataDir, name);
-    cpSync(join(dataDir, 'objects'), objectsDir, { recursive: true });
+    const objectsDir = `${dataDir}-${name}`;
+    copies.push(objectsDir);
+    cpSync(dataDir, objectsDir, { recursive: true });
     const table = await openLocalEmbeddings({ store: { wallClockExpiry: false } });
     tables.push(table);
     const settings: WorkerSettings = {
@@ -366,44 +371,4 @@ describe('several partitions per child (lanes)', () => {
       rmSync(bundleDir, { recursive: true, force: true });
     }
   }, 180_000);
-});
-
-describe('batch-container/Dockerfile (static checks; it cannot be built here)', () => {
-  const root = join(import.meta.dirname, '..');
-  const dockerfile = readFileSync(join(root, 'batch-container', 'Dockerfile'), 'utf8');
-
-  it('runs the worker on a CUDA 12 + cuDNN 9 runtime with Node 22, as a non-root user', () => {
-    const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
-    expect(bases).toContain('node:22-bookworm-slim');
-    // CUDA 12 images tagged "cudnn" (12.4 and later) carry cuDNN 9
-    expect(bases.at(-1)).toMatch(/^nvidia\/cuda:12\.([4-9]|\d\d)\.\d+-cudnn-runtime-/);
-    expect(dockerfile).toMatch(/ONNXRUNTIME_NODE_INSTALL_CUDA=v12/);
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
-    const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]).at(-1);
-    expect(user).toBeDefined();
-    expect(['root', '0']).not.toContain(user);
-    // the bundle the build stage makes (bin/build.ts), started with no TypeScript loader
-    expect(dockerfile).toMatch(/RUN node bin\/build\.js --out dist --entry batch-worker/);
-    expect(dockerfile).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/batch-worker\.mjs"\]/);
-  });
-
-  it('copies only paths that exist and that the CDK asset and .dockerignore both send', async () => {
-    const { IMAGE_CONTEXT_EXCLUDE } = await import('../cdk/constructs/embed-batch.ts');
-    const ignore = readFileSync(join(root, 'batch-container', 'Dockerfile.dockerignore'), 'utf8')
-      .trim()
-      .split('\n');
-    expect(ignore).toEqual(IMAGE_CONTEXT_EXCLUDE);
-    // CDK runs `docker build -f batch-container/Dockerfile` in the staged context: it must be sent
-    expect(IMAGE_CONTEXT_EXCLUDE).toContain('!batch-container/Dockerfile');
-    const sources = [...dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)].flatMap((m) =>
-      m[1]!.trim().split(/\s+/),
-    );
-    expect(sources.length).toBeGreaterThan(3);
-    for (const source of sources) {
-      expect(existsSync(join(root, source)), source).toBe(true);
-      const included = IMAGE_CONTEXT_EXCLUDE.some((p) => p === `!${source}` || p === `!${source}/**`);
-      expect(included, `${source} is sent in the build context`).toBe(true);
-    }
-  });
 });

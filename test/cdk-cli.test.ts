@@ -1,8 +1,8 @@
 /** `pinnerformer aws ...` argument handling, offline: no AWS call is made by these tests. */
 import { describe, expect, it } from 'vitest';
-import { RunRequestSchema } from '../lambdas/shared/contracts.ts';
 import { executionName, MAX_RANGE_DAYS, planRuns, resolveStack } from '../src/cli/aws.ts';
 import { buildProgram } from '../src/cli/main.ts';
+import { RunRequestSchema } from '../src/contract/messages.ts';
 import { NotFoundError, ValidationError } from '../src/util/errors.ts';
 
 describe('aws run flags', () => {

@@ -1,6 +1,7 @@
 /** The deployment config: defaults, `-c key=value` overrides, and clear errors for bad values. */
 import { describe, expect, it } from 'vitest';
 import { CONFIG_CONTEXT_KEY, parseDeploymentConfig, readDeploymentConfig } from '../cdk/config.ts';
+import { PARTITIONS } from '../src/contract/run-contract.ts';
 import { ValidationError } from '../src/util/errors.ts';
 
 const context =
@@ -14,11 +15,16 @@ describe('deployment config', () => {
     expect(config).toMatchObject({
       stackName: 'PinnerFormer',
       scheduleExpression: 'cron(0 3 * * ? *)',
-      partitions: 16,
+      partitions: PARTITIONS.default,
       partitionsPerJob: 2,
       instanceTypes: ['g5', 'g6'],
       maxVcpus: 64,
       spot: true,
+      scheduleEnabled: false,
+      trigger: 'schedule',
+      runnableTimeoutMinutes: 60,
+      dataWaitHours: 6,
+      lookupReservedConcurrency: 20,
       refreshAgeDays: 7,
       requireSuccessMarker: false,
       embeddingRetentionDays: 30,
@@ -35,7 +41,7 @@ describe('deployment config', () => {
       [CONFIG_CONTEXT_KEY]: { partitions: 8, maxVcpus: 128 },
       partitions: '32',
       spot: 'false',
-      instanceTypes: 'g6,g6e.xlarge',
+      instanceTypes: 'g6,g6e.2xlarge',
     });
     // Act
     const config = readDeploymentConfig(get);
@@ -43,7 +49,7 @@ describe('deployment config', () => {
     expect(config.partitions).toBe(32);
     expect(config.maxVcpus).toBe(128);
     expect(config.spot).toBe(false);
-    expect(config.instanceTypes).toEqual(['g6', 'g6e.xlarge']);
+    expect(config.instanceTypes).toEqual(['g6', 'g6e.2xlarge']);
   });
 
   it('refuses as many partitions per child as partitions: a Batch array has at least 2 children', () => {
@@ -57,7 +63,7 @@ describe('deployment config', () => {
 
   it('names every bad key in one ValidationError', () => {
     const attempt = () =>
-      parseDeploymentConfig({ partitions: 1, instanceTypes: ['m5.large'], spot: 'sometimes', embeddingDtype: 'int8' });
+      parseDeploymentConfig({ partitions: 0, instanceTypes: ['m5.large'], spot: 'sometimes', embeddingDtype: 'int8' });
     expect(attempt).toThrow(ValidationError);
     try {
       attempt();
@@ -80,6 +86,65 @@ describe('deployment config', () => {
   it('keeps the refresh age below the embedding retention so no embedding expires', () => {
     expect(() => parseDeploymentConfig({ refreshAgeDays: 30, embeddingRetentionDays: 30 })).toThrow(/refreshAgeDays/);
     expect(parseDeploymentConfig({ refreshAgeDays: 28, embeddingRetentionDays: 30 }).refreshAgeDays).toBe(28);
+  });
+
+  it('refuses at synth the configs that could never run, with the setting to change', () => {
+    // ARM instances cannot run the amd64 image
+    expect(() => parseDeploymentConfig({ instanceTypes: ['g5g'] })).toThrow(
+      /instanceTypes\.0: g5g is ARM \(Graviton\)/,
+    );
+    // 2 lanes need 8 vCPUs and 28 GiB: a g5.xlarge (4 vCPUs, 16 GiB) never fits
+    expect(() => parseDeploymentConfig({ instanceTypes: ['g5.xlarge'] })).toThrow(
+      /instanceTypes: no g5\.xlarge size fits the job \(a child of 2 lane\(s\) needs 8 vCPUs and 28 GiB\)/,
+    );
+    expect(parseDeploymentConfig({ instanceTypes: ['g5.xlarge'], partitionsPerJob: 1 }).instanceTypes).toEqual([
+      'g5.xlarge',
+    ]);
+    // the memory counts too: 4 lanes = 16 vCPUs + 56 GiB; g5.4xlarge has 16 vCPUs but 64 GiB (60 for containers)
+    expect(parseDeploymentConfig({ instanceTypes: ['g5.4xlarge'], partitionsPerJob: 4 }).partitionsPerJob).toBe(4);
+    expect(() => parseDeploymentConfig({ instanceTypes: ['g5.4xlarge'], partitionsPerJob: 5 })).toThrow(
+      /no g5\.4xlarge size fits/,
+    );
+    // maxVcpus below the smallest fitting instance: nothing could ever start
+    expect(() => parseDeploymentConfig({ maxVcpus: 4 })).toThrow(
+      /maxVcpus \(4\) is below the smallest instance that fits the job \(8 vCPUs/,
+    );
+    expect(() => parseDeploymentConfig({ trigger: 'completion-marker', scheduleEnabled: true })).toThrow(
+      /scheduleEnabled must be false with trigger=completion-marker/,
+    );
+  });
+
+  it('takes each run limit and default from the run contract, as the runtime does', async () => {
+    const { readHandlerSettings, readWorkerEnv } = await import('../src/contract/stage-env.ts');
+    const { PLAN_DEFAULTS } = await import('../src/pipeline/plan.ts');
+    const { PARTITIONS_PER_JOB, REFRESH_AGE_DAYS } = await import('../src/contract/run-contract.ts');
+    const worker = {
+      RUN_DATE: '2026-03-01',
+      MODEL_VERSION: 'm',
+      AWS_BATCH_JOB_ARRAY_INDEX: '0',
+      OBJECT_STORE_URI: 'x',
+      TABLE_NAME: 't',
+    };
+    // defaults: one each
+    expect(parseDeploymentConfig({}).partitions).toBe(readHandlerSettings({}).PARTITIONS);
+    expect(PLAN_DEFAULTS.partitions).toBe(PARTITIONS.default);
+    expect(parseDeploymentConfig({}).partitionsPerJob).toBe(readHandlerSettings({}).PARTITIONS_PER_JOB);
+    expect(parseDeploymentConfig({}).refreshAgeDays).toBe(readHandlerSettings({}).REFRESH_AGE_DAYS);
+    // limits: what CDK accepts, the plan Lambda and the worker accept, and nothing above
+    const wide = { instanceTypes: ['g5'], maxVcpus: 10_000 };
+    expect(parseDeploymentConfig({ ...wide, partitions: PARTITIONS.max }).partitions).toBe(PARTITIONS.max);
+    expect(readHandlerSettings({ PARTITIONS: String(PARTITIONS.max) }).PARTITIONS).toBe(PARTITIONS.max);
+    expect(readWorkerEnv({ ...worker, PARTITIONS: String(PARTITIONS.max) }).PARTITIONS).toBe(PARTITIONS.max);
+    expect(() => parseDeploymentConfig({ ...wide, partitions: PARTITIONS.max + 1 })).toThrow(/partitions:/);
+    expect(() => readHandlerSettings({ PARTITIONS: String(PARTITIONS.max + 1) })).toThrow(/PARTITIONS:/);
+    expect(() => readWorkerEnv({ ...worker, PARTITIONS: String(PARTITIONS.max + 1) })).toThrow(/PARTITIONS:/);
+    for (const [key, env, limit] of [
+      ['partitionsPerJob', 'PARTITIONS_PER_JOB', PARTITIONS_PER_JOB],
+      ['refreshAgeDays', 'REFRESH_AGE_DAYS', REFRESH_AGE_DAYS],
+    ] as const) {
+      expect(() => parseDeploymentConfig({ ...wide, [key]: limit.max + 1 })).toThrow(new RegExp(`${key}:`));
+      expect(() => readHandlerSettings({ [env]: String(limit.max + 1) })).toThrow(new RegExp(`${env}:`));
+    }
   });
 
   it('refuses a context value that is not an object', () => {

@@ -2,10 +2,13 @@
  * Synthesizes the stack for the CDK tests: Lambda bundling is skipped (the tests assert the
  * template, not the bundles; `make synth` bundles for real), cdk-nag runs as on every synth.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, type PolicyValidationPluginReport } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type DeploymentConfigInput, parseDeploymentConfig } from '../cdk/config.ts';
+import { REPO_ROOT } from '../cdk/constructs/stage-function.ts';
 import { PinnerFormerStack } from '../cdk/pinnerformer-stack.ts';
 
 export interface Synthesized {
@@ -25,9 +28,19 @@ export function synthStack(config: DeploymentConfigInput = {}, fresh = false): S
   return synthesized;
 }
 
+/** The feature flags cdk.json sets, so the tests synthesize what `cdk deploy` would. */
+export const FEATURE_FLAGS: Readonly<Record<string, unknown>> = Object.fromEntries(
+  Object.entries(
+    (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context,
+  ).filter(([key]) => key.startsWith('@aws-cdk') || key.startsWith('aws-cdk:')),
+);
+
 function synthFresh(config: DeploymentConfigInput): Synthesized {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const parsed = parseDeploymentConfig(config);
+  // Without cached lookup context a VPC lookup answers dummy ids (vpc-12345), which CloudFormation
+  // validation (a recommended flag) rightly refuses in a real synth; here they stand in for a VPC.
+  const lookupDummies = parsed.vpcId ? { '@aws-cdk/core:validateAgainstDefaultRules': false } : {};
+  const app = new App({ context: { ...FEATURE_FLAGS, ...lookupDummies, 'aws:cdk:bundling-stacks': [] } });
   // A VPC lookup needs a concrete environment; without cached context CDK uses a dummy VPC.
   const env = parsed.vpcId ? { account: '123456789012', region: 'eu-west-1' } : undefined;
   const stack = new PinnerFormerStack(app, 'PinnerFormerTest', { config: parsed, env });

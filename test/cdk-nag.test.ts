@@ -26,7 +26,7 @@ describe('cdk-nag AwsSolutions', () => {
       lookupAuth: 'api-gateway-iam',
       vpcId: 'vpc-0123456789abcdef0',
       spot: false,
-      imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.0.0',
+      imageUri: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.0.0@sha256:${'0'.repeat(64)}`,
     });
     expect(findings(nagReport(stack))).toEqual([]);
   });

@@ -88,7 +88,7 @@ describe('least privilege on the synthesized template', () => {
 
   it('grants no wildcard actions and no "*" resource except for actions that only support it', () => {
     const resourceStarAllowed =
-      /^(xray:|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$|ecr:GetAuthorizationToken$)/;
+      /^(xray:|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$|ecr:GetAuthorizationToken$|batch:DescribeJobs$)/;
     for (const [role, statements] of byRole) {
       for (const s of statements.filter((st) => st.effect === 'Allow')) {
         for (const action of s.actions) expect(action, role).not.toMatch(/(^\*$|:\*$)/);
@@ -162,6 +162,33 @@ describe('least privilege on the synthesized template', () => {
     const statements = roleNamed(byRole, /^DailyRunPublishRole/);
     const s3Resources = actionsOn(statements, 's3:').flatMap((a) => a.resources);
     expect(s3Resources.some((r) => r.includes('/work/') || r.includes('/events/'))).toBe(false);
+  });
+
+  it('lets the state machine submit only the embed job definition to its queues, and stop the jobs it started', () => {
+    const statements = roleNamed(byRole, /^DailyRunStateMachineRole/);
+    const batch = actionsOn(statements, 'batch:');
+    const on = (action: string) => batch.filter((a) => a.action === action).flatMap((a) => a.resources);
+    // SubmitJob: this job definition's revision and the two queues, nothing else
+    expect([...new Set(on('batch:SubmitJob'))].sort()).toEqual([
+      expect.stringMatching(/^<BatchEmbedJob[0-9A-F]+>$/),
+      expect.stringMatching(/^<BatchQueue[0-9A-F]+\.JobQueueArn>$/),
+      expect.stringMatching(/^<BatchSpotQueue[0-9A-F]+\.JobQueueArn>$/),
+    ]);
+    // .sync needs DescribeJobs (no resource-level permissions) and TerminateJob, so stopping or
+    // timing out the execution terminates the array job, and the managed events rule
+    expect(new Set(on('batch:DescribeJobs'))).toEqual(new Set(['*']));
+    expect(on('batch:TerminateJob').length).toBeGreaterThan(0);
+    for (const resource of on('batch:TerminateJob')) expect(resource).toMatch(/:job\/\*$/);
+    const rule = actionsOn(statements, 'events:');
+    expect(new Set(rule.map((a) => a.action))).toEqual(
+      new Set(['events:PutTargets', 'events:PutRule', 'events:DescribeRule']),
+    );
+    for (const a of rule)
+      expect(a.resources).toEqual([expect.stringMatching(/:rule\/StepFunctionsGetEventsForBatchJobsRule$/)]);
+    // the Distributed Map reads the slice lists only, not the bucket
+    expect(actionsOn(statements, 's3:GetObject').flatMap((a) => a.resources)).toEqual([
+      `${bucketArn}/runs/*/slices.json`,
+    ]);
   });
 
   it('lets the state machine delete its run lock only, and never write items into the table', () => {

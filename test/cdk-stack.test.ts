@@ -5,8 +5,8 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../batch-container/worker.ts';
-import { WORKER_RETRYABLE_EXIT_CODE } from '../cdk/constructs/embed-batch.ts';
-import { STACK_OUTPUTS } from '../cdk/outputs.ts';
+import { EXIT_CODES } from '../src/contract/run-contract.ts';
+import { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
 import { LOCK_PK, TABLE_KEYS, TTL_ATTRIBUTE } from '../src/embeddings/table-schema.ts';
 import { synthStack } from './cdk-helpers.ts';
 
@@ -90,7 +90,8 @@ describe('the default stack', () => {
   it('starts the state machine daily from an EventBridge schedule with the scheduled time as input', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 3 * * ? *)',
-      State: 'ENABLED',
+      // deployed off until a model is deployed and a backfill has published (docs/deploy.md)
+      State: 'DISABLED',
       Target: Match.objectLike({
         Arn: { Ref: Match.stringLikeRegexp('DailyRunStateMachine') },
         Input: JSON.stringify({ scheduledTime: '<aws.scheduler.scheduled-time>' }),
@@ -100,7 +101,7 @@ describe('the default stack', () => {
     });
   });
 
-  it('runs plan -> Map of partition Lambdas -> Batch array job (.sync) -> publish, with a catch on every step', () => {
+  it('runs plan -> Distributed Map of partition Lambdas -> Batch array job (.sync, Spot then on-demand) -> publish, with a catch on every step', () => {
     // Act
     const definition = stateMachineDefinition(template);
     const states = definition.States;
@@ -108,20 +109,31 @@ describe('the default stack', () => {
     expect(definition.StartAt).toBe('PlanRun');
     expect(states.PlanRun!.Next).toBe('PartitionSlices');
     expect(states.PartitionSlices!.Type).toBe('Map');
-    expect(states.PartitionSlices!.ItemsPath).toBe('$.slices');
+    expect(states.PartitionSlices!.ItemProcessor).toMatchObject({ ProcessorConfig: { Mode: 'DISTRIBUTED' } });
+    expect(states.PartitionSlices!.ItemsPath).toBeUndefined();
     expect(states.PartitionSlices!.Next).toBe('EmbedPartitions');
     expect(states.EmbedPartitions!.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
-    // 16 partitions, 2 per child (the defaults)
-    expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({ Size: 8 });
+    // the array size comes from the plan (the run manifest), not from a deploy-time constant
+    expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({
+      'Size.$': '$.arraySize',
+    });
     expect(states.EmbedPartitions!.Next).toBe('PublishRun');
+    expect(states.EmbedPartitionsOnDemand!.Next).toBe('PublishRun');
     expect(states.PublishRun!.Next).toBe('Published?');
-    // every work step retries something and catches everything into the failure path
-    for (const name of ['PlanRun', 'PartitionSlices', 'EmbedPartitions', 'PublishRun']) {
+    // every work step retries something and catches everything into the failure path; the Spot
+    // attempt's failures go to the one on-demand attempt first
+    for (const name of ['PlanRun', 'PartitionSlices', 'EmbedPartitionsOnDemand', 'PublishRun']) {
       expect(states[name]!.Catch, name).toEqual([
         expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReleaseLockOnFailure' }),
       ]);
     }
-    for (const name of ['PlanRun', 'EmbedPartitions', 'PublishRun']) expect(states[name]!.Retry, name).toHaveLength(1);
+    expect(states.EmbedPartitions!.Catch).toEqual([
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'EmbedPartitionsOnDemand' }),
+    ]);
+    for (const name of ['EmbedPartitions', 'EmbedPartitionsOnDemand', 'PublishRun'])
+      expect(states[name]!.Retry, name).toHaveLength(1);
+    // the plan also retries a day whose events have not arrived (see cdk-deploy-readiness)
+    expect(states.PlanRun!.Retry).toHaveLength(2);
     const inner = (states.PartitionSlices!.ItemProcessor as { States: Record<string, { Retry: unknown[] }> }).States;
     expect(inner.PartitionSlice!.Retry[0]).toMatchObject({ ErrorEquals: expect.arrayContaining(['TransientError']) });
     // bad input is not retried: ValidationError is in no retry list
@@ -148,14 +160,17 @@ describe('the default stack', () => {
     });
   });
 
-  it('passes the run date and model to every Batch child', () => {
-    const embed = stateMachineDefinition(template).States.EmbedPartitions!;
-    expect((embed.Parameters as { ContainerOverrides: unknown }).ContainerOverrides).toEqual({
-      Environment: [
-        { Name: 'RUN_DATE', 'Value.$': '$.date' },
-        { Name: 'MODEL_VERSION', 'Value.$': '$.modelVersion' },
-      ],
-    });
+  it("passes the run date, model and the plan's partition count to every Batch child", () => {
+    for (const name of ['EmbedPartitions', 'EmbedPartitionsOnDemand']) {
+      const embed = stateMachineDefinition(template).States[name]!;
+      expect((embed.Parameters as { ContainerOverrides: unknown }).ContainerOverrides).toEqual({
+        Environment: [
+          { Name: 'RUN_DATE', 'Value.$': '$.date' },
+          { Name: 'MODEL_VERSION', 'Value.$': '$.modelVersion' },
+          { Name: 'PARTITIONS', 'Value.$': '$.partitionsText' },
+        ],
+      });
+    }
   });
 
   it('logs and traces the state machine', () => {
@@ -165,7 +180,7 @@ describe('the default stack', () => {
     });
   });
 
-  it('has GPU compute on Spot with an on-demand fallback, scaling to zero, in private subnets', () => {
+  it('has GPU compute on Spot and on demand, one queue each, scaling to zero, in private subnets', () => {
     const environments = Object.values(template.findResources('AWS::Batch::ComputeEnvironment')) as Resource[];
     expect(environments).toHaveLength(2);
     const resources = environments.map((e) => e.Properties.ComputeResources as Record<string, unknown>);
@@ -177,18 +192,16 @@ describe('the default stack', () => {
       expect(r.Ec2Configuration).toEqual([{ ImageType: 'ECS_AL2023_NVIDIA' }]);
       expect((r.Subnets as unknown[]).length).toBeGreaterThan(0);
     }
-    template.hasResourceProperties('AWS::Batch::JobQueue', {
-      ComputeEnvironmentOrder: [
-        {
-          ComputeEnvironment: { 'Fn::GetAtt': [Match.stringLikeRegexp('SpotGpu'), 'ComputeEnvironmentArn'] },
-          Order: 1,
-        },
-        {
-          ComputeEnvironment: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnDemandGpu'), 'ComputeEnvironmentArn'] },
-          Order: 2,
-        },
-      ],
-    });
+    // Batch moves a job to a queue's next environment only when the first is full, never when
+    // Spot has no capacity: the fallback is the state machine's second submit, to its own queue
+    template.resourceCountIs('AWS::Batch::JobQueue', 2);
+    for (const name of ['SpotGpu', 'OnDemandGpu']) {
+      template.hasResourceProperties('AWS::Batch::JobQueue', {
+        ComputeEnvironmentOrder: [
+          { ComputeEnvironment: { 'Fn::GetAtt': [Match.stringLikeRegexp(name), 'ComputeEnvironmentArn'] }, Order: 1 },
+        ],
+      });
+    }
     // the subnets are the VPC's private ones (with NAT egress), not its public ones
     const subnetRefs = JSON.stringify(resources[0]!.Subnets);
     expect(subnetRefs).toMatch(/workersSubnet/);
@@ -203,7 +216,6 @@ describe('the default stack', () => {
         Environment: Match.arrayWith([
           { Name: 'EXECUTION_PROVIDER', Value: 'cuda' },
           { Name: 'PARTITIONS_PER_JOB', Value: '2' },
-          { Name: 'PARTITIONS', Value: '16' },
         ]),
       }),
       RetryStrategy: {
@@ -211,37 +223,46 @@ describe('the default stack', () => {
         EvaluateOnExit: [
           { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
           { Action: 'RETRY', OnReason: 'CannotPullContainerError:*' },
-          { Action: 'RETRY', OnExitCode: String(WORKER_RETRYABLE_EXIT_CODE) },
+          { Action: 'RETRY', OnExitCode: String(EXIT_CODES.transient) },
           { Action: 'EXIT', OnExitCode: '*' },
         ],
       },
       Timeout: { AttemptDurationSeconds: 7200 },
     });
     // the worker's transient exit code is the one the job definition retries
-    expect(EXIT.transient).toBe(WORKER_RETRYABLE_EXIT_CODE);
+    expect(EXIT.transient).toBe(EXIT_CODES.transient);
+    // PARTITIONS is per run (a container override from the plan), not fixed in the definition
+    const [job] = Object.values(template.findResources('AWS::Batch::JobDefinition')) as Resource[];
+    const environment = (job!.Properties.ContainerProperties as { Environment: { Name: string }[] }).Environment;
+    expect(environment.map((variable) => variable.Name)).not.toContain('PARTITIONS');
     // two partitions per child by default: 2 × (4 vCPUs, 14 GiB) beside the one GPU
     expect(jobResources(template)).toEqual({ GPU: '1', VCPU: '8', MEMORY: String(28 * 1024) });
   });
 
   it.each([
-    // [partitions, per job, array size, vCPUs, MiB]
-    [16, 1, 16, 4, 14 * 1024],
-    [10, 4, 3, 16, 56 * 1024],
+    // [partitions, per job, vCPUs, MiB]
+    [16, 1, 4, 14 * 1024],
+    [10, 4, 16, 56 * 1024],
   ])(
-    'with %i partitions, %i per child: an array of %i children of %i vCPUs and %i MiB',
-    (partitions, perJob, size, vcpus, mib) => {
+    'with %i partitions, %i per child: children of %i vCPUs and %i MiB, told their share',
+    (partitions, perJob, vcpus, mib) => {
       // Act
       const synthesized = synthStack({ partitions, partitionsPerJob: perJob }).template;
-      // Assess: the array size and the job's resources follow, and the worker is told its share
-      const states = stateMachineDefinition(synthesized).States;
-      expect((states.EmbedPartitions!.Parameters as { ArrayProperties: unknown }).ArrayProperties).toEqual({
-        Size: size,
-      });
+      // Assess: the job's resources follow, the plan is told the share (it sizes the array), and so is the worker
       expect(jobResources(synthesized)).toEqual({ GPU: '1', VCPU: String(vcpus), MEMORY: String(mib) });
       synthesized.hasResourceProperties('AWS::Batch::JobDefinition', {
         ContainerProperties: Match.objectLike({
           Environment: Match.arrayWith([{ Name: 'PARTITIONS_PER_JOB', Value: String(perJob) }]),
         }),
+      });
+      synthesized.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            POWERTOOLS_SERVICE_NAME: 'plan',
+            PARTITIONS: String(partitions),
+            PARTITIONS_PER_JOB: String(perJob),
+          }),
+        },
       });
     },
   );
@@ -257,9 +278,9 @@ describe('the default stack', () => {
       expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('PinnerFormer');
       expect(variables.POWERTOOLS_SERVICE_NAME).toEqual(expect.any(String));
     }
-    // the three stage functions may be invoked asynchronously by hand: they have a DLQ
+    // every function is invoked synchronously (Step Functions, the Function URL): no DLQ that could never fire
     const withDlq = functions.filter((fn) => fn.Properties.DeadLetterConfig !== undefined);
-    expect(withDlq).toHaveLength(3);
+    expect(withDlq).toHaveLength(0);
   });
 
   it('serves lookups through a Function URL with AWS_IAM auth on the live alias', () => {
@@ -332,13 +353,14 @@ describe('configured variants', () => {
   });
 
   it('runs on-demand only, with the given instance types, partitions, schedule and image URI', () => {
+    const IMAGE_URI = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3@sha256:${'0'.repeat(64)}`;
     const { template } = synthStack({
       spot: false,
       instanceTypes: ['g6.2xlarge'],
       partitions: 8,
       partitionsPerJob: 2,
       scheduleExpression: 'cron(30 1 * * ? *)',
-      imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+      imageUri: IMAGE_URI,
     });
     const environments = Object.values(template.findResources('AWS::Batch::ComputeEnvironment')) as Resource[];
     expect(environments.map((e) => (e.Properties.ComputeResources as { Type: string }).Type)).toEqual(['EC2']);
@@ -348,10 +370,15 @@ describe('configured variants', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 1 * * ? *)' });
     template.hasResourceProperties('AWS::Batch::JobDefinition', {
       ContainerProperties: Match.objectLike({
-        Image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pinnerformer:1.2.3',
+        Image: IMAGE_URI,
       }),
     });
-    expect(JSON.stringify(stateMachineDefinition(template).States.EmbedPartitions)).toContain('"Size":4');
+    // on-demand only: one queue, no fallback state
+    template.resourceCountIs('AWS::Batch::JobQueue', 1);
+    expect(stateMachineDefinition(template).States.EmbedPartitionsOnDemand).toBeUndefined();
+    expect(stateMachineDefinition(template).States.EmbedPartitions!.Catch).toEqual([
+      expect.objectContaining({ Next: 'ReleaseLockOnFailure' }),
+    ]);
   });
 
   it('uses an existing VPC by id instead of creating one', () => {

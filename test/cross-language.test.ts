@@ -2,8 +2,9 @@
  * Cross-language parity (docs/model-interface.md): the same users at the same cutoff, embedded by
  * PyTorch (the training package's `python -m pinnerformer.embed`, which reads the raw event files)
  * and by this pipeline (TypeScript featurizer + onnxruntime-node, through the daily run's
- * snapshot merge). They must agree to 1e-4. Two models: a random-weight PinnerFormer with M = 32
- * (truncation exercised), built through the training package's export, and the committed
+ * snapshot merge). They must agree to 1e-4. Three models: a random-weight PinnerFormer with M = 32
+ * (truncation exercised), built through the training package's export, the same without item
+ * vectors (id vocabulary and hash buckets: ids mapped in both languages), and the committed
  * models/demo.
  */
 import { execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, dayStartMs } from '../src/events/schema.ts';
+import { readModelDirectory } from '../src/inference/model-dir.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
@@ -46,8 +48,9 @@ function maxAbsDiff(mine: Map<string, { embedding: Float32Array }>, theirs: Reco
 }
 
 describe.each([
-  { name: 'a random-weight PinnerFormer (M = 32)', fixture: true },
-  { name: 'the committed demo model', fixture: false },
+  { name: 'a random-weight PinnerFormer (M = 32)', fixture: ['--out'] },
+  { name: 'a random-weight id-only PinnerFormer (vocabulary + hash buckets)', fixture: ['--id-only', '--out'] },
+  { name: 'the committed demo model', fixture: null },
 ])('PyTorch and the pipeline embed the same users identically: $name', ({ name, fixture }) => {
   let dataDir: string;
   let modelDir: string;
@@ -58,28 +61,29 @@ describe.each([
     const rows = new Map<string, { date: string; embedding: Float32Array }>();
     for (let p = 0; p < 2; p++) {
       const key = layout.embeddings(modelVersion, date, p);
-      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)) {
         rows.set(u, r);
       }
     }
     return rows;
   }
 
-  async function sequenceLengths(date: string): Promise<Map<string, number>> {
+  async function sequenceLengths(date: string, items?: Set<string>): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     for (let p = 0; p < 2; p++) {
       const key = layout.sequences(modelVersion, date, p);
-      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, key)), key)) {
         out.set(u.userId, u.events.length);
+        for (const e of u.events) items?.add(e.item_id);
       }
     }
     return out;
   }
 
   function pytorch(users: readonly string[], date: string): Record<string, number[]> {
-    const out = join(scratch, `${fixture ? 'fixture' : 'demo'}-${date}.json`);
+    const out = join(scratch, `${fixture ? fixture.join('') : 'demo'}-${date}.json`);
     const cutoff = String(dayStartMs(date) + DAY_MS);
-    const data = join(dataDir, 'objects');
+    const data = dataDir;
     python([
       '-m',
       'pinnerformer.embed',
@@ -101,7 +105,7 @@ describe.each([
     dataDir = await syntheticDataDir(150, 4, '2026-10-01', 9);
     if (fixture) {
       modelDir = mkdtempSync(join(scratch, 'model-'));
-      modelVersion = python([join('..', 'test', 'fixtures', 'make_pf_model.py'), '--out', modelDir]).trim();
+      modelVersion = python([join('..', 'test', 'fixtures', 'make_pf_model.py'), ...fixture, modelDir]).trim();
     } else {
       modelDir = join(ROOT, 'models', 'demo');
       modelVersion = (JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as { modelVersion: string })
@@ -121,9 +125,17 @@ describe.each([
     expect(summary.published).toBe(true);
     const mine = await snapshot(D2);
     // 30 users by id plus the 30 longest sequences (the fixture's M = 32 truncates them)
-    const lengths = await sequenceLengths(D2);
+    const items = new Set<string>();
+    const lengths = await sequenceLengths(D2, items);
     const longest = [...lengths].sort((a, b) => b[1] - a[1]).slice(0, 30);
     if (fixture) expect(longest[0]![1]).toBe(32);
+    const ids = readModelDirectory(modelDir).itemIds;
+    if (ids) {
+      // both paths of the id map occur: vocabulary ids and hashed unseen ids
+      const codes = [...items].map((id) => ids.idOf(id));
+      expect(codes.some((c) => c < 2 + ids.size)).toBe(true);
+      expect(codes.some((c) => c >= 2 + ids.size)).toBe(true);
+    }
     const users = [...new Set([...[...mine.keys()].sort().slice(0, 30), ...longest.map(([u]) => u)])].sort();
     // Act
     const theirs = pytorch(users, D2);

@@ -26,7 +26,7 @@ const run = (date: string, extra: Partial<RunDailyOptions> = {}) =>
 
 async function snapshot(mv: string, date: string, partition: number) {
   const key = layout.embeddings(mv, date, partition);
-  return decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key);
+  return decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key);
 }
 
 async function allSnapshots(mv: string, date: string) {
@@ -133,7 +133,7 @@ describe('daily runs over three days', () => {
     // Prepare
     const tableBefore = await scanTable(local);
     const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
-    const bytesBefore = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const bytesBefore = files.map((k) => readFileSync(join(dataDir, k)));
     // Act
     const rerun = await run(D2);
     // Assess: the same inputs as the published attempt, so the same keys with the same bytes
@@ -141,7 +141,7 @@ describe('daily runs over three days', () => {
     expect(rerun.attempt).toBeUndefined();
     expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`); // an older day never moves it back
     files.forEach((k, i) => {
-      expect(readFileSync(join(dataDir, 'objects', k)).equals(bytesBefore[i]!), k).toBe(true);
+      expect(readFileSync(join(dataDir, k)).equals(bytesBefore[i]!), k).toBe(true);
     });
     const tableAfter = await scanTable(local);
     const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
@@ -154,7 +154,7 @@ describe('daily runs over three days', () => {
     const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
     // Act
     const serial = await run(D2, { pipelined: false });
-    const serialBytes = files.map((k) => readFileSync(join(dataDir, 'objects', k)));
+    const serialBytes = files.map((k) => readFileSync(join(dataDir, k)));
     const serialTable = userItems(await scanTable(local));
     const pipelined = await run(D2, { pipelined: true });
     // Assess
@@ -164,7 +164,7 @@ describe('daily runs over three days', () => {
     expect(pipelined.inference!.busyShare).toBeLessThanOrEqual(1);
     expect(pipelined.embeddedUsers).toBe(serial.embeddedUsers);
     files.forEach((k, i) => {
-      expect(readFileSync(join(dataDir, 'objects', k)).equals(serialBytes[i]!), k).toBe(true);
+      expect(readFileSync(join(dataDir, k)).equals(serialBytes[i]!), k).toBe(true);
     });
     expect(userItems(await scanTable(local))).toEqual(serialTable);
   });

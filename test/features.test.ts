@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Featurizer } from '../src/features/featurize.ts';
+import { ItemIdMap } from '../src/features/item-ids.ts';
 import { ItemTable } from '../src/features/item-table.ts';
 import { buildSequence, mergeSequence, type SequenceEvent } from '../src/features/sequence.ts';
 import { defaultRelPeriodsSec, type FeatureSpec } from '../src/features/spec.ts';
+import { fnv1a32 } from '../src/pipeline/hash.ts';
 
 const ev = (
   ts: number,
@@ -112,10 +114,30 @@ describe('Featurizer', () => {
 
   it('maps item ids through a vocabulary when the model has one', () => {
     // Prepare
-    const withVocab = new ItemTable(2, [{ itemId: 'i1', vector: [1, 1] }], ['i9', 'i1']);
+    const withVocab = new ItemTable(2, [{ itemId: 'i1', vector: [1, 1] }], new ItemIdMap(['i9', 'i1']));
     // Act
     const batch = new Featurizer(spec, withVocab).featurize([[ev(1, 'i1'), ev(2, 'i9'), ev(3, 'zz')]], 10);
     // Assess: 2 + index, 1 when not in the vocabulary
     expect(Array.from(batch.itemId)).toEqual([3n, 2n, 1n]);
+  });
+
+  it('sends unseen ids to hash buckets after the vocabulary, by FNV-1a of their UTF-8 bytes', () => {
+    // Prepare: an id-only model (no vectors) with 2 ids and 7 buckets
+    const ids = new ItemIdMap(['i9', 'i1'], 7);
+    const idOnly = new ItemTable(0, [], ids);
+    const unseen = ['zz', 'é-item', '42'];
+    // Act
+    const batch = new Featurizer({ ...spec, itemVectorDim: 0 }, idOnly).featurize(
+      [[ev(1, 'i1'), ...unseen.map((id, k) => ev(2 + k, id))]],
+      10,
+    );
+    // Assess: the published FNV-1a vectors, then 2 + V + h mod H for each unseen id
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    expect(batch.itemVec).toHaveLength(0);
+    expect(Array.from(batch.itemId)).toEqual([3n, ...unseen.map((id) => BigInt(2 + 2 + (fnv1a32(id) % 7)))]);
+    expect(fnv1a32('é-item')).not.toBe(fnv1a32('e-item'));
+    expect(new ItemIdMap(['a'], 0).idOf('b')).toBe(1);
   });
 });

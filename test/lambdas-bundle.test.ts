@@ -43,7 +43,8 @@ async function bundleOnce(name: string): Promise<string> {
     external: [...BUNDLE_EXTERNALS],
     logLevel: 'silent',
   });
-  copyFileSync(PARQUET_WASM, join(dir, 'parquet_wasm_bg.wasm'));
+  // as the stack ships them: the lookup function gets no Parquet WebAssembly (it never reads Parquet)
+  if (name !== 'lookup') copyFileSync(PARQUET_WASM, join(dir, 'parquet_wasm_bg.wasm'));
   return join(dir, 'index.mjs');
 }
 
@@ -59,6 +60,11 @@ describe('Lambda bundles', () => {
       expect(readFileSync(file, 'utf8')).not.toContain('onnxruntime_binding');
     },
   );
+
+  it('ships the lookup bundle without parquet-wasm, which it never loads', async () => {
+    const file = await bundle('lookup');
+    expect(readFileSync(file, 'utf8')).not.toContain('parquet_wasm_bg');
+  });
 
   it('runs a bundled handler: errors keep their names, which the state machine retries match on', async () => {
     const file = await bundle('partition');

@@ -4,7 +4,6 @@
  * worker (per partition, CPU provider) -> publish, then the lookup handler answers HTTP events.
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -52,21 +51,19 @@ beforeAll(async () => {
   dynamo = await startLocalDynamo();
   await ensureTable(dynamo.client, TABLE);
   Object.assign(process.env, {
-    OBJECT_STORE_URI: join(dataDir, 'objects'),
+    OBJECT_STORE_URI: dataDir,
     TABLE_NAME: TABLE,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
     AWS_REGION: 'local',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     PARTITIONS: String(PARTITIONS),
+    PARTITIONS_PER_JOB: '1',
     POWERTOOLS_METRICS_NAMESPACE: 'PinnerFormerTest',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  await deployModel(
-    { objects: new LocalObjectStore(join(dataDir, 'objects')), embeddings: undefined as never },
-    fixtureModel('tiny'),
-  );
+  await deployModel({ objects: new LocalObjectStore(dataDir), embeddings: undefined as never }, fixtureModel('tiny'));
   handlers = {
     plan: (await import('../lambdas/plan.ts')).handler,
     partition: (await import('../lambdas/partition.ts')).handler,
@@ -87,11 +84,23 @@ describe('one daily run through the handlers', () => {
   it('plans: validates the event, takes the run lock, answers a small PlannedRun', async () => {
     // Act
     const planned = await handlers.plan({ request: { date: RUN_DATE, modelVersion: MV }, execution: 'exec-1' });
-    // Assess: first run of a model is a backfill; the Map gets slice indices
-    expect(planned).toMatchObject({ date: RUN_DATE, modelVersion: MV, partitions: PARTITIONS, backfill: true });
-    expect(planned.slices.length).toBeGreaterThan(0);
-    expect(planned.slices).toEqual(planned.slices.map((_, i) => i));
-    sliceCount = planned.slices.length;
+    // Assess: first run of a model is a backfill; the Batch array follows the plan (one child per
+    // partition here); the Distributed Map reads the slice list from the object store
+    expect(planned).toMatchObject({
+      date: RUN_DATE,
+      modelVersion: MV,
+      partitions: PARTITIONS,
+      partitionsText: String(PARTITIONS),
+      arraySize: PARTITIONS,
+      backfill: true,
+    });
+    const objects = new LocalObjectStore(dataDir);
+    const slices = JSON.parse(Buffer.from(await objects.get(planned.slicesKey)).toString('utf8')) as unknown[];
+    expect(planned.sliceCount).toBeGreaterThan(0);
+    expect(slices).toEqual(
+      Array.from({ length: planned.sliceCount }, (_, slice) => ({ date: RUN_DATE, modelVersion: MV, slice })),
+    );
+    sliceCount = planned.sliceCount;
   });
 
   it('stops a second execution of the same run with ConflictError (one run at a time)', async () => {
@@ -101,7 +110,9 @@ describe('one daily run through the handlers', () => {
   });
 
   it('refuses malformed events with ValidationError (not retried by the state machine)', async () => {
-    await expect(handlers.plan({ request: {}, execution: 'x' })).rejects.toThrow(/either date or scheduledTime/);
+    await expect(handlers.plan({ request: {}, execution: 'x' })).rejects.toThrow(
+      /one of date, scheduledTime or markerKey/,
+    );
     await expect(handlers.plan({ request: { date: '2026-02-30' }, execution: 'x' })).rejects.toThrow(ValidationError);
     await expect(handlers.partition({ date: RUN_DATE, modelVersion: MV, slice: -1 })).rejects.toThrow(ValidationError);
     await expect(handlers.publish({ date: RUN_DATE })).rejects.toThrow(/modelVersion/);

@@ -99,7 +99,7 @@ describe('a version that covers the directory contents', () => {
       manifest: m,
       onnxPath: join(sealed, 'model.onnx'),
       cpuOnnxPath: null,
-      idVocabulary: null,
+      itemIds: null,
     });
     // Act / Assess
     expect(digest).toBe(python);

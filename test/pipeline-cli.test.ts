@@ -1,6 +1,7 @@
 /** The local CLI commands end to end, as a user runs them (one process per command). */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,7 +88,7 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     const { decodeEmbeddingSnapshot } = await import('../src/pipeline/snapshots.ts');
     const { readFileSync } = await import('node:fs');
     const key = `embeddings/model=${MV}/dt=2026-10-02/part-00000.parquet`;
-    const [userId] = [...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)).keys()];
+    const [userId] = [...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)).keys()];
     // Act
     const found = JSON.parse((await cli(['lookup', userId!, '--json', '--data', dataDir])).stdout);
     const pinned = JSON.parse(
@@ -115,5 +116,61 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     expect(deployed.stdout.trim()).toBe(`deployed ${fixtureModelVersion('tiny-b')}`);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/error \[MODEL\].*not finite/);
+  });
+});
+
+describe('one data layout for generate, import, training and daily', () => {
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'pf-layout-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('runs daily --data X on what generate --out X wrote', async () => {
+    // Prepare
+    const data = join(scratch, 'generated');
+    const generated = await cli(['generate', '--out', data, '--users', '60', '--days', '2', '--start', '2026-10-01']);
+    expect(generated.code, generated.stderr).toBe(0);
+    // Act
+    const daily = await cli([
+      'daily',
+      '--date',
+      '2026-10-02',
+      '--data',
+      data,
+      '--model',
+      fixtureModel('tiny'),
+      '--json',
+    ]);
+    // Assess
+    expect(daily.code, daily.stderr).toBe(0);
+    expect(JSON.parse(daily.stdout)).toMatchObject({ published: true, date: '2026-10-02' });
+    expect(existsSync(join(data, 'dynamodb'))).toBe(true);
+    expect(existsSync(join(data, 'runs'))).toBe(true);
+  });
+
+  it('refuses a wrong layout with the folder to use, and creates nothing', async () => {
+    // Prepare: events one level down (the layout of earlier versions), and an empty folder
+    const nested = join(scratch, 'nested');
+    const generated = await cli(['generate', '--out', join(scratch, 'tmp'), '--users', '20', '--days', '1']);
+    expect(generated.code, generated.stderr).toBe(0);
+    mkdirSync(nested);
+    renameSync(join(scratch, 'tmp'), join(nested, 'objects'));
+    const empty = join(scratch, 'empty');
+    mkdirSync(empty);
+    // Act
+    const wrong = await cli(['daily', '--date', '2026-01-01', '--data', nested, '--model', fixtureModel('tiny')]);
+    const none = await cli(['daily', '--date', '2026-01-01', '--data', empty, '--model', fixtureModel('tiny')]);
+    const missing = await cli(['daily', '--date', '2026-01-01', '--data', join(scratch, 'nowhere')]);
+    // Assess
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain(`pass --data ${join(nested, 'objects')}`);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/has no events\/ folder.*generate --out DIR/);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+    expect(existsSync(join(nested, 'dynamodb'))).toBe(false);
+    expect(existsSync(join(empty, 'dynamodb'))).toBe(false);
+    expect(existsSync(join(scratch, 'nowhere'))).toBe(false);
   });
 });

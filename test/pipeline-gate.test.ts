@@ -189,9 +189,9 @@ describe('bad models in a daily run', () => {
     });
     // Assess
     await expect(running).rejects.toBeInstanceOf(ModelError);
-    expect(existsSync(join(dataDir, 'objects', 'runs'))).toBe(false);
-    expect(existsSync(join(dataDir, 'objects', 'models'))).toBe(false);
-    expect(readdirSync(join(dataDir, 'objects')).sort()).toEqual(['events', 'items', 'truth']);
+    expect(existsSync(join(dataDir, 'runs'))).toBe(false);
+    expect(existsSync(join(dataDir, 'models'))).toBe(false);
+    expect(readdirSync(dataDir).sort()).toEqual(['events', 'items', 'truth']);
     expect((await scanTable(local)).size).toBe(0);
     expect(await local.store.getPointer()).toBeUndefined();
   });

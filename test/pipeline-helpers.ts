@@ -15,7 +15,7 @@ export const fixtureModelVersion = (name: 'tiny' | 'tiny-b' | 'nan' | 'collapse'
 /** A temp data dir whose `objects/` holds `days` days of synthetic events from `start`. */
 export async function syntheticDataDir(users: number, days: number, start: string, seed = 3): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pf-pipeline-'));
-  await generateDataset({ users, days, seed, start, out: join(dataDir, 'objects') });
+  await generateDataset({ users, days, seed, start, out: dataDir });
   return dataDir;
 }
 

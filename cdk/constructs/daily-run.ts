@@ -1,14 +1,18 @@
 /**
- * The daily run: an EventBridge schedule starts a Step Functions state machine that runs
- *   plan Lambda -> Map of partition Lambdas (one per event slice) -> Batch array job (one child
- *   per partitionsPerJob partitions, awaited with .sync) -> publish Lambda.
+ * The daily run: an EventBridge schedule (or the day's completion marker in S3) starts a Step
+ * Functions state machine that runs
+ *   plan Lambda (retried while the day's events have not arrived) -> Distributed Map of partition
+ *   Lambdas over the slice list in S3 -> Batch array job sized by the plan (Spot queue, then once
+ *   on the on-demand queue if that fails), awaited with .sync -> publish Lambda.
  * Every step retries what is transient and catches everything else into one failure path that
- * notifies SNS and fails the execution; publish (the only step that moves the pointer) never runs
- * after a failure, so a failed run leaves the pointer where it was.
+ * notifies SNS with a short summary and fails the execution; publish (the only step that moves
+ * the pointer) never runs after a failure, so a failed run leaves the pointer where it was.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -19,35 +23,45 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { LOCK_OWNER_ATTRIBUTE, RUN_TIMEOUT_MS } from '../../src/contract/run-contract.ts';
+import { RUN_ENV_NAMES } from '../../src/contract/stage-env.ts';
 import { LOCK_PK, TABLE_KEYS } from '../../src/embeddings/table-schema.ts';
+import { EventsMissingError } from '../../src/util/errors.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
+import { EmbedJobTask } from './embed-job-task.ts';
+import { SliceListReader } from './slice-list-reader.ts';
 import { StageFunction } from './stage-function.ts';
 
 export interface DailyRunProps {
   readonly bucket: s3.IBucket;
   readonly table: dynamodb.ITableV2;
+  /** Queue the array job goes to first (Spot). */
   readonly jobQueue: batch.IJobQueue;
+  /** Queue of the one fallback attempt; the same as jobQueue means no fallback. */
+  readonly onDemandJobQueue: batch.IJobQueue;
   readonly jobDefinition: batch.IJobDefinition;
+  /** State-level timeout of each Batch step: past it Step Functions terminates the array job. */
+  readonly embedTimeout: Duration;
   readonly alerts: sns.ITopic;
-  readonly deadLetterQueue: sqs.IQueue;
+  /** Where starts that the scheduler or the marker rule could not deliver land. */
+  readonly startDeadLetterQueue: sqs.IQueue;
   readonly scheduleExpression: string;
   readonly scheduleEnabled: boolean;
-  readonly partitions: number;
-  /** Partitions per Batch array child: the array has ceil(partitions / partitionsPerJob) children. */
-  readonly partitionsPerJob: number;
+  /** Start a run when `events/dt=D/<this name>` lands in the bucket. @default - no marker trigger */
+  readonly completionMarkerName?: string;
+  /** How long the plan step keeps retrying a day whose events have not arrived (0 = no retry). */
+  readonly dataWait: Duration;
+  readonly dataRetryInterval: Duration;
   readonly mapMaxConcurrency: number;
   readonly logRetentionDays: logs.RetentionDays;
-  /** Environment shared by the stage functions (stores, refresh age, dtype, retention). */
-  readonly environment: Readonly<Record<string, string>>;
+  /** Each stage function's environment (src/contract/stage-env.ts), only what it uses. */
+  readonly environment: Readonly<Record<'plan' | 'partition' | 'publish', Readonly<Record<string, string>>>>;
 }
 
-/** Errors worth another attempt: the stage's own TransientError and Lambda's service hiccups. */
 /** Longest run: the state machine's timeout and the run lock's lease. */
-export const RUN_TIMEOUT = Duration.hours(20);
+export const RUN_TIMEOUT = Duration.millis(RUN_TIMEOUT_MS);
 
-/** The owner attribute of a run-lock item (DynamoEmbeddingStore.acquireRunLock / releaseRunLock). */
-export const LOCK_OWNER_ATTRIBUTE = 'owner';
-
+/** Errors worth another attempt: the stage's own TransientError and Lambda's service hiccups. */
 const TRANSIENT_LAMBDA_ERRORS = [
   'TransientError',
   'Lambda.ServiceException',
@@ -62,24 +76,18 @@ export class DailyRun extends Construct {
   public readonly publishFunction: StageFunction;
   public readonly stateMachine: sfn.StateMachine;
   public readonly schedule: scheduler.Schedule;
+  /** The rule that starts a run on the day's completion marker, when configured. */
+  public readonly markerRule?: events.Rule;
 
   public constructor(scope: Construct, id: string, props: DailyRunProps) {
     super(scope, id);
-    const common = {
-      logRetentionDays: props.logRetentionDays,
-      deadLetterQueue: props.deadLetterQueue,
-    };
-    const tableName = props.table.tableName;
+    const common = { logRetentionDays: props.logRetentionDays };
     this.planFunction = new StageFunction(this, 'Plan', {
       ...common,
       entryName: 'plan',
       serviceName: 'plan',
       description: 'PinnerFormer daily run: plan the run (slices of the day, manifest, run lock)',
-      environment: {
-        ...props.environment,
-        TABLE_NAME: tableName,
-        RUN_LOCK_LEASE_MS: String(RUN_TIMEOUT.toMilliseconds()),
-      },
+      environment: props.environment.plan,
       memoryMb: 1024,
       timeout: Duration.minutes(5),
     });
@@ -88,8 +96,7 @@ export class DailyRun extends Construct {
       entryName: 'partition',
       serviceName: 'partition',
       description: 'PinnerFormer daily run: route one slice of events into partition work files',
-      // No TABLE_NAME: this stage never touches the table.
-      environment: { ...props.environment },
+      environment: props.environment.partition,
       memoryMb: 3008,
       timeout: Duration.minutes(15),
     });
@@ -98,7 +105,7 @@ export class DailyRun extends Construct {
       entryName: 'publish',
       serviceName: 'publish',
       description: 'PinnerFormer daily run: validate the run and move the pointer',
-      environment: { ...props.environment, TABLE_NAME: tableName },
+      environment: props.environment.publish,
       memoryMb: 2048,
       timeout: Duration.minutes(15),
     });
@@ -111,7 +118,9 @@ export class DailyRun extends Construct {
       timeout: RUN_TIMEOUT,
       tracingEnabled: true,
       logs: {
+        // Under /aws/vendedlogs/ the log delivery's resource policy stays small (AWS docs).
         destination: new logs.LogGroup(this, 'StateMachineLogs', {
+          logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-DailyRun`,
           retention: props.logRetentionDays,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
@@ -137,10 +146,34 @@ export class DailyRun extends Construct {
       enabled: props.scheduleEnabled,
       target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
         input: scheduler.ScheduleTargetInput.fromObject({ scheduledTime: scheduler.ContextAttribute.scheduledTime }),
-        deadLetterQueue: props.deadLetterQueue,
+        deadLetterQueue: props.startDeadLetterQueue,
         retryAttempts: 3,
         maxEventAge: Duration.hours(2),
       }),
+    });
+    if (props.completionMarkerName) this.markerRule = this.markerTrigger(props, props.completionMarkerName);
+  }
+
+  /** `events/dt=D/<marker>` created in the bucket starts the run of day D (RunRequest.markerKey). */
+  private markerTrigger(props: DailyRunProps, marker: string): events.Rule {
+    return new events.Rule(this, 'CompletionMarker', {
+      description: `Starts the PinnerFormer run of day D when events/dt=D/${marker} lands`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.bucket.bucketName] },
+          object: { key: events.Match.wildcard(`events/dt=*/${marker}`) },
+        },
+      },
+      targets: [
+        new eventTargets.SfnStateMachine(this.stateMachine, {
+          input: events.RuleTargetInput.fromObject({ markerKey: events.EventField.fromPath('$.detail.object.key') }),
+          deadLetterQueue: props.startDeadLetterQueue,
+          retryAttempts: 3,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
     });
   }
 
@@ -158,11 +191,14 @@ export class DailyRun extends Construct {
     const notifyFailure = new tasks.SnsPublish(this, 'NotifyFailure', {
       topic: props.alerts,
       subject: 'PinnerFormer daily run failed',
+      // A short summary, never the whole state (SNS takes 256 KB; a run's state can be larger).
       message: sfn.TaskInput.fromText(
         sfn.JsonPath.format(
-          'PinnerFormer daily run {} failed; the pointer is unchanged. State: {}',
+          'PinnerFormer daily run {} failed; the pointer is unchanged. Request: {}. Error: {}: {}. Details: `pinnerformer aws status` or the execution history.',
           sfn.JsonPath.executionName,
-          sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$')),
+          sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$$.Execution.Input')),
+          sfn.JsonPath.stringAt('$.error.Error'),
+          sfn.JsonPath.stringAt('$.error.Cause'),
         ),
       ),
       resultPath: sfn.JsonPath.DISCARD,
@@ -218,6 +254,16 @@ export class DailyRun extends Construct {
       outputPath: '$.Payload',
       retryOnServiceExceptions: false,
     });
+    // The day's events may land late: retry the plan (same execution, same lock) until dataWait.
+    const dataAttempts = Math.floor(props.dataWait.toSeconds() / props.dataRetryInterval.toSeconds());
+    if (dataAttempts > 0) {
+      plan.addRetry({
+        errors: [EventsMissingError.name],
+        interval: props.dataRetryInterval,
+        maxAttempts: dataAttempts,
+        backoffRate: 1,
+      });
+    }
     retryTransient(plan);
 
     const partitionSlice = new tasks.LambdaInvoke(this, 'PartitionSlice', {
@@ -233,41 +279,57 @@ export class DailyRun extends Construct {
       backoffRate: 2,
       jitterStrategy: sfn.JitterType.FULL,
     });
-    const partitionSlices = new sfn.Map(this, 'PartitionSlices', {
-      itemsPath: '$.slices',
+    // A Distributed Map: each slice runs in its own child execution, so a backfill of 10 000+
+    // slices stays far below the parent's 25 000-event history limit. Items are complete
+    // SliceTasks; each child answers {} so the collected results stay small.
+    const partitionSlices = new sfn.DistributedMap(this, 'PartitionSlices', {
+      itemReader: new SliceListReader(props.bucket, sfn.JsonPath.stringAt('$.slicesKey')),
       maxConcurrency: props.mapMaxConcurrency,
-      itemSelector: {
-        date: sfn.JsonPath.stringAt('$.date'),
-        modelVersion: sfn.JsonPath.stringAt('$.modelVersion'),
-        slice: sfn.JsonPath.numberAt('$$.Map.Item.Value'),
-      },
+      mapExecutionType: sfn.StateMachineType.STANDARD,
       resultPath: sfn.JsonPath.DISCARD,
     });
-    partitionSlices.itemProcessor(partitionSlice);
+    partitionSlices.itemProcessor(
+      partitionSlice.next(new sfn.Pass(this, 'SliceDone', { result: sfn.Result.fromObject({}) })),
+    );
     partitionSlices.addCatch(releaseOnFailure, catchAll);
 
-    const embed = new tasks.BatchSubmitJob(this, 'EmbedPartitions', {
-      jobName: 'pinnerformer-embed',
-      jobQueueArn: props.jobQueue.jobQueueArn,
-      jobDefinitionArn: props.jobDefinition.jobDefinitionArn,
-      arraySize: Math.ceil(props.partitions / props.partitionsPerJob),
-      containerOverrides: {
-        environment: {
-          RUN_DATE: sfn.JsonPath.stringAt('$.date'),
-          MODEL_VERSION: sfn.JsonPath.stringAt('$.modelVersion'),
+    // The array follows the plan: its size and PARTITIONS come from the run manifest.
+    const embedOn = (id: string, jobQueue: batch.IJobQueue) =>
+      new EmbedJobTask(this, id, {
+        jobName: 'pinnerformer-embed',
+        jobQueue,
+        jobDefinition: props.jobDefinition,
+        arraySize: sfn.JsonPath.numberAt('$.arraySize'),
+        containerOverrides: {
+          environment: {
+            [RUN_ENV_NAMES.date]: sfn.JsonPath.stringAt('$.date'),
+            [RUN_ENV_NAMES.modelVersion]: sfn.JsonPath.stringAt('$.modelVersion'),
+            [RUN_ENV_NAMES.partitions]: sfn.JsonPath.stringAt('$.partitionsText'),
+          },
         },
-      },
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    // Batch already retries each child (Spot reclaims, host failures); here only API throttling.
-    embed.addRetry({
-      errors: ['Batch.AWSBatchException', 'Batch.ServerException', 'Batch.TooManyRequestsException'],
-      interval: Duration.seconds(30),
-      maxAttempts: 3,
-      backoffRate: 2,
-    });
-    embed.addCatch(releaseOnFailure, catchAll);
+        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+        stateTimeout: props.embedTimeout,
+        resultPath: sfn.JsonPath.DISCARD,
+      })
+        // Batch already retries each child (Spot reclaims, host failures); here only API throttling.
+        .addRetry({
+          errors: ['Batch.AWSBatchException', 'Batch.ServerException', 'Batch.TooManyRequestsException'],
+          interval: Duration.seconds(30),
+          maxAttempts: 3,
+          backoffRate: 2,
+        });
+    const embed = embedOn('EmbedPartitions', props.jobQueue);
+    let embedded: sfn.INextable = embed;
+    if (props.onDemandJobQueue !== props.jobQueue) {
+      // Explicit Spot -> on-demand fallback: the Spot attempt failed (children cancelled after
+      // runnableTimeout without capacity, reclaims beyond the attempts, ...): run it once on demand.
+      const onDemand = embedOn('EmbedPartitionsOnDemand', props.onDemandJobQueue);
+      onDemand.addCatch(releaseOnFailure, catchAll);
+      embed.addCatch(onDemand, { errors: [sfn.Errors.ALL], resultPath: '$.spotError' });
+      embedded = onDemand;
+    } else {
+      embed.addCatch(releaseOnFailure, catchAll);
+    }
 
     const publish = new tasks.LambdaInvoke(this, 'PublishRun', {
       lambdaFunction: this.publishFunction.fn,
@@ -282,7 +344,8 @@ export class DailyRun extends Construct {
     retryTransient(publish);
 
     const refused = releaseLock('ReleaseLockRefused');
-    refused.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
+    // The summary reads $.error: a failed release is this path's error.
+    refused.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     const notifyRefused = new tasks.SnsPublish(this, 'NotifyRefused', {
       topic: props.alerts,
       subject: 'PinnerFormer daily run refused by the publish gate',
@@ -308,6 +371,9 @@ export class DailyRun extends Construct {
       .when(sfn.Condition.booleanEquals('$.publish.result.published', true), released)
       .otherwise(refused);
 
-    return plan.next(partitionSlices).next(embed).next(publish).next(published);
+    if (embedded !== embed) embed.next(publish);
+    embedded.next(publish);
+    publish.next(published);
+    return plan.next(partitionSlices).next(embed);
   }
 }

@@ -16,6 +16,8 @@ export interface DataStoreProps {
   readonly snapshotRetentionDays: number;
   /** Bucket for the data bucket's server access logs. */
   readonly accessLogsBucket: s3.IBucket;
+  /** Send the bucket's events to EventBridge (the completion-marker trigger). @default false */
+  readonly eventBridgeEnabled?: boolean;
 }
 
 export class DataStore extends Construct {
@@ -32,6 +34,9 @@ export class DataStore extends Construct {
       noncurrentVersionExpiration: Duration.days(1),
       abortIncompleteMultipartUploadAfter: Duration.days(1),
     });
+    // Once the last noncurrent version has expired, a lone delete marker is removed too (S3
+    // allows this only in a rule without a current-version expiration).
+    const dropDeleteMarkers: s3.LifecycleRule = { id: 'expired-delete-markers', expiredObjectDeleteMarker: true };
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -50,8 +55,17 @@ export class DataStore extends Construct {
         expire('sequences/', props.snapshotRetentionDays),
         expire('embeddings/', props.snapshotRetentionDays),
         { id: 'old-versions', noncurrentVersionExpiration: Duration.days(30) },
+        dropDeleteMarkers,
       ],
     });
+
+    if (props.eventBridgeEnabled) {
+      // Set on the bucket itself: `eventBridgeEnabled` would add a notifications custom resource (a Lambda).
+      (this.bucket.node.defaultChild as s3.CfnBucket).addPropertyOverride(
+        'NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled',
+        true,
+      );
+    }
 
     this.table = new dynamodb.TableV2(this, 'Table', {
       partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },

@@ -1,11 +1,13 @@
 /**
  * The GPU side of the daily run: a VPC with private subnets (new, or an existing one by id),
- * managed EC2 compute environments with GPU instances (Spot first, on-demand behind it in the
- * queue) that scale to zero, a job queue, and the embed job definition (1 GPU, retries for host
- * failures and Spot reclaims only, a timeout). The job role reads and writes only what the embed
- * stage uses (cdk/permissions.ts).
+ * managed EC2 compute environments with GPU instances that scale to zero, launched from a
+ * template (IMDSv2 only, hop limit 1: containers cannot take the instance role; a root volume
+ * sized for the image), a Spot queue and an on-demand queue (the state machine falls back from
+ * one to the other), each cancelling children stuck RUNNABLE, and the embed job definition
+ * (1 GPU, retries for host failures and Spot reclaims only, a timeout). The job role reads and
+ * writes only what the embed stage uses (cdk/permissions.ts).
  */
-import { type Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -15,12 +17,20 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { MEMORY_GIB_PER_PARTITION, VCPUS_PER_PARTITION } from '../batch-sizing.ts';
+import {
+  EXIT_CODES,
+  MEMORY_GIB_PER_PARTITION,
+  METRICS_NAMESPACE,
+  RUN_METRICS,
+  VCPUS_PER_PARTITION,
+} from '../../src/contract/run-contract.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
-import { METRICS_NAMESPACE, REPO_ROOT } from './stage-function.ts';
+import { REPO_ROOT } from './stage-function.ts';
 
-/** Exit code the worker uses for a transient failure (EX_TEMPFAIL): Batch retries it. */
-export const WORKER_RETRYABLE_EXIT_CODE = 75;
+/** Misconfigured children (no instance fits, maxVcpus too small) never start: cancel them soon. */
+export const MISCONFIGURED_RUNNABLE_TIMEOUT = Duration.minutes(10);
+/** Slack on top of the children's own time in the Batch task's state timeout (image pulls, scheduling). */
+const STATE_TIMEOUT_SLACK = Duration.minutes(30);
 
 export interface EmbedBatchProps {
   readonly bucket: s3.IBucket;
@@ -32,6 +42,10 @@ export interface EmbedBatchProps {
   readonly spot: boolean;
   readonly jobAttempts: number;
   readonly jobTimeout: Duration;
+  /** How long a child may wait RUNNABLE for instance capacity before its queue cancels it. */
+  readonly runnableTimeout: Duration;
+  /** Root EBS volume of each GPU instance, GiB. */
+  readonly rootVolumeGiB: number;
   /** Partitions each array child embeds at once (its vCPUs and memory scale with them). */
   readonly partitionsPerJob: number;
   readonly logRetentionDays: logs.RetentionDays;
@@ -50,21 +64,32 @@ export const IMAGE_CONTEXT_EXCLUDE = [
   '!bin/build.ts',
   '!batch-container/main.ts',
   '!batch-container/worker.ts',
+  '!batch-container/package.json',
+  '!batch-container/package-lock.json',
+  '!batch-container/install-providers.sh',
+  '!batch-container/ort-providers/**',
   // CDK stages the context and then runs `docker build -f batch-container/Dockerfile` inside it.
   '!batch-container/Dockerfile',
 ];
 
 export class EmbedBatch extends Construct {
   public readonly vpc: ec2.IVpc;
+  /** Where the run's array job goes first: the Spot queue, or the on-demand one without Spot. */
   public readonly jobQueue: batch.JobQueue;
+  /** The on-demand queue the state machine falls back to (the same as jobQueue without Spot). */
+  public readonly onDemandJobQueue: batch.JobQueue;
+  public readonly jobQueues: batch.JobQueue[];
+  public readonly launchTemplate: ec2.LaunchTemplate;
   public readonly jobDefinition: batch.EcsJobDefinition;
   public readonly container: batch.EcsEc2ContainerDefinition;
   public readonly jobRole: iam.Role;
   public readonly logGroup: logs.LogGroup;
   public readonly computeEnvironments: batch.ManagedEc2EcsComputeEnvironment[];
+  private readonly props: EmbedBatchProps;
 
   public constructor(scope: Construct, id: string, props: EmbedBatchProps) {
     super(scope, id);
+    this.props = props;
     this.vpc = props.vpcId ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId }) : this.createVpc();
 
     const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
@@ -79,6 +104,21 @@ export class EmbedBatch extends Construct {
       .filter((type) => type.includes('.'))
       .map((type) => new ec2.InstanceType(type));
     const instanceClasses = props.instanceTypes.filter((type) => !type.includes('.')) as ec2.InstanceClass[];
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'WorkerLaunchTemplate', {
+      // IMDSv2 with hop limit 1: the containers (one hop further) cannot reach instance metadata,
+      // so they use their job role only, never the instance role.
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(props.rootVolumeGiB, {
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            encrypted: true,
+          }),
+        },
+      ],
+    });
     const environment = (name: string, spot: boolean) =>
       new batch.ManagedEc2EcsComputeEnvironment(this, name, {
         vpc: this.vpc,
@@ -90,6 +130,7 @@ export class EmbedBatch extends Construct {
           : batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
         instanceTypes,
         instanceClasses,
+        launchTemplate: this.launchTemplate,
         useOptimalInstanceClasses: false,
         images: [{ imageType: batch.EcsMachineImageType.ECS_AL2023_NVIDIA }],
         minvCpus: 0,
@@ -101,13 +142,28 @@ export class EmbedBatch extends Construct {
       ? [environment('SpotGpu', true), environment('OnDemandGpu', false)]
       : [environment('OnDemandGpu', false)];
 
-    this.jobQueue = new batch.JobQueue(this, 'Queue', {
-      priority: 1,
-      computeEnvironments: this.computeEnvironments.map((computeEnvironment, index) => ({
-        computeEnvironment,
-        order: index + 1,
-      })),
-    });
+    // One environment per queue: Batch only moves a job to a queue's next environment when the
+    // first is at maxvCpus, not when Spot has no capacity, so the fallback is the state
+    // machine's (a second submit to the on-demand queue), explicit and bounded by runnableTimeout.
+    const queue = (name: string, computeEnvironment: batch.IComputeEnvironment) =>
+      new batch.JobQueue(this, name, {
+        priority: 1,
+        computeEnvironments: [{ computeEnvironment, order: 1 }],
+        jobStateTimeLimitActions: [
+          {
+            maxTime: props.runnableTimeout,
+            reason: batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+          },
+          ...[
+            batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+            batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+          ].map((reason) => ({ maxTime: MISCONFIGURED_RUNNABLE_TIMEOUT, reason })),
+        ],
+      });
+    const onDemand = this.computeEnvironments.at(-1)!;
+    this.onDemandJobQueue = queue('Queue', onDemand);
+    this.jobQueue = props.spot ? queue('SpotQueue', this.computeEnvironments[0]!) : this.onDemandJobQueue;
+    this.jobQueues = props.spot ? [this.jobQueue, this.onDemandJobQueue] : [this.onDemandJobQueue];
 
     this.jobRole = new iam.Role(this, 'JobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
@@ -138,9 +194,8 @@ export class EmbedBatch extends Construct {
       jobRole: this.jobRole,
       environment: {
         EXECUTION_PROVIDER: 'cuda',
-        POWERTOOLS_SERVICE_NAME: 'embed-worker',
+        POWERTOOLS_SERVICE_NAME: RUN_METRICS.partitionSucceeded.service,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        PARTITIONS_PER_JOB: String(props.partitionsPerJob),
         ...props.environment,
       },
       logging: ecs.LogDriver.awsLogs({ streamPrefix: 'embed', logGroup: this.logGroup }),
@@ -154,16 +209,23 @@ export class EmbedBatch extends Construct {
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
         // The worker exits 75 when a dependency kept failing (TransientError): safe to rerun.
-        batch.RetryStrategy.of(
-          batch.Action.RETRY,
-          batch.Reason.custom({ onExitCode: String(WORKER_RETRYABLE_EXIT_CODE) }),
-        ),
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(EXIT_CODES.transient) })),
         // Any other exit code is bad input or a bad model: retrying cannot help.
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onExitCode: '*' })),
       ],
       timeout: props.jobTimeout,
       propagateTags: true,
     });
+  }
+
+  /**
+   * The longest an array job can take: every attempt of a child waiting RUNNABLE up to its limit
+   * and running to its timeout, plus slack. The Batch task's state timeout: past it Step Functions
+   * stops waiting and terminates the job.
+   */
+  public stateTimeout(attempts: number): Duration {
+    const perAttempt = this.props.runnableTimeout.toMinutes() + this.props.jobTimeout.toMinutes();
+    return Duration.minutes(attempts * perAttempt + STATE_TIMEOUT_SLACK.toMinutes());
   }
 
   private createVpc(): ec2.Vpc {

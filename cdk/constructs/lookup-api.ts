@@ -1,12 +1,14 @@
 /**
  * The lookup endpoint: a Lambda that reads the table and nothing else, reachable only with IAM
  * (SigV4) auth: a Function URL with AWS_IAM (default) or an API Gateway REST API whose methods
- * require IAM. Reserved and provisioned concurrency are configurable; the endpoint points at the
- * `live` alias so provisioned concurrency applies.
+ * require IAM. Reserved concurrency (default in cdk/config.ts) keeps a lookup storm from starving
+ * the daily run's Lambdas; the endpoint points at the `live` alias so provisioned concurrency
+ * applies. Callers get access with `grantInvoke` (docs/deploy.md, "Lookup callers").
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -38,11 +40,12 @@ export class LookupApi extends Construct {
       entryName: 'lookup',
       serviceName: 'lookup',
       description: 'PinnerFormer lookup: embeddings by user id at the pointer or a pinned version (read-only)',
-      environment: { ...props.environment, TABLE_NAME: props.table.tableName },
+      environment: props.environment,
       memoryMb: 512,
       timeout: Duration.seconds(10),
       logRetentionDays: props.logRetentionDays,
       reservedConcurrency: props.reservedConcurrency,
+      usesParquet: false,
     });
     grantAccess(this.function.role, ACCESS.lookup, undefined, props.table);
     this.alias = new lambda.Alias(this, 'Live', {
@@ -80,5 +83,21 @@ export class LookupApi extends Construct {
       validateRequestBody: true,
     });
     this.url = this.restApi.url;
+  }
+
+  /**
+   * Lets a caller's role call the endpoint. A Function URL with AWS_IAM needs both
+   * lambda:InvokeFunctionUrl and lambda:InvokeFunction (the latter only via the URL); API
+   * Gateway needs execute-api:Invoke on the stage.
+   */
+  public grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    if (this.restApi) {
+      return iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['execute-api:Invoke'],
+        resourceArns: [this.restApi.arnForExecuteApi('*', '/*', this.restApi.deploymentStage.stageName)],
+      });
+    }
+    return this.alias.grantInvokeUrl(grantee);
   }
 }

@@ -1,28 +1,20 @@
 /**
- * Operations: an SNS topic for alarms and run failures, a CloudWatch dashboard of the daily run
- * and the lookup API, and the alarms the runbook (docs/deploy.md) explains.
+ * Operations: a CloudWatch dashboard of the daily run and the lookup API, the alarms the runbook
+ * (docs/deploy.md) explains, and Batch "job queue blocked" events routed to the alarm topic.
  */
 import { Duration } from 'aws-cdk-lib';
+import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from './stage-function.ts';
-
-/** Metric names the handlers and the worker emit (EMF, namespace PinnerFormer, dimension service). */
-export const RUN_METRICS = {
-  published: { name: 'RunPublished', service: 'publish' },
-  refused: { name: 'RunRefused', service: 'publish' },
-  partitionSucceeded: { name: 'PartitionSucceeded', service: 'embed-worker' },
-  partitionFailed: { name: 'PartitionFailed', service: 'embed-worker' },
-  embeddedUsers: { name: 'EmbeddedUsers', service: 'embed-worker' },
-  invalidEvents: { name: 'InvalidEvents', service: 'partition' },
-  lookupServerErrors: { name: 'LookupServerErrors', service: 'lookup' },
-} as const;
+import { METRICS_NAMESPACE, RUN_METRICS } from '../../src/contract/run-contract.ts';
 
 export interface OperationsProps {
   readonly alerts: sns.ITopic;
@@ -30,7 +22,9 @@ export interface OperationsProps {
   readonly partitionFunction: lambda.IFunction;
   readonly lookupFunction: lambda.IFunction;
   readonly table: dynamodb.ITableV2;
-  readonly deadLetterQueue: sqs.IQueue;
+  /** The embed queues whose blocked jobs (stuck RUNNABLE, with Batch's reason) notify the topic. */
+  readonly jobQueues: readonly batch.IJobQueue[];
+  readonly startDeadLetterQueue: sqs.IQueue;
   readonly lookupP99AlarmMs: number;
   readonly partitionFailureAlarmPercent: number;
 }
@@ -47,6 +41,7 @@ const runMetric = (spec: { name: string; service: string }, period: Duration): c
 export class Operations extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  public readonly queueBlockedRule: events.Rule;
 
   public constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
@@ -156,8 +151,8 @@ export class Operations extends Construct {
     });
 
     alarm('DeadLetterAlarm', {
-      alarmDescription: 'A scheduled start or an asynchronous invocation landed in the dead-letter queue.',
-      metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      alarmDescription: 'A scheduled or marker-triggered start could not be delivered (see the dead-letter queue).',
+      metric: props.startDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
         period: fiveMinutes,
         statistic: 'Maximum',
       }),
@@ -165,6 +160,24 @@ export class Operations extends Construct {
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    // Batch emits this when a job at the head of a queue is stuck RUNNABLE (no capacity, no
+    // instance type fits, maxvCpus too small); the queue cancels it after its time limit.
+    this.queueBlockedRule = new events.Rule(this, 'JobQueueBlocked', {
+      description: 'PinnerFormer: a Batch job of the embed stage is stuck RUNNABLE (reason in statusReason)',
+      eventPattern: {
+        source: ['aws.batch'],
+        detailType: ['Batch Job Queue Blocked'],
+        detail: { jobQueue: props.jobQueues.map((queue) => queue.jobQueueArn) },
+      },
+      targets: [
+        new eventTargets.SnsTopic(props.alerts, {
+          message: events.RuleTargetInput.fromText(
+            `PinnerFormer embed job ${events.EventField.fromPath('$.detail.jobName')} (${events.EventField.fromPath('$.detail.jobId')}) is stuck RUNNABLE in ${events.EventField.fromPath('$.detail.jobQueue')}: ${events.EventField.fromPath('$.detail.statusReason')}. It is cancelled after the queue's time limit; see docs/deploy.md, "Stuck jobs".`,
+          ),
+        }),
+      ],
     });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {

@@ -1,7 +1,8 @@
 /**
  * One Lambda function of the system, bundled from lambdas/<name>.ts with the local esbuild (never
  * Docker), on Node 22 arm64, with Powertools settings, X-Ray tracing, JSON logs in its own log
- * group, and an optional DLQ. Roles are created bare: permissions are added explicitly by the
+ * group. No DLQ: every function is invoked synchronously (Step Functions, the Function URL), so
+ * one could never fire. Roles are created bare: permissions are added explicitly by the
  * stack (cdk/permissions.ts) so that each function gets exactly what it uses.
  */
 import * as path from 'node:path';
@@ -10,11 +11,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../src/contract/run-contract.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const METRICS_NAMESPACE = 'PinnerFormer';
 
 export interface StageFunctionProps {
   /** Handler module name under lambdas/ (without .ts). */
@@ -26,8 +26,12 @@ export interface StageFunctionProps {
   readonly memoryMb: number;
   readonly timeout: Duration;
   readonly logRetentionDays: logs.RetentionDays;
-  readonly deadLetterQueue?: sqs.IQueue;
   readonly reservedConcurrency?: number;
+  /**
+   * Whether the handler reads or writes Parquet (parquet-wasm loads its .wasm from the bundle's
+   * directory): only then is the file shipped. @default true
+   */
+  readonly usesParquet?: boolean;
 }
 
 /** The ESM bundle hosts CommonJS dependencies: give them require/__dirname. */
@@ -67,7 +71,6 @@ export class StageFunction extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,
-      deadLetterQueue: props.deadLetterQueue,
       reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
@@ -90,7 +93,8 @@ export class StageFunction extends Construct {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_input: string, output: string) => [`cp "${PARQUET_WASM}" "${output}/"`],
+          afterBundling: (_input: string, output: string) =>
+            props.usesParquet === false ? [] : [`cp "${PARQUET_WASM}" "${output}/"`],
         },
       },
     });

@@ -7,7 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { z } from 'zod';
+import { type HandlerSettings, readHandlerSettings } from '../../src/contract/stage-env.ts';
 import { DynamoEmbeddingStore } from '../../src/embeddings/dynamo-store.ts';
 import { storeClient } from '../../src/embeddings/store-config.ts';
 import type { EmbeddingStore } from '../../src/embeddings/types.ts';
@@ -15,32 +15,11 @@ import type { PipelineEnv } from '../../src/pipeline/types.ts';
 import { openObjectStore } from '../../src/storage/open-object-store.ts';
 import { PinnerFormerError, ValidationError } from '../../src/util/errors.ts';
 
-const positiveInt = z.coerce.number().int().positive();
+export type { HandlerSettings } from '../../src/contract/stage-env.ts';
 
-/** Environment variables the stack sets (cdk/pinnerformer-stack.ts); DYNAMODB_ENDPOINT only in tests and local runs. */
-const HandlerSettingsSchema = z.object({
-  OBJECT_STORE_URI: z.string().min(1).optional(),
-  TABLE_NAME: z.string().min(1).optional(),
-  PARTITIONS: positiveInt.default(8),
-  REFRESH_AGE_DAYS: positiveInt.default(7),
-  /** Refuse a day without events/dt=D/_SUCCESS (cdk config requireSuccessMarker). */
-  REQUIRE_SUCCESS_MARKER: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true'),
-  EMBEDDING_DTYPE: z.enum(['float16', 'float32']).default('float16'),
-  EMBEDDING_RETENTION_DAYS: positiveInt.default(30),
-  /** Run-lock lease: the state machine's timeout, so a crashed run blocks its version no longer. */
-  RUN_LOCK_LEASE_MS: positiveInt.default(20 * 3_600_000),
-  DYNAMODB_ENDPOINT: z.url().optional(),
-});
-export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;
-
+/** The function's settings from the environment the stack sets (src/contract/stage-env.ts). */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): HandlerSettings {
-  const result = HandlerSettingsSchema.safeParse(env);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  throw new ValidationError(`invalid function configuration: ${problems.join('; ')}`);
+  return readHandlerSettings(env);
 }
 
 export const logger = new Logger();

@@ -4,13 +4,14 @@
  *   aws run --from D1 --to D2 [--backfill]  one run per day, in order, each awaited
  *   aws deploy-model DIR [--date D]        upload + record a model; a new model starts its backfill
  *   aws rollback --to MV@D                 move the pointer back to an earlier published version
+ *   aws status | cancel | unlock | doctor    operate a run (src/cli/aws-operate.ts)
  * Stack outputs (bucket, table, state machine) come from CloudFormation, or from flags.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
-import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../../cdk/outputs.ts';
-import { type RunRequest, RunRequestSchema } from '../../lambdas/shared/contracts.ts';
+import { type RunRequest, RunRequestSchema } from '../contract/messages.ts';
+import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../contract/stack-outputs.ts';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { storeClient } from '../embeddings/store-config.ts';
 import { isValidDate } from '../embeddings/table-schema.ts';
@@ -191,14 +192,16 @@ function yesterdayUtc(): string {
 
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 
-function stackOptions(command: Command): Command {
+/** The flags every `aws` command shares: the stack to read outputs from, the region, the state machine. */
+export function stackOptions(command: Command): Command {
   return command
     .option('--stack <name>', 'CloudFormation stack to read outputs from', DEFAULT_STACK_NAME)
     .option('--region <region>', 'AWS region (default: the SDK default chain)')
     .option('--state-machine-arn <arn>', 'daily-run state machine (default: the stack output)');
 }
 
-export function registerAws(program: Command): void {
+/** Adds the `aws` group with run, deploy-model and rollback; answers the group for the operator commands. */
+export function registerAws(program: Command): Command {
   const aws = program.command('aws').description('Operate the deployed AWS stack (docs/deploy.md)');
 
   stackOptions(
@@ -290,4 +293,5 @@ export function registerAws(program: Command): void {
       dynamo.destroy();
     }
   });
+  return aws;
 }

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import { registerAws } from './aws.ts';
+import { registerAwsOperations } from './aws-operate.ts';
 import { registerDaily } from './daily.ts';
 import { registerGenerate } from './generate.ts';
 import { registerImport } from './import.ts';
 import { registerLookup } from './lookup.ts';
 import { registerModel } from './model.ts';
+import { registerRecommend } from './recommend.ts';
 import { registerRollback } from './rollback.ts';
+import { registerServe } from './serve.ts';
 import { registerVersions } from './versions.ts';
 
 /**
@@ -17,8 +20,10 @@ export function registerCommands(program: Command): void {
   registerImport(program);
   registerDaily(program);
   registerLookup(program);
+  registerRecommend(program);
+  registerServe(program);
   registerVersions(program);
   registerRollback(program);
   registerModel(program);
-  registerAws(program);
+  registerAwsOperations(registerAws(program));
 }

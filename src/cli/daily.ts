@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
@@ -13,10 +14,11 @@ const dailyFlags = z.object({
   backfill: z.boolean().default(false),
   json: z.boolean().default(false),
   data: dataDirFlag,
-  partitions: intString(1, 4096).optional(),
+  partitions: intString(PARTITIONS.min, PARTITIONS.max).optional(),
   workers: intString(1, 64).optional(),
   threads: intString(1, 256).optional(),
-  refreshAgeDays: intString(1, 3650).optional(),
+  refreshAgeDays: intString(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).optional(),
+  writeSkipCosine: z.coerce.number().gt(0).lte(1).optional(),
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -106,10 +108,14 @@ export function registerDaily(program: Command): void {
     .option('--backfill', 're-embed every user with a sequence')
     .option('--json', 'print one JSON summary on stdout')
     .option('--data <dir>', 'data directory', './.pinnerformer')
-    .option('--partitions <n>', 'partition count P (default 8)')
+    .option('--partitions <n>', `partition count P (default ${PARTITIONS.default})`)
     .option('--workers <n>', 'worker threads (default min(2, cores))')
     .option('--threads <n>', 'onnxruntime threads per worker')
     .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
+    .option(
+      '--write-skip-cosine <c>',
+      'skip the table write of users whose stored embedding is within this cosine of the new one (default: write all)',
+    )
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
     .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')
     .option(
@@ -140,6 +146,7 @@ export function registerDaily(program: Command): void {
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
+        ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
         ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
         requireMarker,

@@ -51,7 +51,7 @@ export function checkDataDir(dataDir: string, create: boolean): void {
   const info = statSync(root, { throwIfNoEntry: false });
   if (info && !info.isDirectory()) {
     throw new ValidationError(
-      `--data ${dataDir} is a file, not a data directory: give the folder the daily run uses (it holds objects/ and dynamodb/)`,
+      `--data ${dataDir} is a file, not a data directory: give the folder the daily run uses (it holds events/, items/ and dynamodb/)`,
       { data: dataDir },
     );
   }
@@ -63,7 +63,7 @@ export function checkDataDir(dataDir: string, create: boolean): void {
   }
 }
 
-/** The embedded parts of local mode under a data dir: objects in `<data>/objects`, the table in `<data>/dynamodb`. */
+/** The embedded parts of local mode under a data dir: it is the object store's root; the table lives in `<data>/dynamodb`. */
 export async function openLocalEnv(
   dataDir: string,
   options: OpenLocalEnvOptions = {},
@@ -81,7 +81,7 @@ export async function openLocalEnv(
     }
     throw error;
   }
-  const objects = new LocalObjectStore(join(root, 'objects'));
+  const objects = new LocalObjectStore(root);
   // the table lock is ours now: no other process writes this data dir, so dead writers' leftovers can go
   const swept = await objects.sweepTemporaryFiles();
   if (swept > 0) process.stderr.write(`removed ${swept} temporary files left by interrupted writers\n`);

@@ -4,6 +4,7 @@
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { LOCK_OWNER_ATTRIBUTE } from '../contract/run-contract.ts';
 import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
 import { conditionFailed, sendWithRetries, type TableContext } from './table-context.ts';
@@ -28,12 +29,12 @@ export async function acquireRunLock(
           Item: marshall({
             pk: LOCK_PK,
             sk: id,
-            owner,
+            [LOCK_OWNER_ATTRIBUTE]: owner,
             expiresAt: lock.expiresAt,
             acquiredAt: new Date(now).toISOString(),
           }),
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeNames: { '#owner': LOCK_OWNER_ATTRIBUTE },
           ExpressionAttributeValues: marshall({ ':now': now, ':owner': owner }),
         }),
       ),
@@ -58,7 +59,7 @@ export async function getRunLock(table: TableContext, id: string): Promise<RunLo
   );
   if (!output.Item) return undefined;
   const raw = unmarshall(output.Item);
-  return { version: id, owner: String(raw.owner), expiresAt: Number(raw.expiresAt) };
+  return { version: id, owner: String(raw[LOCK_OWNER_ATTRIBUTE]), expiresAt: Number(raw.expiresAt) };
 }
 
 /** Deletes the lock if `owner` still holds it; false when it did not. */
@@ -70,7 +71,7 @@ export async function releaseRunLock(table: TableContext, id: string, owner: str
           TableName: table.tableName,
           Key: marshall({ pk: LOCK_PK, sk: id }),
           ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeNames: { '#owner': LOCK_OWNER_ATTRIBUTE },
           ExpressionAttributeValues: marshall({ ':owner': owner }),
         }),
       ),

@@ -1,8 +1,9 @@
 import { ModelError } from '../util/errors.ts';
+import { type ItemIdMap, OOV_ID } from './item-ids.ts';
 
 /**
- * Item side of the features: pretrained vectors from `items/*.parquet` and the optional item-id
- * vocabulary of the model. Vectors live in one Float32Array, indexed through a Map.
+ * Item side of the features: pretrained vectors from `items/*.parquet` (none for an id-only model,
+ * `dim` 0) and the optional item-id vocabulary of the model. Vectors live in one Float32Array, indexed through a Map.
  */
 export class ItemTable {
   private readonly index = new Map<string, number>();
@@ -11,12 +12,12 @@ export class ItemTable {
   /**
    * @param dim pretrained vector width (`manifest.dims.itemVector`)
    * @param entries item ids with their vectors (each `dim` long)
-   * @param idVocabulary ids of the model's item-id vocabulary, or null when it has none
+   * @param ids the model's item-id vocabulary and hash buckets, or null when it has none
    */
   public constructor(
     public readonly dim: number,
     entries: Iterable<{ readonly itemId: string; readonly vector: ArrayLike<number> }>,
-    idVocabulary: readonly string[] | null = null,
+    private readonly ids: ItemIdMap | null = null,
   ) {
     const chunks: ArrayLike<number>[] = [];
     for (const { itemId, vector } of entries) {
@@ -36,10 +37,7 @@ export class ItemTable {
     chunks.forEach((vector, i) => {
       this.vectors.set(vector, i * dim);
     });
-    this.vocabulary = idVocabulary === null ? null : new Map(idVocabulary.map((id, i) => [id, i]));
   }
-
-  private readonly vocabulary: Map<string, number> | null;
 
   public get size(): number {
     return this.index.size;
@@ -57,7 +55,7 @@ export class ItemTable {
 
   /** Whether the model has an item-id vocabulary (else idFeature needs no lookup). */
   public get hasVocabulary(): boolean {
-    return this.vocabulary !== null;
+    return this.ids !== null;
   }
 
   /** Copies the item's vector into `out` at `offset`; leaves zeros and returns false when it has none. */
@@ -68,15 +66,14 @@ export class ItemTable {
     return true;
   }
 
-  /** The `item_id` input: 2 + vocabulary index (1 if absent), or without a vocabulary 2/1 for has/lacks a vector. */
+  /** The `item_id` input: through the vocabulary (ItemIdMap), or without one 2/1 for has/lacks a vector. */
   public idFeature(itemId: string, hasVector: boolean): number {
-    if (this.vocabulary === null) return hasVector ? 2 : 1;
-    const i = this.vocabulary.get(itemId);
-    return i === undefined ? 1 : 2 + i;
+    if (this.ids === null) return hasVector ? 2 : OOV_ID;
+    return this.ids.idOf(itemId);
   }
 
   /** A table with no pretrained vectors (every item gets zeros and the out-of-vocabulary id). */
-  public static empty(dim: number, idVocabulary: readonly string[] | null = null): ItemTable {
-    return new ItemTable(dim, [], idVocabulary);
+  public static empty(dim: number, ids: ItemIdMap | null = null): ItemTable {
+    return new ItemTable(dim, [], ids);
   }
 }

@@ -301,9 +301,9 @@ export class OnnxEmbedder {
  * long-history user of a daily run.
  */
 function fullLengthProbe(model: ModelDirectory, cutoffMs: number): SequenceEvent[] {
-  const { manifest, idVocabulary } = model;
+  const { manifest, itemIds } = model;
   const surfaces = [...manifest.vocab.surface, null, 'probe-unknown-surface'];
-  const lastId = idVocabulary && idVocabulary.length > 0 ? idVocabulary[idVocabulary.length - 1]! : null;
+  const lastId = itemIds?.lastId ?? null;
   const length = manifest.dims.maxLength;
   return Array.from({ length }, (_, t) => ({
     item_id: t === length - 1 && lastId !== null ? lastId : `probe-full-${t}`,

@@ -17,7 +17,13 @@ export const modelManifestSchema = z.looseObject({
     action: z.array(z.string().min(1)).min(1),
     surface: z.array(z.string().min(1)),
   }),
-  items: z.looseObject({ idVocabulary: z.string().min(1).nullable() }).default({ idVocabulary: null }),
+  /** Item ids: a vocabulary file in the model directory (or null), and buckets for ids not in it. */
+  items: z
+    .looseObject({
+      idVocabulary: z.string().min(1).nullable(),
+      hashBuckets: z.number().int().nonnegative().default(0),
+    })
+    .default({ idVocabulary: null, hashBuckets: 0 }),
   /** Graph files; `onnxCpu` (optional) is an exact CPU-tuned copy of `onnx` (docs/model-interface.md). */
   files: z
     .looseObject({

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ItemIdMap } from '../features/item-ids.ts';
 import { ModelError } from '../util/errors.ts';
 import { type ModelManifest, parseModelManifest } from './manifest.ts';
 
@@ -17,8 +18,8 @@ export interface ModelDirectory {
    * or null. Only onnxruntime's CPU provider uses it; the embedder checks it against `onnxPath`.
    */
   readonly cpuOnnxPath: string | null;
-  /** The item-id vocabulary (manifest.items.idVocabulary), or null. */
-  readonly idVocabulary: readonly string[] | null;
+  /** The item-id vocabulary and hash buckets (manifest.items), or null without a vocabulary. */
+  readonly itemIds: ItemIdMap | null;
 }
 
 function readIdVocabulary(path: string): string[] {
@@ -49,13 +50,13 @@ export function readModelDirectory(dir: string): ModelDirectory {
     }
   }
   const manifest = parseModelManifest(readFileSync(join(dir, 'manifest.json'), 'utf8'), join(dir, 'manifest.json'));
-  let idVocabulary: string[] | null = null;
+  let itemIds: ItemIdMap | null = null;
   if (manifest.items.idVocabulary !== null) {
     const path = join(dir, manifest.items.idVocabulary);
     if (!existsSync(path)) {
       throw new ModelError(`model directory ${dir} lacks the id vocabulary ${manifest.items.idVocabulary}`, { dir });
     }
-    idVocabulary = readIdVocabulary(path);
+    itemIds = new ItemIdMap(readIdVocabulary(path), manifest.items.hashBuckets);
   }
   let cpuOnnxPath: string | null = null;
   if (manifest.files.onnxCpu !== undefined) {
@@ -67,7 +68,7 @@ export function readModelDirectory(dir: string): ModelDirectory {
       });
     }
   }
-  return { dir, manifest, onnxPath: join(dir, 'model.onnx'), cpuOnnxPath, idVocabulary };
+  return { dir, manifest, onnxPath: join(dir, 'model.onnx'), cpuOnnxPath, itemIds };
 }
 
 /** manifest `versionCovers`: the version's hash is over every file of the directory (export.py). */

@@ -2,12 +2,16 @@
  * A small loopback HTTP server exposing the lookup handler for local use and the benchmark:
  *   GET  /users/:id[?version=mv@YYYY-MM-DD]   one user
  *   POST /users:batch  {"userIds": [...], "version"?: "..."}   up to 100 users
+ *   GET  /users/:id/recommendations[?k=10&version=...]   recent actions and nearest items (with a recommender)
  * Responses are the handler's JSON bodies with its status codes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseVersionId } from '../embeddings/table-schema.ts';
 import type { EmbeddingStore } from '../embeddings/types.ts';
+import { NotFoundError, ValidationError } from '../util/errors.ts';
 import { LookupHandler, type LookupHandlerOptions } from './handler.ts';
+import type { Recommender } from './recommend.ts';
 
 export interface LookupServerOptions extends LookupHandlerOptions {
   readonly store: EmbeddingStore;
@@ -17,6 +21,20 @@ export interface LookupServerOptions extends LookupHandlerOptions {
   readonly host?: string;
   /** Largest accepted request body, bytes; default 64 KiB. */
   readonly maxBodyBytes?: number;
+  /** Answers `/users/:id/recommendations`; without one that route is a 404. */
+  readonly recommender?: Recommender;
+}
+
+/** Most items a recommendations request may ask for. */
+export const MAX_RECOMMENDATIONS = 1000;
+
+/** `k` from the query string: a whole number 1..MAX_RECOMMENDATIONS, default 10. */
+function parseK(raw: string | null): number {
+  if (raw === null) return 10;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_RECOMMENDATIONS) {
+    throw new ValidationError(`k must be a whole number from 1 to ${MAX_RECOMMENDATIONS}, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
 }
 
 export interface LookupServer {
@@ -50,6 +68,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
   });
 }
 
+const RECOMMENDATIONS = '/recommendations';
+
 export async function startLookupServer(options: LookupServerOptions): Promise<LookupServer> {
   const handler = new LookupHandler(options.store, options);
   const maxBody = options.maxBodyBytes ?? 64 * 1024;
@@ -69,6 +89,28 @@ export async function startLookupServer(options: LookupServerOptions): Promise<L
       const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
       const response = await handler.handle({ userIds: fields.userIds, version: fields.version });
       return send(res, response.statusCode, response.body);
+    }
+    if (url.pathname.startsWith('/users/') && url.pathname.endsWith(RECOMMENDATIONS)) {
+      if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD', message: 'use GET' } });
+      if (!options.recommender) {
+        return send(res, 404, { error: { code: 'NOT_FOUND', message: 'this server has no recommender' } });
+      }
+      try {
+        const userId = decodeURIComponent(url.pathname.slice('/users/'.length, -RECOMMENDATIONS.length));
+        const k = parseK(url.searchParams.get('k'));
+        const pinned = url.searchParams.get('version');
+        const body = await options.recommender.recommend(userId, k, pinned ? parseVersionId(pinned) : undefined);
+        return send(res, 200, body);
+      } catch (error) {
+        if (error instanceof URIError) {
+          return send(res, 400, { error: { code: 'VALIDATION', message: 'user id is not valid percent-encoding' } });
+        }
+        if (error instanceof ValidationError)
+          return send(res, 400, { error: { code: error.code, message: error.message } });
+        if (error instanceof NotFoundError)
+          return send(res, 404, { error: { code: error.code, message: error.message } });
+        throw error;
+      }
     }
     if (url.pathname.startsWith('/users/')) {
       if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD', message: 'use GET' } });

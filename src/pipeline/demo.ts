@@ -3,15 +3,17 @@
  * daily job for the last two days with the demo model (each published), print both summaries,
  * one user's lookup and the items nearest to that user's embedding.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { formatSummary } from '../cli/daily.ts';
 import { dateString, intString, parseFlags } from '../cli/local-env.ts';
+import { PARTITIONS } from '../contract/run-contract.ts';
 import { addDays } from '../events/schema.ts';
-import { decodeParquet } from '../io/parquet.ts';
 import { openLocalEmbeddings } from '../local/local-embeddings.ts';
+import { decodeItemIndex, nearestItems } from '../lookup/recommend.ts';
 import { generateDataset } from '../synth/generate.ts';
 import { layout } from './layout.ts';
 import { createStagePool, runDaily } from './local-runner.ts';
@@ -25,33 +27,12 @@ const demoFlags = z.object({
   seed: intString(0, 0xffffffff).default(7),
   start: dateString.default('2026-10-01'),
   model: z.string().min(1).default('models/demo'),
-  partitions: intString(1, 4096).optional(),
+  partitions: intString(PARTITIONS.min, PARTITIONS.max).optional(),
 });
 
 const err = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
-
-/** Items nearest (cosine) to a vector, from the model's item_embeddings.parquet. */
-async function nearestItems(modelDir: string, query: ArrayLike<number>, k: number) {
-  const table = await decodeParquet(readFileSync(join(modelDir, 'item_embeddings.parquet')));
-  const ids = table.columns.item_id!;
-  const vectors = table.columns.embedding!;
-  const scored: { itemId: string; score: number }[] = [];
-  for (let i = 0; i < table.numRows; i++) {
-    const v = vectors[i] as ArrayLike<number>;
-    let dot = 0;
-    let nv = 0;
-    let nq = 0;
-    for (let d = 0; d < v.length; d++) {
-      dot += v[d]! * query[d]!;
-      nv += v[d]! * v[d]!;
-      nq += query[d]! * query[d]!;
-    }
-    scored.push({ itemId: ids[i] as string, score: dot / (Math.sqrt(nv * nq) || 1) });
-  }
-  return scored.sort((a, b) => b.score - a.score).slice(0, k);
-}
 
 export async function main(argv: readonly string[]): Promise<void> {
   const started = performance.now();
@@ -69,17 +50,16 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   const flags = parseFlags(demoFlags, values);
   const dataDir = resolve(flags.data);
-  const objectsDir = join(dataDir, 'objects');
-  if (existsSync(join(objectsDir, 'events'))) {
-    err(`demo: using the data already in ${objectsDir}`);
+  if (existsSync(join(dataDir, 'events'))) {
+    err(`demo: using the data already in ${dataDir}`);
   } else {
-    err(`demo: generating ${flags.users} users x ${flags.days} days (seed ${flags.seed}) into ${objectsDir}`);
+    err(`demo: generating ${flags.users} users x ${flags.days} days (seed ${flags.seed}) into ${dataDir}`);
     const g = await generateDataset({
       users: flags.users,
       days: flags.days,
       seed: flags.seed,
       start: flags.start,
-      out: objectsDir,
+      out: dataDir,
       onProgress: (m) => err(`  ${m}`),
     });
     err(`demo: ${g.events} events in ${g.seconds.toFixed(1)}s`);
@@ -108,9 +88,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     const last = summaries[summaries.length - 1]!;
     // One user re-embedded on the last day with a reasonably long history (partition 0).
     const snapshotKey = layout.embeddings(last.modelVersion, last.date, 0);
-    const rows = await decodeEmbeddingSnapshot(readFileSync(join(objectsDir, snapshotKey)), snapshotKey);
+    const rows = await decodeEmbeddingSnapshot(readFileSync(join(dataDir, snapshotKey)), snapshotKey);
     const seqKey = layout.sequences(last.modelVersion, last.date, 0);
-    const sequences = await decodeSequenceSnapshot(readFileSync(join(objectsDir, seqKey)), seqKey);
+    const sequences = await decodeSequenceSnapshot(readFileSync(join(dataDir, seqKey)), seqKey);
     const fresh = sequences.filter((u) => rows.get(u.userId)?.date === last.date);
     const candidates = fresh.length > 0 ? fresh : sequences;
     const sequence =
@@ -128,8 +108,10 @@ export async function main(argv: readonly string[]): Promise<void> {
         `  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(7)} ${e.item_id}  on ${e.surface ?? '-'}\n`,
       );
     }
-    process.stdout.write(`nearest items (cosine, from ${join(flags.model, 'item_embeddings.parquet')}):\n`);
-    for (const { itemId, score } of await nearestItems(flags.model, found.embedding, 5)) {
+    const itemFile = join(flags.model, 'item_embeddings.parquet');
+    process.stdout.write(`nearest items (cosine, from ${itemFile}):\n`);
+    const index = await decodeItemIndex(readFileSync(itemFile), itemFile);
+    for (const { itemId, score } of nearestItems(index, found.embedding, 5)) {
       process.stdout.write(`  ${itemId}  ${score.toFixed(4)}\n`);
     }
     const total = (performance.now() - started) / 1000;

@@ -13,6 +13,8 @@ import { type EmbeddingStore, type VersionId, type WriteStats, ZERO_WRITE_STATS 
 import { ModelError } from '../util/errors.ts';
 import { decodeFlatEmbeddings, encodeFlatEmbeddings, type FlatEmbeddings } from './snapshots.ts';
 import type { EmbeddingStats } from './types.ts';
+import { WritePacer } from './write-pacer.ts';
+import { cosine, WriteDecider, type WritePolicy } from './write-policy.ts';
 
 export interface OutputJob {
   readonly partition: number;
@@ -20,12 +22,24 @@ export interface OutputJob {
   readonly dims: number;
   /** Embeddings per writeEmbeddings call; default 2048. */
   readonly writeChunk?: number;
+  /** Skip writes of users whose stored embedding is close enough (./write-policy.ts); absent: write all. */
+  readonly policy?: WritePolicy;
+  /** This partition's share of the table's write units per second (./write-pacer.ts); absent: unpaced. */
+  readonly writeUnitsPerSecond?: number;
+}
+
+/** Embedded users whose write the policy skipped: snapshot positions and the stored item's date. */
+export interface KeptStored {
+  readonly users: Int32Array;
+  readonly dates: string[];
 }
 
 export interface OutputResult {
   readonly writeStats: WriteStats;
   readonly stats: EmbeddingStats;
   readonly embeddingBytes: Uint8Array;
+  /** Embedded users left serving their stored item (the write policy). */
+  readonly kept: KeptStored;
   /** Busy seconds of the output side building and encoding the embedding snapshot. */
   readonly seconds: { readonly embeddingSnapshot: number };
 }
@@ -49,18 +63,19 @@ function norm(v: Float32Array): number {
   return Math.sqrt(s);
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
-  return dot / (norm(a) * norm(b) || 1);
-}
-
 export class PartitionOutput {
   private previous: Promise<FlatEmbeddings | undefined> = Promise.resolve(undefined);
   private users: { userIds: readonly string[]; selected: Int32Array; freshOf: Int32Array } | undefined;
   private dates: Promise<string[]> | undefined;
   private fresh: Float32Array = new Float32Array(0);
   private received = 0;
+  /** Selected users handled so far: queued for writing, or kept (skipped) by the policy. */
+  private handled = 0;
+  /** Per selected user (embedding order): 1 when the policy kept the stored item. */
+  private keptFlags: Uint8Array = new Uint8Array(0);
+  private readonly decider: WriteDecider | undefined;
+  /** Policy decisions wait for the previous snapshot; this chain keeps them in arrival order. */
+  private decided: Promise<void> = Promise.resolve();
   private pending: { userId: string; embedding: Float32Array }[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private writeStats: WriteStats = ZERO_WRITE_STATS;
@@ -74,7 +89,17 @@ export class PartitionOutput {
   public constructor(
     private readonly store: EmbeddingStore,
     private readonly job: OutputJob,
-  ) {}
+  ) {
+    this.decider = job.policy === undefined ? undefined : new WriteDecider(job.policy);
+    this.pacer = job.writeUnitsPerSecond === undefined ? undefined : new WritePacer(job.writeUnitsPerSecond);
+  }
+
+  private readonly pacer: WritePacer | undefined;
+
+  /** Write units per item so far (the store's accounting; 1 until the first write returns). */
+  private unitsPerItem(): number {
+    return this.writeStats.items > 0 ? this.writeStats.writeUnits / this.writeStats.items : 1;
+  }
 
   /** The first error of a table write, if any: the partition has failed. */
   public get failed(): unknown {
@@ -95,6 +120,7 @@ export class PartitionOutput {
     });
     this.users = { userIds, selected, freshOf };
     this.fresh = new Float32Array(selected.length * this.job.dims);
+    this.keptFlags = new Uint8Array(selected.length);
     // Each user's newest embedding date: D when embedded now, else the previous snapshot's.
     this.dates = this.previous.then((previous) =>
       userIds.map((userId, u) => {
@@ -121,13 +147,53 @@ export class PartitionOutput {
     const users = this.users;
     if (!users) throw new Error('PartitionOutput: vectors before users');
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    for (let row = 0; row < indices.length; row++) {
-      const k = indices[row]!;
-      const target = this.fresh.subarray(k * dims, (k + 1) * dims);
-      target.set(vectors.subarray(row * dims, (row + 1) * dims));
-      this.pending.push({ userId: users.userIds[users.selected[k]!]!, embedding: target });
+    const ks = Int32Array.from(indices);
+    for (let row = 0; row < ks.length; row++) {
+      const k = ks[row]!;
+      this.fresh.set(vectors.subarray(row * dims, (row + 1) * dims), k * dims);
     }
-    this.received += indices.length;
+    this.handled += ks.length;
+    if (!this.decider) return this.enqueue(ks);
+    // wrapped so that the chain resolves when queued, not when written
+    const queued = this.decided.then(async () => ({ written: this.enqueue(this.toWrite(ks, await this.previous)) }));
+    this.decided = queued.then(
+      () => {},
+      () => {},
+    );
+    return queued.then((q) => q.written);
+  }
+
+  /** The selected users among `ks` the policy does not keep; marks the kept ones. */
+  private toWrite(ks: Int32Array, previous: FlatEmbeddings | undefined): Int32Array {
+    const { dims } = this.job;
+    const users = this.users!;
+    const out: number[] = [];
+    for (const k of ks) {
+      const row = previous?.index.get(users.userIds[users.selected[k]!]!);
+      const keep =
+        row !== undefined &&
+        this.decider!.keepsStored(
+          previous!.dates[row],
+          previous!.vectors.subarray(row * dims, (row + 1) * dims),
+          this.fresh.subarray(k * dims, (k + 1) * dims),
+        );
+      if (keep) this.keptFlags[k] = 1;
+      else out.push(k);
+    }
+    return Int32Array.from(out);
+  }
+
+  private enqueue(ks: Int32Array): Promise<void> {
+    const { dims } = this.job;
+    const users = this.users!;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    for (const k of ks) {
+      this.pending.push({
+        userId: users.userIds[users.selected[k]!]!,
+        embedding: this.fresh.subarray(k * dims, (k + 1) * dims),
+      });
+    }
+    this.received += ks.length;
     const upTo = this.received;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
     this.pump(false);
@@ -145,18 +211,21 @@ export class PartitionOutput {
       const records = this.pending.splice(0, chunk);
       const from = this.started;
       this.started += records.length;
-      const write: Promise<void> = this.store.writeEmbeddings(this.job.version, records).then(
-        (stats) => {
-          this.inflight.delete(write);
-          this.writeStats = addStats(this.writeStats, stats);
-          this.markWritten(from, from + records.length);
-          this.pump(finishing);
-        },
-        (error: unknown) => {
-          this.inflight.delete(write);
-          this.fail(error);
-        },
-      );
+      const paced = this.pacer?.take(Math.ceil(records.length * this.unitsPerItem())) ?? Promise.resolve();
+      const write: Promise<void> = paced
+        .then(() => this.store.writeEmbeddings(this.job.version, records))
+        .then(
+          (stats) => {
+            this.inflight.delete(write);
+            this.writeStats = addStats(this.writeStats, stats);
+            this.markWritten(from, from + records.length);
+            this.pump(finishing);
+          },
+          (error: unknown) => {
+            this.inflight.delete(write);
+            this.fail(error);
+          },
+        );
       this.inflight.add(write);
     }
     this.settleWaiters();
@@ -186,8 +255,12 @@ export class PartitionOutput {
     this.settleWaiters();
   }
 
-  /** Resolves when every embedding received so far is written; rejects on the first failed write. */
-  public async drain(): Promise<void> {
+  /**
+   * Resolves when every embedding received so far is written (with the users the policy kept
+   * instead); rejects on the first failed write.
+   */
+  public async drain(): Promise<KeptStored> {
+    await this.decided;
     if (this.failure !== undefined) throw this.failure;
     this.pump(true);
     const upTo = this.received;
@@ -198,17 +271,34 @@ export class PartitionOutput {
       });
     }
     if (this.failure !== undefined) throw this.failure;
+    return this.kept(await this.previous);
+  }
+
+  private kept(previous: FlatEmbeddings | undefined): KeptStored {
+    const users = this.users!;
+    const positions: number[] = [];
+    const dates: string[] = [];
+    this.keptFlags.forEach((flag, k) => {
+      if (flag === 0) return;
+      const u = users.selected[k]!;
+      positions.push(u);
+      dates.push(previous!.dates[previous!.index.get(users.userIds[u]!)!]!);
+    });
+    return { users: Int32Array.from(positions), dates };
   }
 
   /** Both snapshots and the statistics over every user; call after drain(). */
   public async finish(): Promise<OutputResult> {
-    await this.drain();
+    const kept = await this.drain();
     const users = this.users;
     if (!users || !this.dates) throw new Error('PartitionOutput: finish before users');
-    if (this.received !== users.selected.length) {
-      throw new Error(`PartitionOutput: ${this.received} embeddings for ${users.selected.length} selected users`);
+    if (this.handled !== users.selected.length) {
+      throw new Error(`PartitionOutput: ${this.handled} embeddings for ${users.selected.length} selected users`);
     }
     const [previous, dates] = await Promise.all([this.previous, this.dates]);
+    kept.users.forEach((u, i) => {
+      dates[u] = kept.dates[i]!; // the snapshot holds what readers get: the stored item
+    });
     const t0 = performance.now();
     const { dims } = this.job;
     const { userIds } = users;
@@ -228,7 +318,8 @@ export class PartitionOutput {
       const carried =
         prevRow === undefined ? undefined : previous!.vectors.subarray(prevRow * dims, (prevRow + 1) * dims);
       const vector = k >= 0 ? this.fresh.subarray(k * dims, (k + 1) * dims) : undefined;
-      const embedding = (vector ?? carried)!; // dates[] above proved one of them exists
+      const served = vector !== undefined && this.keptFlags[k] === 0 ? vector : carried;
+      const embedding = (served ?? vector)!; // dates[] above proved one of them exists
       vectors.set(embedding, u * dims);
       stats.users++;
       let finite = true;
@@ -258,6 +349,7 @@ export class PartitionOutput {
         sum: Array.from(sum),
       },
       embeddingBytes,
+      kept,
       seconds: { embeddingSnapshot: (performance.now() - t0) / 1000 },
     };
   }

@@ -68,8 +68,8 @@ port.on('message', (message: WriterRequest) => {
         if (!output) return;
         output
           .drain()
-          .then(() => {
-            reply({ kind: 'drained', job });
+          .then((kept) => {
+            reply({ kind: 'drained', job, kept });
             return output.finish();
           })
           .then(

@@ -15,7 +15,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { type StoreThreadConfig, threadConfigOf } from '../embeddings/store-config.ts';
 import type { EmbeddingStore } from '../embeddings/types.ts';
-import { type OutputJob, type OutputResult, PartitionOutput } from './embed-output.ts';
+import { type KeptStored, type OutputJob, type OutputResult, PartitionOutput } from './embed-output.ts';
 import { reviveError, type SerializedError } from './thread-errors.ts';
 
 export type WriterRequest =
@@ -38,7 +38,7 @@ export type WriterRequest =
 
 export type WriterReply =
   | { readonly kind: 'ack'; readonly job: number; readonly id: number }
-  | { readonly kind: 'drained'; readonly job: number }
+  | { readonly kind: 'drained'; readonly job: number; readonly kept: KeptStored }
   | { readonly kind: 'done'; readonly job: number; readonly result: OutputResult }
   | { readonly kind: 'failed'; readonly job: number; readonly error: SerializedError };
 
@@ -53,8 +53,11 @@ export interface OutputSink {
    * unless too many are unwritten; then when enough are. Rejects once the output has failed.
    */
   addVectors(indices: readonly number[], vectors: Float32Array): Promise<void>;
-  /** Waits for every table write (`onDrained` then), then for the embedding snapshot and statistics. */
-  finish(onDrained: () => void): Promise<OutputResult>;
+  /**
+   * Waits for every table write (`onDrained` then, with the users the write policy kept), then for
+   * the embedding snapshot and statistics.
+   */
+  finish(onDrained: (kept: KeptStored) => void): Promise<OutputResult>;
   /** Drops the partition's output after a failure on the inference side. */
   abort(): void;
 }
@@ -109,9 +112,8 @@ class InlineSink implements OutputSink {
     await yieldToEventLoop(); // on this thread, write responses progress only between batches
   }
 
-  public async finish(onDrained: () => void): Promise<OutputResult> {
-    await this.output.drain();
-    onDrained();
+  public async finish(onDrained: (kept: KeptStored) => void): Promise<OutputResult> {
+    onDrained(await this.output.drain());
     return this.output.finish();
   }
 
@@ -120,7 +122,7 @@ class InlineSink implements OutputSink {
 
 type JobHandlers = {
   readonly acks: Map<number, { resolve: () => void; reject: (e: unknown) => void }>;
-  drained?: () => void;
+  drained?: (kept: KeptStored) => void;
   done?: { resolve: (r: OutputResult) => void; reject: (e: unknown) => void };
   failure?: unknown;
 };
@@ -160,7 +162,7 @@ class WriterThread {
         return;
       }
       case 'drained':
-        handlers.drained?.();
+        handlers.drained?.(reply.kept);
         return;
       case 'done':
         this.end(reply.job);
@@ -264,7 +266,7 @@ class ThreadSink implements OutputSink {
     await this.backpressure.add(indices.length, written);
   }
 
-  public finish(onDrained: () => void): Promise<OutputResult> {
+  public finish(onDrained: (kept: KeptStored) => void): Promise<OutputResult> {
     this.check();
     return new Promise<OutputResult>((resolve, reject) => {
       this.handlers.drained = onDrained;

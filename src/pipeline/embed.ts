@@ -3,6 +3,7 @@ import { mergeSequence, type SequenceEvent, type SequenceRules } from '../featur
 import { OnnxEmbedder } from '../inference/embedder.ts';
 import type { ModelDirectory } from '../inference/model-dir.ts';
 import { ValidationError } from '../util/errors.ts';
+import type { KeptStored } from './embed-output.ts';
 import { closeWriterThread, openOutputSink, prewarmOutput } from './embed-writer.ts';
 import { loadItemTable } from './items.ts';
 import { layout } from './layout.ts';
@@ -18,6 +19,7 @@ import {
   type UserSequence,
 } from './snapshots.ts';
 import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
+import { writePolicyFor } from './write-policy.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -35,6 +37,11 @@ export interface EmbedPartitionInput {
   readonly maxTokensPerBatch?: number;
   /** Embeddings per writeEmbeddings call (writes overlap inference, on the writer thread); default 2048. */
   readonly writeChunk?: number;
+  /**
+   * This partition's share of the table's write units per second (src/pipeline/sizing.ts,
+   * writeUnitsPerSecondPerLane); default unpaced (the store's AIMD back-off alone).
+   */
+  readonly writeUnitsPerSecond?: number;
   /**
    * Whether the output (table writes, embedding snapshot) runs on the process's writer thread;
    * default true. Worth it when a core is free for it (GPU inference, spare CPU cores); where every
@@ -80,8 +87,8 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
       const items = await loadItemTable(
         env.objects,
         model.manifest.dims.itemVector,
-        model.idVocabulary,
-        model.manifest.items.idVocabulary ?? '',
+        model.itemIds,
+        model.manifest.modelVersion,
       );
       return OnnxEmbedder.open(model, items, {
         ...(input.executionProvider === undefined ? {} : { executionProvider: input.executionProvider }),
@@ -129,12 +136,7 @@ async function itemCoverage(
   incoming: ReadonlyMap<string, readonly SequenceEvent[]>,
 ): Promise<ItemInputs> {
   const itemVector = model.manifest.dims.itemVector;
-  const items = await loadItemTable(
-    env.objects,
-    itemVector,
-    model.idVocabulary,
-    model.manifest.items.idVocabulary ?? '',
-  ); // cached: the same table the embedder loaded
+  const items = await loadItemTable(env.objects, itemVector, model.itemIds, model.manifest.modelVersion); // cached: the same table the embedder loaded
   let events = 0;
   let unknownItemEvents = 0;
   for (const list of incoming.values()) {
@@ -208,9 +210,17 @@ export async function embedPartition(
     date: run.date,
     ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
   };
+  const policy = await writePolicyFor(env.embeddings, run);
   const sink = openOutputSink(
     env.embeddings,
-    { partition, version, dims, ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }) },
+    {
+      partition,
+      version,
+      dims,
+      ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
+      ...(policy === undefined ? {} : { policy }),
+      ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
+    },
     { threaded },
   );
   mark = performance.now();
@@ -322,10 +332,24 @@ export async function embedPartition(
 
     // ---- the rest of the writes and the embedding snapshot (output side), the sequence snapshot (here) meanwhile
     let drainedAt: number | undefined;
-    const finished = sink.finish(() => {
+    let markKept!: (kept: KeptStored) => void;
+    const drained = new Promise<KeptStored>((resolve) => {
+      markKept = resolve;
+    });
+    const finished = sink.finish((kept) => {
       drainedAt = performance.now();
+      markKept(kept);
     });
     finished.catch(() => {}); // awaited below
+    let kept = 0;
+    if (policy !== undefined) {
+      // users left on their stored item keep its date, so the refresh-age rule still counts from it
+      const stored = await Promise.race([drained, finished.then(() => drained)]);
+      stored.users.forEach((u, i) => {
+        lastEmbedded[u] = stored.dates[i]!;
+      });
+      kept = stored.users.length;
+    }
     const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
     const encodedSeconds = (performance.now() - mark) / 1000;
     lap('snapshot');
@@ -357,6 +381,7 @@ export async function embedPartition(
         requests: output.writeStats.requests,
         retries: output.writeStats.retries,
         throttles: output.writeStats.throttles,
+        ...(policy === undefined ? {} : { kept }),
       },
       tokens,
       itemInputs,

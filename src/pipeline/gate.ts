@@ -47,7 +47,10 @@ export function evaluateGate(
   }
   const embedded = done.reduce((n, r) => n + r.embeddedUsers, 0);
   const written = done.reduce((n, r) => n + r.writeStats.items, 0);
-  if (embedded !== written) reasons.push(`count mismatch: ${embedded} users embedded, ${written} written`);
+  const kept = done.reduce((n, r) => n + (r.writeStats.kept ?? 0), 0); // the write policy's skips
+  if (embedded !== written + kept) {
+    reasons.push(`count mismatch: ${embedded} users embedded, ${written} written and ${kept} kept as stored`);
+  }
   const users = done.reduce((n, r) => n + r.stats.users, 0);
   const sequenceUsers = done.reduce((n, r) => n + r.users, 0);
   if (users !== sequenceUsers)

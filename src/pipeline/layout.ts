@@ -15,6 +15,8 @@ export const layout = {
     `runs/${mv}/dt=${date}/${at(attempt)}manifest.json`,
   /** The attempt the plan stage started last: the stages of a run without an explicit attempt read it. */
   latestAttempt: (mv: string, date: string): string => `runs/${mv}/dt=${date}/latest-attempt.json`,
+  /** The slice list the state machine's Distributed Map reads (a JSON array of slice tasks). */
+  runSlices: (mv: string, date: string, attempt?: string): string => `runs/${mv}/dt=${date}/${at(attempt)}slices.json`,
   sliceResult: (mv: string, date: string, slice: number, attempt?: string): string =>
     `runs/${mv}/dt=${date}/${at(attempt)}slices/slice=${pad(slice)}.json`,
   quarantine: (mv: string, date: string, slice: number, attempt?: string): string =>

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EmbeddingDtype } from '../embeddings/types.ts';
+import { assertDataLayout } from '../local/data-layout.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
@@ -21,7 +22,7 @@ import type {
 import { WorkerPool } from './worker-pool.ts';
 
 export interface RunDailyOptions {
-  /** Data directory: objects under `<dataDir>/objects`, the embedded table under `<dataDir>/dynamodb`. */
+  /** Data directory: the object store's root (events/, items/, the run's objects), the embedded table in `<dataDir>/dynamodb`. */
   readonly dataDir: string;
   readonly date: string;
   /** Local model directory, deployed (idempotently) before the run; default `models/demo`. */
@@ -35,6 +36,8 @@ export interface RunDailyOptions {
   readonly threads?: number;
   readonly executionProvider?: ExecutionProvider;
   readonly refreshAgeDays?: number;
+  /** The write policy's threshold (src/pipeline/write-policy.ts); default: write every embedded user. */
+  readonly writeSkipCosine?: number;
   readonly lookbackDays?: number;
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
@@ -99,7 +102,7 @@ export function createStagePool(
   // workers write with the parent store's settings, to the endpoint the local table names
   const store = { ...described, tableName: local.tableName, connection: { endpoint: local.endpoint, local: true } };
   return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
-    objects: join(resolve(dataDir), 'objects'),
+    objects: resolve(dataDir),
     store,
     writerThread,
   });
@@ -183,7 +186,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
   // Before anything is opened or written: a date after today is refused outright.
   assertRunDateNotAhead(options.date, Date.now(), options.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours);
   const dataDir = resolve(options.dataDir);
-  const objectsDir = join(dataDir, 'objects');
+  assertDataLayout(dataDir);
   let local = options.embeddings;
   if (!local) {
     try {
@@ -197,7 +200,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       throw error;
     }
   }
-  const objects = new LocalObjectStore(objectsDir);
+  const objects = new LocalObjectStore(dataDir);
   // The table lock is held: no other process writes this data dir, so dead writers' leftovers can go.
   const swept = await objects.sweepTemporaryFiles();
   if (swept > 0) log(`removed ${swept} temporary files left by interrupted writers`);
@@ -237,6 +240,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       backfill: options.backfill ?? false,
       ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
       ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
+      ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
       sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
       ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
       ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
@@ -334,6 +338,9 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
         requests: results.reduce((n, r) => n + r.writeStats.requests, 0),
         retries: results.reduce((n, r) => n + r.writeStats.retries, 0),
         throttles: results.reduce((n, r) => n + r.writeStats.throttles, 0),
+        ...(run.writeSkipCosine === undefined
+          ? {}
+          : { kept: results.reduce((n, r) => n + (r.writeStats.kept ?? 0), 0) }),
       },
     };
   } finally {

@@ -37,7 +37,7 @@ export async function deployModel(env: PipelineEnv, localModelDir: string): Prom
   const onnx = readFileSync(model.onnxPath);
   const onnxSha256 = sha256(onnx);
   assertVersionCoversContents(model);
-  const embedder = await OnnxEmbedder.open(model, ItemTable.empty(model.manifest.dims.itemVector, model.idVocabulary), {
+  const embedder = await OnnxEmbedder.open(model, ItemTable.empty(model.manifest.dims.itemVector, model.itemIds), {
     threads: 1,
   });
   await embedder.release();

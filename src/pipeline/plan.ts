@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { assertDayComplete, classifyEventObjects } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayStartMs } from '../events/schema.ts';
 import { parquetRowGroups } from '../io/parquet.ts';
-import { NotFoundError, ValidationError } from '../util/errors.ts';
+import { EventsMissingError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { dayFingerprint, inputChanges, replayCommand } from './input-days.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
+import { assertSkipCosine } from './write-policy.ts';
 
 export const PLAN_DEFAULTS = {
-  partitions: 8,
-  refreshAgeDays: 7,
+  partitions: PARTITIONS.default,
+  refreshAgeDays: REFRESH_AGE_DAYS.default,
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
   futureToleranceHours: 6,
@@ -99,6 +101,7 @@ function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChange
     run.backfill,
     run.refreshAgeDays,
     run.lookbackDays,
+    run.writeSkipCosine ?? null,
     run.previousSnapshotDate ?? null,
     run.previousSnapshotAttempt ?? null,
     run.dayFingerprints ?? null,
@@ -132,8 +135,9 @@ export async function chooseAttempt(
  * files into byte-bounded slices (a file larger than a slice into row-group pieces) and writes the
  * run manifest with what it read: a fingerprint per day, the ignored files, and the days whose
  * input changed or arrived after later days ran. Refused before anything is written: a date
- * after today, a date without a day folder or without any data file in it (NotFoundError, naming
- * the ignored files), a day without `_SUCCESS` when the deployment requires the marker. A data
+ * after today, a date without any `events/dt=D/` object (EventsMissingError, a NotFoundError the
+ * state machine retries), a day folder without any data file in it (NotFoundError naming the
+ * ignored files; EventsMissingError while one is still being written), a day without `_SUCCESS` when the deployment requires the marker. A data
  * file without rows is an empty day, allowed and reported by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
@@ -143,16 +147,21 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     input.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours,
   );
   const { date, modelVersion } = input;
-  const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, 4096);
-  const refreshAgeDays = positiveInt('refreshAgeDays', input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays, 3650);
+  const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, PARTITIONS.max);
+  const refreshAgeDays = positiveInt(
+    'refreshAgeDays',
+    input.refreshAgeDays ?? PLAN_DEFAULTS.refreshAgeDays,
+    REFRESH_AGE_DAYS.max,
+  );
   const lookbackDays = positiveInt('lookbackDays', input.lookbackDays ?? PLAN_DEFAULTS.lookbackDays, 3650);
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
+  const writeSkipCosine = input.writeSkipCosine === undefined ? undefined : assertSkipCosine(input.writeSkipCosine);
   const manifest = await loadDeployedManifest(env, modelVersion);
 
   const listing = classifyEventObjects(await env.objects.list('events/'));
   const day = listing.days.get(date);
   if (!day) {
-    throw new NotFoundError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
+    throw new EventsMissingError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
       date,
       root: env.objects.root,
     });
@@ -160,7 +169,8 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   assertDayComplete(day, input.requireMarker ?? false);
   if (day.files.length === 0) {
     const ignored = day.ignored.map((f) => `${f.key} (${f.reason})`);
-    throw new NotFoundError(
+    const Refusal = day.ignored.some((f) => f.reason === 'in_progress') ? EventsMissingError : NotFoundError;
+    throw new Refusal(
       `no data file for ${date} in events/dt=${date}/: ${ignored.length > 0 ? `ignored ${ignored.join(', ')}` : `only ${day.marker ? '_SUCCESS' : 'nothing'}`}. ` +
         'Data files are named *.parquet directly in the day folder (docs/data.md); write an empty one for a day without events',
       { date, ignored: day.ignored.length },
@@ -212,6 +222,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     eventBytes: files.filter((f) => f.date === date).reduce((n, f) => n + f.size, 0),
     backfill: input.backfill ?? false,
     refreshAgeDays,
+    ...(writeSkipCosine === undefined ? {} : { writeSkipCosine }),
     lookbackDays,
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),

@@ -58,6 +58,11 @@ export interface PlanInput {
    * changed or arrived late from this day on is in the sequences again.
    */
   readonly replayFrom?: string;
+  /**
+   * Skip the table write of a user whose stored embedding is within this cosine of the new one
+   * (src/pipeline/write-policy.ts); default: write every embedded user.
+   */
+  readonly writeSkipCosine?: number;
 }
 
 export interface RunManifest {
@@ -82,6 +87,8 @@ export interface RunManifest {
   readonly eventBytes: number;
   readonly backfill: boolean;
   readonly refreshAgeDays: number;
+  /** The write policy's threshold, when the run has one. */
+  readonly writeSkipCosine?: number;
   readonly lookbackDays: number;
   /** The newest earlier published (not withdrawn) date under this model with the same P, if any. */
   readonly previousSnapshotDate?: string;
@@ -175,6 +182,8 @@ export interface PartitionResult {
     readonly requests: number;
     readonly retries: number;
     readonly throttles: number;
+    /** Embedded users not written because their stored item is close enough (only with a write policy). */
+    readonly kept?: number;
   };
   /** Padded / real positions over all inference batches (length bucketing's effect). */
   readonly tokens: { readonly padded: number; readonly real: number };
@@ -265,6 +274,8 @@ export interface DailySummary {
     readonly requests: number;
     readonly retries: number;
     readonly throttles: number;
+    /** Embedded users the write policy left on their stored item (only with a policy). */
+    readonly kept?: number;
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * One user's activity on one day: sessions at rhythm-shaped times, each focused on one topic
  * (usually a long-term interest, sometimes exploration) and within it on one sub-cluster; per
- * item impression a view, then maybe a close-up, click, save or hide, with durations.
+ * item impression one event: the deepest step of its funnel (view, close-up, click, save, or hide).
  * Engagement is higher on long-term interests, so future positives follow the interests.
  */
 import type { Rng } from './rng.ts';
@@ -151,36 +151,46 @@ export function generateUserDay(
     const sessionSurface = SURFACE_CHOICES[k]!;
     const impressions = 1 + Math.min(80, rng.geometric(2 * Math.sqrt(activity)));
     let previousEngaged = false;
+    const shown = new Set<number>();
     for (let i = 0; i < impressions && t < dayEnd; i++) {
-      const item = world.sampleItem(rng, topic, rng.next() < options.subclusterFocus ? sub : -1);
+      // a feed does not show an item twice in a session: redraw (a few times) an item already shown
+      let item = world.sampleItem(rng, topic, rng.next() < options.subclusterFocus ? sub : -1);
+      for (let retry = 0; retry < 8 && shown.has(item); retry++) {
+        item = world.sampleItem(rng, topic, rng.next() < options.subclusterFocus ? sub : -1);
+      }
+      shown.add(item);
       const surface = previousEngaged && rng.next() < 0.4 ? 'related' : sessionSurface;
+      // The impression's funnel (view, then maybe close-up, click, save) is walked in full, but only
+      // its deepest step is logged: a logged view or close-up of the same item just before every
+      // positive would hand a realtime model the answer.
       const viewDuration = rng.next() < 0.7 ? Math.round(rng.logNormal(Math.log(2000), 0.8)) : null;
-      emit(item, 'view', surface, t, viewDuration);
+      let outcome: { action: string; duration: number | null } = { action: 'view', duration: viewDuration };
       let last = t + (viewDuration ?? 1500);
       let engaged = false;
       if (rng.next() < p.hide) {
-        emit(item, 'hide', surface, last + 500, null);
+        outcome = { action: 'hide', duration: null };
         last += 500;
       } else {
         let clickChance = p.clickDirect;
         if (rng.next() < p.closeup) {
           const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(7000), 0.9)));
-          emit(item, 'closeup', surface, last + 800, duration);
+          outcome = { action: 'closeup', duration };
           last += 800 + duration;
           engaged = true;
           clickChance = p.clickAfterCloseup;
         }
         if (rng.next() < clickChance) {
           const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(9000), 1.0)));
-          emit(item, 'click', surface, last + 500, duration);
+          outcome = { action: 'click', duration };
           last += 500 + duration;
           engaged = true;
         }
         if (rng.next() < (engaged ? p.saveIfEngaged : p.saveBase)) {
-          emit(item, 'save', surface, last + 1000, null);
+          outcome = { action: 'save', duration: null };
           last += 1000;
         }
       }
+      emit(item, outcome.action, surface, t, outcome.duration);
       previousEngaged = engaged;
       t = last + Math.round(rng.logNormal(Math.log(12_000), 0.8));
     }

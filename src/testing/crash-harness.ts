@@ -155,13 +155,14 @@ async function walkFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Objects under `<dataDir>/objects`: visible keys with content hashes, and leftover temp files. */
+/** The data dir's objects (all but the table in `dynamodb/`): visible keys with content hashes, and leftover temp files. */
 export async function objectState(dataDir: string): Promise<{ objects: Record<string, string>; tempFiles: number }> {
-  const root = join(dataDir, 'objects');
+  const root = dataDir;
   const objects: Record<string, string> = {};
   let tempFiles = 0;
   for (const path of (await walkFiles(root)).sort()) {
     const key = relative(root, path).split('\\').join('/');
+    if (key.startsWith('dynamodb/')) continue;
     if (key.split('/').some((segment) => segment.startsWith(TEMP_PREFIX))) {
       tempFiles++;
       continue;

@@ -55,3 +55,6 @@ export class TransientError extends PinnerFormerError {
     super('TRANSIENT', message, details, options);
   }
 }
+
+/** A run's day has no events yet: the data may still arrive, so the daily run retries it later. */
+export class EventsMissingError extends NotFoundError {}

@@ -307,7 +307,7 @@ describe('bad files: refused as a whole, named in the quarantine, the other file
 /** A data dir with `days` synthetic days of 120 users, and an in-memory table. */
 async function runDir(label: string, days = 1): Promise<{ dir: string; local: LocalEmbeddings }> {
   const dir = tempDir(label);
-  await generateDataset({ users: 120, days, seed: 17, start: '2026-10-01', out: join(dir, 'objects') });
+  await generateDataset({ users: 120, days, seed: 17, start: '2026-10-01', out: dir });
   return { dir, local: await openLocalEmbeddings() };
 }
 
@@ -718,8 +718,8 @@ describe('bad models fail before anything is written', { timeout: RUN_TIMEOUT_MS
         expect(failure).toBeInstanceOf(ModelError);
         expect(String((failure as Error).message)).toMatch(model.message);
         // nothing written: no model, no run, no table item
-        expect(existsSync(join(dir, 'objects', 'models'))).toBe(false);
-        expect(existsSync(join(dir, 'objects', 'runs'))).toBe(false);
+        expect(existsSync(join(dir, 'models'))).toBe(false);
+        expect(existsSync(join(dir, 'runs'))).toBe(false);
         expect(await scanTable(local.dynamo.client, local.tableName)).toEqual([]);
         record(
           `model.${model.id}`,
@@ -771,7 +771,7 @@ describe('bad models fail before anything is written', { timeout: RUN_TIMEOUT_MS
 });
 
 function eventFolder(dir: string, date: string): string {
-  const folder = join(dir, 'objects', 'events', `dt=${date}`);
+  const folder = join(dir, 'events', `dt=${date}`);
   mkdirSync(folder, { recursive: true });
   return folder;
 }
@@ -779,7 +779,7 @@ function eventFolder(dir: string, date: string): string {
 beforeAll(async () => {
   const dir = tempDir('stage');
   stageLocal = await openLocalEmbeddings();
-  stageEnv = { objects: new LocalObjectStore(join(dir, 'objects')), embeddings: stageLocal.store };
+  stageEnv = { objects: new LocalObjectStore(dir), embeddings: stageLocal.store };
   stageModel = (await deployModel(stageEnv, TINY)).modelVersion;
 }, 120_000);
 

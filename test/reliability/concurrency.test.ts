@@ -64,7 +64,7 @@ async function twoRuns(dir: string, startSecondOn: string | undefined) {
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'pf-concurrency-'));
   seedDir = join(base, 'seed');
-  await generateDataset({ users: 400, days: 1, seed: 9, start: DAY, out: join(seedDir, 'objects') });
+  await generateDataset({ users: 400, days: 1, seed: 9, start: DAY, out: seedDir });
   const dir = join(base, 'clean');
   await cp(seedDir, dir, { recursive: true });
   const local = await openLocalEmbeddings();

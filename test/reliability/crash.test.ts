@@ -155,7 +155,7 @@ function assertSameAsClean(state: DataDirState): void {
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'pf-crash-'));
   seedDir = join(base, 'seed');
-  await generateDataset({ users: 800, days: 2, seed: 11, start: DAY1, out: join(seedDir, 'objects') });
+  await generateDataset({ users: 800, days: 2, seed: 11, start: DAY1, out: seedDir });
   pristineDir = join(base, 'pristine');
   await cp(seedDir, pristineDir, { recursive: true });
   const day1 = await runCli(dailyArgs(seedDir, DAY1), { env: { ...env, PINNERFORMER_CRASH_TRACE: '1' } });

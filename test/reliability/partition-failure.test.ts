@@ -49,7 +49,7 @@ function daily(date: string, dataDir = dir, table = local): Promise<DailySummary
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pf-partition-failure-'));
-  await generateDataset({ users: 400, days: 3, seed: 21, start: DAY1, out: join(dir, 'objects') });
+  await generateDataset({ users: 400, days: 3, seed: 21, start: DAY1, out: dir });
   // the same data before any run: the timeline in which day 2 was never run at all
   skipDir = `${dir}-skip`;
   await cp(dir, skipDir, { recursive: true });
@@ -65,7 +65,7 @@ beforeAll(async () => {
   for (const userId of users)
     before.set(userId, (await handleLookup(local.store, { userId }, { pointerCacheMs: 0 })).body);
   // the fault: partition 2's day-1 sequence snapshot is unreadable from now on
-  const snapshot = join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN));
+  const snapshot = join(dir, layout.sequences(modelVersion, DAY1, BROKEN));
   goodSnapshot = await readFile(snapshot);
   await writeFile(snapshot, 'PAR1 this is not a parquet file');
 }, 300_000);
@@ -137,7 +137,7 @@ describe('a partition that fails for good', { timeout: RUN_TIMEOUT_MS }, () => {
 
   it('after a repair, the next day publishes and its readers see no trace of the failed day', async () => {
     // Prepare: the operator restores the snapshot; the skip timeline runs day 1 and day 3 only
-    await writeFile(join(dir, 'objects', layout.sequences(modelVersion, DAY1, BROKEN)), goodSnapshot);
+    await writeFile(join(dir, layout.sequences(modelVersion, DAY1, BROKEN)), goodSnapshot);
     const skip = await openLocalEmbeddings();
     try {
       expect((await daily(DAY1, skipDir, skip)).published).toBe(true);

@@ -76,7 +76,7 @@ function run(dataDir: string, local: LocalEmbeddings, partitions = 4): Promise<D
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'pf-throttle-'));
   seedDir = join(base, 'seed');
-  await generateDataset({ users: 600, days: 1, seed: 5, start: DAY, out: join(seedDir, 'objects') });
+  await generateDataset({ users: 600, days: 1, seed: 5, start: DAY, out: seedDir });
   const dir = join(base, 'clean');
   await cp(seedDir, dir, { recursive: true });
   const h = await openTable();

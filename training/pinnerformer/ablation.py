@@ -1,9 +1,15 @@
-"""`make ablation`: objectives, negative samplers with/without logQ, baselines, and inference
-frequency, on synthetic data; writes reports/ablation.{json,md,png}.
+"""`make ablation`: objectives, negative samplers with/without logQ, four baselines, and inference
+frequency, under both evaluation protocols and several seeds; writes reports/ablation.{json,md,png}.
 
 Every configuration trains the same small model for the same number of steps on the same data
-and is evaluated with the protocol of docs/model.md. Results are saved after each run, and a
-rerun with the same settings skips the runs already done (delete the JSON to start over).
+and is evaluated with the protocols of docs/model.md (dataset.py): `time` (held-out users, a
+window after a cutoff) and `leave_last_out` (each user's last positive, full ranking). Data: the
+synthetic generator (default) or any data root (`--data`), with or without its item table
+(`--no-items`: ids only). Results are saved after each run, and a rerun with the same settings
+skips the runs already done (delete training/runs/ablation-state.json to start over).
+
+    python -m pinnerformer.ablation --out reports [--seeds 3] [--steps 200] [--device cuda]
+        [--data ROOT] [--no-items] [--protocols time,leave_last_out] [--configs a,b] [--users N]
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .baselines import baselines_for
 from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
-from .dataset import load_dataset
-from .evaluate import baseline_mean_item, baseline_popular, evaluate_model
+from .dataset import Dataset, Split, load_dataset
+from .evaluate import evaluate_model
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
 from .train import train_model
 
@@ -64,58 +71,82 @@ PAPER = {  # R@10 / P90 coverage@10 from the paper (Tables 2 and 3), for the rep
 PAPER_FREQUENCY = {"sasrec": (0.198, 0.216, 0.251), "dense_all_action": (0.229, 0.243, 0.264)}
 
 
-def settings_key(spec: SyntheticSpec, steps: int) -> str:
-    blob = json.dumps([spec.to_json(), to_jsonable(MODEL), to_jsonable(replace(BASE, steps=steps)), RUNS, EVAL_PERCENT, ID_VOCAB])
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+BASELINE_NAMES = ["baseline_popular", "baseline_recent_popular", "baseline_cooccurrence", "baseline_mean_item"]
+OBJECTIVE_NAMES = ["next_action", "sasrec", "all_action", "dense_all_action"]
+PROTOCOLS = ("time", "leave_last_out")
+METRICS = ("recall_at_10", "hr_at_10", "ndcg_at_10", "p90_coverage_at_10")
 
 
-def run_all(out: Path, spec: SyntheticSpec, steps: int) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "ablation.json"
-    state_path = REPO / "training" / "runs" / "ablation-state.json"
-    key = settings_key(spec, steps)
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    if state.get("key") != key:
-        state = {"key": key, "results": {}, "frequency": {}}
-    root = ensure_synthetic(spec)
+def settings_key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def load(args: argparse.Namespace, protocol: str) -> Dataset:
     fcfg = FeatureConfig(max_length=MODEL.max_length)
-    ds = load_dataset(root, fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
-    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
-    print(f"ablation data {ds.info}: {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
-    results, frequency = state["results"], state["frequency"]
-    if "baseline_popular" not in results:
-        results["baseline_popular"] = baseline_popular(ds)
-        results["baseline_mean_item"] = baseline_mean_item(ds)
-    for i, (name, overrides) in enumerate(RUNS.items()):
-        if name in results:
-            continue
-        metrics = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, **overrides), name in FREQUENCY_RUNS,
-                          f"{i + 1}/{len(RUNS)} {name}")
-        if "frequency" in metrics:
-            frequency[name] = {k: metrics["frequency"][k] for k in ("once", "daily", "realtime")}
-            del metrics["frequency"]
-        results[name] = metrics
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        state_path.write_text(json.dumps(state, indent=2))
-        print(f"{name}: recall@10 {metrics['recall_at_10']:.4f} coverage {metrics['p90_coverage_at_10']:.4f}", file=sys.stderr)
-    for alias, source in SAME_AS.items():
-        results[alias] = {**results[source], "same_run_as": source}
-    report = {name: results[name] for name in ORDER}
-    report["frequency"] = {name: frequency[name] for name in FREQUENCY_RUNS}
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    meta = {
-        "data": {**spec.to_json(), **ds.info, "train_users": len(ds.train_users), "eval_users": len(ds.eval_users),
-                 "fingerprint": ds.fingerprint},
-        "model": to_jsonable(mcfg),
-        "train": to_jsonable(replace(BASE, steps=steps)),
-    }
-    write_markdown(out / "ablation.md", report, meta)
+    root = Path(args.data) if args.data else ensure_synthetic(replace(DATA, users=args.users))
+    split = Split(protocol=protocol, eval_percent=args.eval_percent or (EVAL_PERCENT if protocol == "time" else 100),
+                  eval_days=args.eval_days, max_eval_users=args.max_eval_users)
+    return load_dataset(root, fcfg, eval_percent=split.eval_percent, id_vocab=ID_VOCAB, split=split,
+                        min_item_count=args.min_item_count, hash_buckets=args.hash_buckets, with_items=not args.no_items)
+
+
+def model_for(ds: Dataset) -> ModelConfig:
+    vocab = ds.store.vocab
+    item_dim = ds.items.dim if len(ds.items) else 0
+    return replace(MODEL, item_vector=item_dim, id_vocab_size=len(vocab.ids) if vocab else 0,
+                   hash_buckets=vocab.hash_buckets if vocab else 0, id_dim=MODEL.id_dim if item_dim else MODEL.embedding)
+
+
+def run_all(args: argparse.Namespace) -> dict:
+    """Every (protocol, configuration, seed) not yet in the state file; returns the report."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = args.configs.split(",") if args.configs else list(RUNS)
+    unknown = [n for n in configs if n not in RUNS]
+    if unknown:
+        raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
+    protocols = args.protocols.split(",")
+    base = replace(BASE, steps=args.steps, device=args.device)
+    settings = {"data": args.data or replace(DATA, users=args.users).to_json(), "no_items": args.no_items,
+                "model": to_jsonable(MODEL), "train": to_jsonable(base), "runs": RUNS, "eval_percent": args.eval_percent,
+                "eval_days": args.eval_days, "min_item_count": args.min_item_count, "hash_buckets": args.hash_buckets}
+    state_path = REPO / "training" / "runs" / "ablation-state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if state.get("key") != settings_key(settings):
+        state = {"key": settings_key(settings), "runs": {}}
+    report: dict = {"protocols": {}, "settings": settings, "seeds": args.seeds}
+    for protocol in protocols:
+        ds = load(args, protocol)
+        mcfg = model_for(ds)
+        fcfg = FeatureConfig(max_length=MODEL.max_length)
+        print(f"[{protocol}] data {ds.info}: {len(ds.train_users)} training users, {len(ds.test.users)} scored",
+              file=sys.stderr)
+        runs = state["runs"]
+        bkey = f"{protocol}/baselines"
+        if bkey not in runs:
+            runs[bkey] = baselines_for(ds)
+        for name in configs:
+            for seed in range(args.seeds):
+                key = f"{protocol}/{name}/{seed}"
+                if key in runs:
+                    continue
+                frequency = protocol == "time" and name in FREQUENCY_RUNS
+                tcfg = replace(base, seed=seed, **RUNS[name])
+                runs[key] = run_one(ds, fcfg, mcfg, tcfg, frequency, f"{protocol} {name} seed {seed}")
+                state_path.parent.mkdir(parents=True, exist_ok=True)
+                state_path.write_text(json.dumps(state, indent=1))
+                print(f"{key}: recall@10 {runs[key]['recall_at_10']:.4f}", file=sys.stderr)
+        state_path.write_text(json.dumps(state, indent=1))
+        report["protocols"][protocol] = summarize(runs, protocol, configs, args.seeds, ds)
+    (out / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(out / "ablation.md", report)
     write_chart(out / "ablation.png", report)
     return report
 
 
-def run_one(ds, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequency: bool, desc: str) -> dict:  # noqa: ANN001
-    model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, desc=desc)
+def run_one(ds: Dataset, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequency: bool, desc: str) -> dict:
+    label_end = ds.label_end_ms if ds.label_end_ms is not None else ds.eval_cutoff_ms
+    model, stats = train_model(ds.store, ds.train_users, label_end, mcfg, tcfg, fcfg.max_length, desc=desc)
     t0 = time.time()
     metrics = evaluate_model(model, ds, fcfg, frequency=frequency)
     metrics.update(train_seconds=stats["seconds"], eval_seconds=round(time.time() - t0, 1),
@@ -123,116 +154,150 @@ def run_one(ds, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequ
     return metrics
 
 
-def run_only(names: list[str], spec: SyntheticSpec, steps: int, device: str = BASE.device) -> None:
-    """Trains and evaluates just the named configurations and prints their metrics (JSON lines);
-    the reports are left alone. For budget checks such as `--only all_action,sasrec --steps 600`,
-    and for checking training on a GPU (`--device cuda`: bf16 autocast, as train.py does)."""
-    unknown = [n for n in names if n not in RUNS]
-    if unknown:
-        raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
-    fcfg = FeatureConfig(max_length=MODEL.max_length)
-    ds = load_dataset(ensure_synthetic(spec), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
-    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
-    for name in names:
-        m = run_one(ds, fcfg, mcfg, replace(BASE, steps=steps, device=device, **RUNS[name]), False, name)
-        print(json.dumps({"name": name, "steps": steps, "device": device, **m}), flush=True)
+def summarize(runs: dict, protocol: str, configs: list[str], seeds: int, ds: Dataset) -> dict:
+    """Per configuration: each metric's mean and standard deviation over seeds, and the mean
+    standard error over users; baselines are deterministic (one run)."""
+    rows: dict = {}
+    for name, m in runs[f"{protocol}/baselines"].items():
+        rows[name] = {**{k: m[k] for k in METRICS}, **{f"{k}_stderr": m.get(f"{k}_stderr", 0.0) for k in METRICS[:3]},
+                      "seeds": 1, "users": m["users"], "index_size": m["index_size"]}
+    frequency: dict = {}
+    for name in configs:
+        per_seed = [runs[f"{protocol}/{name}/{s}"] for s in range(seeds)]
+        row: dict = {"seeds": seeds, "users": per_seed[0]["users"], "index_size": per_seed[0]["index_size"]}
+        for k in METRICS:
+            values = np.array([m[k] for m in per_seed])
+            row[k] = float(values.mean())
+            row[f"{k}_seed_std"] = float(values.std(ddof=1)) if seeds > 1 else 0.0
+            if k != "p90_coverage_at_10":
+                row[f"{k}_stderr"] = float(np.mean([m[f"{k}_stderr"] for m in per_seed]))
+        rows[name] = row
+        if "frequency" in per_seed[0]:
+            frequency[name] = {mode: float(np.mean([m["frequency"][mode] for m in per_seed]))
+                               for mode in ("once", "daily", "realtime")}
+    for alias, source in SAME_AS.items():
+        if source in rows:
+            rows[alias] = {**rows[source], "same_run_as": source}
+    return {"rows": rows, "frequency": frequency, "data": {**ds.info, "train_users": int(len(ds.train_users)),
+                                                            "scored_users": int(len(ds.test.users))}}
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4f}"
 
 
-def write_markdown(path: Path, r: dict, meta: dict) -> None:
-    d, t = meta["data"], meta["train"]
+def _cell(row: dict, k: str) -> str:
+    text = f"{row[k]:.4f}"
+    if row.get(f"{k}_seed_std") is not None and row.get("seeds", 1) > 1:
+        text += f" ± {row[f'{k}_seed_std']:.4f}"
+    if row.get(f"{k}_stderr"):
+        text += f" ({row[f'{k}_stderr']:.4f})"
+    return text
+
+
+def checks(rows: dict, frequency: dict) -> list[tuple[str, bool | None]]:
+    """The orderings the paper and issue 17 expect; None where a configuration was not run."""
+    def has(*names: str) -> bool:
+        return all(n in rows for n in names)
+
+    def r(n: str) -> float:
+        return rows[n]["recall_at_10"]
+
+    def se(n: str) -> float:
+        return rows[n].get("recall_at_10_stderr", 0.0)
+
+    baselines = [n for n in BASELINE_NAMES if n in rows]
+    objectives = [n for n in OBJECTIVE_NAMES if n in rows]
+    out: list[tuple[str, bool | None]] = []
+    for other in ("next_action", "sasrec"):
+        out.append((f"dense all action beats {other} by more than two standard errors",
+                    r("dense_all_action") - r(other) > 2 * max(se("dense_all_action"), se(other))
+                    if has("dense_all_action", other) else None))
+    out.append(("every trained objective beats every baseline on Recall@10",
+                min(r(n) for n in objectives) > max(r(n) for n in baselines) if objectives and baselines else None))
+    out.append(("all action beats SASRec", r("all_action") > r("sasrec") if has("all_action", "sasrec") else None))
+    out.append(("logQ helps in-batch negatives", r("neg_in_batch_logq") > r("neg_in_batch_no_logq")
+                if has("neg_in_batch_logq", "neg_in_batch_no_logq") else None))
+    out.append(("logQ helps mixed negatives", r("neg_mixed_logq") > r("neg_mixed_no_logq")
+                if has("neg_mixed_logq", "neg_mixed_no_logq") else None))
+    if has("sasrec", "dense_all_action") and frequency.keys() >= {"sasrec", "dense_all_action"}:
+        def gap(n: str) -> float:
+            f = frequency[n]
+            return (f["realtime"] - f["daily"]) / f["realtime"] if f["realtime"] else 0.0
+
+        out.append(("daily loses less against realtime for dense all action than for SASRec",
+                    gap("dense_all_action") < gap("sasrec")))
+    return out
+
+
+def write_markdown(path: Path, report: dict) -> None:
+    st = report["settings"]
+    t, m = st["train"], st["model"]
+    data = st["data"] if isinstance(st["data"], str) else f"synthetic ({st['data']['users']} users, {st['data']['days']} days, seed {st['data']['seed']})"
     lines = [
-        "# Ablation: objectives, negatives, logQ, inference frequency",
+        "# Ablation: objectives, negatives, logQ, baselines, inference frequency",
         "",
-        "Generated by `make ablation` (training/pinnerformer/ablation.py); measured numbers, one seed each.",
-        f"Data: synthetic, {d['users']} users with events x {d['days']} days (seed {d['seed']}), {d['events']} events, "
-        f"{d['items']} items; {d['train_users']} training users, {d['eval_users']} disjoint evaluation users "
-        f"({r['dense_all_action']['users']} with a positive in the 14-day window); index = all {r['dense_all_action']['index_size']} items.",
-        f"Model: {meta['model']['layers']} layers, H={meta['model']['hidden']}, D={meta['model']['embedding']}, "
-        f"M={meta['model']['max_length']}; {t['steps']} steps of {t['batch_size']} sequences, K={t['horizon_days']} d, "
-        f"{t['random_negatives']} random negatives, up to {t['max_in_batch']} in-batch candidates.",
-        "Protocol and metric definitions: docs/model.md. `±` is the standard error of Recall@10 over users.",
-        "",
-        "| configuration | Recall@10 | P90 coverage@10 | paper R@10 / coverage |",
-        "|---|---|---|---|",
+        "Generated by `make ablation` (training/pinnerformer/ablation.py); measured numbers.",
+        f"Data: {data}{', ids only (item table dropped)' if st['no_items'] else ''}. "
+        f"Model: {m['layers']} layers, H={m['hidden']}, D={m['embedding']}, M={m['max_length']}; "
+        f"{t['steps']} steps of {t['batch_size']} sequences on {t['device']}, K={t['horizon_days']} d, "
+        f"{t['random_negatives']} random negatives; {report['seeds']} seed(s) per configuration.",
+        "Cells: mean ± standard deviation over seeds (standard error over users, mean over seeds). "
+        "Protocols and metric definitions: docs/model.md.",
     ]
-    for name in ORDER:
-        m = r[name]
-        paper = PAPER.get(name)
-        ps = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else "-"
-        note = " (same run as dense_all_action)" if m.get("same_run_as") else ""
-        lines.append(
-            f"| `{name}`{note} | {_fmt(m['recall_at_10'])} ± {m['recall_at_10_stderr']:.4f} | {_fmt(m['p90_coverage_at_10'])} | {ps} |"
-        )
-    lines += ["", "## Inference frequency (Recall@10 over the 14-day window)", "",
-              "| objective | once | daily | realtime | daily loss vs realtime | paper (once / daily / realtime) |",
-              "|---|---|---|---|---|---|"]
-    for name, f in r["frequency"].items():
-        loss = (f["realtime"] - f["daily"]) / f["realtime"] if f["realtime"] else 0.0
-        p = PAPER_FREQUENCY[name]
-        lines.append(f"| `{name}` | {_fmt(f['once'])} | {_fmt(f['daily'])} | {_fmt(f['realtime'])} | {loss:.1%} | "
-                     f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f} |")
-    lines += ["", "## Orderings the paper reports, checked", ""]
-    checks = [
-        ("dense all action beats next action", r["dense_all_action"]["recall_at_10"] > r["next_action"]["recall_at_10"]),
-        ("dense all action beats SASRec", r["dense_all_action"]["recall_at_10"] > r["sasrec"]["recall_at_10"]),
-        ("all action beats SASRec", r["all_action"]["recall_at_10"] > r["sasrec"]["recall_at_10"]),
-        ("all action has lower coverage than dense all action",
-         r["all_action"]["p90_coverage_at_10"] < r["dense_all_action"]["p90_coverage_at_10"]),
-        ("logQ helps in-batch negatives", r["neg_in_batch_logq"]["recall_at_10"] > r["neg_in_batch_no_logq"]["recall_at_10"]),
-        ("in-batch without logQ has the highest coverage", r["neg_in_batch_no_logq"]["p90_coverage_at_10"]
-         >= max(r[n]["p90_coverage_at_10"] for n in ORDER if n.startswith("neg_"))),
-        ("random-only negatives give the lowest coverage", min(r["neg_random_logq"]["p90_coverage_at_10"],
-         r["neg_random_no_logq"]["p90_coverage_at_10"]) <= min(r[n]["p90_coverage_at_10"] for n in ORDER if n.startswith("neg_"))),
-        ("mixed + logQ is the best sampler", r["neg_mixed_logq"]["recall_at_10"]
-         >= max(r[n]["recall_at_10"] for n in ORDER if n.startswith("neg_"))),
-        ("every objective (mixed negatives + logQ) beats both baselines",
-         min(r[n]["recall_at_10"] for n in ORDER[:4])
-         > max(r["baseline_popular"]["recall_at_10"], r["baseline_mean_item"]["recall_at_10"])),
-        ("in-batch + logQ beats random-only negatives",
-         r["neg_in_batch_logq"]["recall_at_10"] > max(r["neg_random_logq"]["recall_at_10"], r["neg_random_no_logq"]["recall_at_10"])),
-        ("logQ helps mixed negatives", r["neg_mixed_logq"]["recall_at_10"] > r["neg_mixed_no_logq"]["recall_at_10"]),
-    ]
-    f = r["frequency"]
-
-    def gap(n: str) -> float:
-        return (f[n]["realtime"] - f[n]["daily"]) / f[n]["realtime"] if f[n]["realtime"] else 0.0
-
-    checks.append(("daily loses less against realtime for dense all action than for SASRec", gap("dense_all_action") < gap("sasrec")))
-    for text, ok in checks:
-        lines.append(f"- {'reproduced' if ok else 'NOT reproduced'}: {text}")
-    lines += ["", "Discussion of what does and does not reproduce, and why: docs/model.md (\"Ablation\").", ""]
+    for protocol, section in report["protocols"].items():
+        rows, d = section["rows"], section["data"]
+        lines += ["", f"## Protocol `{protocol}`", "",
+                  f"{d['events']} events, {d['users']} users, {d['items']} corpus items ({d['item_table']} with vectors, "
+                  f"{d['vocabulary']} in the id vocabulary); {d['train_users']} training users; "
+                  f"{rows[next(iter(rows))]['users']} users scored over the full index of {rows[next(iter(rows))]['index_size']} items.",
+                  "", "| configuration | Recall@10 | HR@10 | NDCG@10 | P90 coverage@10 | paper R@10 / coverage |",
+                  "|---|---|---|---|---|---|"]
+        for name in ORDER + [n for n in BASELINE_NAMES if n not in ORDER]:
+            if name not in rows:
+                continue
+            row = rows[name]
+            paper = PAPER.get(name)
+            ps = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else "-"
+            note = " (same run as dense_all_action)" if row.get("same_run_as") else ""
+            lines.append(f"| `{name}`{note} | {_cell(row, 'recall_at_10')} | {_cell(row, 'hr_at_10')} | "
+                         f"{_cell(row, 'ndcg_at_10')} | {row['p90_coverage_at_10']:.4f} | {ps} |")
+        f = section["frequency"]
+        if f:
+            lines += ["", "Inference frequency (Recall@10 over the window):", "",
+                      "| objective | once | daily | realtime | daily loss vs realtime | paper (once / daily / realtime) |",
+                      "|---|---|---|---|---|---|"]
+            for name, v in f.items():
+                loss = (v["realtime"] - v["daily"]) / v["realtime"] if v["realtime"] else 0.0
+                p = PAPER_FREQUENCY[name]
+                lines.append(f"| `{name}` | {_fmt(v['once'])} | {_fmt(v['daily'])} | {_fmt(v['realtime'])} | {loss:.1%} | "
+                             f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f} |")
+        lines += ["", "Checks:", ""]
+        for text, ok in checks(rows, f):
+            lines.append(f"- {'not run' if ok is None else 'reproduced' if ok else 'NOT reproduced'}: {text}")
+    lines += ["", "Discussion: docs/model.md (\"Ablation\").", ""]
     path.write_text("\n".join(lines))
 
 
-def write_chart(path: Path, r: dict) -> None:
+def write_chart(path: Path, report: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ORDER
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5), gridspec_kw={"width_ratios": [3, 3, 1.4]})
-    x = np.arange(len(names))
-    colors = ["#4c72b0"] * 4 + ["#dd8452"] * 6 + ["#8c8c8c"] * 2
-    rec = [r[n]["recall_at_10"] for n in names]
-    err = [r[n]["recall_at_10_stderr"] for n in names]
-    axes[0].bar(x, rec, yerr=err, color=colors)
-    axes[0].set_title("Recall@10 (± s.e.)")
-    axes[1].bar(x, [r[n]["p90_coverage_at_10"] for n in names], color=colors)
-    axes[1].set_title("P90 coverage@10")
-    for ax in axes[:2]:
+    protocols = list(report["protocols"])
+    fig, axes = plt.subplots(1, len(protocols), figsize=(8 * len(protocols), 5.5), squeeze=False)
+    for ax, protocol in zip(axes[0], protocols):
+        rows = report["protocols"][protocol]["rows"]
+        names = [n for n in ORDER + BASELINE_NAMES if n in rows and not rows[n].get("same_run_as")]
+        names = list(dict.fromkeys(names))
+        x = np.arange(len(names))
+        colors = ["#8c8c8c" if n.startswith("baseline") else "#4c72b0" if n in OBJECTIVE_NAMES else "#dd8452" for n in names]
+        err = [rows[n].get("recall_at_10_seed_std", 0.0) or rows[n].get("recall_at_10_stderr", 0.0) for n in names]
+        ax.bar(x, [rows[n]["recall_at_10"] for n in names], yerr=err, color=colors)
+        ax.set_title(f"Recall@10, protocol {protocol} (± seed std)")
         ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    modes = ("once", "daily", "realtime")
-    for i, (name, f) in enumerate(r["frequency"].items()):
-        axes[2].bar(np.arange(3) + i * 0.38, [f[m] for m in modes], width=0.38, label=name)
-    axes[2].set_xticks(np.arange(3) + 0.19, modes)
-    axes[2].set_title("Inference frequency (Recall@10)")
-    axes[2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -241,19 +306,24 @@ def write_chart(path: Path, r: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m pinnerformer.ablation", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="reports")
-    p.add_argument("--steps", type=int, default=BASE.steps, help="training steps per configuration")
-    p.add_argument("--users", type=int, default=DATA.users)
-    p.add_argument("--only", default=None, help="comma-separated configurations: train, evaluate and print only these")
-    p.add_argument("--device", default=BASE.device, choices=["cpu", "cuda"], help="with --only: where to train")
+    p.add_argument("--steps", type=int, default=BASE.steps, help="training steps per run")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (mean and spread)")
+    p.add_argument("--device", default=BASE.device, choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=BASE.threads, help="torch CPU threads")
+    p.add_argument("--users", type=int, default=DATA.users, help="synthetic users (without --data)")
+    p.add_argument("--data", default=None, help="a data root to use instead of synthetic data")
+    p.add_argument("--no-items", action="store_true", help="ignore the item table: ids only")
+    p.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated: time, leave_last_out")
+    p.add_argument("--configs", default=None, help=f"comma-separated subset of {list(RUNS)}")
+    p.add_argument("--eval-percent", type=int, default=None, help="share of users scored (default 20 time, 100 leave_last_out)")
+    p.add_argument("--eval-days", type=int, default=14, help="time protocol: evaluation window in days")
+    p.add_argument("--max-eval-users", type=int, default=20_000)
+    p.add_argument("--min-item-count", type=int, default=1, help="events an item needs for its own id embedding")
+    p.add_argument("--hash-buckets", type=int, default=0, help="shared id embeddings for the other ids")
     args = p.parse_args(argv)
-    if args.device != BASE.device and not args.only:
-        p.error("--device goes with --only (the full ablation's numbers are all measured on the CPU)")
-    torch.set_num_threads(BASE.threads)
+    torch.set_num_threads(args.threads)
     started = time.time()
-    if args.only:
-        run_only(args.only.split(","), replace(DATA, users=args.users), args.steps, args.device)
-        return
-    run_all(Path(args.out), replace(DATA, users=args.users), args.steps)
+    run_all(args)
     print(f"ablation done in {time.time() - started:.0f} s -> {args.out}/ablation.{{json,md,png}}", file=sys.stderr)
 
 

@@ -49,6 +49,11 @@ class PositiveConfig:
     actions: tuple[str, ...] = ("save",)
     min_duration_ms: dict[str, int] = field(default_factory=lambda: {"click": 10_000, "closeup": 10_000})
 
+    def describe(self) -> str:
+        parts = [f"action in {{{', '.join(self.actions)}}}"] if self.actions else []
+        parts += [f"{a} with duration_ms >= {ms}" for a, ms in self.min_duration_ms.items()]
+        return " or ".join(parts) or "nothing"
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -59,6 +64,7 @@ class ModelConfig:
     max_length: int = 256  # M, size of the positional table
     item_vector: int = 32  # Ev, pretrained item vector width
     id_vocab_size: int = 0  # learned item-id embeddings for this many ids; 0: only "has vector"/OOV flags
+    hash_buckets: int = 0  # learned embeddings shared by ids outside the vocabulary (fnv1a32 % buckets)
     id_dim: int = 16  # width of the learned item-id / OOV embedding
     action_dim: int = 8
     surface_dim: int = 8
@@ -93,6 +99,8 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast (only on CUDA)
     threads: int = 0  # torch CPU threads; 0 = torch default
     checkpoint_every: int = 200
+    eval_every: int = 0  # validate every this many steps (0: no validation, train all `steps`)
+    patience: int = 3  # stop after this many validations without a better validation recall
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:

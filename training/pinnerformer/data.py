@@ -1,9 +1,9 @@
 """Training examples: (user, cutoff) sequences and their (position, positive item) pairs.
 
-A training example picks a user uniformly, then a cutoff at a day boundary (the end of the
-day of one of the user's events, as at daily inference). The sequence is the user's last M
-events before the cutoff. Labels come only from events before `label_end_ms` (the evaluation
-cutoff), and only items in the corpus (the item table) can be labels. Per objective:
+A training example picks a user uniformly, then a cutoff: the end of the day of one of the
+user's events (as at daily inference), or the user's label end when that comes first. The
+sequence is the user's last M events before the cutoff. Labels come only from events before the
+user's label end (dataset.py), and only corpus items can be labels. Per objective:
   next_action       the last position -> the first positive after the cutoff (within K days)
   sasrec            every position -> the next positive after it
   all_action        the last position -> up to 32 positives sampled from (cutoff, cutoff + K]
@@ -40,16 +40,20 @@ class ExampleSampler:
         self,
         store: EventStore,
         users: np.ndarray,
-        label_end_ms: int,
+        label_end_ms: int | np.ndarray,
         cfg: TrainConfig,
         max_length: int,
         rng: np.random.Generator,
     ) -> None:
         self.store, self.cfg, self.max_length, self.rng = store, cfg, max_length, rng
-        self.label_end_ms = int(label_end_ms)
+        # labels end per user (leave-last-out holds out each user's own last positives)
+        self.label_end = np.broadcast_to(np.asarray(label_end_ms, dtype=np.int64), (store.num_users,))
         self.horizon_ms = cfg.horizon_days * DAY_MS
-        labelable = store.positive & (store.item_index >= 0) & (store.ts < self.label_end_ms)
+        labelable = store.positive & (store.item_index >= 0) & (store.ts < self.label_end[store.event_user])
         self.pos_idx = np.flatnonzero(labelable).astype(np.int64)  # global indices of usable positives
+        users = np.asarray(users, dtype=np.int64)
+        if len(self.pos_idx) == 0:
+            raise ValueError("no positive on a corpus item before the label end: nothing to train on")
         # Keep users with at least one event before a usable positive's day.
         first_pos = np.searchsorted(self.pos_idx, store.offsets[users], side="left")
         has = (first_pos < len(self.pos_idx)) & (
@@ -70,18 +74,21 @@ class ExampleSampler:
         """(span, cutoff, query positions (local), positive event indices) or None."""
         s, cfg, rng = self.store, self.cfg, self.rng
         lo, hi = int(s.offsets[user]), int(s.offsets[user + 1])
-        last_ok = lo + int(np.searchsorted(s.ts[lo:hi], self.label_end_ms - DAY_MS, side="left"))
+        label_end = int(self.label_end[user])
+        last_ok = lo + int(np.searchsorted(s.ts[lo:hi], label_end, side="left"))
         if last_ok <= lo:
             return None
         anchor = int(rng.integers(lo, last_ok))
-        cutoff = (int(s.ts[anchor]) // DAY_MS + 1) * DAY_MS
+        # the end of the anchor's day, as at daily inference; a per-user label end inside that
+        # day (leave-last-out) ends the sequence there instead
+        cutoff = min((int(s.ts[anchor]) // DAY_MS + 1) * DAY_MS, label_end)
         end = s.end_before(user, cutoff)
         start, end = s.window(user, end, self.max_length)
         obj = cfg.objective
         queries: list[int] = []
         positives: list[int] = []
         if obj in ("next_action", "all_action"):
-            cands = self._positives(end, hi, min(cutoff + self.horizon_ms, self.label_end_ms))
+            cands = self._positives(end, hi, min(cutoff + self.horizon_ms, label_end))
             if len(cands) == 0:
                 return None
             if obj == "next_action":
@@ -106,7 +113,7 @@ class ExampleSampler:
             positions = np.arange(start, end)
             ts_pos = s.ts[positions]
             # usable positives in (i, ts_i + K] for each position i
-            bound = np.minimum(ts_pos + self.horizon_ms, self.label_end_ms - 1)
+            bound = np.minimum(ts_pos + self.horizon_ms, label_end - 1)
             a = np.searchsorted(self.pos_idx, positions + 1, side="left")
             b_ev = lo + np.searchsorted(s.ts[lo:hi], bound, side="right")  # event index bound (exclusive)
             b = np.searchsorted(self.pos_idx, b_ev, side="left")

@@ -18,20 +18,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import embed_sequences
+from .corpus import embed_sequences
+from .events import read_events, read_items
 from .export import load_model_dir
 from .features import EventStore, ItemTable
 
 
 def embed_users(model_dir: str | Path, data: str | Path, cutoff_ms: int, users: list[str] | None) -> dict[str, list[float]]:
-    from .events import read_events, read_items
-
     loaded = load_model_dir(model_dir)
     item_ids, vectors = read_items(Path(data))
     items = ItemTable(ids=list(item_ids), vectors=np.asarray(vectors, dtype=np.float32))
+    if loaded.model.cfg.item_vector == 0:  # an id-only model ignores any item table
+        items = ItemTable(ids=[], vectors=np.zeros((0, 0), np.float32))
     if items.dim != loaded.model.cfg.item_vector:
         raise ValueError(f"item vectors have {items.dim} dims, the model expects {loaded.model.cfg.item_vector}")
-    store = EventStore(read_events(Path(data)), items, loaded.features, loaded.positives, id_vocab=loaded.id_vocab)
+    store = EventStore(read_events(Path(data)), items, loaded.features, loaded.positives, id_vocab=loaded.vocabulary)
     wanted = store.user_ids if users is None else [u for u in users if u in store.user_position]
     positions = np.array([store.user_position[u] for u in wanted], dtype=np.int64)
     with torch.no_grad():

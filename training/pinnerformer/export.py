@@ -14,7 +14,6 @@ open that the two agree on a probe batch.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -31,7 +30,8 @@ import pyarrow.parquet as pq
 import torch
 
 from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_jsonable
-from .features import INPUT_NAMES, OUTPUT_NAME
+from .corpus import item_embeddings
+from .features import INPUT_NAMES, OUTPUT_NAME, ItemVocabulary
 from .model import ATTENTION_OPSET, EXPORT_DOMAIN, ExportWrapper, PinnerFormer
 
 EXTERNAL_DATA_BYTES = 100 * 1024 * 1024
@@ -82,7 +82,7 @@ def export_onnx(model: PinnerFormer, path: Path, attention: str = "op") -> None:
     axes["lengths"] = {0: "batch"}
     axes[OUTPUT_NAME] = {0: "batch"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportWrapper(copy.deepcopy(model), attention)
+    wrapper = ExportWrapper(model, attention)  # the mode is an argument: the model is not changed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
@@ -175,7 +175,12 @@ def build_manifest(
     metrics: dict,
     command: str,
     data: dict | None,
+    vocab: ItemVocabulary | None = None,
 ) -> dict:
+    items: dict = {"idVocabulary": None}
+    if mcfg.id_vocab_size:
+        items = {"idVocabulary": ID_VOCAB_FILE, "hashBuckets": mcfg.hash_buckets,
+                 "minCount": vocab.min_count if vocab is not None else 1}
     return {
         "formatVersion": 1,
         "modelVersion": version,
@@ -188,7 +193,7 @@ def build_manifest(
             "itemVector": mcfg.item_vector,
         },
         "vocab": {"action": list(fcfg.action_vocab), "surface": list(fcfg.surface_vocab)},
-        "items": {"idVocabulary": ID_VOCAB_FILE if mcfg.id_vocab_size else None},
+        "items": items,
         "features": {
             "absPeriodsSec": list(fcfg.abs_periods_sec),
             "relPeriodsSec": list(fcfg.rel_periods_sec),
@@ -223,8 +228,6 @@ def export_model_dir(
     eval_percent: int = 10,
 ) -> dict:
     """Writes the model directory (atomically replaced) and returns its manifest."""
-    from .evaluate import item_embeddings
-
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -241,14 +244,13 @@ def export_model_dir(
         },
         tmp / "model.pt",
     )
-    write_item_embeddings(
-        tmp / "item_embeddings.parquet", ds.items.ids, item_embeddings(model, ds.store, mcfg.id_vocab_size > 0)
-    )
+    write_item_embeddings(tmp / "item_embeddings.parquet", ds.store.corpus_ids, item_embeddings(model, ds.store))
+    vocab = ds.store.vocab
     if mcfg.id_vocab_size:
-        (tmp / ID_VOCAB_FILE).write_text(json.dumps(ds.items.ids))
+        (tmp / ID_VOCAB_FILE).write_text(json.dumps(vocab.ids if vocab is not None else ds.items.ids))
     manifest = build_manifest(
         version, fcfg, mcfg, ds.positives, tcfg, {**stats, "evalPercent": eval_percent}, ds.fingerprint, metrics,
-        command, data,
+        command, data, vocab,
     )
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     manifest["modelVersion"] = seal_version(tmp, mcfg)
@@ -271,6 +273,14 @@ class LoadedModel:
     positives: PositiveConfig
     manifest: dict
     id_vocab: list[str] | None
+
+    @property
+    def vocabulary(self) -> ItemVocabulary | None:
+        """The id vocabulary with the manifest's hash buckets, as training built it."""
+        if self.id_vocab is None:
+            return None
+        items = self.manifest.get("items", {})
+        return ItemVocabulary(self.id_vocab, int(items.get("hashBuckets", 0)), int(items.get("minCount", 1)))
 
 
 def load_model_dir(path: Path | str) -> LoadedModel:

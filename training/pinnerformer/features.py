@@ -35,15 +35,53 @@ class ItemTable:
         return len(self.ids)
 
 
-def item_codes(item_index: np.ndarray, id_vocab_index: np.ndarray | None) -> np.ndarray:
-    """The model's `item_id` input for rows whose item-table index is `item_index` (-1: none).
+def fnv1a32(text: str) -> int:
+    """32-bit FNV-1a over the UTF-8 bytes (docs/model-interface.md, "Item ids")."""
+    h = 0x811C9DC5
+    for b in text.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
 
-    Without an id vocabulary: 2 when the item has a pretrained vector, 1 (OOV) otherwise.
-    With one, `id_vocab_index` gives each event's index in it (-1: not in it): 2 + index, or 1.
-    """
-    if id_vocab_index is None:
-        return np.where(item_index >= 0, FIRST_ID, OOV_ID).astype(np.int64)
-    return np.where(id_vocab_index >= 0, id_vocab_index + FIRST_ID, OOV_ID).astype(np.int64)
+
+@dataclass(frozen=True)
+class ItemVocabulary:
+    """The learned item ids: `ids[i]` gets code 2 + i; another id gets a hashed bucket
+    2 + len(ids) + fnv1a32(id) % hash_buckets, or 1 (OOV) without buckets."""
+
+    ids: list[str]
+    hash_buckets: int = 0
+    min_count: int = 1
+
+    @property
+    def codes_needed(self) -> int:
+        """Rows of the id embedding beyond padding and OOV."""
+        return len(self.ids) + self.hash_buckets
+
+    def codes(self, item_ids: pa.Array | pa.ChunkedArray | list[str]) -> np.ndarray:
+        arr = pa.array(item_ids, pa.string()) if isinstance(item_ids, list) else item_ids
+        idx = pc.fill_null(pc.index_in(arr, value_set=pa.array(self.ids, pa.string())), -1)
+        idx = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        out = np.where(idx >= 0, idx + FIRST_ID, OOV_ID).astype(np.int64)
+        if self.hash_buckets and (idx < 0).any():
+            # hash each distinct unknown id once
+            missing = pc.filter(arr, pa.array(idx < 0))
+            uniq = pc.unique(missing)
+            buckets = np.array([fnv1a32(u) % self.hash_buckets for u in uniq.to_pylist()], dtype=np.int64)
+            where = np.asarray(pc.index_in(missing, value_set=uniq).to_numpy(zero_copy_only=False), dtype=np.int64)
+            out[idx < 0] = FIRST_ID + len(self.ids) + buckets[where]
+        return out
+
+
+def build_vocabulary(item_ids: pa.Array | pa.ChunkedArray, min_count: int, hash_buckets: int) -> ItemVocabulary:
+    """Items with at least `min_count` occurrences in `item_ids`, most frequent first (ties by id)."""
+    if isinstance(item_ids, pa.ChunkedArray):
+        item_ids = item_ids.combine_chunks()
+    counts = pc.value_counts(item_ids)
+    values = counts.field("values").to_pylist()
+    n = np.asarray(counts.field("counts").to_numpy(zero_copy_only=False), dtype=np.int64)
+    keep = [(int(c), v) for v, c in zip(values, n) if c >= min_count and v is not None]
+    keep.sort(key=lambda cv: (-cv[0], cv[1]))
+    return ItemVocabulary(ids=[v for _, v in keep], hash_buckets=hash_buckets, min_count=min_count)
 
 
 class EventStore:
@@ -55,7 +93,7 @@ class EventStore:
         items: ItemTable | None,
         features: FeatureConfig,
         positives: PositiveConfig,
-        id_vocab: list[str] | None = None,
+        id_vocab: ItemVocabulary | list[str] | None = None,
     ) -> None:
         self.features = features
         actions = pa.array(list(features.action_vocab), pa.string())
@@ -104,18 +142,7 @@ class EventStore:
         ).astype(np.int64)
         dur = table["duration_ms"].to_numpy(zero_copy_only=False)
         self.duration_ms = np.asarray(dur, dtype=np.float64)  # NaN when null
-        if items is not None and len(items) > 0:
-            idx = pc.index_in(item_ids, value_set=pa.array(items.ids, pa.string()))
-            self.item_index = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            self.vectors = items.vectors.astype(np.float32, copy=False)
-        else:
-            self.item_index = np.full(n, -1, dtype=np.int64)
-            self.vectors = np.zeros((0, features_item_dim(items)), dtype=np.float32)
-        vocab_idx = None
-        if id_vocab is not None:
-            vi = pc.index_in(item_ids, value_set=pa.array(id_vocab, pa.string()))
-            vocab_idx = pc.fill_null(vi, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        self.item_code = item_codes(self.item_index, vocab_idx)
+        self.attach_items(items, id_vocab)
         self.positive = positive_mask(table["action"], self.duration_ms, positives)
         # Per-user contiguous slices.
         starts = np.flatnonzero(
@@ -124,8 +151,42 @@ class EventStore:
             else np.ones(n, dtype=bool)
         )
         self.offsets = np.concatenate([starts, [n]]).astype(np.int64)
+        self.event_user = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(self.offsets))
         self.user_ids: list[str] = users.take(pa.array(starts)).to_pylist() if n else []
         self.user_position = {u: i for i, u in enumerate(self.user_ids)}
+
+    def attach_items(self, items: ItemTable | None, id_vocab: ItemVocabulary | list[str] | None) -> None:
+        """The corpus (items that can be labels and candidates): the item table's ids in order, then
+        vocabulary ids without a vector (zero vectors). Sets each event's corpus index and `item_id` code."""
+        if isinstance(id_vocab, list):
+            id_vocab = ItemVocabulary(ids=id_vocab)
+        self.vocab = id_vocab
+        table_ids = list(items.ids) if items is not None else []
+        dim = features_item_dim(items)
+        extra: list[str] = []
+        if id_vocab is not None:
+            known = set(table_ids)
+            extra = [i for i in id_vocab.ids if i not in known]
+        self.corpus_ids: list[str] = table_ids + extra
+        vectors = items.vectors.astype(np.float32, copy=False) if items is not None and len(items) else None
+        self.vectors = np.zeros((len(self.corpus_ids), dim), dtype=np.float32)
+        if vectors is not None:
+            self.vectors[: len(table_ids)] = vectors
+        corpus = pa.array(self.corpus_ids, pa.string())
+        idx = pc.fill_null(pc.index_in(self.item_ids, value_set=corpus), -1)
+        self.item_index = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if id_vocab is None:
+            has_vector = (self.item_index >= 0) & (self.item_index < len(table_ids))
+            self.item_code = np.where(has_vector, FIRST_ID, OOV_ID).astype(np.int64)
+            self.corpus_codes = np.where(np.arange(len(self.corpus_ids)) < len(table_ids), FIRST_ID, OOV_ID)
+        else:
+            self.item_code = id_vocab.codes(self.item_ids)
+            self.corpus_codes = id_vocab.codes(corpus)
+        self.corpus_codes = np.asarray(self.corpus_codes, dtype=np.int64)
+
+    @property
+    def num_corpus(self) -> int:
+        return len(self.corpus_ids)
 
     @property
     def num_users(self) -> int:

@@ -21,7 +21,9 @@ import torch
 
 from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import load_dataset
-from .evaluate import baseline_mean_item, baseline_popular, evaluate_model
+from .baselines import baseline_mean_item, baseline_popular
+from .evaluate import evaluate_model
+from .train import train_model
 from .export import export_model_dir
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
 
@@ -52,12 +54,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(tcfg.threads)
     fcfg = FeatureConfig(max_length=DEMO_MODEL.max_length)
     ds = load_dataset(root, fcfg, eval_percent=10, id_vocab=ID_VOCAB)
-    mcfg = replace(DEMO_MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+    mcfg = replace(DEMO_MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.store.vocab.ids) if ID_VOCAB else 0)
     print(f"data {ds.info}, {len(ds.train_users)} training / {len(ds.eval_users)} evaluation users", file=sys.stderr)
     key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), ds.fingerprint]).encode()).hexdigest()[:12]
     ckpt = REPO / "training" / "runs" / f"demo-{key}.ckpt"
-    from .train import train_model
-
     model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, ckpt, desc="demo")
     model = model.cpu()
     print("evaluating", file=sys.stderr)

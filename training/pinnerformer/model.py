@@ -91,22 +91,21 @@ class CausalSelfAttention(nn.Module):
         self.heads = heads
         self.head_dim = hidden // heads
         self.scale = 1.0 / math.sqrt(self.head_dim)
-        # ONNX export mode (ExportWrapper): None = PyTorch (SDPA), "op" = ONNX Attention nodes,
-        # "explicit" = plain MatMul/Softmax ops
-        self.export: str | None = None
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
+    def forward(self, x: Tensor, attention: str | None = None) -> Tensor:  # [B, L, H]
+        """`attention`: None = PyTorch's fused kernel; for ONNX export (ExportWrapper) "op" = one
+        ONNX Attention node, "explicit" = plain MatMul/Softmax ops. Same math in all three."""
         b, length, hidden = x.shape
         dh = self.head_dim
-        if self.export == "op":
+        if attention == "op":
             q, k, v = self.qkv(x).split(hidden, dim=-1)  # [B, L, H] each, heads side by side
             return self.out(_OnnxAttention.apply(q, k, v, None, self.heads))
         qkv = self.qkv(x).reshape(b, length, 3, self.heads, dh).permute(2, 0, 3, 1, 4)  # [3, B, h, L, dh]
         q, k, v = qkv[0], qkv[1], qkv[2]  # [B, h, L, dh]
-        if self.export is None:
+        if attention is None:
             # fused kernel (same math; ~10x faster backward on CPU than the explicit graph)
             p = self.dropout.p if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # [B, h, L, dh]
@@ -120,14 +119,14 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(b, length, hidden)  # [B, L, H]
         return self.out(y)
 
-    def forward_at(self, x: Tensor, last: Tensor) -> Tensor:
+    def forward_at(self, x: Tensor, last: Tensor, attention: str | None = None) -> Tensor:
         """Attention output at one query position per row (`last`, [B]) over keys 0..last: the same
         math as `forward` at that position, without computing the other L-1 query rows. [B, H]"""
         b, length, hidden = x.shape
         dh = self.head_dim
         w, bias = self.qkv.weight, self.qkv.bias  # [3H, H], [3H]
         x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden))  # [B, 1, H]
-        if self.export == "op":
+        if attention == "op":
             # two products instead of one [B, L, 2H] product and two slices (one pass less over K/V)
             k = F.linear(x, w[hidden : 2 * hidden], bias[hidden : 2 * hidden])  # [B, L, H]
             v = F.linear(x, w[2 * hidden :], bias[2 * hidden :])  # [B, L, H]
@@ -158,15 +157,15 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
-        x = x + self.dropout(self.attn(self.ln1(x)))
+    def forward(self, x: Tensor, attention: str | None = None) -> Tensor:  # [B, L, H]
+        x = x + self.dropout(self.attn(self.ln1(x), attention))
         return x + self.dropout(self.ffn(self.ln2(x)))
 
-    def forward_at(self, x: Tensor, last: Tensor) -> Tensor:
+    def forward_at(self, x: Tensor, last: Tensor, attention: str | None = None) -> Tensor:
         """The block's output at position `last` ([B]) only: [B, L, H] -> [B, H]."""
         b, _, hidden = x.shape
         x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden)).squeeze(1)  # [B, H]
-        x_last = x_last + self.dropout(self.attn.forward_at(self.ln1(x), last))
+        x_last = x_last + self.dropout(self.attn.forward_at(self.ln1(x), last, attention))
         return x_last + self.dropout(self.ffn(self.ln2(x_last)))
 
 
@@ -176,7 +175,7 @@ class PinnerFormer(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         # ids: 0 padding, 1 OOV (learned), 2.. known items (or just "has a vector" without a vocabulary)
-        self.item_id_emb = nn.Embedding(2 + max(cfg.id_vocab_size, 1), cfg.id_dim, padding_idx=0)
+        self.item_id_emb = nn.Embedding(2 + max(cfg.id_vocab_size, 1) + cfg.hash_buckets, cfg.id_dim, padding_idx=0)
         self.action_emb = nn.Embedding(cfg.num_actions + 1, cfg.action_dim, padding_idx=0)
         self.surface_emb = nn.Embedding(cfg.num_surfaces + 2, cfg.surface_dim, padding_idx=0)
         self.time_enc = TimeEncoding(cfg.time_dims)
@@ -205,9 +204,10 @@ class PinnerFormer(nn.Module):
         time_frac: Tensor,
         scalars: Tensor,
         trunk: int | None = None,
+        attention: str | None = None,
     ) -> Tensor:
         """Hidden states at every position, [B, L, H]; position i only sees positions <= i.
-        `trunk` runs only the first blocks (default: all)."""
+        `trunk` runs only the first blocks (default: all); `attention`: CausalSelfAttention.forward."""
         length = item_id.shape[1]
         x = torch.cat(
             [
@@ -222,7 +222,7 @@ class PinnerFormer(nn.Module):
         )
         x = self.input_proj(x) + self.pos_emb[:length]  # [B, L, H]
         for block in self.blocks[:trunk]:
-            x = block(x)
+            x = block(x, attention)
         return x  # [B, L, H]
 
     def embed_hidden(self, hidden: Tensor) -> Tensor:
@@ -238,15 +238,16 @@ class PinnerFormer(nn.Module):
         time_frac: Tensor,
         scalars: Tensor,
         lengths: Tensor,
+        attention: str | None = None,
     ) -> Tensor:
         """The user embedding: the head's output at the most recent action, [B, D]."""
         # Only position lengths-1 is read, so the last block runs its query, FFN and head there
         # alone (same math as encode + gather; ~1/L of the last block's attention and FFN work).
-        hidden = self.encode(item_vec, item_id, action, surface, time_frac, scalars, trunk=-1)  # [B, L, H]
+        hidden = self.encode(item_vec, item_id, action, surface, time_frac, scalars, trunk=-1, attention=attention)
         length = hidden.shape[1]
         last = torch.clamp(lengths - 1, min=0)
         last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
-        return self.embed_hidden(self.blocks[-1].forward_at(hidden, last))  # [B, D]
+        return self.embed_hidden(self.blocks[-1].forward_at(hidden, last, attention))  # [B, D]
 
     # --- item tower -------------------------------------------------------------------------
     def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:
@@ -276,9 +277,7 @@ class ExportWrapper(nn.Module):
         if attention not in ATTENTION_EXPORTS:
             raise ValueError(f"attention export {attention!r} is not one of {ATTENTION_EXPORTS}")
         self.model = model
-        for module in model.modules():
-            if isinstance(module, CausalSelfAttention):
-                module.export = attention
+        self.attention = attention
 
     def forward(self, item_vec, item_id, action, surface, time_frac, scalars, lengths):  # noqa: ANN001
-        return self.model(item_vec, item_id, action, surface, time_frac, scalars, lengths)
+        return self.model(item_vec, item_id, action, surface, time_frac, scalars, lengths, attention=self.attention)

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,11 +22,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
+from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_jsonable
+from .corpus import Corpus
 from .data import Batch, ExampleSampler
-from .features import FIRST_ID
+from .dataset import Dataset, NoPositivesError, Split, load_dataset
+from .evaluate import add_split_args, evaluate_model, split_from_args
+from .export import export_model_dir
 from .losses import ItemFrequency, log_q, sampled_softmax_loss
 from .model import PinnerFormer
+from .synthetic import REPO
+
+
+AUTO_MIN_USERS = 1000  # without --protocol: fewer users scored by the time protocol -> leave_last_out
 
 
 def pick_device(name: str) -> torch.device:
@@ -37,20 +45,6 @@ def pick_device(name: str) -> torch.device:
 def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
-
-
-class Corpus:
-    """The item tower's inputs for every corpus item (the item table), on the device."""
-
-    def __init__(self, vectors: np.ndarray, id_vocab: bool, device: torch.device) -> None:
-        n = vectors.shape[0]
-        self.size = n
-        self.vectors = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)  # [N, Ev]
-        codes = np.arange(n) + FIRST_ID if id_vocab else np.full(n, FIRST_ID)
-        self.codes = torch.from_numpy(codes.astype(np.int64)).to(device)  # [N]
-
-    def embed(self, model: PinnerFormer, items: torch.Tensor) -> torch.Tensor:
-        return model.embed_items(self.vectors[items], self.codes[items])  # [n, D]
 
 
 def batch_loss(
@@ -112,7 +106,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def train_model(
     store,  # noqa: ANN001 - features.EventStore
     train_users: np.ndarray,
-    label_end_ms: int,
+    label_end_ms: int | np.ndarray,
     mcfg: ModelConfig,
     tcfg: TrainConfig,
     max_length: int,
@@ -120,9 +114,13 @@ def train_model(
     progress: bool = True,
     desc: str = "train",
     stop_at: int | None = None,
+    validate: Callable[[PinnerFormer], float] | None = None,
 ) -> tuple[PinnerFormer, dict]:
     """Trains a model; resumes from `checkpoint` when it exists and saves to it periodically.
-    `stop_at` ends the run early (after that step, with a checkpoint), as an interruption would."""
+    `stop_at` ends the run early (after that step, with a checkpoint), as an interruption would.
+    With `validate` (a score, higher is better) and `tcfg.eval_every`, validates every that many
+    steps, stops after `tcfg.patience` validations without improvement (`tcfg.steps` is the cap)
+    and returns the best validated weights. `label_end_ms`: one time, or one per store user."""
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     device = pick_device(tcfg.device)
@@ -130,7 +128,7 @@ def train_model(
     # two streams: examples (restartable at a pool boundary) and negatives
     data_rng, rng = (np.random.default_rng(s) for s in np.random.SeedSequence(tcfg.seed).spawn(2))
     model = PinnerFormer(mcfg).to(device)
-    corpus = Corpus(store.vectors, mcfg.id_vocab_size > 0, device)
+    corpus = Corpus(store, device)
     freq = ItemFrequency(corpus.size).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
@@ -139,6 +137,7 @@ def train_model(
     )
     sampler = ExampleSampler(store, train_users, label_end_ms, tcfg, max_length, data_rng)
     step, losses, seconds = 0, [], 0.0
+    early = {"best": -1.0, "best_step": 0, "bad": 0, "history": [], "best_state": None}
     pool: list[Batch] = []
     pool_state, pool_used = data_rng.bit_generator.state, 0
     if checkpoint is not None and checkpoint.exists():
@@ -149,6 +148,7 @@ def train_model(
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step, losses, seconds = state["step"], state["losses"], state["seconds"]
+        early = state.get("early", early)
         # re-draw the current pool from its starting state and skip the batches already used
         data_rng.bit_generator.state = state["pool_state"]
         pool_state, pool_used = state["pool_state"], state["pool_used"]
@@ -185,25 +185,52 @@ def train_model(
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", seq_s=f"{sequences / max(elapsed, 1e-9):.0f}",
                         tok_s=f"{tokens / max(elapsed, 1e-9):.0f}",
                         tau=f"{float(model.temperature().detach()):.3f}")
-        if checkpoint is not None and (step % tcfg.checkpoint_every == 0 or step == last):
+        stop = False
+        if validate is not None and tcfg.eval_every and (step % tcfg.eval_every == 0 or step == tcfg.steps):
+            stop = validation_step(model, validate, step, early, tcfg.patience)
+            bar.write(f"step {step}: validation recall@10 {early['history'][-1][1]:.4f} (best {early['best']:.4f})")
+        if checkpoint is not None and (step % tcfg.checkpoint_every == 0 or step == last or stop):
             save_checkpoint(
                 checkpoint, model, opt, freq, rng, step, losses, seconds + elapsed,
-                pool_state if pool else data_rng.bit_generator.state, pool_used if pool else 0,
+                pool_state if pool else data_rng.bit_generator.state, pool_used if pool else 0, early,
             )
+        if stop:
+            break
     bar.close()
+    if early["best_state"] is not None:
+        model.load_state_dict(early["best_state"])
     seconds += time.perf_counter() - t0
     model.eval()
     stats = {
         "steps": step,
         "seconds": round(seconds, 1),
+        "initial_loss": float(np.mean(losses[:10])) if losses else None,
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "temperature": float(model.temperature().detach()),
         "device": device.type,
     }
+    if early["history"]:
+        stats.update(best_step=early["best_step"], validation_recall_at_10=early["best"],
+                     validation_history=early["history"], early_stopped=step < tcfg.steps)
     return model, stats
 
 
-def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, pool_state, pool_used) -> None:  # noqa: ANN001
+def validation_step(model: PinnerFormer, validate: Callable[[PinnerFormer], float], step: int, early: dict,
+                    patience: int) -> bool:
+    """Scores the model, keeps its weights when best so far; True when training should stop."""
+    model.eval()
+    score = float(validate(model))
+    model.train()
+    early["history"].append([step, round(score, 5)])
+    if score > early["best"]:
+        early.update(best=score, best_step=step, bad=0,
+                     best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+    else:
+        early["bad"] += 1
+    return early["bad"] >= patience
+
+
+def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, pool_state, pool_used, early=None) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -218,18 +245,20 @@ def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, po
             "seconds": seconds,
             "pool_state": pool_state,
             "pool_used": pool_used,
+            "early": early,
         },
         tmp,
     )
     os.replace(tmp, path)
 
 
-def add_train_args(p: argparse.ArgumentParser) -> None:
+def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout: float | None = None) -> None:
     d, m = TrainConfig(), ModelConfig()
     p.add_argument("--objective", default=d.objective, choices=["next_action", "sasrec", "all_action", "dense_all_action"])
     p.add_argument("--negatives", default=d.negatives, choices=["random", "in_batch", "mixed"])
     p.add_argument("--no-logq", action="store_true", help="disable the logQ correction")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", "--max-steps", dest="steps", type=int, default=steps or d.steps,
+                   help="training steps (with validation: the cap)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--horizon-days", type=int, default=d.horizon_days)
@@ -243,7 +272,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heads", type=int, default=m.heads)
     p.add_argument("--embedding", type=int, default=m.embedding)
     p.add_argument("--max-length", type=int, default=m.max_length)
-    p.add_argument("--id-vocab", action="store_true", help="learn an embedding per item id of the item table")
+    p.add_argument("--dropout", type=float, default=m.dropout if dropout is None else dropout)
+    p.add_argument("--id-dim", type=int, default=0,
+                   help="width of the learned item-id embedding (0: the embedding width without an item table, else 16)")
 
 
 def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureConfig, ModelConfig, TrainConfig]:
@@ -251,6 +282,7 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
     mcfg = ModelConfig(
         layers=args.layers, hidden=args.hidden, heads=args.heads, embedding=args.embedding,
         max_length=args.max_length, item_vector=item_dim,
+        id_dim=args.id_dim or (args.embedding if item_dim == 0 else ModelConfig().id_dim), dropout=args.dropout,
         num_actions=len(fcfg.action_vocab), num_surfaces=len(fcfg.surface_vocab), time_dims=fcfg.time_dims,
     )
     tcfg = TrainConfig(
@@ -262,30 +294,77 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
     return fcfg, mcfg, tcfg
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .dataset import load_dataset
-    from .export import export_model_dir
-    from .evaluate import evaluate_model
-    from .synthetic import REPO
+def positives_from_args(args: argparse.Namespace) -> PositiveConfig:
+    """--positive-actions A,B: those actions are positives whatever their duration (replaces the
+    default rule: a save, or a click/closeup of at least 10 s)."""
+    if not args.positive_actions:
+        return PositiveConfig()
+    actions = tuple(a for a in args.positive_actions.split(",") if a)
+    unknown = [a for a in actions if a not in FeatureConfig().action_vocab]
+    if unknown:
+        raise SystemExit(f"--positive-actions: unknown actions {unknown}; choose from {list(FeatureConfig().action_vocab)}")
+    return PositiveConfig(actions=actions, min_duration_ms={})
 
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m pinnerformer.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="data root with events/ and items/")
+    p.add_argument("--data", required=True, help="data root with events/ (items/ optional)")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--eval-percent", type=int, default=10, help="share of users held out for evaluation")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default training/runs/<OUT name>-<config hash>.ckpt)")
-    add_train_args(p)
+    p.add_argument("--positive-actions", default=None,
+                   help="comma-separated actions that count as positives (default: save, or click/closeup >= 10 s)")
+    p.add_argument("--no-id-vocab", action="store_true", help="no learned item-id embeddings (needs an item table)")
+    p.add_argument("--min-item-count", type=int, default=2, help="training events an item needs to get its own id embedding")
+    p.add_argument("--hash-buckets", type=int, default=256, help="shared embeddings for the other ids (fnv1a32 %% buckets)")
+    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps (0: no validation, train --steps)")
+    p.add_argument("--patience", type=int, default=5, help="stop after N validations without improvement")
+    add_split_args(p, default_protocol=None)
+    add_train_args(p, steps=20_000, dropout=0.1)
     args = p.parse_args(argv)
     fcfg = FeatureConfig(max_length=args.max_length)
-    ds = load_dataset(args.data, fcfg, eval_percent=args.eval_percent, id_vocab=args.id_vocab)
-    fcfg, mcfg, tcfg = configs_from_args(args, ds.items.dim)
-    mcfg = replace(mcfg, id_vocab_size=len(ds.items) if args.id_vocab else 0)
+    auto = args.protocol is None
+    if auto:
+        args.protocol = "time"
+    split = split_from_args(args, validation=args.eval_every > 0)
+
+    def load(split: Split) -> Dataset:
+        return load_dataset(args.data, fcfg, positives_from_args(args), id_vocab=not args.no_id_vocab, split=split,
+                            min_item_count=args.min_item_count,
+                            hash_buckets=0 if args.no_id_vocab else args.hash_buckets)
+
+    try:
+        ds = load(split)
+        if auto and len(ds.test.users) < AUTO_MIN_USERS:
+            # activity spread over months or years: a time window scores too few users to tell models apart
+            print(f"the time protocol scores only {len(ds.test.users)} users: using leave_last_out "
+                  "(pass --protocol to choose)", file=sys.stderr)
+            args.protocol = "leave_last_out"
+            split = split_from_args(args, validation=args.eval_every > 0)
+            ds = load(split)
+    except (NoPositivesError, ValueError) as e:
+        print(f"pinnerformer.train: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    fcfg, mcfg, tcfg = configs_from_args(args, ds.items.dim if len(ds.items) else 0)
+    vocab = ds.store.vocab
+    mcfg = replace(mcfg, id_vocab_size=len(vocab.ids) if vocab else 0, hash_buckets=vocab.hash_buckets if vocab else 0)
+    tcfg = replace(tcfg, eval_every=args.eval_every, patience=args.patience)
+    print(f"data {ds.info}; protocol {split.protocol}; {len(ds.train_users)} training users", file=sys.stderr)
     out = Path(args.out)
     # a checkpoint only resumes the same configuration on the same data
-    key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), ds.fingerprint]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), to_jsonable(split), ds.fingerprint]).encode()).hexdigest()[:12]
     ckpt = Path(args.checkpoint) if args.checkpoint else REPO / "training" / "runs" / f"{out.name}-{key}.ckpt"
-    model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, ckpt)
+    validate = None
+    if ds.validation is not None and len(ds.validation.users):
+        def validate(model: PinnerFormer) -> float:
+            return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
+    model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, mcfg, tcfg, fcfg.max_length, ckpt,
+                               validate=validate)
     metrics = evaluate_model(model, ds, fcfg)
-    export_model_dir(out, model, ds, fcfg, mcfg, tcfg, stats, metrics, command=" ".join(["python -m pinnerformer.train", *sys.argv[1:]]), data={"root": str(args.data)}, eval_percent=args.eval_percent)
+    print(f"test ({split.protocol}): recall@10 {metrics['recall_at_10']:.4f} ± {metrics['recall_at_10_stderr']:.4f}, "
+          f"NDCG@10 {metrics['ndcg_at_10']:.4f} over {metrics['users']} users", file=sys.stderr)
+    export_model_dir(out, model, ds, fcfg, mcfg, tcfg, {**stats, "split": to_jsonable(split)}, metrics,
+                     command=" ".join(["python -m pinnerformer.train", *sys.argv[1:]]), data={"root": str(args.data)},
+                     eval_percent=split.eval_percent)
     print(f"wrote {out}", file=sys.stderr)
 
 

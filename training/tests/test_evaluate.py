@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from pinnerformer.config import DAY_MS
-from pinnerformer.evaluate import EvalSet, baseline_mean_item, baseline_popular, evaluate_model, p90_coverage, top_k
+from pinnerformer.baselines import baseline_cooccurrence, baseline_mean_item, baseline_popular, baseline_recent_popular
+from pinnerformer.evaluate import EvalSet, evaluate_model, p90_coverage, top_k
 from pinnerformer.train import train_model
 from pinnerformer.config import TrainConfig
 

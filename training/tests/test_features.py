@@ -93,3 +93,41 @@ def test_id_vocabulary_codes():
     rows = [("u", "b", "view", "home", 1, None), ("u", "zz", "view", "home", 2, None)]
     store = EventStore(table(rows), ITEMS, FC, PositiveConfig(), id_vocab=["x", "b"])
     assert store.item_code.tolist() == [3, 1]
+
+
+def test_fnv1a32_known_values():
+    from pinnerformer.features import fnv1a32
+
+    # the published FNV-1a test vectors; TypeScript's src/pipeline/hash.ts gives the same
+    assert fnv1a32("") == 0x811C9DC5
+    assert fnv1a32("a") == 0xE40C292C
+    assert fnv1a32("foobar") == 0xBF9CF968
+    assert fnv1a32("é") == fnv1a32("\u00e9")  # UTF-8 bytes, not code points
+
+
+def test_ids_outside_the_vocabulary_share_hashed_buckets():
+    from pinnerformer.features import ItemVocabulary, fnv1a32
+
+    vocab = ItemVocabulary(ids=["x", "b"], hash_buckets=5)
+    codes = vocab.codes(["b", "x", "new-1", "new-2", "new-1"])
+    assert codes[:2].tolist() == [3, 2]
+    assert codes[2] == 2 + 2 + fnv1a32("new-1") % 5 and codes[3] == 2 + 2 + fnv1a32("new-2") % 5
+    assert codes[4] == codes[2]
+
+
+def test_the_vocabulary_keeps_items_with_the_minimum_count_most_frequent_first():
+    from pinnerformer.features import build_vocabulary
+
+    vocab = build_vocabulary(pa.array(["c", "a", "b", "a", "c", "c", "d"]), min_count=2, hash_buckets=3)
+    assert vocab.ids == ["c", "a"] and vocab.min_count == 2 and vocab.hash_buckets == 3
+
+
+def test_an_id_only_store_has_a_corpus_of_vocabulary_items_with_zero_width_vectors():
+    from pinnerformer.features import ItemVocabulary
+
+    rows = [("u", "b", "save", None, 1, None), ("u", "q", "view", None, 2, None)]
+    store = EventStore(table(rows), None, FC, PositiveConfig(), id_vocab=ItemVocabulary(["q", "b"], 4))
+    assert store.corpus_ids == ["q", "b"] and store.vectors.shape == (2, 0)
+    assert store.item_index.tolist() == [1, 0] and store.corpus_codes.tolist() == [2, 3]
+    x = featurize(store, [(0, 2)], np.array([10], dtype=np.int64))
+    assert x["item_vec"].shape == (1, 2, 0) and x["item_id"].tolist() == [[3, 2]]

@@ -1,6 +1,6 @@
 /**
- * The stack's output names and default stack name: shared by the stack and `pinnerformer aws`
- * (src/cli/aws.ts), kept free of aws-cdk-lib so the CLI loads fast.
+ * The stack's output names and default stack name: the stack writes them, `pinnerformer aws`
+ * (src/cli/aws.ts) reads them. Kept free of aws-cdk-lib so the CLI loads fast.
  */
 export const DEFAULT_STACK_NAME = 'PinnerFormer';
 
@@ -12,6 +12,9 @@ export const STACK_OUTPUTS = {
   alertsTopicArn: 'AlertsTopicArn',
   dashboardName: 'DashboardName',
   jobQueueArn: 'JobQueueArn',
+  /** The on-demand queue the run falls back to after the Spot attempt (same as jobQueueArn without Spot). */
+  onDemandJobQueueArn: 'OnDemandJobQueueArn',
+  scheduleName: 'ScheduleName',
 } as const;
 
 export type StackOutputs = { -readonly [K in keyof typeof STACK_OUTPUTS]?: string };

@@ -1,0 +1,91 @@
+/**
+ * The run contract: every value that crosses the CDK -> environment -> handler/worker boundary,
+ * defined once. CDK builds the stage environment and validates its config with these limits; the
+ * Lambdas, the Batch worker, the local runner and the CLI parse with them. Kept free of
+ * aws-cdk-lib and the AWS SDK so every side can import it cheaply.
+ */
+import type { z } from 'zod';
+import { ValidationError } from '../util/errors.ts';
+
+/** Model versions are part of table keys: no `#` or `@`, so keys parse back unambiguously. */
+export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const MODEL_VERSION_HINT = 'expected [A-Za-z0-9._-]{1,64}';
+const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+export const RUN_DATE_HINT = 'expected an existing day as YYYY-MM-DD';
+
+/** A real calendar day as YYYY-MM-DD (2026-02-31 is not). */
+export function isValidDate(date: string): boolean {
+  if (!DATE_PATTERN.test(date)) return false;
+  const parsed = new Date(`${date}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === date;
+}
+
+export function isValidModelVersion(modelVersion: string): boolean {
+  return MODEL_VERSION_PATTERN.test(modelVersion);
+}
+
+/** A bounded integer setting: one default and one limit, read by CDK and by the runtime. */
+export interface IntLimit {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+}
+
+/** Partition count P of a run. CDK also requires P > partitionsPerJob (Batch arrays have >= 2 children). */
+export const PARTITIONS: IntLimit = { min: 1, max: 4096, default: 8 };
+/** Partitions one Batch array child embeds at once, one lane each. */
+export const PARTITIONS_PER_JOB: IntLimit = { min: 1, max: 16, default: 2 };
+/** Users whose newest embedding is older than this many days are re-embedded. */
+export const REFRESH_AGE_DAYS: IntLimit = { min: 1, max: 365, default: 7 };
+/** Batch accepts array jobs of 2..10 000 children. */
+export const BATCH_ARRAY_SIZE = { min: 2, max: 10_000 } as const;
+
+/** Array size of a run: one child per `perJob` partitions. */
+export function arraySizeOf(partitions: number, perJob: number): number {
+  return Math.ceil(partitions / perJob);
+}
+
+/** What one partition (lane) of a Batch child reserves: 2 cores for its embed and writer threads. */
+export const VCPUS_PER_PARTITION = 4;
+export const MEMORY_GIB_PER_PARTITION = 14;
+
+/** Longest run: the state machine's timeout and the run lock's lease. */
+export const RUN_TIMEOUT_MS = 20 * 3_600_000;
+
+/** The owner attribute of a run-lock item: the execution (or local run) that holds it. */
+export const LOCK_OWNER_ATTRIBUTE = 'owner';
+
+/** Exit codes of the Batch worker; Batch's retry strategy retries `transient` (EX_TEMPFAIL) only. */
+export const EXIT_CODES = { ok: 0, unexpected: 1, invalid: 2, model: 3, transient: 75 } as const;
+
+/** CloudWatch namespace of every metric the handlers and the worker emit (EMF). */
+export const METRICS_NAMESPACE = 'PinnerFormer';
+
+/** Metric names, with the `service` dimension that emits them; alarms read the same entries. */
+export const RUN_METRICS = {
+  published: { name: 'RunPublished', service: 'publish' },
+  refused: { name: 'RunRefused', service: 'publish' },
+  runPlanned: { name: 'RunPlanned', service: 'plan' },
+  slices: { name: 'Slices', service: 'plan' },
+  eventsRouted: { name: 'EventsRouted', service: 'partition' },
+  invalidEvents: { name: 'InvalidEvents', service: 'partition' },
+  partitionSucceeded: { name: 'PartitionSucceeded', service: 'embed-worker' },
+  partitionFailed: { name: 'PartitionFailed', service: 'embed-worker' },
+  embeddedUsers: { name: 'EmbeddedUsers', service: 'embed-worker' },
+  lookupServerErrors: { name: 'LookupServerErrors', service: 'lookup' },
+  lookupRequests: { name: 'LookupRequests', service: 'lookup' },
+} as const;
+
+/** One line per zod issue: `path: message`. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], root = '(input)'): string[] {
+  return issues.map((issue) => `${issue.path.map(String).join('.') || root}: ${issue.message}`);
+}
+
+/** Parses with a schema; failure is a ValidationError naming `what` and every problem. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ValidationError(`invalid ${what}: ${formatIssues(result.error.issues).join('; ')}`, {
+    issues: result.error.issues,
+  });
+}

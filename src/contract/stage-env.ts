@@ -1,0 +1,112 @@
+/**
+ * The stage environment: the variables CDK sets on the Lambdas and the Batch job, their names and
+ * defaults, and the schemas the handlers and the worker parse them with. CDK builds the values
+ * with `stageEnvironment`; nothing else spells a variable name.
+ */
+import { z } from 'zod';
+import { DEFAULT_RETENTION_DAYS } from '../embeddings/table-schema.ts';
+import { modelVersionSchema, runDateSchema } from './messages.ts';
+import {
+  arraySizeOf,
+  PARTITIONS,
+  PARTITIONS_PER_JOB,
+  parseWith,
+  REFRESH_AGE_DAYS,
+  RUN_TIMEOUT_MS,
+} from './run-contract.ts';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const positiveInt = z.coerce.number().int().positive();
+const dtype = z.enum(['float16', 'float32']);
+
+/** Values every stage may be given; CDK passes each stage only the ones it uses. */
+export interface StageValues {
+  readonly objectStoreUri?: string;
+  readonly tableName?: string;
+  readonly partitions?: number;
+  readonly partitionsPerJob?: number;
+  readonly refreshAgeDays?: number;
+  readonly embeddingDtype?: 'float16' | 'float32';
+  readonly embeddingRetentionDays?: number;
+  readonly runLockLeaseMs?: number;
+  /** Refuse a day without events/dt=D/_SUCCESS (cdk config requireSuccessMarker). */
+  readonly requireSuccessMarker?: boolean;
+}
+
+/** Variable name of each StageValues field. */
+export const STAGE_ENV_NAMES = {
+  objectStoreUri: 'OBJECT_STORE_URI',
+  tableName: 'TABLE_NAME',
+  partitions: 'PARTITIONS',
+  partitionsPerJob: 'PARTITIONS_PER_JOB',
+  refreshAgeDays: 'REFRESH_AGE_DAYS',
+  embeddingDtype: 'EMBEDDING_DTYPE',
+  embeddingRetentionDays: 'EMBEDDING_RETENTION_DAYS',
+  runLockLeaseMs: 'RUN_LOCK_LEASE_MS',
+  requireSuccessMarker: 'REQUIRE_SUCCESS_MARKER',
+} as const satisfies Record<keyof StageValues, string>;
+
+/** Per-run variables the state machine sets on each Batch child (container overrides). */
+export const RUN_ENV_NAMES = { date: 'RUN_DATE', modelVersion: 'MODEL_VERSION', partitions: 'PARTITIONS' } as const;
+
+/** The environment variables for `values` (absent values are left out: the stage default applies). */
+export function stageEnvironment(values: StageValues): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [field, name] of Object.entries(STAGE_ENV_NAMES)) {
+    const value = values[field as keyof StageValues];
+    if (value !== undefined) env[name] = String(value);
+  }
+  return env;
+}
+
+/** What a Lambda handler reads; DYNAMODB_ENDPOINT only in tests and local runs. */
+const HandlerSettingsSchema = z.object({
+  OBJECT_STORE_URI: z.string().min(1).optional(),
+  TABLE_NAME: z.string().min(1).optional(),
+  PARTITIONS: int(PARTITIONS.min, PARTITIONS.max).default(PARTITIONS.default),
+  PARTITIONS_PER_JOB: int(PARTITIONS_PER_JOB.min, PARTITIONS_PER_JOB.max).default(PARTITIONS_PER_JOB.default),
+  REFRESH_AGE_DAYS: int(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).default(REFRESH_AGE_DAYS.default),
+  EMBEDDING_DTYPE: dtype.default('float16'),
+  EMBEDDING_RETENTION_DAYS: positiveInt.default(DEFAULT_RETENTION_DAYS),
+  /** Run-lock lease: the state machine's timeout, so a crashed run blocks its version no longer. */
+  RUN_LOCK_LEASE_MS: positiveInt.default(RUN_TIMEOUT_MS),
+  /** Refuse a day without events/dt=D/_SUCCESS (the writer has not finished). */
+  REQUIRE_SUCCESS_MARKER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  DYNAMODB_ENDPOINT: z.url().optional(),
+});
+export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;
+
+export function readHandlerSettings(env: NodeJS.ProcessEnv): HandlerSettings {
+  return parseWith(HandlerSettingsSchema, env, 'function configuration');
+}
+
+/** What a Batch child reads: the stage environment plus the run's variables and its array index. */
+const WorkerEnvSchema = z
+  .object({
+    RUN_DATE: runDateSchema,
+    MODEL_VERSION: modelVersionSchema,
+    AWS_BATCH_JOB_ARRAY_INDEX: z.coerce.number().int().min(0),
+    PARTITIONS: int(PARTITIONS.min, PARTITIONS.max),
+    PARTITIONS_PER_JOB: int(PARTITIONS_PER_JOB.min, PARTITIONS_PER_JOB.max).default(1),
+    OBJECT_STORE_URI: z.string().min(1),
+    TABLE_NAME: z.string().min(1),
+    EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
+    EMBEDDING_DTYPE: dtype.default('float16'),
+    EMBEDDING_RETENTION_DAYS: positiveInt.default(DEFAULT_RETENTION_DAYS),
+    /** Each lane's share of the table's write units per second (src/pipeline/sizing.ts); absent: unpaced. */
+    WRITE_UNITS_PER_SECOND_PER_LANE: z.coerce.number().positive().optional(),
+    /** Local runs and tests only. */
+    DYNAMODB_ENDPOINT: z.url().optional(),
+  })
+  .refine((s) => s.AWS_BATCH_JOB_ARRAY_INDEX < arraySizeOf(s.PARTITIONS, s.PARTITIONS_PER_JOB), {
+    message: 'AWS_BATCH_JOB_ARRAY_INDEX must be below the array size, ceil(PARTITIONS / PARTITIONS_PER_JOB)',
+    path: ['AWS_BATCH_JOB_ARRAY_INDEX'],
+  });
+export type WorkerEnv = z.output<typeof WorkerEnvSchema>;
+
+export function readWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
+  return parseWith(WorkerEnvSchema, env, 'worker environment');
+}

@@ -1,0 +1,137 @@
+/**
+ * What an embedding means: a user's recent actions (the sequence the daily run embedded) and the
+ * items nearest to the user's embedding by cosine, over the deployed model's item embeddings
+ * (`models/<mv>/item_embeddings.parquet`). Used by `pinnerformer recommend`, the local lookup
+ * server's `/users/:id/recommendations` and the demo.
+ */
+import type { EmbeddingStore, LookupResult, VersionId } from '../embeddings/types.ts';
+import type { SequenceEvent } from '../features/sequence.ts';
+import { decodeParquet } from '../io/parquet.ts';
+import { partitionOf } from '../pipeline/hash.ts';
+import { layout } from '../pipeline/layout.ts';
+import { readRunManifest } from '../pipeline/plan.ts';
+import { decodeSequenceSnapshot } from '../pipeline/snapshots.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import { ModelError, NotFoundError } from '../util/errors.ts';
+
+/** Item embeddings, each row L2-normalised, so a dot product is the cosine. */
+export interface ItemIndex {
+  readonly itemIds: readonly string[];
+  readonly vectors: Float32Array;
+  readonly dim: number;
+}
+
+export interface ScoredItem {
+  readonly itemId: string;
+  readonly score: number;
+}
+
+export interface Recommendation {
+  readonly userId: string;
+  readonly version: string;
+  readonly modelVersion: string;
+  /** Date of the user's stored embedding. */
+  readonly date: string;
+  /** The user's most recent actions under the version, newest last. */
+  readonly recent: readonly SequenceEvent[];
+  readonly items: readonly ScoredItem[];
+}
+
+/** Decodes item_embeddings.parquet (item_id, embedding) into a normalised index. */
+export async function decodeItemIndex(bytes: Uint8Array, source: string): Promise<ItemIndex> {
+  const table = await decodeParquet(bytes, { columns: ['item_id', 'embedding'] });
+  const ids = table.columns.item_id as readonly string[] | undefined;
+  const rows = table.columns.embedding as readonly ArrayLike<number>[] | undefined;
+  if (!ids || !rows) throw new ModelError(`${source} lacks the item_id or embedding column`, { source });
+  const dim = table.numRows > 0 ? rows[0]!.length : 0;
+  const vectors = new Float32Array(table.numRows * dim);
+  for (let i = 0; i < table.numRows; i++) {
+    const v = rows[i]!;
+    if (v.length !== dim) throw new ModelError(`${source}: item ${ids[i]} has a ${v.length}-d embedding, not ${dim}`);
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += v[d]! * v[d]!;
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let d = 0; d < dim; d++) vectors[i * dim + d] = v[d]! * scale;
+  }
+  return { itemIds: ids, vectors, dim };
+}
+
+/** The `k` items with the highest cosine to `query` (ties by item id). */
+export function nearestItems(index: ItemIndex, query: ArrayLike<number>, k: number): ScoredItem[] {
+  if (query.length !== index.dim) {
+    throw new ModelError(`the embedding has ${query.length} dims but the item embeddings ${index.dim}`);
+  }
+  let qn = 0;
+  for (let d = 0; d < query.length; d++) qn += query[d]! * query[d]!;
+  const scale = qn > 0 ? 1 / Math.sqrt(qn) : 0;
+  const scored: ScoredItem[] = [];
+  for (let i = 0; i < index.itemIds.length; i++) {
+    let dot = 0;
+    for (let d = 0; d < index.dim; d++) dot += index.vectors[i * index.dim + d]! * query[d]!;
+    scored.push({ itemId: index.itemIds[i]!, score: dot * scale });
+  }
+  return scored
+    .sort((a, b) => b.score - a.score || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0))
+    .slice(0, k);
+}
+
+export interface RecommenderOptions {
+  /** How many recent actions to return; default 10. */
+  readonly recent?: number;
+}
+
+/** Recommendations for users of the embedded table, from the objects the daily run wrote. */
+export class Recommender {
+  private readonly indexes = new Map<string, Promise<ItemIndex>>();
+
+  public constructor(
+    private readonly objects: ObjectStore,
+    private readonly store: EmbeddingStore,
+    private readonly options: RecommenderOptions = {},
+  ) {}
+
+  /** NotFoundError for an unknown user or version. */
+  public async recommend(userId: string, k: number, version?: VersionId): Promise<Recommendation> {
+    const found: LookupResult | undefined = await this.store.lookup(userId, version);
+    if (!found) throw new NotFoundError(`no embedding for user ${JSON.stringify(userId)}`, { userId });
+    const versionDate = found.version.slice(found.version.lastIndexOf('@') + 1);
+    const [index, recent] = await Promise.all([
+      this.itemIndex(found.modelVersion),
+      this.recentActions(userId, found.modelVersion, versionDate),
+    ]);
+    return {
+      userId,
+      version: found.version,
+      modelVersion: found.modelVersion,
+      date: found.date,
+      recent,
+      items: nearestItems(index, found.embedding, k),
+    };
+  }
+
+  private itemIndex(modelVersion: string): Promise<ItemIndex> {
+    let index = this.indexes.get(modelVersion);
+    if (!index) {
+      const key = `${layout.modelPrefix(modelVersion)}item_embeddings.parquet`;
+      index = (async () => {
+        const bytes = await this.objects.getIfExists(key);
+        if (!bytes) throw new NotFoundError(`model ${modelVersion} has no ${key}: deploy the model directory`);
+        return decodeItemIndex(bytes, key);
+      })();
+      index.catch(() => this.indexes.delete(modelVersion));
+      this.indexes.set(modelVersion, index);
+    }
+    return index;
+  }
+
+  /** The user's sequence in the version's snapshot (every user with a sequence is in it), newest last. */
+  private async recentActions(userId: string, modelVersion: string, date: string): Promise<SequenceEvent[]> {
+    const env = { objects: this.objects, embeddings: this.store };
+    const { partitions } = await readRunManifest(env, modelVersion, date);
+    const key = layout.sequences(modelVersion, date, partitionOf(userId, partitions));
+    const bytes = await this.objects.getIfExists(key);
+    if (!bytes) return [];
+    const user = (await decodeSequenceSnapshot(bytes, key)).find((u) => u.userId === userId);
+    return user ? user.events.slice(-(this.options.recent ?? 10)) : [];
+  }
+}

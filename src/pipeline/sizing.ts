@@ -1,0 +1,264 @@
+/**
+ * Sizing the daily run for a user count: partitions, Batch array shape, slices, Map kind and the
+ * write pace of each Batch lane, chosen to stay within the AWS quotas below, with each quota's use
+ * and the one that binds first (docs/scale.md). A quota the design cannot keep (the S3 fan-out
+ * beyond about 10,000 children) shows as a use above 100%. Pure: the per-user figures come from the caller (the bench feeds the
+ * ones it measured, reports/bench.json), the quotas from AWS_LIMITS.
+ */
+import { ValidationError } from '../util/errors.ts';
+
+/** AWS default quotas the plan respects (us-east-1; the adjustable ones can be raised by request). */
+export const AWS_LIMITS = {
+  /** DynamoDB on-demand: maximum write request units per second of one table (default, adjustable). */
+  dynamoTableWriteUnitsPerSecond: 40_000,
+  /** DynamoDB: account-level write capacity units per second across tables (default, adjustable). */
+  dynamoAccountWriteUnitsPerSecond: 80_000,
+  /** AWS Batch: children of one array job. */
+  batchArraySize: 10_000,
+  /** Step Functions standard workflow: events in one execution's history. */
+  stepFunctionsHistoryEvents: 25_000,
+  /** Step Functions: iterations an inline Map state runs at once. */
+  inlineMapConcurrency: 40,
+  /** Step Functions: child executions a Distributed Map runs at once. */
+  distributedMapConcurrency: 10_000,
+  /** Lambda: concurrent executions per account and region (default, adjustable). */
+  lambdaConcurrency: 1_000,
+  /** Lambda: longest invocation, seconds. */
+  lambdaTimeoutSeconds: 900,
+  /** S3: PUT/COPY/POST/DELETE requests per second per partitioned prefix. */
+  s3PutsPerSecondPerPrefix: 3_500,
+} as const;
+
+/** History events of one inline Map iteration that runs one Lambda task (started, scheduled, …, succeeded). */
+export const HISTORY_EVENTS_PER_ITERATION = 7;
+/** History events of the rest of a daily execution (plan, Batch, publish, retries): kept free. */
+export const HISTORY_EVENTS_RESERVED = 500;
+/** Share of one prefix's PUT rate the partition stage's work files may use. */
+export const S3_PUT_SHARE = 0.5;
+
+/** Per-user figures of the pipeline, as measured (bench) or assumed. */
+export interface UserFigures {
+  /** Share of users the day embeds (active plus refreshed), 0..1. */
+  readonly embeddedShare: number;
+  /** GPU seconds per embedded user (paper-size model on the container's GPU). */
+  readonly gpuSecondsPerUser: number;
+  /** CPU seconds per embedded user outside inference (featurize, table client, output). */
+  readonly cpuSecondsPerEmbeddedUser: number;
+  /** CPU seconds per user of a partition, embedded or not (read, merge, snapshot re-encoding). */
+  readonly cpuSecondsPerPartitionUser: number;
+  /** Bytes a lane holds per user of its partition (snapshots decoded, columns, vectors). */
+  readonly memoryBytesPerUser: number;
+  /** Event-file bytes of the day per embedded user. */
+  readonly eventBytesPerUser: number;
+  /** Partition-stage (Lambda) seconds per event-file byte. */
+  readonly partitionSecondsPerByte: number;
+  /** DynamoDB write units per written user (1 for a 256-d fp16 item). */
+  readonly writeUnitsPerUser: number;
+  /** Share of embedded users whose write the write policy skips, 0..1; default 0. */
+  readonly writeSkipShare?: number;
+}
+
+export interface SizingInput {
+  readonly totalUsers: number;
+  readonly figures: UserFigures;
+  /** Lanes (partitions) per Batch child, each 4 vCPUs + 14 GiB; default 4 (g5.4xlarge). */
+  readonly partitionsPerJob?: number;
+  /** GPU containers the compute environment may run at once; default as many as the write quota keeps busy. */
+  readonly maxContainers?: number;
+  /** vCPUs of one child (4 per lane); default 4 × partitionsPerJob. */
+  readonly vcpusPerChild?: number;
+  /** Memory a lane may fill with its partition, bytes; default 7 GiB (half the lane's 14 GiB). */
+  readonly laneMemoryBytes?: number;
+  /** Share of the table's write quota the run may use (the rest for other writers, bursts); default 0.8. */
+  readonly writeHeadroom?: number;
+  /** Share of the Lambda timeout a slice may take; default 0.5. */
+  readonly sliceTimeShare?: number;
+  /** Share of the account's Lambda concurrency the Map may take; default 0.5. */
+  readonly lambdaShare?: number;
+  /** Largest slice, bytes; default 64 MiB (src/pipeline/plan.ts). */
+  readonly maxSliceBytes?: number;
+}
+
+export interface LimitUse {
+  readonly name: string;
+  readonly limit: number;
+  readonly used: number;
+  /** used / limit */
+  readonly utilization: number;
+}
+
+export interface SizingPlan {
+  readonly totalUsers: number;
+  readonly embeddedUsers: number;
+  readonly writtenUsers: number;
+  readonly partitions: number;
+  readonly partitionsPerJob: number;
+  readonly arraySize: number;
+  /** Array jobs of `arraySize` children each (more than one only beyond the Batch array size). */
+  readonly arrayJobs: number;
+  readonly usersPerPartition: number;
+  readonly containers: number;
+  readonly vcpus: number;
+  readonly sliceBytes: number;
+  readonly slices: number;
+  readonly sliceSeconds: number;
+  readonly mapKind: 'inline' | 'distributed';
+  readonly mapConcurrency: number;
+  /** Write units per second each lane may use, so that all lanes together stay within the table's share. */
+  readonly writeUnitsPerSecondPerLane: number;
+  /** Write units per second the whole run sustains (its written users over the embed stage). */
+  readonly writeUnitsPerSecond: number;
+  readonly seconds: {
+    readonly partitionStage: number;
+    /** Embed stage: the slowest of GPU, lane CPU and the table's write pace. */
+    readonly embedStage: number;
+    readonly embedBoundBy: 'gpu' | 'cpu' | 'writes';
+    readonly total: number;
+  };
+  /** Work files the partition stage writes (one per slice and partition): S3 PUTs. */
+  readonly workFiles: number;
+  readonly limits: readonly LimitUse[];
+  /** The limit with the highest utilization. */
+  readonly binding: LimitUse;
+}
+
+const GIB = 1024 ** 3;
+
+function positive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ValidationError(`sizing: ${name} must be a positive number, got ${value}`, { [name]: value });
+  }
+}
+
+/**
+ * The plan for `totalUsers`. Partitions are as many as keep each lane's partition within its
+ * memory, rounded up to whole children; children beyond the Batch array size go into several
+ * array jobs of equal size. Containers are as many as keep the table's write share busy (more
+ * would only wait on writes), and each lane is paced to its share of that. Slices are cut so that
+ * one takes at most `sliceTimeShare` of the Lambda timeout; beyond what an inline Map's history
+ * holds, the Map is a Distributed Map.
+ */
+export function sizeDailyRun(input: SizingInput): SizingPlan {
+  const f = input.figures;
+  positive('totalUsers', input.totalUsers);
+  for (const [k, v] of Object.entries(f)) if (k !== 'writeSkipShare') positive(k, v as number);
+  const skip = f.writeSkipShare ?? 0;
+  if (!(skip >= 0 && skip < 1)) throw new ValidationError(`sizing: writeSkipShare must be in [0, 1), got ${skip}`);
+  const lanes = input.partitionsPerJob ?? 4;
+  const laneMemory = input.laneMemoryBytes ?? 7 * GIB;
+  const headroom = input.writeHeadroom ?? 0.8;
+  const L = AWS_LIMITS;
+
+  const embedded = Math.ceil(input.totalUsers * f.embeddedShare);
+  const written = Math.ceil(embedded * (1 - skip));
+  const usersPerLaneMax = Math.floor(laneMemory / f.memoryBytesPerUser);
+  let partitions = Math.max(2, Math.ceil(input.totalUsers / usersPerLaneMax));
+  // whole children, at least 2 (a Batch array has at least 2); beyond the array size, several array jobs
+  const children = Math.max(2, Math.ceil(partitions / lanes));
+  const arrayJobs = Math.ceil(children / L.batchArraySize);
+  const arraySize = Math.ceil(children / arrayJobs);
+  partitions = arraySize * arrayJobs * lanes;
+  const usersPerPartition = Math.ceil(input.totalUsers / partitions);
+
+  // the table's share, in users a second; a lane embeds (and writes) at its own pace
+  const tableUsersPerSecond = (L.dynamoTableWriteUnitsPerSecond * headroom) / f.writeUnitsPerUser;
+  const embeddedPerWrite = written === 0 ? Number.POSITIVE_INFINITY : embedded / written;
+  // a lane's CPU re-encodes every user of its partition, so per embedded user it also pays 1/embeddedShare of those
+  const laneUsersPerSecond = 1 / (f.cpuSecondsPerEmbeddedUser + f.cpuSecondsPerPartitionUser / f.embeddedShare);
+  const containerUsersPerSecond = Math.min(1 / f.gpuSecondsPerUser, lanes * laneUsersPerSecond);
+  const usefulContainers = Math.max(1, Math.ceil((tableUsersPerSecond * embeddedPerWrite) / containerUsersPerSecond));
+  const containers = Math.min(arraySize * arrayJobs, input.maxContainers ?? usefulContainers);
+  const vcpusPerChild = input.vcpusPerChild ?? 4 * lanes;
+  const vcpus = containers * vcpusPerChild;
+  const concurrentLanes = containers * lanes;
+  const writeUnitsPerSecondPerLane = Math.floor((L.dynamoTableWriteUnitsPerSecond * headroom) / concurrentLanes);
+
+  const gpuSeconds = (embedded * f.gpuSecondsPerUser) / containers;
+  const cpuSeconds =
+    (embedded * f.cpuSecondsPerEmbeddedUser + input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
+  const writeSeconds = (written * f.writeUnitsPerUser) / (writeUnitsPerSecondPerLane * concurrentLanes);
+  const embedStage = Math.max(gpuSeconds, cpuSeconds, writeSeconds);
+  const embedBoundBy = embedStage === writeSeconds ? 'writes' : embedStage === gpuSeconds ? 'gpu' : 'cpu';
+  const writeUnitsPerSecond = (written * f.writeUnitsPerUser) / embedStage;
+
+  // partition stage: byte-bounded slices, each within its share of the Lambda timeout
+  const eventBytes = embedded * f.eventBytesPerUser;
+  const sliceBytes = Math.min(
+    input.maxSliceBytes ?? 64 * 1024 * 1024,
+    Math.floor(((input.sliceTimeShare ?? 0.5) * L.lambdaTimeoutSeconds) / f.partitionSecondsPerByte),
+  );
+  const slices = Math.max(1, Math.ceil(eventBytes / sliceBytes));
+  const sliceSeconds = Math.min(sliceBytes, eventBytes) * f.partitionSecondsPerByte;
+  const inlineIterations = Math.floor(
+    (L.stepFunctionsHistoryEvents - HISTORY_EVENTS_RESERVED) / HISTORY_EVENTS_PER_ITERATION,
+  );
+  const mapKind = slices <= inlineIterations ? 'inline' : 'distributed';
+  const lambdaBudget = Math.floor(L.lambdaConcurrency * (input.lambdaShare ?? 0.5));
+  // each slice writes one work file per partition under the day's prefix, which S3 splits only
+  // gradually (503 SlowDown meanwhile): pace the Map to half the PUT rate of one prefix
+  const putPaced = Math.floor((L.s3PutsPerSecondPerPrefix * S3_PUT_SHARE * sliceSeconds) / partitions);
+  const mapConcurrency = Math.max(
+    1,
+    Math.min(
+      slices,
+      lambdaBudget,
+      mapKind === 'inline' ? L.inlineMapConcurrency : L.distributedMapConcurrency,
+      putPaced,
+    ),
+  );
+  const workFiles = slices * partitions;
+  const partitionStage = Math.ceil(slices / mapConcurrency) * sliceSeconds;
+
+  const use = (name: string, limit: number, used: number): LimitUse => ({
+    name,
+    limit,
+    used,
+    utilization: used / limit,
+  });
+  const limits: LimitUse[] = [
+    use('DynamoDB on-demand table write units/s', L.dynamoTableWriteUnitsPerSecond, writeUnitsPerSecond),
+    use('DynamoDB account write units/s', L.dynamoAccountWriteUnitsPerSecond, writeUnitsPerSecond),
+    use('Batch array size', L.batchArraySize, arraySize),
+    use(
+      'Step Functions history events',
+      L.stepFunctionsHistoryEvents,
+      HISTORY_EVENTS_RESERVED + (mapKind === 'inline' ? slices * HISTORY_EVENTS_PER_ITERATION : 0),
+    ),
+    use('Lambda concurrency', L.lambdaConcurrency, mapConcurrency),
+    use('Lambda timeout s (slice)', L.lambdaTimeoutSeconds, sliceSeconds),
+    use(
+      'S3 PUT/s per prefix (work files over the partition stage)',
+      L.s3PutsPerSecondPerPrefix,
+      workFiles / Math.max(1, partitionStage),
+    ),
+  ];
+  const binding = limits.reduce((a, b) => (b.utilization > a.utilization ? b : a));
+  return {
+    totalUsers: input.totalUsers,
+    embeddedUsers: embedded,
+    writtenUsers: written,
+    partitions,
+    partitionsPerJob: lanes,
+    arraySize,
+    arrayJobs,
+    usersPerPartition,
+    containers,
+    vcpus,
+    sliceBytes,
+    slices,
+    sliceSeconds,
+    mapKind,
+    mapConcurrency,
+    writeUnitsPerSecondPerLane,
+    writeUnitsPerSecond,
+    seconds: {
+      partitionStage,
+      embedStage,
+      embedBoundBy,
+      total: partitionStage + embedStage,
+    },
+    workFiles,
+    limits,
+    binding,
+  };
+}

@@ -1,0 +1,125 @@
+/** Bench sections 6 and 7 (issue 20): figures drawn from a report, the simulation, the verdicts. */
+import { describe, expect, it } from 'vitest';
+import type { BenchReport } from '../bench/main.ts';
+import { scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
+import { embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
+import { type WritePolicyResult, writeSkipShareOf } from '../bench/write-policy.ts';
+
+const run = (users: number, rss: number, steps: Record<string, number>) => ({
+  model: 'shipped',
+  modelVersion: 'pf-test',
+  users,
+  days: 7,
+  generateSeconds: 1,
+  generatedEvents: users * 20,
+  runs: [
+    {
+      date: '2026-01-07',
+      role: 'steady',
+      events: users * 3,
+      activeUsers: users / 4,
+      embeddedUsers: users / 4,
+      peakRssMiB: rss,
+      secondsByStage: { partition: users / 1e5 },
+      secondsByStep: steps,
+      snapshotBytes: { embeddings: users * 200, sequences: users * 200 },
+    },
+  ],
+});
+
+const REPORT = {
+  daily: [
+    run(100_000, 900, { read: 2, merge: 1, featurize: 2, infer: 10, write: 4, snapshot: 3 }),
+    run(1_000_000, 2700, { read: 20, merge: 10, featurize: 20, infer: 100, write: 40, snapshot: 30 }),
+  ],
+  projection: {
+    assumptions: { cpuSecondsPerUser: 0.003, snapshotBytesPerUser: 2000, writeUnitsPerUser: 1 },
+    rows: [{ precision: 'fp16', dailyActiveUsers: 10e6, gpuBoundHoursPerDay: 1.35 }],
+  },
+} as unknown as Pick<BenchReport, 'daily' | 'projection'>;
+
+describe('the scale simulation from a report', () => {
+  it("splits the largest steady day's embed stage into whole-partition and active work", () => {
+    const split = embedSplit(REPORT)!;
+    expect(split.users).toBe(1_000_000);
+    expect(split.wholePartitionSeconds).toBe(60); // read + merge + snapshot
+    expect(split.activeSeconds).toBe(160); // featurize + infer + write
+    expect(split.wholePartitionSecondsPerUser).toBeCloseTo(60e-6, 12);
+    expect(split.wholePartitionShareAt10Percent).toBeGreaterThan(split.wholePartitionShare);
+  });
+
+  it('draws the per-user figures from the measurements', () => {
+    const f = figuresOf(REPORT, 14, 0.25)!;
+    expect(f.gpuSecondsPerUser).toBeCloseTo((1.35 * 3600) / 10e6, 12);
+    expect(f.eventsPerActiveUser).toBe(12); // 3 events per user over a quarter active
+    expect(f.eventBytesPerUser).toBe(12 * 14);
+    // (2700 − 900) MiB over 2 of 8 partitions of the 900k extra users, scaled 2000 / 400 bytes
+    expect(f.memoryBytesPerUser / (((1800 * 2 ** 20) / 225_000) * 5)).toBeCloseTo(1, 2); // 3 significant digits
+    expect(f.writeSkipShare).toBe(0.25);
+  });
+
+  it('gives nothing without the daily and projection sections', () => {
+    expect(figuresOf({ daily: [] } as unknown as BenchReport, 14, undefined)).toBeUndefined();
+  });
+
+  it('plans and prices every size and active share, DynamoDB writes following the skip share', () => {
+    const all = simulateScale(figuresOf(REPORT, 14, undefined)!, 'test');
+    const skip = simulateScale(figuresOf(REPORT, 14, 0.5)!, 'test');
+    expect(all.rows.map((r) => [r.totalUsers, r.activeShare])).toEqual([
+      [10e6, 0.1],
+      [10e6, 0.3],
+      [100e6, 0.1],
+      [100e6, 0.3],
+      [1e9, 0.1],
+      [1e9, 0.3],
+    ]);
+    const last = all.rows.at(-1)!;
+    expect(last.usdPerDay.dynamoWrites / (300e6 * 0.625e-6)).toBeCloseTo(1, 2);
+    expect(skip.rows.at(-1)!.usdPerDay.dynamoWrites / last.usdPerDay.dynamoWrites).toBeCloseTo(0.5, 2);
+    expect(scaleTargets(all)[0]!.met).toBe(true); // every quota within bounds
+  });
+});
+
+describe('the write-policy verdicts', () => {
+  const stability = (delta: number, saved: number) => ({
+    data: {},
+    refresh_age_days: 7,
+    thresholds: [0.95],
+    objectives: {
+      dense_all_action: {
+        cosine_percentiles: { '50': 0.93 },
+        share_at_least: { '0.95': 0.27 },
+        write_all: { writes_per_day: 100, recall_at_10: 0.18, recall_stderr: 0.005 },
+        policy: [{ threshold: 0.95, saved_share: saved, recall_delta: delta, recall_delta_stderr: 0.002 }],
+      },
+      next_action: {
+        cosine_percentiles: { '50': 0.7 },
+        write_all: { writes_per_day: 100, recall_at_10: 0.1, recall_stderr: 0.005 },
+        policy: [],
+      },
+    },
+  });
+  const result = (delta: number, saved: number): WritePolicyResult =>
+    ({ measuredAt: '', threshold: 0.95, stability: stability(delta, saved) }) as unknown as WritePolicyResult;
+
+  it('calls a saving free only when recall stays within noise', () => {
+    expect(withinNoise(-0.0015, 0.002)).toBe(true);
+    expect(withinNoise(-0.003, 0.002)).toBe(false);
+    expect(writePolicyTargets(result(-0.001, 0.3))[0]!.met).toBe(true);
+    expect(writePolicyTargets(result(-0.01, 0.3))[0]!.met).toBe(false);
+    expect(writePolicyTargets(result(0, 0.05))[0]!.met).toBe(false); // too small a saving
+  });
+
+  it('compares the objectives by their median day-over-day cosine', () => {
+    const t = writePolicyTargets(result(0, 0.3)).find((x) => x.name.startsWith('Dense all action'))!;
+    expect(t.met).toBe(true);
+  });
+
+  it("takes the cost projection's saving from the replay, else from the daily run", () => {
+    const withPipeline = { ...result(0, 0.3), pipeline: { savedShare: 0.4 } } as unknown as WritePolicyResult;
+    expect(writeSkipShareOf(withPipeline)).toBe(0.3);
+    const pipelineOnly = { measuredAt: '', threshold: 0.95, pipeline: { savedShare: 0.4 } } as WritePolicyResult;
+    expect(writeSkipShareOf(pipelineOnly)).toBe(0.4);
+    expect(writeSkipShareOf(undefined)).toBeUndefined();
+  });
+});

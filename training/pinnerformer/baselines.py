@@ -1,0 +1,146 @@
+"""Baselines scored by the same harness as the model (ranking.EvalSet, full ranking).
+
+Each uses only what the training may see (events before each user's label end) and returns
+ranking.EvalSet.metrics_of_top's metrics:
+  baseline_popular         the items with the most positives, the same 10 for everyone
+  baseline_recent_popular  the items with the most positives in the 7 days before the user's cutoff day
+  baseline_cooccurrence    item-to-item: items that followed the user's last items (within 5 events)
+                           in other sequences, P(b follows a), weighted by recency
+  baseline_mean_item       mean pretrained vector of the last 32 items (only with an item table)
+The SASRec-style next-item model is the `sasrec` objective of the same network (ablation.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import DAY_MS
+from .dataset import Dataset
+from .ranking import EvalSet, eval_set, top_k
+
+RECENT_DAYS = 7
+COOC_WINDOW = 5  # a pair: item b within this many events after item a in one user's sequence
+COOC_LAST_ITEMS = 5  # the user's last distinct items that vote
+
+
+def _visible_positives(ds: Dataset) -> np.ndarray:
+    s = ds.store
+    label_end = ds.label_end_ms if ds.label_end_ms is not None else np.full(s.num_users, ds.eval_cutoff_ms)
+    return np.flatnonzero(s.positive & (s.item_index >= 0) & (s.ts < label_end[s.event_user]))
+
+
+def _popularity(ds: Dataset) -> np.ndarray:
+    s = ds.store
+    counts = np.bincount(s.item_index[_visible_positives(ds)], minlength=s.num_corpus).astype(np.float64)
+    return counts + np.linspace(1e-6, 0, s.num_corpus)  # ties: corpus order
+
+
+def _top_of_scores(scores: np.ndarray, ev: EvalSet) -> np.ndarray:
+    return top_k(np.ones((1, 1)), scores[ev.index][:, None])[0]
+
+
+def baseline_popular(ds: Dataset) -> dict:
+    ev = eval_set(ds)
+    row = _top_of_scores(_popularity(ds), ev)
+    return ev.metrics_of_top(np.tile(row, (len(ev), 1)), ds.item_topics)
+
+
+def baseline_recent_popular(ds: Dataset, days: int = RECENT_DAYS) -> dict:
+    s, ev = ds.store, eval_set(ds)
+    pos = _visible_positives(ds)
+    pos = pos[np.argsort(s.ts[pos], kind="stable")]
+    pos_ts = s.ts[pos]
+    fallback = _popularity(ds)
+    top = np.zeros((len(ev), min(10, len(ev.index))), dtype=np.int64)
+    days_of = ev.cutoffs // DAY_MS * DAY_MS
+    for day in np.unique(days_of):
+        a, b = np.searchsorted(pos_ts, [day - days * DAY_MS, day])
+        counts = np.bincount(s.item_index[pos[a:b]], minlength=s.num_corpus).astype(np.float64)
+        top[days_of == day] = _top_of_scores(counts + 1e-9 * fallback / max(fallback.max(), 1.0), ev)
+    return ev.metrics_of_top(top, ds.item_topics)
+
+
+def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse P(b follows a) as CSR (indptr [N+1], cols, values) over visible events in the corpus."""
+    s = ds.store
+    n = s.num_corpus
+    label_end = ds.label_end_ms if ds.label_end_ms is not None else np.full(s.num_users, ds.eval_cutoff_ms)
+    ok = (s.item_index >= 0) & (s.ts < label_end[s.event_user])
+    keys = []
+    for d in range(1, window + 1):
+        i = np.flatnonzero(ok[:-d] & ok[d:] & (s.event_user[:-d] == s.event_user[d:]))
+        a, b = s.item_index[i], s.item_index[i + d]
+        keep = a != b
+        keys.append(a[keep] * n + b[keep])
+    uniq, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
+    rows, cols = uniq // n, uniq % n
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    row_total = np.bincount(rows, weights=counts, minlength=n)
+    values = counts / np.maximum(row_total[rows], 1.0)
+    return indptr, cols, values
+
+
+def baseline_cooccurrence(ds: Dataset, last_items: int = COOC_LAST_ITEMS) -> dict:
+    s, ev = ds.store, eval_set(ds)
+    indptr, cols, values = cooccurrence(ds)
+    pop = _popularity(ds)
+    pop_top = _top_of_scores(pop, ev)  # fills slots the co-occurrence leaves empty
+    k = min(10, len(ev.index))
+    top = np.zeros((len(ev), k), dtype=np.int64)
+    for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
+        lo, end = int(s.offsets[u]), s.end_before(int(u), int(cut))
+        recent = s.item_index[lo:end][::-1]
+        recent = recent[recent >= 0]
+        _, first = np.unique(recent, return_index=True)
+        recent = recent[np.sort(first)][:last_items]  # last distinct items, newest first
+        cand, score = [], []
+        for rank, a in enumerate(recent):
+            cand.append(cols[indptr[a] : indptr[a + 1]])
+            score.append(values[indptr[a] : indptr[a + 1]] / (rank + 1))
+        picked: list[int] = []
+        if cand:
+            c, v = np.concatenate(cand), np.concatenate(score)
+            if len(c):
+                items, inv = np.unique(c, return_inverse=True)
+                total = np.bincount(inv, weights=v) + 1e-9 * pop[items] / max(pop.max(), 1.0)
+                indexed = ev.position_in_index[items] >= 0
+                items, total = items[indexed], total[indexed]
+                picked = [int(ev.position_in_index[i]) for i in items[np.argsort(-total, kind="stable")][:k]]
+        for p in pop_top:
+            if len(picked) >= k:
+                break
+            if int(p) not in picked:
+                picked.append(int(p))
+        top[r] = picked[:k]
+    return ev.metrics_of_top(top, ds.item_topics)
+
+
+def baseline_mean_item(ds: Dataset, recent: int = 32) -> dict:
+    """A user's vector is the mean of the pretrained vectors of their `recent` latest items;
+    items are scored by cosine with their pretrained vectors."""
+    s, ev = ds.store, eval_set(ds)
+    vecs = s.vectors / np.maximum(np.linalg.norm(s.vectors, axis=1, keepdims=True), 1e-12)
+    users = np.zeros((len(ev), vecs.shape[1]), dtype=np.float32)
+    for k, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
+        end = s.end_before(int(u), int(cut))
+        start, end = s.window(int(u), end, recent)
+        idx = s.item_index[start:end]
+        idx = idx[idx >= 0]
+        if len(idx):
+            users[k] = vecs[idx].mean(axis=0)
+    return ev.retrieval_metrics(users, vecs[ev.index], ds.item_topics)
+
+
+BASELINES = {
+    "baseline_popular": baseline_popular,
+    "baseline_recent_popular": baseline_recent_popular,
+    "baseline_cooccurrence": baseline_cooccurrence,
+}
+
+
+def baselines_for(ds: Dataset) -> dict:
+    """Every applicable baseline's metrics (mean item only when there are pretrained vectors)."""
+    out = {name: fn(ds) for name, fn in BASELINES.items()}
+    if ds.store.vectors.shape[1] and len(ds.items):
+        out["baseline_mean_item"] = baseline_mean_item(ds)
+    return out

@@ -1,0 +1,133 @@
+"""Events alone (no item table): the split protocols, the positive-rule error, a model that
+learns, baselines and the exported id vocabulary."""
+
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import torch
+
+from pinnerformer.baselines import baseline_cooccurrence, baseline_popular, baseline_recent_popular, baselines_for
+from pinnerformer.config import DAY_MS, FeatureConfig, ModelConfig, PositiveConfig, TrainConfig
+from pinnerformer.dataset import Dataset, NoPositivesError, Split
+from pinnerformer.evaluate import evaluate_model
+from pinnerformer.train import train_model
+
+from conftest import make_events
+
+FC = FeatureConfig(max_length=32)
+
+
+def id_only(split: Split, users: int = 150, items: int = 100, **kw) -> Dataset:
+    table, _, _ = make_events(users=users, items=items, days=40, topics=5, seed=4)
+    return Dataset.from_tables(table, None, FC, id_vocab=True, split=split, fingerprint="t", **kw)
+
+
+@pytest.fixture(scope="module")
+def llo():
+    return id_only(Split(protocol="leave_last_out", eval_percent=100, validation=True), min_item_count=2,
+                   hash_buckets=8)
+
+
+def model_cfg(ds: Dataset) -> ModelConfig:
+    return ModelConfig(layers=1, hidden=32, heads=2, embedding=32, max_length=32, item_vector=0, id_dim=32,
+                       id_vocab_size=len(ds.store.vocab.ids), hash_buckets=ds.store.vocab.hash_buckets)
+
+
+def test_data_without_positives_names_the_rule_and_the_flag():
+    table, _, _ = make_events(users=10, items=20, days=20)
+    views = table.filter(pc.equal(table["action"], "view"))
+    with pytest.raises(NoPositivesError) as e:
+        Dataset.from_tables(views, None, FC, id_vocab=True)
+    assert "action in {save}" in str(e.value) and "--positive-actions" in str(e.value) and "view" in str(e.value)
+    # the same events train once views count
+    ds = Dataset.from_tables(views, None, FC, PositiveConfig(actions=("view",), min_duration_ms={}), id_vocab=True)
+    assert ds.store.positive.all()
+
+
+def test_leave_last_out_holds_out_each_users_last_positive_and_the_one_before(llo):
+    s = llo.store
+    assert llo.items.dim == 0 and s.vectors.shape[1] == 0 and s.num_corpus == len(llo.store.vocab.ids)
+    for k, u in enumerate(llo.test.users[:40]):
+        lo, hi = s.offsets[u], s.offsets[u + 1]
+        pos_ts = s.ts[lo:hi][s.positive[lo:hi]]
+        assert llo.test.cutoffs_ms[k] == pos_ts.max()
+        earlier = pos_ts[pos_ts < pos_ts.max()]
+        # training labels end at the validation target (the last positive before the test target)
+        assert llo.label_end_ms[u] == (earlier.max() if len(earlier) else pos_ts.max())
+    # the vocabulary counts only what training sees: an item seen only in held-out events is not in it
+    visible = s.ts < llo.label_end_ms[s.event_user]
+    counts = pc.value_counts(s.item_ids.filter(pa.array(visible)))
+    seen = {v for v, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()) if c >= 2}
+    assert set(llo.store.vocab.ids) == seen
+
+
+def test_time_protocol_honours_the_end_date_window_and_user_share():
+    ds = id_only(Split(protocol="time", eval_end="2026-10-20", eval_days=10, eval_percent=30))
+    end = int(np.datetime64("2026-10-20", "ms").astype(np.int64))
+    assert ds.eval_cutoff_ms == end - 10 * DAY_MS
+    assert (ds.test.ends_ms == end).all() and set(ds.test.users) <= set(ds.eval_users)
+    assert 0.15 < len(ds.eval_users) / ds.store.num_users < 0.45
+    assert not set(ds.eval_users) & set(ds.train_users)
+
+
+def test_training_learns_from_ids_alone(llo):
+    """Issue 21: loss falls, and Recall@10 beats an untrained model of the same shape."""
+    mcfg = model_cfg(llo)
+    tcfg = TrainConfig(steps=50, batch_size=16, random_negatives=64, warmup_steps=5, pool=4, lr=5e-3, seed=0)
+    torch.manual_seed(0)
+    untrained, _ = train_model(llo.store, llo.train_users, llo.label_end_ms, mcfg, TrainConfig(steps=0, seed=0), 32,
+                               progress=False)
+    before = evaluate_model(untrained, llo, FC)
+    model, stats = train_model(llo.store, llo.train_users, llo.label_end_ms, mcfg, tcfg, 32, progress=False)
+    after = evaluate_model(model, llo, FC)
+    assert stats["final_loss"] < stats["initial_loss"] - 0.2  # mean of the last 50 vs the first 10 steps
+    assert after["recall_at_10"] > before["recall_at_10"] + 2 * max(after["recall_at_10_stderr"], 0.01)
+    assert after["users"] == before["users"] > 100
+    assert 0 <= after["ndcg_at_10"] <= after["hr_at_10"] <= 1
+
+
+def test_early_stopping_keeps_the_best_validated_weights(llo):
+    mcfg = model_cfg(llo)
+    scores = iter([0.1, 0.3, 0.2, 0.2, 0.9])
+    tcfg = TrainConfig(steps=50, batch_size=4, random_negatives=8, pool=1, eval_every=2, patience=2)
+    _, stats = train_model(llo.store, llo.train_users, llo.label_end_ms, mcfg, tcfg, 32, progress=False,
+                           validate=lambda m: next(scores))
+    assert stats["early_stopped"] and stats["steps"] == 8 and stats["best_step"] == 4
+    assert stats["validation_recall_at_10"] == 0.3
+
+
+def test_baselines_score_the_same_users(llo):
+    results = baselines_for(llo)
+    assert set(results) == {"baseline_popular", "baseline_recent_popular", "baseline_cooccurrence"}
+    users = {r["users"] for r in results.values()}
+    assert users == {len(llo.test.users)} or len(users) == 1
+    assert results["baseline_popular"]["p90_coverage_at_10"] <= 10 / results["baseline_popular"]["index_size"]
+    # the fixture's users stay on two topics: items that follow their last items find more than popularity
+    assert results["baseline_cooccurrence"]["recall_at_10"] > results["baseline_popular"]["recall_at_10"]
+    assert baseline_recent_popular(llo)["users"] == baseline_popular(llo)["users"]
+
+
+def test_cooccurrence_recommends_what_followed_the_users_last_item():
+    # teachers show a -> b (their last positive, c, is held out); students end on a, b is held out
+    rows = []
+    for u in range(4):
+        rows += [(f"t{u}", "x", "view", 0), (f"t{u}", "a", "save", 1), (f"t{u}", "b", "save", 2), (f"t{u}", "c", "save", 3)]
+    for u in range(2):
+        rows += [(f"s{u}", "x", "view", 0), (f"s{u}", "a", "save", 1), (f"s{u}", "b", "save", 2)]
+    t = pa.table({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "action": [r[2] for r in rows],
+                  "surface": pa.array([None] * len(rows), pa.string()),
+                  "ts": [1_790_000_000_000 + r[3] * DAY_MS for r in rows],
+                  "duration_ms": pa.array([None] * len(rows), pa.int64())})
+    ds = Dataset.from_tables(t, None, FC, id_vocab=True, split=Split(protocol="leave_last_out", eval_percent=100))
+    ev_students = [i for i, u in enumerate(ds.test.users) if ds.store.user_ids[u].startswith("s")]
+    assert len(ev_students) == 2
+    m = baseline_cooccurrence(ds)
+    assert m["users"] == 2 and m["hr_at_10"] == 1.0  # only the students: c never shows in training
+    from pinnerformer.baselines import cooccurrence
+
+    indptr, cols, values = cooccurrence(ds)
+    a, b = ds.store.corpus_ids.index("a"), ds.store.corpus_ids.index("b")
+    row = dict(zip(cols[indptr[a] : indptr[a + 1]].tolist(), values[indptr[a] : indptr[a + 1]].tolist()))
+    assert max(row, key=row.get) == b and abs(sum(row.values()) - 1.0) < 1e-9  # P(. follows a)
