@@ -172,7 +172,7 @@ describe('daily runs over three days', () => {
   it('a rerun of a published day with changed input writes under its own attempt; publishing it switches readers', async () => {
     // Prepare: one more event file on D2 (a late delivery)
     const before = await scanTable(local);
-    const extra = join(dataDir, 'objects', 'events', `dt=${D2}`, 'part-late.parquet');
+    const extra = join(dataDir, 'events', `dt=${D2}`, 'part-late.parquet');
     const late = { userId: 'u-late', itemId: 'i0000001', action: 'save' as const, surface: 'home', durationMs: 1000 };
     writeFileSync(extra, encodeEvents([{ ...late, ts: Date.parse(`${D2}T12:00:00Z`) }]));
     // Act: refused first (no drift can pass), then with the default gate
@@ -193,7 +193,7 @@ describe('daily runs over three days', () => {
     expect(repaired.attempt).not.toBe(refused.attempt);
     expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(repaired.attempt);
     const files = [0, 1, 2, 3].map((p) => layout.sequences(MV, D2, p, repaired.attempt));
-    for (const k of files) expect(readFileSync(join(dataDir, 'objects', k)).length).toBeGreaterThan(0);
+    for (const k of files) expect(readFileSync(join(dataDir, k)).length).toBeGreaterThan(0);
   });
 
   it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {

@@ -20,7 +20,7 @@ let expectedEvents: number;
 
 beforeAll(async () => {
   dataDir = await syntheticDataDir(60, 1, D1, 5);
-  const objects = join(dataDir, 'objects');
+  const objects = dataDir;
   const day = await readEventDay(new LocalObjectStore(objects), D1, { nowMs: Date.UTC(2026, 2, 2) });
   expectedEvents = day.valid.length;
   // Rewrite the day as a Spark job would: PART-00000.PARQUET in ZSTD pages v2, a leftover
@@ -49,7 +49,7 @@ describe('a day written by another tool', { timeout: 300_000 }, () => {
     // Prepare: the same day before its writer put the marker
     const early = `${dataDir}-early`;
     cpSync(dataDir, early, { recursive: true });
-    rmSync(join(early, 'objects', 'events', `dt=${D1}`, '_SUCCESS'));
+    rmSync(join(early, 'events', `dt=${D1}`, '_SUCCESS'));
     try {
       // Act
       const run = await runCli(
@@ -73,7 +73,7 @@ describe('a day written by another tool', { timeout: 300_000 }, () => {
       expect(run.stderr).toMatch(
         new RegExp(`events/dt=${D1}/ has no _SUCCESS marker and this deployment requires one`),
       );
-      expect(readdirSync(join(early, 'objects'))).not.toContain('runs');
+      expect(readdirSync(early)).not.toContain('runs');
     } finally {
       rmSync(early, { recursive: true, force: true });
     }
@@ -83,7 +83,7 @@ describe('a day written by another tool', { timeout: 300_000 }, () => {
     // Prepare: the day's file copied under a second name (every row a duplicate)
     const twice = `${dataDir}-twice`;
     cpSync(dataDir, twice, { recursive: true });
-    const folder = join(twice, 'objects', 'events', `dt=${D1}`);
+    const folder = join(twice, 'events', `dt=${D1}`);
     copyFileSync(join(folder, 'PART-00000.PARQUET'), join(folder, 'PART-00001.PARQUET'));
     try {
       // Act
@@ -113,7 +113,7 @@ describe('a day written by another tool', { timeout: 300_000 }, () => {
 
   it('is read whole (upper-case name, ZSTD pages v2) and its in-progress copy is reported, not read', async () => {
     // Prepare
-    expect(readdirSync(join(dataDir, 'objects', 'events', `dt=${D1}`)).sort()).toEqual([
+    expect(readdirSync(join(dataDir, 'events', `dt=${D1}`)).sort()).toEqual([
       'PART-00000.PARQUET',
       '_SUCCESS',
       'part-00001.parquet.inprogress',

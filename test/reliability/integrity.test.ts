@@ -67,7 +67,7 @@ async function snapshotUsers(dataDir: string, date: string, attempt?: string): P
   const users: string[] = [];
   for (let p = 0; p < P; p++) {
     const key = layout.embeddings(MV, date, p, attempt);
-    users.push(...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, 'objects', key)), key)).keys());
+    users.push(...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)).keys());
   }
   return users.sort();
 }
@@ -77,14 +77,14 @@ async function sequences(dataDir: string, date: string, attempt?: string): Promi
   const rows: string[] = [];
   for (let p = 0; p < P; p++) {
     const key = layout.sequences(MV, date, p, attempt);
-    for (const user of await decodeSequenceSnapshot(readFileSync(join(dataDir, 'objects', key)), key)) {
+    for (const user of await decodeSequenceSnapshot(readFileSync(join(dataDir, key)), key)) {
       rows.push(`${user.userId}:${JSON.stringify(user.events)}`);
     }
   }
   return rows.sort().join('\n');
 }
 
-const dayDir = (dataDir: string, date: string) => join(dataDir, 'objects', 'events', `dt=${date}`);
+const dayDir = (dataDir: string, date: string) => join(dataDir, 'events', `dt=${date}`);
 
 beforeAll(async () => {
   base = await syntheticDataDir(100, 5, D1, 3);
@@ -109,9 +109,7 @@ describe('integrity of what is served', { timeout: 600_000 }, () => {
     const run = await daily(dir, '2099-01-01');
     expect(run.code).toBe(2); // bad input
     expect(run.stderr).toMatch(/run date 2099-01-01 is after today/);
-    expect(readdirSync(dir)).toEqual(['objects']); // no table, no models/, no runs/
-    expect(readdirSync(join(dir, 'objects'))).not.toContain('models');
-    expect(readdirSync(join(dir, 'objects'))).not.toContain('runs');
+    expect(readdirSync(dir).sort()).toEqual(readdirSync(base).sort()); // no table, no models/, no runs/
     // the real days still publish; files beside the data that are not read are named with why
     writeFileSync(join(dayDir(dir, D1), 'part-00001.parquet.inprogress'), 'x');
     writeFileSync(join(dayDir(dir, D1), 'notes.txt'), 'x');
@@ -173,7 +171,7 @@ describe('integrity of what is served', { timeout: 600_000 }, () => {
     const markerOnly = await daily(dir, D1);
     expect(markerOnly.code).toBe(1);
     expect(markerOnly.stderr).toMatch(/no data file for 2026-03-01 in events\/dt=2026-03-01\/: only _SUCCESS/);
-    expect(readdirSync(join(dir, 'objects'))).not.toContain('runs');
+    expect(readdirSync(dir)).not.toContain('runs');
   });
 
   it('a day that arrives after later days ran is reported, and the replay puts it in the sequences', async () => {
