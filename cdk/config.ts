@@ -132,6 +132,12 @@ export const DeploymentConfigSchema = z
     logRetentionDays: int(1, 3653)
       .refine((days) => LOG_RETENTION_DAYS.includes(days), `expected one of ${LOG_RETENTION_DAYS.join(', ')}`)
       .default(30),
+    /**
+     * Refuse to run a day whose `events/dt=D/` has no `_SUCCESS` marker (the Hive/Spark convention:
+     * the day's writer puts it last), so a day still being written never publishes part of itself.
+     * Default: false.
+     */
+    requireSuccessMarker: bool().default(false),
     /** Users whose newest embedding is older than this are re-embedded. Default: 7. */
     refreshAgeDays: limited(REFRESH_AGE_DAYS),
     /** Days an embedding item lives after its date (DynamoDB TTL); must exceed refreshAgeDays + 1. Default: 30. */

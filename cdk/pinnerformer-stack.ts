@@ -134,6 +134,7 @@ export class PinnerFormerStack extends Stack {
           partitionsPerJob: config.partitionsPerJob,
           refreshAgeDays: config.refreshAgeDays,
           runLockLeaseMs: RUN_TIMEOUT_MS,
+          requireSuccessMarker: config.requireSuccessMarker,
         }),
         // No table: the partition stage never touches it.
         partition: stageEnvironment({ objectStoreUri }),

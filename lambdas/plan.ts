@@ -49,8 +49,9 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       backfill,
       partitions: settings.PARTITIONS,
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
+      requireMarker: settings.REQUIRE_SUCCESS_MARKER,
     });
-    const slicesKey = layout.runSlices(modelVersion, date);
+    const slicesKey = layout.runSlices(modelVersion, date, manifest.attempt);
     await env.objects.put(slicesKey, JSON.stringify(sliceTasksOf(manifest)));
     metrics.addMetric(RUN_METRICS.runPlanned.name, 'Count', 1);
     metrics.addMetric(RUN_METRICS.slices.name, 'Count', manifest.slices.length);

@@ -26,6 +26,7 @@ describe('deployment config', () => {
       dataWaitHours: 6,
       lookupReservedConcurrency: 20,
       refreshAgeDays: 7,
+      requireSuccessMarker: false,
       embeddingRetentionDays: 30,
       embeddingDtype: 'float16',
       lookupAuth: 'function-url-iam',

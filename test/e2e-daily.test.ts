@@ -2,10 +2,11 @@
  * The versioning contract end to end (issue 4): three daily runs on a synthetic data set through
  * the local runner (worker threads, a temp-dir object store, real dynalite).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseVersionId } from '../src/embeddings/table-schema.ts';
+import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
+import { encodeEvents } from '../src/events/write-events.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
@@ -135,8 +136,9 @@ describe('daily runs over three days', () => {
     const bytesBefore = files.map((k) => readFileSync(join(dataDir, k)));
     // Act
     const rerun = await run(D2);
-    // Assess
+    // Assess: the same inputs as the published attempt, so the same keys with the same bytes
     expect(rerun.published).toBe(true);
+    expect(rerun.attempt).toBeUndefined();
     expect((await local.store.getPointer())?.version).toBe(`${MV}@${D3}`); // an older day never moves it back
     files.forEach((k, i) => {
       expect(readFileSync(join(dataDir, k)).equals(bytesBefore[i]!), k).toBe(true);
@@ -167,6 +169,33 @@ describe('daily runs over three days', () => {
     expect(userItems(await scanTable(local))).toEqual(serialTable);
   });
 
+  it('a rerun of a published day with changed input writes under its own attempt; publishing it switches readers', async () => {
+    // Prepare: one more event file on D2 (a late delivery)
+    const before = await scanTable(local);
+    const extra = join(dataDir, 'events', `dt=${D2}`, 'part-late.parquet');
+    const late = { userId: 'u-late', itemId: 'i0000001', action: 'save' as const, surface: 'home', durationMs: 1000 };
+    writeFileSync(extra, encodeEvents([{ ...late, ts: Date.parse(`${D2}T12:00:00Z`) }]));
+    // Act: refused first (no drift can pass), then with the default gate
+    const refused = await run(D2, { gate: { minMeanCosine: 1.5 } });
+    const afterRefused = await scanTable(local);
+    const repaired = await run(D2);
+    rmSync(extra);
+    // Assess
+    expect(refused.published).toBe(false);
+    expect(refused.attempt).toMatch(/^[a-z0-9]+$/);
+    const published = [...before].filter(([k]) => !k.startsWith('u#'));
+    expect([...afterRefused].filter(([k]) => k.startsWith('#version') || k.startsWith('#pointer'))).toEqual(
+      published.filter(([k]) => k.startsWith('#version') || k.startsWith('#pointer')),
+    );
+    for (const [k, v] of before) if (k.startsWith('u#')) expect(afterRefused.get(k)).toBe(v);
+    expect(repaired.published).toBe(true);
+    expect(repaired.attempt).toMatch(/^[a-z0-9]+$/);
+    expect(repaired.attempt).not.toBe(refused.attempt);
+    expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(repaired.attempt);
+    const files = [0, 1, 2, 3].map((p) => layout.sequences(MV, D2, p, repaired.attempt));
+    for (const k of files) expect(readFileSync(join(dataDir, k)).length).toBeGreaterThan(0);
+  });
+
   it('isolates model versions: a second model re-embeds everyone under its own keys', async () => {
     // Prepare
     const d3 = await allSnapshots(MV, D3);
@@ -192,7 +221,7 @@ describe('daily runs over three days', () => {
     const embeddings = [...items].filter(([k]) => k.startsWith('u#'));
     expect(embeddings.length).toBeGreaterThan(0);
     for (const [key, json] of embeddings) {
-      const date = key.split('|')[1]!;
+      const date = dateOfItemSortKey(key.split('|')[1]!);
       const ttl = Number((JSON.parse(json) as { ttl: { N: string } }).ttl.N);
       expect(ttl).toBe(Date.parse(`${date}T00:00:00Z`) / 1000 + local.store.retentionDays * 86400);
     }

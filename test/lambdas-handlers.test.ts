@@ -118,6 +118,17 @@ describe('one daily run through the handlers', () => {
     await expect(handlers.publish({ date: RUN_DATE })).rejects.toThrow(/modelVersion/);
   });
 
+  it('refuses a day without _SUCCESS when the deployment requires the marker (REQUIRE_SUCCESS_MARKER)', async () => {
+    process.env.REQUIRE_SUCCESS_MARKER = 'true';
+    try {
+      await expect(handlers.plan({ request: { date: START, modelVersion: MV }, execution: 'exec-m' })).rejects.toThrow(
+        new RegExp(`events/dt=${START}/ has no _SUCCESS marker`),
+      );
+    } finally {
+      delete process.env.REQUIRE_SUCCESS_MARKER;
+    }
+  });
+
   it('partitions every slice without the table', async () => {
     for (let slice = 0; slice < sliceCount; slice++) {
       const result = await handlers.partition({ date: RUN_DATE, modelVersion: MV, slice });

@@ -209,11 +209,61 @@ describe('publish gate', () => {
     expect(counts.reasons.join()).toMatch(/11 users embedded, 10 written/);
     expect(drift.reasons.join()).toMatch(/drift/);
     expect(driftAcrossModels.passed).toBe(true);
-    expect(bad.reasons.join()).toMatch(/invalid rows 9.09% > 5.00%/);
+    expect(bad.reasons).toContain('invalid rows 9.09% > 5.00% (quarantined rows in this run: unknown_action 100)');
     expect(
       evaluateGate(run, [slice({ invalidEvents: 100 })], [partition(0), partition(1)], { maxInvalidShare: 0.1 }).passed,
     ).toBe(true);
-    expect(unreadable.reasons.join()).toMatch(/1 event files unusable/);
+    expect(unreadable.reasons).toContain('1 event files unusable (unreadable_file 1)');
+  });
+});
+
+describe('publish gate: each day and the model inputs on their own', () => {
+  it('catch-up days cannot dilute a bad day: the invalid share is judged per event day', () => {
+    // Prepare: 100 invalid rows on D among 10 000 valid catch-up rows (under 1% over all)
+    const diluted = slice({
+      events: 0,
+      invalidEvents: 100,
+      historyEvents: 10_000,
+      invalidByReason: { ts_in_future: 100 },
+      byDay: { '2026-10-01': { valid: 10_000, invalid: 0 }, '2026-10-02': { valid: 0, invalid: 100 } },
+    });
+    const badCatchUp = slice({
+      byDay: { '2026-10-01': { valid: 10, invalid: 90 }, '2026-10-02': { valid: 1000, invalid: 0 } },
+    });
+    // Act
+    const onD = evaluateGate({ ...run, date: '2026-10-02' }, [diluted], [partition(0), partition(1)]);
+    const earlier = evaluateGate({ ...run, date: '2026-10-02' }, [badCatchUp], [partition(0), partition(1)]);
+    // Assess
+    expect(onD.reasons).toEqual(['invalid rows 100.00% > 5.00% (quarantined rows in this run: ts_in_future 100)']);
+    expect(earlier.reasons).toEqual(['invalid rows on catch-up day 2026-10-01 90.00% > 5.00%']);
+  });
+
+  it('a model with item vectors needs the item table, and as much coverage as it was trained with', () => {
+    // Prepare
+    const inputs = (tableItems: number, unknownItemEvents: number, trainingCoverage?: number) => ({
+      itemInputs: {
+        itemVector: 32,
+        tableItems,
+        events: 100,
+        unknownItemEvents,
+        ...(trainingCoverage === undefined ? {} : { trainingCoverage }),
+      },
+    });
+    const gate = (extra: Partial<PartitionResult>) =>
+      evaluateGate(run, [slice()], [partition(0, {}, extra), partition(1, {}, extra)]);
+    // Act / Assess
+    expect(gate(inputs(0, 100)).reasons).toEqual([
+      'the model uses 32-d item vectors and the item table (items/*.parquet) is missing or empty',
+    ]);
+    expect(gate(inputs(500, 60, 0.95)).reasons.join()).toMatch(
+      /the item table covers 40.00% of the events read, under 0.5 x the 95.00% the model saw in training/,
+    );
+    expect(gate(inputs(500, 40, 0.95)).passed).toBe(true);
+    expect(gate(inputs(500, 60)).passed).toBe(true); // no training figure: reported, not judged
+    expect(gate(inputs(500, 60)).checks.unknownItemShare).toBe(0.6);
+    expect(gate({ itemInputs: { itemVector: 0, tableItems: 0, events: 100, unknownItemEvents: 100 } }).passed).toBe(
+      true,
+    );
   });
 });
 

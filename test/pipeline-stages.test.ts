@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeItems } from '../src/events/items.ts';
 import type { Event } from '../src/events/schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
 import { decodeParquet } from '../src/io/parquet.ts';
@@ -40,6 +41,10 @@ beforeAll(async () => {
   local = await openLocalEmbeddings({});
   env = { objects: new LocalObjectStore(dir), embeddings: local.store };
   await deployModel(env, fixtureModel('tiny'));
+  // the tiny model uses 32-d item vectors: the gate refuses a run without an item table
+  const itemIds = Array.from({ length: 7 }, (_, i) => `i${i}`);
+  const vectors = Float32Array.from({ length: 7 * 32 }, (_, i) => Math.sin(i));
+  await env.objects.put('items/items.parquet', encodeItems({ itemIds, vectors, dim: 32 }));
 });
 
 afterAll(async () => {

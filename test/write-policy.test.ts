@@ -6,12 +6,13 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EmbeddingStore, VersionRecord } from '../src/embeddings/types.ts';
 import { addDays, DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
 import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
-import { assertSkipCosine, WriteDecider } from '../src/pipeline/write-policy.ts';
+import { assertSkipCosine, WriteDecider, writePolicyFor } from '../src/pipeline/write-policy.ts';
 import { ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -42,6 +43,23 @@ describe('WriteDecider', () => {
 
   it('writes a non-finite vector, which the gate then refuses', () => {
     expect(decider.keepsStored('2026-10-05', stored, Float32Array.from([Number.NaN, 0, 0, 0]))).toBe(false);
+  });
+
+  it('keeps only items of published first attempts: a withdrawn or republished (D#A) date is rewritten', async () => {
+    const record = (date: string, extra: Partial<VersionRecord> = {}): VersionRecord =>
+      ({ modelVersion: 'mv', date, version: `mv@${date}`, published: true, ...extra }) as VersionRecord;
+    const versions = [
+      record('2026-10-04'),
+      record('2026-10-05', { attempt: 'a1b2c3' }),
+      record('2026-10-06', { withdrawn: true }),
+      record('2026-10-07', { published: false }),
+      record('2026-10-08', { modelVersion: 'other' }),
+      record('2026-10-10'),
+    ];
+    const store = { listVersions: async () => versions } as unknown as EmbeddingStore;
+    const run = { date: '2026-10-10', modelVersion: 'mv', backfill: false, refreshAgeDays: 7, writeSkipCosine: 0.9 };
+    expect((await writePolicyFor(store, run))?.visibleDates).toEqual(['2026-10-04']);
+    expect(await writePolicyFor(store, { ...run, backfill: true })).toBeUndefined();
   });
 
   it('refuses a threshold that is not a cosine in (0, 1], saying so', () => {

@@ -3,7 +3,10 @@ import { z } from 'zod';
 import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
-import { dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
+import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
+
+/** Env var a deployment sets to require `events/dt=D/_SUCCESS` before a day runs (same as --require-marker). */
+export const REQUIRE_MARKER_ENV = 'PINNERFORMER_REQUIRE_MARKER';
 
 const dailyFlags = z.object({
   date: dateString,
@@ -19,6 +22,8 @@ const dailyFlags = z.object({
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
+  replayFrom: dateString.optional(),
+  requireMarker: z.boolean().default(false),
 });
 
 /** The JSON `daily --json` prints: exactly these keys first, then the extras. */
@@ -38,7 +43,31 @@ export function summaryJson(s: DailySummary): Record<string, unknown> {
     secondsByStep: s.secondsByStep,
     writeStats: s.writeStats,
     ...(s.inference ? { inference: s.inference } : {}),
+    ...(s.unknownItemShare === undefined ? {} : { unknownItemShare: s.unknownItemShare }),
+    ...(s.attempt === undefined ? {} : { attempt: s.attempt }),
+    ...(s.ignoredFiles ? { ignoredFiles: s.ignoredFiles } : {}),
+    ...(s.inputChanges ? { inputChanges: s.inputChanges, replay: s.replay } : {}),
   };
+}
+
+/** Lines naming the ignored files (counted per reason) and the input that changed since it was used. */
+function inputLines(s: DailySummary): string[] {
+  const lines: string[] = [];
+  if (s.ignoredFiles?.length) {
+    const counts = new Map<string, number>();
+    for (const f of s.ignoredFiles) counts.set(f.reason, (counts.get(f.reason) ?? 0) + 1);
+    lines.push(
+      `  ignored ${s.ignoredFiles.length} file${s.ignoredFiles.length === 1 ? '' : 's'} (${[...counts].map(([r, n]) => `${r} ${n}`).join(', ')}): ` +
+        s.ignoredFiles.map((f) => f.key).join(', '),
+    );
+  }
+  if (s.inputChanges?.length) {
+    lines.push(
+      `  input changed after it was used (not in this run): ${s.inputChanges.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}`,
+      `  replay it: ${s.replay}`,
+    );
+  }
+  return lines;
 }
 
 function inferenceLine(i: EmbedStageInference): string {
@@ -57,12 +86,14 @@ export function formatSummary(s: DailySummary): string {
     .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
     .join(', ');
   return [
-    `daily run ${s.version}: ${s.published ? 'PUBLISHED' : 'NOT PUBLISHED'}`,
-    `  events ${s.events} (invalid ${s.invalidEvents}), partitions ${s.partitions}`,
+    `daily run ${s.version}${s.attempt === undefined ? '' : ` (attempt ${s.attempt})`}: ${s.published ? 'PUBLISHED' : 'NOT PUBLISHED'}`,
+    `  events ${s.events} (invalid ${s.invalidEvents}), partitions ${s.partitions}` +
+      (s.unknownItemShare === undefined ? '' : `, ${(100 * s.unknownItemShare).toFixed(1)}% with unknown items`),
     `  users active ${s.activeUsers}, embedded ${s.embeddedUsers}; writes ${s.writeStats.items} items in ${s.writeStats.requests} requests (${s.writeStats.retries} retries)`,
     `  time: ${stages}`,
     `  embed steps (summed over partitions): ${steps}`,
     ...(s.inference ? [`  inference: ${inferenceLine(s.inference)}`] : []),
+    ...inputLines(s),
     ...s.reasons.map((r) => `  refused: ${r}`),
   ].join('\n');
 }
@@ -92,8 +123,18 @@ export function registerDaily(program: Command): void {
       'inference threads and a second partition per worker (auto: only with cores to spare or on CUDA)',
       'auto',
     )
+    .option(
+      '--replay-from <YYYY-MM-DD>',
+      'rebuild sequences from the published state before this day (input that changed or arrived late)',
+    )
+    .option(
+      '--require-marker',
+      `refuse a day whose events/dt=D/ has no _SUCCESS marker yet (also ${REQUIRE_MARKER_ENV}=1)`,
+    )
     .action(async (raw) => {
       const flags = parseFlags(dailyFlags, raw);
+      checkDataDir(flags.data, true);
+      const requireMarker = flags.requireMarker || process.env[REQUIRE_MARKER_ENV] === '1';
       const summary = await runDaily({
         dataDir: flags.data,
         date: flags.date,
@@ -107,6 +148,8 @@ export function registerDaily(program: Command): void {
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
         ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
+        ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
+        requireMarker,
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);

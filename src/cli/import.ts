@@ -3,6 +3,12 @@ import { importEventsCsv } from '../importers/events-csv.ts';
 import type { ImportSummary } from '../importers/import-writer.ts';
 import { importMovieLens } from '../importers/movielens.ts';
 
+interface ImportFlags {
+  readonly out: string;
+  readonly json?: boolean;
+  readonly overwrite?: boolean;
+}
+
 function report(summary: ImportSummary, out: string, json: boolean): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -13,8 +19,9 @@ function report(summary: ImportSummary, out: string, json: boolean): void {
     .join(' ');
   process.stdout.write(
     `imported ${summary.events} events over ${Object.keys(summary.rowsByDay).length} days into ${out} ` +
-      `(${summary.files.length} files); rejected: ${rejected || 'none'}` +
-      `${summary.quarantineFile ? ` (see ${summary.quarantineFile})` : ''}\n`,
+      `as ${summary.importId} (${summary.files.length} files); rejected: ${rejected || 'none'}` +
+      `${summary.quarantineFile ? ` (see ${summary.quarantineFile})` : ''}` +
+      `${summary.replaced.length > 0 ? `; replaced the earlier import ${summary.replaced.join(', ')}` : ''}\n`,
   );
 }
 
@@ -26,9 +33,11 @@ export function registerImport(program: Command): void {
     .description('MovieLens ratings (ml-100k u.data, ml-1m ratings.dat, ratings.csv); the rating becomes the action')
     .requiredOption('--out <dir>', 'output directory (events/dt=*/ is written under it)')
     .option('--json', 'print the summary as JSON')
-    .action(async (path: string, flags: { out: string; json?: boolean }) => {
+    .option('--overwrite', 'replace an earlier import of the same input (refused without it)')
+    .action(async (path: string, flags: ImportFlags) => {
       const summary = await importMovieLens(path, {
         out: flags.out,
+        overwrite: flags.overwrite === true,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       report(summary, flags.out, flags.json === true);
@@ -38,9 +47,11 @@ export function registerImport(program: Command): void {
     .description('Event CSV with a header, RetailRocket style: timestamp,visitorid,event,itemid[,transactionid]')
     .requiredOption('--out <dir>', 'output directory (events/dt=*/ is written under it)')
     .option('--json', 'print the summary as JSON')
-    .action(async (path: string, flags: { out: string; json?: boolean }) => {
+    .option('--overwrite', 'replace an earlier import of the same input (refused without it)')
+    .action(async (path: string, flags: ImportFlags) => {
       const summary = await importEventsCsv(path, {
         out: flags.out,
+        overwrite: flags.overwrite === true,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       report(summary, flags.out, flags.json === true);

@@ -1,9 +1,10 @@
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import type { PipelineEnv } from '../pipeline/types.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
-import { ConflictError, ValidationError } from '../util/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../util/errors.ts';
 
 /** Default data directory of every local command. */
 export const DEFAULT_DATA_DIR = './.pinnerformer';
@@ -35,10 +36,39 @@ export const dateString = z
 
 export const dataDirFlag = z.string().min(1).default(DEFAULT_DATA_DIR);
 
+export interface OpenLocalEnvOptions {
+  /**
+   * Whether a missing data directory may be created (commands that write: daily, model deploy).
+   * Read-only commands (lookup, versions, rollback) refuse a directory without a table instead
+   * of leaving an empty one behind. @default true
+   */
+  readonly create?: boolean;
+}
+
+/** Refuses a `--data` that is a file, or (when it may not be created) one that holds no table. */
+export function checkDataDir(dataDir: string, create: boolean): void {
+  const root = resolve(dataDir);
+  const info = statSync(root, { throwIfNoEntry: false });
+  if (info && !info.isDirectory()) {
+    throw new ValidationError(
+      `--data ${dataDir} is a file, not a data directory: give the folder the daily run uses (it holds events/, items/ and dynamodb/)`,
+      { data: dataDir },
+    );
+  }
+  if (!create && !statSync(join(root, 'dynamodb'), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new NotFoundError(
+      `no embedding table under --data ${dataDir} (no ${join(root, 'dynamodb')}): run \`pinnerformer daily --data ${dataDir}\` first, or point --data at the folder it used. Nothing was created.`,
+      { data: dataDir },
+    );
+  }
+}
+
 /** The embedded parts of local mode under a data dir: it is the object store's root; the table lives in `<data>/dynamodb`. */
 export async function openLocalEnv(
   dataDir: string,
+  options: OpenLocalEnvOptions = {},
 ): Promise<{ env: PipelineEnv; local: LocalEmbeddings; close(): Promise<void> }> {
+  checkDataDir(dataDir, options.create ?? true);
   const root = resolve(dataDir);
   let local: LocalEmbeddings;
   try {

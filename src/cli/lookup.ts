@@ -23,7 +23,7 @@ export function registerLookup(program: Command): void {
     .action(async (user: string, raw) => {
       const flags = parseFlags(lookupFlags, { ...raw, user });
       const version = flags.version === undefined ? undefined : parseVersionId(flags.version);
-      const { env, close } = await openLocalEnv(flags.data);
+      const { env, close } = await openLocalEnv(flags.data, { create: false });
       try {
         const result = await env.embeddings.lookup(flags.user, version);
         if (!result) {

@@ -8,12 +8,12 @@ const versionsFlags = z.object({ json: z.boolean().default(false), data: dataDir
 export function registerVersions(program: Command): void {
   program
     .command('versions')
-    .description('List recorded versions (published or refused) and the current pointer')
+    .description('List recorded versions (published, withdrawn by a rollback, or refused) and the current pointer')
     .option('--json', 'print {current, versions: [{version, modelVersion, date, published, …}]}')
     .option('--data <dir>', 'data directory', './.pinnerformer')
     .action(async (raw) => {
       const flags = parseFlags(versionsFlags, raw);
-      const { env, close } = await openLocalEnv(flags.data);
+      const { env, close } = await openLocalEnv(flags.data, { create: false });
       try {
         const pointer = await env.embeddings.getPointer();
         const versions = (await env.embeddings.listVersions()).sort((a, b) =>
@@ -26,7 +26,7 @@ export function registerVersions(program: Command): void {
         process.stdout.write(`current: ${pointer?.version ?? '(none published)'}\n`);
         for (const v of versions) {
           const mark = v.version === pointer?.version ? '*' : ' ';
-          const state = v.published ? 'published' : 'refused/unpublished';
+          const state = !v.published ? 'refused/unpublished' : v.withdrawn ? 'withdrawn (by a rollback)' : 'published';
           process.stdout.write(`${mark} ${v.version}  ${state}  embedded ${v.embeddedUsers ?? '?'}\n`);
         }
       } finally {

@@ -29,6 +29,8 @@ export interface StageValues {
   readonly embeddingDtype?: 'float16' | 'float32';
   readonly embeddingRetentionDays?: number;
   readonly runLockLeaseMs?: number;
+  /** Refuse a day without events/dt=D/_SUCCESS (cdk config requireSuccessMarker). */
+  readonly requireSuccessMarker?: boolean;
 }
 
 /** Variable name of each StageValues field. */
@@ -41,6 +43,7 @@ export const STAGE_ENV_NAMES = {
   embeddingDtype: 'EMBEDDING_DTYPE',
   embeddingRetentionDays: 'EMBEDDING_RETENTION_DAYS',
   runLockLeaseMs: 'RUN_LOCK_LEASE_MS',
+  requireSuccessMarker: 'REQUIRE_SUCCESS_MARKER',
 } as const satisfies Record<keyof StageValues, string>;
 
 /** Per-run variables the state machine sets on each Batch child (container overrides). */
@@ -67,6 +70,11 @@ const HandlerSettingsSchema = z.object({
   EMBEDDING_RETENTION_DAYS: positiveInt.default(DEFAULT_RETENTION_DAYS),
   /** Run-lock lease: the state machine's timeout, so a crashed run blocks its version no longer. */
   RUN_LOCK_LEASE_MS: positiveInt.default(RUN_TIMEOUT_MS),
+  /** Refuse a day without events/dt=D/_SUCCESS (the writer has not finished). */
+  REQUIRE_SUCCESS_MARKER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   DYNAMODB_ENDPOINT: z.url().optional(),
 });
 export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;

@@ -28,6 +28,8 @@ import {
   DEFAULT_DTYPE,
   DEFAULT_RETENTION_DAYS,
   epochSecondsAfter,
+  itemSortKey,
+  itemSortKeyAfter,
   POINTER_KEY,
   toVersionId,
   userPartitionKey,
@@ -167,8 +169,14 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       values[':t'] = true;
       values[':pa'] = record.publishedAt ?? new Date(this.now()).toISOString();
     } else {
-      sets.push('published = if_not_exists(published, :f)');
+      sets.push('published = :f');
       values[':f'] = false;
+    }
+    if (id.attempt !== undefined) {
+      sets.push('attempt = :at');
+      values[':at'] = id.attempt;
+    } else if (!record.published) {
+      removes.push('attempt');
     }
     if (record.embeddedUsers !== undefined) {
       sets.push('embeddedUsers = :eu');
@@ -178,22 +186,28 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
       sets.push('details = :det');
       values[':det'] = record.details;
     }
-    await this.send(
-      () =>
-        this.client.send(
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key: marshall({ pk: VERSION_PK, sk: versionIdOf(id) }),
-            UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
-            ExpressionAttributeNames: { '#date': 'date' },
-            ExpressionAttributeValues: marshall(values, {
-              removeUndefinedValues: true,
-              convertClassInstanceToMap: true,
+    try {
+      await this.send(
+        () =>
+          this.client.send(
+            new UpdateItemCommand({
+              TableName: this.tableName,
+              Key: marshall({ pk: VERSION_PK, sk: versionIdOf(id) }),
+              UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+              // An unpublished record never lands on a published one: a refused rerun leaves it as it was.
+              ...(record.published ? {} : { ConditionExpression: 'attribute_not_exists(published) OR published = :f' }),
+              ExpressionAttributeNames: { '#date': 'date' },
+              ExpressionAttributeValues: marshall(values, {
+                removeUndefinedValues: true,
+                convertClassInstanceToMap: true,
+              }),
             }),
-          }),
-        ),
-      'recordVersion',
-    );
+          ),
+        'recordVersion',
+      );
+    } catch (error) {
+      if (!conditionFailed(error)) throw error;
+    }
     if (crashHooksEnabled) crashPoint('dynamo:record-version');
   }
 
@@ -363,10 +377,28 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
         },
       );
     }
-    if (record.withdrawn) await this.recordVersion({ ...id, published: true }); // rolling forward again
+    if (record.withdrawn) await this.restoreThrough(record); // rolling forward again
     const pointer = await this.putPointer(id, current.seq);
     await this.withdrawAfter(record, current.date);
     return pointer;
+  }
+
+  /**
+   * Rolling forward to a withdrawn `target` restores the view it had when published: the target
+   * and every withdrawn version of its model between the newest still-visible earlier version
+   * and it (what the rollback withdrew). They stay above the pointer's date until it moves, so a
+   * crash in between shows readers nothing new.
+   */
+  private async restoreThrough(target: VersionRecord): Promise<void> {
+    const earlier = await this.versionsOfModel(target.modelVersion, target.date);
+    const visible = earlier.filter((v) => v.published && !v.withdrawn && v.date < target.date).map((v) => v.date);
+    const base = visible.length > 0 ? visible[visible.length - 1]! : '';
+    for (const v of earlier) {
+      if (v.published && v.withdrawn && v.date > base && v.date < target.date) {
+        await this.recordVersion({ modelVersion: v.modelVersion, date: v.date, published: true });
+      }
+    }
+    await this.recordVersion({ modelVersion: target.modelVersion, date: target.date, published: true });
   }
 
   /**
@@ -436,10 +468,10 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     return records;
   }
 
-  /** Dates of `modelVersion` whose items count at `date`: published, not withdrawn, <= date. */
+  /** Item sort keys of `modelVersion` that count at `date`: published, not withdrawn, <= date (each its published attempt). */
   private async visibleDates(modelVersion: string, date: string): Promise<string[]> {
     const records = await this.versionsOfModel(modelVersion, date);
-    return records.filter((v) => v.published && !v.withdrawn).map((v) => v.date);
+    return records.filter((v) => v.published && !v.withdrawn).map((v) => itemSortKey(v));
   }
 
   // ---------------------------------------------------------------- run lock
@@ -463,9 +495,8 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     if (!version) {
       const pointer = await this.getPointer();
       if (!pointer) throw new NotFoundError('no version is published yet');
+      // The pointer only ever points at a published version: its record is among the visible ones.
       const visibleDates = await this.visibleDates(pointer.modelVersion, pointer.date);
-      // The pointer's own date always counts (it only ever points at a published version).
-      if (!visibleDates.includes(pointer.date)) visibleDates.push(pointer.date);
       return { modelVersion: pointer.modelVersion, date: pointer.date, visibleDates };
     }
     const record = await this.getVersion(version);
@@ -477,7 +508,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     }
     await this.assertRetained(record);
     const visibleDates = await this.visibleDates(record.modelVersion, record.date);
-    if (!visibleDates.includes(record.date)) visibleDates.push(record.date);
+    if (!visibleDates.includes(itemSortKey(record))) visibleDates.push(itemSortKey(record));
     return { modelVersion: record.modelVersion, date: record.date, visibleDates };
   }
 
@@ -501,7 +532,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
     const unique = [...new Set(userIds)];
     for (const userId of unique) assertUserId(userId);
     let dates = 'visibleDates' in version ? version.visibleDates : undefined;
-    if (!dates) dates = [...(await this.visibleDates(id.modelVersion, id.date)), id.date];
+    if (!dates) dates = [...(await this.visibleDates(id.modelVersion, id.date)), itemSortKey(id)];
     const visible = new Set(dates);
     const found = await mapWithConcurrency(unique, this.readConcurrency, (userId) => this.readOne(userId, id, visible));
     const results = new Map<string, LookupResult>();
@@ -510,7 +541,7 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
   }
 
   /**
-   * Newest item with sk <= date whose date is visible. Pages of READ_PAGE items, newest first: a
+   * Newest item at or before the date (`sk < date$`, attempt keys included) whose key is visible. Pages of READ_PAGE items, newest first: a
    * page of 4 fp16 items stays under 4 KB, one read unit, and normally the first item answers.
    * (No FilterExpression: DynamoDB applies Limit before the filter.)
    */
@@ -526,10 +557,10 @@ export class DynamoEmbeddingStore implements EmbeddingStore {
           this.client.send(
             new QueryCommand({
               TableName: this.tableName,
-              KeyConditionExpression: 'pk = :pk AND sk <= :date',
+              KeyConditionExpression: 'pk = :pk AND sk < :after',
               ExpressionAttributeValues: {
                 ':pk': { S: userPartitionKey(version.modelVersion, userId) },
-                ':date': { S: version.date },
+                ':after': { S: itemSortKeyAfter(version.date) },
               },
               ScanIndexForward: false,
               Limit: READ_PAGE,
@@ -565,6 +596,7 @@ function toVersionRecord(item: Record<string, AttributeValue>): VersionRecord {
     ...(raw.retentionDays !== undefined && { retentionDays: Number(raw.retentionDays) }),
     ...(raw.dtype !== undefined && { dtype: raw.dtype as EmbeddingDtype }),
     ...(raw.withdrawn === true && { withdrawn: true }),
+    ...(raw.attempt !== undefined && { attempt: String(raw.attempt) }),
   };
   return record;
 }

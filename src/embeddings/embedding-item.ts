@@ -5,7 +5,15 @@
 import type { AttributeValue, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { PinnerFormerError, ValidationError } from '../util/errors.ts';
 import { decodeVector, encodeVector } from './codec.ts';
-import { DEFAULT_DTYPE, EMBEDDING_ATTRS, ttlFor, userPartitionKey, versionIdOf } from './table-schema.ts';
+import {
+  DEFAULT_DTYPE,
+  dateOfItemSortKey,
+  EMBEDDING_ATTRS,
+  itemSortKey,
+  ttlFor,
+  userPartitionKey,
+  versionIdOf,
+} from './table-schema.ts';
 import type { EmbeddingDtype, EmbeddingRecord, LookupResult, VersionId } from './types.ts';
 
 /** Largest user id accepted for writing (DynamoDB's partition key limit is 2048 bytes). */
@@ -35,6 +43,7 @@ export function buildPutRequests(
   retentionDays: number,
 ): WriteRequest[] {
   const ttl = String(ttlFor(version.date, retentionDays));
+  const sortKey = itemSortKey(version);
   const seen = new Set<string>();
   let dims: number | undefined;
   return records.map((record) => {
@@ -61,7 +70,7 @@ export function buildPutRequests(
     }
     const item: Record<string, AttributeValue> = {
       pk: { S: userPartitionKey(version.modelVersion, record.userId) },
-      sk: { S: version.date },
+      sk: { S: sortKey },
       [EMBEDDING_ATTRS.vector]: { B: encodeVector(vector, dtype) },
       [EMBEDDING_ATTRS.dims]: { N: String(vector.length) },
       [EMBEDDING_ATTRS.ttl]: { N: ttl },
@@ -102,7 +111,7 @@ export function decodeItem(
     userId,
     version: versionIdOf(version),
     modelVersion: version.modelVersion,
-    date: item.sk?.S ?? '',
+    date: dateOfItemSortKey(item.sk?.S ?? ''),
     dims,
     embedding: Array.from(embedding),
   };

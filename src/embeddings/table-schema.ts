@@ -4,7 +4,7 @@
  * CDK stack (cdk/). Documented for downstream readers in docs/versioning.md.
  *
  * One table, string keys `pk` (partition) + `sk` (sort), TTL on `ttl`:
- *   embedding  pk = `u#<modelVersion>#<userId>`  sk = `YYYY-MM-DD`   e, n, [t], ttl
+ *   embedding  pk = `u#<modelVersion>#<userId>`  sk = `YYYY-MM-DD[#attempt]`   e, n, [t], ttl
  *   pointer    pk = `#pointer`                    sk = `current`      modelVersion, date, version, seq, updatedAt
  *   version    pk = `#version`                    sk = `<mv>@<date>`  modelVersion, date, published, ...
  *   run lock   pk = `#lock`                       sk = `<mv>@<date>`  owner, expiresAt, acquiredAt
@@ -38,6 +38,7 @@ export const VERSION_PK = '#version';
 export const LOCK_PK = '#lock';
 
 const MODEL_VERSION_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const ATTEMPT_RE = /^[a-z0-9]{1,32}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Model versions are part of keys: no `#` or `@`, so keys and version ids parse back unambiguously. */
@@ -77,7 +78,30 @@ export function toVersionId(version: VersionId | string): VersionId {
   if (typeof version === 'string') return parseVersionId(version);
   assertModelVersion(version.modelVersion);
   assertDate(version.date);
-  return { modelVersion: version.modelVersion, date: version.date };
+  if (version.attempt === undefined) return { modelVersion: version.modelVersion, date: version.date };
+  if (!ATTEMPT_RE.test(version.attempt)) {
+    throw new ValidationError(`invalid run attempt ${JSON.stringify(version.attempt)}: expected [a-z0-9]{1,32}`);
+  }
+  return { modelVersion: version.modelVersion, date: version.date, attempt: version.attempt };
+}
+
+/**
+ * The sort key of a version's embedding items: its date, or `date#attempt` for a rerun's attempt.
+ * `#` sorts after the end of a bare date and before the next day, so "newest <= D" is `sk < D$`.
+ */
+export function itemSortKey(version: VersionId): string {
+  return version.attempt === undefined ? version.date : `${version.date}#${version.attempt}`;
+}
+
+/** The exclusive upper bound of the item sort keys at or before `date` (attempt keys included). */
+export function itemSortKeyAfter(date: string): string {
+  return `${date}$`;
+}
+
+/** The date of an item sort key (`date` or `date#attempt`). */
+export function dateOfItemSortKey(sortKey: string): string {
+  const hash = sortKey.indexOf('#');
+  return hash < 0 ? sortKey : sortKey.slice(0, hash);
 }
 
 export function userPartitionKey(modelVersion: string, userId: string): string {

@@ -12,6 +12,12 @@ export interface VersionId {
   readonly modelVersion: string;
   /** YYYY-MM-DD, UTC. */
   readonly date: string;
+  /**
+   * The run attempt whose items make up this version (src/pipeline/attempt.ts): absent for a
+   * date's first attempt (items keyed by the date), set for a rerun of a published date (items
+   * keyed `date#attempt`), so an attempt never overwrites the items a published version reads.
+   */
+  readonly attempt?: string;
 }
 
 export interface EmbeddingRecord {
@@ -43,6 +49,7 @@ export interface VersionRecord extends VersionId {
  * withdrawn runs) are skipped, so they never leak into a later view.
  */
 export interface ResolvedVersion extends VersionId {
+  /** Item sort keys that count: each visible version's `date`, or `date#attempt` for a rerun's attempt. */
   readonly visibleDates: readonly string[];
 }
 
@@ -110,7 +117,10 @@ export interface LookupOptions {
 export interface EmbeddingStore {
   /** Idempotent batched write of one partition's embeddings for a version (BatchWriteItem, 25 per call). */
   writeEmbeddings(version: VersionId, records: readonly EmbeddingRecord[]): Promise<WriteStats>;
-  /** Records a version (unpublished). Idempotent. */
+  /**
+   * Records a version (unpublished). Idempotent. A published record is never changed by an
+   * unpublished one (a refused rerun of a published date leaves its record as it was).
+   */
   recordVersion(record: Omit<VersionRecord, 'version'>): Promise<void>;
   listVersions(): Promise<VersionRecord[]>;
   getPointer(): Promise<Pointer | undefined>;

@@ -1,4 +1,18 @@
 /** The event data model (docs/data.md): schema, validation, reading and writing of event and item files. */
+export {
+  assertDayComplete,
+  COMPLETION_MARKER,
+  classifyDayFileName,
+  classifyEventObjects,
+  type EventDayListing,
+  type EventFileInfo,
+  type EventListing,
+  type IgnoredFile,
+  type IgnoredReason,
+  ignoredCounts,
+  listEventDay,
+  MissingMarkerError,
+} from './day-files.ts';
 export { DataError, type DataErrorReason } from './errors.ts';
 export { decodeItems, encodeItems, type ItemVectors, readItemTable } from './items.ts';
 export {

@@ -3,6 +3,7 @@
  * width E, default 32), the stand-in for the paper's pretrained PinSage vectors.
  */
 import { decodeParquet, encodeParquet, flattenVectors } from '../io/parquet.ts';
+import { classifyDayFileName } from './day-files.ts';
 import { DataError } from './errors.ts';
 import type { EventSource } from './read-events.ts';
 import { ITEM_ID_COLUMN, ITEM_VECTOR_COLUMN } from './schema.ts';
@@ -51,11 +52,12 @@ export async function decodeItems(bytes: Uint8Array, file?: string): Promise<Ite
   return { itemIds, vectors: flattenVectors(rawVectors, dim, ITEM_VECTOR_COLUMN), dim };
 }
 
-/** Reads every `items/*.parquet` file (sorted by key) into one table; undefined when there is none. */
+/** Reads every item data file (`items/*.parquet`, any case, not hidden) (sorted by key) into one table; undefined when there is none. */
 export async function readItemTable(source: EventSource): Promise<ItemVectors | undefined> {
+  // The same name rule as a day folder's files (src/events/day-files.ts): `items/<name>.parquet`.
   const keys = (await source.list('items/'))
     .map((o) => o.key)
-    .filter((k) => k.endsWith('.parquet'))
+    .filter((k) => classifyDayFileName(k.slice('items/'.length)) === 'data')
     .sort();
   if (keys.length === 0) return undefined;
   const parts = [];

@@ -5,7 +5,8 @@
  */
 import { type ByteSource, decodeParquet, decodeParquetRange } from '../io/parquet.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { EVENT_COLUMN_NAMES, eventDayPrefix } from './schema.ts';
+import { classifyEventObjects, type IgnoredFile, listEventDay } from './day-files.ts';
+import { EVENT_COLUMN_NAMES } from './schema.ts';
 import {
   DuplicateIndex,
   eventsOf,
@@ -72,25 +73,19 @@ export type EventSource = Pick<ObjectStore, 'list' | 'get'>;
 export interface EventDayResult extends ValidationResult {
   readonly date: string;
   readonly files: readonly string[];
+  /** Objects in the day folder the reader did not read, with why (src/events/day-files.ts). */
+  readonly ignored: readonly IgnoredFile[];
 }
 
-/** Keys of the parquet files of one day, sorted. */
+/** Keys of the data files of one day (src/events/day-files.ts decides which), sorted. */
 export async function listEventFiles(source: EventSource, date: string): Promise<string[]> {
-  const objects = await source.list(eventDayPrefix(date));
-  return objects
-    .map((o) => o.key)
-    .filter((key) => key.endsWith('.parquet'))
-    .sort();
+  return (await listEventDay(source, date)).files.map((f) => f.key);
 }
 
-/** Days (YYYY-MM-DD) that have an `events/dt=.../` partition with at least one parquet file, sorted. */
+/** Days (YYYY-MM-DD) whose `events/dt=.../` folder holds at least one data file, sorted. */
 export async function listEventDays(source: EventSource): Promise<string[]> {
-  const days = new Set<string>();
-  for (const { key } of await source.list('events/')) {
-    const m = /^events\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+\.parquet$/.exec(key);
-    if (m) days.add(m[1]!);
-  }
-  return [...days].sort();
+  const { days } = classifyEventObjects(await source.list('events/'));
+  return [...days.values()].filter((d) => d.files.length > 0).map((d) => d.date);
 }
 
 /** Reads and validates every file of one day. Duplicates are detected across the day's files. */
@@ -100,7 +95,8 @@ export async function readEventDay(
   options: Omit<ValidateOptions, 'date' | 'file'> = {},
 ): Promise<EventDayResult> {
   const seen = options.seen ?? new DuplicateIndex();
-  const files = await listEventFiles(source, date);
+  const listing = await listEventDay(source, date);
+  const files = listing.files.map((f) => f.key);
   const merged: { valid: EventDayResult['valid']; quarantined: EventDayResult['quarantined'] } = {
     valid: [],
     quarantined: [],
@@ -116,5 +112,13 @@ export async function readEventDay(
       counts[reason] = (counts[reason] ?? 0) + n;
     }
   }
-  return { date, files, rows, valid: merged.valid, quarantined: merged.quarantined, counts };
+  return {
+    date,
+    files,
+    ignored: listing.ignored,
+    rows,
+    valid: merged.valid,
+    quarantined: merged.quarantined,
+    counts,
+  };
 }

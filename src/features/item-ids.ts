@@ -28,6 +28,13 @@ export class ItemIdMap {
     return this.index.size;
   }
 
+  /** The vocabulary's last id (the largest id the graph's table must hold), or undefined when empty. */
+  public get lastId(): string | undefined {
+    let last: string | undefined;
+    for (const id of this.index.keys()) last = id;
+    return last;
+  }
+
   public idOf(itemId: string): number {
     const i = this.index.get(itemId);
     if (i !== undefined) return FIRST_ID + i;

@@ -2,15 +2,19 @@
  * Generic event CSV -> canonical events, RetailRocket style: a header naming the columns, then
  * `timestamp,visitorid,event,itemid[,transactionid]`. Column names (case-insensitive):
  *   ts | timestamp, user_id | visitorid, item_id | itemid, action | event; optional surface,
- *   duration_ms. Other columns are ignored. Fields are split on commas (no quoted commas).
+ *   duration_ms. Other columns are ignored. Parsed as RFC 4180 (csv-parse): quoted fields may hold
+ *   commas, quotes ("") and line breaks; a stray quote inside a field is kept as text; a record
+ *   the parser cannot read (a quote never closed) is quarantined as `malformed_line` with its
+ *   raw text.
  * Timestamps below 1e11 are unix seconds, others epoch milliseconds.
  * Events: view -> view, addtocart -> click (10 s, a positive), transaction -> save; the
  * canonical actions (view, closeup, click, save, hide) pass through.
  */
+import { type CsvError, parse } from 'csv-parse';
 import { ValidationError } from '../util/errors.ts';
 import type { ImportSummary, ImportWriterOptions, RawImportRow } from './import-writer.ts';
-import { ImportWriter } from './import-writer.ts';
-import { readLines } from './lines.ts';
+import { ImportWriter, runImport } from './import-writer.ts';
+import { openInput } from './lines.ts';
 
 export const EVENT_MAPPING: Readonly<Record<string, { action: string; durationMs: number | null }>> = {
   view: { action: 'view', durationMs: null },
@@ -38,8 +42,9 @@ export interface CsvLayout {
 }
 
 /** Maps header names to canonical columns; throws ValidationError when a required one is missing. */
-export function parseHeader(header: string): CsvLayout {
-  const names = header.split(',').map((h) =>
+export function parseHeader(fields: readonly string[]): CsvLayout {
+  const header = fields.join(',');
+  const names = fields.map((h) =>
     h
       .trim()
       .toLowerCase()
@@ -57,8 +62,8 @@ export function parseHeader(header: string): CsvLayout {
   return { index, columns: names.length };
 }
 
-export function parseEventLine(line: string, layout: CsvLayout): RawImportRow | undefined {
-  const fields = line.split(',');
+/** One record's fields -> a raw row; undefined when it is too short or a number field is not an integer. */
+export function parseEventRecord(fields: readonly string[], layout: CsvLayout): RawImportRow | undefined {
   if (fields.length < Object.values(layout.index).reduce((a, b) => Math.max(a, b + 1), 0)) return undefined;
   const get = (name: string): string | null => {
     const i = layout.index[name];
@@ -88,17 +93,43 @@ export async function importEventsCsv(
   options: Omit<ImportWriterOptions, 'source'> & { readonly source?: string },
 ): Promise<ImportSummary> {
   const writer = new ImportWriter({ ...options, source: options.source ?? 'events' });
-  let layout: CsvLayout | undefined;
-  for await (const { line, lineNumber } of readLines(path)) {
-    writer.countLine();
-    if (line.trim() === '') continue;
-    if (layout === undefined) {
-      layout = parseHeader(line);
-      continue;
+  return runImport(writer, async () => {
+    const input = await openInput(path, (chunk) => writer.hashInput(chunk));
+    const parser = input.pipe(
+      parse({
+        bom: true,
+        info: true,
+        raw: true,
+        relax_column_count: true,
+        relax_quotes: true, // a stray quote inside a field is kept, as Python's csv module and pandas do
+        skip_empty_lines: true,
+        skip_records_with_error: true,
+      }),
+    );
+    // Quarantine lines name where a record starts (the parser counts where it ends).
+    const newlines = (text: string) => text.split('\n').length - 1;
+    parser.on('skip', (error: CsvError & { raw?: string; lines?: number }) => {
+      writer.countLine();
+      const raw = error.raw ?? '';
+      writer.reject(Number(error.lines ?? 0) - newlines(raw), 'malformed_line', raw.replace(/\r?\n?$/, ''));
+    });
+    input.on('error', (error) => parser.destroy(error));
+    let layout: CsvLayout | undefined;
+    for await (const { record, info, raw } of parser as AsyncIterable<{
+      record: string[];
+      info: { lines: number };
+      raw: string;
+    }>) {
+      writer.countLine();
+      const text = raw.replace(/\r?\n?$/, '');
+      const line = info.lines - newlines(text);
+      if (layout === undefined) {
+        layout = parseHeader(record);
+        continue;
+      }
+      const row = parseEventRecord(record, layout);
+      if (row === undefined) writer.reject(line, 'malformed_line', text);
+      else await writer.add(line, row, text);
     }
-    const row = parseEventLine(line, layout);
-    if (row === undefined) writer.reject(lineNumber, 'malformed_line', line);
-    else await writer.add(lineNumber, row, line);
-  }
-  return writer.close();
+  });
 }

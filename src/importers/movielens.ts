@@ -7,7 +7,7 @@
  * 3-3.5 closeup (5 s), 2-2.5 view, <= 1.5 hide. Surface is null.
  */
 import type { ImportSummary, ImportWriterOptions, RawImportRow } from './import-writer.ts';
-import { ImportWriter } from './import-writer.ts';
+import { ImportWriter, runImport } from './import-writer.ts';
 import { readLines } from './lines.ts';
 
 export type MovieLensFormat = 'udata' | 'dat' | 'csv';
@@ -53,17 +53,18 @@ export async function importMovieLens(
   options: Omit<ImportWriterOptions, 'source'> & { readonly source?: string },
 ): Promise<ImportSummary> {
   const writer = new ImportWriter({ ...options, source: options.source ?? 'movielens' });
-  let format: MovieLensFormat | undefined;
-  for await (const { line, lineNumber } of readLines(path)) {
-    writer.countLine();
-    if (line.trim() === '') continue;
-    if (format === undefined) {
-      format = detectMovieLensFormat(line);
-      if (format === 'csv' && /^[^\d]/.test(line.trim())) continue; // header
+  return runImport(writer, async () => {
+    let format: MovieLensFormat | undefined;
+    for await (const { line, lineNumber } of readLines(path, (chunk) => writer.hashInput(chunk))) {
+      writer.countLine();
+      if (line.trim() === '') continue;
+      if (format === undefined) {
+        format = detectMovieLensFormat(line);
+        if (format === 'csv' && /^[^\d]/.test(line.trim())) continue; // header
+      }
+      const row = parseMovieLensLine(line, format);
+      if (row === undefined) writer.reject(lineNumber, 'malformed_line', line);
+      else await writer.add(lineNumber, row, line);
     }
-    const row = parseMovieLensLine(line, format);
-    if (row === undefined) writer.reject(lineNumber, 'malformed_line', line);
-    else await writer.add(lineNumber, row, line);
-  }
-  return writer.close();
+  });
 }

@@ -205,7 +205,20 @@ export class OnnxEmbedder {
         })),
       );
     }
-    const out = await this.run(this.featurizer.featurize(sequences, cutoffMs));
+    sequences.push(fullLengthProbe(this.model, cutoffMs));
+    let out: Float32Array;
+    try {
+      out = await this.run(this.featurizer.featurize(sequences, cutoffMs));
+    } catch (error) {
+      const { maxLength } = manifest.dims;
+      throw new ModelError(
+        `${this.file} fails on a sequence of the manifest's dims.maxLength=${maxLength} using every action ` +
+          `(${manifest.vocab.action.length}) and surface (${manifest.vocab.surface.length} + unknown) id: the manifest ` +
+          `does not match the graph (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+        { maxLength, actions: manifest.vocab.action.length, surfaces: manifest.vocab.surface.length },
+        { cause: error },
+      );
+    }
     if (out.length !== sequences.length * this.dims) {
       throw new ModelError(
         `${this.file} returns ${out.length / sequences.length} values per user; manifest dims.embedding is ${this.dims}`,
@@ -279,4 +292,24 @@ export class OnnxEmbedder {
   public async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * One probe sequence of exactly dims.maxLength that uses every action, every surface (and an
+ * unknown one, and none) and the last id of the item vocabulary: a graph whose position table or
+ * embedding tables are smaller than the manifest says fails here, at deploy, not on the first
+ * long-history user of a daily run.
+ */
+function fullLengthProbe(model: ModelDirectory, cutoffMs: number): SequenceEvent[] {
+  const { manifest, itemIds } = model;
+  const surfaces = [...manifest.vocab.surface, null, 'probe-unknown-surface'];
+  const lastId = itemIds?.lastId ?? null;
+  const length = manifest.dims.maxLength;
+  return Array.from({ length }, (_, t) => ({
+    item_id: t === length - 1 && lastId !== null ? lastId : `probe-full-${t}`,
+    action: manifest.vocab.action[t % manifest.vocab.action.length]!,
+    surface: surfaces[t % surfaces.length] ?? null,
+    ts: cutoffMs - 60_000 * (length - t),
+    duration_ms: 500 * (t % 40),
+  }));
 }

@@ -13,6 +13,7 @@ import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/data
 import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { ColumnDecoder, Encoding, SchemaElement } from 'hyparquet/src/types.js';
+import { COMPRESSORS } from './codecs.ts';
 
 type ColumnChunkMeta = NonNullable<FileMetaData['row_groups'][number]['columns'][number]['meta_data']>;
 type PageHeader = ReturnType<typeof parquetHeader>;
@@ -31,7 +32,7 @@ function* chunkPages(buffer: ArrayBuffer, meta: ColumnChunkMeta): Generator<{ he
 
 /** The plain values of a dictionary page (before any conversion). */
 function dictionaryValues(header: PageHeader, bytes: Uint8Array, meta: ColumnChunkMeta, typeLength?: number) {
-  const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, undefined);
+  const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, COMPRESSORS);
   const view = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
   return readPlain(view, meta.type, header.dictionary_page_header?.num_values ?? 0, typeLength);
 }
@@ -68,6 +69,7 @@ export function optionalFlatColumn(
         schemaPath,
         type: meta.type,
         codec: meta.codec,
+        compressors: COMPRESSORS,
         parsers: DEFAULT_PARSERS,
         utf8,
       };
@@ -81,7 +83,7 @@ export function optionalFlatColumn(
           dictionary = convert(dictionaryValues(header, compressed, meta, element.type_length), decoder);
           continue;
         } else if (header.type === 'DATA_PAGE' && header.data_page_header) {
-          const bytes = decompressPage(compressed, header.uncompressed_page_size, meta.codec, undefined);
+          const bytes = decompressPage(compressed, header.uncompressed_page_size, meta.codec, COMPRESSORS);
           page = readDataPage(bytes, header.data_page_header, decoder);
           count = header.data_page_header.num_values;
           encoding = header.data_page_header.encoding;
@@ -149,6 +151,7 @@ export function flatVectorColumn(buffer: ArrayBuffer, name: string, width: numbe
       schemaPath,
       type: 'FLOAT',
       codec: meta.codec,
+      compressors: COMPRESSORS,
       parsers: undefined as unknown as ColumnDecoder['parsers'],
     };
     let dictionary: Float32Array | undefined;
@@ -158,7 +161,7 @@ export function flatVectorColumn(buffer: ArrayBuffer, name: string, width: numbe
         continue;
       }
       if (header.type !== 'DATA_PAGE' || !header.data_page_header) return undefined;
-      const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, undefined);
+      const page = decompressPage(bytes, header.uncompressed_page_size, meta.codec, COMPRESSORS);
       const daph = header.data_page_header;
       const { definitionLevels, repetitionLevels, dataPage } = readDataPage(page, daph, decoder);
       // definition levels are dropped when all are at the maximum: no empty list anywhere

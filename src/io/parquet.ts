@@ -16,6 +16,7 @@ import * as arrow from 'apache-arrow';
 import { type AsyncBuffer, type FileMetaData, parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet';
 import * as parquetWasm from 'parquet-wasm/node';
 import { DataError } from '../events/errors.ts';
+import { COMPRESSORS } from './codecs.ts';
 import { flatVectorColumn, optionalFlatColumn } from './parquet-pages.ts';
 
 export type ParquetType = 'utf8' | 'binary' | 'int32' | 'int64' | 'float32' | 'float64' | 'bool' | 'vector';
@@ -648,6 +649,7 @@ async function decodeWith(
       rowStart,
       rowEnd,
       utf8: !hasBinary,
+      compressors: COMPRESSORS,
       onChunk: (chunk) => {
         // hyparquet hands over whole row groups (or pages): keep only the rows asked for.
         const from = Math.max(chunk.rowStart, rowStart);

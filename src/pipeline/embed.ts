@@ -18,13 +18,15 @@ import {
   type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
-import type { ExecutionProvider, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
+import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
 import { writePolicyFor } from './write-policy.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
   readonly modelVersion: string;
   readonly partition: number;
+  /** The run attempt (RunManifest.attempt); default the attempt the plan stage started last. */
+  readonly attempt?: string;
   /** Default 'cpu'; 'cuda' fails with ModelError when the CUDA provider cannot run the model. */
   readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads; default onnxruntime's choice. */
@@ -123,6 +125,34 @@ function daysBetween(from: string, to: string): number {
   return days;
 }
 
+/**
+ * How well the item table covers the events this run read (the gate refuses a model trained with
+ * item vectors when the table is missing or covers too few of them): the featurizer gives an item
+ * without a vector zeros, which the model never saw for a known item in training.
+ */
+async function itemCoverage(
+  env: PipelineEnv,
+  model: ModelDirectory,
+  incoming: ReadonlyMap<string, readonly SequenceEvent[]>,
+): Promise<ItemInputs> {
+  const itemVector = model.manifest.dims.itemVector;
+  const items = await loadItemTable(env.objects, itemVector, model.itemIds, model.manifest.modelVersion); // cached: the same table the embedder loaded
+  let events = 0;
+  let unknownItemEvents = 0;
+  for (const list of incoming.values()) {
+    events += list.length;
+    for (const e of list) if (items.rowOf(e.item_id) < 0) unknownItemEvents++;
+  }
+  const trainingCoverage = (model.manifest.items as { trainingCoverage?: unknown }).trainingCoverage;
+  return {
+    itemVector,
+    tableItems: items.size,
+    events,
+    unknownItemEvents,
+    ...(typeof trainingCoverage === 'number' ? { trainingCoverage } : {}),
+  };
+}
+
 /** Which users to embed on D, and why (docs/pipeline.md, "Selection"). */
 export function shouldEmbed(
   user: Pick<UserSequence, 'lastEmbedded'>,
@@ -166,7 +196,7 @@ export async function embedPartition(
   };
   const threaded = input.writerThread ?? true;
   if (threaded) prewarmOutput(env.embeddings); // the writer thread boots while the model loads
-  const run = await readRunManifest(env, input.modelVersion, input.date);
+  const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const { partition } = input;
   if (!Number.isInteger(partition) || partition < 0 || partition >= run.partitions) {
     throw new ValidationError(`partition ${partition} is outside 0..${run.partitions - 1} of run ${run.version}`);
@@ -175,7 +205,11 @@ export async function embedPartition(
   const { manifest } = model;
   const embedder = await embedderFor(env, model, input); // ModelError here, before anything is written
   const dims = manifest.dims.embedding;
-  const version = { modelVersion: run.modelVersion, date: run.date };
+  const version = {
+    modelVersion: run.modelVersion,
+    date: run.date,
+    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+  };
   const policy = await writePolicyFor(env.embeddings, run);
   const sink = openOutputSink(
     env.embeddings,
@@ -192,10 +226,12 @@ export async function embedPartition(
   mark = performance.now();
   try {
     // ---- read
-    const workKeys = (await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition))).map(
-      (o) => o.key,
+    const workKeys = (
+      await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition, run.attempt))
+    ).map((o) => o.key);
+    const expected = run.slices.map((s) =>
+      layout.workFile(run.modelVersion, run.date, partition, s.index, run.attempt),
     );
-    const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index));
     const present = new Set(workKeys);
     const missing = expected.filter((k) => !present.has(k));
     if (missing.length > 0) {
@@ -208,13 +244,24 @@ export async function embedPartition(
     for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
     let previous: SequenceTable | undefined;
     if (run.previousSnapshotDate !== undefined) {
-      const embKey = layout.embeddings(run.modelVersion, run.previousSnapshotDate, partition);
+      const embKey = layout.embeddings(
+        run.modelVersion,
+        run.previousSnapshotDate,
+        partition,
+        run.previousSnapshotAttempt,
+      );
       sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
-      const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition);
+      const seqKey = layout.sequences(
+        run.modelVersion,
+        run.previousSnapshotDate,
+        partition,
+        run.previousSnapshotAttempt,
+      );
       previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
     } else {
       sink.setPrevious(undefined, '');
     }
+    const itemInputs = await itemCoverage(env, model, incoming);
     lap('read');
 
     // ---- merge and select
@@ -313,8 +360,8 @@ export async function embedPartition(
       mark = drainedAt;
     }
     lap('snapshot');
-    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition), sequenceBytes);
-    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition), output.embeddingBytes);
+    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
+    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
     lap('snapshot');
 
     const result: PartitionResult = {
@@ -337,6 +384,7 @@ export async function embedPartition(
         ...(policy === undefined ? {} : { kept }),
       },
       tokens,
+      itemInputs,
       inference: {
         threaded: inferenceOnThread,
         ...(Number.isFinite(inferCpuSeconds) ? { cpuSeconds: inferCpuSeconds } : {}),
@@ -344,7 +392,7 @@ export async function embedPartition(
       stats: output.stats,
     };
     await env.objects.put(
-      layout.partitionResult(run.modelVersion, run.date, partition),
+      layout.partitionResult(run.modelVersion, run.date, partition, run.attempt),
       `${JSON.stringify(result, null, 2)}\n`,
     );
     const total = Object.entries(seconds).reduce((a, [k, v]) => (inferenceOnThread && k === 'infer' ? a : a + v), 0);

@@ -1,3 +1,4 @@
+import { describeReasonCounts } from '../events/reason-counts.ts';
 import type { GateThresholds, PartitionResult, RunManifest, SliceResult } from './types.ts';
 
 export const GATE_DEFAULTS: Required<GateThresholds> = {
@@ -5,6 +6,7 @@ export const GATE_DEFAULTS: Required<GateThresholds> = {
   minMeanCosine: 0.2,
   maxMeanNorm: 0.98,
   maxInvalidShare: 0.05,
+  minItemCoverageRatio: 0.5,
 };
 
 /** File-level reasons (a whole file unusable): any of them refuses the run. */
@@ -21,7 +23,7 @@ export interface GateVerdict {
  * `results` holds the partitions that finished; any missing one refuses the run.
  */
 export function evaluateGate(
-  run: Pick<RunManifest, 'partitions' | 'slices'>,
+  run: Pick<RunManifest, 'partitions' | 'slices'> & Partial<Pick<RunManifest, 'date'>>,
   slices: readonly (SliceResult | undefined)[],
   results: readonly (PartitionResult | undefined)[],
   thresholds: GateThresholds = {},
@@ -86,15 +88,69 @@ export function evaluateGate(
     );
   }
 
-  // input quality
+  // input quality, judged per event day: catch-up days' rows cannot dilute a bad day
   const invalid = finished.reduce((n, s) => n + s.invalidEvents + s.historyInvalidEvents, 0);
   const valid = finished.reduce((n, s) => n + s.events + s.historyEvents, 0);
   const invalidShare = invalid + valid > 0 ? invalid / (invalid + valid) : 0;
-  if (invalidShare > t.maxInvalidShare) {
-    reasons.push(`invalid rows ${(100 * invalidShare).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%`);
+  const days = new Map<string, { valid: number; invalid: number }>();
+  for (const slice of finished) {
+    for (const [day, counts] of Object.entries(slice.byDay ?? {})) {
+      const sum = days.get(day) ?? { valid: 0, invalid: 0 };
+      sum.valid += counts.valid;
+      sum.invalid += counts.invalid;
+      days.set(day, sum);
+    }
   }
-  const badFiles = finished.reduce((n, s) => n + FILE_REASONS.reduce((m, r) => m + (s.invalidByReason[r] ?? 0), 0), 0);
-  if (badFiles > 0) reasons.push(`${badFiles} event files unusable (see the slice quarantine files)`);
+  if (days.size === 0) days.set(run.date ?? '', { valid, invalid }); // results written before per-day counts
+  // Which rules the rows broke, over the whole run (slices count reasons, not reasons per day).
+  const byReason = sumReasons(finished);
+  const rowCounts = Object.fromEntries(Object.entries(byReason).filter(([r]) => !FILE_REASONS.includes(r)));
+  const rowReasons =
+    Object.keys(rowCounts).length === 0 ? '' : ` (quarantined rows in this run: ${describeReasonCounts(rowCounts)})`;
+  let worstDayShare = 0;
+  for (const [day, counts] of [...days].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const share = counts.invalid + counts.valid > 0 ? counts.invalid / (counts.invalid + counts.valid) : 0;
+    worstDayShare = Math.max(worstDayShare, share);
+    if (share > t.maxInvalidShare) {
+      const where = day === run.date || day === '' ? '' : ` on catch-up day ${day}`;
+      reasons.push(
+        `invalid rows${where} ${(100 * share).toFixed(2)}% > ${(100 * t.maxInvalidShare).toFixed(2)}%${rowReasons}`,
+      );
+    }
+  }
+  // inputs the model depends on: a model trained with item vectors needs the item table
+  const inputs = done.map((r) => r.itemInputs).filter((i) => i !== undefined);
+  const itemEvents = inputs.reduce((n, i) => n + i.events, 0);
+  const unknownItemEvents = inputs.reduce((n, i) => n + i.unknownItemEvents, 0);
+  const unknownItemShare = itemEvents > 0 ? unknownItemEvents / itemEvents : 0;
+  const itemVector = inputs[0]?.itemVector ?? 0;
+  if (itemVector > 0 && itemEvents > 0) {
+    if (inputs.every((i) => i.tableItems === 0)) {
+      reasons.push(
+        `the model uses ${itemVector}-d item vectors and the item table (items/*.parquet) is missing or empty`,
+      );
+    } else {
+      const trained = inputs[0]?.trainingCoverage;
+      const coverage = 1 - unknownItemShare;
+      if (trained !== undefined && coverage < t.minItemCoverageRatio * trained) {
+        reasons.push(
+          `the item table covers ${(100 * coverage).toFixed(2)}% of the events read, under ` +
+            `${t.minItemCoverageRatio} x the ${(100 * trained).toFixed(2)}% the model saw in training: items/ is stale or partial`,
+        );
+      }
+    }
+  }
+  const fileCounts = Object.fromEntries(FILE_REASONS.map((r) => [r, byReason[r] ?? 0]));
+  const badFiles = Object.values(fileCounts).reduce((n, c) => n + c, 0);
+  if (badFiles > 0) {
+    const where = finished.map((s) => s.quarantineKey).filter((k): k is string => k !== undefined);
+    reasons.push(
+      `${badFiles} event files unusable (${describeReasonCounts(fileCounts)})` +
+        (where.length > 0
+          ? `; each file and why: ${where.slice(0, 3).join(', ')}${where.length > 3 ? ', …' : ''}`
+          : ''),
+    );
+  }
 
   return {
     passed: reasons.length === 0,
@@ -112,7 +168,18 @@ export function evaluateGate(
       driftUsers,
       meanCosine,
       invalidShare,
+      worstDayInvalidShare: worstDayShare,
+      unknownItemShare,
       badFiles,
     },
   };
+}
+
+/** Quarantine reason counts summed over the finished slices. */
+function sumReasons(slices: readonly SliceResult[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const slice of slices) {
+    for (const [reason, n] of Object.entries(slice.invalidByReason)) sum[reason] = (sum[reason] ?? 0) + n;
+  }
+  return sum;
 }

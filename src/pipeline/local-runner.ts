@@ -6,8 +6,9 @@ import { assertDataLayout } from '../local/data-layout.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
+import { replayCommand } from './input-days.ts';
 import { deployModel } from './model.ts';
-import { plan } from './plan.ts';
+import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
 import { publish } from './publish.ts';
 import type {
   DailySummary,
@@ -41,6 +42,12 @@ export interface RunDailyOptions {
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
   readonly gate?: GateThresholds;
+  /** A date whose day starts more than this many hours after now is refused; default 6 (PLAN_DEFAULTS). */
+  readonly futureToleranceHours?: number;
+  /** Refuse a day without `events/dt=D/_SUCCESS`; default false. */
+  readonly requireMarker?: boolean;
+  /** Replay from this day: rebuild from the published state before it (PlanInput.replayFrom). */
+  readonly replayFrom?: string;
   /** Storage dtype of the vectors written to the table; default float16 (the store's default). */
   readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
@@ -176,6 +183,8 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     mark = now;
     options.onStage?.(stage, seconds[stage]);
   };
+  // Before anything is opened or written: a date after today is refused outright.
+  assertRunDateNotAhead(options.date, Date.now(), options.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours);
   const dataDir = resolve(options.dataDir);
   assertDataLayout(dataDir);
   let local = options.embeddings;
@@ -233,12 +242,19 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
       ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
       sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
+      ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
+      ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
+      ...(options.replayFrom === undefined ? {} : { replayFrom: options.replayFrom }),
     });
     lap('plan');
+    const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
 
     const slices = await Promise.all(
       run.slices.map((s) =>
-        pool!.run<SliceResult>({ kind: 'slice', input: { date: run.date, modelVersion, slice: s.index } }),
+        pool!.run<SliceResult>({
+          kind: 'slice',
+          input: { date: run.date, modelVersion, slice: s.index, ...attemptOf },
+        }),
       ),
     );
     lap('partition');
@@ -259,6 +275,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
                 date: run.date,
                 modelVersion,
                 partition,
+                ...attemptOf,
                 threads,
                 writerThread,
                 inferenceThread: pipelined,
@@ -288,6 +305,7 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
     const verdict = await publish(env, {
       date: run.date,
       modelVersion,
+      ...attemptOf,
       ...(options.gate ? { gate: options.gate } : {}),
     });
     lap('publish');
@@ -297,11 +315,19 @@ export async function runDaily(options: RunDailyOptions): Promise<DailySummary> 
       date: run.date,
       modelVersion,
       version: run.version,
+      ...attemptOf,
+      ...(run.ignoredFiles?.length ? { ignoredFiles: run.ignoredFiles } : {}),
+      ...(run.inputChanges?.length
+        ? { inputChanges: run.inputChanges, replay: replayCommand(run.inputChanges, run.date)! }
+        : {}),
       partitions: run.partitions,
       events,
       invalidEvents: slices.reduce((n, s) => n + s.invalidEvents, 0),
       activeUsers: results.reduce((n, r) => n + r.activeUsers, 0),
       embeddedUsers: results.reduce((n, r) => n + r.embeddedUsers, 0),
+      ...(typeof verdict.checks.unknownItemShare === 'number'
+        ? { unknownItemShare: verdict.checks.unknownItemShare }
+        : {}),
       published: verdict.published,
       reasons: [...failures, ...verdict.reasons],
       secondsByStage: seconds,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ItemTable } from '../features/item-table.ts';
 import { OnnxEmbedder } from '../inference/embedder.ts';
 import { type ModelManifest, parseModelManifest } from '../inference/manifest.ts';
-import { type ModelDirectory, readModelDirectory } from '../inference/model-dir.ts';
+import { assertVersionCoversContents, type ModelDirectory, readModelDirectory } from '../inference/model-dir.ts';
 import { ConflictError, ModelError, NotFoundError } from '../util/errors.ts';
 import { layout } from './layout.ts';
 import type { PipelineEnv } from './types.ts';
@@ -15,6 +15,8 @@ export interface DeployedModel {
   readonly modelVersion: string;
   readonly onnxSha256: string;
   readonly files: readonly string[];
+  /** SHA-256 of every file (records written before this field lack it). */
+  readonly fileSha256?: Readonly<Record<string, string>>;
   readonly deployedAt: string;
 }
 
@@ -25,47 +27,59 @@ function sha256(bytes: Uint8Array): string {
 /**
  * Validates a local model directory (files, manifest, graph shapes, a probe batch: no NaN, no
  * collapse), then uploads its files to models/<mv>/ and records models/<mv>/deployed.json.
- * Nothing is written when any check fails. Redeploying identical files is a no-op; different
- * files under an existing model version are a ConflictError.
+ * Nothing is written when any check fails. Redeploying identical files is a no-op; any file that
+ * differs (manifest, item embeddings, graph) under an existing model version is a ConflictError
+ * naming the changed files.
  */
 export async function deployModel(env: PipelineEnv, localModelDir: string): Promise<{ modelVersion: string }> {
   const model = readModelDirectory(localModelDir);
   const { modelVersion } = model.manifest;
   const onnx = readFileSync(model.onnxPath);
   const onnxSha256 = sha256(onnx);
-  const suffix = /-([0-9a-f]{8})$/.exec(modelVersion)?.[1];
-  if (suffix !== undefined && !onnxSha256.startsWith(suffix)) {
-    throw new ModelError(
-      `manifest modelVersion ${modelVersion} names onnx hash ${suffix} but model.onnx hashes to ${onnxSha256.slice(0, 8)}`,
-      { modelVersion, onnxSha256 },
-    );
-  }
+  assertVersionCoversContents(model);
   const embedder = await OnnxEmbedder.open(model, ItemTable.empty(model.manifest.dims.itemVector, model.itemIds), {
     threads: 1,
   });
   await embedder.release();
 
+  const files = readdirSync(localModelDir)
+    .filter((name) => statSync(join(localModelDir, name)).isFile())
+    .sort();
+  const fileSha256 = Object.fromEntries(files.map((name) => [name, sha256(readFileSync(join(localModelDir, name)))]));
   const existing = await env.objects.getIfExists(layout.modelRegistry(modelVersion));
   if (existing) {
     const record = JSON.parse(Buffer.from(existing).toString('utf8')) as DeployedModel;
-    if (record.onnxSha256 !== onnxSha256) {
-      throw new ConflictError(`model ${modelVersion} is already deployed with a different model.onnx`, {
-        modelVersion,
-      });
+    const changed = changedFiles(record, onnxSha256, fileSha256);
+    if (changed.length > 0) {
+      throw new ConflictError(
+        `model ${modelVersion} is already deployed with different contents (${changed.join(', ')}): ` +
+          'a changed model needs a new modelVersion (re-export it)',
+        { modelVersion, changed },
+      );
     }
     env.log?.(`model ${modelVersion} already deployed`);
     return { modelVersion };
   }
-  const files = readdirSync(localModelDir)
-    .filter((name) => statSync(join(localModelDir, name)).isFile())
-    .sort();
   for (const name of files) {
     await env.objects.put(`${layout.modelPrefix(modelVersion)}${name}`, readFileSync(join(localModelDir, name)));
   }
-  const record: DeployedModel = { modelVersion, onnxSha256, files, deployedAt: new Date().toISOString() };
+  const record: DeployedModel = {
+    modelVersion,
+    onnxSha256,
+    files,
+    fileSha256,
+    deployedAt: new Date().toISOString(),
+  };
   await env.objects.put(layout.modelRegistry(modelVersion), `${JSON.stringify(record, null, 2)}\n`);
   env.log?.(`deployed model ${modelVersion} (${files.length} files)`);
   return { modelVersion };
+}
+
+/** Files whose bytes differ from the deployed record's (or that one side lacks). */
+function changedFiles(record: DeployedModel, onnxSha256: string, fileSha256: Record<string, string>): string[] {
+  if (!record.fileSha256) return record.onnxSha256 === onnxSha256 ? [] : ['model.onnx'];
+  const names = [...new Set([...Object.keys(record.fileSha256), ...Object.keys(fileSha256)])].sort();
+  return names.filter((name) => record.fileSha256![name] !== fileSha256[name]);
 }
 
 async function readDeployed(env: PipelineEnv, modelVersion: string): Promise<DeployedModel> {

@@ -15,6 +15,8 @@ export interface PartitionSliceInput {
   readonly date: string;
   readonly modelVersion: string;
   readonly slice: number;
+  /** The run attempt (RunManifest.attempt); default the attempt the plan stage started last. */
+  readonly attempt?: string;
   /** "Now" for the validator's future-timestamp rule; default Date.now(). */
   readonly nowMs?: number;
 }
@@ -111,7 +113,7 @@ function route(columns: ValidatedColumns, buckets: readonly Bucket[], file: stri
  */
 export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInput): Promise<SliceResult> {
   const started = performance.now();
-  const run = await readRunManifest(env, input.modelVersion, input.date);
+  const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const slice = run.slices.find((s) => s.index === input.slice);
   if (!slice) {
     throw new ValidationError(`run ${run.version} has no slice ${input.slice} (it has ${run.slices.length})`, {
@@ -126,6 +128,13 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
   let invalidEvents = 0;
   let historyEvents = 0;
   let historyInvalidEvents = 0;
+  const byDay: Record<string, { valid: number; invalid: number }> = {};
+  const countDay = (day: string, valid: number, invalid: number): void => {
+    const counts = byDay[day] ?? { valid: 0, invalid: 0 };
+    counts.valid += valid;
+    counts.invalid += invalid;
+    byDay[day] = counts;
+  };
 
   for (const file of slice.files) {
     const isRunDay = file.date === run.date;
@@ -148,6 +157,7 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
       for (const row of result.quarantined) quarantined.push(row);
       for (const [reason, n] of Object.entries(result.counts))
         invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
+      countDay(file.date, result.validRows - refused, result.quarantined.length + refused);
       if (isRunDay) {
         events += result.validRows - refused;
         invalidEvents += result.quarantined.length + refused;
@@ -169,14 +179,14 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
     const bucket = buckets[p]!;
     routed += bucket.length;
     await env.objects.put(
-      layout.workFile(run.modelVersion, run.date, p, slice.index),
+      layout.workFile(run.modelVersion, run.date, p, slice.index, run.attempt),
       encodeEvents(bucket, WHOLE_READ_EVENT_FILE),
     );
     buckets[p] = new Bucket(); // let the written rows go before the next encode
   }
   let quarantineKey: string | undefined;
   if (quarantined.length > 0) {
-    quarantineKey = layout.quarantine(run.modelVersion, run.date, slice.index);
+    quarantineKey = layout.quarantine(run.modelVersion, run.date, slice.index, run.attempt);
     await env.objects.put(
       quarantineKey,
       encodeParquet(QUARANTINE_SCHEMA, {
@@ -195,11 +205,12 @@ export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInpu
     historyInvalidEvents,
     invalidByReason,
     routed,
+    byDay,
     ...(quarantineKey === undefined ? {} : { quarantineKey }),
     seconds: (performance.now() - started) / 1000,
   };
   await env.objects.put(
-    layout.sliceResult(run.modelVersion, run.date, slice.index),
+    layout.sliceResult(run.modelVersion, run.date, slice.index, run.attempt),
     `${JSON.stringify(result, null, 2)}\n`,
   );
   env.log?.(

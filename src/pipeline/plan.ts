@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
+import { assertDayComplete, classifyEventObjects } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
-import { addDays, dayOfEventKey, dayStartMs } from '../events/schema.ts';
+import { addDays, dayStartMs } from '../events/schema.ts';
 import { parquetRowGroups } from '../io/parquet.ts';
 import { EventsMissingError, NotFoundError, ValidationError } from '../util/errors.ts';
+import { dayFingerprint, inputChanges, replayCommand } from './input-days.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
@@ -14,6 +17,7 @@ export const PLAN_DEFAULTS = {
   refreshAgeDays: REFRESH_AGE_DAYS.default,
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
+  futureToleranceHours: 6,
 } as const;
 
 export function assertRunDate(date: string): void {
@@ -24,6 +28,26 @@ export function assertRunDate(date: string): void {
   }
 }
 
+/**
+ * A run date after today (UTC) is refused before anything is written: its events are in the
+ * future, and a published future version would hold the pointer (and retention) hostage.
+ * `toleranceHours` lets a day that starts within that many hours of now through (clock skew).
+ */
+export function assertRunDateNotAhead(date: string, nowMs: number, toleranceHours: number): void {
+  assertRunDate(date);
+  if (!(toleranceHours >= 0 && toleranceHours <= 48)) {
+    throw new ValidationError(`futureToleranceHours must be in 0..48, got ${toleranceHours}`, { toleranceHours });
+  }
+  if (dayStartMs(date) > nowMs + toleranceHours * 3_600_000) {
+    const today = new Date(nowMs).toISOString().slice(0, 10);
+    throw new ValidationError(
+      `run date ${date} is after today (${today} UTC): a daily run embeds a day that has begun; ` +
+        `check --date (tolerance ${toleranceHours} h)`,
+      { date, today },
+    );
+  }
+}
+
 function positiveInt(name: string, value: number, max: number): number {
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new ValidationError(`${name} must be an integer in 1..${max}, got ${value}`, { [name]: value });
@@ -31,40 +55,97 @@ function positiveInt(name: string, value: number, max: number): number {
   return value;
 }
 
+/** The snapshot a run starts from: a published date's, with that date's published attempt. */
+export interface PreviousSnapshot {
+  readonly date: string;
+  readonly attempt?: string;
+  /** Fingerprints of every event day the state was built from (RunManifest.dayFingerprints). */
+  readonly dayFingerprints: Readonly<Record<string, string>>;
+}
+
 /**
- * The newest date before `date` whose embed stage finished for every partition under this model
- * (all partition results present with the same partition count): its snapshots are complete.
+ * The newest published (not withdrawn) date before `date` under this model whose run had the
+ * same partition count: its snapshots (of its published attempt) are the state the next run
+ * builds on. Refused, failed or withdrawn runs never count, so their events are caught up again.
  */
-export async function findPreviousSnapshotDate(
+export async function findPreviousSnapshot(
   env: PipelineEnv,
   modelVersion: string,
   date: string,
   partitions: number,
-): Promise<string | undefined> {
-  const done = new Map<string, number>();
-  for (const { key } of await env.objects.list(`runs/${modelVersion}/`)) {
-    const m = /^runs\/[^/]+\/dt=(\d{4}-\d{2}-\d{2})\/partitions\/partition=(\d+)\.json$/.exec(key);
-    if (m && m[1]! < date && Number(m[2]) < partitions) done.set(m[1]!, (done.get(m[1]!) ?? 0) + 1);
-  }
-  const complete = [...done].filter(([, n]) => n === partitions).map(([d]) => d);
-  complete.sort();
-  for (const candidate of complete.reverse()) {
-    const manifest = await env.objects.getIfExists(layout.runManifest(modelVersion, candidate));
-    if (manifest && (JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest).partitions === partitions) {
-      return candidate;
+): Promise<PreviousSnapshot | undefined> {
+  const published = (await env.embeddings.listVersions())
+    .filter((v) => v.modelVersion === modelVersion && v.published && !v.withdrawn && v.date < date)
+    .sort((a, b) => (a.date < b.date ? 1 : -1));
+  for (const candidate of published) {
+    const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, candidate.date, candidate.attempt));
+    if (!bytes) continue;
+    const run = JSON.parse(Buffer.from(bytes).toString('utf8')) as RunManifest;
+    if (run.partitions === partitions && run.attempt === candidate.attempt) {
+      return {
+        date: candidate.date,
+        ...(candidate.attempt === undefined ? {} : { attempt: candidate.attempt }),
+        dayFingerprints: run.dayFingerprints ?? {},
+      };
     }
   }
   return undefined;
 }
 
+/** What a run's outputs are a function of (besides the model): equal inputs, equal bytes. */
+function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChanges' | 'ignoredFiles'>): string {
+  return JSON.stringify([
+    run.partitions,
+    run.slices,
+    run.days,
+    run.backfill,
+    run.refreshAgeDays,
+    run.lookbackDays,
+    run.writeSkipCosine ?? null,
+    run.previousSnapshotDate ?? null,
+    run.previousSnapshotAttempt ?? null,
+    run.dayFingerprints ?? null,
+  ]);
+}
+
 /**
- * Stage 1. Finds D's event files (plus the catch-up days since the previous snapshot, or the
- * look-back on a first run), fixes P, cuts the files into byte-bounded slices (a file larger than
- * a slice into row-group pieces) and writes the run manifest. A date without any `events/dt=D/` object is refused (EventsMissingError, a NotFoundError); a day whose
- * files hold no rows is allowed and reported as empty by the later stages.
+ * The attempt a new run of `date` writes under: the bare keys while the date has no published
+ * version (a rerun after a crash or a refusal rewrites the same keys); once it has one, a fresh
+ * id, so a rerun never writes a key that version's readers get. The one exception is a rerun of
+ * exactly the published attempt's inputs (a crash during or after its publish): every output is
+ * a function of them, so it rewrites the published keys with the same bytes and finishes.
+ */
+export async function chooseAttempt(
+  env: PipelineEnv,
+  draft: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChanges' | 'ignoredFiles'>,
+): Promise<string | undefined> {
+  const record = await env.embeddings.getVersion({ modelVersion: draft.modelVersion, date: draft.date });
+  if (!record?.published) return undefined;
+  const bytes = await env.objects.getIfExists(layout.runManifest(draft.modelVersion, draft.date, record.attempt));
+  const published = bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as RunManifest) : undefined;
+  if (published && published.attempt === record.attempt && runInputs(published) === runInputs(draft)) {
+    return record.attempt;
+  }
+  return randomUUID().replaceAll('-', '').slice(0, 12);
+}
+
+/**
+ * Stage 1. Finds D's event files (plus the catch-up days since the previous published state, or
+ * the look-back on a first run; with `replayFrom`, every day from there on), fixes P, cuts the
+ * files into byte-bounded slices (a file larger than a slice into row-group pieces) and writes the
+ * run manifest with what it read: a fingerprint per day, the ignored files, and the days whose
+ * input changed or arrived after later days ran. Refused before anything is written: a date
+ * after today, a date without any `events/dt=D/` object (EventsMissingError, a NotFoundError the
+ * state machine retries), a day folder without any data file in it (NotFoundError naming the
+ * ignored files; EventsMissingError while one is still being written), a day without `_SUCCESS` when the deployment requires the marker. A data
+ * file without rows is an empty day, allowed and reported by the later stages.
  */
 export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
-  assertRunDate(input.date);
+  assertRunDateNotAhead(
+    input.date,
+    input.now?.() ?? Date.now(),
+    input.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours,
+  );
   const { date, modelVersion } = input;
   const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, PARTITIONS.max);
   const refreshAgeDays = positiveInt(
@@ -77,21 +158,43 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   const writeSkipCosine = input.writeSkipCosine === undefined ? undefined : assertSkipCosine(input.writeSkipCosine);
   const manifest = await loadDeployedManifest(env, modelVersion);
 
-  const eventObjects = await env.objects.list('events/');
-  if (!eventObjects.some((o) => o.key.startsWith(`events/dt=${date}/`))) {
+  const listing = classifyEventObjects(await env.objects.list('events/'));
+  const day = listing.days.get(date);
+  if (!day) {
     throw new EventsMissingError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
       date,
       root: env.objects.root,
     });
   }
-  const previousSnapshotDate = await findPreviousSnapshotDate(env, modelVersion, date, partitions);
+  assertDayComplete(day, input.requireMarker ?? false);
+  if (day.files.length === 0) {
+    const ignored = day.ignored.map((f) => `${f.key} (${f.reason})`);
+    const Refusal = day.ignored.some((f) => f.reason === 'in_progress') ? EventsMissingError : NotFoundError;
+    throw new Refusal(
+      `no data file for ${date} in events/dt=${date}/: ${ignored.length > 0 ? `ignored ${ignored.join(', ')}` : `only ${day.marker ? '_SUCCESS' : 'nothing'}`}. ` +
+        'Data files are named *.parquet directly in the day folder (docs/data.md); write an empty one for a day without events',
+      { date, ignored: day.ignored.length },
+    );
+  }
+  if (input.replayFrom !== undefined) {
+    assertRunDate(input.replayFrom);
+    if (input.replayFrom > date) {
+      throw new ValidationError(`--replay-from ${input.replayFrom} is after the run date ${date}`, {
+        replayFrom: input.replayFrom,
+      });
+    }
+  }
+  const previous = await findPreviousSnapshot(env, modelVersion, input.replayFrom ?? date, partitions);
+  const previousSnapshotDate = previous?.date;
   const firstDay = previousSnapshotDate === undefined ? addDays(date, -lookbackDays) : addDays(previousSnapshotDate, 1);
-  const files = eventObjects
-    .filter((o) => o.key.endsWith('.parquet'))
-    .map((o) => ({ key: o.key, size: o.size, date: dayOfEventKey(o.key) }))
-    .filter((f): f is { key: string; size: number; date: string } => f.date !== undefined)
-    .filter((f) => f.date >= firstDay && f.date <= date)
+  const runDays = [...listing.days.values()].filter((d) => d.date >= firstDay && d.date <= date);
+  const files = runDays
+    .flatMap((d) => d.files.map((f) => ({ key: f.key, size: f.size, date: d.date })))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const dayFingerprints: Record<string, string> = { ...previous?.dayFingerprints };
+  for (const d of runDays) dayFingerprints[d.date] = dayFingerprint(d.files);
+  const changed = previous ? inputChanges(listing, previous.dayFingerprints, previous.date) : [];
+  const ignoredFiles = runDays.flatMap((d) => d.ignored);
 
   const entries: SliceFile[] = [];
   for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
@@ -109,7 +212,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   }
   if (current.length > 0) slices.push({ index: slices.length, files: current });
 
-  const run: RunManifest = {
+  const inputs = {
     version: `${modelVersion}@${date}`,
     date,
     modelVersion,
@@ -122,14 +225,39 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     ...(writeSkipCosine === undefined ? {} : { writeSkipCosine }),
     lookbackDays,
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
+    ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
+    ...(input.replayFrom === undefined ? {} : { replayFrom: input.replayFrom }),
+    dayFingerprints,
     maxLength: manifest.dims.maxLength,
+  };
+  const attempt = await chooseAttempt(env, inputs);
+  const run: RunManifest = {
+    ...inputs,
+    ...(attempt === undefined ? {} : { attempt }),
+    ignoredFiles,
+    inputChanges: changed,
     createdAt: new Date().toISOString(),
   };
-  await env.objects.put(layout.runManifest(modelVersion, date), `${JSON.stringify(run, null, 2)}\n`);
-  env.log?.(`plan ${run.version}: ${files.length} files in ${slices.length} slices, ${partitions} partitions`, {
+  await env.objects.put(layout.runManifest(modelVersion, date, attempt), `${JSON.stringify(run, null, 2)}\n`);
+  if (attempt !== undefined) {
+    await env.objects.put(layout.latestAttempt(modelVersion, date), `${JSON.stringify({ attempt })}\n`);
+  }
+  const rerun =
+    attempt === undefined
+      ? ''
+      : ` (attempt ${attempt}: ${date} is published; this rerun writes apart and replaces it only if it publishes)`;
+  env.log?.(`plan ${run.version}${rerun}: ${files.length} files in ${slices.length} slices, ${partitions} partitions`, {
     previousSnapshotDate,
     days: run.days.length,
   });
+  for (const f of ignoredFiles)
+    env.log?.(`ignored ${f.key}: ${f.reason} (not read; docs/data.md, "Which files count")`);
+  if (changed.length > 0) {
+    env.log?.(
+      `input changed after it was used: ${changed.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}; ` +
+        `the published state does not include it. Replay: ${replayCommand(changed, date)}`,
+    );
+  }
   return run;
 }
 
@@ -168,8 +296,22 @@ async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): 
   }));
 }
 
-export async function readRunManifest(env: PipelineEnv, modelVersion: string, date: string): Promise<RunManifest> {
-  const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, date));
+/**
+ * A run's manifest: of the given attempt, or (attempt omitted) of the attempt the plan stage
+ * started last for the date (the AWS stages get only the date and model).
+ */
+export async function readRunManifest(
+  env: PipelineEnv,
+  modelVersion: string,
+  date: string,
+  attempt?: string,
+): Promise<RunManifest> {
+  let chosen = attempt;
+  if (chosen === undefined) {
+    const latest = await env.objects.getIfExists(layout.latestAttempt(modelVersion, date));
+    if (latest) chosen = (JSON.parse(Buffer.from(latest).toString('utf8')) as { attempt: string }).attempt;
+  }
+  const bytes = await env.objects.getIfExists(layout.runManifest(modelVersion, date, chosen));
   if (!bytes) {
     throw new NotFoundError(`run ${modelVersion}@${date} has no manifest: run the plan stage first`, {
       modelVersion,

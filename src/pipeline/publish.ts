@@ -7,6 +7,8 @@ import type { GateThresholds, PartitionResult, PipelineEnv, PublishResult, Slice
 export interface PublishInput {
   readonly date: string;
   readonly modelVersion: string;
+  /** The run attempt (RunManifest.attempt); default the attempt the plan stage started last. */
+  readonly attempt?: string;
   readonly gate?: GateThresholds;
 }
 
@@ -22,22 +24,30 @@ async function readJson<T>(env: PipelineEnv, key: string): Promise<T | undefined
  * (a repair) records it as published but leaves a newer pointer where it is.
  */
 export async function publish(env: PipelineEnv, input: PublishInput): Promise<PublishResult> {
-  const run = await readRunManifest(env, input.modelVersion, input.date);
+  const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const slices = await Promise.all(
-    run.slices.map((s) => readJson<SliceResult>(env, layout.sliceResult(run.modelVersion, run.date, s.index))),
+    run.slices.map((s) =>
+      readJson<SliceResult>(env, layout.sliceResult(run.modelVersion, run.date, s.index, run.attempt)),
+    ),
   );
   const results = await Promise.all(
     Array.from({ length: run.partitions }, (_, p) =>
-      readJson<PartitionResult>(env, layout.partitionResult(run.modelVersion, run.date, p)),
+      readJson<PartitionResult>(env, layout.partitionResult(run.modelVersion, run.date, p, run.attempt)),
     ),
   );
   // Drift compares against this model's previous snapshot only; across a model change there is none.
   const verdict = evaluateGate(run, slices, results, input.gate, {
     driftComparable: run.previousSnapshotDate !== undefined,
   });
-  const version = { modelVersion: run.modelVersion, date: run.date };
+  // The attempt's own items: publishing it is the one write that makes them visible.
+  const version = {
+    modelVersion: run.modelVersion,
+    date: run.date,
+    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+  };
   const embeddedUsers = results.reduce((n, r) => n + (r?.embeddedUsers ?? 0), 0);
   const details = { reasons: verdict.reasons, checks: verdict.checks, partitions: run.partitions };
+  // A no-op on a published record (the store's condition): a refused rerun leaves it as it was.
   await env.embeddings.recordVersion({ ...version, published: false, embeddedUsers, details });
 
   let pointerMoved = false;
@@ -74,11 +84,14 @@ export async function publish(env: PipelineEnv, input: PublishInput): Promise<Pu
     reasons: verdict.reasons,
     checks: verdict.checks,
   };
-  await env.objects.put(layout.publishResult(run.modelVersion, run.date), `${JSON.stringify(result, null, 2)}\n`);
+  await env.objects.put(
+    layout.publishResult(run.modelVersion, run.date, run.attempt),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
   env.log?.(
     verdict.passed
       ? `published ${run.version}${pointerMoved ? ' (pointer moved)' : ' (pointer stays on a newer version)'}`
-      : `NOT published ${run.version}: ${verdict.reasons.join('; ')}`,
+      : `NOT published ${run.version}${run.attempt === undefined ? '' : ` (attempt ${run.attempt}; readers keep the published ${run.date})`}: ${verdict.reasons.join('; ')}`,
   );
   return result;
 }

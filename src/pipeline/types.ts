@@ -18,7 +18,9 @@
  * (P and S are zero-padded to 5 digits.)
  */
 import type { EmbeddingStore } from '../embeddings/types.ts';
+import type { IgnoredFile } from '../events/day-files.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import type { InputChange } from './input-days.ts';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
@@ -45,6 +47,17 @@ export interface PlanInput {
   readonly lookbackDays?: number;
   /** Upper bound of event bytes one partition-stage invocation reads; default 64 MiB. */
   readonly sliceBytes?: number;
+  /** A date whose day starts more than this many hours after now is refused; default 6. */
+  readonly futureToleranceHours?: number;
+  /** Clock in epoch ms (the future-date check); default Date.now. */
+  readonly now?: () => number;
+  /** Refuse a day without `events/dt=D/_SUCCESS` (the writer has not finished); default false. */
+  readonly requireMarker?: boolean;
+  /**
+   * Rebuild from the published state before this day (instead of the newest), so that input that
+   * changed or arrived late from this day on is in the sequences again.
+   */
+  readonly replayFrom?: string;
   /**
    * Skip the table write of a user whose stored embedding is within this cosine of the new one
    * (src/pipeline/write-policy.ts); default: write every embedded user.
@@ -55,6 +68,12 @@ export interface PlanInput {
 export interface RunManifest {
   readonly version: string; // `${modelVersion}@${date}`
   readonly date: string;
+  /**
+   * This run attempt's id when the date was already published at plan time: everything it writes
+   * (objects and table items) is keyed apart from the published version (layout.ts). Absent for
+   * a date's first attempt, which uses the bare keys.
+   */
+  readonly attempt?: string;
   readonly modelVersion: string;
   readonly partitions: number;
   /** Event files per partition-stage invocation; each file with its day (D, or a catch-up day). */
@@ -71,8 +90,21 @@ export interface RunManifest {
   /** The write policy's threshold, when the run has one. */
   readonly writeSkipCosine?: number;
   readonly lookbackDays: number;
-  /** The newest earlier date with a complete sequence snapshot under this model, if any. */
+  /** The newest earlier published (not withdrawn) date under this model with the same P, if any. */
   readonly previousSnapshotDate?: string;
+  /** The published attempt of previousSnapshotDate, when it was a rerun's. */
+  readonly previousSnapshotAttempt?: string;
+  /** PlanInput.replayFrom, when the run replays from an earlier day. */
+  readonly replayFrom?: string;
+  /**
+   * Fingerprint of each event day the run's state is built from (the previous state's days and
+   * this run's), src/pipeline/input-days.ts. Absent in manifests written before it.
+   */
+  readonly dayFingerprints?: Readonly<Record<string, string>>;
+  /** Objects in the run's day folders that are not read, with why (src/events/day-files.ts). */
+  readonly ignoredFiles?: readonly IgnoredFile[];
+  /** Days up to the previous state's date whose input changed or arrived after it was built. */
+  readonly inputChanges?: readonly InputChange[];
   readonly maxLength: number;
   readonly createdAt: string;
 }
@@ -97,6 +129,8 @@ export interface SliceResult {
   readonly historyEvents: number;
   readonly historyInvalidEvents: number;
   readonly invalidByReason: Readonly<Record<string, number>>;
+  /** Valid and invalid rows per event day (D and each catch-up day): the gate judges each day alone. */
+  readonly byDay?: Readonly<Record<string, { readonly valid: number; readonly invalid: number }>>;
   /** Rows written to work files per partition (sums to events + historyEvents). */
   readonly routed: number;
   readonly quarantineKey?: string;
@@ -115,6 +149,20 @@ export interface EmbeddingStats {
   /** Re-embedded users that had an earlier embedding, and the sum of cos(new, previous) over them. */
   readonly driftUsers: number;
   readonly driftCosineSum: number;
+}
+
+/** The item table against the events a partition read (the gate's input check). */
+export interface ItemInputs {
+  /** The model's pretrained item-vector width (manifest dims.itemVector); 0: it uses none. */
+  readonly itemVector: number;
+  /** Items with a vector in `items/*.parquet` (0 when the table is missing). */
+  readonly tableItems: number;
+  /** Events the partition read (its work files). */
+  readonly events: number;
+  /** Of them, events whose item has no vector in the table. */
+  readonly unknownItemEvents: number;
+  /** The manifest's `items.trainingCoverage`, when the model declares it. */
+  readonly trainingCoverage?: number;
 }
 
 export interface PartitionResult {
@@ -139,6 +187,8 @@ export interface PartitionResult {
   };
   /** Padded / real positions over all inference batches (length bucketing's effect). */
   readonly tokens: { readonly padded: number; readonly real: number };
+  /** Item-table coverage of the events read; absent in results written before it. */
+  readonly itemInputs?: ItemInputs;
   /**
    * Inference of this partition (its wall time is secondsByStep.infer): threaded = on an inference
    * thread, beside the partition's other steps; cpuSeconds = CPU time of its session.run calls
@@ -155,8 +205,13 @@ export interface GateThresholds {
   readonly minMeanCosine?: number;
   /** Refuse when the norm of the mean embedding exceeds this (all users alike); default 0.98. */
   readonly maxMeanNorm?: number;
-  /** Refuse when invalid rows exceed this share of all rows read; default 0.05. */
+  /** Refuse when invalid rows exceed this share of any one event day's rows; default 0.05. */
   readonly maxInvalidShare?: number;
+  /**
+   * For a model whose manifest declares `items.trainingCoverage` (the share of training events
+   * whose item had a vector): refuse when the run's share is below this fraction of it; default 0.5.
+   */
+  readonly minItemCoverageRatio?: number;
 }
 
 export interface PublishResult {
@@ -192,11 +247,21 @@ export interface DailySummary {
   readonly date: string;
   readonly modelVersion: string;
   readonly version: string;
+  /** The run attempt, when this was a rerun of a published date (RunManifest.attempt). */
+  readonly attempt?: string;
+  /** Objects in the run's day folders that were not read, with why. */
+  readonly ignoredFiles?: readonly IgnoredFile[];
+  /** Days whose input changed or arrived after the published state was built (not in this run). */
+  readonly inputChanges?: readonly InputChange[];
+  /** The command that replays from the earliest of inputChanges. */
+  readonly replay?: string;
   readonly partitions: number;
   readonly events: number;
   readonly invalidEvents: number;
   readonly activeUsers: number;
   readonly embeddedUsers: number;
+  /** Share of the events read whose item has no vector in the item table (0 when none were read). */
+  readonly unknownItemShare?: number;
   readonly published: boolean;
   readonly reasons: readonly string[];
   readonly secondsByStage: Readonly<Record<string, number>>;

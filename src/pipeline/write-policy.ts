@@ -30,7 +30,10 @@ export interface WritePolicy {
   readonly date: string;
   /** A stored item this many days old or older is always rewritten. */
   readonly refreshAgeDays: number;
-  /** Dates of this model whose items readers see (published, not withdrawn): only those may be kept. */
+  /**
+   * Dates of this model whose items readers see (published, not withdrawn, first attempt: keyed by
+   * the bare date): only those may be kept.
+   */
   readonly visibleDates: readonly string[];
 }
 
@@ -60,8 +63,17 @@ export async function writePolicyFor(
   },
 ): Promise<WritePolicy | undefined> {
   if (run.writeSkipCosine === undefined || run.backfill) return undefined;
+  // A date republished by a rerun (items keyed `date#attempt`) is left out: the snapshot's vector of
+  // that date may come from the attempt it replaced, so only a write is sure to match what is served.
   const visibleDates = (await store.listVersions())
-    .filter((v) => v.modelVersion === run.modelVersion && v.published && v.withdrawn !== true && v.date < run.date)
+    .filter(
+      (v) =>
+        v.modelVersion === run.modelVersion &&
+        v.published &&
+        v.withdrawn !== true &&
+        v.attempt === undefined &&
+        v.date < run.date,
+    )
     .map((v) => v.date);
   return {
     minCosine: assertSkipCosine(run.writeSkipCosine),

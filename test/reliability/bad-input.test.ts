@@ -382,7 +382,11 @@ describe('whole runs over bad input', { timeout: RUN_TIMEOUT_MS }, () => {
           const allowed = await daily(dir, local, date, TINY, { maxInvalidShare: 0.5 });
 
           expect(refused.published).toBe(false);
-          expect(refused.reasons.some((r) => /^invalid rows [\d.]+% > 5\.00%$/.test(r))).toBe(true);
+          expect(
+            refused.reasons.some((r) =>
+              /^invalid rows [\d.]+% > 5\.00% \(quarantined rows in this run: missing_item_id 200\)$/.test(r),
+            ),
+          ).toBe(true);
           expect(pointerAfterRefusal).toBeUndefined();
           expect(allowed.published).toBe(true);
           const share = refused.invalidEvents / (refused.invalidEvents + refused.events);
@@ -409,7 +413,9 @@ describe('whole runs over bad input', { timeout: RUN_TIMEOUT_MS }, () => {
         const summary = await daily(dir, local, date);
 
         expect(summary.published).toBe(false);
-        expect(summary.reasons).toContain('2 event files unusable (see the slice quarantine files)');
+        expect(summary.reasons.join('\n')).toMatch(
+          /^2 event files unusable \(unreadable_file 2\); each file and why: \S*quarantine\S*$/m,
+        );
         expect(await local.store.getPointer()).toBeUndefined();
         const lookup = await handleLookup(local.store, { userId: 'u0' }, { pointerCacheMs: 0 });
         expect(lookup.statusCode).toBe(404);

@@ -13,7 +13,8 @@ Public API (stable; the training code imports it):
     read_events_with_report(root, start=None, end=None, now_ms=None) -> (Table, QuarantineReport)
     quarantine_report(root, start=None, end=None, now_ms=None) -> QuarantineReport
     read_event_day(root, date, now_ms=None) -> (Table, QuarantineReport)
-    list_event_days(root) -> list[str]
+    list_event_days(root) -> list[str]                       days with at least one data file
+    list_event_day(root, date) -> DayListing                 data files, ignored files (why), marker
     read_items(root) -> (item_ids: list[str], vectors: np.ndarray float32 [N, E])
     positive_mask(table) -> np.ndarray[bool]                 save, or click/closeup >= 10 s
 """
@@ -82,6 +83,7 @@ class QuarantineReport:
     rows_by_day: dict[str, int] = field(default_factory=dict)
     valid_by_day: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (key, reason): in a day folder, not read
 
     @property
     def quarantined(self) -> int:
@@ -93,6 +95,7 @@ class QuarantineReport:
         self.rows_by_day.update(other.rows_by_day)
         self.valid_by_day.update(other.valid_by_day)
         self.files.extend(other.files)
+        self.ignored.extend(other.ignored)
 
 
 def day_start_ms(date: str) -> int:
@@ -100,24 +103,82 @@ def day_start_ms(date: str) -> int:
     return int(_dt.datetime(d.year, d.month, d.day, tzinfo=_dt.timezone.utc).timestamp()) * 1000
 
 
-def list_event_days(root: str) -> list[str]:
-    """Days that have an ``events/dt=.../`` folder with at least one parquet file, sorted."""
+COMPLETION_MARKER = "_SUCCESS"
+_STORE_TEMP_PREFIX = ".pf-tmp-"  # src/storage/keys.ts TEMP_PREFIX
+_IN_PROGRESS = re.compile(r"\.(inprogress|tmp|_copying_)$", re.IGNORECASE)
+_DAY_KEY = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})/(.+)$")
+
+
+def classify_day_file_name(name: str) -> str:
+    """``data``, ``marker`` or the reason a name in a day folder is ignored (docs/data.md).
+
+    Same rules as src/events/day-files.ts: hidden, in_progress, not_parquet, subfolder.
+    """
+    if "/" in name:
+        return "subfolder"
+    if name == COMPLETION_MARKER:
+        return "marker"
+    if _IN_PROGRESS.search(name):
+        return "in_progress"
+    if name.startswith(".") or name.startswith("_"):
+        return "hidden"
+    return "data" if name.lower().endswith(".parquet") else "not_parquet"
+
+
+@dataclass
+class DayListing:
+    """One day folder: data files (full paths, key order), ignored keys with reasons, marker."""
+
+    date: str
+    files: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    marker: bool = False
+
+
+def _real_day(date: str) -> bool:
+    try:
+        _dt.date.fromisoformat(date)
+        return True
+    except ValueError:
+        return False
+
+
+def list_events(root: str) -> tuple[dict[str, DayListing], list[tuple[str, str]]]:
+    """Every object under ``events/``: day listings by date, and keys outside any day folder.
+
+    Keys are '/'-separated relative to ``root`` (as the TypeScript store lists them).
+    """
     base = os.path.join(root, "events")
-    if not os.path.isdir(base):
-        return []
-    days = []
-    for name in os.listdir(base):
-        m = _DAY_DIR.match(name)
-        if m and any(f.endswith(".parquet") for f in os.listdir(os.path.join(base, name))):
-            days.append(m.group(1))
-    return sorted(days)
+    keys: list[str] = []
+    for folder, _dirs, names in os.walk(base):
+        rel = os.path.relpath(folder, base).replace(os.sep, "/")
+        # The TypeScript local store's own temporary files are never listed.
+        keys.extend(n if rel == "." else f"{rel}/{n}" for n in names if not n.startswith(_STORE_TEMP_PREFIX))
+    days: dict[str, DayListing] = {}
+    outside: list[tuple[str, str]] = []
+    for key in sorted(keys, key=lambda k: k.encode("utf-8")):
+        m = _DAY_KEY.match(key)
+        if not m or not _real_day(m.group(1)):
+            outside.append((f"events/{key}", "not_a_day_folder"))
+            continue
+        day = days.setdefault(m.group(1), DayListing(m.group(1)))
+        kind = classify_day_file_name(m.group(2))
+        if kind == "data":
+            day.files.append(os.path.join(base, *key.split("/")))
+        elif kind == "marker":
+            day.marker = True
+        else:
+            day.ignored.append((f"events/{key}", kind))
+    return dict(sorted(days.items())), outside
 
 
-def _event_files(root: str, date: str) -> list[str]:
-    folder = os.path.join(root, "events", f"dt={date}")
-    if not os.path.isdir(folder):
-        return []
-    return [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".parquet")]
+def list_event_day(root: str, date: str) -> DayListing:
+    return list_events(root)[0].get(date, DayListing(date))
+
+
+def list_event_days(root: str) -> list[str]:
+    """Days whose ``events/dt=.../`` folder holds at least one data file, sorted."""
+    return [date for date, day in list_events(root)[0].items() if day.files]
 
 
 def _read_parquet(path: str) -> pa.Table:
@@ -246,7 +307,9 @@ def read_event_day(root: str, date: str, now_ms: int | None = None) -> tuple[pa.
     report = QuarantineReport()
     valid_parts: list[pa.Table] = []
     rows = 0
-    for path in _event_files(root, date):
+    listing = list_event_day(root, date)
+    report.ignored.extend(listing.ignored)
+    for path in listing.files:
         table, reason = _validate_file(path, date, now)
         rows += table.num_rows
         report.files.append(path)
@@ -301,7 +364,8 @@ def quarantine_report(
 def read_items(root: str) -> tuple[list[str], np.ndarray]:
     """All ``items/*.parquet`` (name order): item ids and their vectors, float32 [N, E]."""
     folder = os.path.join(root, "items")
-    files = sorted(f for f in os.listdir(folder) if f.endswith(".parquet")) if os.path.isdir(folder) else []
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    files = sorted((f for f in names if classify_day_file_name(f) == "data"), key=lambda f: f.encode("utf-8"))
     ids: list[str] = []
     blocks: list[np.ndarray] = []
     for name in files:

@@ -122,6 +122,37 @@ def model_version(cfg: ModelConfig, onnx_path: Path) -> str:
     return f"pf-{cfg.layers}x{cfg.hidden}-{sha256_file(onnx_path)[:8]}"
 
 
+VERSION_COVERS = "contents"  # manifest "versionCovers": the version hashes every file (TS: modelContentDigest)
+
+
+def content_digest(directory: Path, version: str) -> str:
+    """SHA-256 over ``name NUL sha256(bytes) LF`` for every file of the directory in name order
+    (dotfiles excepted), manifest.json with its modelVersion value blanked: a changed manifest or
+    item table gets a new version, and src/inference/model-dir.ts refuses one that does not."""
+    total = hashlib.sha256()
+    for path in sorted((p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: p.name.encode("utf-8")):
+        if path.name == "manifest.json":
+            text = path.read_text().replace(f'"modelVersion": {json.dumps(version)}', '"modelVersion": ""', 1)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        else:
+            digest = sha256_file(path)
+        total.update(f"{path.name}\0{digest}\n".encode("utf-8"))
+    return total.hexdigest()
+
+
+def seal_version(directory: Path, cfg: ModelConfig) -> str:
+    """Names the directory's version after its contents and writes it into manifest.json."""
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["modelVersion"] = ""
+    manifest["versionCovers"] = VERSION_COVERS
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    version = f"pf-{cfg.layers}x{cfg.hidden}-{content_digest(directory, '')[:8]}"
+    path.write_text(path.read_text().replace('"modelVersion": ""', f'"modelVersion": {json.dumps(version)}', 1))
+    return version
+
+
 def write_item_embeddings(path: Path, ids: list[str], emb: np.ndarray) -> None:
     d = emb.shape[1]
     values = pa.array(np.ascontiguousarray(emb, dtype=np.float32).ravel(), pa.float32())
@@ -222,6 +253,8 @@ def export_model_dir(
         command, data, vocab,
     )
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest["modelVersion"] = seal_version(tmp, mcfg)
+    manifest["versionCovers"] = VERSION_COVERS
     if out.exists():
         old = out.with_name(out.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -285,10 +318,9 @@ def reexport_model_dir(path: Path | str) -> str:
             stale.unlink(missing_ok=True)
     export_graphs(loaded.model, path)
     manifest = loaded.manifest
-    manifest["modelVersion"] = model_version(loaded.model.cfg, path / ONNX_FILE)
     manifest["files"] = {**manifest.get("files", {}), "onnx": ONNX_FILE, "onnxCpu": CPU_ONNX_FILE}
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest["modelVersion"]
+    return seal_version(path, loaded.model.cfg)
 
 
 def main(argv: list[str] | None = None) -> None:

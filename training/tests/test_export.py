@@ -172,3 +172,24 @@ def test_unknown_attention_export_is_refused():
 
     with pytest.raises(ValueError, match="attention export 'fused'"):
         ExportWrapper(PinnerFormer(CFG), attention="fused")
+
+
+def test_version_covers_every_file_of_the_directory(tiny, tmp_path):
+    from pinnerformer.export import content_digest
+    from pinnerformer.train import train_model
+
+    ds, fcfg, mcfg, _ = tiny
+    tcfg = TrainConfig(steps=1, batch_size=4, random_negatives=16)
+    model, stats = train_model(ds.store, ds.train_users, ds.eval_cutoff_ms, mcfg, tcfg, fcfg.max_length, progress=False)
+    out = tmp_path / "sealed"
+    manifest = export_model_dir(out, model, ds, fcfg, mcfg, tcfg, stats, {}, command="test")
+    version = manifest["modelVersion"]
+    assert manifest["versionCovers"] == "contents"
+    assert version.endswith(content_digest(out, version)[:8])
+    # a changed manifest or item table no longer matches the version it carries
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text.replace('"maxLength": 32', '"maxLength": 64'))
+    assert not version.endswith(content_digest(out, version)[:8])
+    (out / "manifest.json").write_text(text)
+    (out / "item_embeddings.parquet").write_bytes((out / "item_embeddings.parquet").read_bytes() + b"\0")
+    assert not version.endswith(content_digest(out, version)[:8])
