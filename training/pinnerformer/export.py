@@ -164,6 +164,15 @@ def write_item_embeddings(path: Path, ids: list[str], emb: np.ndarray) -> None:
     )
 
 
+def item_table_coverage(ds) -> float:
+    """The share of training events whose item has a vector in the item table (corpus indices below
+    the table's length): the daily gate refuses a day whose table covers far fewer of its events."""
+    idx = ds.store.item_index
+    if len(idx) == 0:
+        return 0.0
+    return round(float(np.mean((idx >= 0) & (idx < len(ds.items)))), 6)
+
+
 def build_manifest(
     version: str,
     fcfg: FeatureConfig,
@@ -252,6 +261,8 @@ def export_model_dir(
         version, fcfg, mcfg, ds.positives, tcfg, {**stats, "evalPercent": eval_percent}, ds.fingerprint, metrics,
         command, data, vocab,
     )
+    if mcfg.item_vector > 0:
+        manifest["items"]["trainingCoverage"] = item_table_coverage(ds)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     manifest["modelVersion"] = seal_version(tmp, mcfg)
     manifest["versionCovers"] = VERSION_COVERS

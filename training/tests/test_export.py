@@ -86,6 +86,11 @@ def test_model_directory_round_trip(tiny, tmp_path):
     assert manifest["dims"] == {"embedding": 8, "hidden": 16, "layers": 2, "heads": 2, "maxLength": 32, "itemVector": 8}
     assert manifest["vocab"]["action"] == ["view", "closeup", "click", "save"]
     assert len(manifest["features"]["relPeriodsSec"]) == 32 and manifest["items"]["idVocabulary"] is None
+    # the item table's coverage of the training events, which the daily gate compares a day against
+    idx = ds.store.item_index
+    expected = float(np.mean((idx >= 0) & (idx < len(ds.items))))
+    assert 0 < manifest["items"]["trainingCoverage"] <= 1
+    assert abs(manifest["items"]["trainingCoverage"] - expected) < 1e-6
     assert manifest["dataFingerprint"] == "test" and manifest["seed"] == 0
     # item embeddings = the item tower, one row per item
     table = pq.read_table(out / "item_embeddings.parquet")
