@@ -133,7 +133,7 @@ class FusedCausalSelfAttention(nn.Module):
         self.qkv = attn.qkv
         self.out = attn.out
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, L, H]
+    def forward(self, x: Tensor, attention: str | None = None) -> Tensor:  # [B, L, H]; `attention`: the block's mode, unused
         weight = self.qkv.weight.t().contiguous()  # [H, 3H]: the Attention op's layout
         return self.out(_FusedAttentionOp.apply(x, weight, self.qkv.bias, self.heads))
 
