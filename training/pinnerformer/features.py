@@ -197,6 +197,19 @@ class EventStore:
         lo, hi = self.offsets[user], self.offsets[user + 1]
         return int(lo + np.searchsorted(self.ts[lo:hi], cutoff_ms, side="left"))
 
+    def positives_between(self, user: int, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's distinct positive corpus items in [start_ms, end_ms) and the time of each one's
+        first positive; None when the user has no event before start_ms (no embedding) or no such positive."""
+        a = self.end_before(user, start_ms)
+        if a == int(self.offsets[user]):
+            return None
+        ev = np.arange(a, self.end_before(user, end_ms))
+        ev = ev[self.positive[ev] & (self.item_index[ev] >= 0)]
+        if len(ev) == 0:
+            return None
+        items, first = np.unique(self.item_index[ev], return_index=True)
+        return items, self.ts[ev[first]]
+
     def window(self, user: int, end: int, max_length: int) -> tuple[int, int]:
         """The kept events [start, end) of a sequence ending (exclusive) at `end`."""
         lo = int(self.offsets[user])

@@ -64,19 +64,13 @@ class EvalSet:
         self.cutoff_ms = int(cutoffs.max()) if len(cutoffs) else 0
         users, positives, first_ts, cuts = [], [], [], []
         for u, cut, window_end in zip(eval_users, cutoffs, ends):
-            lo = int(store.offsets[u])
-            a = store.end_before(int(u), int(cut))
-            if a == lo:
-                continue  # no history before t: no embedding
-            b = store.end_before(int(u), int(window_end))
-            ev = np.arange(a, b)
-            ev = ev[store.positive[ev] & (store.item_index[ev] >= 0)]
-            if len(ev) == 0:
-                continue
-            items, first = np.unique(store.item_index[ev], return_index=True)
+            found = store.positives_between(int(u), int(cut), int(window_end))
+            if found is None:
+                continue  # no history before the cutoff (no embedding), or no positive in the window
+            items, first = found
             users.append(int(u))
             positives.append(items)
-            first_ts.append(store.ts[ev[first]])
+            first_ts.append(first)
             cuts.append(int(cut))
         self.cutoffs = np.asarray(cuts, dtype=np.int64)  # per scored user
         self.users = np.asarray(users, dtype=np.int64)

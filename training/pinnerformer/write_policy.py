@@ -114,17 +114,13 @@ def measure(steps: int) -> dict:
     # evaluation: each user's positive items in [t, t + 14 d), with the day of their first positive action
     eval_rows, positives, first_day = [], [], []
     for u in users:
-        a, b = store.end_before(int(u), t), store.end_before(int(u), t + EVAL_DAYS * DAY_MS)
-        if a == int(store.offsets[u]):
+        found = store.positives_between(int(u), t, t + EVAL_DAYS * DAY_MS)
+        if found is None:
             continue
-        ev = np.arange(a, b)
-        ev = ev[store.positive[ev] & (store.item_index[ev] >= 0)]
-        if len(ev) == 0:
-            continue
-        items, first = np.unique(store.item_index[ev], return_index=True)
+        items, first = found
         eval_rows.append(int(u))
         positives.append(items)
-        first_day.append(((store.ts[ev[first]] - t) // DAY_MS).astype(np.int64))
+        first_day.append(((first - t) // DAY_MS).astype(np.int64))
     eval_rows_a = np.asarray(eval_rows)
     out: dict = {
         "data": {**DATA.to_json(), "users": int(n_users), "days": EVAL_DAYS, "eval_users": len(eval_rows)},
