@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { objectByteSource } from '../src/events/read-events.ts';
 import { dayStartMs, EVENT_SCHEMA, type Event } from '../src/events/schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
@@ -17,6 +17,7 @@ import {
   encodeParquet,
   parquetRowGroups,
 } from '../src/io/parquet.ts';
+import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { deployModel } from '../src/pipeline/model.ts';
 import { partitionSlice } from '../src/pipeline/partition.ts';
 import { plan } from '../src/pipeline/plan.ts';
@@ -113,7 +114,10 @@ describe('ranged reads', () => {
 describe('a file larger than a slice', () => {
   it('is cut into row-group pieces; the pieces route every row once and number quarantined rows in the file', async () => {
     // Prepare: one 6000-row file in 12 row groups (two bad rows), one small file
-    const env: PipelineEnv = { objects: store, embeddings: undefined as never };
+    // plan starts from the newest published day, so it reads the version registry (empty here)
+    const local = await openLocalEmbeddings({});
+    onTestFinished(() => local.close());
+    const env: PipelineEnv = { objects: store, embeddings: local.store };
     await deployModel(env, fixtureModel('tiny'));
     const events: Event[] = Array.from({ length: 6000 }, (_, i) => ({
       userId: `u${i % 97}`,

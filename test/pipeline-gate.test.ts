@@ -69,6 +69,8 @@ describe('publish gate: each check at its boundary (mutation testing found these
       driftUsers: 8,
       meanCosine: 0.8,
       invalidShare: 10 / 1100,
+      worstDayInvalidShare: 10 / 1100, // one event day here: the whole run's share
+      unknownItemShare: 0,
       badFiles: 0,
     });
   });
@@ -147,8 +149,8 @@ describe('publish gate: each check at its boundary (mutation testing found these
   it('refuses unreadable files and files missing a column alike', () => {
     const files = (reason: string) =>
       evaluateGate(run, [slice({ invalidByReason: { [reason]: 2, bad_action: 5 } })], healthy()).reasons;
-    expect(files('unreadable_file')).toEqual(['2 event files unusable (see the slice quarantine files)']);
-    expect(files('missing_column')).toEqual(['2 event files unusable (see the slice quarantine files)']);
+    expect(files('unreadable_file')).toEqual(['2 event files unusable (unreadable_file 2)']);
+    expect(files('missing_column')).toEqual(['2 event files unusable (missing_column 2)']);
   });
 });
 
