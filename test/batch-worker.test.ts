@@ -216,7 +216,10 @@ describe('several partitions per child (lanes)', () => {
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     dataDir = await syntheticDataDir(90, 3, DAY0);
     const objects = new LocalObjectStore(dataDir);
-    const env: PipelineEnv = { objects, embeddings: undefined as never };
+    // plan starts from the newest published day, so it reads a version registry (empty here)
+    const registry = await openLocalEmbeddings({});
+    tables.push(registry);
+    const env: PipelineEnv = { objects, embeddings: registry.store };
     await deployModel(env, fixtureModel('tiny'));
     const run = await plan(env, { date: RUN_DAY, modelVersion: MV, partitions: 3, backfill: true });
     for (const slice of run.slices) await partitionSlice(env, { date: RUN_DAY, modelVersion: MV, slice: slice.index });
