@@ -3,7 +3,7 @@ import base from './vitest.config.ts';
 
 // `make check`: the inner loop. Every suite except those that start the CLI end to end, train a
 // model, bundle, or run the reliability trials; `make test` (and CI) runs those too.
-export const SLOW_SUITES = [
+const SLOW_SUITES = [
   'test/reliability/**',
   'test/e2e-daily.test.ts',
   'test/cross-language.test.ts',

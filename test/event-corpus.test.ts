@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertDayComplete, classifyEventObjects, listEventDay, MissingMarkerError } from '../src/events/day-files.ts';
 import { listEventDays, objectByteSource, readEventDay, readEventRows } from '../src/events/read-events.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import { fromPythonRows } from './events-helpers.ts';
 
 interface ExpectedDay {
   files: string[];
@@ -39,17 +40,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function asEventRows(rows: Record<string, unknown>[]) {
-  return rows.map((r) => ({
-    userId: r.user_id,
-    itemId: r.item_id,
-    action: r.action,
-    surface: r.surface,
-    ts: r.ts,
-    durationMs: r.duration_ms,
-  }));
-}
-
 describe('the odd-file corpus, read by the TypeScript readers', () => {
   it('lists each day folder as the contract says: data files, ignored files with reasons, marker', async () => {
     // Act
@@ -71,7 +61,7 @@ describe('the odd-file corpus, read by the TypeScript readers', () => {
       // Act
       const result = await readEventDay(store, date, { nowMs: expected.now_ms });
       // Assess
-      expect(result.valid).toEqual(asEventRows(day.rows));
+      expect(result.valid).toEqual(fromPythonRows(day.rows));
       expect(result.counts).toEqual({});
       expect(result.files).toEqual(day.files);
       expect(result.ignored.map((f) => [f.key, f.reason])).toEqual(day.ignored);
@@ -83,7 +73,7 @@ describe('the odd-file corpus, read by the TypeScript readers', () => {
     const day = expected.days['2026-03-01']!;
     const key = day.files.find((f) => f.endsWith('row-groups-gzip.parquet'))!;
     const size = (await store.list(key))[0]!.size;
-    const all = asEventRows(day.rows).filter((r) => String(r.itemId).startsWith('i-groups-'));
+    const all = fromPythonRows(day.rows).filter((r) => String(r.itemId).startsWith('i-groups-'));
     // Act
     const piece = await readEventRows(objectByteSource(store, key, size), [2, 4], {
       date: '2026-03-01',

@@ -11,6 +11,7 @@ import { QUARANTINE_REASONS } from '../src/events/validate.ts';
 import { DailyEventWriter, encodeEvents } from '../src/events/write-events.ts';
 import { encodeParquet } from '../src/io/parquet.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import { fromPythonRows } from './events-helpers.ts';
 
 const DATE = '2026-03-10';
 const DAY = dayStartMs(DATE);
@@ -208,16 +209,7 @@ print(json.dumps({"counts": report.counts, "rows": table.to_pylist()}))
     // Assess
     expect(ts.counts).toEqual({ ...Object.fromEntries(Object.keys(badRows).map((r) => [r, 1])), wrong_column_type: 1 });
     expect(py.counts).toEqual(ts.counts);
-    expect(
-      py.rows.map((r: Record<string, unknown>) => ({
-        userId: r.user_id,
-        itemId: r.item_id,
-        action: r.action,
-        surface: r.surface,
-        ts: r.ts,
-        durationMs: r.duration_ms,
-      })),
-    ).toEqual(ts.valid);
+    expect(fromPythonRows(py.rows)).toEqual(ts.valid);
   });
 });
 
