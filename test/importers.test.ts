@@ -63,6 +63,29 @@ describe('movielens importer', () => {
     });
   }
 
+  it('reads ratings.csv columns by header name: extra, reordered columns and a trailing comma', async () => {
+    // Prepare
+    const dir = tempDir();
+    const input = join(dir, 'ratings.csv');
+    writeFileSync(input, `timestamp,movieId,userId,rating,tag,\r\n${T1},242,196,4.5,funny,\r\n${T2},302,186,3,,\r\n`);
+    // Act
+    const summary = await importMovieLens(input, { out: join(dir, 'out') });
+    const events = await readAll(join(dir, 'out'));
+    // Assess
+    expect(summary.rejected).toEqual({});
+    expect(events.map((e) => [e.userId, e.itemId, e.action, e.ts])).toEqual([
+      ['196', '242', 'save', T1 * 1000],
+      ['186', '302', 'closeup', T2 * 1000],
+    ]);
+  });
+
+  it('refuses a ratings.csv header without the four columns, naming the missing one', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'ratings.csv');
+    writeFileSync(input, `userId,movieId,score,timestamp\n196,242,4.5,${T1}\n`);
+    await expect(importMovieLens(input, { out: join(dir, 'out') })).rejects.toThrow(/lacks rating/);
+  });
+
   it('rejects malformed lines and bad ratings into a quarantine file', async () => {
     // Prepare
     const dir = tempDir();
@@ -132,6 +155,35 @@ describe('events-csv importer', () => {
       ['992329', '248676', 'view', null, ms + 86_400_000],
     ]);
     expect(summary.rejected).toEqual({ unknown_action: 1, missing_user_id: 1, malformed_line: 1 });
+  });
+
+  it('maps the eCommerce behavior layout: date-time text, cart, purchase, remove_from_cart', async () => {
+    // Prepare
+    const dir = tempDir();
+    const input = join(dir, '2019-Oct.csv');
+    writeFileSync(
+      input,
+      [
+        'event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session',
+        '2019-10-01 00:00:00 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde',
+        '2019-10-01 00:00:05 UTC,cart,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde',
+        '2019-10-01 00:01:00 UTC,remove_from_cart,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde',
+        '2019-10-01T02:00:00+02:00,purchase,3900821,2053013552326770905,appliances.water_heater,aqua,33.20,554748717,9333dfbd',
+        'yesterday,view,1,2,,,1.0,3,4',
+      ].join('\n'),
+    );
+    // Act
+    const summary = await importEventsCsv(input, { out: join(dir, 'out') });
+    const events = await readAll(join(dir, 'out'));
+    // Assess
+    const t = Date.UTC(2019, 9, 1);
+    expect(events.map((e) => [e.userId, e.itemId, e.action, e.durationMs, e.ts])).toEqual([
+      ['541312140', '44600062', 'view', null, t],
+      ['541312140', '44600062', 'click', 10_000, t + 5000],
+      ['541312140', '44600062', 'hide', null, t + 60_000],
+      ['554748717', '3900821', 'save', null, t],
+    ]);
+    expect(summary.rejected).toEqual({ malformed_line: 1 });
   });
 
   it('reads canonical column names with surface and duration, and second timestamps', async () => {

@@ -6,9 +6,12 @@
  *   commas, quotes ("") and line breaks; a stray quote inside a field is kept as text; a record
  *   the parser cannot read (a quote never closed) is quarantined as `malformed_line` with its
  *   raw text.
- * Timestamps below 1e11 are unix seconds, others epoch milliseconds.
- * Events: view -> view, addtocart -> click (10 s, a positive), transaction -> save; the
- * canonical actions (view, closeup, click, save, hide) pass through.
+ * The Kaggle "eCommerce behavior" layout (`event_time,event_type,product_id,...,user_id,
+ * user_session`) is read too: event_time | event_type | product_id are aliases.
+ * Timestamps below 1e11 are unix seconds, others epoch milliseconds; a date-time text
+ * (`2019-10-01 00:00:00 UTC`, ISO 8601) is read as UTC unless it names an offset.
+ * Events: view -> view, addtocart | cart -> click (10 s, a positive), transaction | purchase ->
+ * save, remove_from_cart -> hide; the canonical actions (view, closeup, click, save, hide) pass through.
  */
 import { type CsvError, parse } from 'csv-parse';
 import { ValidationError } from '../util/errors.ts';
@@ -20,18 +23,24 @@ export const EVENT_MAPPING: Readonly<Record<string, { action: string; durationMs
   view: { action: 'view', durationMs: null },
   addtocart: { action: 'click', durationMs: 10_000 },
   transaction: { action: 'save', durationMs: null },
+  cart: { action: 'click', durationMs: 10_000 },
+  purchase: { action: 'save', durationMs: null },
+  remove_from_cart: { action: 'hide', durationMs: null },
 };
 
 const ALIASES: Readonly<Record<string, string>> = {
   ts: 'ts',
   timestamp: 'ts',
+  event_time: 'ts',
   user_id: 'user_id',
   visitorid: 'user_id',
   userid: 'user_id',
   item_id: 'item_id',
   itemid: 'item_id',
+  product_id: 'item_id',
   action: 'action',
   event: 'action',
+  event_type: 'action',
   surface: 'surface',
   duration_ms: 'duration_ms',
 };
@@ -72,10 +81,8 @@ export function parseEventRecord(fields: readonly string[], layout: CsvLayout): 
   };
   const tsText = get('ts');
   const durationText = get('duration_ms');
-  if ((tsText !== null && !/^-?\d+$/.test(tsText)) || (durationText !== null && !/^-?\d+$/.test(durationText))) {
-    return undefined;
-  }
-  const raw = tsText === null ? null : Number(tsText);
+  const raw = tsText === null ? null : parseTimestamp(tsText);
+  if (Number.isNaN(raw) || (durationText !== null && !/^-?\d+$/.test(durationText))) return undefined;
   const event = get('action');
   const mapped = event === null ? undefined : EVENT_MAPPING[event.toLowerCase()];
   return {
@@ -86,6 +93,19 @@ export function parseEventRecord(fields: readonly string[], layout: CsvLayout): 
     ts: raw === null ? null : Math.abs(raw) < 1e11 ? raw * 1000 : raw,
     duration_ms: durationText !== null ? Number(durationText) : (mapped?.durationMs ?? null),
   };
+}
+
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(UTC|Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** An integer timestamp as written (seconds or ms, decided by the caller), or a date-time text as
+ * epoch ms (UTC unless it names an offset); NaN for anything else. */
+export function parseTimestamp(text: string): number {
+  if (/^-?\d+$/.test(text)) return Number(text);
+  const m = DATE_TIME.exec(text);
+  if (m === null) return Number.NaN;
+  const zone = m[3] === undefined || /^(utc|z)$/i.test(m[3]) ? 'Z' : m[3].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
+  return Number.isFinite(ms) ? ms : Number.NaN;
 }
 
 export async function importEventsCsv(
