@@ -33,7 +33,7 @@ from .synthetic import REPO, SyntheticSpec, ensure_synthetic
 from .train import train_model
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
-MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32)
+MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32, dropout=0.1)
 # Learned item-id embeddings next to the frozen vectors: the synthetic vectors carry topic but not
 # popularity or identity, and without ids every model sits near the popularity baseline
 # (measured: R@10 0.090 without, 0.161 with, at 200 steps; popular 0.087).
@@ -49,6 +49,8 @@ RUNS: dict[str, dict] = {
     "next_action": {"objective": "next_action"},
     "sasrec": {"objective": "sasrec"},
     "all_action": {"objective": "all_action"},
+    "dense_all_action_next": {"next_positive_share": 0.5},
+    "dense_all_action_events": {"next_event_share": 1.0},
     "neg_random_logq": {"negatives": "random"},
     "neg_random_no_logq": {"negatives": "random", "logq": False},
     "neg_in_batch_logq": {"negatives": "in_batch"},
@@ -58,7 +60,7 @@ RUNS: dict[str, dict] = {
 SAME_AS = {"neg_mixed_logq": "dense_all_action"}  # identical configuration, reported under both names
 FREQUENCY_RUNS = ("sasrec", "dense_all_action")
 ORDER = [
-    "next_action", "sasrec", "all_action", "dense_all_action",
+    "next_action", "sasrec", "all_action", "dense_all_action", "dense_all_action_next", "dense_all_action_events",
     "neg_random_no_logq", "neg_random_logq", "neg_in_batch_no_logq", "neg_in_batch_logq",
     "neg_mixed_no_logq", "neg_mixed_logq", "baseline_popular", "baseline_mean_item",
 ]
@@ -72,7 +74,8 @@ PAPER_FREQUENCY = {"sasrec": (0.198, 0.216, 0.251), "dense_all_action": (0.229, 
 
 
 BASELINE_NAMES = ["baseline_popular", "baseline_recent_popular", "baseline_cooccurrence", "baseline_mean_item"]
-OBJECTIVE_NAMES = ["next_action", "sasrec", "all_action", "dense_all_action"]
+OBJECTIVE_NAMES = ["next_action", "sasrec", "all_action", "dense_all_action", "dense_all_action_next",
+                   "dense_all_action_events"]
 PROTOCOLS = ("time", "leave_last_out")
 METRICS = ("recall_at_10", "hr_at_10", "ndcg_at_10", "p90_coverage_at_10")
 
@@ -85,15 +88,15 @@ def load(args: argparse.Namespace, protocol: str) -> Dataset:
     fcfg = FeatureConfig(max_length=MODEL.max_length)
     root = Path(args.data) if args.data else ensure_synthetic(replace(DATA, users=args.users))
     split = Split(protocol=protocol, eval_percent=args.eval_percent or (EVAL_PERCENT if protocol == "time" else 100),
-                  eval_days=args.eval_days, max_eval_users=args.max_eval_users)
+                  eval_days=args.eval_days, max_eval_users=args.max_eval_users, validation=args.eval_every > 0)
     return load_dataset(root, fcfg, eval_percent=split.eval_percent, id_vocab=ID_VOCAB, split=split,
                         min_item_count=args.min_item_count, hash_buckets=args.hash_buckets, with_items=not args.no_items)
 
 
-def model_for(ds: Dataset) -> ModelConfig:
+def model_for(ds: Dataset, model: ModelConfig = MODEL) -> ModelConfig:
     vocab = ds.store.vocab
     item_dim = ds.items.dim if len(ds.items) else 0
-    return replace(MODEL, item_vector=item_dim, id_vocab_size=len(vocab.ids) if vocab else 0,
+    return replace(model, item_vector=item_dim, id_vocab_size=len(vocab.ids) if vocab else 0,
                    hash_buckets=vocab.hash_buckets if vocab else 0, id_dim=MODEL.id_dim if item_dim else MODEL.embedding)
 
 
@@ -106,29 +109,33 @@ def run_all(args: argparse.Namespace) -> dict:
     if unknown:
         raise SystemExit(f"unknown configurations {unknown}; choose from {list(RUNS)}")
     protocols = args.protocols.split(",")
-    base = replace(BASE, steps=args.steps, device=args.device)
+    base = replace(BASE, steps=args.steps, device=args.device, eval_every=args.eval_every, patience=args.patience)
+    model = replace(MODEL, dropout=args.dropout)
     settings = {"data": args.data or replace(DATA, users=args.users).to_json(), "no_items": args.no_items,
-                "model": to_jsonable(MODEL), "train": to_jsonable(base), "runs": RUNS, "eval_percent": args.eval_percent,
+                "model": to_jsonable(model), "train": to_jsonable(base), "runs": RUNS, "eval_percent": args.eval_percent,
                 "eval_days": args.eval_days, "min_item_count": args.min_item_count, "hash_buckets": args.hash_buckets}
-    state_path = REPO / "training" / "runs" / "ablation-state.json"
+    state_path = Path(args.state)
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if state.get("key") != settings_key(settings):
+        if args.report_only:
+            raise SystemExit(f"{state_path} holds runs of other settings: nothing to report")
         state = {"key": settings_key(settings), "runs": {}}
+    seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     report: dict = {"protocols": {}, "settings": settings, "seeds": args.seeds}
     for protocol in protocols:
         ds = load(args, protocol)
-        mcfg = model_for(ds)
+        mcfg = model_for(ds, model)
         fcfg = FeatureConfig(max_length=MODEL.max_length)
         print(f"[{protocol}] data {ds.info}: {len(ds.train_users)} training users, {len(ds.test.users)} scored",
               file=sys.stderr)
         runs = state["runs"]
         bkey = f"{protocol}/baselines"
-        if bkey not in runs:
+        if bkey not in runs and not args.report_only:
             runs[bkey] = baselines_for(ds)
         for name in configs:
-            for seed in range(args.seeds):
+            for seed in seeds:
                 key = f"{protocol}/{name}/{seed}"
-                if key in runs:
+                if key in runs or args.report_only:
                     continue
                 frequency = protocol == "time" and name in FREQUENCY_RUNS
                 tcfg = replace(base, seed=seed, **RUNS[name])
@@ -137,7 +144,9 @@ def run_all(args: argparse.Namespace) -> dict:
                 state_path.write_text(json.dumps(state, indent=1))
                 print(f"{key}: recall@10 {runs[key]['recall_at_10']:.4f}", file=sys.stderr)
         state_path.write_text(json.dumps(state, indent=1))
-        report["protocols"][protocol] = summarize(runs, protocol, configs, args.seeds, ds)
+        report["protocols"][protocol] = summarize(runs, protocol, configs, ds)
+    report["seeds"] = max((r.get("seeds", 1) for sec in report["protocols"].values() for n, r in sec["rows"].items()
+                           if not n.startswith("baseline")), default=0)
     (out / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(out / "ablation.md", report)
     write_chart(out / "ablation.png", report)
@@ -146,24 +155,32 @@ def run_all(args: argparse.Namespace) -> dict:
 
 def run_one(ds: Dataset, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConfig, frequency: bool, desc: str) -> dict:
     label_end = ds.label_end_ms if ds.label_end_ms is not None else ds.eval_cutoff_ms
-    model, stats = train_model(ds.store, ds.train_users, label_end, mcfg, tcfg, fcfg.max_length, desc=desc)
+    validate = None
+    if tcfg.eval_every and ds.validation is not None and len(ds.validation.users):
+        def validate(model) -> float:  # noqa: ANN001
+            return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
+    model, stats = train_model(ds.store, ds.train_users, label_end, mcfg, tcfg, fcfg.max_length, desc=desc,
+                               validate=validate)
     t0 = time.time()
     metrics = evaluate_model(model, ds, fcfg, frequency=frequency)
-    metrics.update(train_seconds=stats["seconds"], eval_seconds=round(time.time() - t0, 1),
-                   final_loss=stats["final_loss"], temperature=stats["temperature"])
+    metrics.update(train_seconds=stats["seconds"], eval_seconds=round(time.time() - t0, 1), steps=stats["steps"],
+                   best_step=stats.get("best_step"), final_loss=stats["final_loss"], temperature=stats["temperature"])
     return metrics
 
 
-def summarize(runs: dict, protocol: str, configs: list[str], seeds: int, ds: Dataset) -> dict:
-    """Per configuration: each metric's mean and standard deviation over seeds, and the mean
-    standard error over users; baselines are deterministic (one run)."""
+def summarize(runs: dict, protocol: str, configs: list[str], ds: Dataset) -> dict:
+    """Per configuration: each metric's mean and standard deviation over the seeds run, and the
+    mean standard error over users; baselines are deterministic (one run)."""
     rows: dict = {}
     for name, m in runs[f"{protocol}/baselines"].items():
         rows[name] = {**{k: m[k] for k in METRICS}, **{f"{k}_stderr": m.get(f"{k}_stderr", 0.0) for k in METRICS[:3]},
                       "seeds": 1, "users": m["users"], "index_size": m["index_size"]}
     frequency: dict = {}
     for name in configs:
-        per_seed = [runs[f"{protocol}/{name}/{s}"] for s in range(seeds)]
+        per_seed = [v for k, v in sorted(runs.items()) if k.startswith(f"{protocol}/{name}/")]
+        if not per_seed:
+            continue
+        seeds = len(per_seed)
         row: dict = {"seeds": seeds, "users": per_seed[0]["users"], "index_size": per_seed[0]["index_size"]}
         for k in METRICS:
             values = np.array([m[k] for m in per_seed])
@@ -239,8 +256,10 @@ def write_markdown(path: Path, report: dict) -> None:
         "",
         "Generated by `make ablation` (training/pinnerformer/ablation.py); measured numbers.",
         f"Data: {data}{', ids only (item table dropped)' if st['no_items'] else ''}. "
-        f"Model: {m['layers']} layers, H={m['hidden']}, D={m['embedding']}, M={m['max_length']}; "
-        f"{t['steps']} steps of {t['batch_size']} sequences on {t['device']}, K={t['horizon_days']} d, "
+        f"Model: {m['layers']} layers, H={m['hidden']}, D={m['embedding']}, M={m['max_length']}; " +
+        (f"up to {t['steps']} steps (validation every {t['eval_every']}, best weights kept, stop after {t['patience']} "
+         f"without improvement)" if t.get("eval_every") else f"{t['steps']} steps") +
+        f" of {t['batch_size']} sequences on {t['device']}, dropout {m.get('dropout', 0.0)}, K={t['horizon_days']} d, "
         f"{t['random_negatives']} random negatives; {report['seeds']} seed(s) per configuration.",
         "Cells: mean ± standard deviation over seeds (standard error over users, mean over seeds). "
         "Protocols and metric definitions: docs/model.md.",
@@ -320,6 +339,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-eval-users", type=int, default=20_000)
     p.add_argument("--min-item-count", type=int, default=1, help="events an item needs for its own id embedding")
     p.add_argument("--hash-buckets", type=int, default=0, help="shared id embeddings for the other ids")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="validate every N steps and stop early as `pinnerformer.train` does (0: exactly --steps)")
+    p.add_argument("--patience", type=int, default=3, help="with --eval-every: validations without improvement")
+    p.add_argument("--dropout", type=float, default=MODEL.dropout)
+    p.add_argument("--seed-list", default=None, help="comma-separated seeds to run (default 0..seeds-1)")
+    p.add_argument("--state", default=str(REPO / "training" / "runs" / "ablation-state.json"),
+                   help="resumable state file (runs done so far)")
+    p.add_argument("--report-only", action="store_true", help="write the report from the state file, train nothing")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()

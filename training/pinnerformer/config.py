@@ -84,6 +84,12 @@ class TrainConfig:
     horizon_days: int = 28  # K: the future window positives come from
     all_action_positives: int = 32  # all_action: positives sampled per user
     dense_positions: int = 32  # dense_all_action: positions sampled per sequence
+    # dense_all_action: share of each position's weight on its next positive (the rest on a random
+    # positive of its K-day window); 0 is the paper's loss
+    next_positive_share: float = 0.0
+    # dense_all_action: weight of an extra pair per position whose target is the next event of any
+    # action (views included); 0 is the paper's loss (positives only)
+    next_event_share: float = 0.0
     sasrec_positions: int = 0  # sasrec: cap positions per sequence (0 = every position)
     max_in_batch: int = 4096  # in-batch candidates kept (paper: up to 5000)
     random_negatives: int = 1024  # uniform corpus negatives per batch (paper: 8192)

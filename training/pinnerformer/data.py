@@ -8,6 +8,7 @@ user's label end (dataset.py), and only corpus items can be labels. Per objectiv
   sasrec            every position -> the next positive after it
   all_action        the last position -> up to 32 positives sampled from (cutoff, cutoff + K]
   dense_all_action  up to P sampled positions -> one random positive from their own next K days
+                    (with `next_positive_share` > 0, also the position's next positive, weighted by it)
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class ExampleSampler:
         cand = self.pos_idx[lo:hi]
         return cand[self.store.ts[cand] < ts_bound]
 
-    def _example(self, user: int) -> tuple[tuple[int, int], int, list[int], list[int]] | None:
-        """(span, cutoff, query positions (local), positive event indices) or None."""
+    def _example(self, user: int) -> tuple[tuple[int, int], int, list[int], list[int], list[float]] | None:
+        """(span, cutoff, query positions (local), positive event indices, pair weights) or None."""
         s, cfg, rng = self.store, self.cfg, self.rng
         lo, hi = int(s.offsets[user]), int(s.offsets[user + 1])
         label_end = int(self.label_end[user])
@@ -87,6 +88,7 @@ class ExampleSampler:
         obj = cfg.objective
         queries: list[int] = []
         positives: list[int] = []
+        weights: list[float] = []
         if obj in ("next_action", "all_action"):
             cands = self._positives(end, hi, min(cutoff + self.horizon_ms, label_end))
             if len(cands) == 0:
@@ -121,13 +123,24 @@ class ExampleSampler:
             locs = np.flatnonzero(counts > 0)
             if len(locs) > cfg.dense_positions:
                 locs = np.sort(rng.choice(locs, size=cfg.dense_positions, replace=False))
+            share, event_share = cfg.next_positive_share, cfg.next_event_share
             for i in locs:
                 j = int(rng.integers(a[i], b[i]))
                 queries.append(int(i))
                 positives.append(int(self.pos_idx[j]))
+                weights.append(1.0 - share)
+                if share > 0:  # the position's next positive as well: weight on the near future
+                    queries.append(int(i))
+                    positives.append(int(self.pos_idx[a[i]]))
+                    weights.append(share)
+                nxt = int(positions[i]) + 1
+                if event_share > 0 and nxt < hi and s.ts[nxt] < label_end and s.item_index[nxt] >= 0:
+                    queries.append(int(i))  # the next engagement of any action: more item-id signal
+                    positives.append(nxt)
+                    weights.append(event_share)
         if not queries:
             return None
-        return (start, end), cutoff, queries, positives
+        return (start, end), cutoff, queries, positives, weights or [1.0] * len(queries)
 
     def _examples(self, count: int) -> list:
         out, tries = [], 0
@@ -155,14 +168,15 @@ class ExampleSampler:
 
     def _batch(self, examples: list) -> Batch:
         spans, cutoffs, q_row, q_pos, pos_ev, weight = [], [], [], [], [], []
-        for span, cutoff, queries, positives in examples:
+        for span, cutoff, queries, positives, pair_weights in examples:
             row = len(spans)
             spans.append(span)
             cutoffs.append(cutoff)
             q_row += [row] * len(queries)
             q_pos += queries
             pos_ev += positives
-            weight += [1.0 / len(queries)] * len(queries)
+            total = sum(pair_weights)
+            weight += [w / total for w in pair_weights]
         inputs = featurize(self.store, spans, np.asarray(cutoffs, dtype=np.int64))
         return Batch(
             inputs=inputs,

@@ -252,7 +252,11 @@ def save_checkpoint(path: Path, model, opt, freq, rng, step, losses, seconds, po
     os.replace(tmp, path)
 
 
-def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout: float | None = None) -> None:
+NEXT_EVENT_SHARE = 1.0  # `python -m pinnerformer.train`'s default; TrainConfig keeps the paper's loss
+
+
+def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout: float | None = None,
+                   next_event_share: float | None = None) -> None:
     d, m = TrainConfig(), ModelConfig()
     p.add_argument("--objective", default=d.objective, choices=["next_action", "sasrec", "all_action", "dense_all_action"])
     p.add_argument("--negatives", default=d.negatives, choices=["random", "in_batch", "mixed"])
@@ -263,6 +267,12 @@ def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--horizon-days", type=int, default=d.horizon_days)
     p.add_argument("--random-negatives", type=int, default=d.random_negatives)
+    p.add_argument("--next-positive-share", type=float, default=d.next_positive_share,
+                   help="dense_all_action: weight of each position's next positive beside its random one")
+    p.add_argument("--next-event-share", type=float,
+                   default=d.next_event_share if next_event_share is None else next_event_share,
+                   help="dense_all_action: weight of a pair whose target is the position's next event of any "
+                        "action (0: the paper's positives-only loss)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda or auto")
     p.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast on CUDA")
@@ -289,7 +299,7 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
         objective=args.objective, negatives=args.negatives, logq=not args.no_logq, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, horizon_days=args.horizon_days,
         random_negatives=args.random_negatives, seed=args.seed, device=args.device, bf16=not args.no_bf16,
-        threads=args.threads,
+        threads=args.threads, next_positive_share=args.next_positive_share, next_event_share=args.next_event_share,
     )
     return fcfg, mcfg, tcfg
 
@@ -319,7 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=200, help="validate every N steps (0: no validation, train --steps)")
     p.add_argument("--patience", type=int, default=5, help="stop after N validations without improvement")
     add_split_args(p, default_protocol=None)
-    add_train_args(p, steps=20_000, dropout=0.1)
+    # Learning item ids from scratch needs more signal than the positives alone: the next event of any
+    # action as an extra target per position (reports/ablation.md, "Objective variants").
+    add_train_args(p, steps=20_000, dropout=0.1, next_event_share=NEXT_EVENT_SHARE)
     args = p.parse_args(argv)
     fcfg = FeatureConfig(max_length=args.max_length)
     auto = args.protocol is None
