@@ -18,6 +18,7 @@ import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
+import { defaultOverlap } from '../src/pipeline/overlap.ts';
 import type { WorkerConfig } from '../src/pipeline/stage-worker.ts';
 import type { ExecutionProvider, PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
 import { WorkerPool } from '../src/pipeline/worker-pool.ts';
@@ -102,7 +103,7 @@ export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: num
     objects: settings.objectStoreUri,
     ...conditionalPutsFor(settings.objectStoreUri),
     store,
-    writerThread: true,
+    overlap: defaultOverlap(settings.executionProvider),
   };
   const pool = new WorkerPool(lanes, config, (message) => env.log?.(message));
   const threads =

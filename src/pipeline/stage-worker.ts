@@ -10,6 +10,7 @@ import { openStoreFromConfig, type StoreThreadConfig } from '../embeddings/store
 import { type OpenObjectStoreOptions, openObjectStore } from '../storage/open-object-store.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
 import { prewarmOutput } from './embed-writer.ts';
+import { type EmbedOverlap, outputOffThread } from './overlap.ts';
 import { type PartitionSliceInput, partitionSlice } from './partition.ts';
 import { type SerializedError, serializeError } from './thread-errors.ts';
 import type { PipelineEnv } from './types.ts';
@@ -21,8 +22,8 @@ export interface WorkerConfig {
   readonly conditionalPuts?: OpenObjectStoreOptions['conditionalPuts'];
   /** The table, as the parent's store describes itself (DynamoEmbeddingStore.threadConfig()). */
   readonly store: StoreThreadConfig;
-  /** Start the embed stage's writer thread at boot (the runner passes writerThread to embed tasks alike). */
-  readonly writerThread?: boolean;
+  /** The overlap its embed tasks use (./overlap.ts): a writer thread starts at boot when the output leaves the thread. */
+  readonly overlap?: EmbedOverlap;
 }
 
 export type WorkerTask =
@@ -46,7 +47,7 @@ const env: PipelineEnv = {
   log: (message) => port.postMessage({ log: message } satisfies WorkerReply),
 };
 // The embed stage's writer thread boots while this worker runs the partition stage.
-if (config.writerThread) prewarmOutput(env.embeddings);
+if (config.overlap !== undefined && outputOffThread(config.overlap)) prewarmOutput(env.embeddings);
 
 port.on('message', async (task: WorkerTask) => {
   try {

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { overlapOfTask, partitionsPerThread } from './overlap.ts';
 import type { WorkerConfig, WorkerReply, WorkerTask } from './stage-worker.ts';
 import { reviveError } from './thread-errors.ts';
 
@@ -6,16 +7,16 @@ type Task = Exclude<WorkerTask, { kind: 'close' }>;
 type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
 /**
- * The worker for the next task, or -1 when none has room: the least busy one below its limit (one
- * slice at a time; up to embedTasksPerWorker embed tasks, and only once every embed task it holds
+ * The stage thread for the next task, or -1 when none has room: the least busy one below its limit
+ * (one slice at a time; up to `partitions` embed tasks, and only once every embed task it holds
  * has started inference).
  */
 export function chooseWorker(
   workers: readonly { readonly active: number; readonly loading: number }[],
   embed: boolean,
-  embedTasksPerWorker: number,
+  partitions: number,
 ): number {
-  const limit = embed ? Math.max(1, embedTasksPerWorker) : 1;
+  const limit = embed ? Math.max(1, partitions) : 1;
   let slot = -1;
   workers.forEach((w, i) => {
     const room = w.active < limit && (!embed || w.loading === 0);
@@ -25,9 +26,10 @@ export function chooseWorker(
 }
 
 /**
- * A fixed pool of stage workers (worker threads); tasks queue and run on the least busy worker with
- * room (one slice at a time, up to embedTasksPerWorker partitions). A worker that dies (uncaught
- * error, exit) fails its tasks with an Error and is replaced, so a run never hangs on a lost task.
+ * A fixed pool of stage threads (worker threads); tasks queue and run on the least busy thread with
+ * room (one slice at a time; embed tasks as many as the task's overlap allows, partitionsPerThread
+ * in ./overlap.ts). A thread that dies (uncaught error, exit) fails its tasks with an Error and is
+ * replaced, so a run never hangs on a lost task.
  */
 export class WorkerPool {
   private readonly workers: { worker: Worker; active: number; loading: number }[] = [];
@@ -41,14 +43,6 @@ export class WorkerPool {
 
   /** Where workers' progress lines go; a caller reusing the pool across runs may swap it. */
   public log: ((message: string) => void) | undefined;
-
-  /**
-   * Embed tasks one worker runs at once; default 1. With inference on an inference thread, more let
-   * one partition read and merge while others' batches run and their snapshots are written. A
-   * worker takes a new one only once every embed task it holds has started inference, so that its
-   * partitions do not all read at the same time and leave inference idle. Set per run.
-   */
-  public embedTasksPerWorker = 1;
 
   public constructor(
     size: number,
@@ -126,7 +120,10 @@ export class WorkerPool {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const embed = next.body.kind === 'embed';
-      const slot = chooseWorker(this.workers, embed, this.embedTasksPerWorker);
+      // A thread takes a second partition only once every one it holds has started inference, so
+      // that its partitions do not all read at the same time and leave inference idle.
+      const perThread = next.body.kind === 'embed' ? partitionsPerThread(overlapOfTask(next.body.input)) : 1;
+      const slot = chooseWorker(this.workers, embed, perThread);
       if (slot < 0) return; // tasks start in queue order: the head waits for room
       this.queue.shift();
       const id = this.nextId++;
