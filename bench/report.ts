@@ -502,7 +502,7 @@ function pipeliningSection(p: BenchReport['pipelining']): string[] {
       ]),
     ),
     '',
-    `Mean embed stage: serial ${p.meanEmbedSeconds.serial} s, pipelined ${p.meanEmbedSeconds.pipelined} s (pipelined / serial ${p.meanEmbedSeconds.ratio}×). On these 2 cores every core already runs inference or I/O, so overlap cannot shorten the stage: pipelining raises the busy share but not the CPU share, and adds threads that contend. The runner therefore pipelines only where cores are to spare or a GPU runs inference (\`coresToSpare\`, src/pipeline/local-runner.ts); the Batch container's CUDA path always does.`,
+    `Mean embed stage: serial ${p.meanEmbedSeconds.serial} s, pipelined ${p.meanEmbedSeconds.pipelined} s (pipelined / serial ${p.meanEmbedSeconds.ratio}×). On these 2 cores every core already runs inference or I/O, so overlap cannot shorten the stage: pipelining raises the busy share but not the CPU share, and adds threads that contend. The runner therefore pipelines only where cores are to spare or a GPU runs inference (\`localOverlap\`, src/pipeline/overlap.ts); the Batch container's CUDA path always does.`,
     '',
   ];
   if (p.profile) {

@@ -247,51 +247,68 @@ export async function embedPartition(
     watch.lap('merge');
     hooks.onInference?.();
     const embedded = await embedAndWrite(embedder, merged, sink, watch);
-    const { output, kept, encodedSeconds } = await writeSnapshots(env, run, partition, merged, sink, policy, watch);
+    const snapshots = await writeSnapshots(env, run, partition, merged, sink, policy, watch);
     const threaded = inferenceOffThread(overlap);
-    const seconds = watch.seconds;
-    const result: PartitionResult = {
-      partition,
-      date: run.date,
-      modelVersion: run.modelVersion,
-      users: merged.columns.userIds.length,
-      activeUsers: merged.activeUsers,
-      embeddedUsers: merged.selected.length,
-      workEvents: inputs.workEvents,
-      // `wait` only means something beside an inference thread
-      secondsByStep: threaded
-        ? { ...seconds }
-        : Object.fromEntries(Object.entries(seconds).filter(([k]) => k !== 'wait')),
-      writeStats: {
-        items: output.writeStats.items,
-        requests: output.writeStats.requests,
-        retries: output.writeStats.retries,
-        throttles: output.writeStats.throttles,
-        ...(policy === undefined ? {} : { kept }),
-      },
-      tokens: embedded.tokens,
-      itemInputs: inputs.itemInputs,
-      inference: {
-        threaded,
-        ...(Number.isFinite(embedded.inferCpuSeconds) ? { cpuSeconds: embedded.inferCpuSeconds } : {}),
-      },
-      stats: output.stats,
-    };
+    const result = partitionResultOf({ run, partition, inputs, merged, embedded, snapshots, policy, threaded, watch });
     await env.objects.put(
       layout.partitionResult(run.modelVersion, run.date, partition, run.attempt),
       `${JSON.stringify(result, null, 2)}\n`,
     );
-    const total = Object.entries(seconds).reduce((a, [k, v]) => (threaded && k === 'infer' ? a : a + v), 0);
+    const total = Object.entries(watch.seconds).reduce((a, [k, v]) => (threaded && k === 'infer' ? a : a + v), 0);
     env.log?.(
       `partition ${partition}: ${result.users} users, ${result.embeddedUsers} embedded (${result.activeUsers} active) in ${total.toFixed(1)}s` +
-        ` (infer ${seconds.infer.toFixed(1)}s; sequence snapshot ${encodedSeconds.toFixed(1)}s here, embedding snapshot ` +
-        `${output.seconds.embeddingSnapshot.toFixed(1)}s ${sink.threaded ? 'on the writer thread' : 'inline'})`,
+        ` (infer ${watch.seconds.infer.toFixed(1)}s; sequence snapshot ${snapshots.encodedSeconds.toFixed(1)}s here, embedding snapshot ` +
+        `${snapshots.output.seconds.embeddingSnapshot.toFixed(1)}s ${sink.threaded ? 'on the writer thread' : 'inline'})`,
     );
     return result;
   } catch (error) {
     sink.abort();
     throw error;
   }
+}
+
+/** The partition result (written last: it marks the partition done) from what the steps reported. */
+function partitionResultOf(parts: {
+  readonly run: RunManifest;
+  readonly partition: number;
+  readonly inputs: PartitionInputs;
+  readonly merged: MergedPartition;
+  readonly embedded: Awaited<ReturnType<typeof embedAndWrite>>;
+  readonly snapshots: Awaited<ReturnType<typeof writeSnapshots>>;
+  readonly policy: WritePolicy | undefined;
+  readonly threaded: boolean;
+  readonly watch: EmbedStopwatch;
+}): PartitionResult {
+  const { run, merged, embedded, threaded } = parts;
+  const { output, kept } = parts.snapshots;
+  const seconds = parts.watch.seconds;
+  return {
+    partition: parts.partition,
+    date: run.date,
+    modelVersion: run.modelVersion,
+    users: merged.columns.userIds.length,
+    activeUsers: merged.activeUsers,
+    embeddedUsers: merged.selected.length,
+    workEvents: parts.inputs.workEvents,
+    // `wait` only means something beside an inference thread
+    secondsByStep: threaded
+      ? { ...seconds }
+      : Object.fromEntries(Object.entries(seconds).filter(([k]) => k !== 'wait')),
+    writeStats: {
+      items: output.writeStats.items,
+      requests: output.writeStats.requests,
+      retries: output.writeStats.retries,
+      throttles: output.writeStats.throttles,
+      ...(parts.policy === undefined ? {} : { kept }),
+    },
+    tokens: embedded.tokens,
+    itemInputs: parts.inputs.itemInputs,
+    inference: {
+      threaded,
+      ...(Number.isFinite(embedded.inferCpuSeconds) ? { cpuSeconds: embedded.inferCpuSeconds } : {}),
+    },
+    stats: output.stats,
+  };
 }
 
 /**
