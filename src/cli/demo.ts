@@ -8,17 +8,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { formatSummary } from '../cli/daily.ts';
-import { dateString, intString, parseFlags } from '../cli/local-env.ts';
 import { PARTITIONS } from '../contract/run-contract.ts';
 import { addDays } from '../events/schema.ts';
 import { openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { decodeItemIndex, nearestItems } from '../lookup/recommend.ts';
+import { layout } from '../pipeline/layout.ts';
+import { createStagePool, runDaily } from '../pipeline/local-runner.ts';
+import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../pipeline/snapshots.ts';
+import type { DailySummary } from '../pipeline/types.ts';
 import { generateDataset } from '../synth/generate.ts';
-import { layout } from './layout.ts';
-import { createStagePool, runDaily } from './local-runner.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from './snapshots.ts';
-import type { DailySummary } from './types.ts';
+import { formatSummary } from './daily.ts';
+import { dateString, intString, parseFlags } from './local-env.ts';
 
 const demoFlags = z.object({
   data: z.string().min(1).default('.pinnerformer'),
@@ -67,7 +67,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const generatedAt = performance.now();
   const dates = [addDays(flags.start, flags.days - 2), addDays(flags.start, flags.days - 1)];
   const local = await openLocalEmbeddings({ dataDir });
-  // One pool for both days: the workers keep the model session and the item table loaded.
+  // One pool for both days: its stage threads keep the model session and the item table loaded.
   const pool = createStagePool(dataDir, local);
   try {
     const summaries: DailySummary[] = [];
