@@ -14,7 +14,7 @@ import { featureSpecFromManifest } from '../src/features/spec.ts';
 import { type EmbeddedBatch, OnnxEmbedder } from '../src/inference/embedder.ts';
 import { readModelDirectory } from '../src/inference/model-dir.ts';
 import { ThreadBatchSession } from '../src/inference/thread-session.ts';
-import { chooseWorker } from '../src/pipeline/worker-pool.ts';
+import { chooseStageThread } from '../src/pipeline/stage-thread-pool.ts';
 import { ModelError } from '../src/util/errors.ts';
 import { fixtureModel } from './pipeline-helpers.ts';
 
@@ -121,7 +121,7 @@ describe('inference thread', () => {
   });
 });
 
-describe('stage worker pool: which worker takes the next task', () => {
+describe('stage thread pool: which stage thread takes the next task', () => {
   it('puts embed tasks on the least busy worker, two at most, once its others have started inference', () => {
     // Prepare: [workers as active/loading, embed task?, embed tasks per worker, the worker expected]
     const w = (active: number, loading: number) => ({ active, loading });
@@ -139,7 +139,7 @@ describe('stage worker pool: which worker takes the next task', () => {
     ];
     // Act / Assess
     for (const [workers, embed, limit, expected] of cases) {
-      expect(chooseWorker(workers, embed, limit), JSON.stringify({ workers, embed, limit })).toBe(expected);
+      expect(chooseStageThread(workers, embed, limit), JSON.stringify({ workers, embed, limit })).toBe(expected);
     }
   });
 });

@@ -13,6 +13,7 @@ import { deployModel } from './model.ts';
 import { type EmbedOverlap, inferenceOffThread, localOverlap } from './overlap.ts';
 import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
 import { publish } from './publish.ts';
+import { StageThreadPool } from './stage-thread-pool.ts';
 import { type StartedRun, startRun } from './start-run.ts';
 import type {
   DailySummary,
@@ -25,7 +26,6 @@ import type {
   RunManifest,
   SliceResult,
 } from './types.ts';
-import { WorkerPool } from './worker-pool.ts';
 
 export interface RunDailyOptions {
   /** Data directory: the object store's root (events/, items/, the run's objects), the embedded table in `<dataDir>/dynamodb`. */
@@ -78,7 +78,7 @@ export interface RunDailyOptions {
    * Stage threads kept by the caller across runs (their sessions and item tables stay loaded);
    * built with `createStagePool`. By default each run starts its own pool and closes it.
    */
-  readonly pool?: WorkerPool;
+  readonly pool?: StageThreadPool;
 }
 
 /** A stage thread pool for runDaily's `pool` option, on the given embedded table and data dir. */
@@ -87,14 +87,14 @@ export function createStagePool(
   local: LocalEmbeddings,
   workers?: number,
   overlap?: EmbedOverlap,
-): WorkerPool {
+): StageThreadPool {
   const described = local.store.threadConfig();
   if (!described) {
     throw new ValidationError('stage threads need a store that describes its connection (openLocalEmbeddings sets it)');
   }
   // stage threads write with the parent store's settings, to the endpoint the local table names
   const store = { ...described, tableName: local.tableName, connection: { endpoint: local.endpoint, local: true } };
-  return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
+  return new StageThreadPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
     objects: resolve(dataDir),
     store,
     ...(overlap === undefined ? {} : { overlap }),
@@ -147,7 +147,7 @@ async function openRun(options: RunDailyOptions, log: (message: string) => void)
 
 /** The run's stage threads and how the embed stage uses them, decided once for the run. */
 interface StageThreads {
-  readonly pool: WorkerPool;
+  readonly pool: StageThreadPool;
   /** Stage threads: each embeds with one session (EmbedStageInference.lanes). */
   readonly threads: number;
   readonly sessionThreads: number;
@@ -223,7 +223,7 @@ function planLocalRun(options: RunDailyOptions, env: PipelineEnv, started: Start
 }
 
 /** Step partition: every slice of the run, in parallel on the stage threads. */
-function runSlices(pool: WorkerPool, run: RunManifest): Promise<SliceResult[]> {
+function runSlices(pool: StageThreadPool, run: RunManifest): Promise<SliceResult[]> {
   const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
   return Promise.all(
     run.slices.map((s) =>
