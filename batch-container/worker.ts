@@ -1,7 +1,7 @@
 /**
  * Entry point of the Batch GPU container: array child i embeds partitions i·K .. i·K+K-1
  * (K = PARTITIONS_PER_JOB, default 1) of the run the state machine passes in RUN_DATE /
- * MODEL_VERSION. With K > 1 the partitions run at once on K lanes (stage worker threads, each with
+ * MODEL_VERSION. With K > 1 the partitions run at once on K lanes (stage threads, each with
  * its own session on the same GPU, inference thread and writer thread), so the container's CPU work
  * (read, merge, featurize, write) keeps pace with its GPU (docs/deploy.md). With the CUDA provider
  * it first proves the GPU is really used (a CUDA session on the deployed model with CPU fallback
@@ -18,9 +18,10 @@ import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
-import type { WorkerConfig } from '../src/pipeline/stage-worker.ts';
+import { defaultOverlap } from '../src/pipeline/overlap.ts';
+import type { StageThreadConfig } from '../src/pipeline/stage-thread.ts';
+import { StageThreadPool } from '../src/pipeline/stage-thread-pool.ts';
 import type { ExecutionProvider, PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
-import { WorkerPool } from '../src/pipeline/worker-pool.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
 import { PinnerFormerError, TransientError, ValidationError } from '../src/util/errors.ts';
 
@@ -91,20 +92,20 @@ export interface Lanes {
 }
 
 /**
- * K lanes on stage worker threads (src/pipeline/worker-pool.ts), each opening the same object
+ * K lanes on stage threads (src/pipeline/stage-thread-pool.ts), each opening the same object
  * store and table as `env` from their descriptions. With the CPU provider the cores are shared out
  * between the lanes' onnxruntime threads.
  */
 export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: number): Lanes {
   const store = threadConfigOf(env.embeddings);
   if (!store) throw new ValidationError('the embedding store cannot be described for lane threads');
-  const config: WorkerConfig = {
+  const config: StageThreadConfig = {
     objects: settings.objectStoreUri,
     ...conditionalPutsFor(settings.objectStoreUri),
     store,
-    writerThread: true,
+    overlap: defaultOverlap(settings.executionProvider),
   };
-  const pool = new WorkerPool(lanes, config, (message) => env.log?.(message));
+  const pool = new StageThreadPool(lanes, config, (message) => env.log?.(message));
   const threads =
     settings.executionProvider === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / lanes)) : undefined;
   return {

@@ -7,9 +7,13 @@
  *     the Batch container's runWorker (CPU provider) on a day the daily run already planned and
  *     partitioned, into a fresh in-memory table: serial = one child per partition, one after
  *     another; lanes = one child embedding them all at once.
- * PINNERFORMER_PIPELINED=0|1 sets the runner's pipelining (default: its own choice). stageEndMicros
+ * PINNERFORMER_PIPELINED=0|1 sets the runner's pipelining (default: its own choice). The daily run
+ * gets the bench's inference profiler (bench/thread-cpu.mjs: each session.run's CPU time, in the
+ * summary's inference.cpuSeconds); the product measures none itself. stageEndMicros
  * holds when each stage ended on process.hrtime's clock (µs), the clock of --cpu-prof's samples.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { runWorker, type WorkerSettings } from '../batch-container/worker.ts';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
@@ -41,6 +45,8 @@ if (mode === 'generate') {
     ...(workers ? { workers: Number(workers) } : {}),
     ...(threads ? { threads: Number(threads) } : {}),
     ...(process.env.PINNERFORMER_PIPELINED ? { pipelined: process.env.PINNERFORMER_PIPELINED === '1' } : {}),
+    // from the repository root (the bench's working directory): the bundled child has no sources beside it
+    profiler: pathToFileURL(resolve('bench/thread-cpu.mjs')).href,
     log: (message) => process.stderr.write(`${message}\n`),
     onStage: (stage) => {
       stageEndMicros[stage] = Number(process.hrtime.bigint() / 1000n);

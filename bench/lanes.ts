@@ -2,7 +2,7 @@
  * Section 2d: a Batch child's lanes. The Batch container's own entry (batch-container/worker.ts
  * runWorker, CPU provider) embeds partitions of the steady day the daily benchmark already ran:
  * one child per partition, one after another (the container before lanes), against one child
- * embedding them all at once on lanes (each a stage worker thread with its own session and writer
+ * embedding them all at once on lanes (each a stage thread with its own session and writer
  * thread), alternating. Every run writes into a fresh in-memory table and rewrites the day's
  * snapshots with the same bytes. On the GPU the lanes' point is to run a partition's CPU work on
  * more cores beside one GPU; here inference is CPU work too, so both shapes use every core.

@@ -464,7 +464,7 @@ function lanesSection(l: BenchReport['lanes']): string[] {
   return [
     "### A Batch child's lanes",
     '',
-    `The Batch container's entry (batch-container/worker.ts \`runWorker\`, CPU provider) embeds partitions ${l.partitions.join(', ')} of the ${l.users}-user steady day (${l.date}, ${l.embeddedUsers} users embedded), each run into a fresh in-memory table, alternating: **serial** = one child per partition, one after another (a partition in the calling thread, onnxruntime on all ${l.cores} cores, writer thread), **lanes** = one child embedding them at once (\`PARTITIONS_PER_JOB\`; a stage worker thread per partition with its own session, ${Math.max(1, Math.floor(l.cores / l.partitions.length))} onnxruntime thread(s) and writer thread). Each shape starts two ways: **bundle** = one ES module per entry and per thread (bin/build.ts), as the container's image and \`make demo\` run them; **tsx** = from the TypeScript sources through tsx, as the container ran before it was bundled. Seconds and CPU are the whole process's from its start (module loading and the lanes' start-up included).`,
+    `The Batch container's entry (batch-container/worker.ts \`runWorker\`, CPU provider) embeds partitions ${l.partitions.join(', ')} of the ${l.users}-user steady day (${l.date}, ${l.embeddedUsers} users embedded), each run into a fresh in-memory table, alternating: **serial** = one child per partition, one after another (a partition in the calling thread, onnxruntime on all ${l.cores} cores, writer thread), **lanes** = one child embedding them at once (\`PARTITIONS_PER_JOB\`; a stage thread per partition with its own session, ${Math.max(1, Math.floor(l.cores / l.partitions.length))} onnxruntime thread(s) and writer thread). Each shape starts two ways: **bundle** = one ES module per entry and per thread (bin/build.ts), as the container's image and \`make demo\` run them; **tsx** = from the TypeScript sources through tsx, as the container ran before it was bundled. Seconds and CPU are the whole process's from its start (module loading and the lanes' start-up included).`,
     '',
     table(
       ['start', 'shape', 'seconds', 'CPU s', 'CPU ms per embedded user', 'peak RSS MiB'],
@@ -502,7 +502,7 @@ function pipeliningSection(p: BenchReport['pipelining']): string[] {
       ]),
     ),
     '',
-    `Mean embed stage: serial ${p.meanEmbedSeconds.serial} s, pipelined ${p.meanEmbedSeconds.pipelined} s (pipelined / serial ${p.meanEmbedSeconds.ratio}×). On these 2 cores every core already runs inference or I/O, so overlap cannot shorten the stage: pipelining raises the busy share but not the CPU share, and adds threads that contend. The runner therefore pipelines only where cores are to spare or a GPU runs inference (\`coresToSpare\`, src/pipeline/local-runner.ts); the Batch container's CUDA path always does.`,
+    `Mean embed stage: serial ${p.meanEmbedSeconds.serial} s, pipelined ${p.meanEmbedSeconds.pipelined} s (pipelined / serial ${p.meanEmbedSeconds.ratio}×). On these 2 cores every core already runs inference or I/O, so overlap cannot shorten the stage: pipelining raises the busy share but not the CPU share, and adds threads that contend. The runner therefore pipelines only where cores are to spare or a GPU runs inference (\`localOverlap\`, src/pipeline/overlap.ts); the Batch container's CUDA path always does.`,
     '',
   ];
   if (p.profile) {

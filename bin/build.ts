@@ -15,7 +15,7 @@ import { build } from 'esbuild';
 
 /** Worker-thread entries, by the file name the spawning module's URL names (see the modules). */
 export const THREAD_ENTRIES: Readonly<Record<string, string>> = {
-  'stage-worker': 'src/pipeline/stage-worker.ts',
+  'stage-thread': 'src/pipeline/stage-thread.ts',
   'inference-thread': 'src/inference/inference-thread.ts',
   'embed-writer-thread': 'src/pipeline/embed-writer-thread.ts',
 };

@@ -1,19 +1,19 @@
 /**
- * Step 1 of the daily run (state machine task PlanRun). Resolves the run request (date = the day
- * it names: given, the completion marker's, or the UTC day before the scheduled time; model = the
- * current pointer's unless given; a model that differs from the pointer's forces a backfill, as
- * docs/versioning.md requires), takes the run lock (owner: the execution name), runs the plan
- * stage, writes the slice list the Distributed Map reads and answers the small PlannedRun.
+ * Step 1 of the daily run (state machine task PlanRun). Starts the run with startRun
+ * (src/pipeline/start-run.ts: date, model, forced backfill, the run lock owned by the execution
+ * name), runs the plan stage, writes the slice list the Distributed Map reads and answers the
+ * small PlannedRun.
  * A day without events fails with EventsMissingError, which the state machine retries for the
  * configured data wait.
  */
 import type { Context } from 'aws-lambda';
-import { type PlannedRun, PlanTaskSchema, runDateOf, type SliceTask } from '../src/contract/messages.ts';
+import { type PlannedRun, PlanTaskSchema, type SliceTask } from '../src/contract/messages.ts';
 import { arraySizeOf, BATCH_ARRAY_SIZE, parseWith, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { plan } from '../src/pipeline/plan.ts';
+import { startRun } from '../src/pipeline/start-run.ts';
 import type { RunManifest } from '../src/pipeline/types.ts';
-import { NotFoundError, ValidationError } from '../src/util/errors.ts';
+import { ValidationError } from '../src/util/errors.ts';
 import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
@@ -28,21 +28,14 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       );
     }
     const env = await pipelineEnv(settings, true);
-    const date = runDateOf(request);
-    const pointer = await env.embeddings.getPointer();
-    const modelVersion = request.modelVersion ?? pointer?.modelVersion;
-    if (!modelVersion) {
-      throw new NotFoundError(
-        'no model to run: nothing is published yet. Deploy a model first: `pinnerformer aws deploy-model DIR` (it starts the first backfill)',
-      );
-    }
-    const modelChanged = pointer !== undefined && pointer.modelVersion !== modelVersion;
-    const backfill = request.backfill === true || modelChanged || pointer === undefined;
+    // One run per version at a time: a second execution stops in startRun with ConflictError (no
+    // retry). The state machine releases the lock when the run ends, succeeded or not.
+    const { date, modelVersion, backfill, modelChanged } = await startRun(env.embeddings, {
+      request,
+      owner: execution,
+      leaseMs: settings.RUN_LOCK_LEASE_MS,
+    });
     logger.appendKeys({ date, modelVersion, execution });
-    // One run per version at a time: a second execution stops here with ConflictError (no retry).
-    // The state machine releases the lock when the run ends, succeeded or not; a retry of this
-    // step by the same execution takes its own lock again.
-    await env.embeddings.acquireRunLock({ modelVersion, date }, execution, settings.RUN_LOCK_LEASE_MS);
     const manifest = await plan(env, {
       date,
       modelVersion,

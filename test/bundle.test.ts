@@ -31,7 +31,7 @@ describe('make build', () => {
     // each spawning module names its thread as `./<name>.mjs` next to itself
     for (const [name, source] of Object.entries(THREAD_ENTRIES)) {
       const spawner = {
-        'stage-worker': 'worker-pool',
+        'stage-thread': 'stage-thread-pool',
         'inference-thread': 'thread-session',
         'embed-writer-thread': 'embed-writer',
       }[name]!;

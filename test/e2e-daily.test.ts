@@ -3,7 +3,8 @@
  * the local runner (worker threads, a temp-dir object store, real dynalite).
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
@@ -17,6 +18,8 @@ import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from '
 const [D1, D2, D3] = ['2026-10-02', '2026-10-03', '2026-10-04'] as const;
 const MV = fixtureModelVersion('tiny');
 const MV_B = fixtureModelVersion('tiny-b');
+/** The bench's inference profiler (src/inference/profiler.ts). */
+const BENCH_PROFILER = pathToFileURL(resolve('bench/thread-cpu.mjs')).href;
 
 let dataDir: string;
 let local: LocalEmbeddings;
@@ -156,12 +159,19 @@ describe('daily runs over three days', () => {
     const serial = await run(D2, { pipelined: false });
     const serialBytes = files.map((k) => readFileSync(join(dataDir, k)));
     const serialTable = userItems(await scanTable(local));
-    const pipelined = await run(D2, { pipelined: true });
+    const pipelined = await run(D2, { pipelined: true, profiler: BENCH_PROFILER });
     // Assess
     expect(serial.inference).toMatchObject({ lanes: 2, pipelined: false });
     expect(pipelined.inference).toMatchObject({ lanes: 2, pipelined: true });
     expect(pipelined.inference!.busyShare).toBeGreaterThan(0);
     expect(pipelined.inference!.busyShare).toBeLessThanOrEqual(1);
+    // CPU only with a profiler (on the inference threads here), in time and (Linux) in CPU
+    expect(serial.inference!.cpuShare).toBeUndefined();
+    if (process.platform === 'linux') {
+      // a tiny model's runs may add up to less than one 10 ms tick of CPU
+      expect(pipelined.inference!.cpuShare).toBeGreaterThanOrEqual(0);
+      expect(pipelined.inference!.cpuShare).toBeLessThanOrEqual(1);
+    }
     expect(pipelined.embeddedUsers).toBe(serial.embeddedUsers);
     files.forEach((k, i) => {
       expect(readFileSync(join(dataDir, k)).equals(serialBytes[i]!), k).toBe(true);

@@ -4,7 +4,8 @@
  */
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Featurizer } from '../src/features/featurize.ts';
 import { ItemTable } from '../src/features/item-table.ts';
@@ -13,9 +14,12 @@ import { featureSpecFromManifest } from '../src/features/spec.ts';
 import { type EmbeddedBatch, OnnxEmbedder } from '../src/inference/embedder.ts';
 import { readModelDirectory } from '../src/inference/model-dir.ts';
 import { ThreadBatchSession } from '../src/inference/thread-session.ts';
-import { chooseWorker } from '../src/pipeline/worker-pool.ts';
+import { chooseStageThread } from '../src/pipeline/stage-thread-pool.ts';
 import { ModelError } from '../src/util/errors.ts';
 import { fixtureModel } from './pipeline-helpers.ts';
+
+/** The bench's inference profiler (src/inference/profiler.ts): each session.run's CPU time on its thread. */
+const BENCH_PROFILER = pathToFileURL(resolve('bench/thread-cpu.mjs')).href;
 
 const items = ItemTable.empty(32);
 const cutoff = 1_790_100_000_000;
@@ -46,7 +50,12 @@ describe('inference thread', () => {
     const model = readModelDirectory(fixtureModel('tiny'));
     const sequences = Array.from({ length: 23 }, (_, i) => sequence(1 + ((i * 7) % 16), i));
     const local = await OnnxEmbedder.open(model, items, { threads: 1, maxBatchSize: 3 });
-    const threaded = await OnnxEmbedder.open(model, items, { threads: 1, maxBatchSize: 3, inferenceThread: true });
+    const threaded = await OnnxEmbedder.open(model, items, {
+      threads: 1,
+      maxBatchSize: 3,
+      inferenceThread: true,
+      profiler: BENCH_PROFILER,
+    });
     // Act
     const expected = await embedAll(local, sequences);
     const actual = await embedAll(threaded, sequences);
@@ -61,10 +70,12 @@ describe('inference thread', () => {
     });
     expect(expected.every((b) => b.waitSeconds === 0)).toBe(true); // nothing to wait for on one thread
     if (process.platform === 'linux') {
-      // one intra-op thread: the running thread's CPU time is the run's
+      // one intra-op thread: the running thread's CPU time, read by the caller's profiler, is the run's
       const cpu = actual.reduce((n, b) => n + b.inferCpuSeconds, 0);
       expect(Number.isFinite(cpu) && cpu >= 0).toBe(true);
     }
+    // without a profiler the product measures no CPU time
+    expect(expected.every((b) => Number.isNaN(b.inferCpuSeconds))).toBe(true);
   });
 
   it('refuses a bad model from the thread with the same ModelError as on the calling thread', async () => {
@@ -110,7 +121,7 @@ describe('inference thread', () => {
   });
 });
 
-describe('stage worker pool: which worker takes the next task', () => {
+describe('stage thread pool: which stage thread takes the next task', () => {
   it('puts embed tasks on the least busy worker, two at most, once its others have started inference', () => {
     // Prepare: [workers as active/loading, embed task?, embed tasks per worker, the worker expected]
     const w = (active: number, loading: number) => ({ active, loading });
@@ -128,7 +139,7 @@ describe('stage worker pool: which worker takes the next task', () => {
     ];
     // Act / Assess
     for (const [workers, embed, limit, expected] of cases) {
-      expect(chooseWorker(workers, embed, limit), JSON.stringify({ workers, embed, limit })).toBe(expected);
+      expect(chooseStageThread(workers, embed, limit), JSON.stringify({ workers, embed, limit })).toBe(expected);
     }
   });
 });

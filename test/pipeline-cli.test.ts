@@ -60,15 +60,12 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
       partitions: 2,
       published: true,
     });
-    // how busy inference kept the embed stage, in time and (Linux) in CPU
+    // how busy inference kept the embed stage, in time; its CPU only with a profiler, which the
+    // CLI does not pass (the bench does: test/e2e-daily.test.ts asserts the CPU share)
     expect(summary.inference).toMatchObject({ lanes: expect.any(Number), pipelined: expect.any(Boolean) });
     expect(summary.inference.busyShare).toBeGreaterThan(0);
     expect(summary.inference.busyShare).toBeLessThanOrEqual(1);
-    if (process.platform === 'linux') {
-      // a tiny model's runs may add up to less than one 10 ms tick of CPU
-      expect(summary.inference.cpuShare).toBeGreaterThanOrEqual(0);
-      expect(summary.inference.cpuShare).toBeLessThanOrEqual(1);
-    }
+    expect(summary.inference.cpuSeconds).toBeUndefined();
     expect(first.stderr).toMatch(/partitions done/);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/PUBLISHED/);

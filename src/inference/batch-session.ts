@@ -6,7 +6,7 @@
 import ort from 'onnxruntime-node';
 import type { FeatureBatch } from '../features/featurize.ts';
 import { ModelError } from '../util/errors.ts';
-import { threadCpuSeconds } from '../util/thread-cpu.ts';
+import type { BatchProfiler } from './profiler.ts';
 
 export interface InputMeta {
   readonly name: string;
@@ -19,7 +19,7 @@ export interface BatchRun {
   readonly embedding: Float32Array; // [B, D]
   /** Wall seconds of session.run. */
   readonly seconds: number;
-  /** CPU seconds of session.run (Linux, one intra-op thread: the running thread's time; NaN otherwise). */
+  /** CPU seconds of session.run, measured by the caller's profiler (./profiler.ts); NaN without one. */
   readonly cpuSeconds: number;
 }
 
@@ -73,8 +73,8 @@ export class LocalBatchSession implements BatchSession {
   public constructor(
     private readonly session: ort.InferenceSession,
     private readonly file: string,
-    /** Whether this thread's CPU time is all of a run's (one intra-op thread). */
-    private readonly cpuCounted = false,
+    /** Measures each run's CPU time where given (profilerFor: one intra-op thread only). */
+    private readonly profiler?: BatchProfiler,
   ) {}
 
   public get inputNames(): readonly string[] {
@@ -92,11 +92,12 @@ export class LocalBatchSession implements BatchSession {
   public async run(batch: FeatureBatch): Promise<BatchRun> {
     const feeds = feedsOf(batch);
     const started = performance.now();
+    const profiler = this.profiler;
     let cpu0 = Number.NaN;
     // read inside the run's own turn of the event loop (session.run defers to setImmediate)
-    if (this.cpuCounted) setImmediate(() => (cpu0 = threadCpuSeconds()));
+    if (profiler) setImmediate(() => (cpu0 = profiler.threadCpuSeconds()));
     const result = await this.session.run(feeds);
-    const cpuSeconds = this.cpuCounted ? threadCpuSeconds() - cpu0 : Number.NaN;
+    const cpuSeconds = profiler ? profiler.threadCpuSeconds() - cpu0 : Number.NaN;
     const embedding = embeddingOutput(result, this.file);
     return { embedding, seconds: (performance.now() - started) / 1000, cpuSeconds };
   }

@@ -8,6 +8,7 @@ import { ModelError } from '../util/errors.ts';
 import { type BatchSession, LocalBatchSession } from './batch-session.ts';
 import { assertFinite, isCollapsed } from './checks.ts';
 import type { ModelDirectory } from './model-dir.ts';
+import { profilerFor } from './profiler.ts';
 import { openSession, type SessionOptions } from './session.ts';
 import { ThreadBatchSession } from './thread-session.ts';
 
@@ -21,14 +22,14 @@ export interface EmbedderOptions extends SessionOptions {
    * next batch, and its caller writes the last one, while a batch runs (the embed stage turns it on).
    */
   readonly inferenceThread?: boolean;
+  /** URL of a module that measures each session.run's CPU time (./profiler.ts); default none (inferCpuSeconds NaN). */
+  readonly profiler?: string;
 }
 
 /**
- * Batch limits per provider. On the CPU small batches stay in cache: measured on the demo-size
- * model (2 x 64, M 256, 1 thread) 4096 positions per batch ran ~1.8x faster per user than 32768.
- * A GPU wants large batches to amortise launches and copies: on an H200, the paper-size model over a
- * day of heavy-tailed lengths ran 3.5x faster in bf16 with the CUDA limits than with the CPU's, and
- * within 11% of the best plan tried in both fp32 and bf16 (reports/bench.md, section 5).
+ * Batch limits per provider. On the CPU small batches stay in cache; a GPU wants large batches to
+ * amortise launches and copies. How each was chosen, with the figures: reports/bench.md, sections 1
+ * (CPU) and 5 (GPU).
  */
 export const BATCH_DEFAULTS = {
   cpu: { maxBatchSize: 64, maxTokensPerBatch: 4096 },
@@ -42,7 +43,7 @@ export interface EmbeddedBatch {
   readonly featurizeSeconds: number;
   /** Wall seconds of session.run. */
   readonly inferSeconds: number;
-  /** CPU seconds of the inference thread in session.run (NaN without an inference thread, or off Linux). */
+  /** CPU seconds of session.run, as the caller's profiler measured them (NaN without one: ./profiler.ts). */
   readonly inferCpuSeconds: number;
   /** Seconds the calling thread waited for this batch's result (0 without an inference thread: it ran it). */
   readonly waitSeconds: number;
@@ -151,7 +152,11 @@ export class OnnxEmbedder {
     const session: BatchSession =
       embeds && options.inferenceThread
         ? await ThreadBatchSession.open(onnxPath, file, options)
-        : new LocalBatchSession(await openSession(onnxPath, options), file, options.threads === 1);
+        : new LocalBatchSession(
+            await openSession(onnxPath, options),
+            file,
+            await profilerFor(options.profiler, options.threads),
+          );
     const expectedWidths: Record<string, number> = {
       item_vec: manifest.dims.itemVector,
       time_frac: timeFeatureWidth(featureSpecFromManifest(manifest)),

@@ -20,16 +20,14 @@ export function sessionOptions(options: SessionOptions): ort.InferenceSession.Se
     ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
   };
   // Idle intra-op threads sleep instead of spinning: several sessions share a machine (one per
-  // worker, next to I/O threads), and a spinning pool steals their cores. Measured with 2 threads
-  // on the shared 2-core machine (bench, same rounds): demo model +10-40% users/s, paper size +5-15%;
-  // re-checked with the Attention-op graph: spinning lost again, and it also slows whatever runs
-  // next on those cores (PyTorch in the bench's round robin fell several-fold).
+  // stage thread, next to I/O threads), and a spinning pool steals their cores and slows whatever
+  // runs next on them.
   // Denormals flush to zero: a causal softmax's masked scores come out of the exp kernel as
-  // denormal floats (~1e-45, not 0), and every later multiply on them takes a slow microcode path.
-  // Measured on the demo model (B 32, L 256, 2 threads): the attention kernel ~1.8x and the whole
-  // graph ~1.3x faster. Results change below 1.2e-38 only (cosine 1 vs without). onnxruntime sets it
-  // on the pool threads of every session, and on the calling thread for the first session of the
-  // process only (a process-wide once), so every session here asks for it.
+  // denormal floats (not 0), and every later multiply on them takes a slow microcode path. Results
+  // change below 1.2e-38 only. onnxruntime sets it on the pool threads of every session, and on the
+  // calling thread for the first session of the process only (a process-wide once), so every
+  // session here asks for it. Both were chosen by measurement: rerun the inference bench
+  // (reports/bench.md, section 1) before changing either.
   const session = { 'intra_op.allow_spinning': '0', set_denormal_as_zero: '1' };
   if ((options.executionProvider ?? 'cpu') === 'cpu')
     return { ...base, executionProviders: ['cpu'], extra: { session } };

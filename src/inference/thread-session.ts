@@ -18,6 +18,8 @@ export interface InferenceThreadData {
   readonly file: string;
   readonly options: ort.InferenceSession.SessionOptions;
   readonly provider: ExecutionProvider;
+  /** URL of the caller's profiler module (./profiler.ts), loaded on the thread; absent: no CPU time. */
+  readonly profiler?: string;
 }
 
 export type InferenceRequest =
@@ -65,12 +67,17 @@ export class ThreadBatchSession implements BatchSession {
   }
 
   /** Starts the thread and opens the session there; rejects with the session's ModelError if it cannot. */
-  public static open(onnxPath: string, file: string, options: SessionOptions = {}): Promise<ThreadBatchSession> {
+  public static open(
+    onnxPath: string,
+    file: string,
+    options: SessionOptions & { readonly profiler?: string } = {},
+  ): Promise<ThreadBatchSession> {
     const data: InferenceThreadData = {
       onnxPath,
       file,
       options: sessionOptions(options),
       provider: options.executionProvider ?? 'cpu',
+      ...(options.profiler === undefined ? {} : { profiler: options.profiler }),
     };
     const worker = new Worker(new URL('./inference-thread.mjs', import.meta.url), { workerData: data });
     return new Promise<ThreadBatchSession>((resolve, reject) => {

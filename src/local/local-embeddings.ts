@@ -4,7 +4,7 @@
  * local settings (expiry judged against the served version's date, since local runs often replay
  * historical or synthetic dates and dynalite never deletes by TTL).
  * Worker threads/processes cannot open the same LevelDB: they connect to `endpoint` with
- * `connectLocalEmbeddings` (or the store's threadConfig(), as stage workers do) instead.
+ * `connectLocalEmbeddings` (or the store's threadConfig(), as stage threads do) instead.
  */
 import { join } from 'node:path';
 import { DynamoEmbeddingStore, type DynamoEmbeddingStoreOptions } from '../embeddings/dynamo-store.ts';

@@ -1,5 +1,5 @@
 /**
- * The embed stage's writer thread: one per embedding process (a local stage worker, a Batch
+ * The embed stage's writer thread: one per embedding process (a local stage thread, a Batch
  * container), kept across partitions. It owns its own connection to the table and runs each
  * partition's PartitionOutput (table writes, the embedding snapshot, statistics) while the inference
  * thread is busy in onnxruntime's synchronous session.run. Protocol: ./embed-writer.ts.

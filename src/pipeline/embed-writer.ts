@@ -287,7 +287,7 @@ function writerThread(): WriterThread {
 
 /**
  * Starts the writer thread ahead of the first partition when the store allows one (it takes a
- * second or two to load its modules): stage workers call it at boot, embedPartition on entry.
+ * second or two to load its modules): stage threads call it at boot, embedPartition on entry.
  */
 export function prewarmOutput(store: EmbeddingStore): void {
   if (threadConfigOf(store)) writerThread();

@@ -3,11 +3,13 @@ import { mergeSequence, type SequenceEvent, type SequenceRules } from '../featur
 import { OnnxEmbedder } from '../inference/embedder.ts';
 import type { ModelDirectory } from '../inference/model-dir.ts';
 import { ValidationError } from '../util/errors.ts';
-import type { KeptStored } from './embed-output.ts';
-import { closeWriterThread, openOutputSink, prewarmOutput } from './embed-writer.ts';
+import { Stopwatch } from '../util/stopwatch.ts';
+import type { KeptStored, OutputResult } from './embed-output.ts';
+import { closeWriterThread, type OutputSink, openOutputSink, prewarmOutput } from './embed-writer.ts';
 import { loadItemTable } from './items.ts';
 import { layout } from './layout.ts';
 import { localModelDirectory } from './model.ts';
+import { type EmbedOverlap, inferenceOffThread, outputOffThread, overlapOfTask } from './overlap.ts';
 import { readRunManifest } from './plan.ts';
 import {
   decodeSequenceTable,
@@ -19,7 +21,7 @@ import {
   type UserSequence,
 } from './snapshots.ts';
 import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
-import { writePolicyFor } from './write-policy.ts';
+import { type WritePolicy, writePolicyFor } from './write-policy.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -43,20 +45,16 @@ export interface EmbedPartitionInput {
    */
   readonly writeUnitsPerSecond?: number;
   /**
-   * Whether the output (table writes, embedding snapshot) runs on the process's writer thread;
-   * default true. Worth it when a core is free for it (GPU inference, spare CPU cores); where every
-   * core already runs inference it only adds a thread's start-up and contention, so the local
-   * runner turns it off then (src/pipeline/local-runner.ts).
+   * Which steps leave this partition's thread (./overlap.ts): the output to the writer thread, inference
+   * to an inference thread; default defaultOverlap(executionProvider). The local runner decides it
+   * for the run (localOverlap).
    */
-  readonly writerThread?: boolean;
+  readonly overlap?: EmbedOverlap;
   /**
-   * Whether inference runs on an inference thread of its own (src/inference/thread-session.ts);
-   * default true with the CUDA provider, false on the CPU. This thread then featurizes the next batch
-   * and hands the last one to the output while a batch runs (and other partitions of the same worker
-   * read, merge and snapshot meanwhile): a GPU never waits for the CPU's share of the work. On a CPU
-   * whose cores all run inference the thread only adds contention (src/pipeline/local-runner.ts).
+   * URL of a module that measures each session.run's CPU time (src/inference/profiler.ts); the bench
+   * passes one (bench/thread-cpu.mjs). Default none: PartitionResult.inference has no cpuSeconds.
    */
-  readonly inferenceThread?: boolean;
+  readonly profiler?: string;
 }
 
 /** Progress callbacks of one embedPartition call (the local runner's pipelining). */
@@ -67,19 +65,22 @@ export interface EmbedHooks {
 
 const sessions = new Map<string, Promise<OnnxEmbedder>>();
 
-function threadedInference(input: EmbedPartitionInput): boolean {
-  return input.inferenceThread ?? input.executionProvider === 'cuda';
-}
-
-/** One embedder per model, provider and thread count for the life of the process (workers embed several partitions). */
-async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: EmbedPartitionInput): Promise<OnnxEmbedder> {
+/** One embedder per model, provider, thread count and placement for the life of the process (stage threads embed several partitions). */
+async function embedderFor(
+  env: PipelineEnv,
+  model: ModelDirectory,
+  input: EmbedPartitionInput,
+  overlap: EmbedOverlap,
+): Promise<OnnxEmbedder> {
+  const inferenceThread = inferenceOffThread(overlap);
   const key = [
     model.manifest.modelVersion,
     input.executionProvider ?? 'cpu',
     input.threads ?? 0,
     input.maxBatchSize ?? 0,
     input.maxTokensPerBatch ?? 0,
-    threadedInference(input),
+    inferenceThread,
+    input.profiler ?? '',
   ].join('\u0000');
   let embedder = sessions.get(key);
   if (!embedder) {
@@ -95,7 +96,8 @@ async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: Embed
         ...(input.threads === undefined ? {} : { threads: input.threads }),
         ...(input.maxBatchSize === undefined ? {} : { maxBatchSize: input.maxBatchSize }),
         ...(input.maxTokensPerBatch === undefined ? {} : { maxTokensPerBatch: input.maxTokensPerBatch }),
-        inferenceThread: threadedInference(input),
+        ...(input.profiler === undefined ? {} : { profiler: input.profiler }),
+        inferenceThread,
       });
     })();
     sessions.set(key, embedder);
@@ -163,247 +165,314 @@ export function shouldEmbed(
   return daysBetween(user.lastEmbedded, run.date) >= run.refreshAgeDays;
 }
 
+/** The embed stage's steps, in order (PartitionResult.secondsByStep). */
+const EMBED_STEPS = ['read', 'merge', 'featurize', 'infer', 'wait', 'write', 'snapshot'] as const;
+type EmbedStopwatch = Stopwatch<(typeof EMBED_STEPS)[number]>;
+
+/** What the read step hands on: the routed events by user and the previous sequence snapshot. */
+interface PartitionInputs {
+  readonly incoming: Map<string, SequenceEvent[]>;
+  readonly workEvents: number;
+  readonly previous: SequenceTable | undefined;
+  readonly itemInputs: ItemInputs;
+}
+
+/** What the merge step hands on: the new sequence snapshot and who of it is embedded now. */
+interface MergedPartition {
+  readonly rules: SequenceRules;
+  readonly columns: ReturnType<SequenceColumnsBuilder['build']>;
+  /** Per snapshot user: D when embedded now, else as stored (the write policy may still set it back). */
+  readonly lastEmbedded: (string | null)[];
+  /** Snapshot positions of the users embedded now, in embedding order. */
+  readonly selected: number[];
+  readonly sequences: SequenceEvent[][];
+  readonly activeUsers: number;
+}
+
 /**
  * Stage 3 (one Batch job per partition). Loads the previous sequence snapshot (or starts empty
  * when the plan found none: the work files then hold the whole look-back), merges the routed
  * events, embeds the selected users in length-bucketed batches and hands each batch to the
- * partition's output (./embed-writer.ts: a writer thread that writes the table while inference
- * runs and builds the embedding snapshot), encodes the sequence snapshot while the output drains,
- * writes both snapshots and, last, the partition result
- * (which marks the partition done). Users without new events carry their snapshot rows over as
- * column ranges, never as per-event objects. Rerunning writes the same keys with the same values.
+ * partition's output (./embed-writer.ts: on the writer thread when the overlap says so, it writes
+ * the table while inference runs and builds the embedding snapshot), encodes the sequence snapshot
+ * while the output drains, writes both snapshots and, last, the partition result (which marks the
+ * partition done). Users without new events carry their snapshot rows over as column ranges,
+ * never as per-event objects. Rerunning writes the same keys with the same values.
  *
  * secondsByStep splits this thread's wall time: read, merge, featurize, write (waiting for table
  * writes: back-pressure and the rest of the drain), snapshot (encoding the sequence snapshot,
  * waiting for the embedding snapshot, the puts) and, with an inference thread, wait (waiting for a
  * batch's result); infer is the wall time of the partition's session.run calls. Without an
  * inference thread infer is on this thread too and the steps add up to its wall time; with one,
- * infer runs beside featurize and write (`inference` has the thread's CPU seconds). Work
- * the writer thread does is in neither.
+ * infer runs beside featurize and write. Work the writer thread does is in neither.
  */
 export async function embedPartition(
   env: PipelineEnv,
   input: EmbedPartitionInput,
   hooks: EmbedHooks = {},
 ): Promise<PartitionResult> {
-  const seconds = { read: 0, merge: 0, featurize: 0, infer: 0, wait: 0, write: 0, snapshot: 0 };
-  const inferenceOnThread = threadedInference(input);
-  let mark = performance.now();
-  const lap = (step: keyof typeof seconds): void => {
-    const now = performance.now();
-    seconds[step] += (now - mark) / 1000;
-    mark = now;
-  };
-  const threaded = input.writerThread ?? true;
-  if (threaded) prewarmOutput(env.embeddings); // the writer thread boots while the model loads
+  const overlap = overlapOfTask(input);
+  const watch = new Stopwatch(EMBED_STEPS);
+  if (outputOffThread(overlap)) prewarmOutput(env.embeddings); // the writer thread boots while the model loads
   const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const { partition } = input;
   if (!Number.isInteger(partition) || partition < 0 || partition >= run.partitions) {
     throw new ValidationError(`partition ${partition} is outside 0..${run.partitions - 1} of run ${run.version}`);
   }
   const model = await localModelDirectory(env, run.modelVersion);
-  const { manifest } = model;
-  const embedder = await embedderFor(env, model, input); // ModelError here, before anything is written
-  const dims = manifest.dims.embedding;
-  const version = {
-    modelVersion: run.modelVersion,
-    date: run.date,
-    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
-  };
+  const embedder = await embedderFor(env, model, input, overlap); // ModelError here, before anything is written
   const policy = await writePolicyFor(env.embeddings, run);
   const sink = openOutputSink(
     env.embeddings,
     {
       partition,
-      version,
-      dims,
+      version: {
+        modelVersion: run.modelVersion,
+        date: run.date,
+        ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+      },
+      dims: model.manifest.dims.embedding,
       ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
       ...(policy === undefined ? {} : { policy }),
       ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
     },
-    { threaded },
+    { threaded: outputOffThread(overlap) },
   );
-  mark = performance.now();
+  watch.restart();
   try {
-    // ---- read
-    const workKeys = (
-      await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition, run.attempt))
-    ).map((o) => o.key);
-    const expected = run.slices.map((s) =>
-      layout.workFile(run.modelVersion, run.date, partition, s.index, run.attempt),
-    );
-    const present = new Set(workKeys);
-    const missing = expected.filter((k) => !present.has(k));
-    if (missing.length > 0) {
-      throw new ValidationError(
-        `partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`,
-      );
-    }
-    const incoming = new Map<string, SequenceEvent[]>();
-    let workEvents = 0;
-    for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
-    let previous: SequenceTable | undefined;
-    if (run.previousSnapshotDate !== undefined) {
-      const embKey = layout.embeddings(
-        run.modelVersion,
-        run.previousSnapshotDate,
-        partition,
-        run.previousSnapshotAttempt,
-      );
-      sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
-      const seqKey = layout.sequences(
-        run.modelVersion,
-        run.previousSnapshotDate,
-        partition,
-        run.previousSnapshotAttempt,
-      );
-      previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
-    } else {
-      sink.setPrevious(undefined, '');
-    }
-    const itemInputs = await itemCoverage(env, model, incoming);
-    lap('read');
-
-    // ---- merge and select
-    const dayStart = dayStartMs(run.date);
-    const vocabulary = new Set(manifest.vocab.action);
-    const rules: SequenceRules = {
-      actions: vocabulary,
-      maxLength: manifest.dims.maxLength,
-      cutoffMs: dayStart + DAY_MS,
-    };
-    const previousByUser = new Map((previous?.users ?? []).map((u) => [u.userId, u]));
-    const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    const snapshot = new SequenceColumnsBuilder();
-    const lastEmbedded: (string | null)[] = []; // per snapshot user: D when embedded now, else as stored
-    const selected: number[] = [];
-    const sequences: SequenceEvent[][] = [];
-    let activeUsers = 0;
-    for (const userId of userIds) {
-      const before = previousByUser.get(userId);
-      const fresh = incoming.get(userId);
-      const stored = before?.lastEmbedded ?? null;
-      if (fresh === undefined) {
-        // No new events: the stored sequence is already built by the same rules (same model, an
-        // earlier cutoff), so its rows carry over unchanged.
-        const embed = shouldEmbed({ lastEmbedded: stored }, false, run);
-        if (embed) {
-          selected.push(snapshot.size);
-          sequences.push(eventsOf(previous!, before!));
-        }
-        lastEmbedded.push(embed ? run.date : stored);
-        snapshot.carry(previous!, before!);
-        continue;
-      }
-      const events = mergeSequence(before ? eventsOf(previous!, before) : [], fresh, rules);
-      if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
-      const changed = fresh.some((e) => vocabulary.has(e.action));
-      if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
-      const embed = shouldEmbed({ lastEmbedded: stored }, changed, run);
-      if (embed) {
-        selected.push(snapshot.size);
-        sequences.push(events);
-      }
-      lastEmbedded.push(embed ? run.date : stored);
-      snapshot.add(userId, events);
-    }
-    const users = snapshot.size;
-    const columns = snapshot.build();
-    sink.setUsers(columns.userIds, Int32Array.from(selected));
-    lap('merge');
+    const inputs = await readPartition(env, run, partition, model, sink);
+    watch.lap('read');
+    const merged = mergeAndSelect(run, model, inputs);
+    sink.setUsers(merged.columns.userIds, Int32Array.from(merged.selected));
+    watch.lap('merge');
     hooks.onInference?.();
-
-    // ---- embed; the output side writes each batch while the next ones run
-    const tokens = { padded: 0, real: 0 };
-    let inferCpuSeconds = 0;
-    for await (const batch of embedder.embed(sequences, rules.cutoffMs)) {
-      seconds.featurize += batch.featurizeSeconds;
-      seconds.infer += batch.inferSeconds;
-      seconds.wait += batch.waitSeconds;
-      inferCpuSeconds += batch.inferCpuSeconds;
-      tokens.padded += batch.paddedTokens;
-      tokens.real += batch.realTokens;
-      mark = performance.now();
-      await sink.addVectors(batch.indices, batch.embeddings);
-      lap('write');
-    }
-
-    // ---- the rest of the writes and the embedding snapshot (output side), the sequence snapshot (here) meanwhile
-    let drainedAt: number | undefined;
-    let markKept!: (kept: KeptStored) => void;
-    const drained = new Promise<KeptStored>((resolve) => {
-      markKept = resolve;
-    });
-    const finished = sink.finish((kept) => {
-      drainedAt = performance.now();
-      markKept(kept);
-    });
-    finished.catch(() => {}); // awaited below
-    let kept = 0;
-    if (policy !== undefined) {
-      // users left on their stored item keep its date, so the refresh-age rule still counts from it
-      const stored = await Promise.race([drained, finished.then(() => drained)]);
-      stored.users.forEach((u, i) => {
-        lastEmbedded[u] = stored.dates[i]!;
-      });
-      kept = stored.users.length;
-    }
-    const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
-    const encodedSeconds = (performance.now() - mark) / 1000;
-    lap('snapshot');
-    const output = await finished;
-    // waiting until the writes drained is write time, the rest is waiting for the embedding snapshot
-    if (drainedAt !== undefined && drainedAt > mark) {
-      seconds.write += (drainedAt - mark) / 1000;
-      mark = drainedAt;
-    }
-    lap('snapshot');
-    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
-    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
-    lap('snapshot');
-
-    const result: PartitionResult = {
-      partition,
-      date: run.date,
-      modelVersion: run.modelVersion,
-      users,
-      activeUsers,
-      embeddedUsers: selected.length,
-      workEvents,
-      // `wait` only means something beside an inference thread
-      secondsByStep: inferenceOnThread
-        ? seconds
-        : Object.fromEntries(Object.entries(seconds).filter(([k]) => k !== 'wait')),
-      writeStats: {
-        items: output.writeStats.items,
-        requests: output.writeStats.requests,
-        retries: output.writeStats.retries,
-        throttles: output.writeStats.throttles,
-        ...(policy === undefined ? {} : { kept }),
-      },
-      tokens,
-      itemInputs,
-      inference: {
-        threaded: inferenceOnThread,
-        ...(Number.isFinite(inferCpuSeconds) ? { cpuSeconds: inferCpuSeconds } : {}),
-      },
-      stats: output.stats,
-    };
+    const embedded = await embedAndWrite(embedder, merged, sink, watch);
+    const snapshots = await writeSnapshots(env, run, partition, merged, sink, policy, watch);
+    const threaded = inferenceOffThread(overlap);
+    const result = partitionResultOf({ run, partition, inputs, merged, embedded, snapshots, policy, threaded, watch });
     await env.objects.put(
       layout.partitionResult(run.modelVersion, run.date, partition, run.attempt),
       `${JSON.stringify(result, null, 2)}\n`,
     );
-    const total = Object.entries(seconds).reduce((a, [k, v]) => (inferenceOnThread && k === 'infer' ? a : a + v), 0);
+    const total = Object.entries(watch.seconds).reduce((a, [k, v]) => (threaded && k === 'infer' ? a : a + v), 0);
     env.log?.(
-      `partition ${partition}: ${users} users, ${selected.length} embedded (${activeUsers} active) in ${total.toFixed(1)}s` +
-        ` (infer ${seconds.infer.toFixed(1)}s; sequence snapshot ${encodedSeconds.toFixed(1)}s here, embedding snapshot ` +
-        `${output.seconds.embeddingSnapshot.toFixed(1)}s ${sink.threaded ? 'on the writer thread' : 'inline'})`,
+      `partition ${partition}: ${result.users} users, ${result.embeddedUsers} embedded (${result.activeUsers} active) in ${total.toFixed(1)}s` +
+        ` (infer ${watch.seconds.infer.toFixed(1)}s; sequence snapshot ${snapshots.encodedSeconds.toFixed(1)}s here, embedding snapshot ` +
+        `${snapshots.output.seconds.embeddingSnapshot.toFixed(1)}s ${sink.threaded ? 'on the writer thread' : 'inline'})`,
     );
     return result;
   } catch (error) {
     sink.abort();
     throw error;
   }
+}
+
+/** The partition result (written last: it marks the partition done) from what the steps reported. */
+function partitionResultOf(parts: {
+  readonly run: RunManifest;
+  readonly partition: number;
+  readonly inputs: PartitionInputs;
+  readonly merged: MergedPartition;
+  readonly embedded: Awaited<ReturnType<typeof embedAndWrite>>;
+  readonly snapshots: Awaited<ReturnType<typeof writeSnapshots>>;
+  readonly policy: WritePolicy | undefined;
+  readonly threaded: boolean;
+  readonly watch: EmbedStopwatch;
+}): PartitionResult {
+  const { run, merged, embedded, threaded } = parts;
+  const { output, kept } = parts.snapshots;
+  const seconds = parts.watch.seconds;
+  return {
+    partition: parts.partition,
+    date: run.date,
+    modelVersion: run.modelVersion,
+    users: merged.columns.userIds.length,
+    activeUsers: merged.activeUsers,
+    embeddedUsers: merged.selected.length,
+    workEvents: parts.inputs.workEvents,
+    // `wait` only means something beside an inference thread
+    secondsByStep: threaded
+      ? { ...seconds }
+      : Object.fromEntries(Object.entries(seconds).filter(([k]) => k !== 'wait')),
+    writeStats: {
+      items: output.writeStats.items,
+      requests: output.writeStats.requests,
+      retries: output.writeStats.retries,
+      throttles: output.writeStats.throttles,
+      ...(parts.policy === undefined ? {} : { kept }),
+    },
+    tokens: embedded.tokens,
+    itemInputs: parts.inputs.itemInputs,
+    inference: {
+      threaded,
+      ...(Number.isFinite(embedded.inferCpuSeconds) ? { cpuSeconds: embedded.inferCpuSeconds } : {}),
+    },
+    stats: output.stats,
+  };
+}
+
+/**
+ * Step read: the partition's work files (every slice's must be there), the previous snapshots
+ * (the embedding snapshot goes to the output side, which decodes it) and the item coverage.
+ */
+async function readPartition(
+  env: PipelineEnv,
+  run: RunManifest,
+  partition: number,
+  model: ModelDirectory,
+  sink: OutputSink,
+): Promise<PartitionInputs> {
+  const workKeys = (await env.objects.list(layout.workPrefix(run.modelVersion, run.date, partition, run.attempt))).map(
+    (o) => o.key,
+  );
+  const expected = run.slices.map((s) => layout.workFile(run.modelVersion, run.date, partition, s.index, run.attempt));
+  const present = new Set(workKeys);
+  const missing = expected.filter((k) => !present.has(k));
+  if (missing.length > 0) {
+    throw new ValidationError(
+      `partition ${partition}: ${missing.length} work files missing (${missing[0]}): run every slice first`,
+    );
+  }
+  const incoming = new Map<string, SequenceEvent[]>();
+  let workEvents = 0;
+  for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
+  let previous: SequenceTable | undefined;
+  if (run.previousSnapshotDate !== undefined) {
+    const embKey = layout.embeddings(
+      run.modelVersion,
+      run.previousSnapshotDate,
+      partition,
+      run.previousSnapshotAttempt,
+    );
+    sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
+    const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition, run.previousSnapshotAttempt);
+    previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
+  } else {
+    sink.setPrevious(undefined, '');
+  }
+  const itemInputs = await itemCoverage(env, model, incoming);
+  return { incoming, workEvents, previous, itemInputs };
+}
+
+/** Step merge and select: each user's new sequence, in user-id order, and who is embedded (shouldEmbed). */
+function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: PartitionInputs): MergedPartition {
+  const { manifest } = model;
+  const { incoming, previous } = inputs;
+  const dayStart = dayStartMs(run.date);
+  const vocabulary = new Set(manifest.vocab.action);
+  const rules: SequenceRules = {
+    actions: vocabulary,
+    maxLength: manifest.dims.maxLength,
+    cutoffMs: dayStart + DAY_MS,
+  };
+  const previousByUser = new Map((previous?.users ?? []).map((u) => [u.userId, u]));
+  const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
+  const snapshot = new SequenceColumnsBuilder();
+  const lastEmbedded: (string | null)[] = [];
+  const selected: number[] = [];
+  const sequences: SequenceEvent[][] = [];
+  let activeUsers = 0;
+  for (const userId of userIds) {
+    const before = previousByUser.get(userId);
+    const fresh = incoming.get(userId);
+    const stored = before?.lastEmbedded ?? null;
+    if (fresh === undefined) {
+      // No new events: the stored sequence is already built by the same rules (same model, an
+      // earlier cutoff), so its rows carry over unchanged.
+      const embed = shouldEmbed({ lastEmbedded: stored }, false, run);
+      if (embed) {
+        selected.push(snapshot.size);
+        sequences.push(eventsOf(previous!, before!));
+      }
+      lastEmbedded.push(embed ? run.date : stored);
+      snapshot.carry(previous!, before!);
+      continue;
+    }
+    const events = mergeSequence(before ? eventsOf(previous!, before) : [], fresh, rules);
+    if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
+    const changed = fresh.some((e) => vocabulary.has(e.action));
+    if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
+    const embed = shouldEmbed({ lastEmbedded: stored }, changed, run);
+    if (embed) {
+      selected.push(snapshot.size);
+      sequences.push(events);
+    }
+    lastEmbedded.push(embed ? run.date : stored);
+    snapshot.add(userId, events);
+  }
+  return { rules, columns: snapshot.build(), lastEmbedded, selected, sequences, activeUsers };
+}
+
+/**
+ * Step embed and write: the selected users' batches, each handed to the output side, which writes
+ * it while the next ones run. The embedder's own timings (featurize, infer, wait) go to the
+ * stopwatch as they are; the rest of this thread's time here is waiting for the writes.
+ */
+async function embedAndWrite(
+  embedder: OnnxEmbedder,
+  merged: MergedPartition,
+  sink: OutputSink,
+  watch: EmbedStopwatch,
+): Promise<{ tokens: { padded: number; real: number }; inferCpuSeconds: number }> {
+  const tokens = { padded: 0, real: 0 };
+  let inferCpuSeconds = 0;
+  for await (const batch of embedder.embed(merged.sequences, merged.rules.cutoffMs)) {
+    watch.add('featurize', batch.featurizeSeconds);
+    watch.add('infer', batch.inferSeconds);
+    watch.add('wait', batch.waitSeconds);
+    inferCpuSeconds += batch.inferCpuSeconds;
+    tokens.padded += batch.paddedTokens;
+    tokens.real += batch.realTokens;
+    watch.restart();
+    await sink.addVectors(batch.indices, batch.embeddings);
+    watch.lap('write');
+  }
+  return { tokens, inferCpuSeconds };
+}
+
+/**
+ * Step snapshot: the rest of the writes and the embedding snapshot (output side) while this thread
+ * encodes the sequence snapshot, then both snapshots' puts. With a write policy the users it kept
+ * on their stored item keep that item's date, so the refresh-age rule still counts from it.
+ */
+async function writeSnapshots(
+  env: PipelineEnv,
+  run: RunManifest,
+  partition: number,
+  merged: MergedPartition,
+  sink: OutputSink,
+  policy: WritePolicy | undefined,
+  watch: EmbedStopwatch,
+): Promise<{ output: OutputResult; kept: number; encodedSeconds: number }> {
+  const { columns, lastEmbedded } = merged;
+  let drainedAt: number | undefined;
+  let markKept!: (kept: KeptStored) => void;
+  const drained = new Promise<KeptStored>((resolve) => {
+    markKept = resolve;
+  });
+  const finished = sink.finish((kept) => {
+    drainedAt = performance.now();
+    markKept(kept);
+  });
+  finished.catch(() => {}); // awaited below
+  let kept = 0;
+  if (policy !== undefined) {
+    const stored = await Promise.race([drained, finished.then(() => drained)]);
+    stored.users.forEach((u, i) => {
+      lastEmbedded[u] = stored.dates[i]!;
+    });
+    kept = stored.users.length;
+  }
+  const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
+  const encodedSeconds = watch.lap('snapshot');
+  const output = await finished;
+  // waiting until the writes drained is write time, the rest is waiting for the embedding snapshot
+  if (drainedAt !== undefined) watch.lap('write', drainedAt);
+  watch.lap('snapshot');
+  await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
+  await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
+  watch.lap('snapshot');
+  return { output, kept, encodedSeconds };
 }

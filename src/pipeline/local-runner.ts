@@ -1,15 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EmbeddingDtype } from '../embeddings/types.ts';
 import { assertDataLayout } from '../local/data-layout.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
+import { Stopwatch } from '../util/stopwatch.ts';
+import type { EmbedPartitionInput } from './embed.ts';
 import { replayCommand } from './input-days.ts';
+import { abandonedLocalLock, holdRunLock, LOCAL_LOCK_LEASE_MS, localLockOwner } from './local-run-lock.ts';
 import { deployModel } from './model.ts';
+import { type EmbedOverlap, inferenceOffThread, localOverlap } from './overlap.ts';
 import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
 import { publish } from './publish.ts';
+import { StageThreadPool } from './stage-thread-pool.ts';
+import { type StartedRun, startRun } from './start-run.ts';
 import type {
   DailySummary,
   EmbedStageInference,
@@ -17,9 +22,10 @@ import type {
   GateThresholds,
   PartitionResult,
   PipelineEnv,
+  PublishResult,
+  RunManifest,
   SliceResult,
 } from './types.ts';
-import { WorkerPool } from './worker-pool.ts';
 
 export interface RunDailyOptions {
   /** Data directory: the object store's root (events/, items/, the run's objects), the embedded table in `<dataDir>/dynamodb`. */
@@ -30,9 +36,9 @@ export interface RunDailyOptions {
   readonly backfill?: boolean;
   /** Partition count P; default 8. */
   readonly partitions?: number;
-  /** Worker threads for the partition and embed stages; default min(2, cores). */
+  /** Stage threads (the pool's worker threads) for the partition and embed stages; default min(2, cores). */
   readonly workers?: number;
-  /** onnxruntime threads per worker; default max(1, floor(cores / workers)). */
+  /** onnxruntime threads per stage thread; default max(1, floor(cores / workers)). */
   readonly threads?: number;
   readonly executionProvider?: ExecutionProvider;
   readonly refreshAgeDays?: number;
@@ -53,90 +59,218 @@ export interface RunDailyOptions {
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
   readonly embeddings?: LocalEmbeddings;
   /**
-   * Inference on each worker's inference thread, with a second partition reading and writing while
-   * one's batches run; default: when there are cores to spare (coresToSpare). false: each worker runs
-   * its partitions one at a time with session.run on the worker thread.
+   * Inference on each stage thread's inference thread, with a second partition reading and writing
+   * while one's batches run; default: when there are cores to spare (localOverlap in ./overlap.ts,
+   * which decides the run's one EmbedOverlap). false: each stage thread runs its partitions one at
+   * a time with session.run on that thread.
    */
   readonly pipelined?: boolean;
+  /**
+   * URL of a module that measures each session.run's CPU time (src/inference/profiler.ts): the
+   * bench passes one; default none (the summary's inference has no cpuSeconds).
+   */
+  readonly profiler?: string;
   /** Progress lines; default none. */
   readonly log?: (message: string) => void;
   /** Called as each stage ends (deploy, plan, partition, embed, publish) with its wall seconds. */
   readonly onStage?: (stage: string, seconds: number) => void;
   /**
-   * Worker threads kept by the caller across runs (their sessions and item tables stay loaded);
+   * Stage threads kept by the caller across runs (their sessions and item tables stay loaded);
    * built with `createStagePool`. By default each run starts its own pool and closes it.
    */
-  readonly pool?: WorkerPool;
+  readonly pool?: StageThreadPool;
 }
 
-/**
- * Whether the embed stage has cores to spare beside inference: a GPU runs it, or the cores outnumber
- * the inference threads. Only then do workers get a writer thread each (src/pipeline/embed-writer.ts)
- * and an inference thread with a second partition in flight (pipelining): where every core already
- * runs inference the extra threads only contend for them. Measured side by side on 2 cores (100k-user
- * steady day, 2 workers x 1 thread): pipelining left the wall time unchanged within noise (15.2 s vs
- * 15.2 s, 3 rounds) and used ~10% more CPU (reports/bench.md, section 2).
- */
-export function coresToSpare(workers: number, threads: number, provider: ExecutionProvider = 'cpu'): boolean {
-  return provider === 'cuda' || availableParallelism() > workers * threads;
-}
-
-/**
- * Partitions one worker embeds at once (inference runs on the worker's inference thread): while one
- * partition's batches run, another reads, merges and writes its snapshots, so inference seldom
- * waits for I/O.
- */
-export const EMBED_TASKS_PER_WORKER = 2;
-
-/** A worker pool for runDaily's `pool` option, on the given embedded table and data dir. */
+/** A stage thread pool for runDaily's `pool` option, on the given embedded table and data dir. */
 export function createStagePool(
   dataDir: string,
   local: LocalEmbeddings,
   workers?: number,
-  writerThread = false,
-): WorkerPool {
+  overlap?: EmbedOverlap,
+): StageThreadPool {
   const described = local.store.threadConfig();
   if (!described) {
-    throw new ValidationError('stage workers need a store that describes its connection (openLocalEmbeddings sets it)');
+    throw new ValidationError('stage threads need a store that describes its connection (openLocalEmbeddings sets it)');
   }
-  // workers write with the parent store's settings, to the endpoint the local table names
+  // stage threads write with the parent store's settings, to the endpoint the local table names
   const store = { ...described, tableName: local.tableName, connection: { endpoint: local.endpoint, local: true } };
-  return new WorkerPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
+  return new StageThreadPool(Math.max(1, workers ?? Math.min(2, availableParallelism())), {
     objects: resolve(dataDir),
     store,
-    writerThread,
+    ...(overlap === undefined ? {} : { overlap }),
   });
 }
 
-/**
- * The run lock's lease (default 5 min), renewed every LOCK_RENEW_MS while the run lives, so a
- * killed run's lock lapses soon. PINNERFORMER_LOCK_LEASE_MS overrides it (the crash tests,
- * docs/reliability.md); a lock whose local holder process is gone is taken over at once.
- */
-const LOCK_LEASE_MS = Number(process.env.PINNERFORMER_LOCK_LEASE_MS) || 5 * 60 * 1000;
-const LOCK_RENEW_MS = Math.max(1000, Math.floor(LOCK_LEASE_MS / 5));
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** What a run needs open: the data dir's object store and table (closed by `close` unless the caller's). */
+interface OpenedRun {
+  readonly dataDir: string;
+  readonly env: PipelineEnv;
+  readonly local: LocalEmbeddings;
+  readonly close: () => Promise<void>;
 }
 
 /**
- * Takes the store's run lock for the version. A lock left by a local run on this host whose
- * process is gone (killed mid-run) is released first, so a rerun after a crash need not wait for
- * the lease; a live holder makes this a ConflictError ("two runs at once").
+ * Step open: refuses a date ahead of today before anything is opened or written, checks the data
+ * dir's layout, opens its table (one process at a time) and sweeps dead writers' temporary files.
  */
-async function takeRunLock(store: LocalEmbeddings['store'], version: string, owner: string): Promise<void> {
-  const holder = await store.getRunLock(version);
-  const m = holder ? /^local-(.+)-(\d+)-[0-9a-f]{8}$/.exec(holder.owner) : null;
-  if (holder && m && m[1] === hostname() && Number(m[2]) !== process.pid && !processAlive(Number(m[2]))) {
-    await store.releaseRunLock(version, holder.owner);
+async function openRun(options: RunDailyOptions, log: (message: string) => void): Promise<OpenedRun> {
+  assertRunDateNotAhead(options.date, Date.now(), options.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours);
+  const dataDir = resolve(options.dataDir);
+  assertDataLayout(dataDir);
+  let local = options.embeddings;
+  if (!local) {
+    try {
+      local = await openLocalEmbeddings({ dataDir, ...(options.dtype ? { store: { dtype: options.dtype } } : {}) });
+    } catch (error) {
+      if (/lock/i.test(String((error as Error)?.message))) {
+        throw new ConflictError(
+          `another process is using ${join(dataDir, 'dynamodb')}: one run at a time per data dir`,
+        );
+      }
+      throw error;
+    }
   }
-  await store.acquireRunLock(version, owner, LOCK_LEASE_MS);
+  const opened = local;
+  const objects = new LocalObjectStore(dataDir);
+  // The table lock is held: no other process writes this data dir, so dead writers' leftovers can go.
+  const swept = await objects.sweepTemporaryFiles();
+  if (swept > 0) log(`removed ${swept} temporary files left by interrupted writers`);
+  return {
+    dataDir,
+    env: { objects, embeddings: opened.store, log: (message) => log(message) },
+    local: opened,
+    close: async () => {
+      if (!options.embeddings) await opened.close();
+    },
+  };
+}
+
+/** The run's stage threads and how the embed stage uses them, decided once for the run. */
+interface StageThreads {
+  readonly pool: StageThreadPool;
+  /** Stage threads: each embeds with one session (EmbedStageInference.lanes). */
+  readonly threads: number;
+  readonly sessionThreads: number;
+  readonly overlap: EmbedOverlap;
+  readonly close: () => Promise<void>;
+}
+
+/** Step threads: the caller's pool or a new one, started first so that its threads boot while the run is planned. */
+function startStageThreads(options: RunDailyOptions, opened: OpenedRun, log: (message: string) => void): StageThreads {
+  const cores = availableParallelism();
+  const threads = options.pool?.size ?? Math.max(1, options.workers ?? Math.min(2, cores));
+  const sessionThreads = options.threads ?? Math.max(1, Math.floor(cores / threads));
+  const overlap = localOverlap({
+    threads,
+    sessionThreads,
+    cores,
+    ...(options.executionProvider === undefined ? {} : { provider: options.executionProvider }),
+    ...(options.pipelined === undefined ? {} : { pipelined: options.pipelined }),
+  });
+  const pool = options.pool ?? createStagePool(opened.dataDir, opened.local, threads, overlap);
+  pool.log = (message) => log(message);
+  let closed = false;
+  return {
+    pool,
+    threads,
+    sessionThreads,
+    overlap,
+    close: async () => {
+      if (closed || options.pool) return;
+      closed = true;
+      await pool.close();
+    },
+  };
+}
+
+/**
+ * Step start: deploys the model directory (idempotently), then startRun (./start-run.ts), as on
+ * AWS: the forced backfill when the model is not the pointer's, and the run lock, owned by this
+ * process and renewed while the run lives (a dead local holder's lock is taken over at once).
+ */
+async function startLocalRun(
+  options: RunDailyOptions,
+  env: PipelineEnv,
+  store: LocalEmbeddings['store'],
+  log: (message: string) => void,
+): Promise<{ started: StartedRun; release: () => Promise<void> }> {
+  const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
+  const owner = localLockOwner();
+  const started = await startRun(store, {
+    request: { date: options.date, modelVersion, ...(options.backfill ? { backfill: true } : {}) },
+    owner,
+    leaseMs: LOCAL_LOCK_LEASE_MS,
+    abandoned: abandonedLocalLock,
+  });
+  return { started, release: holdRunLock(store, started.version, owner, log) };
+}
+
+/** Step plan: the plan stage with the runner's options (local slices default to 16 MiB: they run in parallel). */
+function planLocalRun(options: RunDailyOptions, env: PipelineEnv, started: StartedRun): Promise<RunManifest> {
+  return plan(env, {
+    date: started.date,
+    modelVersion: started.modelVersion,
+    backfill: started.backfill,
+    ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+    ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
+    ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
+    ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
+    sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
+    ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
+    ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
+    ...(options.replayFrom === undefined ? {} : { replayFrom: options.replayFrom }),
+  });
+}
+
+/** Step partition: every slice of the run, in parallel on the stage threads. */
+function runSlices(pool: StageThreadPool, run: RunManifest): Promise<SliceResult[]> {
+  const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
+  return Promise.all(
+    run.slices.map((s) =>
+      pool.run<SliceResult>({
+        kind: 'slice',
+        input: { date: run.date, modelVersion: run.modelVersion, slice: s.index, ...attemptOf },
+      }),
+    ),
+  );
+}
+
+/**
+ * Step embed: every partition on the stage threads; a failed partition is reported by number and
+ * error (the run is then not published) while the others run to their end.
+ */
+async function runPartitions(
+  options: RunDailyOptions,
+  stage: StageThreads,
+  run: RunManifest,
+  log: (message: string) => void,
+): Promise<{ results: PartitionResult[]; failures: string[] }> {
+  const failures: string[] = [];
+  const results: PartitionResult[] = [];
+  let finished = 0;
+  const task = (partition: number): EmbedPartitionInput => ({
+    date: run.date,
+    modelVersion: run.modelVersion,
+    partition,
+    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+    threads: stage.sessionThreads,
+    overlap: stage.overlap,
+    ...(options.executionProvider === undefined ? {} : { executionProvider: options.executionProvider }),
+    ...(options.profiler === undefined ? {} : { profiler: options.profiler }),
+  });
+  await Promise.all(
+    Array.from({ length: run.partitions }, async (_, partition) => {
+      try {
+        results.push(await stage.pool.run<PartitionResult>({ kind: 'embed', input: task(partition) }));
+        log(`embed: ${++finished}/${run.partitions} partitions done`);
+      } catch (error) {
+        failures.push(`partition ${partition} failed: ${(error as Error).message}`);
+        log(`embed: partition ${partition} FAILED: ${(error as Error).message}`);
+      }
+    }),
+  );
+  results.sort((a, b) => a.partition - b.partition);
+  return { results, failures };
 }
 
 function sumSteps(results: readonly PartitionResult[]): Record<string, number> {
@@ -167,186 +301,109 @@ function inferenceLoad(
   };
 }
 
+/** What the stages reported, for the summary. */
+interface RunOutcome {
+  readonly run: RunManifest;
+  readonly slices: readonly SliceResult[];
+  readonly results: readonly PartitionResult[];
+  readonly failures: readonly string[];
+  readonly verdict: PublishResult;
+  readonly seconds: Readonly<Record<string, number>>;
+  readonly inference: EmbedStageInference | undefined;
+}
+
+/** Step summary: the run's DailySummary from what its stages reported. */
+function summaryOf(o: RunOutcome): DailySummary {
+  const { run, results, verdict } = o;
+  const sum = (of: (r: PartitionResult) => number): number => results.reduce((n, r) => n + of(r), 0);
+  return {
+    date: run.date,
+    modelVersion: run.modelVersion,
+    version: run.version,
+    ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
+    ...(run.ignoredFiles?.length ? { ignoredFiles: run.ignoredFiles } : {}),
+    ...(run.inputChanges?.length
+      ? { inputChanges: run.inputChanges, replay: replayCommand(run.inputChanges, run.date)! }
+      : {}),
+    partitions: run.partitions,
+    events: o.slices.reduce((n, s) => n + s.events, 0),
+    invalidEvents: o.slices.reduce((n, s) => n + s.invalidEvents, 0),
+    activeUsers: sum((r) => r.activeUsers),
+    embeddedUsers: sum((r) => r.embeddedUsers),
+    ...(typeof verdict.checks.unknownItemShare === 'number'
+      ? { unknownItemShare: verdict.checks.unknownItemShare }
+      : {}),
+    published: verdict.published,
+    reasons: [...o.failures, ...verdict.reasons],
+    secondsByStage: o.seconds,
+    secondsByStep: sumSteps(results),
+    ...(o.inference ? { inference: o.inference } : {}),
+    writeStats: {
+      items: sum((r) => r.writeStats.items),
+      requests: sum((r) => r.writeStats.requests),
+      retries: sum((r) => r.writeStats.retries),
+      throttles: sum((r) => r.writeStats.throttles),
+      ...(run.writeSkipCosine === undefined ? {} : { kept: sum((r) => r.writeStats.kept ?? 0) }),
+    },
+  };
+}
+
+const RUN_STAGES = ['deploy', 'plan', 'partition', 'embed', 'publish'] as const;
+
 /**
- * The daily run on one machine: deploy the model, take the run lock, plan, run the slices and
- * then the partitions in parallel worker threads, publish. A partition that fails is reported
- * (by number and error) and the run is not published; the pointer stays where it was.
+ * The daily run on one machine, in steps: open the data dir, start the stage threads, start the
+ * run (deploy the model, startRun: model, backfill, run lock), plan, run the slices and then the
+ * partitions on the stage threads, publish. A partition that fails is reported (by number and
+ * error) and the run is not published; the pointer stays where it was.
  */
 export async function runDaily(options: RunDailyOptions): Promise<DailySummary> {
   const log = options.log ?? (() => {});
   const started = performance.now();
-  const seconds: Record<string, number> = {};
-  let mark = started;
-  const lap = (stage: string): void => {
-    const now = performance.now();
-    seconds[stage] = (now - mark) / 1000;
-    mark = now;
-    options.onStage?.(stage, seconds[stage]);
+  const watch = new Stopwatch(RUN_STAGES);
+  const lap = (stage: (typeof RUN_STAGES)[number]): void => {
+    const seconds = watch.lap(stage); // not inside the optional call: it would be skipped without onStage
+    options.onStage?.(stage, seconds);
   };
-  // Before anything is opened or written: a date after today is refused outright.
-  assertRunDateNotAhead(options.date, Date.now(), options.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours);
-  const dataDir = resolve(options.dataDir);
-  assertDataLayout(dataDir);
-  let local = options.embeddings;
-  if (!local) {
-    try {
-      local = await openLocalEmbeddings({ dataDir, ...(options.dtype ? { store: { dtype: options.dtype } } : {}) });
-    } catch (error) {
-      if (/lock/i.test(String((error as Error)?.message))) {
-        throw new ConflictError(
-          `another process is using ${join(dataDir, 'dynamodb')}: one run at a time per data dir`,
-        );
-      }
-      throw error;
-    }
-  }
-  const objects = new LocalObjectStore(dataDir);
-  // The table lock is held: no other process writes this data dir, so dead writers' leftovers can go.
-  const swept = await objects.sweepTemporaryFiles();
-  if (swept > 0) log(`removed ${swept} temporary files left by interrupted writers`);
-  const env: PipelineEnv = {
-    objects,
-    embeddings: local.store,
-    log: (message) => log(message),
-  };
-  const owner = `local-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  let renew: NodeJS.Timeout | undefined;
-  let pool: WorkerPool | undefined;
-  let version: string | undefined;
+  const opened = await openRun(options, log);
+  const { env } = opened;
+  let stage: StageThreads | undefined;
+  let release: (() => Promise<void>) | undefined;
   try {
-    const cores = availableParallelism();
-    const workers = options.pool?.size ?? Math.max(1, options.workers ?? Math.min(2, cores));
-    const threads = options.threads ?? Math.max(1, Math.floor(cores / workers));
-    // Started first: the threads boot (tsx, onnxruntime) while the model is checked and the run planned.
-    const spare = coresToSpare(workers, threads, options.executionProvider);
-    const writerThread = spare;
-    const pipelined = options.pipelined ?? spare;
-    pool = options.pool ?? createStagePool(dataDir, local, workers, writerThread);
-    pool.log = (message) => log(message);
-    pool.embedTasksPerWorker = pipelined ? EMBED_TASKS_PER_WORKER : 1;
-    const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
-    version = `${modelVersion}@${options.date}`;
-    await takeRunLock(local.store, version, owner);
-    const store = local.store;
-    renew = setInterval(() => {
-      store.acquireRunLock(version!, owner, LOCK_LEASE_MS).catch((error) => log(`run lock renewal failed: ${error}`));
-    }, LOCK_RENEW_MS);
-    renew.unref();
+    stage = startStageThreads(options, opened, log);
+    const start = await startLocalRun(options, env, opened.local.store, log);
+    release = start.release;
     lap('deploy');
-    const run = await plan(env, {
-      date: options.date,
-      modelVersion,
-      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-      backfill: options.backfill ?? false,
-      ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
-      ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
-      ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
-      sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
-      ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
-      ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
-      ...(options.replayFrom === undefined ? {} : { replayFrom: options.replayFrom }),
-    });
+    const run = await planLocalRun(options, env, start.started);
     lap('plan');
-    const attemptOf = run.attempt === undefined ? {} : { attempt: run.attempt };
-
-    const slices = await Promise.all(
-      run.slices.map((s) =>
-        pool!.run<SliceResult>({
-          kind: 'slice',
-          input: { date: run.date, modelVersion, slice: s.index, ...attemptOf },
-        }),
-      ),
-    );
+    const slices = await runSlices(stage.pool, run);
     lap('partition');
+    if (slices.every((s) => s.events === 0)) {
+      log(`${run.date} is an empty day: no valid events (the run still carries every user over)`);
+    }
     const cpuBefore = process.cpuUsage();
-    const events = slices.reduce((n, s) => n + s.events, 0);
-    if (events === 0) log(`${run.date} is an empty day: no valid events (the run still carries every user over)`);
-
-    const failures: string[] = [];
-    const results: PartitionResult[] = [];
-    let finished = 0;
-    await Promise.all(
-      Array.from({ length: run.partitions }, async (_, partition) => {
-        try {
-          results.push(
-            await pool!.run<PartitionResult>({
-              kind: 'embed',
-              input: {
-                date: run.date,
-                modelVersion,
-                partition,
-                ...attemptOf,
-                threads,
-                writerThread,
-                inferenceThread: pipelined,
-                ...(options.executionProvider === undefined ? {} : { executionProvider: options.executionProvider }),
-              },
-            }),
-          );
-          log(`embed: ${++finished}/${run.partitions} partitions done`);
-        } catch (error) {
-          failures.push(`partition ${partition} failed: ${(error as Error).message}`);
-          log(`embed: partition ${partition} FAILED: ${(error as Error).message}`);
-        }
-      }),
-    );
+    const { results, failures } = await runPartitions(options, stage, run, log);
     lap('embed');
     const cpuDuring = process.cpuUsage(cpuBefore);
     const inference = inferenceLoad(
       results,
-      seconds.embed!,
-      workers,
-      pipelined,
+      watch.seconds.embed,
+      stage.threads,
+      inferenceOffThread(stage.overlap),
       (cpuDuring.user + cpuDuring.system) / 1e6,
     );
-    if (!options.pool) await pool.close();
-    pool = undefined;
-
+    await stage.close();
     const verdict = await publish(env, {
       date: run.date,
-      modelVersion,
-      ...attemptOf,
+      modelVersion: run.modelVersion,
+      ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
       ...(options.gate ? { gate: options.gate } : {}),
     });
     lap('publish');
-    seconds.total = (performance.now() - started) / 1000;
-    results.sort((a, b) => a.partition - b.partition);
-    return {
-      date: run.date,
-      modelVersion,
-      version: run.version,
-      ...attemptOf,
-      ...(run.ignoredFiles?.length ? { ignoredFiles: run.ignoredFiles } : {}),
-      ...(run.inputChanges?.length
-        ? { inputChanges: run.inputChanges, replay: replayCommand(run.inputChanges, run.date)! }
-        : {}),
-      partitions: run.partitions,
-      events,
-      invalidEvents: slices.reduce((n, s) => n + s.invalidEvents, 0),
-      activeUsers: results.reduce((n, r) => n + r.activeUsers, 0),
-      embeddedUsers: results.reduce((n, r) => n + r.embeddedUsers, 0),
-      ...(typeof verdict.checks.unknownItemShare === 'number'
-        ? { unknownItemShare: verdict.checks.unknownItemShare }
-        : {}),
-      published: verdict.published,
-      reasons: [...failures, ...verdict.reasons],
-      secondsByStage: seconds,
-      secondsByStep: sumSteps(results),
-      ...(inference ? { inference } : {}),
-      writeStats: {
-        items: results.reduce((n, r) => n + r.writeStats.items, 0),
-        requests: results.reduce((n, r) => n + r.writeStats.requests, 0),
-        retries: results.reduce((n, r) => n + r.writeStats.retries, 0),
-        throttles: results.reduce((n, r) => n + r.writeStats.throttles, 0),
-        ...(run.writeSkipCosine === undefined
-          ? {}
-          : { kept: results.reduce((n, r) => n + (r.writeStats.kept ?? 0), 0) }),
-      },
-    };
+    const seconds = { ...watch.seconds, total: (performance.now() - started) / 1000 };
+    return summaryOf({ run, slices, results, failures, verdict, seconds, inference });
   } finally {
-    clearInterval(renew);
-    if (!options.pool) await pool?.close();
-    if (version !== undefined) await local.store.releaseRunLock(version, owner).catch(() => false);
-    if (!options.embeddings) await local.close();
+    await stage?.close();
+    await release?.();
+    await opened.close();
   }
 }

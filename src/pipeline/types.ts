@@ -191,8 +191,8 @@ export interface PartitionResult {
   readonly itemInputs?: ItemInputs;
   /**
    * Inference of this partition (its wall time is secondsByStep.infer): threaded = on an inference
-   * thread, beside the partition's other steps; cpuSeconds = CPU time of its session.run calls
-   * (Linux, one onnxruntime thread).
+   * thread, beside the partition's other steps; cpuSeconds = CPU time of its session.run calls,
+   * measured only by the caller's profiler (src/inference/profiler.ts, one onnxruntime thread).
    */
   readonly inference?: { readonly threaded: boolean; readonly cpuSeconds?: number };
   readonly stats: EmbeddingStats;
@@ -226,7 +226,7 @@ export interface PublishResult {
 
 /** The embed stage's inference load, measured by the local runner. */
 export interface EmbedStageInference {
-  /** Inference lanes: worker threads, each with one session. */
+  /** Inference lanes: the stage threads, each with one session. */
   readonly lanes: number;
   /** Whether inference ran on inference threads beside the partitions' other work. */
   readonly pipelined: boolean;
@@ -236,7 +236,7 @@ export interface EmbedStageInference {
   readonly busyShare: number;
   /** CPU seconds of the whole process during the embed stage (every thread, the embedded table's too). */
   readonly stageCpuSeconds: number;
-  /** CPU seconds spent in session.run, where measurable (one intra-op thread, Linux). */
+  /** CPU seconds spent in session.run, with a profiler (runDaily's `profiler`, one intra-op thread). */
   readonly cpuSeconds?: number;
   /** cpuSeconds / stageCpuSeconds: where the machine's cores went. */
   readonly cpuShare?: number;

@@ -1,21 +1,22 @@
 import { Worker } from 'node:worker_threads';
-import type { WorkerConfig, WorkerReply, WorkerTask } from './stage-worker.ts';
+import { overlapOfTask, partitionsPerThread } from './overlap.ts';
+import type { StageReply, StageTask, StageThreadConfig } from './stage-thread.ts';
 import { reviveError } from './thread-errors.ts';
 
-type Task = Exclude<WorkerTask, { kind: 'close' }>;
+type Task = Exclude<StageTask, { kind: 'close' }>;
 type TaskBody = Task extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
 /**
- * The worker for the next task, or -1 when none has room: the least busy one below its limit (one
- * slice at a time; up to embedTasksPerWorker embed tasks, and only once every embed task it holds
+ * The stage thread for the next task, or -1 when none has room: the least busy one below its limit
+ * (one slice at a time; up to `partitions` embed tasks, and only once every embed task it holds
  * has started inference).
  */
-export function chooseWorker(
+export function chooseStageThread(
   workers: readonly { readonly active: number; readonly loading: number }[],
   embed: boolean,
-  embedTasksPerWorker: number,
+  partitions: number,
 ): number {
-  const limit = embed ? Math.max(1, embedTasksPerWorker) : 1;
+  const limit = embed ? Math.max(1, partitions) : 1;
   let slot = -1;
   workers.forEach((w, i) => {
     const room = w.active < limit && (!embed || w.loading === 0);
@@ -25,11 +26,12 @@ export function chooseWorker(
 }
 
 /**
- * A fixed pool of stage workers (worker threads); tasks queue and run on the least busy worker with
- * room (one slice at a time, up to embedTasksPerWorker partitions). A worker that dies (uncaught
- * error, exit) fails its tasks with an Error and is replaced, so a run never hangs on a lost task.
+ * A fixed pool of stage threads (worker threads); tasks queue and run on the least busy thread with
+ * room (one slice at a time; embed tasks as many as the task's overlap allows, partitionsPerThread
+ * in ./overlap.ts). A thread that dies (uncaught error, exit) fails its tasks with an Error and is
+ * replaced, so a run never hangs on a lost task.
  */
-export class WorkerPool {
+export class StageThreadPool {
   private readonly workers: { worker: Worker; active: number; loading: number }[] = [];
   private readonly queue: { body: TaskBody; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   private readonly inflight = new Map<
@@ -42,17 +44,9 @@ export class WorkerPool {
   /** Where workers' progress lines go; a caller reusing the pool across runs may swap it. */
   public log: ((message: string) => void) | undefined;
 
-  /**
-   * Embed tasks one worker runs at once; default 1. With inference on an inference thread, more let
-   * one partition read and merge while others' batches run and their snapshots are written. A
-   * worker takes a new one only once every embed task it holds has started inference, so that its
-   * partitions do not all read at the same time and leave inference idle. Set per run.
-   */
-  public embedTasksPerWorker = 1;
-
   public constructor(
     size: number,
-    private readonly config: WorkerConfig,
+    private readonly config: StageThreadConfig,
     log?: (message: string) => void,
   ) {
     this.log = log;
@@ -60,12 +54,12 @@ export class WorkerPool {
   }
 
   private spawn(slot: number): Worker {
-    const worker = new Worker(new URL('./stage-worker.mjs', import.meta.url), {
+    const worker = new Worker(new URL('./stage-thread.mjs', import.meta.url), {
       workerData: this.config,
       // The AWS SDK warns about Node 20 once per thread; the parent's warning (if any) is enough.
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     });
-    worker.on('message', (reply: WorkerReply) => {
+    worker.on('message', (reply: StageReply) => {
       if ('log' in reply) {
         this.log?.(reply.log);
         return;
@@ -90,14 +84,14 @@ export class WorkerPool {
     });
     worker.on('exit', (code) => {
       if (this.closing) return;
-      const reason = failure ?? new Error(`stage worker ${slot} exited with code ${code}`);
+      const reason = failure ?? new Error(`stage thread ${slot} exited with code ${code}`);
       for (const [id, pending] of this.inflight) {
         if (pending.slot === slot) {
           this.inflight.delete(id);
           pending.reject(reason);
         }
       }
-      this.log?.(`stage worker ${slot} died (${reason.message}); starting a new one`);
+      this.log?.(`stage thread ${slot} died (${reason.message}); starting a new one`);
       this.workers[slot] = { worker: this.spawn(slot), active: 0, loading: 0 };
       this.pump();
     });
@@ -126,7 +120,10 @@ export class WorkerPool {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const embed = next.body.kind === 'embed';
-      const slot = chooseWorker(this.workers, embed, this.embedTasksPerWorker);
+      // A thread takes a second partition only once every one it holds has started inference, so
+      // that its partitions do not all read at the same time and leave inference idle.
+      const perThread = next.body.kind === 'embed' ? partitionsPerThread(overlapOfTask(next.body.input)) : 1;
+      const slot = chooseStageThread(this.workers, embed, perThread);
       if (slot < 0) return; // tasks start in queue order: the head waits for room
       this.queue.shift();
       const id = this.nextId++;
@@ -144,13 +141,13 @@ export class WorkerPool {
       this.workers.map(async ({ worker }) => {
         const id = this.nextId++;
         const done = new Promise<void>((resolve) => {
-          const onMessage = (reply: WorkerReply): void => {
+          const onMessage = (reply: StageReply): void => {
             if (!('log' in reply) && reply.id === id) resolve();
           };
           worker.on('message', onMessage);
           worker.once('exit', () => resolve());
         });
-        worker.postMessage({ kind: 'close', id } satisfies WorkerTask);
+        worker.postMessage({ kind: 'close', id } satisfies StageTask);
         await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
         await worker.terminate();
       }),

@@ -1,5 +1,5 @@
 /**
- * A stage worker thread: runs partition-stage slices and embed-stage partitions against the
+ * A stage thread (a worker thread of the StageThreadPool): runs partition-stage slices and embed-stage partitions against the
  * parent's object store and table, both described as plain data. The local runner's workers reach
  * its directory and its embedded DynamoDB over loopback (they cannot open the parent's LevelDB);
  * a Batch container's lanes (batch-container/worker.ts) reach S3 and DynamoDB. One store
@@ -10,50 +10,51 @@ import { openStoreFromConfig, type StoreThreadConfig } from '../embeddings/store
 import { type OpenObjectStoreOptions, openObjectStore } from '../storage/open-object-store.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
 import { prewarmOutput } from './embed-writer.ts';
+import { type EmbedOverlap, outputOffThread } from './overlap.ts';
 import { type PartitionSliceInput, partitionSlice } from './partition.ts';
 import { type SerializedError, serializeError } from './thread-errors.ts';
 import type { PipelineEnv } from './types.ts';
 
-export interface WorkerConfig {
+export interface StageThreadConfig {
   /** The object store's location: a directory or s3://bucket/prefix (src/storage/open-object-store.ts). */
   readonly objects: string;
   /** How the parent opened an S3 object store; default the store's own. */
   readonly conditionalPuts?: OpenObjectStoreOptions['conditionalPuts'];
   /** The table, as the parent's store describes itself (DynamoEmbeddingStore.threadConfig()). */
   readonly store: StoreThreadConfig;
-  /** Start the embed stage's writer thread at boot (the runner passes writerThread to embed tasks alike). */
-  readonly writerThread?: boolean;
+  /** The overlap its embed tasks use (./overlap.ts): a writer thread starts at boot when the output leaves the thread. */
+  readonly overlap?: EmbedOverlap;
 }
 
-export type WorkerTask =
+export type StageTask =
   | { readonly id: number; readonly kind: 'slice'; readonly input: PartitionSliceInput }
   | { readonly id: number; readonly kind: 'embed'; readonly input: EmbedPartitionInput }
   | { readonly id: number; readonly kind: 'close' };
 
-export type WorkerReply =
+export type StageReply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: SerializedError }
   /** An embed task has read and merged its partition; its batches start now. */
   | { readonly id: number; readonly phase: 'inference' }
   | { readonly log: string };
 
-const config = workerData as WorkerConfig;
+const config = workerData as StageThreadConfig;
 const port = parentPort!;
 const connection = openStoreFromConfig(config.store);
 const env: PipelineEnv = {
   objects: openObjectStore(config.objects, config.conditionalPuts ? { conditionalPuts: config.conditionalPuts } : {}),
   embeddings: connection.store,
-  log: (message) => port.postMessage({ log: message } satisfies WorkerReply),
+  log: (message) => port.postMessage({ log: message } satisfies StageReply),
 };
 // The embed stage's writer thread boots while this worker runs the partition stage.
-if (config.writerThread) prewarmOutput(env.embeddings);
+if (config.overlap !== undefined && outputOffThread(config.overlap)) prewarmOutput(env.embeddings);
 
-port.on('message', async (task: WorkerTask) => {
+port.on('message', async (task: StageTask) => {
   try {
     if (task.kind === 'close') {
       await releaseEmbedders();
       connection.close();
-      port.postMessage({ id: task.id, ok: true, result: null } satisfies WorkerReply);
+      port.postMessage({ id: task.id, ok: true, result: null } satisfies StageReply);
       port.close();
       return;
     }
@@ -61,10 +62,10 @@ port.on('message', async (task: WorkerTask) => {
       task.kind === 'slice'
         ? await partitionSlice(env, task.input)
         : await embedPartition(env, task.input, {
-            onInference: () => port.postMessage({ id: task.id, phase: 'inference' } satisfies WorkerReply),
+            onInference: () => port.postMessage({ id: task.id, phase: 'inference' } satisfies StageReply),
           });
-    port.postMessage({ id: task.id, ok: true, result } satisfies WorkerReply);
+    port.postMessage({ id: task.id, ok: true, result } satisfies StageReply);
   } catch (error) {
-    port.postMessage({ id: task.id, ok: false, error: serializeError(error) } satisfies WorkerReply);
+    port.postMessage({ id: task.id, ok: false, error: serializeError(error) } satisfies StageReply);
   }
 });
