@@ -10,14 +10,13 @@ import { layout } from './layout.ts';
 import { localModelDirectory } from './model.ts';
 import { readRunManifest } from './plan.ts';
 import {
-  decodeSequenceTable,
   decodeWorkFile,
   encodeSequenceColumns,
   eventsOf,
   SequenceColumnsBuilder,
-  type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
+import { readPreviousState, type StoredSequence, writtenKeys } from './state-chain.ts';
 import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
 import { writePolicyFor } from './write-policy.ts';
 
@@ -220,6 +219,7 @@ export async function embedPartition(
       ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
       ...(policy === undefined ? {} : { policy }),
       ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
+      ...(run.snapshot === 'delta' ? { snapshot: 'delta' as const } : {}),
     },
     { threaded },
   );
@@ -242,25 +242,9 @@ export async function embedPartition(
     const incoming = new Map<string, SequenceEvent[]>();
     let workEvents = 0;
     for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
-    let previous: SequenceTable | undefined;
-    if (run.previousSnapshotDate !== undefined) {
-      const embKey = layout.embeddings(
-        run.modelVersion,
-        run.previousSnapshotDate,
-        partition,
-        run.previousSnapshotAttempt,
-      );
-      sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
-      const seqKey = layout.sequences(
-        run.modelVersion,
-        run.previousSnapshotDate,
-        partition,
-        run.previousSnapshotAttempt,
-      );
-      previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
-    } else {
-      sink.setPrevious(undefined, '');
-    }
+    // the previous state: its base and deltas (./state-chain.ts); embeddings decoded by the output side
+    const previous = await readPreviousState(env, run, partition);
+    for (const file of previous?.embeddingFiles ?? []) sink.setPrevious(file.bytes, file.key);
     const itemInputs = await itemCoverage(env, model, incoming);
     lap('read');
 
@@ -272,7 +256,7 @@ export async function embedPartition(
       maxLength: manifest.dims.maxLength,
       cutoffMs: dayStart + DAY_MS,
     };
-    const previousByUser = new Map((previous?.users ?? []).map((u) => [u.userId, u]));
+    const previousByUser = previous?.users ?? new Map<string, StoredSequence>();
     const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
       a < b ? -1 : a > b ? 1 : 0,
     );
@@ -284,20 +268,20 @@ export async function embedPartition(
     for (const userId of userIds) {
       const before = previousByUser.get(userId);
       const fresh = incoming.get(userId);
-      const stored = before?.lastEmbedded ?? null;
+      const stored = before?.range.lastEmbedded ?? null;
       if (fresh === undefined) {
         // No new events: the stored sequence is already built by the same rules (same model, an
         // earlier cutoff), so its rows carry over unchanged.
         const embed = shouldEmbed({ lastEmbedded: stored }, false, run);
         if (embed) {
           selected.push(snapshot.size);
-          sequences.push(eventsOf(previous!, before!));
+          sequences.push(eventsOf(before!.table, before!.range));
         }
         lastEmbedded.push(embed ? run.date : stored);
-        snapshot.carry(previous!, before!);
+        snapshot.carry(before!.table, before!.range);
         continue;
       }
-      const events = mergeSequence(before ? eventsOf(previous!, before) : [], fresh, rules);
+      const events = mergeSequence(before ? eventsOf(before.table, before.range) : [], fresh, rules);
       if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
       const changed = fresh.some((e) => vocabulary.has(e.action));
       if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
@@ -310,8 +294,9 @@ export async function embedPartition(
       snapshot.add(userId, events);
     }
     const users = snapshot.size;
-    const columns = snapshot.build();
-    sink.setUsers(columns.userIds, Int32Array.from(selected));
+    const written = run.snapshot === 'delta' ? snapshot.changed(selected) : undefined; // a delta's users
+    const columns = snapshot.build(written);
+    sink.setUsers(snapshot.users, Int32Array.from(selected));
     lap('merge');
     hooks.onInference?.();
 
@@ -350,7 +335,7 @@ export async function embedPartition(
       });
       kept = stored.users.length;
     }
-    const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
+    const sequenceBytes = encodeSequenceColumns(columns, written?.map((u) => lastEmbedded[u]!) ?? lastEmbedded);
     const encodedSeconds = (performance.now() - mark) / 1000;
     lap('snapshot');
     const output = await finished;
@@ -360,8 +345,9 @@ export async function embedPartition(
       mark = drainedAt;
     }
     lap('snapshot');
-    await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
-    await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
+    const keys = writtenKeys(run, partition);
+    await env.objects.put(keys.sequences, sequenceBytes);
+    await env.objects.put(keys.embeddings, output.embeddingBytes);
     lap('snapshot');
 
     const result: PartitionResult = {
