@@ -14,10 +14,11 @@ import { PARTITIONS } from '../contract/run-contract.ts';
 import { addDays } from '../events/schema.ts';
 import { openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { decodeItemIndex, nearestItems } from '../lookup/recommend.ts';
+import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { generateDataset } from '../synth/generate.ts';
-import { layout } from './layout.ts';
 import { createStagePool, runDaily } from './local-runner.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from './snapshots.ts';
+import { readRunManifest } from './plan.ts';
+import { readPartitionState } from './state-chain.ts';
 import type { DailySummary } from './types.ts';
 
 const demoFlags = z.object({
@@ -87,10 +88,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     const last = summaries[summaries.length - 1]!;
     // One user re-embedded on the last day with a reasonably long history (partition 0).
-    const snapshotKey = layout.embeddings(last.modelVersion, last.date, 0);
-    const rows = await decodeEmbeddingSnapshot(readFileSync(join(dataDir, snapshotKey)), snapshotKey);
-    const seqKey = layout.sequences(last.modelVersion, last.date, 0);
-    const sequences = await decodeSequenceSnapshot(readFileSync(join(dataDir, seqKey)), seqKey);
+    const env = { objects: new LocalObjectStore(dataDir), embeddings: local.store };
+    const run = await readRunManifest(env, last.modelVersion, last.date, last.attempt);
+    const { sequences, embeddings: rows } = await readPartitionState(env, run, 0); // base + deltas
     const fresh = sequences.filter((u) => rows.get(u.userId)?.date === last.date);
     const candidates = fresh.length > 0 ? fresh : sequences;
     const sequence =

@@ -328,7 +328,7 @@ async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): 
  * started last for the date (the AWS stages get only the date and model).
  */
 export async function readRunManifest(
-  env: PipelineEnv,
+  env: Pick<PipelineEnv, 'objects'>,
   modelVersion: string,
   date: string,
   attempt?: string,

@@ -44,6 +44,9 @@ type ChainRun = Pick<
   'date' | 'attempt' | 'snapshot' | 'previousState' | 'previousSnapshotDate' | 'previousSnapshotAttempt'
 >;
 
+/** The state is objects only: readers without a table (tests, `recommend`) pass just the store. */
+type StateEnv = Pick<PipelineEnv, 'objects'>;
+
 const fileOf = (date: string, attempt: string | undefined): StateFile =>
   attempt === undefined ? { date } : { date, attempt };
 
@@ -102,7 +105,7 @@ const dirOf = (key: string): string => key.slice(0, key.lastIndexOf('/') + 1);
 
 /** Bytes of each chain file over every partition, oldest first; StateChainError naming the first missing file. */
 export async function chainBytes(
-  env: PipelineEnv,
+  env: StateEnv,
   modelVersion: string,
   chain: StateChain,
   partitions: number,
@@ -152,7 +155,7 @@ export interface SnapshotPlan {
  * Checks that every file of the chain exists (the run reads them all either way).
  */
 export async function planSnapshot(
-  env: PipelineEnv,
+  env: StateEnv,
   run: { modelVersion: string; date: string; partitions: number; backfill: boolean },
   previous: StateChain | undefined,
   settings: { everyDays: number; deltaShare: number },
@@ -175,7 +178,7 @@ export async function planSnapshot(
   return { snapshot: 'delta', reason: `delta on base ${previous.base.date} + ${previous.deltas.length}` };
 }
 
-async function getStateFile(env: PipelineEnv, key: string, chain: StateChain): Promise<Uint8Array> {
+async function getStateFile(env: StateEnv, key: string, chain: StateChain): Promise<Uint8Array> {
   try {
     return await env.objects.get(key);
   } catch (error) {
@@ -200,7 +203,7 @@ export interface PreviousState {
 
 /** The previous state of a run's partition, or undefined on a first run. */
 export async function readPreviousState(
-  env: PipelineEnv,
+  env: StateEnv,
   run: ChainRun & Pick<RunManifest, 'modelVersion'>,
   partition: number,
 ): Promise<PreviousState | undefined> {
@@ -224,7 +227,7 @@ export interface PartitionState {
 }
 
 export async function readPartitionState(
-  env: PipelineEnv,
+  env: StateEnv,
   run: ChainRun & Pick<RunManifest, 'modelVersion'>,
   partition: number,
 ): Promise<PartitionState> {
@@ -240,4 +243,20 @@ export async function readPartitionState(
   }
   const sorted = [...sequences.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
   return { sequences: sorted, embeddings };
+}
+
+/** One user's sequence as of a run: from the newest chain file that holds the user, or undefined. */
+export async function readUserSequence(
+  env: StateEnv,
+  run: ChainRun & Pick<RunManifest, 'modelVersion'>,
+  partition: number,
+  userId: string,
+): Promise<UserSequence | undefined> {
+  const chain = stateChainOf(run);
+  for (const keys of chainKeys(run.modelVersion, chain, partition).reverse()) {
+    const users = await decodeSequenceSnapshot(await getStateFile(env, keys.sequences, chain), keys.sequences);
+    const user = users.find((u) => u.userId === userId);
+    if (user !== undefined) return user;
+  }
+  return undefined;
 }
