@@ -14,6 +14,7 @@ const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '20000' },
     reps: { type: 'string', default: '1' },
+    shares: { type: 'string', default: '1,0.3,0.1' },
     json: { type: 'string', default: 'reports/bench.json' },
     work: { type: 'string', default: '.pinnerformer/bench' },
     model: { type: 'string', default: 'models/demo' },
@@ -24,10 +25,12 @@ const activeCost = await benchActiveCost({
   modelDir: values.model,
   users: Number(values.users),
   reps: Number(values.reps),
+  shares: values.shares.split(',').map(Number),
 });
 const path = values.json;
 const report = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as BenchReport) : undefined;
 if (report) writeFileSync(path, `${JSON.stringify({ ...report, activeCost }, null, 2)}\n`);
+for (const row of activeCost.rows) progress(`active-user cost: ${JSON.stringify(row)}`);
 progress(
   `active-user cost: ${JSON.stringify({ exponents: activeCost.exponents, perActiveRatio: activeCost.perActiveRatio })}`,
 );

@@ -34,6 +34,8 @@ export interface ActiveCostRow {
   readonly embedSeconds: number;
   readonly stateBytes: number;
   readonly embeddedUsers: number;
+  /** The steps of the best rep (read, merge, featurize, infer, write, snapshot), summed over partitions. */
+  readonly steps?: Readonly<Record<string, number>>;
 }
 
 export interface ActiveCostResult {
@@ -121,9 +123,9 @@ export async function benchActiveCost(options: {
   readonly reps?: number;
   readonly partitions?: number;
 }): Promise<ActiveCostResult> {
-  const shares = options.shares ?? [1, 0.5, 0.2, 0.1];
+  const shares = options.shares ?? [1, 0.3, 0.1];
   const reps = options.reps ?? 1;
-  const partitions = options.partitions ?? 4;
+  const partitions = options.partitions ?? 2;
   const root = join(options.workDir, `active-cost-${options.users}`);
   const template = join(root, 'template');
   rmSync(root, { recursive: true, force: true });
@@ -143,7 +145,10 @@ export async function benchActiveCost(options: {
   await base.close();
   if (!boot.published) throw new Error(`active-user cost: the bootstrap day was refused: ${boot.reasons.join('; ')}`);
 
-  const samples = new Map<string, { seconds: number[]; bytes: number; embedded: number; active: number }>();
+  const samples = new Map<
+    string,
+    { seconds: number[]; steps: Record<string, number>[]; bytes: number; embedded: number; active: number }
+  >();
   for (let rep = 0; rep < reps; rep++) {
     for (const share of shares) {
       const active = Math.max(1, Math.round(share * shuffled.length));
@@ -165,7 +170,8 @@ export async function benchActiveCost(options: {
         if (!summary.published)
           throw new Error(`active-user cost: ${mode} at ${share} refused: ${summary.reasons.join('; ')}`);
         const key = `${mode}|${share}`;
-        const s = samples.get(key) ?? { seconds: [], bytes: 0, embedded: 0, active };
+        const s = samples.get(key) ?? { seconds: [], steps: [], bytes: 0, embedded: 0, active };
+        s.steps.push({ ...summary.secondsByStep });
         // the partitions' own work (read, merge, featurize, infer, write, snapshot), without the
         // workers' start-up and model load, which do not depend on the users
         s.seconds.push(Object.values(summary.secondsByStep).reduce((a, b) => a + b, 0));
@@ -187,6 +193,9 @@ export async function benchActiveCost(options: {
       activeUsers: s.active,
       mode,
       embedSeconds: round(min(s.seconds)),
+      steps: Object.fromEntries(
+        Object.entries(s.steps[s.seconds.indexOf(min(s.seconds))]!).map(([k, v]) => [k, round(v)]),
+      ),
       stateBytes: s.bytes,
       embeddedUsers: s.embedded,
     };
