@@ -12,7 +12,13 @@ import { addDays, DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
 import { plan } from '../src/pipeline/plan.ts';
-import { planSnapshot, readPartitionState, StateChainError, writtenKeys } from '../src/pipeline/state-chain.ts';
+import {
+  planSnapshot,
+  readPartitionState,
+  readUserSequence,
+  StateChainError,
+  writtenKeys,
+} from '../src/pipeline/state-chain.ts';
 import type { StateChain } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import {
@@ -134,6 +140,23 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
       expect((await writtenFiles(delta.dir, MV, date)).every((k) => k.includes('/delta/'))).toBe(true);
       expect(await sum(delta.dir, date)).toBeLessThan(await sum(full.dir, date));
     }
+  });
+
+  it("reads one user's sequence from the newest chain file that holds it (recommend)", async () => {
+    // Prepare: the last delta day's state, users changed that day and users carried from older files
+    const d = kinds.lastIndexOf('delta');
+    const manifest = await runOf(delta.dir, MV, days[d]!);
+    const objects = new LocalObjectStore(delta.dir);
+    const state = await readPartitionState({ objects }, manifest, 0);
+    const changed = state.sequences.filter((u) => u.lastEmbedded === days[d]);
+    const carried = state.sequences.filter((u) => u.lastEmbedded !== days[d]);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(carried.length).toBeGreaterThan(0);
+    // Act + Assess
+    for (const user of [...changed.slice(0, 5), ...carried.slice(0, 5)]) {
+      expect(await readUserSequence({ objects }, manifest, 0, user.userId)).toEqual(user);
+    }
+    expect(await readUserSequence({ objects }, manifest, 0, 'no-such-user')).toBeUndefined();
   });
 
   it('stops the next plan with a StateChainError naming a missing delta, writing nothing', async () => {
