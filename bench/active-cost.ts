@@ -125,7 +125,7 @@ export async function benchActiveCost(options: {
 }): Promise<ActiveCostResult> {
   const shares = options.shares ?? [1, 0.3, 0.1];
   const reps = options.reps ?? 1;
-  const partitions = options.partitions ?? 2;
+  const partitions = options.partitions ?? 4;
   const root = join(options.workDir, `active-cost-${options.users}`);
   const template = join(root, 'template');
   rmSync(root, { recursive: true, force: true });
