@@ -252,7 +252,9 @@ export async function embeddedSequences(
   const objects = resolve(workDir, `daily-${users}`);
   const out: { userId: string; events: SequenceEvent[] }[] = [];
   for (let p = 0; out.length < limit; p++) {
-    const key = layout.sequences(modelVersion, date, p);
+    // a full snapshot, or on a delta day the changed users (every user embedded on the day among them)
+    const full = layout.sequences(modelVersion, date, p);
+    const key = existsSync(join(objects, full)) ? full : layout.sequenceDelta(modelVersion, date, p);
     const path = join(objects, key);
     if (!existsSync(path)) break;
     for (const user of await decodeSequenceSnapshot(new Uint8Array(readFileSync(path)), key)) {

@@ -3,15 +3,17 @@
  * compared are measured side by side), written to reports/bench.json, bench.md and bench.png.
  * Progress goes to stderr. Generated models and data live in the work folder (gitignored).
  *
- *   npm run bench -- [--full] [--quick] [--skip daily,paper-daily,lookup,cost,inference,paper] [--work DIR] [--out DIR]
+ *   npm run bench -- [--full] [--quick] [--skip daily,paper-daily,lookup,cost,inference,paper,active-cost] [--work DIR] [--out DIR]
  *   npm run bench -- --daily-sizes 1000000 --skip lookup,cost,inference --out DIR   (the 1M day alone)
  */
+
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import ort from 'onnxruntime-node';
+import { benchActiveCost } from './active-cost.ts';
 import {
   type CostInput,
   type CostRow,
@@ -301,7 +303,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--quick', 'tiny sizes and single reps: checks the benchmark itself, figures mean little', false)
     .option(
       '--skip <sections>',
-      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper, write-policy, scale',
+      'comma-separated: daily, paper-daily, pipelining, lanes, lookup, cost, inference, paper, write-policy, scale, active-cost',
       '',
     )
     .option('--work <dir>', 'work folder for generated models and data (gitignored)', '.pinnerformer/bench')
@@ -476,6 +478,13 @@ export async function main(argv: readonly string[]): Promise<void> {
         },
       });
 
+  // ---- 8. cost that follows active users: a full snapshot daily against deltas, side by side
+  const activeCost = skip.has('active-cost')
+    ? undefined
+    : await measure('active-cost', () =>
+        benchActiveCost({ workDir: work, modelDir: demo.dir, users: quick ? 2000 : 20_000 }),
+      );
+
   // ---- 1. inference
   const { gemmStart, gemmEnd, demoResult, paperResult, padding }: InferenceFigures = skip.has('inference')
     ? {}
@@ -581,6 +590,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     lookup,
     ...(gpuResults ? { gpu: gpuResults } : {}),
     ...(writePolicy ? { writePolicy } : {}),
+    ...(activeCost ? { activeCost } : {}),
     targets: [],
     errors,
   };

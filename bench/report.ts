@@ -1,4 +1,6 @@
 /** reports/bench.md: the figures of one benchmark run as tables, targets first. */
+
+import { renderActiveCost } from './active-cost-report.ts';
 import { SETTLE_MS } from './contest.ts';
 import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
@@ -340,7 +342,12 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     out.push('(not run)', '');
   }
-  out.push(...renderGpu(r.gpu), ...renderWritePolicy(r.writePolicy), ...renderScale(r.scale));
+  out.push(
+    ...renderGpu(r.gpu),
+    ...renderWritePolicy(r.writePolicy),
+    ...renderScale(r.scale),
+    ...renderActiveCost(r.activeCost),
+  );
   return `${out.filter((l) => l !== undefined).join('\n')}\n`;
 }
 

@@ -2,6 +2,8 @@
  * The issue's targets (issue 7) judged against a report: met or missed, by how much, and the
  * reason the figures point at.
  */
+
+import { activeCostTargets } from './active-cost-report.ts';
 import { type ModelShape, maskedAttentionFlops } from './flops.ts';
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
 import { scaleTargets, writePolicyTargets } from './scale-report.ts';
@@ -254,6 +256,10 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
       }),
     );
   }
-  out.push(...writePolicyTargets(report.writePolicy), ...scaleTargets(report.scale));
+  out.push(
+    ...writePolicyTargets(report.writePolicy),
+    ...scaleTargets(report.scale),
+    ...activeCostTargets(report.activeCost),
+  );
   return out;
 }

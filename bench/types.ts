@@ -2,6 +2,7 @@
  * The benchmark report's types (reports/bench.json): shared by the run (main.ts), the verdicts
  * (targets.ts) and the markdown (report.ts), so that none of them imports another's entry point.
  */
+import type { ActiveCostResult } from './active-cost.ts';
 import type { CostRow, ItemCost } from './cost.ts';
 import type { DailySizeResult } from './daily.ts';
 import type { GpuResults } from './gpu-results.ts';
@@ -65,6 +66,8 @@ export interface BenchReport {
   readonly writePolicy?: WritePolicyResult;
   /** Section 7: the scale plan's simulation (bench/scale-sim.ts). */
   readonly scale?: ScaleResult;
+  /** Section 8: cost that follows active users, full snapshots against deltas (bench/active-cost.ts). */
+  readonly activeCost?: ActiveCostResult;
   readonly targets: readonly TargetResult[];
   readonly errors: readonly string[];
 }

@@ -29,10 +29,11 @@ export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as cons
 
 /** What each part touches. */
 export const ACCESS = {
-  // Lists the day's events and earlier runs, reads the deployed manifest, writes the run manifest;
-  // reads the pointer and takes the run lock (lock items only).
+  // Lists the day's events and earlier runs, reads the deployed manifest, lists the previous
+  // state's files (src/pipeline/state-chain.ts), writes the run manifest; reads the pointer and
+  // takes the run lock (lock items only).
   plan: {
-    read: ['events/', 'runs/', 'models/'],
+    read: ['events/', 'runs/', 'models/', 'sequences/', 'embeddings/'],
     write: ['runs/'],
     table: [{ actions: ['dynamodb:GetItem'] }, { actions: ['dynamodb:PutItem'], leadingKeys: [LOCK_PK] }],
   },

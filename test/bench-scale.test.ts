@@ -1,5 +1,7 @@
 /** Bench sections 6 and 7 (issue 20): figures drawn from a report, the simulation, the verdicts. */
 import { describe, expect, it } from 'vitest';
+import { summarize } from '../bench/active-cost.ts';
+import { activeCostTargets } from '../bench/active-cost-report.ts';
 import { scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
 import { embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
 import type { BenchReport } from '../bench/types.ts';
@@ -132,5 +134,43 @@ describe('the write-policy verdicts', () => {
     const pipelineOnly = { measuredAt: '', threshold: 0.95, pipeline: { savedShare: 0.4 } } as WritePolicyResult;
     expect(writeSkipShareOf(pipelineOnly)).toBe(0.4);
     expect(writeSkipShareOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('bench section 8: cost that follows active users', () => {
+  /** Rows of a fixed-users day: `allUsers` work per day for every user plus `perActive` per active user. */
+  const rows = (mode: 'full' | 'delta', allUsers: number, perActive: number, bytesAll: number, bytesPer: number) =>
+    [1, 0.5, 0.2, 0.1].map((activeShare) => {
+      const activeUsers = 1000 * activeShare;
+      return {
+        activeShare,
+        activeUsers,
+        mode,
+        embeddedUsers: activeUsers,
+        embedSeconds: allUsers + perActive * activeUsers,
+        stateBytes: bytesAll + bytesPer * activeUsers,
+      };
+    });
+  const settings = { users: 1000, partitions: 4, reps: 1 };
+
+  it('fits the exponents and the per-active-user ratio of a 10:1 day to a 1:1 day', () => {
+    // Arrange: full snapshots cost the same whatever is active; deltas follow the active users
+    const result = summarize([...rows('full', 10, 0, 5e6, 0), ...rows('delta', 0, 0.01, 0, 5000)], settings);
+    // Assess
+    expect(result.exponents.full.bytes).toBeCloseTo(0, 6);
+    expect(result.exponents.delta.bytes).toBeCloseTo(1, 6);
+    expect(result.exponents.delta.seconds).toBeCloseTo(1, 6);
+    expect(result.perActiveRatio.full.seconds).toBeCloseTo(10, 6);
+    expect(result.perActiveRatio.delta.bytes).toBeCloseTo(1, 6);
+    // amortised: (6 × 1 + 10) / 7 per day at 10:1 against (6 × 10 + 10) / 7 at 1:1, per active user
+    expect(result.perActiveRatio.amortised.seconds).toBeCloseTo((10 * 16) / 70, 2);
+    const targets = activeCostTargets(result);
+    expect(targets.map((t) => t.verdict)).toEqual(['MET', 'MET']);
+  });
+
+  it('misses when a delta day still costs what a full snapshot does', () => {
+    const result = summarize([...rows('full', 10, 0, 5e6, 0), ...rows('delta', 10, 0, 5e6, 0)], settings);
+    expect(activeCostTargets(result).map((t) => t.verdict)).toEqual(['MISS', 'MISS']);
+    expect(activeCostTargets(undefined)).toEqual([]);
   });
 });

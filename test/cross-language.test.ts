@@ -15,10 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { readModelDirectory } from '../src/inference/model-dir.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
-import { layout } from '../src/pipeline/layout.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
-import { syntheticDataDir } from './pipeline-helpers.ts';
+import { stateOf, syntheticDataDir } from './pipeline-helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TRAINING = join(ROOT, 'training');
@@ -58,24 +56,14 @@ describe.each([
   let local: LocalEmbeddings;
 
   async function snapshot(date: string) {
-    const rows = new Map<string, { date: string; embedding: Float32Array }>();
-    for (let p = 0; p < 2; p++) {
-      const key = layout.embeddings(modelVersion, date, p);
-      for (const [u, r] of await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)) {
-        rows.set(u, r);
-      }
-    }
-    return rows;
+    return (await stateOf(dataDir, modelVersion, date)).embeddings; // base + deltas: what readers get
   }
 
   async function sequenceLengths(date: string, items?: Set<string>): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (let p = 0; p < 2; p++) {
-      const key = layout.sequences(modelVersion, date, p);
-      for (const u of await decodeSequenceSnapshot(readFileSync(join(dataDir, key)), key)) {
-        out.set(u.userId, u.events.length);
-        for (const e of u.events) items?.add(e.item_id);
-      }
+    for (const u of (await stateOf(dataDir, modelVersion, date)).sequences.values()) {
+      out.set(u.userId, u.events.length);
+      for (const e of u.events) items?.add(e.item_id);
     }
     return out;
   }

@@ -9,11 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateOfItemSortKey, parseVersionId } from '../src/embeddings/table-schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
-import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
-import { decodeEmbeddingSnapshot } from '../src/pipeline/snapshots.ts';
 import { NotFoundError } from '../src/util/errors.ts';
-import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
+import {
+  fixtureModel,
+  fixtureModelVersion,
+  scanTable,
+  stateOf,
+  syntheticDataDir,
+  writtenFiles,
+} from './pipeline-helpers.ts';
 
 const [D1, D2, D3] = ['2026-10-02', '2026-10-03', '2026-10-04'] as const;
 const MV = fixtureModelVersion('tiny');
@@ -27,15 +32,9 @@ let local: LocalEmbeddings;
 const run = (date: string, extra: Partial<RunDailyOptions> = {}) =>
   runDaily({ dataDir, date, modelDir: fixtureModel('tiny'), partitions: 4, workers: 2, embeddings: local, ...extra });
 
-async function snapshot(mv: string, date: string, partition: number) {
-  const key = layout.embeddings(mv, date, partition);
-  return decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key);
-}
-
+/** Every user's embedding row in a day's state (base + deltas: what readers get). */
 async function allSnapshots(mv: string, date: string) {
-  const rows = new Map<string, { date: string; embedding: Float32Array }>();
-  for (let p = 0; p < 4; p++) for (const [u, r] of await snapshot(mv, date, p)) rows.set(u, r);
-  return rows;
+  return (await stateOf(dataDir, mv, date)).embeddings;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -135,7 +134,8 @@ describe('daily runs over three days', () => {
   it('reruns a day idempotently: identical table and snapshots', async () => {
     // Prepare
     const tableBefore = await scanTable(local);
-    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const files = await writtenFiles(dataDir, MV, D2);
+    expect(files).toHaveLength(8);
     const bytesBefore = files.map((k) => readFileSync(join(dataDir, k)));
     // Act
     const rerun = await run(D2);
@@ -153,7 +153,7 @@ describe('daily runs over three days', () => {
 
   it('pipelined (inference threads, two partitions per worker) writes the same table and snapshots as serial', async () => {
     // Prepare
-    const files = [0, 1, 2, 3].flatMap((p) => [layout.sequences(MV, D2, p), layout.embeddings(MV, D2, p)]);
+    const files = await writtenFiles(dataDir, MV, D2);
     const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
     // Act
     const serial = await run(D2, { pipelined: false });
@@ -202,7 +202,8 @@ describe('daily runs over three days', () => {
     expect(repaired.attempt).toMatch(/^[a-z0-9]+$/);
     expect(repaired.attempt).not.toBe(refused.attempt);
     expect((await local.store.getVersion(`${MV}@${D2}`))?.attempt).toBe(repaired.attempt);
-    const files = [0, 1, 2, 3].map((p) => layout.sequences(MV, D2, p, repaired.attempt));
+    const files = await writtenFiles(dataDir, MV, D2, repaired.attempt);
+    expect(files.every((k) => k.includes(`/attempt=${repaired.attempt}/`))).toBe(true);
     for (const k of files) expect(readFileSync(join(dataDir, k)).length).toBeGreaterThan(0);
   });
 

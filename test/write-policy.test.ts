@@ -3,18 +3,15 @@
  * runs through the local runner on real dynalite, checking the versioning contract for the users
  * whose write was skipped.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddingStore, VersionRecord } from '../src/embeddings/types.ts';
 import { addDays, DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
-import { layout } from '../src/pipeline/layout.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../src/pipeline/snapshots.ts';
 import { assertSkipCosine, WriteDecider, writePolicyFor } from '../src/pipeline/write-policy.ts';
 import { ValidationError } from '../src/util/errors.ts';
-import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
+import { fixtureModel, fixtureModelVersion, scanTable, stateOf, syntheticDataDir } from './pipeline-helpers.ts';
 
 const unit = (values: number[]): Float32Array => {
   const v = Float32Array.from(values);
@@ -92,18 +89,11 @@ describe('daily runs with the write policy (dynalite)', () => {
       ...extra,
     });
 
-  const read = (key: string): Uint8Array => readFileSync(join(dataDir, key));
-
+  /** The day's state (base + deltas, what readers get): served embeddings and last_embedded dates. */
   async function snapshots(date: string) {
-    const embeddings = new Map<string, { date: string; embedding: Float32Array }>();
-    const lastEmbedded = new Map<string, string | null>();
-    for (let p = 0; p < PARTITIONS; p++) {
-      const e = layout.embeddings(MV, date, p);
-      for (const [u, r] of await decodeEmbeddingSnapshot(read(e), e)) embeddings.set(u, r);
-      const s = layout.sequences(MV, date, p);
-      for (const u of await decodeSequenceSnapshot(read(s), s)) lastEmbedded.set(u.userId, u.lastEmbedded);
-    }
-    return { embeddings, lastEmbedded };
+    const state = await stateOf(dataDir, MV, date);
+    const lastEmbedded = new Map([...state.sequences].map(([u, s]) => [u, s.lastEmbedded]));
+    return { embeddings: state.embeddings, lastEmbedded };
   }
 
   beforeAll(async () => {

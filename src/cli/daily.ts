@@ -19,6 +19,7 @@ const dailyFlags = z.object({
   threads: intString(1, 256).optional(),
   refreshAgeDays: intString(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).optional(),
   writeSkipCosine: z.coerce.number().gt(0).lte(1).optional(),
+  compactEveryDays: intString(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).optional(),
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -116,6 +117,10 @@ export function registerDaily(program: Command): void {
       '--write-skip-cosine <c>',
       'skip the table write of users whose stored embedding is within this cosine of the new one (default: write all)',
     )
+    .option(
+      '--compact-every-days <n>',
+      'write a full snapshot at least every n days, deltas of the changed users between (default 7; 1: full daily)',
+    )
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
     .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')
     .option(
@@ -147,6 +152,7 @@ export function registerDaily(program: Command): void {
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
         ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
+        ...(flags.compactEveryDays === undefined ? {} : { compactEveryDays: flags.compactEveryDays }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
         ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
         requireMarker,

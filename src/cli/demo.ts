@@ -12,10 +12,11 @@ import { PARTITIONS } from '../contract/run-contract.ts';
 import { addDays } from '../events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { decodeItemIndex, nearestItems } from '../lookup/recommend.ts';
-import { layout } from '../pipeline/layout.ts';
 import { createStagePool, runDaily } from '../pipeline/local-runner.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../pipeline/snapshots.ts';
+import { readRunManifest } from '../pipeline/plan.ts';
+import { readPartitionState } from '../pipeline/state-chain.ts';
 import type { DailySummary } from '../pipeline/types.ts';
+import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { generateDataset } from '../synth/generate.ts';
 import { formatSummary } from './daily.ts';
 import { dateString, intString, parseFlags } from './local-env.ts';
@@ -108,10 +109,9 @@ async function showOneUser(
   modelDir: string,
 ): Promise<void> {
   // One user re-embedded on the last day with a reasonably long history (partition 0).
-  const snapshotKey = layout.embeddings(last.modelVersion, last.date, 0);
-  const rows = await decodeEmbeddingSnapshot(readFileSync(join(dataDir, snapshotKey)), snapshotKey);
-  const seqKey = layout.sequences(last.modelVersion, last.date, 0);
-  const sequences = await decodeSequenceSnapshot(readFileSync(join(dataDir, seqKey)), seqKey);
+  const env = { objects: new LocalObjectStore(dataDir), embeddings: local.store };
+  const run = await readRunManifest(env, last.modelVersion, last.date, last.attempt);
+  const { sequences, embeddings: rows } = await readPartitionState(env, run, 0); // base + deltas
   const fresh = sequences.filter((u) => rows.get(u.userId)?.date === last.date);
   const candidates = fresh.length > 0 ? fresh : sequences;
   const sequence =

@@ -10,7 +10,7 @@ import { decodeParquet } from '../io/parquet.ts';
 import { partitionOf } from '../pipeline/hash.ts';
 import { layout } from '../pipeline/layout.ts';
 import { readRunManifest } from '../pipeline/plan.ts';
-import { decodeSequenceSnapshot } from '../pipeline/snapshots.ts';
+import { readUserSequence, StateChainError } from '../pipeline/state-chain.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { ModelError, NotFoundError } from '../util/errors.ts';
 
@@ -127,11 +127,12 @@ export class Recommender {
   /** The user's sequence in the version's snapshot (every user with a sequence is in it), newest last. */
   private async recentActions(userId: string, modelVersion: string, date: string): Promise<SequenceEvent[]> {
     const env = { objects: this.objects, embeddings: this.store };
-    const { partitions } = await readRunManifest(env, modelVersion, date);
-    const key = layout.sequences(modelVersion, date, partitionOf(userId, partitions));
-    const bytes = await this.objects.getIfExists(key);
-    if (!bytes) return [];
-    const user = (await decodeSequenceSnapshot(bytes, key)).find((u) => u.userId === userId);
+    const run = await readRunManifest(env, modelVersion, date);
+    // the newest file of the version's state (base or a delta) that holds the user; none once expired
+    const user = await readUserSequence(env, run, partitionOf(userId, run.partitions), userId).catch((error) => {
+      if (error instanceof StateChainError) return undefined;
+      throw error;
+    });
     return user ? user.events.slice(-(this.options.recent ?? 10)) : [];
   }
 }

@@ -4,8 +4,8 @@
  * (./embed-writer-thread.ts) so that none of it waits for or stalls inference; with a store that
  * cannot be opened from another thread it runs inline (./embed-writer.ts).
  *
- * Inputs arrive in this order: the previous embedding snapshot (or none), the partition's users
- * with the selected ones, vector chunks as inference yields them, finish. (The sequence snapshot
+ * Inputs arrive in this order: the previous embedding state (its files oldest first, or none),
+ * the partition's users with the selected ones, vector chunks as inference yields them, finish. (The sequence snapshot
  * is encoded by the inference thread: posting its columns here cost more than encoding them.) Table writes
  * go out in chunks of `writeChunk` embeddings, at most two chunks in flight.
  */
@@ -26,6 +26,11 @@ export interface OutputJob {
   readonly policy?: WritePolicy;
   /** This partition's share of the table's write units per second (./write-pacer.ts); absent: unpaced. */
   readonly writeUnitsPerSecond?: number;
+  /**
+   * 'delta': the embedding file holds only the users embedded now (a delta day, ./state-chain.ts);
+   * default 'full': every user of the partition. The statistics cover every user either way.
+   */
+  readonly snapshot?: 'full' | 'delta';
 }
 
 /** Embedded users whose write the policy skipped: snapshot positions and the stored item's date. */
@@ -61,6 +66,17 @@ function norm(v: Float32Array): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   return Math.sqrt(s);
+}
+
+/** `newer`'s rows over `older`'s (a later chain file wins per user); reuses `older`'s index. */
+export function overlayEmbeddings(older: FlatEmbeddings, newer: FlatEmbeddings): FlatEmbeddings {
+  const rows = older.dates.length;
+  const vectors = new Float32Array(older.vectors.length + newer.vectors.length);
+  vectors.set(older.vectors);
+  vectors.set(newer.vectors, older.vectors.length);
+  const index = older.index;
+  for (const [userId, row] of newer.index) index.set(userId, rows + row);
+  return { index, dates: [...older.dates, ...newer.dates], vectors, dims: older.dims };
 }
 
 export class PartitionOutput {
@@ -106,9 +122,18 @@ export class PartitionOutput {
     return this.failure;
   }
 
-  /** The previous embedding snapshot's bytes (decoded here), or undefined on a first run. */
+  /**
+   * A file of the previous embedding state (decoded here): called once per file of the state's
+   * chain, oldest first, a later file's rows winning per user (./state-chain.ts); undefined bytes
+   * (a first run) add nothing.
+   */
   public setPrevious(bytes: Uint8Array | undefined, file: string): void {
-    this.previous = bytes === undefined ? Promise.resolve(undefined) : decodeFlatEmbeddings(bytes, file, this.job.dims);
+    if (bytes === undefined) return;
+    const before = this.previous;
+    const decoded = decodeFlatEmbeddings(bytes, file, this.job.dims);
+    this.previous = Promise.all([before, decoded]).then(([older, newer]) =>
+      older === undefined ? newer : overlayEmbeddings(older, newer),
+    );
     this.previous.catch(() => {}); // surfaced by finish()
   }
 
@@ -287,7 +312,23 @@ export class PartitionOutput {
     return { users: Int32Array.from(positions), dates };
   }
 
-  /** Both snapshots and the statistics over every user; call after drain(). */
+  /** The embedding delta: the rows of the users embedded now, in user order. */
+  private encodeEmbedded(dates: readonly string[], vectors: Float32Array): Uint8Array {
+    const { dims } = this.job;
+    const users = this.users!;
+    const ids: string[] = [];
+    const rowDates: string[] = [];
+    const rows = new Float32Array(users.selected.length * dims);
+    for (let u = 0; u < users.userIds.length; u++) {
+      if (users.freshOf[u]! < 0) continue;
+      rows.set(vectors.subarray(u * dims, (u + 1) * dims), ids.length * dims);
+      ids.push(users.userIds[u]!);
+      rowDates.push(dates[u]!);
+    }
+    return encodeFlatEmbeddings(ids, rowDates, rows, dims);
+  }
+
+  /** The embedding file (full or delta) and the statistics over every user; call after drain(). */
   public async finish(): Promise<OutputResult> {
     const kept = await this.drain();
     const users = this.users;
@@ -339,7 +380,10 @@ export class PartitionOutput {
         stats.driftCosineSum += cosine(vector, carried);
       }
     }
-    const embeddingBytes = encodeFlatEmbeddings(userIds, dates, vectors, dims);
+    const embeddingBytes =
+      this.job.snapshot === 'delta'
+        ? this.encodeEmbedded(dates, vectors)
+        : encodeFlatEmbeddings(userIds, dates, vectors, dims);
     return {
       writeStats: this.writeStats,
       stats: {

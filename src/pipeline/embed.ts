@@ -12,14 +12,13 @@ import { localModelDirectory } from './model.ts';
 import { type EmbedOverlap, inferenceOffThread, outputOffThread, overlapOfTask } from './overlap.ts';
 import { readRunManifest } from './plan.ts';
 import {
-  decodeSequenceTable,
   decodeWorkFile,
   encodeSequenceColumns,
   eventsOf,
   SequenceColumnsBuilder,
-  type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
+import { type PreviousState, readPreviousState, type StoredSequence, writtenKeys } from './state-chain.ts';
 import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
 import { type WritePolicy, writePolicyFor } from './write-policy.ts';
 
@@ -173,14 +172,19 @@ type EmbedStopwatch = Stopwatch<(typeof EMBED_STEPS)[number]>;
 interface PartitionInputs {
   readonly incoming: Map<string, SequenceEvent[]>;
   readonly workEvents: number;
-  readonly previous: SequenceTable | undefined;
+  readonly previous: PreviousState | undefined;
   readonly itemInputs: ItemInputs;
 }
 
 /** What the merge step hands on: the new sequence snapshot and who of it is embedded now. */
 interface MergedPartition {
   readonly rules: SequenceRules;
+  /** Every user of the partition's state, in snapshot order. */
+  readonly users: string[];
+  /** The snapshot's columns: every user's, or on a delta day only the `written` users'. */
   readonly columns: ReturnType<SequenceColumnsBuilder['build']>;
+  /** Delta day: the snapshot positions written (changed users); undefined on a full snapshot day. */
+  readonly written: number[] | undefined;
   /** Per snapshot user: D when embedded now, else as stored (the write policy may still set it back). */
   readonly lastEmbedded: (string | null)[];
   /** Snapshot positions of the users embedded now, in embedding order. */
@@ -235,6 +239,7 @@ export async function embedPartition(
       ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
       ...(policy === undefined ? {} : { policy }),
       ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
+      ...(run.snapshot === 'delta' ? { snapshot: 'delta' as const } : {}),
     },
     { threaded: outputOffThread(overlap) },
   );
@@ -243,7 +248,7 @@ export async function embedPartition(
     const inputs = await readPartition(env, run, partition, model, sink);
     watch.lap('read');
     const merged = mergeAndSelect(run, model, inputs);
-    sink.setUsers(merged.columns.userIds, Int32Array.from(merged.selected));
+    sink.setUsers(merged.users, Int32Array.from(merged.selected));
     watch.lap('merge');
     hooks.onInference?.();
     const embedded = await embedAndWrite(embedder, merged, sink, watch);
@@ -286,7 +291,7 @@ function partitionResultOf(parts: {
     partition: parts.partition,
     date: run.date,
     modelVersion: run.modelVersion,
-    users: merged.columns.userIds.length,
+    users: merged.users.length,
     activeUsers: merged.activeUsers,
     embeddedUsers: merged.selected.length,
     workEvents: parts.inputs.workEvents,
@@ -336,20 +341,9 @@ async function readPartition(
   const incoming = new Map<string, SequenceEvent[]>();
   let workEvents = 0;
   for (const key of expected) workEvents += await decodeWorkFile(await env.objects.get(key), key, incoming);
-  let previous: SequenceTable | undefined;
-  if (run.previousSnapshotDate !== undefined) {
-    const embKey = layout.embeddings(
-      run.modelVersion,
-      run.previousSnapshotDate,
-      partition,
-      run.previousSnapshotAttempt,
-    );
-    sink.setPrevious(await env.objects.get(embKey), embKey); // decoded by the output side
-    const seqKey = layout.sequences(run.modelVersion, run.previousSnapshotDate, partition, run.previousSnapshotAttempt);
-    previous = await decodeSequenceTable(await env.objects.get(seqKey), seqKey);
-  } else {
-    sink.setPrevious(undefined, '');
-  }
+  // the previous state: its base and deltas (./state-chain.ts); embeddings decoded by the output side
+  const previous = await readPreviousState(env, run, partition);
+  for (const file of previous?.embeddingFiles ?? []) sink.setPrevious(file.bytes, file.key);
   const itemInputs = await itemCoverage(env, model, incoming);
   return { incoming, workEvents, previous, itemInputs };
 }
@@ -365,7 +359,7 @@ function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: Partiti
     maxLength: manifest.dims.maxLength,
     cutoffMs: dayStart + DAY_MS,
   };
-  const previousByUser = new Map((previous?.users ?? []).map((u) => [u.userId, u]));
+  const previousByUser = previous?.users ?? new Map<string, StoredSequence>();
   const userIds = [...new Set([...previousByUser.keys(), ...incoming.keys()])].sort((a, b) =>
     a < b ? -1 : a > b ? 1 : 0,
   );
@@ -377,20 +371,20 @@ function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: Partiti
   for (const userId of userIds) {
     const before = previousByUser.get(userId);
     const fresh = incoming.get(userId);
-    const stored = before?.lastEmbedded ?? null;
+    const stored = before?.range.lastEmbedded ?? null;
     if (fresh === undefined) {
       // No new events: the stored sequence is already built by the same rules (same model, an
       // earlier cutoff), so its rows carry over unchanged.
       const embed = shouldEmbed({ lastEmbedded: stored }, false, run);
       if (embed) {
         selected.push(snapshot.size);
-        sequences.push(eventsOf(previous!, before!));
+        sequences.push(eventsOf(before!.table, before!.range));
       }
       lastEmbedded.push(embed ? run.date : stored);
-      snapshot.carry(previous!, before!);
+      snapshot.carry(before!.table, before!.range);
       continue;
     }
-    const events = mergeSequence(before ? eventsOf(previous!, before) : [], fresh, rules);
+    const events = mergeSequence(before ? eventsOf(before.table, before.range) : [], fresh, rules);
     if (events.length === 0) continue; // only actions outside the vocabulary (e.g. hide)
     const changed = fresh.some((e) => vocabulary.has(e.action));
     if (fresh.some((e) => e.ts >= dayStart && vocabulary.has(e.action))) activeUsers++;
@@ -402,7 +396,17 @@ function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: Partiti
     lastEmbedded.push(embed ? run.date : stored);
     snapshot.add(userId, events);
   }
-  return { rules, columns: snapshot.build(), lastEmbedded, selected, sequences, activeUsers };
+  const written = run.snapshot === 'delta' ? snapshot.changed(selected) : undefined; // a delta's users
+  return {
+    rules,
+    users: snapshot.users,
+    columns: snapshot.build(written),
+    written,
+    lastEmbedded,
+    selected,
+    sequences,
+    activeUsers,
+  };
 }
 
 /**
@@ -446,7 +450,7 @@ async function writeSnapshots(
   policy: WritePolicy | undefined,
   watch: EmbedStopwatch,
 ): Promise<{ output: OutputResult; kept: number; encodedSeconds: number }> {
-  const { columns, lastEmbedded } = merged;
+  const { columns, lastEmbedded, written } = merged;
   let drainedAt: number | undefined;
   let markKept!: (kept: KeptStored) => void;
   const drained = new Promise<KeptStored>((resolve) => {
@@ -465,14 +469,15 @@ async function writeSnapshots(
     });
     kept = stored.users.length;
   }
-  const sequenceBytes = encodeSequenceColumns(columns, lastEmbedded);
+  const sequenceBytes = encodeSequenceColumns(columns, written?.map((u) => lastEmbedded[u]!) ?? lastEmbedded);
   const encodedSeconds = watch.lap('snapshot');
   const output = await finished;
   // waiting until the writes drained is write time, the rest is waiting for the embedding snapshot
   if (drainedAt !== undefined) watch.lap('write', drainedAt);
   watch.lap('snapshot');
-  await env.objects.put(layout.sequences(run.modelVersion, run.date, partition, run.attempt), sequenceBytes);
-  await env.objects.put(layout.embeddings(run.modelVersion, run.date, partition, run.attempt), output.embeddingBytes);
+  const keys = writtenKeys(run, partition);
+  await env.objects.put(keys.sequences, sequenceBytes);
+  await env.objects.put(keys.embeddings, output.embeddingBytes);
   watch.lap('snapshot');
   return { output, kept, encodedSeconds };
 }

@@ -34,5 +34,11 @@ export const layout = {
     `sequences/${mv}/dt=${date}/${at(attempt)}partition=${pad(partition)}.parquet`,
   embeddings: (mv: string, date: string, partition: number, attempt?: string): string =>
     `embeddings/model=${mv}/dt=${date}/${at(attempt)}part-${pad(partition)}.parquet`,
+  /** A delta day's sequence rows of the users it changed (src/pipeline/state-chain.ts); same schema as `sequences`. */
+  sequenceDelta: (mv: string, date: string, partition: number, attempt?: string): string =>
+    `sequences/${mv}/dt=${date}/${at(attempt)}delta/partition=${pad(partition)}.parquet`,
+  /** A delta day's embedding rows of the users it embedded; same schema as `embeddings`. */
+  embeddingDelta: (mv: string, date: string, partition: number, attempt?: string): string =>
+    `embeddings/model=${mv}/dt=${date}/${at(attempt)}delta/part-${pad(partition)}.parquet`,
   modelRegistry: (mv: string): string => `models/${mv}/deployed.json`,
 };

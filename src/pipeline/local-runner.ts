@@ -44,6 +44,8 @@ export interface RunDailyOptions {
   readonly refreshAgeDays?: number;
   /** The write policy's threshold (src/pipeline/write-policy.ts); default: write every embedded user. */
   readonly writeSkipCosine?: number;
+  /** Full snapshot at least every this many days, deltas between (PlanInput.compactEveryDays); default 7. */
+  readonly compactEveryDays?: number;
   readonly lookbackDays?: number;
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
@@ -215,6 +217,7 @@ function planLocalRun(options: RunDailyOptions, env: PipelineEnv, started: Start
     ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
     ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
     ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
+    ...(options.compactEveryDays === undefined ? {} : { compactEveryDays: options.compactEveryDays }),
     sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
     ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
     ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),

@@ -9,7 +9,8 @@ import { EventsMissingError, NotFoundError, ValidationError } from '../util/erro
 import { dayFingerprint, inputChanges, replayCommand } from './input-days.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
-import type { PipelineEnv, PlanInput, RunManifest, SliceFile } from './types.ts';
+import { COMPACTION_DEFAULTS, planSnapshot, stateChainOf } from './state-chain.ts';
+import type { PipelineEnv, PlanInput, RunManifest, SliceFile, StateChain } from './types.ts';
 import { assertSkipCosine } from './write-policy.ts';
 
 export const PLAN_DEFAULTS = {
@@ -18,6 +19,8 @@ export const PLAN_DEFAULTS = {
   lookbackDays: 365,
   sliceBytes: 64 * 1024 * 1024,
   futureToleranceHours: 6,
+  compactEveryDays: COMPACTION_DEFAULTS.everyDays,
+  compactDeltaShare: COMPACTION_DEFAULTS.deltaShare,
 } as const;
 
 export function assertRunDate(date: string): void {
@@ -61,6 +64,8 @@ export interface PreviousSnapshot {
   readonly attempt?: string;
   /** Fingerprints of every event day the state was built from (RunManifest.dayFingerprints). */
   readonly dayFingerprints: Readonly<Record<string, string>>;
+  /** The files that state is read from: its base and deltas (./state-chain.ts). */
+  readonly state: StateChain;
 }
 
 /**
@@ -86,6 +91,7 @@ export async function findPreviousSnapshot(
         date: candidate.date,
         ...(candidate.attempt === undefined ? {} : { attempt: candidate.attempt }),
         dayFingerprints: run.dayFingerprints ?? {},
+        state: stateChainOf(run),
       };
     }
   }
@@ -105,6 +111,8 @@ function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChange
     run.previousSnapshotDate ?? null,
     run.previousSnapshotAttempt ?? null,
     run.dayFingerprints ?? null,
+    run.snapshot ?? 'full',
+    run.previousState ?? null,
   ]);
 }
 
@@ -156,6 +164,15 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   const lookbackDays = positiveInt('lookbackDays', input.lookbackDays ?? PLAN_DEFAULTS.lookbackDays, 3650);
   const sliceBytes = positiveInt('sliceBytes', input.sliceBytes ?? PLAN_DEFAULTS.sliceBytes, 2 ** 40);
   const writeSkipCosine = input.writeSkipCosine === undefined ? undefined : assertSkipCosine(input.writeSkipCosine);
+  const compactEveryDays = positiveInt(
+    'compactEveryDays',
+    input.compactEveryDays ?? PLAN_DEFAULTS.compactEveryDays,
+    REFRESH_AGE_DAYS.max,
+  );
+  const compactDeltaShare = input.compactDeltaShare ?? PLAN_DEFAULTS.compactDeltaShare;
+  if (!(compactDeltaShare > 0)) {
+    throw new ValidationError(`compactDeltaShare must be > 0, got ${compactDeltaShare}`, { compactDeltaShare });
+  }
   const manifest = await loadDeployedManifest(env, modelVersion);
 
   const listing = classifyEventObjects(await env.objects.list('events/'));
@@ -195,6 +212,12 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   for (const d of runDays) dayFingerprints[d.date] = dayFingerprint(d.files);
   const changed = previous ? inputChanges(listing, previous.dayFingerprints, previous.date) : [];
   const ignoredFiles = runDays.flatMap((d) => d.ignored);
+  const state = await planSnapshot(
+    env,
+    { modelVersion, date, partitions, backfill: input.backfill ?? false },
+    previous?.state,
+    { everyDays: compactEveryDays, deltaShare: compactDeltaShare },
+  );
 
   const entries: SliceFile[] = [];
   for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
@@ -227,6 +250,9 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
     ...(input.replayFrom === undefined ? {} : { replayFrom: input.replayFrom }),
+    snapshot: state.snapshot,
+    ...(previous === undefined ? {} : { previousState: previous.state }),
+    compactEveryDays,
     dayFingerprints,
     maxLength: manifest.dims.maxLength,
   };
@@ -246,10 +272,11 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     attempt === undefined
       ? ''
       : ` (attempt ${attempt}: ${date} is published; this rerun writes apart and replaces it only if it publishes)`;
-  env.log?.(`plan ${run.version}${rerun}: ${files.length} files in ${slices.length} slices, ${partitions} partitions`, {
-    previousSnapshotDate,
-    days: run.days.length,
-  });
+  env.log?.(
+    `plan ${run.version}${rerun}: ${files.length} files in ${slices.length} slices, ${partitions} partitions, ` +
+      `${state.snapshot} snapshot (${state.reason})`,
+    { previousSnapshotDate, days: run.days.length },
+  );
   for (const f of ignoredFiles)
     env.log?.(`ignored ${f.key}: ${f.reason} (not read; docs/data.md, "Which files count")`);
   if (changed.length > 0) {
@@ -301,7 +328,7 @@ async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): 
  * started last for the date (the AWS stages get only the date and model).
  */
 export async function readRunManifest(
-  env: PipelineEnv,
+  env: Pick<PipelineEnv, 'objects'>,
   modelVersion: string,
   date: string,
   attempt?: string,

@@ -234,6 +234,25 @@ export class SequenceColumnsBuilder {
     return this.userIds.length;
   }
 
+  /** Every user so far, in user order (the columns built may hold fewer: build(only)). */
+  public get users(): string[] {
+    return this.userIds;
+  }
+
+  /** Positions whose rows a delta holds: users added (their sequence changed) and `selected` (embedded now), in user order. */
+  public changed(selected: readonly number[]): number[] {
+    const flags = new Uint8Array(this.parts.length);
+    this.parts.forEach((part, u) => {
+      if (!('range' in part)) flags[u] = 1;
+    });
+    for (const u of selected) flags[u] = 1;
+    const out: number[] = [];
+    flags.forEach((flag, u) => {
+      if (flag === 1) out.push(u);
+    });
+    return out;
+  }
+
   public carry(table: SequenceTable, range: SequenceRange): void {
     this.userIds.push(range.userId);
     this.counts.push(range.end - range.start);
@@ -248,15 +267,19 @@ export class SequenceColumnsBuilder {
     this.rows += events.length;
   }
 
-  public build(): SequenceColumns {
-    const n = this.rows;
+  /** The columns of every user, or of the positions `only` (ascending: a delta's users). */
+  public build(only?: readonly number[]): SequenceColumns {
+    const positions = only ?? this.parts.map((_, u) => u);
+    let n = only === undefined ? this.rows : 0;
+    if (only !== undefined) for (const u of only) n += this.counts[u]!;
     const itemId = new Array<unknown>(n);
     const action = new Array<unknown>(n);
     const surface = new Array<unknown>(n);
     const ts = new BigInt64Array(n);
     const duration = new Array<unknown>(n);
     let r = 0;
-    for (const part of this.parts) {
+    for (const u of positions) {
+      const part = this.parts[u]!;
       if ('range' in part) {
         const { table, range } = part;
         const typedTs = table.ts instanceof BigInt64Array ? table.ts : undefined;
@@ -279,7 +302,15 @@ export class SequenceColumnsBuilder {
         }
       }
     }
-    return { userIds: this.userIds, rowCounts: Int32Array.from(this.counts), itemId, action, surface, ts, duration };
+    return {
+      userIds: only === undefined ? this.userIds : only.map((u) => this.userIds[u]!),
+      rowCounts: only === undefined ? Int32Array.from(this.counts) : Int32Array.from(only, (u) => this.counts[u]!),
+      itemId,
+      action,
+      surface,
+      ts,
+      duration,
+    };
   }
 }
 

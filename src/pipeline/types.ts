@@ -59,10 +59,32 @@ export interface PlanInput {
    */
   readonly replayFrom?: string;
   /**
+   * Write a full snapshot (compaction) at least every this many days; the days between write
+   * deltas of the users they change (src/pipeline/state-chain.ts); default 7. 1: full every day.
+   */
+  readonly compactEveryDays?: number;
+  /**
+   * Also compact when the previous state's deltas hold more than this share of its base's bytes;
+   * default 0.5.
+   */
+  readonly compactDeltaShare?: number;
+  /**
    * Skip the table write of a user whose stored embedding is within this cosine of the new one
    * (src/pipeline/write-policy.ts); default: write every embedded user.
    */
   readonly writeSkipCosine?: number;
+}
+
+/** One day's state files (a full snapshot or a delta), of the attempt that published it. */
+export interface StateFile {
+  readonly date: string;
+  readonly attempt?: string;
+}
+
+/** A partition's state as of a published day: a full snapshot (base) and the deltas after it, oldest first. */
+export interface StateChain {
+  readonly base: StateFile;
+  readonly deltas: readonly StateFile[];
 }
 
 export interface RunManifest {
@@ -96,6 +118,16 @@ export interface RunManifest {
   readonly previousSnapshotAttempt?: string;
   /** PlanInput.replayFrom, when the run replays from an earlier day. */
   readonly replayFrom?: string;
+  /**
+   * What this run writes of the state (src/pipeline/state-chain.ts): 'full' snapshots of every
+   * user, or a 'delta' of the users it changed on top of `previousState`. Absent (manifests
+   * written before deltas): full.
+   */
+  readonly snapshot?: 'full' | 'delta';
+  /** The files the previous published state is read from: its base and the deltas after it, oldest first. */
+  readonly previousState?: StateChain;
+  /** PlanInput.compactEveryDays as the plan applied it. */
+  readonly compactEveryDays?: number;
   /**
    * Fingerprint of each event day the run's state is built from (the previous state's days and
    * this run's), src/pipeline/input-days.ts. Absent in manifests written before it.

@@ -4,14 +4,12 @@
  * of the same data built once. Classes: a future run date; a refused rerun of the served date; a
  * refused day before later days; ignored, late and changed input.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalEmbeddings } from '../../src/local/local-embeddings.ts';
-import { layout } from '../../src/pipeline/layout.ts';
-import { decodeEmbeddingSnapshot, decodeSequenceSnapshot } from '../../src/pipeline/snapshots.ts';
 import { type CliRun, runCli } from '../../src/testing/crash-harness.ts';
-import { fixtureModel, fixtureModelVersion, syntheticDataDir } from '../pipeline-helpers.ts';
+import { fixtureModel, fixtureModelVersion, stateOf, syntheticDataDir } from '../pipeline-helpers.ts';
 
 const [D1, D2, D3, D4, D5] = ['2026-03-01', '2026-03-02', '2026-03-03', '2026-03-04', '2026-03-05'] as const;
 const MV = fixtureModelVersion('tiny');
@@ -64,24 +62,16 @@ async function served(dataDir: string, users: readonly string[]) {
 
 /** Users of a published version's embedding snapshot (everyone with a sequence at that date). */
 async function snapshotUsers(dataDir: string, date: string, attempt?: string): Promise<string[]> {
-  const users: string[] = [];
-  for (let p = 0; p < P; p++) {
-    const key = layout.embeddings(MV, date, p, attempt);
-    users.push(...(await decodeEmbeddingSnapshot(readFileSync(join(dataDir, key)), key)).keys());
-  }
-  return users.sort();
+  return [...(await stateOf(dataDir, MV, date, attempt)).embeddings.keys()].sort();
 }
 
-/** The sequence snapshot's events per user, without the last-embedded marks (which depend on run history). */
+/** The state's events per user (base + deltas), without the last-embedded marks (which depend on run history). */
 async function sequences(dataDir: string, date: string, attempt?: string): Promise<string> {
-  const rows: string[] = [];
-  for (let p = 0; p < P; p++) {
-    const key = layout.sequences(MV, date, p, attempt);
-    for (const user of await decodeSequenceSnapshot(readFileSync(join(dataDir, key)), key)) {
-      rows.push(`${user.userId}:${JSON.stringify(user.events)}`);
-    }
-  }
-  return rows.sort().join('\n');
+  const state = await stateOf(dataDir, MV, date, attempt);
+  return [...state.sequences.values()]
+    .map((user) => `${user.userId}:${JSON.stringify(user.events)}`)
+    .sort()
+    .join('\n');
 }
 
 const dayDir = (dataDir: string, date: string) => join(dataDir, 'events', `dt=${date}`);

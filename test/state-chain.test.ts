@@ -1,0 +1,253 @@
+/**
+ * The state as a chain of a full snapshot and daily deltas (src/pipeline/state-chain.ts): the
+ * same days run twice on copies of one data set, once with a full snapshot every day and once
+ * with deltas compacted every third day, must serve the same embeddings and sequences; a refused
+ * day changes neither; a missing delta stops the next plan with a clear error.
+ */
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays, DAY_MS, dayStartMs } from '../src/events/schema.ts';
+import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
+import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
+import { plan } from '../src/pipeline/plan.ts';
+import {
+  planSnapshot,
+  readPartitionState,
+  readUserSequence,
+  StateChainError,
+  writtenKeys,
+} from '../src/pipeline/state-chain.ts';
+import type { StateChain } from '../src/pipeline/types.ts';
+import { LocalObjectStore } from '../src/storage/local-object-store.ts';
+import {
+  fixtureModel,
+  fixtureModelVersion,
+  runOf,
+  scanTable,
+  stateOf,
+  syntheticDataDir,
+  writtenFiles,
+} from './pipeline-helpers.ts';
+
+const START = '2026-10-01';
+const DAYS = 6;
+const MV = fixtureModelVersion('tiny');
+const REFRESH = 2;
+const PARTITIONS = 2;
+const REFUSED_DAY = 4; // refused once in both modes, then run again (1-based)
+
+const days = Array.from({ length: DAYS }, (_, d) => addDays(START, d));
+const userItems = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith('u#'));
+
+interface Mode {
+  dir: string;
+  local: LocalEmbeddings;
+  compactEveryDays: number;
+}
+
+describe('deltas with compaction against a full snapshot every day (dynalite)', () => {
+  let source: string;
+  const full = {} as Mode;
+  const delta = {} as Mode;
+  const run = (mode: Mode, date: string, extra: Partial<RunDailyOptions> = {}) =>
+    runDaily({
+      dataDir: mode.dir,
+      date,
+      modelDir: fixtureModel('tiny'),
+      partitions: PARTITIONS,
+      workers: 1,
+      embeddings: mode.local,
+      refreshAgeDays: REFRESH,
+      compactEveryDays: mode.compactEveryDays,
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    source = await syntheticDataDir(160, DAYS, START);
+    for (const [mode, every] of [
+      [full, 1],
+      [delta, 3],
+    ] as const) {
+      mode.dir = mkdtempSync(join(tmpdir(), 'pf-state-chain-'));
+      cpSync(source, mode.dir, { recursive: true });
+      mode.local = await openLocalEmbeddings({ dataDir: mode.dir });
+      mode.compactEveryDays = every;
+    }
+  });
+
+  afterAll(async () => {
+    for (const mode of [full, delta]) {
+      await mode.local?.close();
+      if (mode.dir) rmSync(mode.dir, { recursive: true, force: true });
+    }
+    if (source) rmSync(source, { recursive: true, force: true });
+  });
+
+  /** What the delta mode wrote each day: 'full' or 'delta'. */
+  const kinds: string[] = [];
+
+  it('serves the same embeddings and sequences every day, a refused day changing neither', async () => {
+    for (const [d, date] of days.entries()) {
+      if (d + 1 === REFUSED_DAY) {
+        // Act: a day the gate refuses (it writes its files, then publishes nothing), in both modes
+        const before = await stateOf(delta.dir, MV, days[d - 1]!);
+        const versions = await delta.local.store.listVersions();
+        const refused = await Promise.all([full, delta].map((m) => run(m, date, { gate: { minMeanCosine: 1.5 } })));
+        // Assess: nothing published, the day before reads the same
+        expect(refused.map((s) => s.published)).toEqual([false, false]);
+        expect(await stateOf(delta.dir, MV, days[d - 1]!)).toEqual(before);
+        expect((await delta.local.store.listVersions()).filter((v) => v.published)).toEqual(
+          versions.filter((v) => v.published),
+        );
+      }
+      // Act
+      const a = await run(full, date);
+      const b = await run(delta, date);
+      // Assess
+      expect([a.published, b.published]).toEqual([true, true]);
+      expect(b.embeddedUsers).toBe(a.embeddedUsers);
+      const manifest = await runOf(delta.dir, MV, date);
+      kinds.push(manifest.snapshot ?? 'full');
+      const chain = [manifest.previousState?.base, ...(manifest.previousState?.deltas ?? [])];
+      for (const file of chain) if (file !== undefined) expect(file.date < date).toBe(true);
+      const [fa, fb] = [await stateOf(full.dir, MV, date), await stateOf(delta.dir, MV, date)];
+      expect(fb.sequences).toEqual(fa.sequences);
+      expect(fb.embeddings).toEqual(fa.embeddings);
+      expect(userItems(await scanTable(delta.local))).toEqual(userItems(await scanTable(full.local)));
+      // the expiry contract through deltas: every served embedding is younger than the refresh age
+      for (const row of fb.embeddings.values()) {
+        expect(Math.round((dayStartMs(date) - dayStartMs(row.date)) / DAY_MS)).toBeLessThan(REFRESH);
+      }
+    }
+    // full on the first day, deltas after it, and compaction again within every 3 days
+    expect(kinds[0]).toBe('full');
+    expect(kinds.filter((k) => k === 'delta').length).toBeGreaterThanOrEqual(2);
+    for (let d = 0; d + 3 <= kinds.length; d++) expect(kinds.slice(d, d + 3)).toContain('full');
+  });
+
+  it('writes fewer bytes on a delta day than the full snapshots of the same day', async () => {
+    const sum = async (dir: string, date: string) => {
+      const objects = new LocalObjectStore(dir);
+      let bytes = 0;
+      for (const key of await writtenFiles(dir, MV, date)) bytes += (await objects.get(key)).length;
+      return bytes;
+    };
+    const deltaDays = days.filter((_, d) => kinds[d] === 'delta');
+    expect(deltaDays.length).toBeGreaterThan(0);
+    for (const date of deltaDays) {
+      expect((await writtenFiles(delta.dir, MV, date)).every((k) => k.includes('/delta/'))).toBe(true);
+      expect(await sum(delta.dir, date)).toBeLessThan(await sum(full.dir, date));
+    }
+  });
+
+  it("reads one user's sequence from the newest chain file that holds it (recommend)", async () => {
+    // Prepare: the last delta day's state, users changed that day and users carried from older files
+    const d = kinds.lastIndexOf('delta');
+    const manifest = await runOf(delta.dir, MV, days[d]!);
+    const objects = new LocalObjectStore(delta.dir);
+    const state = await readPartitionState({ objects }, manifest, 0);
+    const changed = state.sequences.filter((u) => u.lastEmbedded === days[d]);
+    const carried = state.sequences.filter((u) => u.lastEmbedded !== days[d]);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(carried.length).toBeGreaterThan(0);
+    // Act + Assess
+    for (const user of [...changed.slice(0, 5), ...carried.slice(0, 5)]) {
+      expect(await readUserSequence({ objects }, manifest, 0, user.userId)).toEqual(user);
+    }
+    expect(await readUserSequence({ objects }, manifest, 0, 'no-such-user')).toBeUndefined();
+  });
+
+  it('stops the next plan with a StateChainError naming a missing delta, writing nothing', async () => {
+    // Prepare: a delta day's file of partition 1 is gone; the day after it plans again
+    const d = kinds.findIndex((k, i) => k === 'delta' && i + 1 < DAYS);
+    const manifest = await runOf(delta.dir, MV, days[d]!);
+    const missing = writtenKeys(manifest, 1).sequences;
+    const objects = new LocalObjectStore(delta.dir);
+    const bytes = await objects.get(missing);
+    await objects.delete(missing);
+    const next = days[d + 1]!;
+    const runsBefore = await objects.list(`runs/${MV}/dt=${next}/`);
+    // Act
+    const planned = plan(
+      { objects, embeddings: delta.local.store },
+      { date: next, modelVersion: MV, partitions: PARTITIONS, refreshAgeDays: REFRESH, compactEveryDays: 3 },
+    );
+    // Assess
+    await expect(planned).rejects.toBeInstanceOf(StateChainError);
+    await expect(planned).rejects.toThrow(missing);
+    await expect(readPartitionState({ objects }, manifest, 1)).rejects.toThrow(/is missing: the published state/);
+    expect(await objects.list(`runs/${MV}/dt=${next}/`)).toEqual(runsBefore);
+    // the restored file makes the chain whole again
+    mkdirSync(dirname(join(delta.dir, missing)), { recursive: true });
+    writeFileSync(join(delta.dir, missing), bytes);
+    await expect(readPartitionState({ objects }, manifest, 1)).resolves.toBeDefined();
+  });
+});
+
+describe('planSnapshot', () => {
+  const MODEL = 'm';
+  let dir: string;
+  let objects: LocalObjectStore;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pf-plan-snapshot-'));
+    objects = new LocalObjectStore(dir);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Writes a chain's files for `partitions` partitions: the base `baseBytes` long, each delta `deltaBytes`. */
+  async function writeChain(chain: StateChain, partitions: number, baseBytes: number, deltaBytes: number) {
+    for (let p = 0; p < partitions; p++) {
+      const base = writtenKeys({ modelVersion: MODEL, ...chain.base, snapshot: 'full' }, p);
+      await objects.put(base.sequences, new Uint8Array(baseBytes));
+      await objects.put(base.embeddings, new Uint8Array(baseBytes));
+      for (const d of chain.deltas) {
+        const keys = writtenKeys({ modelVersion: MODEL, ...d, snapshot: 'delta' }, p);
+        await objects.put(keys.sequences, new Uint8Array(deltaBytes));
+        await objects.put(keys.embeddings, new Uint8Array(deltaBytes));
+      }
+    }
+  }
+  const env = () => ({ objects });
+  const settings = { everyDays: 7, deltaShare: 0.5 };
+  const runOn = (date: string, backfill = false) => ({ modelVersion: MODEL, date, partitions: 2, backfill });
+
+  it('writes a delta while the chain is young and small, and compacts by age, size, backfill or a first run', async () => {
+    // Prepare
+    const chain: StateChain = {
+      base: { date: '2026-01-01' },
+      deltas: [{ date: '2026-01-02' }, { date: '2026-01-03' }],
+    };
+    await writeChain(chain, 2, 1000, 100);
+    // Act + Assess
+    expect((await planSnapshot(env(), runOn('2026-01-04'), chain, settings)).snapshot).toBe('delta');
+    expect((await planSnapshot(env(), runOn('2026-01-08'), chain, settings)).snapshot).toBe('full'); // 7 days
+    expect((await planSnapshot(env(), runOn('2026-01-04'), chain, { ...settings, everyDays: 3 })).snapshot).toBe(
+      'full',
+    ); // base + 2 deltas + this day = 4 files > 3
+    expect((await planSnapshot(env(), runOn('2026-01-04'), chain, { ...settings, deltaShare: 0.15 })).reason).toMatch(
+      /deltas 800 B > 0.15 × base 4000 B/,
+    );
+    expect((await planSnapshot(env(), runOn('2026-01-04', true), chain, settings)).snapshot).toBe('full');
+    expect((await planSnapshot(env(), runOn('2026-01-04'), undefined, settings)).snapshot).toBe('full');
+    expect((await planSnapshot(env(), runOn('2026-01-04'), chain, { ...settings, everyDays: 1 })).snapshot).toBe(
+      'full',
+    );
+  });
+
+  it('refuses a chain with a file missing in any partition, even on a backfill', async () => {
+    // Prepare
+    const chain: StateChain = { base: { date: '2026-02-01', attempt: 'a1' }, deltas: [{ date: '2026-02-02' }] };
+    await writeChain(chain, 2, 1000, 100);
+    const gone = writtenKeys({ modelVersion: MODEL, date: '2026-02-02', snapshot: 'delta' }, 1).embeddings;
+    await objects.delete(gone);
+    // Act + Assess
+    for (const backfill of [false, true]) {
+      await expect(planSnapshot(env(), runOn('2026-02-03', backfill), chain, settings)).rejects.toThrow(
+        new RegExp(`state file ${gone.replaceAll('.', '\\.')} is missing`),
+      );
+    }
+  });
+});
