@@ -175,7 +175,14 @@ export class PinnerFormerStack extends Stack {
     output('onDemandJobQueueArn', this.batch.onDemandJobQueue.jobQueueArn, 'On-demand Batch queue (fallback)');
     output('scheduleName', this.dailyRun.schedule.scheduleName, 'EventBridge Scheduler schedule of the daily run');
 
-    addNagSuppressions(this);
+    addNagSuppressions({
+      stack: this,
+      data: this.data,
+      dailyRun: this.dailyRun,
+      batch: this.batch,
+      lookup: this.lookup,
+      deadLetters: this.deadLetters,
+    });
   }
 
   /** The configured AZs, else the region's first three (an agnostic stack would get two). */
