@@ -5,6 +5,7 @@
  * beyond about 10,000 children) shows as a use above 100%. Pure: the per-user figures come from the caller (the bench feeds the
  * ones it measured, reports/bench.json), the quotas from AWS_LIMITS.
  */
+import { BATCH_ARRAY_SIZE } from '../contract/run-contract.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /** AWS default quotas the plan respects (us-east-1; the adjustable ones can be raised by request). */
@@ -13,8 +14,8 @@ export const AWS_LIMITS = {
   dynamoTableWriteUnitsPerSecond: 40_000,
   /** DynamoDB: account-level write capacity units per second across tables (default, adjustable). */
   dynamoAccountWriteUnitsPerSecond: 80_000,
-  /** AWS Batch: children of one array job. */
-  batchArraySize: 10_000,
+  /** AWS Batch: children of one array job (the run contract's limit). */
+  batchArraySize: BATCH_ARRAY_SIZE.max,
   /** Step Functions standard workflow: events in one execution's history. */
   stepFunctionsHistoryEvents: 25_000,
   /** Step Functions: iterations an inline Map state runs at once. */

@@ -7,6 +7,7 @@
  * seeded stream, so the same seed gives byte-identical files.
  */
 import { z } from 'zod';
+import { runDateSchema } from '../contract/messages.ts';
 import { encodeItems } from '../events/items.ts';
 import { addDays, DAY_MS, DEFAULT_ITEM_VECTOR_DIM, dayStartMs, eventDayPrefix } from '../events/schema.ts';
 import { directorySink, encodeEvents, type FileSink } from '../events/write-events.ts';
@@ -17,14 +18,12 @@ import { EventBuffer, generateUserDay } from './sessions.ts';
 import { MAX_INTERESTS, UserChunk } from './users.ts';
 import { World } from './world.ts';
 
-const dateString = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
-
 export const generateOptionsSchema = z.object({
   users: z.number().int().min(1).max(100_000_000),
   days: z.number().int().min(1).max(3660),
   seed: z.number().int().min(0).max(0xffffffff).default(0),
   /** First day (UTC); default 2026-01-01. */
-  start: dateString.default('2026-01-01'),
+  start: runDateSchema.default('2026-01-01'),
   /** Item count; default clamp(users / 2, 1000, 200000). */
   items: z.number().int().min(1).optional(),
   /** Latent topics; default clamp(round(sqrt(items) / 2), 8, 256). */
