@@ -202,7 +202,14 @@ export function stackOptions(command: Command): Command {
 /** Adds the `aws` group with run, deploy-model and rollback; answers the group for the operator commands. */
 export function registerAws(program: Command): Command {
   const aws = program.command('aws').description('Operate the deployed AWS stack (docs/deploy.md)');
+  registerRun(aws);
+  registerDeployModel(aws);
+  registerRollback(aws);
+  return aws;
+}
 
+/** `aws run`: start the run of a date, or of each date of a range. */
+function registerRun(aws: Command): void {
   stackOptions(
     aws
       .command('run')
@@ -223,7 +230,10 @@ export function registerAws(program: Command): Command {
       sfn.destroy();
     }
   });
+}
 
+/** `aws deploy-model`: upload and record a model, then start its backfill. */
+function registerDeployModel(aws: Command): void {
   stackOptions(
     aws
       .command('deploy-model')
@@ -270,7 +280,10 @@ export function registerAws(program: Command): Command {
       dynamo.destroy();
     }
   });
+}
 
+/** `aws rollback`: move the pointer back to a retained version. */
+function registerRollback(aws: Command): void {
   stackOptions(
     aws
       .command('rollback')
@@ -294,5 +307,4 @@ export function registerAws(program: Command): Command {
       dynamo.destroy();
     }
   });
-  return aws;
 }
