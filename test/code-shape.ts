@@ -26,8 +26,10 @@ export function sourceFiles(folders: readonly string[]): string[] {
   return found.sort();
 }
 
-function parse(file: string): ts.SourceFile {
-  return ts.createSourceFile(file, readFileSync(join(REPO_ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
+/** Parses a repository file, or `text` under that name. */
+function parse(file: string, text?: string): ts.SourceFile {
+  const source = text ?? readFileSync(join(REPO_ROOT, file), 'utf8');
+  return ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true);
 }
 
 export interface ImportEdge {
@@ -151,8 +153,8 @@ function reasonOf(node: ts.Node, source: ts.SourceFile): string | undefined {
 }
 
 /** Every function, method, constructor and accessor with a body, with its length in lines. */
-export function functionSpans(file: string): FunctionSpan[] {
-  const source = parse(file);
+export function functionSpans(file: string, text?: string): FunctionSpan[] {
+  const source = parse(file, text);
   const spans: FunctionSpan[] = [];
   const visit = (node: ts.Node): void => {
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
