@@ -46,11 +46,11 @@ describe('function length', () => {
       `const arrow = (): void => {\n${body}\n};`,
       `class C {\n  // long: the constructor wires the parts\n  constructor() {\n${body}\n  }\n}`,
     ].join('\n');
-    const spans = Object.fromEntries(functionSpans('x.ts', text).map((s) => [s.name, s]));
-    expect(spans.withReason).toMatchObject({ lines: 5, reason: 'one table of cases, read top to bottom' });
-    expect(spans.without?.reason).toBeUndefined();
-    expect(spans.arrow?.reason).toBe('a state machine in one place');
-    expect(spans.constructor?.reason).toBe('the constructor wires the parts');
+    const spans = new Map(functionSpans('x.ts', text).map((s) => [s.name, s]));
+    expect(spans.get('withReason')).toMatchObject({ lines: 5, reason: 'one table of cases, read top to bottom' });
+    expect(spans.get('without')?.reason).toBeUndefined();
+    expect(spans.get('arrow')?.reason).toBe('a state machine in one place');
+    expect(spans.get('constructor')?.reason).toBe('the constructor wires the parts');
   });
 
   it('takes a reason only when it says something', () => {
