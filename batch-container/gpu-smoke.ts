@@ -88,6 +88,54 @@ function run(command: string, args: readonly string[], env: Record<string, strin
   });
 }
 
+/** The worker's environment for array child `index`: the run, the local table and folder, the provider. */
+function workerEnvOf(
+  options: SmokeOptions,
+  day: { readonly date: string; readonly modelVersion: string; readonly objectsDir: string },
+  table: { readonly tableName: string; readonly endpoint: string },
+  index: number,
+): Record<string, string> {
+  const { date, modelVersion, objectsDir } = day;
+  return {
+    RUN_DATE: date,
+    MODEL_VERSION: modelVersion,
+    PARTITIONS: String(options.partitions),
+    PARTITIONS_PER_JOB: String(options.partitionsPerJob),
+    AWS_BATCH_JOB_ARRAY_INDEX: String(index),
+    OBJECT_STORE_URI: objectsDir,
+    TABLE_NAME: table.tableName,
+    DYNAMODB_ENDPOINT: table.endpoint,
+    EXECUTION_PROVIDER: options.provider,
+    AWS_REGION: 'local',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    NODE_OPTIONS: '',
+  };
+}
+
+/** Runs one array child: the bundled worker, or the image under docker with the GPUs. */
+function runChild(options: SmokeOptions, dir: string, workerEnv: Record<string, string>) {
+  return options.bundle
+    ? run(process.execPath, [join(options.bundle, 'batch-worker.mjs')], workerEnv)
+    : run(
+        'docker',
+        [
+          'run',
+          '--rm',
+          '--gpus',
+          'all',
+          '--network',
+          'host',
+          '-v',
+          `${dir}:${dir}`,
+          ...Object.keys(workerEnv).flatMap((name) => ['-e', name]),
+          options.image!,
+        ],
+        workerEnv,
+      );
+}
+
 /** Runs the check; answers the lines to print and whether it passed. */
 export async function smoke(options: SmokeOptions, say: (line: string) => void): Promise<boolean> {
   if (options.provider === 'cuda' && !existsSync('/dev/nvidiactl') && !existsSync('/dev/nvidia0')) {
@@ -115,41 +163,9 @@ export async function smoke(options: SmokeOptions, say: (line: string) => void):
     const logs: string[] = [];
     let failed = false;
     for (let index = 0; index < children; index++) {
-      const workerEnv: Record<string, string> = {
-        RUN_DATE: date,
-        MODEL_VERSION: modelVersion,
-        PARTITIONS: String(options.partitions),
-        PARTITIONS_PER_JOB: String(options.partitionsPerJob),
-        AWS_BATCH_JOB_ARRAY_INDEX: String(index),
-        OBJECT_STORE_URI: objectsDir,
-        TABLE_NAME: table.tableName,
-        DYNAMODB_ENDPOINT: table.endpoint,
-        EXECUTION_PROVIDER: options.provider,
-        AWS_REGION: 'local',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-        NODE_OPTIONS: '',
-      };
+      const workerEnv = workerEnvOf(options, { date, modelVersion, objectsDir }, table, index);
       const started = Date.now();
-      const child = options.bundle
-        ? await run(process.execPath, [join(options.bundle, 'batch-worker.mjs')], workerEnv)
-        : await run(
-            'docker',
-            [
-              'run',
-              '--rm',
-              '--gpus',
-              'all',
-              '--network',
-              'host',
-              '-v',
-              `${dir}:${dir}`,
-              ...Object.keys(workerEnv).flatMap((name) => ['-e', name]),
-              options.image!,
-            ],
-            workerEnv,
-          );
+      const child = await runChild(options, dir, workerEnv);
       logs.push(child.output);
       say(`child ${index}: exit ${child.code} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       if (child.code !== 0) {

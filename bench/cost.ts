@@ -126,6 +126,12 @@ export interface ShapeCost {
   readonly usdPerDay: number;
 }
 
+/** The cost section of the report: the inputs it assumed and a row per (daily active users, precision). */
+export interface CostProjection {
+  readonly assumptions: Record<string, unknown>;
+  readonly rows: readonly CostRow[];
+}
+
 export interface CostRow {
   readonly dailyActiveUsers: number;
   readonly precision: 'fp32' | 'fp16';

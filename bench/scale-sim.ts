@@ -9,10 +9,16 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { type SizingPlan, sizeDailyRun, type UserFigures } from '../src/pipeline/sizing.ts';
 import { generateDataset } from '../src/synth/generate.ts';
-import { PRICES } from './cost.ts';
+import { type CostProjection, PRICES } from './cost.ts';
+import type { DailySizeResult } from './daily.ts';
 import { round } from './stats.ts';
-import type { BenchReport } from './types.ts';
-import { writeSkipShareOf } from './write-policy.ts';
+import { type WritePolicyResult, writeSkipShareOf } from './write-policy.ts';
+
+/** The fields of a bench report (types.ts: BenchReport) that the scale plan reads. */
+export interface ScaleSource {
+  readonly daily: readonly DailySizeResult[];
+  readonly projection?: CostProjection;
+}
 
 /** Prices beyond bench/cost.ts's (USD, us-east-1, as of 2025). */
 export const SCALE_PRICES = {
@@ -80,7 +86,7 @@ export async function measureEventBytes(workDir: string): Promise<number> {
 }
 
 /** The embed stage's split on the report's largest steady day with the shipped model. */
-export function embedSplit(report: Pick<BenchReport, 'daily'>): EmbedSplit | undefined {
+export function embedSplit(report: Pick<ScaleSource, 'daily'>): EmbedSplit | undefined {
   const size = [...report.daily].filter((d) => d.model === 'shipped').sort((a, b) => b.users - a.users)[0];
   const day = size?.runs.find((r) => r.role === 'steady');
   if (!size || !day) return undefined;
@@ -109,7 +115,7 @@ export function embedSplit(report: Pick<BenchReport, 'daily'>): EmbedSplit | und
  * event bytes and the partition stage's speed.
  */
 export function figuresOf(
-  report: Pick<BenchReport, 'daily' | 'projection'>,
+  report: ScaleSource,
   eventBytesPerEvent: number,
   writeSkipShare: number | undefined,
 ): ScaleResult['figures'] | undefined {
@@ -191,7 +197,7 @@ export function simulateScale(figures: ScaleResult['figures'], from: string, spl
  * event-bytes measurement (re-rendering).
  */
 export async function scaleSection(
-  report: Pick<BenchReport, 'daily' | 'projection' | 'writePolicy'>,
+  report: ScaleSource & { readonly writePolicy?: WritePolicyResult },
   options: {
     readonly workDir: string;
     readonly earlier?: ScaleResult;
@@ -202,12 +208,12 @@ export async function scaleSection(
 ): Promise<ScaleResult | undefined> {
   const eventBytes = options.earlier?.figures.eventBytesPerEvent ?? (await measureEventBytes(options.workDir));
   const skip = writeSkipShareOf(report.writePolicy);
-  let source: Pick<BenchReport, 'daily' | 'projection'> = report;
+  let source: ScaleSource = report;
   let from = `${options.label ?? 'this run'}, sections 2 and 3`;
   if (figuresOf(report, eventBytes, skip) === undefined) {
     const path = options.fallback ?? 'reports/bench.json';
     if (!existsSync(path)) return undefined;
-    const stored = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+    const stored = JSON.parse(readFileSync(path, 'utf8')) as ScaleSource & { readonly createdAt: string };
     source = stored;
     from = `${path} of ${stored.createdAt}, sections 2 and 3`;
   }

@@ -3,7 +3,7 @@
  * (targets.ts) and the markdown (report.ts), so that none of them imports another's entry point.
  */
 import type { ActiveCostResult } from './active-cost.ts';
-import type { CostRow, ItemCost } from './cost.ts';
+import type { CostProjection, ItemCost } from './cost.ts';
 import type { DailySizeResult } from './daily.ts';
 import type { GpuResults } from './gpu-results.ts';
 import type { GemmPeak, ModelInferenceResult, PaddingResult } from './inference.ts';
@@ -58,7 +58,7 @@ export interface BenchReport {
     readonly items: readonly ItemCost[];
     readonly fromDailyRuns: readonly Record<string, number>[];
   };
-  readonly projection?: { readonly assumptions: Record<string, unknown>; readonly rows: readonly CostRow[] };
+  readonly projection?: CostProjection;
   readonly lookup: readonly LookupFigures[];
   /** The last GPU session's results (bench/gpu.sh), when its files are in the --gpu folder. */
   readonly gpu?: GpuResults;

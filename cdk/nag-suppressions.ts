@@ -6,9 +6,13 @@
  */
 import { Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
+import type { DailyRun } from './constructs/daily-run.ts';
+import type { DataStore } from './constructs/data-store.ts';
+import type { EmbedBatch } from './constructs/embed-batch.ts';
+import type { LookupApi } from './constructs/lookup-api.ts';
 import { ACCESS, type AccessSpec } from './permissions.ts';
-import type { PinnerFormerStack } from './pinnerformer-stack.ts';
 
 export interface Acknowledgement {
   readonly id: string;
@@ -32,10 +36,32 @@ function prefixAcknowledgements(bucket: s3.IBucket, spec: AccessSpec, role: stri
   }));
 }
 
-export function addNagSuppressions(stack: PinnerFormerStack): void {
-  const { bucket } = stack.data;
-  const { dailyRun, batch, lookup } = stack;
+/** The constructs whose findings are acknowledged: the stack passes its parts (no import of the stack itself). */
+export interface NagTargets {
+  readonly stack: Stack;
+  readonly data: DataStore;
+  readonly dailyRun: DailyRun;
+  readonly batch: EmbedBatch;
+  readonly lookup: LookupApi;
+  readonly deadLetters: sqs.IQueue;
+}
 
+export function addNagSuppressions(targets: NagTargets): void {
+  acknowledgeFunctions(targets);
+  acknowledgeBatch(targets);
+  acknowledgeStateMachine(targets);
+  acknowledge(targets.deadLetters, [
+    {
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the schedule and marker-rule targets (cdk-nag recognizes only SQS redrive); it alarms when not empty.',
+    },
+  ]);
+  acknowledgeLookupApi(targets.lookup);
+}
+
+/** Each Lambda's role (its S3 prefixes, X-Ray) and its pinned runtime. */
+function acknowledgeFunctions({ data, dailyRun, lookup }: NagTargets): void {
   for (const [fn, spec, name] of [
     [dailyRun.planFunction, ACCESS.plan, 'the plan function'],
     [dailyRun.partitionFunction, ACCESS.partition, 'the partition function'],
@@ -43,7 +69,7 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
     [lookup.function, ACCESS.lookup, 'the lookup function'],
   ] as const) {
     acknowledge(fn.role, [
-      ...prefixAcknowledgements(bucket, spec, name),
+      ...prefixAcknowledgements(data.bucket, spec, name),
       { id: 'AwsSolutions-IAM5[Resource::*]', reason: XRAY_REASON },
     ]);
     acknowledge(fn.fn, [
@@ -54,8 +80,11 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
       },
     ]);
   }
+}
 
-  acknowledge(batch.jobRole, prefixAcknowledgements(bucket, ACCESS.embed, 'the embed job'));
+/** The embed job's prefixes, the execution role's ECR token, the ECS instance role of the compute environments. */
+function acknowledgeBatch({ data, batch }: NagTargets): void {
+  acknowledge(batch.jobRole, prefixAcknowledgements(data.bucket, ACCESS.embed, 'the embed job'));
   acknowledge(batch.container, [
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
@@ -72,7 +101,10 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
       },
     ]);
   }
+}
 
+/** The state machine's role: function versions, Batch jobs, the slice list and its own child executions. */
+function acknowledgeStateMachine({ stack, data, dailyRun }: NagTargets): void {
   const functionVersions = [dailyRun.planFunction, dailyRun.partitionFunction, dailyRun.publishFunction].map((fn) => ({
     id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(fn.fn.node.defaultChild as never)}.Arn>:*]`,
     reason:
@@ -92,7 +124,7 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
         'batch:TerminateJob on the jobs the .sync task started: their ids are known only at run time (AWS docs for submitJob.sync).',
     },
     {
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/runs/*/slices.json]`,
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(data.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/runs/*/slices.json]`,
       reason:
         "The Distributed Map reads each run's slice list, runs/<model>/dt=<day>/slices.json, and no other object.",
     },
@@ -102,31 +134,26 @@ export function addNagSuppressions(stack: PinnerFormerStack): void {
         "The Distributed Map starts, describes and stops this state machine's child executions, whose names are made at run time.",
     })),
   ]);
-  acknowledge(stack.deadLetters, [
+}
+
+/** The optional REST API: IAM auth instead of Cognito, no WAF, the account-level logging role. */
+function acknowledgeLookupApi(lookup: LookupApi): void {
+  if (!lookup.restApi) return;
+  acknowledge(lookup.restApi, [
     {
-      id: 'AwsSolutions-SQS3',
+      id: 'AwsSolutions-COG4',
       reason:
-        'This queue is itself the dead-letter queue of the schedule and marker-rule targets (cdk-nag recognizes only SQS redrive); it alarms when not empty.',
+        'The lookup API is for AWS principals of downstream services: every method requires IAM (SigV4) auth instead of Cognito.',
+    },
+    {
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'IAM auth admits only signed requests from granted principals; a WAF web ACL is left to the account owner (cost).',
+    },
+    {
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'The account-level role API Gateway needs to write execution logs; it is AWS-managed and grants logs only.',
     },
   ]);
-
-  if (lookup.restApi) {
-    acknowledge(lookup.restApi, [
-      {
-        id: 'AwsSolutions-COG4',
-        reason:
-          'The lookup API is for AWS principals of downstream services: every method requires IAM (SigV4) auth instead of Cognito.',
-      },
-      {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'IAM auth admits only signed requests from granted principals; a WAF web ACL is left to the account owner (cost).',
-      },
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        reason:
-          'The account-level role API Gateway needs to write execution logs; it is AWS-managed and grants logs only.',
-      },
-    ]);
-  }
 }

@@ -46,8 +46,49 @@ export class PinnerFormerStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     this.azs = config.availabilityZones;
-    const logRetentionDays = config.logRetentionDays as logs.RetentionDays;
+    this.data = this.dataStore(config);
+    this.alerts = this.alertsTopic(config);
+    // Starts that the scheduler or the marker rule could not deliver land here. The stage Lambdas have no
+    // DLQ: Step Functions invokes them synchronously, so a Lambda DLQ could never fire.
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.batch = this.embedBatch(config);
+    this.dailyRun = this.dailyRunOf(config);
+    this.lookup = new LookupApi(this, 'Lookup', {
+      table: this.data.table,
+      auth: config.lookupAuth,
+      reservedConcurrency: config.lookupReservedConcurrency > 0 ? config.lookupReservedConcurrency : undefined,
+      provisionedConcurrency: config.lookupProvisionedConcurrency,
+      logRetentionDays: config.logRetentionDays as logs.RetentionDays,
+      environment: stageEnvironment({ tableName: this.data.table.tableName, embeddingDtype: config.embeddingDtype }),
+    });
+    this.operations = new Operations(this, 'Operations', {
+      alerts: this.alerts,
+      stateMachine: this.dailyRun.stateMachine,
+      partitionFunction: this.dailyRun.partitionFunction.fn,
+      lookupFunction: this.lookup.function.fn,
+      table: this.data.table,
+      jobQueues: this.batch.jobQueues,
+      startDeadLetterQueue: this.deadLetters,
+      lookupP99AlarmMs: config.lookupP99AlarmMs,
+      partitionFailureAlarmPercent: config.partitionFailureAlarmPercent,
+    });
+    this.addOutputs();
+    addNagSuppressions({
+      stack: this,
+      data: this.data,
+      dailyRun: this.dailyRun,
+      batch: this.batch,
+      lookup: this.lookup,
+      deadLetters: this.deadLetters,
+    });
+  }
 
+  /** The bucket and table, with a bucket for the data bucket's access logs. */
+  private dataStore(config: DeploymentConfig): DataStore {
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -56,46 +97,44 @@ export class PinnerFormerStack extends Stack {
       lifecycleRules: [{ expiration: Duration.days(90) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.data = new DataStore(this, 'Data', {
+    return new DataStore(this, 'Data', {
       workRetentionDays: config.workRetentionDays,
       snapshotRetentionDays: config.snapshotRetentionDays,
       accessLogsBucket: accessLogs,
       eventBridgeEnabled: config.trigger === 'completion-marker',
     });
-    const { bucket, table } = this.data;
+  }
 
-    this.alerts = new sns.Topic(this, 'Alerts', { displayName: 'PinnerFormer alerts', enforceSSL: true });
-    this.alerts.addToResourcePolicy(
+  /** The SNS topic of alarms and failed runs; CloudWatch of this account may publish to it. */
+  private alertsTopic(config: DeploymentConfig): sns.Topic {
+    const alerts = new sns.Topic(this, 'Alerts', { displayName: 'PinnerFormer alerts', enforceSSL: true });
+    alerts.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarms',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
-        resources: [this.alerts.topicArn],
+        resources: [alerts.topicArn],
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
-    if (config.alarmEmail) this.alerts.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+    if (config.alarmEmail) alerts.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+    return alerts;
+  }
 
-    // Starts that the scheduler or the marker rule could not deliver land here. The stage Lambdas have no
-    // DLQ: Step Functions invokes them synchronously, so a Lambda DLQ could never fire.
-    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    const deadLetters = this.deadLetters;
-
-    const objectStoreUri = `s3://${bucket.bucketName}`;
-    const stores = {
-      objectStoreUri,
-      tableName: table.tableName,
+  /** What every stage that reads or writes the run's data is told: the bucket, the table and how embeddings are kept. */
+  private storeEnvironment(config: DeploymentConfig) {
+    return {
+      objectStoreUri: `s3://${this.data.bucket.bucketName}`,
+      tableName: this.data.table.tableName,
       embeddingDtype: config.embeddingDtype,
       embeddingRetentionDays: config.embeddingRetentionDays,
     };
+  }
 
-    this.batch = new EmbedBatch(this, 'Batch', {
-      bucket,
-      table,
+  private embedBatch(config: DeploymentConfig): EmbedBatch {
+    return new EmbedBatch(this, 'Batch', {
+      bucket: this.data.bucket,
+      table: this.data.table,
       vpcId: config.vpcId,
       imageUri: config.imageUri,
       instanceTypes: config.instanceTypes,
@@ -106,27 +145,30 @@ export class PinnerFormerStack extends Stack {
       runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
       rootVolumeGiB: config.rootVolumeGiB,
       partitionsPerJob: config.partitionsPerJob,
-      logRetentionDays,
+      logRetentionDays: config.logRetentionDays as logs.RetentionDays,
       // PARTITIONS, RUN_DATE and MODEL_VERSION come per run from the plan (container overrides).
-      environment: stageEnvironment({ ...stores, partitionsPerJob: config.partitionsPerJob }),
+      environment: stageEnvironment({ ...this.storeEnvironment(config), partitionsPerJob: config.partitionsPerJob }),
     });
+  }
 
-    this.dailyRun = new DailyRun(this, 'DailyRun', {
-      bucket,
-      table,
+  private dailyRunOf(config: DeploymentConfig): DailyRun {
+    const stores = this.storeEnvironment(config);
+    return new DailyRun(this, 'DailyRun', {
+      bucket: this.data.bucket,
+      table: this.data.table,
       jobQueue: this.batch.jobQueue,
       onDemandJobQueue: this.batch.onDemandJobQueue,
       jobDefinition: this.batch.jobDefinition,
       embedTimeout: this.batch.stateTimeout(config.jobAttempts),
       alerts: this.alerts,
-      startDeadLetterQueue: deadLetters,
+      startDeadLetterQueue: this.deadLetters,
       scheduleExpression: config.scheduleExpression,
       scheduleEnabled: config.scheduleEnabled,
       completionMarkerName: config.trigger === 'completion-marker' ? config.completionMarkerName : undefined,
       dataWait: Duration.hours(config.dataWaitHours),
       dataRetryInterval: Duration.minutes(config.dataRetryMinutes),
       mapMaxConcurrency: config.mapMaxConcurrency,
-      logRetentionDays,
+      logRetentionDays: config.logRetentionDays as logs.RetentionDays,
       environment: {
         plan: stageEnvironment({
           ...stores,
@@ -137,36 +179,18 @@ export class PinnerFormerStack extends Stack {
           requireSuccessMarker: config.requireSuccessMarker,
         }),
         // No table: the partition stage never touches it.
-        partition: stageEnvironment({ objectStoreUri }),
+        partition: stageEnvironment({ objectStoreUri: stores.objectStoreUri }),
         publish: stageEnvironment(stores),
       },
     });
+  }
 
-    this.lookup = new LookupApi(this, 'Lookup', {
-      table,
-      auth: config.lookupAuth,
-      reservedConcurrency: config.lookupReservedConcurrency > 0 ? config.lookupReservedConcurrency : undefined,
-      provisionedConcurrency: config.lookupProvisionedConcurrency,
-      logRetentionDays,
-      environment: stageEnvironment({ tableName: table.tableName, embeddingDtype: config.embeddingDtype }),
-    });
-
-    this.operations = new Operations(this, 'Operations', {
-      alerts: this.alerts,
-      stateMachine: this.dailyRun.stateMachine,
-      partitionFunction: this.dailyRun.partitionFunction.fn,
-      lookupFunction: this.lookup.function.fn,
-      table,
-      jobQueues: this.batch.jobQueues,
-      startDeadLetterQueue: deadLetters,
-      lookupP99AlarmMs: config.lookupP99AlarmMs,
-      partitionFailureAlarmPercent: config.partitionFailureAlarmPercent,
-    });
-
+  /** The outputs `pinnerformer aws ...` reads (src/contract/stack-outputs.ts). */
+  private addOutputs(): void {
     const output = (key: keyof typeof STACK_OUTPUTS, value: string, description: string) =>
       new CfnOutput(this, STACK_OUTPUTS[key], { value, description });
-    output('bucketName', bucket.bucketName, 'Object store bucket (events/, models/, runs/, snapshots)');
-    output('tableName', table.tableName, 'Embedding table (embeddings, versions, pointer)');
+    output('bucketName', this.data.bucket.bucketName, 'Object store bucket (events/, models/, runs/, snapshots)');
+    output('tableName', this.data.table.tableName, 'Embedding table (embeddings, versions, pointer)');
     output('stateMachineArn', this.dailyRun.stateMachine.stateMachineArn, 'Daily run state machine');
     output('lookupUrl', this.lookup.url, 'Lookup endpoint (IAM / SigV4 auth)');
     output('alertsTopicArn', this.alerts.topicArn, 'SNS topic of alarms and failed runs');
@@ -174,8 +198,6 @@ export class PinnerFormerStack extends Stack {
     output('jobQueueArn', this.batch.jobQueue.jobQueueArn, 'Batch job queue of the embed stage (Spot first)');
     output('onDemandJobQueueArn', this.batch.onDemandJobQueue.jobQueueArn, 'On-demand Batch queue (fallback)');
     output('scheduleName', this.dailyRun.schedule.scheduleName, 'EventBridge Scheduler schedule of the daily run');
-
-    addNagSuppressions(this);
   }
 
   /** The configured AZs, else the region's first three (an agnostic stack would get two). */

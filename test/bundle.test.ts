@@ -75,6 +75,6 @@ describe('make build', () => {
     });
     // Assess
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/--date: not a calendar date/);
+    expect(run.stderr).toMatch(/--date: expected an existing day as YYYY-MM-DD/);
   });
 });

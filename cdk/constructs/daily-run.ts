@@ -70,6 +70,16 @@ const TRANSIENT_LAMBDA_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
+/** Retries of the SNS notifications. */
+const NOTIFY_RETRY: sfn.RetryProps = {
+  errors: [sfn.Errors.ALL],
+  interval: Duration.seconds(5),
+  maxAttempts: 3,
+  backoffRate: 2,
+};
+
+const CATCH_ALL = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+
 export class DailyRun extends Construct {
   public readonly planFunction: StageFunction;
   public readonly partitionFunction: StageFunction;
@@ -178,16 +188,25 @@ export class DailyRun extends Construct {
   }
 
   private definition(props: DailyRunProps): sfn.IChainable {
+    const notifyFailure = this.notifyFailure(props);
+    const releaseOnFailure = this.releaseLock('ReleaseLockOnFailure', props);
+    releaseOnFailure.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
+    releaseOnFailure.next(notifyFailure);
+    const plan = this.planTask(props, releaseOnFailure);
+    const partitionSlices = this.partitionMap(props, releaseOnFailure);
+    const { embed, embedded } = this.embedTasks(props, releaseOnFailure);
+    const publish = this.publishTasks(props, releaseOnFailure, notifyFailure);
+    if (embedded !== embed) embed.next(publish);
+    embedded.next(publish);
+    return plan.next(partitionSlices).next(embed);
+  }
+
+  /** The failure notice (a short summary, never the whole state) and the failed end. */
+  private notifyFailure(props: DailyRunProps): sfn.IChainable {
     const failed = new sfn.Fail(this, 'RunFailed', {
       error: 'DailyRunFailed',
       cause: 'A stage failed; the pointer was not moved (see the notification and the execution history)',
     });
-    const notifyRetry: sfn.RetryProps = {
-      errors: [sfn.Errors.ALL],
-      interval: Duration.seconds(5),
-      maxAttempts: 3,
-      backoffRate: 2,
-    };
     const notifyFailure = new tasks.SnsPublish(this, 'NotifyFailure', {
       topic: props.alerts,
       subject: 'PinnerFormer daily run failed',
@@ -203,48 +222,51 @@ export class DailyRun extends Construct {
       ),
       resultPath: sfn.JsonPath.DISCARD,
     })
-      .addRetry(notifyRetry)
+      .addRetry(NOTIFY_RETRY)
       .next(failed);
-    // Releases the run lock only if this execution holds it (a run refused for a held lock must
-    // not free the other run's lock); when the state lacks the version, the catch goes on to notify.
-    const releaseLock = (id: string) =>
-      new tasks.DynamoDeleteItem(this, id, {
-        table: props.table,
-        key: {
-          [TABLE_KEYS.partitionKey]: tasks.DynamoAttributeValue.fromString(LOCK_PK),
-          [TABLE_KEYS.sortKey]: tasks.DynamoAttributeValue.fromString(
-            sfn.JsonPath.format('{}@{}', sfn.JsonPath.stringAt('$.modelVersion'), sfn.JsonPath.stringAt('$.date')),
-          ),
-        },
-        conditionExpression: '#owner = :owner',
-        expressionAttributeNames: { '#owner': LOCK_OWNER_ATTRIBUTE },
-        expressionAttributeValues: { ':owner': tasks.DynamoAttributeValue.fromString(sfn.JsonPath.executionName) },
-        resultPath: sfn.JsonPath.DISCARD,
-      }).addRetry({
-        errors: [
-          'DynamoDB.ProvisionedThroughputExceededException',
-          'DynamoDB.ThrottlingException',
-          'DynamoDB.InternalServerErrorException',
-        ],
-        interval: Duration.seconds(2),
-        maxAttempts: 4,
-        backoffRate: 2,
-      });
-    const releaseOnFailure = releaseLock('ReleaseLockOnFailure');
-    releaseOnFailure.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
-    releaseOnFailure.next(notifyFailure);
-    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
-    const retryTransient = (task: sfn.TaskStateBase): void => {
-      task.addRetry({
-        errors: TRANSIENT_LAMBDA_ERRORS,
-        interval: Duration.seconds(5),
-        maxAttempts: 4,
-        backoffRate: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-      task.addCatch(releaseOnFailure, catchAll);
-    };
+    return notifyFailure;
+  }
 
+  // Releases the run lock only if this execution holds it (a run refused for a held lock must
+  // not free the other run's lock); when the state lacks the version, the catch goes on to notify.
+  private releaseLock(id: string, props: DailyRunProps): sfn.TaskStateBase {
+    return new tasks.DynamoDeleteItem(this, id, {
+      table: props.table,
+      key: {
+        [TABLE_KEYS.partitionKey]: tasks.DynamoAttributeValue.fromString(LOCK_PK),
+        [TABLE_KEYS.sortKey]: tasks.DynamoAttributeValue.fromString(
+          sfn.JsonPath.format('{}@{}', sfn.JsonPath.stringAt('$.modelVersion'), sfn.JsonPath.stringAt('$.date')),
+        ),
+      },
+      conditionExpression: '#owner = :owner',
+      expressionAttributeNames: { '#owner': LOCK_OWNER_ATTRIBUTE },
+      expressionAttributeValues: { ':owner': tasks.DynamoAttributeValue.fromString(sfn.JsonPath.executionName) },
+      resultPath: sfn.JsonPath.DISCARD,
+    }).addRetry({
+      errors: [
+        'DynamoDB.ProvisionedThroughputExceededException',
+        'DynamoDB.ThrottlingException',
+        'DynamoDB.InternalServerErrorException',
+      ],
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+    });
+  }
+
+  /** Lambda errors worth retrying; anything else (and retries spent) releases the lock and notifies. */
+  private retryTransient(task: sfn.TaskStateBase, onFailure: sfn.IChainable): void {
+    task.addRetry({
+      errors: TRANSIENT_LAMBDA_ERRORS,
+      interval: Duration.seconds(5),
+      maxAttempts: 4,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    task.addCatch(onFailure, CATCH_ALL);
+  }
+
+  private planTask(props: DailyRunProps, onFailure: sfn.IChainable): tasks.LambdaInvoke {
     const plan = new tasks.LambdaInvoke(this, 'PlanRun', {
       lambdaFunction: this.planFunction.fn,
       payload: sfn.TaskInput.fromObject({
@@ -264,8 +286,11 @@ export class DailyRun extends Construct {
         backoffRate: 1,
       });
     }
-    retryTransient(plan);
+    this.retryTransient(plan, onFailure);
+    return plan;
+  }
 
+  private partitionMap(props: DailyRunProps, onFailure: sfn.IChainable): sfn.DistributedMap {
     const partitionSlice = new tasks.LambdaInvoke(this, 'PartitionSlice', {
       lambdaFunction: this.partitionFunction.fn,
       payload: sfn.TaskInput.fromJsonPathAt('$'),
@@ -291,8 +316,15 @@ export class DailyRun extends Construct {
     partitionSlices.itemProcessor(
       partitionSlice.next(new sfn.Pass(this, 'SliceDone', { result: sfn.Result.fromObject({}) })),
     );
-    partitionSlices.addCatch(releaseOnFailure, catchAll);
+    partitionSlices.addCatch(onFailure, CATCH_ALL);
+    return partitionSlices;
+  }
 
+  /** The embed array job on the first queue, and the state after it (the on-demand fallback when there is one). */
+  private embedTasks(
+    props: DailyRunProps,
+    onFailure: sfn.IChainable,
+  ): { embed: sfn.TaskStateBase; embedded: sfn.INextable } {
     // The array follows the plan: its size and PARTITIONS come from the run manifest.
     const embedOn = (id: string, jobQueue: batch.IJobQueue) =>
       new EmbedJobTask(this, id, {
@@ -324,13 +356,21 @@ export class DailyRun extends Construct {
       // Explicit Spot -> on-demand fallback: the Spot attempt failed (children cancelled after
       // runnableTimeout without capacity, reclaims beyond the attempts, ...): run it once on demand.
       const onDemand = embedOn('EmbedPartitionsOnDemand', props.onDemandJobQueue);
-      onDemand.addCatch(releaseOnFailure, catchAll);
+      onDemand.addCatch(onFailure, CATCH_ALL);
       embed.addCatch(onDemand, { errors: [sfn.Errors.ALL], resultPath: '$.spotError' });
       embedded = onDemand;
     } else {
-      embed.addCatch(releaseOnFailure, catchAll);
+      embed.addCatch(onFailure, CATCH_ALL);
     }
+    return { embed, embedded };
+  }
 
+  /** Publish, then release the lock and succeed, or (refused by the gate) release, notify and fail. */
+  private publishTasks(
+    props: DailyRunProps,
+    onFailure: sfn.IChainable,
+    notifyFailure: sfn.IChainable,
+  ): tasks.LambdaInvoke {
     const publish = new tasks.LambdaInvoke(this, 'PublishRun', {
       lambdaFunction: this.publishFunction.fn,
       payload: sfn.TaskInput.fromObject({
@@ -341,9 +381,9 @@ export class DailyRun extends Construct {
       resultPath: '$.publish',
       retryOnServiceExceptions: false,
     });
-    retryTransient(publish);
+    this.retryTransient(publish, onFailure);
 
-    const refused = releaseLock('ReleaseLockRefused');
+    const refused = this.releaseLock('ReleaseLockRefused', props);
     // The summary reads $.error: a failed release is this path's error.
     refused.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     const notifyRefused = new tasks.SnsPublish(this, 'NotifyRefused', {
@@ -358,22 +398,19 @@ export class DailyRun extends Construct {
       ),
       resultPath: sfn.JsonPath.DISCARD,
     })
-      .addRetry(notifyRetry)
+      .addRetry(NOTIFY_RETRY)
       .next(new sfn.Fail(this, 'RunRefused', { error: 'PublishRefused', cause: 'The publish gate refused the run' }));
     refused.next(notifyRefused);
     // Published: a lock that cannot be released now simply expires with its lease.
     const done = new sfn.Succeed(this, 'Done');
-    const released = releaseLock('ReleaseLock');
+    const released = this.releaseLock('ReleaseLock', props);
     released.addCatch(done, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' });
     released.next(done);
 
     const published = new sfn.Choice(this, 'Published?')
       .when(sfn.Condition.booleanEquals('$.publish.result.published', true), released)
       .otherwise(refused);
-
-    if (embedded !== embed) embed.next(publish);
-    embedded.next(publish);
     publish.next(published);
-    return plan.next(partitionSlices).next(embed);
+    return publish;
   }
 }

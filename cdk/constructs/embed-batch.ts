@@ -91,7 +91,6 @@ export class EmbedBatch extends Construct {
     super(scope, id);
     this.props = props;
     this.vpc = props.vpcId ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId }) : this.createVpc();
-
     const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
       vpc: this.vpc,
       description: 'Embed workers: no inbound traffic; outbound HTTPS to AWS APIs and ECR',
@@ -99,12 +98,69 @@ export class EmbedBatch extends Construct {
     });
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs, ECR and S3');
 
-    // `g5` is a family (any size Batch picks), `g6.xlarge` one size.
-    const instanceTypes = props.instanceTypes
-      .filter((type) => type.includes('.'))
-      .map((type) => new ec2.InstanceType(type));
-    const instanceClasses = props.instanceTypes.filter((type) => !type.includes('.')) as ec2.InstanceClass[];
-    this.launchTemplate = new ec2.LaunchTemplate(this, 'WorkerLaunchTemplate', {
+    this.launchTemplate = this.createLaunchTemplate();
+    this.computeEnvironments = this.createComputeEnvironments(securityGroup);
+    const queues = this.createQueues();
+    this.onDemandJobQueue = queues.onDemand;
+    this.jobQueue = queues.first;
+    this.jobQueues = props.spot ? [this.jobQueue, this.onDemandJobQueue] : [this.onDemandJobQueue];
+    this.jobRole = this.createJobRole();
+    this.logGroup = new logs.LogGroup(this, 'JobLogs', {
+      retention: props.logRetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.container = this.createContainer();
+    this.jobDefinition = new batch.EcsJobDefinition(this, 'EmbedJob', {
+      container: this.container,
+      retryAttempts: props.jobAttempts,
+      retryStrategies: [
+        // Spot reclaims and host failures: status reason "Host EC2 (instance i-...) terminated."
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        // The worker exits 75 when a dependency kept failing (TransientError): safe to rerun.
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(EXIT_CODES.transient) })),
+        // Any other exit code is bad input or a bad model: retrying cannot help.
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onExitCode: '*' })),
+      ],
+      timeout: props.jobTimeout,
+      propagateTags: true,
+    });
+  }
+
+  /** The worker's container: the image (built from batch-container/Dockerfile unless given), one GPU, K lanes' CPU and memory. */
+  private createContainer(): batch.EcsEc2ContainerDefinition {
+    const { props } = this;
+    const image = props.imageUri
+      ? ecs.ContainerImage.fromRegistry(props.imageUri)
+      : ecs.ContainerImage.fromAsset(REPO_ROOT, {
+          file: 'batch-container/Dockerfile',
+          platform: Platform.LINUX_AMD64,
+          ignoreMode: IgnoreMode.DOCKER,
+          exclude: IMAGE_CONTEXT_EXCLUDE,
+        });
+
+    return new batch.EcsEc2ContainerDefinition(this, 'EmbedContainer', {
+      image,
+      gpu: 1,
+      cpu: VCPUS_PER_PARTITION * props.partitionsPerJob,
+      memory: Size.gibibytes(MEMORY_GIB_PER_PARTITION * props.partitionsPerJob),
+      jobRole: this.jobRole,
+      environment: {
+        EXECUTION_PROVIDER: 'cuda',
+        POWERTOOLS_SERVICE_NAME: RUN_METRICS.partitionSucceeded.service,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
+      logging: ecs.LogDriver.awsLogs({ streamPrefix: 'embed', logGroup: this.logGroup }),
+      readonlyRootFilesystem: false,
+    });
+  }
+
+  /** GPU instances with an encrypted gp3 root volume and IMDSv2 only. */
+  private createLaunchTemplate(): ec2.LaunchTemplate {
+    const { props } = this;
+    return new ec2.LaunchTemplate(this, 'WorkerLaunchTemplate', {
       // IMDSv2 with hop limit 1: the containers (one hop further) cannot reach instance metadata,
       // so they use their job role only, never the instance role.
       requireImdsv2: true,
@@ -119,6 +175,16 @@ export class EmbedBatch extends Construct {
         },
       ],
     });
+  }
+
+  /** Spot first and on-demand (or on-demand only), scaling to zero when idle. */
+  private createComputeEnvironments(securityGroup: ec2.ISecurityGroup): batch.ManagedEc2EcsComputeEnvironment[] {
+    const { props } = this;
+    // `g5` is a family (any size Batch picks), `g6.xlarge` one size.
+    const instanceTypes = props.instanceTypes
+      .filter((type) => type.includes('.'))
+      .map((type) => new ec2.InstanceType(type));
+    const instanceClasses = props.instanceTypes.filter((type) => !type.includes('.')) as ec2.InstanceClass[];
     const environment = (name: string, spot: boolean) =>
       new batch.ManagedEc2EcsComputeEnvironment(this, name, {
         vpc: this.vpc,
@@ -138,10 +204,14 @@ export class EmbedBatch extends Construct {
         updateToLatestImageVersion: true,
         replaceComputeEnvironment: false,
       });
-    this.computeEnvironments = props.spot
+    return props.spot
       ? [environment('SpotGpu', true), environment('OnDemandGpu', false)]
       : [environment('OnDemandGpu', false)];
+  }
 
+  /** The on-demand queue, and the queue a run goes to first (Spot's, or the same on-demand one). */
+  private createQueues(): { onDemand: batch.JobQueue; first: batch.JobQueue } {
+    const { props } = this;
     // One environment per queue: Batch only moves a job to a queue's next environment when the
     // first is at maxvCpus, not when Spot has no capacity, so the fallback is the state
     // machine's (a second submit to the on-demand queue), explicit and bounded by runnableTimeout.
@@ -160,62 +230,21 @@ export class EmbedBatch extends Construct {
           ].map((reason) => ({ maxTime: MISCONFIGURED_RUNNABLE_TIMEOUT, reason })),
         ],
       });
-    const onDemand = this.computeEnvironments.at(-1)!;
-    this.onDemandJobQueue = queue('Queue', onDemand);
-    this.jobQueue = props.spot ? queue('SpotQueue', this.computeEnvironments[0]!) : this.onDemandJobQueue;
-    this.jobQueues = props.spot ? [this.jobQueue, this.onDemandJobQueue] : [this.onDemandJobQueue];
+    const onDemand = queue('Queue', this.computeEnvironments.at(-1)!);
+    return { onDemand, first: props.spot ? queue('SpotQueue', this.computeEnvironments[0]!) : onDemand };
+  }
 
-    this.jobRole = new iam.Role(this, 'JobRole', {
+  /** The worker's role: its S3 prefixes and table actions from cdk/permissions.ts. */
+  private createJobRole(): iam.Role {
+    const { props } = this;
+    const role = new iam.Role(this, 'JobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Embed worker: reads its inputs, writes its table and its S3 prefixes only',
     });
-    grantAccess(this.jobRole, ACCESS.embed, props.bucket, props.table);
+    grantAccess(role, ACCESS.embed, props.bucket, props.table);
     // Metrics leave as EMF lines in the job's log group: no cloudwatch:PutMetricData needed.
 
-    this.logGroup = new logs.LogGroup(this, 'JobLogs', {
-      retention: props.logRetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-
-    const image = props.imageUri
-      ? ecs.ContainerImage.fromRegistry(props.imageUri)
-      : ecs.ContainerImage.fromAsset(REPO_ROOT, {
-          file: 'batch-container/Dockerfile',
-          platform: Platform.LINUX_AMD64,
-          ignoreMode: IgnoreMode.DOCKER,
-          exclude: IMAGE_CONTEXT_EXCLUDE,
-        });
-
-    this.container = new batch.EcsEc2ContainerDefinition(this, 'EmbedContainer', {
-      image,
-      gpu: 1,
-      cpu: VCPUS_PER_PARTITION * props.partitionsPerJob,
-      memory: Size.gibibytes(MEMORY_GIB_PER_PARTITION * props.partitionsPerJob),
-      jobRole: this.jobRole,
-      environment: {
-        EXECUTION_PROVIDER: 'cuda',
-        POWERTOOLS_SERVICE_NAME: RUN_METRICS.partitionSucceeded.service,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        ...props.environment,
-      },
-      logging: ecs.LogDriver.awsLogs({ streamPrefix: 'embed', logGroup: this.logGroup }),
-      readonlyRootFilesystem: false,
-    });
-    this.jobDefinition = new batch.EcsJobDefinition(this, 'EmbedJob', {
-      container: this.container,
-      retryAttempts: props.jobAttempts,
-      retryStrategies: [
-        // Spot reclaims and host failures: status reason "Host EC2 (instance i-...) terminated."
-        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
-        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
-        // The worker exits 75 when a dependency kept failing (TransientError): safe to rerun.
-        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(EXIT_CODES.transient) })),
-        // Any other exit code is bad input or a bad model: retrying cannot help.
-        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onExitCode: '*' })),
-      ],
-      timeout: props.jobTimeout,
-      propagateTags: true,
-    });
+    return role;
   }
 
   /**

@@ -62,6 +62,14 @@ async function withStore<T>(
 }
 
 export function registerAwsOperations(aws: Command): void {
+  registerStatus(aws);
+  registerCancel(aws);
+  registerUnlock(aws);
+  registerDoctor(aws);
+}
+
+/** `aws status`: the day's execution, its Batch children and progress. */
+function registerStatus(aws: Command): void {
   stackOptions(
     aws
       .command('status')
@@ -81,7 +89,10 @@ export function registerAwsOperations(aws: Command): void {
       batch.destroy();
     }
   });
+}
 
+/** `aws cancel`: stop the day's execution, its jobs and its lock. */
+function registerCancel(aws: Command): void {
   stackOptions(
     aws
       .command('cancel')
@@ -102,7 +113,10 @@ export function registerAwsOperations(aws: Command): void {
       batch.destroy();
     }
   });
+}
 
+/** `aws unlock`: clear a run lock a stopped execution left. */
+function registerUnlock(aws: Command): void {
   stackOptions(
     aws
       .command('unlock')
@@ -129,7 +143,10 @@ export function registerAwsOperations(aws: Command): void {
       sfn.destroy();
     }
   });
+}
 
+/** `aws doctor`: can this account run the stack? */
+function registerDoctor(aws: Command): void {
   stackOptions(
     aws
       .command('doctor')

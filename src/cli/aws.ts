@@ -11,10 +11,11 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
 import { type RunRequest, RunRequestSchema } from '../contract/messages.ts';
+import { isValidDate, parseWith } from '../contract/run-contract.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../contract/stack-outputs.ts';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { storeClient } from '../embeddings/store-config.ts';
-import { isValidDate } from '../embeddings/table-schema.ts';
+import { parseVersionId } from '../embeddings/table-schema.ts';
 import { deployModel } from '../pipeline/model.ts';
 import { openObjectStore } from '../storage/open-object-store.ts';
 import { NotFoundError, PinnerFormerError, ValidationError } from '../util/errors.ts';
@@ -69,14 +70,12 @@ export function planRuns(flags: RunFlags): RunPlan {
     }
   }
   const requests = dates.map((date) => {
-    const parsed = RunRequestSchema.safeParse({
+    const request = {
       date,
       ...(flags.backfill ? { backfill: true } : {}),
       ...(flags.modelVersion === undefined ? {} : { modelVersion: flags.modelVersion }),
-    });
-    if (!parsed.success)
-      throw new ValidationError(`invalid run: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-    return parsed.data;
+    };
+    return parseWith(RunRequestSchema, request, 'run');
   });
   return { requests, wait: dates.length > 1 || flags.wait === true };
 }
@@ -203,7 +202,14 @@ export function stackOptions(command: Command): Command {
 /** Adds the `aws` group with run, deploy-model and rollback; answers the group for the operator commands. */
 export function registerAws(program: Command): Command {
   const aws = program.command('aws').description('Operate the deployed AWS stack (docs/deploy.md)');
+  registerRun(aws);
+  registerDeployModel(aws);
+  registerRollback(aws);
+  return aws;
+}
 
+/** `aws run`: start the run of a date, or of each date of a range. */
+function registerRun(aws: Command): void {
   stackOptions(
     aws
       .command('run')
@@ -224,7 +230,10 @@ export function registerAws(program: Command): Command {
       sfn.destroy();
     }
   });
+}
 
+/** `aws deploy-model`: upload and record a model, then start its backfill. */
+function registerDeployModel(aws: Command): void {
   stackOptions(
     aws
       .command('deploy-model')
@@ -271,7 +280,10 @@ export function registerAws(program: Command): Command {
       dynamo.destroy();
     }
   });
+}
 
+/** `aws rollback`: move the pointer back to a retained version. */
+function registerRollback(aws: Command): void {
   stackOptions(
     aws
       .command('rollback')
@@ -279,8 +291,10 @@ export function registerAws(program: Command): Command {
       .requiredOption('--to <version>', 'version id, modelVersion@YYYY-MM-DD')
       .option('--table <name>', 'embedding table (default: the stack output)'),
   ).action(async (flags) => {
-    if (!/^[A-Za-z0-9._-]{1,64}@\d{4}-\d{2}-\d{2}$/.test(flags.to)) {
-      throw new ValidationError(`--to must be modelVersion@YYYY-MM-DD, got "${flags.to}"`);
+    try {
+      parseVersionId(flags.to);
+    } catch (error) {
+      throw new ValidationError(`--to must be modelVersion@YYYY-MM-DD, got "${flags.to}"`, undefined, { cause: error });
     }
     const { tableName } = await resolveStack(flags, ['tableName']);
     const dynamo = storeClient({ region: flags.region });
@@ -293,5 +307,4 @@ export function registerAws(program: Command): Command {
       dynamo.destroy();
     }
   });
-  return aws;
 }

@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { runDateSchema } from '../contract/messages.ts';
+import { formatIssues } from '../contract/run-contract.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import type { PipelineEnv } from '../pipeline/types.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
@@ -9,14 +11,16 @@ import { ConflictError, NotFoundError, ValidationError } from '../util/errors.ts
 /** Default data directory of every local command. */
 export const DEFAULT_DATA_DIR = './.pinnerformer';
 
+/** `['maxRows', ...]` -> `--max-rows`: the flag an issue is about. */
+function flagName(path: readonly PropertyKey[]): string {
+  return `--${String(path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 /** Validates a command's flags with zod; a ValidationError names every bad flag. */
 export function parseFlags<S extends z.ZodType>(schema: S, flags: unknown): z.infer<S> {
   const parsed = schema.safeParse(flags);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const flag = i.path.length ? `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : 'input';
-      return `${flag}: ${i.message}`;
-    });
+    const problems = formatIssues(parsed.error.issues, 'input', flagName);
     throw new ValidationError(problems.join('; '), { problems });
   }
   return parsed.data;
@@ -26,13 +30,8 @@ export function parseFlags<S extends z.ZodType>(schema: S, flags: unknown): z.in
 export const intString = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
-export const dateString = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD')
-  .refine(
-    (d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
-    'not a calendar date',
-  );
+/** A run date flag: an existing day as YYYY-MM-DD (the run contract's rule). */
+export const dateString = runDateSchema;
 
 export const dataDirFlag = z.string().min(1).default(DEFAULT_DATA_DIR);
 

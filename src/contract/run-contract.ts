@@ -76,9 +76,18 @@ export const RUN_METRICS = {
   lookupRequests: { name: 'LookupRequests', service: 'lookup' },
 } as const;
 
-/** One line per zod issue: `path: message`. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[], root = '(input)'): string[] {
-  return issues.map((issue) => `${issue.path.map(String).join('.') || root}: ${issue.message}`);
+/** How an issue's path is named: `a.b.0` by default, `--flag` for the CLI. */
+export type IssuePathName = (path: readonly PropertyKey[]) => string;
+
+const dottedPath: IssuePathName = (path) => path.map(String).join('.');
+
+/** One line per zod issue: `path: message`; `root` names an issue about the whole value. */
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  root = '(input)',
+  pathName: IssuePathName = dottedPath,
+): string[] {
+  return issues.map((issue) => `${(issue.path.length > 0 && pathName(issue.path)) || root}: ${issue.message}`);
 }
 
 /** Parses with a schema; failure is a ValidationError naming `what` and every problem. */

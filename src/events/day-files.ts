@@ -3,8 +3,8 @@
  * job and training (training/pinnerformer/events.py: `list_event_day`) apply the same rules, and
  * every object they do not read is reported with its reason, never skipped in silence.
  */
+import type { ObjectStore } from '../storage/object-store.ts';
 import { ValidationError } from '../util/errors.ts';
-import type { EventSource } from './read-events.ts';
 import { dayStartMs, eventDayPrefix } from './schema.ts';
 
 /** The Hive/Spark completion marker: the writer of a day puts it last. */
@@ -104,7 +104,7 @@ export function classifyEventObjects(objects: readonly EventFileInfo[]): EventLi
 }
 
 /** The listing of one day (no objects: no files, no marker). */
-export async function listEventDay(source: Pick<EventSource, 'list'>, date: string): Promise<EventDayListing> {
+export async function listEventDay(source: Pick<ObjectStore, 'list'>, date: string): Promise<EventDayListing> {
   const listing = classifyEventObjects(await source.list(eventDayPrefix(date)));
   return listing.days.get(date) ?? { date, files: [], ignored: [], marker: false };
 }

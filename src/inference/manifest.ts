@@ -1,10 +1,13 @@
 import { z } from 'zod';
+import { modelVersionSchema } from '../contract/messages.ts';
+import { formatIssues } from '../contract/run-contract.ts';
 import { ModelError } from '../util/errors.ts';
 
 /** manifest.json of a model directory (docs/model-interface.md). Unknown keys are kept. */
 export const modelManifestSchema = z.looseObject({
   formatVersion: z.literal(1),
-  modelVersion: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (at most 64)'),
+  // the run contract's pattern, and a first character that is a letter or digit (no hidden names)
+  modelVersion: modelVersionSchema.regex(/^[A-Za-z0-9]/, 'starts with a letter or digit'),
   dims: z.looseObject({
     embedding: z.number().int().positive(),
     hidden: z.number().int().positive(),
@@ -53,7 +56,7 @@ export function parseModelManifest(text: string, source = 'manifest.json'): Mode
   }
   const parsed = modelManifestSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const issues = formatIssues(parsed.error.issues, '(root)');
     throw new ModelError(`${source} is invalid: ${issues.join('; ')}`, { source, issues });
   }
   return parsed.data;

@@ -4,7 +4,8 @@
  * (`hyparquet/src/*.js`, exported by the package; the version is pinned in package.json because
  * these are not its main API) but skip its per-value nested-list assembly. Each returns undefined
  * for any layout or page it does not expect, and the caller then reads the column through
- * hyparquet, so results and errors are the same either way (src/io/parquet.ts).
+ * hyparquet, so results and errors are the same either way (src/io/parquet-columns.ts,
+ * src/io/parquet-decode.ts).
  */
 import { type FileMetaData, parquetMetadata } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';

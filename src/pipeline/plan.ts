@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
-import { assertDayComplete, classifyEventObjects } from '../events/day-files.ts';
+import { assertDayComplete, classifyEventObjects, type EventListing } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
 import { addDays, dayStartMs } from '../events/schema.ts';
@@ -137,24 +137,8 @@ export async function chooseAttempt(
   return randomUUID().replaceAll('-', '').slice(0, 12);
 }
 
-/**
- * Stage 1. Finds D's event files (plus the catch-up days since the previous published state, or
- * the look-back on a first run; with `replayFrom`, every day from there on), fixes P, cuts the
- * files into byte-bounded slices (a file larger than a slice into row-group pieces) and writes the
- * run manifest with what it read: a fingerprint per day, the ignored files, and the days whose
- * input changed or arrived after later days ran. Refused before anything is written: a date
- * after today, a date without any `events/dt=D/` object (EventsMissingError, a NotFoundError the
- * state machine retries), a day folder without any data file in it (NotFoundError naming the
- * ignored files; EventsMissingError while one is still being written), a day without `_SUCCESS` when the deployment requires the marker. A data
- * file without rows is an empty day, allowed and reported by the later stages.
- */
-export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
-  assertRunDateNotAhead(
-    input.date,
-    input.now?.() ?? Date.now(),
-    input.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours,
-  );
-  const { date, modelVersion } = input;
+/** The plan's numeric settings, each within its limit (the partition count's from the run contract). */
+function planSettings(input: PlanInput) {
   const partitions = positiveInt('partitions', input.partitions ?? PLAN_DEFAULTS.partitions, PARTITIONS.max);
   const refreshAgeDays = positiveInt(
     'refreshAgeDays',
@@ -173,17 +157,19 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   if (!(compactDeltaShare > 0)) {
     throw new ValidationError(`compactDeltaShare must be > 0, got ${compactDeltaShare}`, { compactDeltaShare });
   }
-  const manifest = await loadDeployedManifest(env, modelVersion);
+  return { partitions, refreshAgeDays, lookbackDays, sliceBytes, writeSkipCosine, compactEveryDays, compactDeltaShare };
+}
 
-  const listing = classifyEventObjects(await env.objects.list('events/'));
+/** Refuses a run date with no day folder, an incomplete day, or a day folder without a data file. */
+function assertDayReadable(listing: EventListing, date: string, root: string, requireMarker: boolean): void {
   const day = listing.days.get(date);
   if (!day) {
-    throw new EventsMissingError(`no events for ${date}: nothing under events/dt=${date}/ in ${env.objects.root}`, {
+    throw new EventsMissingError(`no events for ${date}: nothing under events/dt=${date}/ in ${root}`, {
       date,
-      root: env.objects.root,
+      root,
     });
   }
-  assertDayComplete(day, input.requireMarker ?? false);
+  assertDayComplete(day, requireMarker);
   if (day.files.length === 0) {
     const ignored = day.ignored.map((f) => `${f.key} (${f.reason})`);
     const Refusal = day.ignored.some((f) => f.reason === 'in_progress') ? EventsMissingError : NotFoundError;
@@ -193,14 +179,95 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
       { date, ignored: day.ignored.length },
     );
   }
-  if (input.replayFrom !== undefined) {
-    assertRunDate(input.replayFrom);
-    if (input.replayFrom > date) {
-      throw new ValidationError(`--replay-from ${input.replayFrom} is after the run date ${date}`, {
-        replayFrom: input.replayFrom,
-      });
-    }
+}
+
+function assertReplayFrom(replayFrom: string, date: string): void {
+  assertRunDate(replayFrom);
+  if (replayFrom > date) {
+    throw new ValidationError(`--replay-from ${replayFrom} is after the run date ${date}`, { replayFrom });
   }
+}
+
+/** Cuts the day files (a file larger than a slice into row-group pieces) into slices of at most `sliceBytes`. */
+async function cutSlices(
+  env: PipelineEnv,
+  files: readonly { key: string; size: number; date: string }[],
+  sliceBytes: number,
+): Promise<{ index: number; files: SliceFile[] }[]> {
+  const entries: SliceFile[] = [];
+  for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
+  const slices: { index: number; files: SliceFile[] }[] = [];
+  let current: SliceFile[] = [];
+  let bytes = 0;
+  for (const file of entries) {
+    if (current.length > 0 && bytes + file.size > sliceBytes) {
+      slices.push({ index: slices.length, files: current });
+      current = [];
+      bytes = 0;
+    }
+    current.push(file);
+    bytes += file.size;
+  }
+  if (current.length > 0) slices.push({ index: slices.length, files: current });
+  return slices;
+}
+
+/** What the run will read, and what it ignored or found changed after use. */
+function logPlan(
+  env: PipelineEnv,
+  run: RunManifest,
+  fileCount: number,
+  attempt: string | undefined,
+  snapshot: string,
+): void {
+  const { date, previousSnapshotDate, ignoredFiles = [], inputChanges: changed = [] } = run;
+  const rerun =
+    attempt === undefined
+      ? ''
+      : ` (attempt ${attempt}: ${date} is published; this rerun writes apart and replaces it only if it publishes)`;
+  env.log?.(
+    `plan ${run.version}${rerun}: ${fileCount} files in ${run.slices.length} slices, ${run.partitions} partitions, ` +
+      snapshot,
+    {
+      previousSnapshotDate,
+      days: run.days.length,
+    },
+  );
+  for (const f of ignoredFiles)
+    env.log?.(`ignored ${f.key}: ${f.reason} (not read; docs/data.md, "Which files count")`);
+  if (changed.length > 0) {
+    env.log?.(
+      `input changed after it was used: ${changed.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}; ` +
+        `the published state does not include it. Replay: ${replayCommand(changed, date)}`,
+    );
+  }
+}
+
+/**
+ * Stage 1. Finds D's event files (plus the catch-up days since the previous published state, or
+ * the look-back on a first run; with `replayFrom`, every day from there on), fixes P, cuts the
+ * files into byte-bounded slices (a file larger than a slice into row-group pieces) and writes the
+ * run manifest with what it read: a fingerprint per day, the ignored files, and the days whose
+ * input changed or arrived after later days ran. Refused before anything is written: a date
+ * after today, a date without any `events/dt=D/` object (EventsMissingError, a NotFoundError the
+ * state machine retries), a day folder without any data file in it (NotFoundError naming the
+ * ignored files; EventsMissingError while one is still being written), a day without `_SUCCESS` when the deployment requires the marker. A data
+ * file without rows is an empty day, allowed and reported by the later stages.
+ */
+export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
+  assertRunDateNotAhead(
+    input.date,
+    input.now?.() ?? Date.now(),
+    input.futureToleranceHours ?? PLAN_DEFAULTS.futureToleranceHours,
+  );
+  const { date, modelVersion } = input;
+  const { partitions, refreshAgeDays, lookbackDays, sliceBytes, writeSkipCosine, compactEveryDays, compactDeltaShare } =
+    planSettings(input);
+  const manifest = await loadDeployedManifest(env, modelVersion);
+
+  const listing = classifyEventObjects(await env.objects.list('events/'));
+  assertDayReadable(listing, date, env.objects.root, input.requireMarker ?? false);
+  if (input.replayFrom !== undefined) assertReplayFrom(input.replayFrom, date);
   const previous = await findPreviousSnapshot(env, modelVersion, input.replayFrom ?? date, partitions);
   const previousSnapshotDate = previous?.date;
   const firstDay = previousSnapshotDate === undefined ? addDays(date, -lookbackDays) : addDays(previousSnapshotDate, 1);
@@ -219,21 +286,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     { everyDays: compactEveryDays, deltaShare: compactDeltaShare },
   );
 
-  const entries: SliceFile[] = [];
-  for (const file of files) entries.push(...(await piecesOf(env, file, sliceBytes)));
-  const slices: { index: number; files: SliceFile[] }[] = [];
-  let current: SliceFile[] = [];
-  let bytes = 0;
-  for (const file of entries) {
-    if (current.length > 0 && bytes + file.size > sliceBytes) {
-      slices.push({ index: slices.length, files: current });
-      current = [];
-      bytes = 0;
-    }
-    current.push(file);
-    bytes += file.size;
-  }
-  if (current.length > 0) slices.push({ index: slices.length, files: current });
+  const slices = await cutSlices(env, files, sliceBytes);
 
   const inputs = {
     version: `${modelVersion}@${date}`,
@@ -268,23 +321,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   if (attempt !== undefined) {
     await env.objects.put(layout.latestAttempt(modelVersion, date), `${JSON.stringify({ attempt })}\n`);
   }
-  const rerun =
-    attempt === undefined
-      ? ''
-      : ` (attempt ${attempt}: ${date} is published; this rerun writes apart and replaces it only if it publishes)`;
-  env.log?.(
-    `plan ${run.version}${rerun}: ${files.length} files in ${slices.length} slices, ${partitions} partitions, ` +
-      `${state.snapshot} snapshot (${state.reason})`,
-    { previousSnapshotDate, days: run.days.length },
-  );
-  for (const f of ignoredFiles)
-    env.log?.(`ignored ${f.key}: ${f.reason} (not read; docs/data.md, "Which files count")`);
-  if (changed.length > 0) {
-    env.log?.(
-      `input changed after it was used: ${changed.map((c) => `dt=${c.day} ${c.kind}`).join(', ')}; ` +
-        `the published state does not include it. Replay: ${replayCommand(changed, date)}`,
-    );
-  }
+  logPlan(env, run, files.length, attempt, `${state.snapshot} snapshot (${state.reason})`);
   return run;
 }
 

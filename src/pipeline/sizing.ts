@@ -5,6 +5,7 @@
  * beyond about 10,000 children) shows as a use above 100%. Pure: the per-user figures come from the caller (the bench feeds the
  * ones it measured, reports/bench.json), the quotas from AWS_LIMITS.
  */
+import { BATCH_ARRAY_SIZE } from '../contract/run-contract.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /** AWS default quotas the plan respects (us-east-1; the adjustable ones can be raised by request). */
@@ -13,8 +14,8 @@ export const AWS_LIMITS = {
   dynamoTableWriteUnitsPerSecond: 40_000,
   /** DynamoDB: account-level write capacity units per second across tables (default, adjustable). */
   dynamoAccountWriteUnitsPerSecond: 80_000,
-  /** AWS Batch: children of one array job. */
-  batchArraySize: 10_000,
+  /** AWS Batch: children of one array job (the run contract's limit). */
+  batchArraySize: BATCH_ARRAY_SIZE.max,
   /** Step Functions standard workflow: events in one execution's history. */
   stepFunctionsHistoryEvents: 25_000,
   /** Step Functions: iterations an inline Map state runs at once. */
@@ -130,6 +131,121 @@ function positive(name: string, value: number): void {
   }
 }
 
+/** Partitions and Batch arrays: each lane's partition fits its memory, children are whole and within the array size. */
+function arrayShape(input: SizingInput, lanes: number) {
+  const usersPerLaneMax = Math.floor((input.laneMemoryBytes ?? 7 * GIB) / input.figures.memoryBytesPerUser);
+  const wanted = Math.max(2, Math.ceil(input.totalUsers / usersPerLaneMax));
+  // whole children, at least 2 (a Batch array has at least 2); beyond the array size, several array jobs
+  const children = Math.max(2, Math.ceil(wanted / lanes));
+  const arrayJobs = Math.ceil(children / AWS_LIMITS.batchArraySize);
+  const arraySize = Math.ceil(children / arrayJobs);
+  const partitions = arraySize * arrayJobs * lanes;
+  return { partitions, arraySize, arrayJobs, usersPerPartition: Math.ceil(input.totalUsers / partitions) };
+}
+
+/**
+ * The embed stage: containers enough to keep the table's write share busy (more would only wait on
+ * writes), each lane paced to its share, and the stage's time as the slowest of GPU, CPU and writes.
+ */
+function embedStagePlan(input: SizingInput, lanes: number, shape: ReturnType<typeof arrayShape>) {
+  const f = input.figures;
+  const L = AWS_LIMITS;
+  const headroom = input.writeHeadroom ?? 0.8;
+  const embedded = Math.ceil(input.totalUsers * f.embeddedShare);
+  const written = Math.ceil(embedded * (1 - (f.writeSkipShare ?? 0)));
+  // the table's share, in users a second; a lane embeds (and writes) at its own pace
+  const tableUsersPerSecond = (L.dynamoTableWriteUnitsPerSecond * headroom) / f.writeUnitsPerUser;
+  const embeddedPerWrite = written === 0 ? Number.POSITIVE_INFINITY : embedded / written;
+  // a lane's CPU re-encodes every user of its partition, so per embedded user it also pays 1/embeddedShare of those
+  const laneUsersPerSecond = 1 / (f.cpuSecondsPerEmbeddedUser + f.cpuSecondsPerPartitionUser / f.embeddedShare);
+  const containerUsersPerSecond = Math.min(1 / f.gpuSecondsPerUser, lanes * laneUsersPerSecond);
+  const usefulContainers = Math.max(1, Math.ceil((tableUsersPerSecond * embeddedPerWrite) / containerUsersPerSecond));
+  const containers = Math.min(shape.arraySize * shape.arrayJobs, input.maxContainers ?? usefulContainers);
+  const concurrentLanes = containers * lanes;
+  const writeUnitsPerSecondPerLane = Math.floor((L.dynamoTableWriteUnitsPerSecond * headroom) / concurrentLanes);
+  const gpuSeconds = (embedded * f.gpuSecondsPerUser) / containers;
+  const cpuSeconds =
+    (embedded * f.cpuSecondsPerEmbeddedUser + input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
+  const writeSeconds = (written * f.writeUnitsPerUser) / (writeUnitsPerSecondPerLane * concurrentLanes);
+  const embedStage = Math.max(gpuSeconds, cpuSeconds, writeSeconds);
+  const embedBoundBy: SizingPlan['seconds']['embedBoundBy'] =
+    embedStage === writeSeconds ? 'writes' : embedStage === gpuSeconds ? 'gpu' : 'cpu';
+  return {
+    embedded,
+    written,
+    containers,
+    vcpus: containers * (input.vcpusPerChild ?? 4 * lanes),
+    writeUnitsPerSecondPerLane,
+    writeUnitsPerSecond: (written * f.writeUnitsPerUser) / embedStage,
+    embedStage,
+    embedBoundBy,
+  };
+}
+
+/** The partition stage: byte-bounded slices, each within its share of the Lambda timeout, and the Map that runs them. */
+function partitionStagePlan(input: SizingInput, embedded: number, partitions: number) {
+  const f = input.figures;
+  const L = AWS_LIMITS;
+  const eventBytes = embedded * f.eventBytesPerUser;
+  const sliceBytes = Math.min(
+    input.maxSliceBytes ?? 64 * 1024 * 1024,
+    Math.floor(((input.sliceTimeShare ?? 0.5) * L.lambdaTimeoutSeconds) / f.partitionSecondsPerByte),
+  );
+  const slices = Math.max(1, Math.ceil(eventBytes / sliceBytes));
+  const sliceSeconds = Math.min(sliceBytes, eventBytes) * f.partitionSecondsPerByte;
+  const inlineIterations = Math.floor(
+    (L.stepFunctionsHistoryEvents - HISTORY_EVENTS_RESERVED) / HISTORY_EVENTS_PER_ITERATION,
+  );
+  const mapKind: SizingPlan['mapKind'] = slices <= inlineIterations ? 'inline' : 'distributed';
+  const lambdaBudget = Math.floor(L.lambdaConcurrency * (input.lambdaShare ?? 0.5));
+  // each slice writes one work file per partition under the day's prefix, which S3 splits only
+  // gradually (503 SlowDown meanwhile): pace the Map to half the PUT rate of one prefix
+  const putPaced = Math.floor((L.s3PutsPerSecondPerPrefix * S3_PUT_SHARE * sliceSeconds) / partitions);
+  const mapConcurrency = Math.max(
+    1,
+    Math.min(
+      slices,
+      lambdaBudget,
+      mapKind === 'inline' ? L.inlineMapConcurrency : L.distributedMapConcurrency,
+      putPaced,
+    ),
+  );
+  const partitionStage = Math.ceil(slices / mapConcurrency) * sliceSeconds;
+  return { sliceBytes, slices, sliceSeconds, mapKind, mapConcurrency, workFiles: slices * partitions, partitionStage };
+}
+
+/** Each quota's use by the plan. */
+function limitUses(
+  shape: ReturnType<typeof arrayShape>,
+  embed: ReturnType<typeof embedStagePlan>,
+  stage: ReturnType<typeof partitionStagePlan>,
+): LimitUse[] {
+  const L = AWS_LIMITS;
+  const use = (name: string, limit: number, used: number): LimitUse => ({
+    name,
+    limit,
+    used,
+    utilization: used / limit,
+  });
+  return [
+    use('DynamoDB on-demand table write units/s', L.dynamoTableWriteUnitsPerSecond, embed.writeUnitsPerSecond),
+    use('DynamoDB account write units/s', L.dynamoAccountWriteUnitsPerSecond, embed.writeUnitsPerSecond),
+    use('Batch array size', L.batchArraySize, shape.arraySize),
+    use(
+      'Step Functions history events',
+      L.stepFunctionsHistoryEvents,
+      HISTORY_EVENTS_RESERVED + (stage.mapKind === 'inline' ? stage.slices * HISTORY_EVENTS_PER_ITERATION : 0),
+    ),
+    use('Lambda concurrency', L.lambdaConcurrency, stage.mapConcurrency),
+    use('Lambda timeout s (slice)', L.lambdaTimeoutSeconds, stage.sliceSeconds),
+    use(
+      'S3 PUT/s per prefix (work files over the partition stage)',
+      L.s3PutsPerSecondPerPrefix,
+      stage.workFiles / Math.max(1, stage.partitionStage),
+    ),
+  ];
+}
+
 /**
  * The plan for `totalUsers`. Partitions are as many as keep each lane's partition within its
  * memory, rounded up to whole children; children beyond the Batch array size go into several
@@ -145,120 +261,36 @@ export function sizeDailyRun(input: SizingInput): SizingPlan {
   const skip = f.writeSkipShare ?? 0;
   if (!(skip >= 0 && skip < 1)) throw new ValidationError(`sizing: writeSkipShare must be in [0, 1), got ${skip}`);
   const lanes = input.partitionsPerJob ?? 4;
-  const laneMemory = input.laneMemoryBytes ?? 7 * GIB;
-  const headroom = input.writeHeadroom ?? 0.8;
-  const L = AWS_LIMITS;
-
-  const embedded = Math.ceil(input.totalUsers * f.embeddedShare);
-  const written = Math.ceil(embedded * (1 - skip));
-  const usersPerLaneMax = Math.floor(laneMemory / f.memoryBytesPerUser);
-  let partitions = Math.max(2, Math.ceil(input.totalUsers / usersPerLaneMax));
-  // whole children, at least 2 (a Batch array has at least 2); beyond the array size, several array jobs
-  const children = Math.max(2, Math.ceil(partitions / lanes));
-  const arrayJobs = Math.ceil(children / L.batchArraySize);
-  const arraySize = Math.ceil(children / arrayJobs);
-  partitions = arraySize * arrayJobs * lanes;
-  const usersPerPartition = Math.ceil(input.totalUsers / partitions);
-
-  // the table's share, in users a second; a lane embeds (and writes) at its own pace
-  const tableUsersPerSecond = (L.dynamoTableWriteUnitsPerSecond * headroom) / f.writeUnitsPerUser;
-  const embeddedPerWrite = written === 0 ? Number.POSITIVE_INFINITY : embedded / written;
-  // a lane's CPU re-encodes every user of its partition, so per embedded user it also pays 1/embeddedShare of those
-  const laneUsersPerSecond = 1 / (f.cpuSecondsPerEmbeddedUser + f.cpuSecondsPerPartitionUser / f.embeddedShare);
-  const containerUsersPerSecond = Math.min(1 / f.gpuSecondsPerUser, lanes * laneUsersPerSecond);
-  const usefulContainers = Math.max(1, Math.ceil((tableUsersPerSecond * embeddedPerWrite) / containerUsersPerSecond));
-  const containers = Math.min(arraySize * arrayJobs, input.maxContainers ?? usefulContainers);
-  const vcpusPerChild = input.vcpusPerChild ?? 4 * lanes;
-  const vcpus = containers * vcpusPerChild;
-  const concurrentLanes = containers * lanes;
-  const writeUnitsPerSecondPerLane = Math.floor((L.dynamoTableWriteUnitsPerSecond * headroom) / concurrentLanes);
-
-  const gpuSeconds = (embedded * f.gpuSecondsPerUser) / containers;
-  const cpuSeconds =
-    (embedded * f.cpuSecondsPerEmbeddedUser + input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
-  const writeSeconds = (written * f.writeUnitsPerUser) / (writeUnitsPerSecondPerLane * concurrentLanes);
-  const embedStage = Math.max(gpuSeconds, cpuSeconds, writeSeconds);
-  const embedBoundBy = embedStage === writeSeconds ? 'writes' : embedStage === gpuSeconds ? 'gpu' : 'cpu';
-  const writeUnitsPerSecond = (written * f.writeUnitsPerUser) / embedStage;
-
-  // partition stage: byte-bounded slices, each within its share of the Lambda timeout
-  const eventBytes = embedded * f.eventBytesPerUser;
-  const sliceBytes = Math.min(
-    input.maxSliceBytes ?? 64 * 1024 * 1024,
-    Math.floor(((input.sliceTimeShare ?? 0.5) * L.lambdaTimeoutSeconds) / f.partitionSecondsPerByte),
-  );
-  const slices = Math.max(1, Math.ceil(eventBytes / sliceBytes));
-  const sliceSeconds = Math.min(sliceBytes, eventBytes) * f.partitionSecondsPerByte;
-  const inlineIterations = Math.floor(
-    (L.stepFunctionsHistoryEvents - HISTORY_EVENTS_RESERVED) / HISTORY_EVENTS_PER_ITERATION,
-  );
-  const mapKind = slices <= inlineIterations ? 'inline' : 'distributed';
-  const lambdaBudget = Math.floor(L.lambdaConcurrency * (input.lambdaShare ?? 0.5));
-  // each slice writes one work file per partition under the day's prefix, which S3 splits only
-  // gradually (503 SlowDown meanwhile): pace the Map to half the PUT rate of one prefix
-  const putPaced = Math.floor((L.s3PutsPerSecondPerPrefix * S3_PUT_SHARE * sliceSeconds) / partitions);
-  const mapConcurrency = Math.max(
-    1,
-    Math.min(
-      slices,
-      lambdaBudget,
-      mapKind === 'inline' ? L.inlineMapConcurrency : L.distributedMapConcurrency,
-      putPaced,
-    ),
-  );
-  const workFiles = slices * partitions;
-  const partitionStage = Math.ceil(slices / mapConcurrency) * sliceSeconds;
-
-  const use = (name: string, limit: number, used: number): LimitUse => ({
-    name,
-    limit,
-    used,
-    utilization: used / limit,
-  });
-  const limits: LimitUse[] = [
-    use('DynamoDB on-demand table write units/s', L.dynamoTableWriteUnitsPerSecond, writeUnitsPerSecond),
-    use('DynamoDB account write units/s', L.dynamoAccountWriteUnitsPerSecond, writeUnitsPerSecond),
-    use('Batch array size', L.batchArraySize, arraySize),
-    use(
-      'Step Functions history events',
-      L.stepFunctionsHistoryEvents,
-      HISTORY_EVENTS_RESERVED + (mapKind === 'inline' ? slices * HISTORY_EVENTS_PER_ITERATION : 0),
-    ),
-    use('Lambda concurrency', L.lambdaConcurrency, mapConcurrency),
-    use('Lambda timeout s (slice)', L.lambdaTimeoutSeconds, sliceSeconds),
-    use(
-      'S3 PUT/s per prefix (work files over the partition stage)',
-      L.s3PutsPerSecondPerPrefix,
-      workFiles / Math.max(1, partitionStage),
-    ),
-  ];
-  const binding = limits.reduce((a, b) => (b.utilization > a.utilization ? b : a));
+  const shape = arrayShape(input, lanes);
+  const embed = embedStagePlan(input, lanes, shape);
+  const stage = partitionStagePlan(input, embed.embedded, shape.partitions);
+  const limits = limitUses(shape, embed, stage);
   return {
     totalUsers: input.totalUsers,
-    embeddedUsers: embedded,
-    writtenUsers: written,
-    partitions,
+    embeddedUsers: embed.embedded,
+    writtenUsers: embed.written,
+    partitions: shape.partitions,
     partitionsPerJob: lanes,
-    arraySize,
-    arrayJobs,
-    usersPerPartition,
-    containers,
-    vcpus,
-    sliceBytes,
-    slices,
-    sliceSeconds,
-    mapKind,
-    mapConcurrency,
-    writeUnitsPerSecondPerLane,
-    writeUnitsPerSecond,
+    arraySize: shape.arraySize,
+    arrayJobs: shape.arrayJobs,
+    usersPerPartition: shape.usersPerPartition,
+    containers: embed.containers,
+    vcpus: embed.vcpus,
+    sliceBytes: stage.sliceBytes,
+    slices: stage.slices,
+    sliceSeconds: stage.sliceSeconds,
+    mapKind: stage.mapKind,
+    mapConcurrency: stage.mapConcurrency,
+    writeUnitsPerSecondPerLane: embed.writeUnitsPerSecondPerLane,
+    writeUnitsPerSecond: embed.writeUnitsPerSecond,
     seconds: {
-      partitionStage,
-      embedStage,
-      embedBoundBy,
-      total: partitionStage + embedStage,
+      partitionStage: stage.partitionStage,
+      embedStage: embed.embedStage,
+      embedBoundBy: embed.embedBoundBy,
+      total: stage.partitionStage + embed.embedStage,
     },
-    workFiles,
+    workFiles: stage.workFiles,
     limits,
-    binding,
+    binding: limits.reduce((a, b) => (b.utilization > a.utilization ? b : a)),
   };
 }

@@ -7,6 +7,8 @@
  * seeded stream, so the same seed gives byte-identical files.
  */
 import { z } from 'zod';
+import { runDateSchema } from '../contract/messages.ts';
+import { parseWith } from '../contract/run-contract.ts';
 import { encodeItems } from '../events/items.ts';
 import { addDays, DAY_MS, DEFAULT_ITEM_VECTOR_DIM, dayStartMs, eventDayPrefix } from '../events/schema.ts';
 import { directorySink, encodeEvents, type FileSink } from '../events/write-events.ts';
@@ -17,14 +19,12 @@ import { EventBuffer, generateUserDay } from './sessions.ts';
 import { MAX_INTERESTS, UserChunk } from './users.ts';
 import { World } from './world.ts';
 
-const dateString = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
-
 export const generateOptionsSchema = z.object({
   users: z.number().int().min(1).max(100_000_000),
   days: z.number().int().min(1).max(3660),
   seed: z.number().int().min(0).max(0xffffffff).default(0),
   /** First day (UTC); default 2026-01-01. */
-  start: dateString.default('2026-01-01'),
+  start: runDateSchema.default('2026-01-01'),
   /** Item count; default clamp(users / 2, 1000, 200000). */
   items: z.number().int().min(1).optional(),
   /** Latent topics; default clamp(round(sqrt(items) / 2), 8, 256). */
@@ -69,31 +69,20 @@ export interface GenerateSummary {
   readonly seconds: number;
 }
 
-export async function generateDataset(options: GenerateOptions): Promise<GenerateSummary> {
-  const parsed = generateOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid generate options: ${z.prettifyError(parsed.error)}`, {
-      issues: parsed.error.issues,
-    });
-  }
-  const o = parsed.data;
+/** Validated options: the start is a real day, and there is somewhere to write. */
+function parseOptions(options: GenerateOptions): z.output<typeof generateOptionsSchema> {
+  const o = parseWith(generateOptionsSchema, options, 'generate options');
   try {
     dayStartMs(o.start);
   } catch {
     throw new ValidationError(`invalid start date ${o.start}`);
   }
   if (!options.sink && !options.out) throw new ValidationError('generateDataset needs `out` or `sink`');
-  const baseSink = options.sink ?? directorySink(options.out!);
-  let files = 0;
-  let bytes = 0;
-  const sink: FileSink = async (key, body) => {
-    files++;
-    bytes += body.length;
-    await baseSink(key, body);
-  };
-  const progress = options.onProgress ?? (() => {});
-  const started = performance.now();
+  return o;
+}
 
+/** The item world (topics, popularity, vectors), written as the item table and its ground truth. */
+async function writeWorld(o: z.output<typeof generateOptionsSchema>, sink: FileSink): Promise<World> {
   const items = o.items ?? Math.min(200_000, Math.max(1000, Math.round(o.users / 2)));
   const topics = o.topics ?? Math.min(256, Math.max(8, Math.round(Math.sqrt(items) / 2)));
   if (topics > items) throw new ValidationError(`topics (${topics}) must not exceed items (${items})`);
@@ -119,12 +108,27 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
       { item_id: world.itemIds, topic: world.itemTopic, subcluster: world.itemSub, popularity_rank: world.itemRank },
     ),
   );
+  return world;
+}
 
-  const dayStarts = Array.from({ length: o.days }, (_, d) => dayStartMs(o.start) + d * DAY_MS);
-  const dates = dayStarts.map((_, d) => addDays(o.start, d));
-  const eventsByDay: Record<string, number> = {};
-  let events = 0;
-  let activeUserDays = 0;
+/** What the user chunks wrote: events in all and per day, and user-days with any event. */
+interface EventCounts {
+  events: number;
+  activeUserDays: number;
+  readonly eventsByDay: Record<string, number>;
+}
+
+/** Every user chunk, day by day: one events file per chunk and day with events, then the chunk's ground truth. */
+async function writeUserChunks(
+  o: z.output<typeof generateOptionsSchema>,
+  world: World,
+  dates: readonly string[],
+  sink: FileSink,
+  progress: (message: string) => void,
+  started: number,
+): Promise<EventCounts> {
+  const dayStarts = dates.map((_, d) => dayStartMs(o.start) + d * DAY_MS);
+  const counts: EventCounts = { events: 0, activeUserDays: 0, eventsByDay: {} };
   const chunks = Math.ceil(o.users / o.chunkUsers);
   const rng = new Rng(0);
   const buffer = new EventBuffer();
@@ -139,22 +143,41 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
         rng.state = chunk.rng[u]!;
         const before = buffer.length;
         generateUserDay(chunk, u, d, dayStarts[d]!, world, rng, o, buffer);
-        if (buffer.length > before) activeUserDays++;
+        if (buffer.length > before) counts.activeUserDays++;
         chunk.rng[u] = rng.state;
       }
       if (buffer.length > 0) {
         await sink(`${eventDayPrefix(dates[d]!)}${part}`, encodeEvents(buffer));
-        eventsByDay[dates[d]!] = (eventsByDay[dates[d]!] ?? 0) + buffer.length;
-        events += buffer.length;
+        counts.eventsByDay[dates[d]!] = (counts.eventsByDay[dates[d]!] ?? 0) + buffer.length;
+        counts.events += buffer.length;
       }
     }
     await writeTruth(sink, chunk, dates, part);
     const seconds = (performance.now() - started) / 1000;
     progress(
-      `generate: chunk ${c + 1}/${chunks} users ${first + chunk.count}/${o.users} events ${events} ` +
-        `(${Math.round(events / Math.max(seconds, 1e-3))}/s) ${seconds.toFixed(1)} s`,
+      `generate: chunk ${c + 1}/${chunks} users ${first + chunk.count}/${o.users} events ${counts.events} ` +
+        `(${Math.round(counts.events / Math.max(seconds, 1e-3))}/s) ${seconds.toFixed(1)} s`,
     );
   }
+  return counts;
+}
+
+export async function generateDataset(options: GenerateOptions): Promise<GenerateSummary> {
+  const o = parseOptions(options);
+  const baseSink = options.sink ?? directorySink(options.out!);
+  let files = 0;
+  let bytes = 0;
+  const sink: FileSink = async (key, body) => {
+    files++;
+    bytes += body.length;
+    await baseSink(key, body);
+  };
+  const started = performance.now();
+  const world = await writeWorld(o, sink);
+  const items = world.itemIds.length;
+  const topics = world.options.topics;
+  const dates = Array.from({ length: o.days }, (_, d) => addDays(o.start, d));
+  const counts = await writeUserChunks(o, world, dates, sink, options.onProgress ?? (() => {}), started);
   const summary: GenerateSummary = {
     users: o.users,
     items,
@@ -162,9 +185,9 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
     days: o.days,
     start: o.start,
     end: dates[dates.length - 1]!,
-    events,
-    eventsByDay,
-    activeUserDays,
+    events: counts.events,
+    eventsByDay: counts.eventsByDay,
+    activeUserDays: counts.activeUserDays,
     files: files + 1,
     bytes,
     seconds: (performance.now() - started) / 1000,

@@ -100,6 +100,60 @@ export interface SessionOptions {
   readonly subclusterFocus: number;
 }
 
+/** Session start times (seconds after 00:00 UTC, sorted): hours drawn from the day's activity curve in the user's time zone. */
+function sessionStarts(users: UserChunk, u: number, activity: number, rng: Rng): number[] {
+  const sessions = 1 + Math.min(5, rng.poisson(0.25 * activity));
+  const starts: number[] = [];
+  for (let s = 0; s < sessions; s++) {
+    const r = rng.next();
+    let hour = 0;
+    while (hour < 23 && HOUR_CDF[hour]! <= r) hour++;
+    const localSec = hour * 3600 + rng.next() * 3600;
+    starts.push((((localSec - users.tzHours[u]! * 3600) % 86400) + 86400) % 86400);
+  }
+  return starts.sort((a, b) => a - b);
+}
+
+/**
+ * The impression's funnel (view, then maybe close-up, click, save) is walked in full, but only
+ * its deepest step is logged: a logged view or close-up of the same item just before every
+ * positive would hand a realtime model the answer.
+ */
+function walkFunnel(
+  rng: Rng,
+  p: Engagement,
+  t: number,
+): { outcome: { action: string; duration: number | null }; last: number; engaged: boolean } {
+  const viewDuration = rng.next() < 0.7 ? Math.round(rng.logNormal(Math.log(2000), 0.8)) : null;
+  let outcome: { action: string; duration: number | null } = { action: 'view', duration: viewDuration };
+  let last = t + (viewDuration ?? 1500);
+  let engaged = false;
+  if (rng.next() < p.hide) {
+    outcome = { action: 'hide', duration: null };
+    last += 500;
+  } else {
+    let clickChance = p.clickDirect;
+    if (rng.next() < p.closeup) {
+      const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(7000), 0.9)));
+      outcome = { action: 'closeup', duration };
+      last += 800 + duration;
+      engaged = true;
+      clickChance = p.clickAfterCloseup;
+    }
+    if (rng.next() < clickChance) {
+      const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(9000), 1.0)));
+      outcome = { action: 'click', duration };
+      last += 500 + duration;
+      engaged = true;
+    }
+    if (rng.next() < (engaged ? p.saveIfEngaged : p.saveBase)) {
+      outcome = { action: 'save', duration: null };
+      last += 1000;
+    }
+  }
+  return { outcome, last, engaged };
+}
+
 /**
  * Appends user `u`'s events of day `day` (epoch ms of its 00:00 UTC) to `out`. Call once per
  * user and day, in day order: it also advances the user's interest drift.
@@ -120,16 +174,7 @@ export function generateUserDay(
   if (rng.next() >= Math.min(0.95, users.pActive[u]! * WEEKDAY_FACTOR[weekday]!)) return;
 
   const activity = users.activity[u]!;
-  const sessions = 1 + Math.min(5, rng.poisson(0.25 * activity));
-  const starts: number[] = [];
-  for (let s = 0; s < sessions; s++) {
-    const r = rng.next();
-    let hour = 0;
-    while (hour < 23 && HOUR_CDF[hour]! <= r) hour++;
-    const localSec = hour * 3600 + rng.next() * 3600;
-    starts.push((((localSec - users.tzHours[u]! * 3600) % 86400) + 86400) % 86400);
-  }
-  starts.sort((a, b) => a - b);
+  const starts = sessionStarts(users, u, activity, rng);
 
   const dayEnd = dayStartMs + 86_400_000;
   const user = users.ids[u]!;
@@ -160,36 +205,7 @@ export function generateUserDay(
       }
       shown.add(item);
       const surface = previousEngaged && rng.next() < 0.4 ? 'related' : sessionSurface;
-      // The impression's funnel (view, then maybe close-up, click, save) is walked in full, but only
-      // its deepest step is logged: a logged view or close-up of the same item just before every
-      // positive would hand a realtime model the answer.
-      const viewDuration = rng.next() < 0.7 ? Math.round(rng.logNormal(Math.log(2000), 0.8)) : null;
-      let outcome: { action: string; duration: number | null } = { action: 'view', duration: viewDuration };
-      let last = t + (viewDuration ?? 1500);
-      let engaged = false;
-      if (rng.next() < p.hide) {
-        outcome = { action: 'hide', duration: null };
-        last += 500;
-      } else {
-        let clickChance = p.clickDirect;
-        if (rng.next() < p.closeup) {
-          const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(7000), 0.9)));
-          outcome = { action: 'closeup', duration };
-          last += 800 + duration;
-          engaged = true;
-          clickChance = p.clickAfterCloseup;
-        }
-        if (rng.next() < clickChance) {
-          const duration = Math.min(MAX_SYNTH_DURATION_MS, Math.round(rng.logNormal(Math.log(9000), 1.0)));
-          outcome = { action: 'click', duration };
-          last += 500 + duration;
-          engaged = true;
-        }
-        if (rng.next() < (engaged ? p.saveIfEngaged : p.saveBase)) {
-          outcome = { action: 'save', duration: null };
-          last += 1000;
-        }
-      }
+      const { outcome, last, engaged } = walkFunnel(rng, p, t);
       emit(item, outcome.action, surface, t, outcome.duration);
       previousEngaged = engaged;
       t = last + Math.round(rng.logNormal(Math.log(12_000), 0.8));
