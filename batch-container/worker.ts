@@ -13,13 +13,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EXIT_CODES, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { readWorkerEnv } from '../src/contract/stage-env.ts';
-import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { DynamoEmbeddingWriter } from '../src/embeddings/embedding-writer.ts';
 import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
 import type { WorkerConfig } from '../src/pipeline/stage-worker.ts';
-import type { ExecutionProvider, PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
+import type { EmbedEnv, ExecutionProvider, PartitionResult } from '../src/pipeline/types.ts';
 import { WorkerPool } from '../src/pipeline/worker-pool.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
 import { PinnerFormerError, TransientError, ValidationError } from '../src/util/errors.ts';
@@ -68,11 +68,12 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
 
 const conditionalPutsFor = (uri: string) => (uri.startsWith('s3://') ? ({ conditionalPuts: 'native' } as const) : {});
 
-export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEnv {
+/** The embed stage's stores: the object store and the table's writer role, nothing else (src/contract/table-access.ts). */
+export function openWorkerEnv(settings: WorkerSettings, log: Logger): EmbedEnv {
   const connection = settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {};
   return {
     objects: openObjectStore(settings.objectStoreUri, conditionalPutsFor(settings.objectStoreUri)),
-    embeddings: new DynamoEmbeddingStore({
+    embeddings: new DynamoEmbeddingWriter({
       tableName: settings.tableName,
       client: storeClient(connection),
       // described as data too, so that the embed stage's writer thread opens its own client (same settings)
@@ -95,9 +96,9 @@ export interface Lanes {
  * store and table as `env` from their descriptions. With the CPU provider the cores are shared out
  * between the lanes' onnxruntime threads.
  */
-export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: number): Lanes {
+export function openLanes(settings: WorkerSettings, env: EmbedEnv, lanes: number): Lanes {
   const store = threadConfigOf(env.embeddings);
-  if (!store) throw new ValidationError('the embedding store cannot be described for lane threads');
+  if (!store) throw new ValidationError('the embedding writer cannot be described for lane threads');
   const config: WorkerConfig = {
     objects: settings.objectStoreUri,
     ...conditionalPutsFor(settings.objectStoreUri),
@@ -152,7 +153,7 @@ export function exitCodeFor(error: unknown): number {
  */
 export async function runWorker(
   settings: WorkerSettings,
-  env: PipelineEnv,
+  env: EmbedEnv,
   metrics: Metrics,
   deps: WorkerDeps = realDeps,
 ): Promise<PartitionResult[]> {

@@ -14,7 +14,7 @@ import { layout } from '../src/pipeline/layout.ts';
 import { plan } from '../src/pipeline/plan.ts';
 import type { RunManifest } from '../src/pipeline/types.ts';
 import { NotFoundError, ValidationError } from '../src/util/errors.ts';
-import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
+import { instrumented, logger, metrics, planStores, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
   if (context) logger.addContext(context);
@@ -27,7 +27,7 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
         `PARTITIONS (${settings.PARTITIONS}) must exceed PARTITIONS_PER_JOB (${settings.PARTITIONS_PER_JOB}): a Batch array job has at least ${BATCH_ARRAY_SIZE.min} children`,
       );
     }
-    const env = await pipelineEnv(settings, true);
+    const { env, locks } = planStores(settings);
     const date = runDateOf(request);
     const pointer = await env.embeddings.getPointer();
     const modelVersion = request.modelVersion ?? pointer?.modelVersion;
@@ -42,7 +42,7 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
     // One run per version at a time: a second execution stops here with ConflictError (no retry).
     // The state machine releases the lock when the run ends, succeeded or not; a retry of this
     // step by the same execution takes its own lock again.
-    await env.embeddings.acquireRunLock({ modelVersion, date }, execution, settings.RUN_LOCK_LEASE_MS);
+    await locks.acquireRunLock({ modelVersion, date }, execution, settings.RUN_LOCK_LEASE_MS);
     const manifest = await plan(env, {
       date,
       modelVersion,

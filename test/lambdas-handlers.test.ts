@@ -63,7 +63,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  await deployModel({ objects: new LocalObjectStore(dataDir), embeddings: undefined as never }, fixtureModel('tiny'));
+  await deployModel({ objects: new LocalObjectStore(dataDir) }, fixtureModel('tiny'));
   handlers = {
     plan: (await import('../lambdas/plan.ts')).handler,
     partition: (await import('../lambdas/partition.ts')).handler,
@@ -223,8 +223,8 @@ describe('the lookup handler', () => {
   it("leaves retries to the store: a table that throttles every call gets the store's 8 attempts, no SDK retries inside them", async () => {
     // Prepare: the Lambdas' store, through a proxy that throttles every request
     const proxy = await startDynamoFaultProxy({ target: dynamo.endpoint, throttleRate: 1, seed: 1 });
-    const { embeddingStore, readSettings } = await import('../lambdas/shared/runtime.ts');
-    const store = embeddingStore(readSettings({ ...process.env, DYNAMODB_ENDPOINT: proxy.endpoint }));
+    const { embeddingReader, readSettings } = await import('../lambdas/shared/runtime.ts');
+    const store = embeddingReader(readSettings({ ...process.env, DYNAMODB_ENDPOINT: proxy.endpoint }));
     try {
       // Act
       const lookup = store.lookup(userId, { modelVersion: MV, date: RUN_DATE });

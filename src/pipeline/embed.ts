@@ -18,8 +18,8 @@ import {
   type SequenceTable,
   type UserSequence,
 } from './snapshots.ts';
-import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
-import { writePolicyFor } from './write-policy.ts';
+import type { EmbedEnv, ExecutionProvider, ItemInputs, ObjectsEnv, PartitionResult, RunManifest } from './types.ts';
+import { writePolicyOf } from './write-policy.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -72,7 +72,7 @@ function threadedInference(input: EmbedPartitionInput): boolean {
 }
 
 /** One embedder per model, provider and thread count for the life of the process (workers embed several partitions). */
-async function embedderFor(env: PipelineEnv, model: ModelDirectory, input: EmbedPartitionInput): Promise<OnnxEmbedder> {
+async function embedderFor(env: ObjectsEnv, model: ModelDirectory, input: EmbedPartitionInput): Promise<OnnxEmbedder> {
   const key = [
     model.manifest.modelVersion,
     input.executionProvider ?? 'cpu',
@@ -131,7 +131,7 @@ function daysBetween(from: string, to: string): number {
  * without a vector zeros, which the model never saw for a known item in training.
  */
 async function itemCoverage(
-  env: PipelineEnv,
+  env: ObjectsEnv,
   model: ModelDirectory,
   incoming: ReadonlyMap<string, readonly SequenceEvent[]>,
 ): Promise<ItemInputs> {
@@ -182,7 +182,7 @@ export function shouldEmbed(
  * the writer thread does is in neither.
  */
 export async function embedPartition(
-  env: PipelineEnv,
+  env: EmbedEnv,
   input: EmbedPartitionInput,
   hooks: EmbedHooks = {},
 ): Promise<PartitionResult> {
@@ -210,7 +210,7 @@ export async function embedPartition(
     date: run.date,
     ...(run.attempt === undefined ? {} : { attempt: run.attempt }),
   };
-  const policy = await writePolicyFor(env.embeddings, run);
+  const policy = writePolicyOf(run);
   const sink = openOutputSink(
     env.embeddings,
     {
