@@ -50,6 +50,7 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       partitions: settings.PARTITIONS,
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
       requireMarker: settings.REQUIRE_SUCCESS_MARKER,
+      ...(settings.WRITE_SKIP_COSINE === undefined ? {} : { writeSkipCosine: settings.WRITE_SKIP_COSINE }),
     });
     const slicesKey = layout.runSlices(modelVersion, date, manifest.attempt);
     await env.objects.put(slicesKey, JSON.stringify(sliceTasksOf(manifest)));

@@ -11,16 +11,18 @@
  * date, as without the policy, and `refreshAgeDays + 1 < retentionDays` keeps it from expiring.
  */
 
+import { WRITE_SKIP_COSINE } from '../contract/run-contract.ts';
 import type { VersionReader } from '../embeddings/types.ts';
 import { DAY_MS, dayStartMs } from '../events/schema.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /**
- * The threshold the bench measured as free (reports/bench.md section 6): for dense all action, the
- * one with the largest saving whose Recall@10 of the served embeddings stays within one standard
- * error of writing every user (training/pinnerformer/write_policy.py). Runs use it only when asked.
+ * The threshold the bench measured as free (reports/bench.md, "Write policy"): for dense all
+ * action, the one with the largest saving whose Recall@10 of the served embeddings stays within
+ * one standard error of writing every user (training/pinnerformer/write_policy.py). Local runs use
+ * a threshold only when asked; the stack's default (cdk/config.ts writeSkipCosine) is this one.
  */
-export const DEFAULT_SKIP_COSINE = 0.95;
+export const DEFAULT_SKIP_COSINE = WRITE_SKIP_COSINE.default;
 
 /** Plain data (posted to the writer thread). */
 export interface WritePolicy {
