@@ -13,7 +13,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EXIT_CODES, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { readWorkerEnv } from '../src/contract/stage-env.ts';
-import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { DynamoEmbeddingWriter } from '../src/embeddings/embedding-writer.ts';
 import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
@@ -21,7 +21,7 @@ import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
 import { defaultOverlap } from '../src/pipeline/overlap.ts';
 import type { StageThreadConfig } from '../src/pipeline/stage-thread.ts';
 import { StageThreadPool } from '../src/pipeline/stage-thread-pool.ts';
-import type { ExecutionProvider, PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
+import type { EmbedEnv, ExecutionProvider, PartitionResult } from '../src/pipeline/types.ts';
 import { openObjectStore } from '../src/storage/open-object-store.ts';
 import { PinnerFormerError, TransientError, ValidationError } from '../src/util/errors.ts';
 
@@ -69,11 +69,12 @@ export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
 
 const conditionalPutsFor = (uri: string) => (uri.startsWith('s3://') ? ({ conditionalPuts: 'native' } as const) : {});
 
-export function openWorkerEnv(settings: WorkerSettings, log: Logger): PipelineEnv {
+/** The embed stage's stores: the object store and the table's writer role, nothing else (src/contract/table-access.ts). */
+export function openWorkerEnv(settings: WorkerSettings, log: Logger): EmbedEnv {
   const connection = settings.dynamoEndpoint ? { endpoint: settings.dynamoEndpoint } : {};
   return {
     objects: openObjectStore(settings.objectStoreUri, conditionalPutsFor(settings.objectStoreUri)),
-    embeddings: new DynamoEmbeddingStore({
+    embeddings: new DynamoEmbeddingWriter({
       tableName: settings.tableName,
       client: storeClient(connection),
       // described as data too, so that the embed stage's writer thread opens its own client (same settings)
@@ -96,9 +97,9 @@ export interface Lanes {
  * store and table as `env` from their descriptions. With the CPU provider the cores are shared out
  * between the lanes' onnxruntime threads.
  */
-export function openLanes(settings: WorkerSettings, env: PipelineEnv, lanes: number): Lanes {
+export function openLanes(settings: WorkerSettings, env: EmbedEnv, lanes: number): Lanes {
   const store = threadConfigOf(env.embeddings);
-  if (!store) throw new ValidationError('the embedding store cannot be described for lane threads');
+  if (!store) throw new ValidationError('the embedding writer cannot be described for lane threads');
   const config: StageThreadConfig = {
     objects: settings.objectStoreUri,
     ...conditionalPutsFor(settings.objectStoreUri),
@@ -153,7 +154,7 @@ export function exitCodeFor(error: unknown): number {
  */
 export async function runWorker(
   settings: WorkerSettings,
-  env: PipelineEnv,
+  env: EmbedEnv,
   metrics: Metrics,
   deps: WorkerDeps = realDeps,
 ): Promise<PartitionResult[]> {

@@ -1,16 +1,22 @@
 // The modules `make mutation` mutates (issue 21: where a wrong answer is silent), each with the
-// fast test files that cover it. Line ranges split src/embeddings/dynamo-store.ts by its sections.
+// fast test files that cover it. The store's roles are one file each (src/embeddings/*).
 export const MODULES = {
   'batch-writer': {
     mutate: ['src/embeddings/batch-writer.ts', 'src/embeddings/retry.ts'],
     tests: ['test/embeddings-faults.test.ts'],
   },
   versioning: {
-    mutate: ['src/embeddings/dynamo-store.ts:150-444'],
+    mutate: ['src/embeddings/version-reader.ts', 'src/embeddings/version-registry.ts'],
     tests: ['test/embeddings-store.test.ts'],
   },
   reads: {
-    mutate: ['src/embeddings/dynamo-store.ts:459-570', 'src/lookup/handler.ts', 'src/lookup/request.ts'],
+    mutate: [
+      'src/embeddings/embedding-reader.ts',
+      'src/lookup/handler.ts',
+      'src/lookup/request.ts',
+      'src/lookup/router.ts',
+      'src/lookup/version-resolver.ts',
+    ],
     tests: ['test/lookup.test.ts', 'test/embeddings-store.test.ts'],
   },
   gate: {

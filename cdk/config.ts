@@ -12,6 +12,7 @@ import {
   PARTITIONS,
   PARTITIONS_PER_JOB,
   REFRESH_AGE_DAYS,
+  WRITE_SKIP_COSINE,
 } from '../src/contract/run-contract.ts';
 import { DEFAULT_STACK_NAME } from '../src/contract/stack-outputs.ts';
 import { assertRefreshWithinRetention, DEFAULT_RETENTION_DAYS } from '../src/embeddings/table-schema.ts';
@@ -142,6 +143,18 @@ export const DeploymentConfigSchema = z
     refreshAgeDays: limited(REFRESH_AGE_DAYS),
     /** Days an embedding item lives after its date (DynamoDB TTL); must exceed refreshAgeDays + 1. Default: 30. */
     embeddingRetentionDays: int(2, 3650).default(DEFAULT_RETENTION_DAYS),
+    /**
+     * The write policy (docs/versioning.md, "Write policy"): a re-embedded user whose stored
+     * embedding is within this cosine of the new one keeps serving the stored item and is not
+     * written; `off` writes every embedded user. A cosine in (0, 1]. Default: 0.95, the threshold
+     * the bench measured as free (reports/bench.md, "Write policy").
+     */
+    writeSkipCosine: z
+      .preprocess(
+        (value) => (value === 'off' || value === 'false' ? false : fromString('number')(value)),
+        z.union([z.literal(false), z.number().gt(0).max(WRITE_SKIP_COSINE.max)]),
+      )
+      .default(WRITE_SKIP_COSINE.default),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
     /**

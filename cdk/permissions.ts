@@ -1,20 +1,16 @@
 /**
- * Least privilege in one place: which object-store prefixes and which table actions each part of
- * the system uses (traced from src/pipeline/* and src/embeddings/dynamo-store.ts). The stack grants
- * exactly these, and test/cdk-security.test.ts asserts the synthesized policies. Prefixes follow
- * the layout in src/pipeline/types.ts; table writes are pinned to the item kinds of
- * src/embeddings/table-schema.ts with the `dynamodb:LeadingKeys` condition.
+ * Least privilege in one place: which object-store prefixes each part of the system uses (traced
+ * from src/pipeline/*) and, from src/contract/table-access.ts, the table actions of the roles each
+ * part is given. The stack grants exactly these, and test/cdk-security.test.ts asserts the
+ * synthesized policies. Prefixes follow the layout in src/pipeline/types.ts; table access is
+ * pinned to the item kinds of src/embeddings/table-schema.ts with the `dynamodb:LeadingKeys` condition.
  */
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { LOCK_PK, POINTER_KEY, USER_PK_PREFIX, VERSION_PK } from '../src/embeddings/table-schema.ts';
+import { type SystemPart, type TableGrant, tableGrantsOf } from '../src/contract/table-access.ts';
 
-/** Table actions, optionally only on items whose partition key matches one of `leadingKeys` (StringLike). */
-export interface TableGrant {
-  readonly actions: readonly string[];
-  readonly leadingKeys?: readonly string[];
-}
+export type { TableGrant } from '../src/contract/table-access.ts';
 
 export interface AccessSpec {
   /** Prefixes the role may read (GetObject, and ListBucket restricted to them). */
@@ -30,38 +26,27 @@ export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as cons
 /** What each part touches. */
 export const ACCESS = {
   // Lists the day's events and earlier runs, reads the deployed manifest, lists the previous
-  // state's files (src/pipeline/state-chain.ts), writes the run manifest; reads the pointer and
-  // takes the run lock (lock items only).
+  // state's files (src/pipeline/state-chain.ts), writes the run manifest; reads the versions and
+  // the pointer (previous state, the write policy's dates) and takes the run lock (lock items only).
   plan: {
     read: ['events/', 'runs/', 'models/', 'sequences/', 'embeddings/'],
     write: ['runs/'],
-    table: [{ actions: ['dynamodb:GetItem'] }, { actions: ['dynamodb:PutItem'], leadingKeys: [LOCK_PK] }],
+    table: tableGrantsOf('plan'),
   },
   // Routes one slice of events into per-partition work files. Never touches the table.
-  partition: {
-    read: ['events/', 'runs/'],
-    write: ['work/', 'runs/'],
-    table: [],
-  },
+  partition: { read: ['events/', 'runs/'], write: ['work/', 'runs/'], table: tableGrantsOf('partition') },
   // Batch job: merges sequences, embeds on the GPU, writes its snapshots, result and embedding
   // items, and nothing else: it cannot touch the pointer, versions or locks.
   embed: {
     read: ['work/', 'sequences/', 'embeddings/', 'models/', 'items/', 'runs/'],
     write: ['sequences/', 'embeddings/', 'runs/'],
-    table: [{ actions: ['dynamodb:BatchWriteItem'], leadingKeys: [`${USER_PK_PREFIX}*`] }],
+    table: tableGrantsOf('embed'),
   },
   // Reads the run's results, records the version and moves the pointer (conditional writes).
-  publish: {
-    read: ['runs/'],
-    write: ['runs/'],
-    table: [
-      { actions: [...TABLE_READ_ACTIONS] },
-      { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], leadingKeys: [POINTER_KEY.pk, VERSION_PK] },
-    ],
-  },
+  publish: { read: ['runs/'], write: ['runs/'], table: tableGrantsOf('publish') },
   // Answers lookups: reads the table, nothing else.
-  lookup: { read: [], write: [], table: [{ actions: [...TABLE_READ_ACTIONS] }] },
-} as const satisfies Record<string, AccessSpec>;
+  lookup: { read: [], write: [], table: tableGrantsOf('lookup') },
+} as const satisfies Record<SystemPart, AccessSpec>;
 
 /** Grants one AccessSpec on the bucket and table to a role. */
 export function grantAccess(

@@ -177,6 +177,8 @@ export class PinnerFormerStack extends Stack {
           refreshAgeDays: config.refreshAgeDays,
           runLockLeaseMs: RUN_TIMEOUT_MS,
           requireSuccessMarker: config.requireSuccessMarker,
+          // The plan decides the write policy and hands it to the Batch children in the run manifest.
+          ...(config.writeSkipCosine === false ? {} : { writeSkipCosine: config.writeSkipCosine }),
         }),
         // No table: the partition stage never touches it.
         partition: stageEnvironment({ objectStoreUri: stores.objectStoreUri }),

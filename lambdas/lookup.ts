@@ -1,20 +1,18 @@
 /**
  * The lookup function behind the IAM-authenticated Function URL (or API Gateway). A thin adapter
- * from HTTP events to the shared lookup core (src/lookup), with the same routes as the local
- * server:
- *   GET  /users/{userId}[?version=mv@YYYY-MM-DD]
- *   POST /users:batch   {"userIds": [...], "version"?: "..."}
- * Status codes come from the core: 200, 400, 404, and 500 only when DynamoDB fails.
+ * from HTTP events to the shared lookup router (src/lookup/router.ts), which the local server
+ * uses too: the same routes, status codes, size check and decoding. It opens only the table's
+ * read role (src/contract/table-access.ts, `lookup`).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { RUN_METRICS } from '../src/contract/run-contract.ts';
-import type { EmbeddingStore } from '../src/embeddings/types.ts';
-import { handleLookup } from '../src/lookup/index.ts';
+import { LookupHandler } from '../src/lookup/handler.ts';
+import { bodyOf, type LookupRouter, lookupRouter, MAX_LOOKUP_BODY_BYTES } from '../src/lookup/router.ts';
 import { toHttpRequest } from './shared/http-event.ts';
-import { embeddingStore, logger, metrics, readSettings } from './shared/runtime.ts';
+import { embeddingReader, logger, metrics, readSettings } from './shared/runtime.ts';
 
-/** Largest accepted request body (100 ids of 512 bytes fit with room). */
-export const MAX_BODY_BYTES = 64 * 1024;
+/** Largest accepted request body (the router's limit). */
+export const MAX_BODY_BYTES = MAX_LOOKUP_BODY_BYTES;
 
 export interface HttpResponse {
   readonly statusCode: number;
@@ -22,43 +20,18 @@ export interface HttpResponse {
   readonly body: string;
 }
 
-let store: EmbeddingStore | undefined;
-
-function respond(statusCode: number, body: unknown): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-}
-
-const invalid = (message: string): HttpResponse => respond(400, { error: { code: 'VALIDATION', message } });
+/** One router per container: the handler's version cache lives across invocations. */
+let router: LookupRouter | undefined;
 
 async function route(event: APIGatewayProxyEventV2 | APIGatewayProxyEvent): Promise<HttpResponse> {
   const request = toHttpRequest(event);
-  store ??= embeddingStore(readSettings());
-  if (request.path === '/users:batch') {
-    if (request.method !== 'POST') return respond(405, { error: { code: 'METHOD', message: 'use POST' } });
-    if (request.body === undefined) return invalid('body is required');
-    if (Buffer.byteLength(request.body) > MAX_BODY_BYTES) return invalid(`body over ${MAX_BODY_BYTES} bytes`);
-    let body: unknown;
-    try {
-      body = JSON.parse(request.body);
-    } catch {
-      return invalid('body is not JSON');
-    }
-    const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const response = await handleLookup(store, { userIds: fields.userIds, version: fields.version });
-    return respond(response.statusCode, response.body);
-  }
-  if (request.path.startsWith('/users/')) {
-    if (request.method !== 'GET') return respond(405, { error: { code: 'METHOD', message: 'use GET' } });
-    let userId: string;
-    try {
-      userId = decodeURIComponent(request.path.slice('/users/'.length));
-    } catch {
-      return invalid('user id is not valid percent-encoding');
-    }
-    const response = await handleLookup(store, { userId, version: request.query.version });
-    return respond(response.statusCode, response.body);
-  }
-  return respond(404, { error: { code: 'NOT_FOUND', message: 'routes: GET /users/{userId}, POST /users:batch' } });
+  router ??= lookupRouter({ handler: new LookupHandler(embeddingReader(readSettings())) });
+  const response = await router({ ...request, readBody: bodyOf(request.body) });
+  return {
+    statusCode: response.statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(response.body),
+  };
 }
 
 export async function handler(

@@ -7,14 +7,14 @@ import { SliceTaskSchema } from '../src/contract/messages.ts';
 import { parseWith, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { partitionSlice } from '../src/pipeline/index.ts';
 import type { SliceResult } from '../src/pipeline/types.ts';
-import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
+import { instrumented, logger, metrics, objectsEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<SliceResult> {
   if (context) logger.addContext(context);
   return instrumented('Partition', async () => {
     const task = parseWith(SliceTaskSchema, event, 'slice task');
     logger.appendKeys({ date: task.date, modelVersion: task.modelVersion, slice: task.slice });
-    const env = await pipelineEnv(readSettings(), false);
+    const env = objectsEnv(readSettings());
     const result = await partitionSlice(env, task);
     metrics.addMetric(RUN_METRICS.eventsRouted.name, 'Count', result.events);
     metrics.addMetric(RUN_METRICS.invalidEvents.name, 'Count', result.invalidEvents);

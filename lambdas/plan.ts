@@ -14,7 +14,7 @@ import { plan } from '../src/pipeline/plan.ts';
 import { startRun } from '../src/pipeline/start-run.ts';
 import type { RunManifest } from '../src/pipeline/types.ts';
 import { ValidationError } from '../src/util/errors.ts';
-import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
+import { instrumented, logger, metrics, planStores, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
   if (context) logger.addContext(context);
@@ -27,14 +27,14 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
         `PARTITIONS (${settings.PARTITIONS}) must exceed PARTITIONS_PER_JOB (${settings.PARTITIONS_PER_JOB}): a Batch array job has at least ${BATCH_ARRAY_SIZE.min} children`,
       );
     }
-    const env = await pipelineEnv(settings, true);
+    const { env, locks } = planStores(settings);
     // One run per version at a time: a second execution stops in startRun with ConflictError (no
-    // retry). The state machine releases the lock when the run ends, succeeded or not.
-    const { date, modelVersion, backfill, modelChanged } = await startRun(env.embeddings, {
-      request,
-      owner: execution,
-      leaseMs: settings.RUN_LOCK_LEASE_MS,
-    });
+    // retry). The state machine releases the lock when the run ends, succeeded or not; a retry of
+    // this step by the same execution takes its own lock again.
+    const { date, modelVersion, backfill, modelChanged } = await startRun(
+      { versions: env.embeddings, locks },
+      { request, owner: execution, leaseMs: settings.RUN_LOCK_LEASE_MS },
+    );
     logger.appendKeys({ date, modelVersion, execution });
     const manifest = await plan(env, {
       date,
@@ -43,6 +43,7 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       partitions: settings.PARTITIONS,
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
       requireMarker: settings.REQUIRE_SUCCESS_MARKER,
+      ...(settings.WRITE_SKIP_COSINE === undefined ? {} : { writeSkipCosine: settings.WRITE_SKIP_COSINE }),
     });
     const slicesKey = layout.runSlices(modelVersion, date, manifest.attempt);
     await env.objects.put(slicesKey, JSON.stringify(sliceTasksOf(manifest)));

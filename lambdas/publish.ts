@@ -9,14 +9,14 @@ import { PublishTaskSchema } from '../src/contract/messages.ts';
 import { parseWith, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { publish } from '../src/pipeline/index.ts';
 import type { PublishResult } from '../src/pipeline/types.ts';
-import { instrumented, logger, metrics, pipelineEnv, readSettings } from './shared/runtime.ts';
+import { instrumented, logger, metrics, publishEnv, readSettings } from './shared/runtime.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<PublishResult> {
   if (context) logger.addContext(context);
   return instrumented('Publish', async () => {
     const task = parseWith(PublishTaskSchema, event, 'publish task');
     logger.appendKeys({ date: task.date, modelVersion: task.modelVersion });
-    const env = await pipelineEnv(readSettings(), true);
+    const env = publishEnv(readSettings());
     const result = await publish(env, task);
     metrics.addMetric(result.published ? RUN_METRICS.published.name : RUN_METRICS.refused.name, 'Count', 1);
     if (result.published) logger.info('run published', { version: result.version });

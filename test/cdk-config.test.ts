@@ -29,6 +29,7 @@ describe('deployment config', () => {
       requireSuccessMarker: false,
       embeddingRetentionDays: 30,
       embeddingDtype: 'float16',
+      writeSkipCosine: 0.95,
       lookupAuth: 'function-url-iam',
     });
     expect(config.imageUri).toBeUndefined();
@@ -145,6 +146,27 @@ describe('deployment config', () => {
       expect(() => parseDeploymentConfig({ ...wide, [key]: limit.max + 1 })).toThrow(new RegExp(`${key}:`));
       expect(() => readHandlerSettings({ [env]: String(limit.max + 1) })).toThrow(new RegExp(`${env}:`));
     }
+  });
+
+  it("takes the write policy's threshold (default and limit) from the run contract, `off` to write every user", async () => {
+    const { readHandlerSettings } = await import('../src/contract/stage-env.ts');
+    const { WRITE_SKIP_COSINE } = await import('../src/contract/run-contract.ts');
+    const { DEFAULT_SKIP_COSINE } = await import('../src/pipeline/write-policy.ts');
+    expect(parseDeploymentConfig({}).writeSkipCosine).toBe(WRITE_SKIP_COSINE.default);
+    expect(DEFAULT_SKIP_COSINE).toBe(WRITE_SKIP_COSINE.default);
+    // -c overrides arrive as strings
+    expect(readDeploymentConfig(context({ writeSkipCosine: '0.9' })).writeSkipCosine).toBe(0.9);
+    expect(readDeploymentConfig(context({ writeSkipCosine: 'off' })).writeSkipCosine).toBe(false);
+    expect(parseDeploymentConfig({ writeSkipCosine: false }).writeSkipCosine).toBe(false);
+    expect(parseDeploymentConfig({ writeSkipCosine: WRITE_SKIP_COSINE.max }).writeSkipCosine).toBe(1);
+    for (const bad of [0, -0.1, WRITE_SKIP_COSINE.max + 0.01, 'sometimes']) {
+      expect(() => parseDeploymentConfig({ writeSkipCosine: bad as number })).toThrow(/writeSkipCosine/);
+    }
+    // the plan Lambda accepts what CDK accepts, and nothing else
+    expect(readHandlerSettings({ WRITE_SKIP_COSINE: '1' }).WRITE_SKIP_COSINE).toBe(1);
+    expect(readHandlerSettings({}).WRITE_SKIP_COSINE).toBeUndefined();
+    expect(() => readHandlerSettings({ WRITE_SKIP_COSINE: '0' })).toThrow(/WRITE_SKIP_COSINE:/);
+    expect(() => readHandlerSettings({ WRITE_SKIP_COSINE: '1.01' })).toThrow(/WRITE_SKIP_COSINE:/);
   });
 
   it('refuses a context value that is not an object', () => {

@@ -6,6 +6,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS, TABLE_READ_ACTIONS } from '../cdk/permissions.ts';
+import { type SystemPart, tableGrantsOf } from '../src/contract/table-access.ts';
 import { LOCK_PK, POINTER_KEY, USER_PK_PREFIX, VERSION_PK } from '../src/embeddings/table-schema.ts';
 import { synthStack } from './cdk-helpers.ts';
 
@@ -149,13 +150,54 @@ describe('least privilege on the synthesized template', () => {
     expect(writesOf(/^BatchJobRole/)).toEqual([
       { actions: ['dynamodb:BatchWriteItem'], condition: leading(`${USER_PK_PREFIX}*`) },
     ]);
-    expect(writesOf(/^DailyRunPlanRole/)).toEqual([{ actions: ['dynamodb:PutItem'], condition: leading(LOCK_PK) }]);
+    // the plan takes the run lock and reads its holder, on lock items only (IAM merges the two)
+    expect(writesOf(/^DailyRunPlanRole/)).toEqual([
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], condition: leading(LOCK_PK) },
+    ]);
+    // publish reads and writes versions and the pointer only (IAM merges the reads and writes)
     expect(writesOf(/^DailyRunPublishRole/)).toEqual([
-      { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], condition: leading(POINTER_KEY.pk, VERSION_PK) },
+      {
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        condition: leading(POINTER_KEY.pk, VERSION_PK),
+      },
     ]);
     for (const [role, statements] of byRole) {
       for (const s of statements) expect(s.actions, role).not.toContain('dynamodb:Scan');
     }
+  });
+
+  it("grants each part exactly its table roles' actions, each on its item kinds (src/contract/table-access.ts)", () => {
+    // one "action on keys" line per action of every table statement, as the template has them
+    const tableAccess = (statements: Statement[]) =>
+      statements
+        .filter((s) => s.effect === 'Allow' && s.actions.some((a) => a.startsWith('dynamodb:')))
+        .flatMap((s) => {
+          expect(s.resources, 'table statements name the table only').toEqual([tableArn]);
+          const keys = (s.condition as { 'ForAllValues:StringLike'?: { 'dynamodb:LeadingKeys'?: string[] } })?.[
+            'ForAllValues:StringLike'
+          ]?.['dynamodb:LeadingKeys'];
+          return s.actions.map((a) => `${a} on ${keys ? [...keys].sort().join(',') : 'any item'}`);
+        });
+    const fromRoles = (part: SystemPart) =>
+      tableGrantsOf(part).flatMap((g) =>
+        g.actions.map((a) => `${a} on ${g.leadingKeys ? [...g.leadingKeys].sort().join(',') : 'any item'}`),
+      );
+    const roles: [RegExp, SystemPart][] = [
+      [/^DailyRunPlanRole/, 'plan'],
+      [/^DailyRunPartitionRole/, 'partition'],
+      [/^BatchJobRole/, 'embed'],
+      [/^DailyRunPublishRole/, 'publish'],
+      [/^LookupRole/, 'lookup'],
+    ];
+    for (const [pattern, part] of roles) {
+      expect(new Set(tableAccess(roleNamed(byRole, pattern))), part).toEqual(new Set(fromRoles(part)));
+    }
+    // the plan reads the versions (previous state, the write policy's dates): Query on version items
+    expect(tableAccess(roleNamed(byRole, /^DailyRunPlanRole/))).toContain(
+      `dynamodb:Query on ${[POINTER_KEY.pk, VERSION_PK].sort().join(',')}`,
+    );
+    // the embed job only writes embedding items: the write policy's dates come in the run manifest
+    expect(tableAccess(roleNamed(byRole, /^BatchJobRole/))).toEqual([`dynamodb:BatchWriteItem on ${USER_PK_PREFIX}*`]);
   });
 
   it('keeps the publish function (the only pointer writer besides rollback) off work/ and events/', () => {

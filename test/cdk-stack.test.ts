@@ -267,6 +267,24 @@ describe('the default stack', () => {
     },
   );
 
+  it('runs the write policy: the plan gets the threshold and hands it to the Batch children in the manifest', () => {
+    const variablesOf = (t: Template, service: string) =>
+      (Object.values(t.findResources('AWS::Lambda::Function')) as Resource[])
+        .map((fn) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables)
+        .find((variables) => variables.POWERTOOLS_SERVICE_NAME === service)!;
+    // Assess: by default the plan runs the policy at the measured threshold; no other stage is told it
+    expect(variablesOf(template, 'plan').WRITE_SKIP_COSINE).toBe('0.95');
+    for (const service of ['partition', 'publish', 'lookup']) {
+      expect(variablesOf(template, service).WRITE_SKIP_COSINE, service).toBeUndefined();
+    }
+    const job = Object.values(template.findResources('AWS::Batch::JobDefinition'))[0] as Resource;
+    const jobEnv = (job.Properties.ContainerProperties as { Environment: { Name: string }[] }).Environment;
+    expect(jobEnv.map((v) => v.Name)).not.toContain('WRITE_SKIP_COSINE');
+    // a configured threshold, and `off`
+    expect(variablesOf(synthStack({ writeSkipCosine: 0.9 }).template, 'plan').WRITE_SKIP_COSINE).toBe('0.9');
+    expect(variablesOf(synthStack({ writeSkipCosine: false }).template, 'plan').WRITE_SKIP_COSINE).toBeUndefined();
+  });
+
   it('bundles every Lambda for Node 22 with tracing, JSON logs and Powertools settings', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
     expect(functions).toHaveLength(4);

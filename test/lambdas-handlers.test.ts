@@ -2,6 +2,7 @@
  * The Lambda handlers and the Batch worker, run as AWS runs them but against real local parts:
  * a temp-dir object store and dynalite. One daily run goes plan -> partition (per slice) ->
  * worker (per partition, CPU provider) -> publish, then the lookup handler answers HTTP events.
+ * The next day runs with the write policy the stack enables (WRITE_SKIP_COSINE on the plan).
  */
 import { rmSync } from 'node:fs';
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -10,7 +11,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_PK, TABLE_KEYS } from '../src/embeddings/table-schema.ts';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
+import { layout } from '../src/pipeline/layout.ts';
 import { deployModel } from '../src/pipeline/model.ts';
+import type { PartitionResult, RunManifest } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
 import { ConflictError, ValidationError } from '../src/util/errors.ts';
@@ -21,8 +24,10 @@ const MV = fixtureModelVersion('tiny');
 const PARTITIONS = 2;
 /** Recent dates: the AWS store judges expiry by the wall clock, as in production. */
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
-const START = day(-3);
-const RUN_DATE = day(-1);
+const START = day(-4);
+const RUN_DATE = day(-2);
+/** The day after RUN_DATE, run with the write policy. */
+const POLICY_DATE = day(-1);
 
 let dataDir: string;
 let dynamo: LocalDynamo;
@@ -47,7 +52,7 @@ const httpEvent = (method: string, path: string, options: { query?: Record<strin
   }) as unknown as APIGatewayProxyEventV2;
 
 beforeAll(async () => {
-  dataDir = await syntheticDataDir(80, 3, START);
+  dataDir = await syntheticDataDir(80, 4, START);
   dynamo = await startLocalDynamo();
   await ensureTable(dynamo.client, TABLE);
   Object.assign(process.env, {
@@ -63,7 +68,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  await deployModel({ objects: new LocalObjectStore(dataDir), embeddings: undefined as never }, fixtureModel('tiny'));
+  await deployModel({ objects: new LocalObjectStore(dataDir) }, fixtureModel('tiny'));
   handlers = {
     plan: (await import('../lambdas/plan.ts')).handler,
     partition: (await import('../lambdas/partition.ts')).handler,
@@ -171,7 +176,7 @@ describe('one daily run through the handlers', () => {
     await release('exec-1');
     // a scheduled start: the run date is the day before, the model is the pointer's, no forced backfill
     const scheduled = await handlers.plan({
-      request: { scheduledTime: `${day(0)}T03:00:00Z` },
+      request: { scheduledTime: `${day(-1)}T03:00:00Z` },
       execution: 'exec-3',
     });
     expect(scheduled).toMatchObject({ date: RUN_DATE, modelVersion: MV, backfill: false });
@@ -223,8 +228,8 @@ describe('the lookup handler', () => {
   it("leaves retries to the store: a table that throttles every call gets the store's 8 attempts, no SDK retries inside them", async () => {
     // Prepare: the Lambdas' store, through a proxy that throttles every request
     const proxy = await startDynamoFaultProxy({ target: dynamo.endpoint, throttleRate: 1, seed: 1 });
-    const { embeddingStore, readSettings } = await import('../lambdas/shared/runtime.ts');
-    const store = embeddingStore(readSettings({ ...process.env, DYNAMODB_ENDPOINT: proxy.endpoint }));
+    const { embeddingReader, readSettings } = await import('../lambdas/shared/runtime.ts');
+    const store = embeddingReader(readSettings({ ...process.env, DYNAMODB_ENDPOINT: proxy.endpoint }));
     try {
       // Act
       const lookup = store.lookup(userId, { modelVersion: MV, date: RUN_DATE });
@@ -242,4 +247,57 @@ describe('the lookup handler', () => {
     );
     expect(response.statusCode).toBe(404);
   });
+});
+
+describe('the write policy on the AWS path', () => {
+  it('the plan decides it from WRITE_SKIP_COSINE, the worker applies it from the manifest', async () => {
+    // Prepare: the stack's setting on the plan function (a low threshold, so the tiny model keeps some users)
+    process.env.WRITE_SKIP_COSINE = '0.05';
+    const objects = new LocalObjectStore(dataDir);
+    try {
+      // Act: the next day through plan, partition, the worker and publish
+      const planned = await handlers.plan({ request: { date: POLICY_DATE, modelVersion: MV }, execution: 'exec-4' });
+      expect(planned.backfill).toBe(false);
+      for (let slice = 0; slice < planned.sliceCount; slice++) {
+        await handlers.partition({ date: POLICY_DATE, modelVersion: MV, slice });
+      }
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const code = await worker.main({
+          ...process.env,
+          RUN_DATE: POLICY_DATE,
+          MODEL_VERSION: MV,
+          AWS_BATCH_JOB_ARRAY_INDEX: String(partition),
+          EXECUTION_PROVIDER: 'cpu',
+        });
+        expect(code, `partition ${partition}`).toBe(0);
+      }
+      const published = await handlers.publish({ date: POLICY_DATE, modelVersion: MV });
+      // Assess: the manifest carries the threshold and the dates readers saw; the worker kept some
+      // users' stored items and wrote the rest, and the run published
+      const manifest = JSON.parse(
+        Buffer.from(await objects.get(layout.runManifest(MV, POLICY_DATE))).toString('utf8'),
+      ) as RunManifest;
+      expect(manifest).toMatchObject({ writeSkipCosine: 0.05, writePolicyDates: [RUN_DATE] });
+      const results = await Promise.all(
+        Array.from(
+          { length: PARTITIONS },
+          async (_, p) =>
+            JSON.parse(
+              Buffer.from(await objects.get(layout.partitionResult(MV, POLICY_DATE, p))).toString('utf8'),
+            ) as PartitionResult,
+        ),
+      );
+      const kept = results.reduce((n, r) => n + (r.writeStats.kept ?? 0), 0);
+      const written = results.reduce((n, r) => n + r.writeStats.items, 0);
+      const embedded = results.reduce((n, r) => n + r.embeddedUsers, 0);
+      expect(kept).toBeGreaterThan(0);
+      expect(written + kept).toBe(embedded);
+      const page = await dynamo.client.send(new ScanCommand({ TableName: TABLE }));
+      expect(page.LastEvaluatedKey).toBeUndefined();
+      expect(page.Items!.filter((item) => item.sk?.S === POLICY_DATE)).toHaveLength(written);
+      expect(published).toMatchObject({ version: `${MV}@${POLICY_DATE}`, published: true });
+    } finally {
+      delete process.env.WRITE_SKIP_COSINE;
+    }
+  }, 120_000);
 });

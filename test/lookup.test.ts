@@ -1,5 +1,6 @@
 /**
- * The lookup handler, its HTTP server and the client library against a real dynalite, plus the
+ * The lookup handler, the shared router (the Lambda's and the local server's), its HTTP server,
+ * the cached version resolver and the client library against a real dynalite, plus the
  * fuzz of issue 6: random, oversized, unicode and injection-shaped ids and versions, and batches
  * over the limit, only ever get 200, 400 or 404.
  */
@@ -15,6 +16,8 @@ import type { VersionId } from '../src/embeddings/types.ts';
 import { type LocalDynamo, localDynamoClient } from '../src/local/dynalite.ts';
 import { type BatchBody, handleLookup, LookupHandler } from '../src/lookup/handler.ts';
 import { startLookupServer } from '../src/lookup/http-server.ts';
+import { bodyOf, type LookupHttpResponse, lookupRouter, MAX_LOOKUP_BODY_BYTES } from '../src/lookup/router.ts';
+import { CachedVersionResolver } from '../src/lookup/version-resolver.ts';
 import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
 import { freshStore, makeRecords, seededRandom, startDynamo } from './embeddings-helpers.ts';
 
@@ -261,6 +264,114 @@ describe('HTTP server', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('the lookup router (shared by the Lambda and the local server)', () => {
+  /** One request through the router as the Lambda adapter calls it: the body already in hand. */
+  const viaLambda = (method: string, path: string, options: { query?: Record<string, string>; body?: string } = {}) =>
+    lookupRouter({ handler: new LookupHandler(store), maxBodyBytes: 1024 })({
+      method,
+      path,
+      query: options.query ?? {},
+      readBody: bodyOf(options.body),
+    });
+  const message = (response: LookupHttpResponse) => (response.body as { error: { message: string } }).error.message;
+
+  it('routes, checks and decodes every request, with the status codes of the API', async () => {
+    const cases: [string, string, { query?: Record<string, string>; body?: string }, number, RegExp?][] = [
+      ['GET', `/users/${encodeURIComponent('ünïcødé-用户-🙂')}`, {}, 200],
+      ['GET', '/users/alice', { query: { version: 'm1@2026-10-01' } }, 200],
+      ['GET', '/users/nobody', {}, 404, /unknown user/],
+      ['GET', '/users/alice', { query: { version: 'nope' } }, 400, /version must be/],
+      ['GET', '/users/%E0%A4%A', {}, 400, /percent-encoding/],
+      ['DELETE', '/users/alice', {}, 405, /use GET/],
+      ['GET', '/users:batch', {}, 405, /use POST/],
+      ['POST', '/users:batch', { body: JSON.stringify({ userIds: ['alice', 'nobody'] }) }, 200],
+      ['POST', '/users:batch', {}, 400, /body is required/],
+      ['POST', '/users:batch', { body: '' }, 400, /body is required/],
+      ['POST', '/users:batch', { body: '{' }, 400, /body is not JSON/],
+      ['POST', '/users:batch', { body: JSON.stringify({ userIds: ['x'.repeat(1100)] }) }, 400, /body over 1024 bytes/],
+      ['POST', '/users:batch', { body: '[]' }, 400, /give exactly one of userId or userIds/],
+      ['GET', '/users/alice/recommendations', {}, 404, /no recommender/],
+      ['POST', '/users/alice/recommendations', {}, 405, /use GET/],
+      ['GET', '/elsewhere', {}, 404, /routes: GET \/users\/\{userId\}, POST \/users:batch$/],
+    ];
+    for (const [method, path, options, status, expected] of cases) {
+      const response = await viaLambda(method, path, options);
+      expect(response.statusCode, `${method} ${path}`).toBe(status);
+      if (expected) expect(message(response), `${method} ${path}`).toMatch(expected);
+    }
+    expect(
+      (await viaLambda('POST', '/users:batch', { body: JSON.stringify({ userIds: ['alice', 'nobody'] }) })).body,
+    ).toMatchObject({
+      missing: ['nobody'],
+    });
+  });
+
+  it('answers the local server and the Lambda adapter alike, byte for byte', async () => {
+    const server = await startLookupServer({ store });
+    const lambda = lookupRouter({ handler: new LookupHandler(store) });
+    try {
+      const requests: [string, string, string?][] = [
+        ['GET', '/users/bob'],
+        ['GET', '/users/alice?version=m1@2026-10-01'],
+        ['GET', '/users/nobody'],
+        ['GET', '/users/%E0%A4%A'],
+        ['PUT', '/users/bob'],
+        ['POST', '/users:batch', JSON.stringify({ userIds: ['bob', 'nobody'], version: 'm1@2026-10-01' })],
+        ['POST', '/users:batch', '{'],
+        ['POST', '/users:batch', 'x'.repeat(MAX_LOOKUP_BODY_BYTES + 1)],
+        ['GET', '/users/bob/recommendations'],
+        ['GET', '/nothing'],
+      ];
+      for (const [method, pathAndQuery, body] of requests) {
+        const http = await fetch(`${server.url}${pathAndQuery}`, { method, ...(body === undefined ? {} : { body }) });
+        const url = new URL(pathAndQuery, 'http://localhost');
+        const direct = await lambda({
+          method,
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          readBody: bodyOf(body),
+        });
+        expect({ status: http.status, body: await http.text() }, `${method} ${pathAndQuery}`).toEqual({
+          status: direct.statusCode,
+          body: JSON.stringify(direct.body),
+        });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("CachedVersionResolver (the handler's and the client's)", () => {
+  it('caches the pointer and pinned versions for cacheMs, and never a failure', async () => {
+    let now = 0;
+    const calls: (VersionId | undefined)[] = [];
+    const reader = {
+      resolveVersion: (version?: VersionId) => {
+        calls.push(version);
+        return store.resolveVersion(version);
+      },
+    };
+    const resolver = new CachedVersionResolver(reader, { cacheMs: 1000, now: () => now });
+    expect((await resolver.resolve()).date).toBe(D2.date);
+    expect((await resolver.resolve(D1)).date).toBe(D1.date);
+    await resolver.resolve();
+    await resolver.resolve(D1);
+    expect(calls).toEqual([undefined, D1]); // both cached
+    const unknown = { modelVersion: 'm1', date: '2020-01-01' };
+    await expect(resolver.resolve(unknown)).rejects.toThrow(/not recorded/);
+    await expect(resolver.resolve(unknown)).rejects.toThrow(/not recorded/);
+    expect(calls.filter((c) => c === unknown)).toHaveLength(2); // a failure is asked again
+    now = 1000;
+    await resolver.resolve();
+    expect(calls.filter((c) => c === undefined)).toHaveLength(2); // expired after cacheMs
+    const uncached = new CachedVersionResolver(reader, { cacheMs: 0 });
+    await uncached.resolve();
+    await uncached.resolve();
+    expect(calls.filter((c) => c === undefined)).toHaveLength(4);
   });
 });
 

@@ -30,18 +30,24 @@ async function publishDay(modelVersion: string, date: string): Promise<void> {
 describe('startRun', () => {
   it('refuses a run without a model while nothing is published', async () => {
     // Act / Assess
-    await expect(startRun(local.store, { request: { date: D1 }, owner: 'exec-0', leaseMs: LEASE })).rejects.toThrow(
-      NotFoundError,
-    );
+    await expect(
+      startRun(
+        { versions: local.store, locks: local.store },
+        { request: { date: D1 }, owner: 'exec-0', leaseMs: LEASE },
+      ),
+    ).rejects.toThrow(NotFoundError);
   });
 
   it("forces a backfill on a model's first run and takes the run lock for its owner", async () => {
     // Act
-    const started = await startRun(local.store, {
-      request: { date: D1, modelVersion: MODEL_A },
-      owner: 'exec-1',
-      leaseMs: LEASE,
-    });
+    const started = await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { date: D1, modelVersion: MODEL_A },
+        owner: 'exec-1',
+        leaseMs: LEASE,
+      },
+    );
     // Assess: nothing published yet, so everyone is embedded; a second owner is stopped
     expect(started).toEqual({
       date: D1,
@@ -52,11 +58,17 @@ describe('startRun', () => {
     });
     expect((await local.store.getRunLock(started.version))?.owner).toBe('exec-1');
     await expect(
-      startRun(local.store, { request: { date: D1, modelVersion: MODEL_A }, owner: 'exec-2', leaseMs: LEASE }),
+      startRun(
+        { versions: local.store, locks: local.store },
+        { request: { date: D1, modelVersion: MODEL_A }, owner: 'exec-2', leaseMs: LEASE },
+      ),
     ).rejects.toThrow(ConflictError);
     // the same owner retrying takes its own lock again
     await expect(
-      startRun(local.store, { request: { date: D1, modelVersion: MODEL_A }, owner: 'exec-1', leaseMs: LEASE }),
+      startRun(
+        { versions: local.store, locks: local.store },
+        { request: { date: D1, modelVersion: MODEL_A }, owner: 'exec-1', leaseMs: LEASE },
+      ),
     ).resolves.toMatchObject({ version: `${MODEL_A}@${D1}` });
   });
 
@@ -65,26 +77,38 @@ describe('startRun', () => {
     await publishDay(MODEL_A, D1);
     expect(await local.store.releaseRunLock(`${MODEL_A}@${D1}`, 'exec-1')).toBe(true);
     // Act: a scheduled start (the day before the fire time), a marker, a requested backfill, another model
-    const scheduled = await startRun(local.store, {
-      request: { scheduledTime: `${D2}T03:00:00Z` },
-      owner: 'exec-3',
-      leaseMs: LEASE,
-    });
-    const marker = await startRun(local.store, {
-      request: { markerKey: `events/dt=${D2}/_SUCCESS` },
-      owner: 'exec-4',
-      leaseMs: LEASE,
-    });
-    const asked = await startRun(local.store, {
-      request: { date: '2026-10-03', backfill: true },
-      owner: 'exec-5',
-      leaseMs: LEASE,
-    });
-    const switched = await startRun(local.store, {
-      request: { date: D2, modelVersion: MODEL_B },
-      owner: 'exec-6',
-      leaseMs: LEASE,
-    });
+    const scheduled = await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { scheduledTime: `${D2}T03:00:00Z` },
+        owner: 'exec-3',
+        leaseMs: LEASE,
+      },
+    );
+    const marker = await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { markerKey: `events/dt=${D2}/_SUCCESS` },
+        owner: 'exec-4',
+        leaseMs: LEASE,
+      },
+    );
+    const asked = await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { date: '2026-10-03', backfill: true },
+        owner: 'exec-5',
+        leaseMs: LEASE,
+      },
+    );
+    const switched = await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { date: D2, modelVersion: MODEL_B },
+        owner: 'exec-6',
+        leaseMs: LEASE,
+      },
+    );
     // Assess
     expect(scheduled).toMatchObject({ date: D1, modelVersion: MODEL_A, backfill: false, modelChanged: false });
     expect(marker).toMatchObject({ date: D2, modelVersion: MODEL_A, backfill: false, modelChanged: false });
@@ -100,16 +124,22 @@ describe('startRun', () => {
     const live = localLockOwner();
     // Act / Assess: without the predicate the lease holds; with it the lock changes hands
     await expect(
-      startRun(local.store, { request: { date: '2026-10-05' }, owner: live, leaseMs: LEASE }),
+      startRun(
+        { versions: local.store, locks: local.store },
+        { request: { date: '2026-10-05' }, owner: live, leaseMs: LEASE },
+      ),
     ).rejects.toThrow(ConflictError);
     expect(abandonedLocalLock({ version, owner: dead, expiresAt: 0 })).toBe(true);
     expect(abandonedLocalLock({ version, owner: 'exec-1', expiresAt: 0 })).toBe(false);
-    await startRun(local.store, {
-      request: { date: '2026-10-05' },
-      owner: live,
-      leaseMs: LEASE,
-      abandoned: abandonedLocalLock,
-    });
+    await startRun(
+      { versions: local.store, locks: local.store },
+      {
+        request: { date: '2026-10-05' },
+        owner: live,
+        leaseMs: LEASE,
+        abandoned: abandonedLocalLock,
+      },
+    );
     expect((await local.store.getRunLock(version))?.owner).toBe(live);
   });
 });

@@ -5,11 +5,16 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmbeddingStore, VersionRecord } from '../src/embeddings/types.ts';
+import type { VersionReader, VersionRecord } from '../src/embeddings/types.ts';
 import { addDays, DAY_MS, dayStartMs } from '../src/events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
-import { assertSkipCosine, WriteDecider, writePolicyFor } from '../src/pipeline/write-policy.ts';
+import {
+  assertSkipCosine,
+  WriteDecider,
+  writePolicyDates as writePolicyDatesOf,
+  writePolicyOf,
+} from '../src/pipeline/write-policy.ts';
 import { ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion, scanTable, stateOf, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -53,10 +58,15 @@ describe('WriteDecider', () => {
       record('2026-10-08', { modelVersion: 'other' }),
       record('2026-10-10'),
     ];
-    const store = { listVersions: async () => versions } as unknown as EmbeddingStore;
+    const store = { listVersions: async () => versions } as unknown as VersionReader;
     const run = { date: '2026-10-10', modelVersion: 'mv', backfill: false, refreshAgeDays: 7, writeSkipCosine: 0.9 };
-    expect((await writePolicyFor(store, run))?.visibleDates).toEqual(['2026-10-04']);
-    expect(await writePolicyFor(store, { ...run, backfill: true })).toBeUndefined();
+    const writePolicyDates = await writePolicyDatesOf(store, run);
+    expect(writePolicyDates).toEqual(['2026-10-04']);
+    expect(writePolicyOf({ ...run, writePolicyDates })?.visibleDates).toEqual(['2026-10-04']);
+    expect(await writePolicyDatesOf(store, { ...run, backfill: true })).toBeUndefined();
+    expect(writePolicyOf({ ...run, backfill: true, writePolicyDates })).toBeUndefined();
+    // a manifest planned without the dates keeps nothing: every user is written
+    expect(writePolicyOf(run)?.visibleDates).toEqual([]);
   });
 
   it('refuses a threshold that is not a cosine in (0, 1], saying so', () => {

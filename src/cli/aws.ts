@@ -13,9 +13,10 @@ import type { Command } from 'commander';
 import { type RunRequest, RunRequestSchema } from '../contract/messages.ts';
 import { isValidDate, parseWith } from '../contract/run-contract.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../contract/stack-outputs.ts';
-import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { storeClient } from '../embeddings/store-config.ts';
 import { parseVersionId } from '../embeddings/table-schema.ts';
+import { DynamoVersionReader } from '../embeddings/version-reader.ts';
+import { DynamoVersionRegistry } from '../embeddings/version-registry.ts';
 import { deployModel } from '../pipeline/model.ts';
 import { openObjectStore } from '../storage/open-object-store.ts';
 import { NotFoundError, PinnerFormerError, ValidationError } from '../util/errors.ts';
@@ -251,15 +252,15 @@ function registerDeployModel(aws: Command): void {
       : (['bucketName', 'tableName'] as const);
     const outputs = await resolveStack(flags, needs);
     const dynamo = storeClient({ region: flags.region });
-    const embeddings = new DynamoEmbeddingStore({ tableName: outputs.tableName, client: dynamo });
+    const versions = new DynamoVersionReader({ tableName: outputs.tableName, client: dynamo });
     const objects = openObjectStore(`s3://${outputs.bucketName}`, {
       conditionalPuts: 'native',
       ...(flags.region ? { s3: { region: flags.region } } : {}),
     });
     try {
-      const { modelVersion } = await deployModel({ objects, embeddings, log: stderr }, dir);
+      const { modelVersion } = await deployModel({ objects, log: stderr }, dir);
       stderr(`model ${modelVersion} is recorded under s3://${outputs.bucketName}/models/${modelVersion}/`);
-      const pointer = await embeddings.getPointer();
+      const pointer = await versions.getPointer();
       if (pointer?.modelVersion === modelVersion) {
         stderr(`model ${modelVersion} is already live (pointer ${pointer.version}); no backfill needed`);
         return;
@@ -299,9 +300,9 @@ function registerRollback(aws: Command): void {
     const { tableName } = await resolveStack(flags, ['tableName']);
     const dynamo = storeClient({ region: flags.region });
     try {
-      const embeddings = new DynamoEmbeddingStore({ tableName, client: dynamo });
-      const before = await embeddings.getPointer();
-      const pointer = await embeddings.rollback(flags.to, before?.seq);
+      const versions = new DynamoVersionRegistry({ tableName, client: dynamo });
+      const before = await versions.getPointer();
+      const pointer = await versions.rollback(flags.to, before?.seq);
       stderr(`pointer: ${before?.version ?? '(none)'} -> ${pointer.version}`);
     } finally {
       dynamo.destroy();

@@ -1,12 +1,15 @@
 /**
  * The read-only client for services that read the embedding table directly (same account, IAM
- * read access). It is the store's read path (DynamoEmbeddingStore.readAt / resolveVersion) with a
- * briefly cached pointer, not a second implementation. Contract: docs/versioning.md.
+ * read access). It is the table's reader role (src/embeddings/embedding-reader.ts) with the
+ * lookup handler's cached version resolver (src/lookup/version-resolver.ts), not a second
+ * implementation. Contract: docs/versioning.md.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
+import { DynamoEmbeddingReader } from '../embeddings/embedding-reader.ts';
 import { parseVersionId } from '../embeddings/table-schema.ts';
-import type { LookupResult, Pointer, ResolvedVersion, VersionRecord } from '../embeddings/types.ts';
+import type { LookupResult, Pointer, VersionRecord } from '../embeddings/types.ts';
+import { DynamoVersionReader } from '../embeddings/version-reader.ts';
+import { CachedVersionResolver } from '../lookup/version-resolver.ts';
 
 export interface EmbeddingClientOptions {
   readonly tableName: string;
@@ -14,7 +17,7 @@ export interface EmbeddingClientOptions {
   readonly client?: DynamoDBClient;
   /** Config of the client made here; `maxAttempts` defaults to 1, because the store retries each read itself. */
   readonly clientConfig?: DynamoDBClientConfig;
-  /** How long the current pointer is cached, ms; default 5000. 0 reads it on every call. */
+  /** How long the current pointer (and a pinned version's check) is cached, ms; default 5000. 0 reads it on every call. */
   readonly pointerCacheMs?: number;
   /** Hide items whose TTL has passed by the wall clock; default true (see docs/versioning.md). */
   readonly wallClockExpiry?: boolean;
@@ -28,21 +31,25 @@ export interface GetOptions {
 }
 
 export class EmbeddingClient {
-  private readonly store: DynamoEmbeddingStore;
+  private readonly reader: DynamoEmbeddingReader;
+  private readonly versions: DynamoVersionReader;
+  private readonly resolver: CachedVersionResolver;
   private readonly ownsClient: boolean;
   private readonly dynamo: DynamoDBClient;
-  private readonly cacheMs: number;
-  private cached?: { readonly at: number; readonly version: Promise<ResolvedVersion> };
 
   public constructor(options: EmbeddingClientOptions) {
     this.ownsClient = options.client === undefined;
     this.dynamo = options.client ?? new DynamoDBClient({ maxAttempts: 1, ...options.clientConfig });
-    this.cacheMs = options.pointerCacheMs ?? 5000;
-    this.store = new DynamoEmbeddingStore({
+    const table = {
       tableName: options.tableName,
       client: this.dynamo,
       wallClockExpiry: options.wallClockExpiry,
       readConcurrency: options.readConcurrency,
+    };
+    this.reader = new DynamoEmbeddingReader(table);
+    this.versions = new DynamoVersionReader(table);
+    this.resolver = new CachedVersionResolver(this.reader, {
+      ...(options.pointerCacheMs === undefined ? {} : { cacheMs: options.pointerCacheMs }),
     });
   }
 
@@ -53,34 +60,21 @@ export class EmbeddingClient {
 
   /** Several users at once (bounded-concurrency Queries); users without an embedding are absent from the map. */
   public async getMany(userIds: readonly string[], options: GetOptions = {}): Promise<Map<string, LookupResult>> {
-    const version = options.version
-      ? await this.store.resolveVersion(parseVersionId(options.version))
-      : await this.current();
-    return this.store.readAt(userIds, version);
+    const version = await this.resolver.resolve(options.version ? parseVersionId(options.version) : undefined);
+    return this.reader.readAt(userIds, version);
   }
 
   /** The current pointer (uncached), or undefined when nothing is published. */
   public currentVersion(): Promise<Pointer | undefined> {
-    return this.store.getPointer();
+    return this.versions.getPointer();
   }
 
   public listVersions(): Promise<VersionRecord[]> {
-    return this.store.listVersions();
+    return this.versions.listVersions();
   }
 
   /** Releases the DynamoDB client when this client created it. */
   public close(): void {
     if (this.ownsClient) this.dynamo.destroy();
-  }
-
-  private current(): Promise<ResolvedVersion> {
-    const now = Date.now();
-    if (this.cached && now - this.cached.at < this.cacheMs) return this.cached.version;
-    const version = this.store.resolveVersion();
-    this.cached = { at: now, version };
-    version.catch(() => {
-      if (this.cached?.version === version) this.cached = undefined;
-    });
-    return version;
   }
 }

@@ -39,6 +39,11 @@ export const PARTITIONS_PER_JOB: IntLimit = { min: 1, max: 16, default: 2 };
 export const REFRESH_AGE_DAYS: IntLimit = { min: 1, max: 365, default: 7 };
 /** Batch accepts array jobs of 2..10 000 children. */
 export const BATCH_ARRAY_SIZE = { min: 2, max: 10_000 } as const;
+/**
+ * The write policy's threshold (src/pipeline/write-policy.ts): a cosine in (0, 1]. The default is
+ * the one the bench measured as free (reports/bench.md, "Write policy"); the stack runs with it.
+ */
+export const WRITE_SKIP_COSINE = { max: 1, default: 0.95 } as const;
 
 /** Array size of a run: one child per `perJob` partitions. */
 export function arraySizeOf(partitions: number, perJob: number): number {

@@ -13,6 +13,7 @@ import {
   parseWith,
   REFRESH_AGE_DAYS,
   RUN_TIMEOUT_MS,
+  WRITE_SKIP_COSINE,
 } from './run-contract.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -31,6 +32,8 @@ export interface StageValues {
   readonly runLockLeaseMs?: number;
   /** Refuse a day without events/dt=D/_SUCCESS (cdk config requireSuccessMarker). */
   readonly requireSuccessMarker?: boolean;
+  /** The write policy's threshold (cdk config writeSkipCosine); absent: every embedded user is written. */
+  readonly writeSkipCosine?: number;
 }
 
 /** Variable name of each StageValues field. */
@@ -44,6 +47,7 @@ export const STAGE_ENV_NAMES = {
   embeddingRetentionDays: 'EMBEDDING_RETENTION_DAYS',
   runLockLeaseMs: 'RUN_LOCK_LEASE_MS',
   requireSuccessMarker: 'REQUIRE_SUCCESS_MARKER',
+  writeSkipCosine: 'WRITE_SKIP_COSINE',
 } as const satisfies Record<keyof StageValues, string>;
 
 /** Per-run variables the state machine sets on each Batch child (container overrides). */
@@ -75,6 +79,11 @@ const HandlerSettingsSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /**
+   * The write policy's threshold, read by the plan, which puts it and the dates it may keep in
+   * the run manifest; the embed stage applies it from there. Absent: every embedded user is written.
+   */
+  WRITE_SKIP_COSINE: z.coerce.number().gt(0).max(WRITE_SKIP_COSINE.max).optional(),
   DYNAMODB_ENDPOINT: z.url().optional(),
 });
 export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;

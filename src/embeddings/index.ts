@@ -1,5 +1,11 @@
 export { decodeVector, encodeVector, float32ToHalfBits, halfBitsToFloat32 } from './codec.ts';
 export { DynamoEmbeddingStore, type DynamoEmbeddingStoreOptions } from './dynamo-store.ts';
+export { DynamoEmbeddingReader } from './embedding-reader.ts';
+export { DynamoEmbeddingWriter } from './embedding-writer.ts';
 export { itemSize, writeUnits } from './item-size.ts';
+export { DynamoRunLocks, DynamoRunLockTaker } from './run-lock.ts';
+export type { TableStoreOptions } from './store-options.ts';
 export * from './table-schema.ts';
 export type * from './types.ts';
+export { DynamoVersionReader } from './version-reader.ts';
+export { DynamoVersionRegistry } from './version-registry.ts';

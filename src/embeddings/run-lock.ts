@@ -1,15 +1,17 @@
 /**
  * The run lock ("two runs at once" without transactions): `#lock/<version>` taken with a
  * conditional put that succeeds when the lock is absent, its lease lapsed, or the same owner renews.
+ * The run-lock role: DynamoRunLockTaker (take, read) and DynamoRunLocks (release too).
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { LOCK_OWNER_ATTRIBUTE } from '../contract/run-contract.ts';
 import { crashHooksEnabled, crashPoint } from '../testing/crash-points.ts';
 import { ConflictError, ValidationError } from '../util/errors.ts';
+import { storeSettings, type TableStoreOptions } from './store-options.ts';
 import { conditionFailed, sendWithRetries, type TableContext } from './table-context.ts';
-import { LOCK_PK } from './table-schema.ts';
-import type { RunLock } from './types.ts';
+import { LOCK_PK, toVersionId, versionIdOf } from './table-schema.ts';
+import type { RunLock, RunLocks, RunLockTaker, VersionId } from './types.ts';
 
 /** Takes (or renews) the lock of version id `id`; ConflictError naming the holder otherwise. */
 export async function acquireRunLock(
@@ -80,5 +82,29 @@ export async function releaseRunLock(table: TableContext, id: string, owner: str
   } catch (error) {
     if (conditionFailed(error)) return false;
     throw error;
+  }
+}
+
+/** The plan step's lock role: takes a lock and names its holder, never releases one. */
+export class DynamoRunLockTaker implements RunLockTaker {
+  protected readonly table: TableContext;
+
+  public constructor(options: TableStoreOptions) {
+    this.table = storeSettings(options).table;
+  }
+
+  public acquireRunLock(version: VersionId | string, owner: string, leaseMs: number): Promise<RunLock> {
+    return acquireRunLock(this.table, versionIdOf(toVersionId(version)), owner, leaseMs);
+  }
+
+  public getRunLock(version: VersionId | string): Promise<RunLock | undefined> {
+    return getRunLock(this.table, versionIdOf(toVersionId(version)));
+  }
+}
+
+/** Run locks released too: the local runner and the operators' unlock and cancel. */
+export class DynamoRunLocks extends DynamoRunLockTaker implements RunLocks {
+  public releaseRunLock(version: VersionId | string, owner: string): Promise<boolean> {
+    return releaseRunLock(this.table, versionIdOf(toVersionId(version)), owner);
   }
 }

@@ -1,20 +1,16 @@
 /**
- * A DynamoEmbeddingStore described as plain data, so that another thread (the embed stage's
- * writer thread, src/pipeline/embed-writer.ts) can open its own connection to the same table with
- * the same write settings. Stores built without a `connection` (tests wrapping a client) have no
- * such description and are written from the calling thread.
+ * An embedding writer described as plain data, so that another thread (the embed stage's writer
+ * thread, src/pipeline/embed-writer.ts, and stage worker threads) can open its own connection to
+ * the same table with the same write settings. Writers built without a `connection` (tests
+ * wrapping a client) have no such description and are written from the calling thread.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { DynamoEmbeddingStore } from './dynamo-store.ts';
-import type { EmbeddingStore } from './types.ts';
+import { DynamoEmbeddingWriter } from './embedding-writer.ts';
+import type { StoreConnection } from './store-options.ts';
+import type { EmbeddingWriter } from './types.ts';
 
-export interface StoreConnection {
-  /** Endpoint URL (dynalite, a proxy, a VPC endpoint); the SDK's default for the region when absent. */
-  readonly endpoint?: string;
-  /** Dummy region and credentials of local mode (src/local/dynalite.ts) instead of the default chain. */
-  readonly local?: boolean;
-}
+export type { StoreConnection } from './store-options.ts';
 
 export const StoreThreadConfigSchema = z.object({
   tableName: z.string().min(1),
@@ -32,9 +28,9 @@ export const StoreThreadConfigSchema = z.object({
 
 export type StoreThreadConfig = z.infer<typeof StoreThreadConfigSchema>;
 
-/** Any store's description for another thread, when it has one (a DynamoEmbeddingStore built with a `connection`). */
-export function threadConfigOf(store: EmbeddingStore): StoreThreadConfig | undefined {
-  return (store as Partial<Pick<DynamoEmbeddingStore, 'threadConfig'>>).threadConfig?.();
+/** Any writer's description for another thread, when it has one (a Dynamo writer or store built with a `connection`). */
+export function threadConfigOf(writer: EmbeddingWriter): StoreThreadConfig | undefined {
+  return (writer as Partial<Pick<DynamoEmbeddingWriter, 'threadConfig'>>).threadConfig?.();
 }
 
 /**
@@ -51,11 +47,11 @@ export function storeClient(connection: StoreConnection & { readonly region?: st
   });
 }
 
-/** Opens a store from a description (validated: it crosses a thread boundary). */
-export function openStoreFromConfig(config: unknown): { store: DynamoEmbeddingStore; close(): void } {
+/** Opens a writer from a description (validated: it crosses a thread boundary). */
+export function openWriterFromConfig(config: unknown): { writer: DynamoEmbeddingWriter; close(): void } {
   const c = StoreThreadConfigSchema.parse(config);
   const client = storeClient(c.connection);
-  const store = new DynamoEmbeddingStore({
+  const writer = new DynamoEmbeddingWriter({
     tableName: c.tableName,
     client,
     connection: c.connection,
@@ -65,5 +61,5 @@ export function openStoreFromConfig(config: unknown): { store: DynamoEmbeddingSt
     retry: c.retry,
     wallClockExpiry: c.wallClockExpiry,
   });
-  return { store, close: () => client.destroy() };
+  return { writer, close: () => client.destroy() };
 }

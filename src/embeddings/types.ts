@@ -1,8 +1,9 @@
 /**
  * The versioned embedding store: the contract between the embed/publish stages (writers), the
- * lookup handler and client (readers). Implemented over DynamoDB by
- * `DynamoEmbeddingStore` (src/embeddings/dynamo-store.ts); documented for downstream readers in
- * docs/versioning.md.
+ * lookup handler and client (readers), as four roles (writer, version registry, run locks,
+ * reader). Implemented over DynamoDB by one class per role (./embedding-writer.ts,
+ * ./version-registry.ts, ./run-lock.ts, ./embedding-reader.ts) and `DynamoEmbeddingStore`
+ * (./dynamo-store.ts), all of them at once; documented for downstream readers in docs/versioning.md.
  *
  * A version is a (modelVersion, date) pair; its id is `${modelVersion}@${date}`.
  */
@@ -114,47 +115,37 @@ export interface LookupOptions {
   readonly allowUnpublished?: boolean;
 }
 
-export interface EmbeddingStore {
+/**
+ * The table's four roles. Each stage, handler and the worker is given only the roles it uses
+ * (docs/versioning.md, "Roles"); src/contract/table-access.ts maps each role to its IAM actions.
+ */
+
+/** Writes a version's embedding items: the embed stage. */
+export interface EmbeddingWriter {
   /** Idempotent batched write of one partition's embeddings for a version (BatchWriteItem, 25 per call). */
   writeEmbeddings(version: VersionId, records: readonly EmbeddingRecord[]): Promise<WriteStats>;
+}
+
+/** Reads the version records and the pointer: the plan stage, operators' listings. */
+export interface VersionReader {
+  /** One version record, or undefined. */
+  getVersion(version: VersionId | string): Promise<VersionRecord | undefined>;
+  listVersions(): Promise<VersionRecord[]>;
+  getPointer(): Promise<Pointer | undefined>;
+}
+
+/** The version records and the pointer, read and moved with conditional writes: publish, rollback. */
+export interface VersionRegistry extends VersionReader {
   /**
    * Records a version (unpublished). Idempotent. A published record is never changed by an
    * unpublished one (a refused rerun of a published date leaves its record as it was).
    */
   recordVersion(record: Omit<VersionRecord, 'version'>): Promise<void>;
-  listVersions(): Promise<VersionRecord[]>;
-  getPointer(): Promise<Pointer | undefined>;
   /**
    * Moves the pointer with a conditional write on `expectedSeq` (undefined: no pointer yet);
    * ConflictError when it moved meanwhile. The target must be recorded and published.
    */
   movePointer(to: VersionId, expectedSeq: number | undefined): Promise<Pointer>;
-  /**
-   * Newest embedding at or before the version's date under its model; undefined when none.
-   * Without `version` the current pointer answers (NotFoundError when nothing is published yet);
-   * a pinned version must be recorded, published and retained (NotFoundError otherwise).
-   */
-  lookup(userId: string, version?: VersionId, options?: LookupOptions): Promise<LookupResult | undefined>;
-  lookupMany(
-    userIds: readonly string[],
-    version?: VersionId,
-    options?: LookupOptions,
-  ): Promise<Map<string, LookupResult>>;
-
-  /**
-   * The version a lookup reads: the pointer's (NotFoundError when nothing is published), or the
-   * given one if it is recorded, published (unless allowUnpublished) and retained (NotFoundError otherwise).
-   */
-  resolveVersion(version?: VersionId, options?: LookupOptions): Promise<ResolvedVersion>;
-  /** One version record, or undefined. */
-  getVersion(version: VersionId | string): Promise<VersionRecord | undefined>;
-  /**
-   * The read path under a resolved version: per user, the newest item with a visible date
-   * <= version.date under version.modelVersion, unless expired. Used by lookup, the lookup handler
-   * (which caches the resolved version) and the client library. Given a plain VersionId it reads
-   * the visible dates itself and counts version.date as visible too (an explicit request).
-   */
-  readAt(userIds: readonly string[], version: VersionId | ResolvedVersion): Promise<Map<string, LookupResult>>;
   /**
    * Marks the version published (it must be recorded; clears a rollback's `withdrawn`) and moves
    * the pointer to it, conditional on `expectedSeq`. A no-op when the pointer already is there
@@ -167,8 +158,48 @@ export interface EmbeddingStore {
   ): Promise<Pointer>;
   /** Moves the pointer to an earlier published, retained version; ConflictError when the pointer moved meanwhile. */
   rollback(to: VersionId | string, expectedSeq?: number): Promise<Pointer>;
+}
+
+/** Takes a run lock and names its holder: the plan step (the state machine releases the lock). */
+export interface RunLockTaker {
   /** Takes (or renews, for the same owner) the run lock of a version; ConflictError naming the holder otherwise. */
   acquireRunLock(version: VersionId | string, owner: string, leaseMs: number): Promise<RunLock>;
+  /** The lock of a version, or undefined when none is held. */
+  getRunLock(version: VersionId | string): Promise<RunLock | undefined>;
+}
+
+/** Run locks, released too: the local runner and the operators' unlock. */
+export interface RunLocks extends RunLockTaker {
   /** Releases the lock if `owner` still holds it; false when it did not. */
   releaseRunLock(version: VersionId | string, owner: string): Promise<boolean>;
 }
+
+/** The read path: the lookup handler, the client library, recommendations. */
+export interface EmbeddingReader {
+  /**
+   * The version a lookup reads: the pointer's (NotFoundError when nothing is published), or the
+   * given one if it is recorded, published (unless allowUnpublished) and retained (NotFoundError otherwise).
+   */
+  resolveVersion(version?: VersionId, options?: LookupOptions): Promise<ResolvedVersion>;
+  /**
+   * The read path under a resolved version: per user, the newest item with a visible date
+   * <= version.date under version.modelVersion, unless expired. Used by lookup, the lookup handler
+   * (which caches the resolved version) and the client library. Given a plain VersionId it reads
+   * the visible dates itself and counts version.date as visible too (an explicit request).
+   */
+  readAt(userIds: readonly string[], version: VersionId | ResolvedVersion): Promise<Map<string, LookupResult>>;
+  /**
+   * Newest embedding at or before the version's date under its model; undefined when none.
+   * Without `version` the current pointer answers (NotFoundError when nothing is published yet);
+   * a pinned version must be recorded, published and retained (NotFoundError otherwise).
+   */
+  lookup(userId: string, version?: VersionId, options?: LookupOptions): Promise<LookupResult | undefined>;
+  lookupMany(
+    userIds: readonly string[],
+    version?: VersionId,
+    options?: LookupOptions,
+  ): Promise<Map<string, LookupResult>>;
+}
+
+/** Every role over one table: local mode, the operators' CLI and tests. */
+export interface EmbeddingStore extends EmbeddingWriter, VersionRegistry, RunLocks, EmbeddingReader {}

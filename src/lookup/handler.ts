@@ -2,11 +2,13 @@
  * The lookup handler core: what the lookup Lambda (lambdas/) and the local HTTP server call.
  * 200 with the embedding(s), 404 for an unknown user or version, 400 for invalid input, 500 only
  * when a dependency (DynamoDB) fails. It never throws. The pointer (and pinned version checks) are
- * cached briefly so that a hot path costs one Query per user.
+ * cached briefly (./version-resolver.ts) so that a hot path costs one Query per user. HTTP routing
+ * around it: ./router.ts.
  */
-import type { EmbeddingStore, LookupResult, ResolvedVersion, VersionId } from '../embeddings/types.ts';
+import type { EmbeddingReader, LookupResult } from '../embeddings/types.ts';
 import { NotFoundError, ValidationError } from '../util/errors.ts';
 import { type ParsedLookupRequest, parseLookupRequest } from './request.ts';
+import { CachedVersionResolver } from './version-resolver.ts';
 
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
@@ -30,23 +32,18 @@ export interface LookupHandlerOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-interface CacheEntry {
-  readonly at: number;
-  readonly value: Promise<ResolvedVersion>;
-}
-
 export class LookupHandler {
-  private readonly cacheMs: number;
-  private readonly now: () => number;
+  private readonly versions: CachedVersionResolver;
   private readonly onError: (error: unknown) => void;
-  private readonly cache = new Map<string, CacheEntry>();
 
   public constructor(
-    private readonly store: EmbeddingStore,
+    private readonly store: EmbeddingReader,
     options: LookupHandlerOptions = {},
   ) {
-    this.cacheMs = options.pointerCacheMs ?? 5000;
-    this.now = options.now ?? Date.now;
+    this.versions = new CachedVersionResolver(store, {
+      ...(options.pointerCacheMs === undefined ? {} : { cacheMs: options.pointerCacheMs }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
     this.onError = options.onError ?? ((error) => console.error('lookup: dependency failure', error));
   }
 
@@ -70,7 +67,7 @@ export class LookupHandler {
   }
 
   private async answer(request: ParsedLookupRequest): Promise<LookupResponse> {
-    const version = await this.resolve(request.version);
+    const version = await this.versions.resolve(request.version);
     if (request.kind === 'single') {
       const found = (await this.store.readAt([request.userId], version)).get(request.userId);
       if (!found) return errorResponse(404, 'NOT_FOUND', 'unknown user');
@@ -86,28 +83,13 @@ export class LookupHandler {
     }
     return { statusCode: 200, body: { results, missing } };
   }
-
-  /** The pointer's version (or a checked pinned one), cached for `pointerCacheMs`; failures are not cached. */
-  private resolve(pinned: VersionId | undefined): Promise<ResolvedVersion> {
-    const key = pinned ? `${pinned.modelVersion}@${pinned.date}` : '#pointer';
-    const now = this.now();
-    const cached = this.cache.get(key);
-    if (cached && now - cached.at < this.cacheMs) return cached.value;
-    const value = this.store.resolveVersion(pinned);
-    if (this.cacheMs > 0) {
-      if (this.cache.size > 1000) this.cache.clear(); // pinned ids are caller-chosen: keep the cache bounded
-      this.cache.set(key, { at: now, value });
-      value.catch(() => this.cache.delete(key));
-    }
-    return value;
-  }
 }
 
-function errorResponse(statusCode: 400 | 404 | 500, code: string, message: string): LookupResponse {
+export function errorResponse(statusCode: 400 | 404 | 500, code: string, message: string): LookupResponse {
   return { statusCode, body: { error: { code, message } } };
 }
 
-const handlers = new WeakMap<EmbeddingStore, LookupHandler>();
+const handlers = new WeakMap<EmbeddingReader, LookupHandler>();
 
 /**
  * Handles one request against `store`, reusing one cached handler per store (so a Lambda that
@@ -115,7 +97,7 @@ const handlers = new WeakMap<EmbeddingStore, LookupHandler>();
  * call for a store. Never throws.
  */
 export function handleLookup(
-  store: EmbeddingStore,
+  store: EmbeddingReader,
   request: unknown,
   options?: LookupHandlerOptions,
 ): Promise<LookupResponse> {

@@ -4,7 +4,7 @@
  * (`models/<mv>/item_embeddings.parquet`). Used by `pinnerformer recommend`, the local lookup
  * server's `/users/:id/recommendations` and the demo.
  */
-import type { EmbeddingStore, LookupResult, VersionId } from '../embeddings/types.ts';
+import type { EmbeddingReader, LookupResult, VersionId } from '../embeddings/types.ts';
 import type { SequenceEvent } from '../features/sequence.ts';
 import { decodeParquet } from '../io/parquet.ts';
 import { partitionOf } from '../pipeline/hash.ts';
@@ -86,7 +86,7 @@ export class Recommender {
 
   public constructor(
     private readonly objects: ObjectStore,
-    private readonly store: EmbeddingStore,
+    private readonly store: EmbeddingReader,
     private readonly options: RecommenderOptions = {},
   ) {}
 

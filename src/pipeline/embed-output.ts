@@ -9,7 +9,7 @@
  * is encoded by the inference thread: posting its columns here cost more than encoding them.) Table writes
  * go out in chunks of `writeChunk` embeddings, at most two chunks in flight.
  */
-import { type EmbeddingStore, type VersionId, type WriteStats, ZERO_WRITE_STATS } from '../embeddings/types.ts';
+import { type EmbeddingWriter, type VersionId, type WriteStats, ZERO_WRITE_STATS } from '../embeddings/types.ts';
 import { ModelError } from '../util/errors.ts';
 import { decodeFlatEmbeddings, encodeFlatEmbeddings, type FlatEmbeddings } from './snapshots.ts';
 import type { EmbeddingStats } from './types.ts';
@@ -103,7 +103,7 @@ export class PartitionOutput {
   private failure: unknown;
 
   public constructor(
-    private readonly store: EmbeddingStore,
+    private readonly store: EmbeddingWriter,
     private readonly job: OutputJob,
   ) {
     this.decider = job.policy === undefined ? undefined : new WriteDecider(job.policy);

@@ -5,24 +5,24 @@
  * thread is busy in onnxruntime's synchronous session.run. Protocol: ./embed-writer.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import type { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
-import { openStoreFromConfig } from '../embeddings/store-config.ts';
+import type { DynamoEmbeddingWriter } from '../embeddings/embedding-writer.ts';
+import { openWriterFromConfig } from '../embeddings/store-config.ts';
 import { PartitionOutput } from './embed-output.ts';
 import type { WriterReply, WriterRequest } from './embed-writer.ts';
 import { serializeError } from './thread-errors.ts';
 
 const port = parentPort!;
-const stores = new Map<string, { store: DynamoEmbeddingStore; close(): void }>();
+const stores = new Map<string, { writer: DynamoEmbeddingWriter; close(): void }>();
 const jobs = new Map<number, PartitionOutput>();
 
-function storeFor(config: unknown): DynamoEmbeddingStore {
+function storeFor(config: unknown): DynamoEmbeddingWriter {
   const key = JSON.stringify(config);
   let entry = stores.get(key);
   if (!entry) {
-    entry = openStoreFromConfig(config);
+    entry = openWriterFromConfig(config);
     stores.set(key, entry);
   }
-  return entry.store;
+  return entry.writer;
 }
 
 const reply = (message: WriterReply, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);

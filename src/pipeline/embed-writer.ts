@@ -1,6 +1,6 @@
 /**
  * Where an embed partition's output goes (./embed-output.ts): to the process's writer thread when
- * the store can be opened from another thread (DynamoEmbeddingStore.threadConfig(): local mode,
+ * the store can be opened from another thread (DynamoEmbeddingWriter.threadConfig(): local mode,
  * the Batch worker), else inline on the calling thread (stores that wrap a client, tests).
  *
  * Why a thread: onnxruntime-node's session.run is synchronous, so an inference thread handles
@@ -14,7 +14,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { type StoreThreadConfig, threadConfigOf } from '../embeddings/store-config.ts';
-import type { EmbeddingStore } from '../embeddings/types.ts';
+import type { EmbeddingWriter } from '../embeddings/types.ts';
 import { type KeptStored, type OutputJob, type OutputResult, PartitionOutput } from './embed-output.ts';
 import { reviveError, type SerializedError } from './thread-errors.ts';
 
@@ -93,7 +93,7 @@ class InlineSink implements OutputSink {
   private readonly output: PartitionOutput;
   private readonly backpressure: Backpressure;
 
-  public constructor(store: EmbeddingStore, job: OutputJob, options: SinkOptions) {
+  public constructor(store: EmbeddingWriter, job: OutputJob, options: SinkOptions) {
     this.output = new PartitionOutput(store, job);
     this.backpressure = new Backpressure(options.maxUnwritten ?? 3 * (job.writeChunk ?? 2048));
   }
@@ -289,12 +289,12 @@ function writerThread(): WriterThread {
  * Starts the writer thread ahead of the first partition when the store allows one (it takes a
  * second or two to load its modules): stage threads call it at boot, embedPartition on entry.
  */
-export function prewarmOutput(store: EmbeddingStore): void {
+export function prewarmOutput(store: EmbeddingWriter): void {
   if (threadConfigOf(store)) writerThread();
 }
 
 /** The sink for one partition's output: the writer thread when the store allows, else inline. */
-export function openOutputSink(store: EmbeddingStore, job: OutputJob, options: SinkOptions = {}): OutputSink {
+export function openOutputSink(store: EmbeddingWriter, job: OutputJob, options: SinkOptions = {}): OutputSink {
   const config = options.threaded === false ? undefined : threadConfigOf(store);
   if (!config) return new InlineSink(store, job, options);
   return new ThreadSink(writerThread(), config, job, options);

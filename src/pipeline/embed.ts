@@ -19,8 +19,8 @@ import {
   type UserSequence,
 } from './snapshots.ts';
 import { type PreviousState, readPreviousState, type StoredSequence, writtenKeys } from './state-chain.ts';
-import type { ExecutionProvider, ItemInputs, PartitionResult, PipelineEnv, RunManifest } from './types.ts';
-import { type WritePolicy, writePolicyFor } from './write-policy.ts';
+import type { EmbedEnv, ExecutionProvider, ItemInputs, ObjectsEnv, PartitionResult, RunManifest } from './types.ts';
+import { type WritePolicy, writePolicyOf } from './write-policy.ts';
 
 export interface EmbedPartitionInput {
   readonly date: string;
@@ -66,7 +66,7 @@ const sessions = new Map<string, Promise<OnnxEmbedder>>();
 
 /** One embedder per model, provider, thread count and placement for the life of the process (stage threads embed several partitions). */
 async function embedderFor(
-  env: PipelineEnv,
+  env: ObjectsEnv,
   model: ModelDirectory,
   input: EmbedPartitionInput,
   overlap: EmbedOverlap,
@@ -132,7 +132,7 @@ function daysBetween(from: string, to: string): number {
  * without a vector zeros, which the model never saw for a known item in training.
  */
 async function itemCoverage(
-  env: PipelineEnv,
+  env: ObjectsEnv,
   model: ModelDirectory,
   incoming: ReadonlyMap<string, readonly SequenceEvent[]>,
 ): Promise<ItemInputs> {
@@ -211,7 +211,7 @@ interface MergedPartition {
  * infer runs beside featurize and write. Work the writer thread does is in neither.
  */
 export async function embedPartition(
-  env: PipelineEnv,
+  env: EmbedEnv,
   input: EmbedPartitionInput,
   hooks: EmbedHooks = {},
 ): Promise<PartitionResult> {
@@ -225,7 +225,7 @@ export async function embedPartition(
   }
   const model = await localModelDirectory(env, run.modelVersion);
   const embedder = await embedderFor(env, model, input, overlap); // ModelError here, before anything is written
-  const policy = await writePolicyFor(env.embeddings, run);
+  const policy = writePolicyOf(run);
   const sink = openOutputSink(
     env.embeddings,
     {
@@ -321,7 +321,7 @@ function partitionResultOf(parts: {
  * (the embedding snapshot goes to the output side, which decodes it) and the item coverage.
  */
 async function readPartition(
-  env: PipelineEnv,
+  env: EmbedEnv,
   run: RunManifest,
   partition: number,
   model: ModelDirectory,
@@ -442,7 +442,7 @@ async function embedAndWrite(
  * on their stored item keep that item's date, so the refresh-age rule still counts from it.
  */
 async function writeSnapshots(
-  env: PipelineEnv,
+  env: EmbedEnv,
   run: RunManifest,
   partition: number,
   merged: MergedPartition,

@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { RunLock } from '../embeddings/types.ts';
-import type { RunStartStore } from './start-run.ts';
+import type { RunLock, RunLocks } from '../embeddings/types.ts';
 
 /**
  * The lease (default 5 min), renewed every LOCAL_LOCK_RENEW_MS while the run lives, so a killed
@@ -41,7 +40,7 @@ export function abandonedLocalLock(holder: RunLock): boolean {
 
 /** Renews the owner's lock until the returned stop() (which also releases it). */
 export function holdRunLock(
-  store: RunStartStore,
+  store: RunLocks,
   version: string,
   owner: string,
   log: (message: string) => void,

@@ -198,12 +198,15 @@ async function startLocalRun(
 ): Promise<{ started: StartedRun; release: () => Promise<void> }> {
   const { modelVersion } = await deployModel(env, resolve(options.modelDir ?? 'models/demo'));
   const owner = localLockOwner();
-  const started = await startRun(store, {
-    request: { date: options.date, modelVersion, ...(options.backfill ? { backfill: true } : {}) },
-    owner,
-    leaseMs: LOCAL_LOCK_LEASE_MS,
-    abandoned: abandonedLocalLock,
-  });
+  const started = await startRun(
+    { versions: store, locks: store },
+    {
+      request: { date: options.date, modelVersion, ...(options.backfill ? { backfill: true } : {}) },
+      owner,
+      leaseMs: LOCAL_LOCK_LEASE_MS,
+      abandoned: abandonedLocalLock,
+    },
+  );
   return { started, release: holdRunLock(store, started.version, owner, log) };
 }
 

@@ -8,7 +8,7 @@ import { type ModelManifest, parseModelManifest } from '../inference/manifest.ts
 import { assertVersionCoversContents, type ModelDirectory, readModelDirectory } from '../inference/model-dir.ts';
 import { ConflictError, ModelError, NotFoundError } from '../util/errors.ts';
 import { layout } from './layout.ts';
-import type { PipelineEnv } from './types.ts';
+import type { ObjectsEnv } from './types.ts';
 
 /** models/<mv>/deployed.json: what deployModel uploaded. */
 export interface DeployedModel {
@@ -31,7 +31,7 @@ function sha256(bytes: Uint8Array): string {
  * differs (manifest, item embeddings, graph) under an existing model version is a ConflictError
  * naming the changed files.
  */
-export async function deployModel(env: PipelineEnv, localModelDir: string): Promise<{ modelVersion: string }> {
+export async function deployModel(env: ObjectsEnv, localModelDir: string): Promise<{ modelVersion: string }> {
   const model = readModelDirectory(localModelDir);
   const { modelVersion } = model.manifest;
   const onnx = readFileSync(model.onnxPath);
@@ -82,7 +82,7 @@ function changedFiles(record: DeployedModel, onnxSha256: string, fileSha256: Rec
   return names.filter((name) => record.fileSha256![name] !== fileSha256[name]);
 }
 
-async function readDeployed(env: PipelineEnv, modelVersion: string): Promise<DeployedModel> {
+async function readDeployed(env: ObjectsEnv, modelVersion: string): Promise<DeployedModel> {
   const bytes = await env.objects.getIfExists(layout.modelRegistry(modelVersion));
   if (!bytes) {
     throw new NotFoundError(`model ${modelVersion} is not deployed (no ${layout.modelRegistry(modelVersion)})`, {
@@ -93,7 +93,7 @@ async function readDeployed(env: PipelineEnv, modelVersion: string): Promise<Dep
 }
 
 /** The manifest of a deployed model (NotFoundError when not deployed). */
-export async function loadDeployedManifest(env: PipelineEnv, modelVersion: string): Promise<ModelManifest> {
+export async function loadDeployedManifest(env: ObjectsEnv, modelVersion: string): Promise<ModelManifest> {
   await readDeployed(env, modelVersion);
   const bytes = await env.objects.get(`${layout.modelPrefix(modelVersion)}manifest.json`);
   return parseModelManifest(Buffer.from(bytes).toString('utf8'), `models/${modelVersion}/manifest.json`);
@@ -103,7 +103,7 @@ export async function loadDeployedManifest(env: PipelineEnv, modelVersion: strin
  * A local directory holding the deployed model's files, for onnxruntime: the store's own folder
  * when it is a local directory, else a verified copy in the temp dir (downloaded once per process).
  */
-export async function localModelDirectory(env: PipelineEnv, modelVersion: string): Promise<ModelDirectory> {
+export async function localModelDirectory(env: ObjectsEnv, modelVersion: string): Promise<ModelDirectory> {
   const deployed = await readDeployed(env, modelVersion);
   const direct = join(env.objects.root, layout.modelPrefix(modelVersion));
   if (!env.objects.root.includes('://') && existsSync(join(direct, 'model.onnx'))) return readModelDirectory(direct);

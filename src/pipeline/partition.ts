@@ -9,7 +9,7 @@ import { ValidationError } from '../util/errors.ts';
 import { partitionOf } from './hash.ts';
 import { layout } from './layout.ts';
 import { readRunManifest } from './plan.ts';
-import type { PipelineEnv, SliceResult } from './types.ts';
+import type { PartitionEnv, SliceResult } from './types.ts';
 
 export interface PartitionSliceInput {
   readonly date: string;
@@ -111,7 +111,7 @@ function route(columns: ValidatedColumns, buckets: readonly Bucket[], file: stri
  * (`work/<mv>/dt=D/partition=P/slice=S.parquet`, empty ones included so embed can check that every
  * slice arrived). Re-running overwrites the same keys with the same bytes.
  */
-export async function partitionSlice(env: PipelineEnv, input: PartitionSliceInput): Promise<SliceResult> {
+export async function partitionSlice(env: PartitionEnv, input: PartitionSliceInput): Promise<SliceResult> {
   const started = performance.now();
   const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const slice = run.slices.find((s) => s.index === input.slice);

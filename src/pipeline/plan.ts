@@ -10,8 +10,8 @@ import { dayFingerprint, inputChanges, replayCommand } from './input-days.ts';
 import { layout } from './layout.ts';
 import { loadDeployedManifest } from './model.ts';
 import { COMPACTION_DEFAULTS, planSnapshot, stateChainOf } from './state-chain.ts';
-import type { PipelineEnv, PlanInput, RunManifest, SliceFile, StateChain } from './types.ts';
-import { assertSkipCosine } from './write-policy.ts';
+import type { ObjectsEnv, PlanEnv, PlanInput, RunManifest, SliceFile, StateChain } from './types.ts';
+import { assertSkipCosine, writePolicyDates } from './write-policy.ts';
 
 export const PLAN_DEFAULTS = {
   partitions: PARTITIONS.default,
@@ -74,7 +74,7 @@ export interface PreviousSnapshot {
  * builds on. Refused, failed or withdrawn runs never count, so their events are caught up again.
  */
 export async function findPreviousSnapshot(
-  env: PipelineEnv,
+  env: PlanEnv,
   modelVersion: string,
   date: string,
   partitions: number,
@@ -108,6 +108,7 @@ function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChange
     run.refreshAgeDays,
     run.lookbackDays,
     run.writeSkipCosine ?? null,
+    run.writePolicyDates ?? null,
     run.previousSnapshotDate ?? null,
     run.previousSnapshotAttempt ?? null,
     run.dayFingerprints ?? null,
@@ -124,7 +125,7 @@ function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChange
  * a function of them, so it rewrites the published keys with the same bytes and finishes.
  */
 export async function chooseAttempt(
-  env: PipelineEnv,
+  env: PlanEnv,
   draft: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChanges' | 'ignoredFiles'>,
 ): Promise<string | undefined> {
   const record = await env.embeddings.getVersion({ modelVersion: draft.modelVersion, date: draft.date });
@@ -190,7 +191,7 @@ function assertReplayFrom(replayFrom: string, date: string): void {
 
 /** Cuts the day files (a file larger than a slice into row-group pieces) into slices of at most `sliceBytes`. */
 async function cutSlices(
-  env: PipelineEnv,
+  env: ObjectsEnv,
   files: readonly { key: string; size: number; date: string }[],
   sliceBytes: number,
 ): Promise<{ index: number; files: SliceFile[] }[]> {
@@ -214,7 +215,7 @@ async function cutSlices(
 
 /** What the run will read, and what it ignored or found changed after use. */
 function logPlan(
-  env: PipelineEnv,
+  env: Pick<PlanEnv, 'log'>,
   run: RunManifest,
   fileCount: number,
   attempt: string | undefined,
@@ -254,7 +255,7 @@ function logPlan(
  * ignored files; EventsMissingError while one is still being written), a day without `_SUCCESS` when the deployment requires the marker. A data
  * file without rows is an empty day, allowed and reported by the later stages.
  */
-export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManifest> {
+export async function plan(env: PlanEnv, input: PlanInput): Promise<RunManifest> {
   assertRunDateNotAhead(
     input.date,
     input.now?.() ?? Date.now(),
@@ -269,6 +270,14 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
   assertDayReadable(listing, date, env.objects.root, input.requireMarker ?? false);
   if (input.replayFrom !== undefined) assertReplayFrom(input.replayFrom, date);
   const previous = await findPreviousSnapshot(env, modelVersion, input.replayFrom ?? date, partitions);
+  const backfill = input.backfill ?? false;
+  const policyDates = await writePolicyDates(env.embeddings, {
+    date,
+    modelVersion,
+    backfill,
+    refreshAgeDays,
+    writeSkipCosine,
+  });
   const previousSnapshotDate = previous?.date;
   const firstDay = previousSnapshotDate === undefined ? addDays(date, -lookbackDays) : addDays(previousSnapshotDate, 1);
   const runDays = [...listing.days.values()].filter((d) => d.date >= firstDay && d.date <= date);
@@ -296,9 +305,10 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
     slices,
     days: [...new Set(files.map((f) => f.date))],
     eventBytes: files.filter((f) => f.date === date).reduce((n, f) => n + f.size, 0),
-    backfill: input.backfill ?? false,
+    backfill,
     refreshAgeDays,
     ...(writeSkipCosine === undefined ? {} : { writeSkipCosine }),
+    ...(policyDates === undefined ? {} : { writePolicyDates: policyDates }),
     lookbackDays,
     ...(previousSnapshotDate === undefined ? {} : { previousSnapshotDate }),
     ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
@@ -332,7 +342,7 @@ export async function plan(env: PipelineEnv, input: PlanInput): Promise<RunManif
  * footer. A file that is small, has one row group, or whose footer cannot be read (the partition
  * stage quarantines it) stays whole, as does every file of a store without ranged reads.
  */
-async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): Promise<SliceFile[]> {
+async function piecesOf(env: ObjectsEnv, file: SliceFile, sliceBytes: number): Promise<SliceFile[]> {
   if (file.size <= sliceBytes || !env.objects.getRange) return [file];
   let groups: Awaited<ReturnType<typeof parquetRowGroups>>;
   try {
@@ -365,7 +375,7 @@ async function piecesOf(env: PipelineEnv, file: SliceFile, sliceBytes: number): 
  * started last for the date (the AWS stages get only the date and model).
  */
 export async function readRunManifest(
-  env: Pick<PipelineEnv, 'objects'>,
+  env: ObjectsEnv,
   modelVersion: string,
   date: string,
   attempt?: string,

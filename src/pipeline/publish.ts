@@ -2,7 +2,7 @@ import { ConflictError } from '../util/errors.ts';
 import { evaluateGate } from './gate.ts';
 import { layout } from './layout.ts';
 import { readRunManifest } from './plan.ts';
-import type { GateThresholds, PartitionResult, PipelineEnv, PublishResult, SliceResult } from './types.ts';
+import type { GateThresholds, ObjectsEnv, PartitionResult, PublishEnv, PublishResult, SliceResult } from './types.ts';
 
 export interface PublishInput {
   readonly date: string;
@@ -12,7 +12,7 @@ export interface PublishInput {
   readonly gate?: GateThresholds;
 }
 
-async function readJson<T>(env: PipelineEnv, key: string): Promise<T | undefined> {
+async function readJson<T>(env: ObjectsEnv, key: string): Promise<T | undefined> {
   const bytes = await env.objects.getIfExists(key);
   return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as T) : undefined;
 }
@@ -23,7 +23,7 @@ async function readJson<T>(env: PipelineEnv, key: string): Promise<T | undefined
  * store's conditional write. The pointer never moves backwards in time: republishing an older day
  * (a repair) records it as published but leaves a newer pointer where it is.
  */
-export async function publish(env: PipelineEnv, input: PublishInput): Promise<PublishResult> {
+export async function publish(env: PublishEnv, input: PublishInput): Promise<PublishResult> {
   const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
   const slices = await Promise.all(
     run.slices.map((s) =>

@@ -6,21 +6,21 @@
  * connection per worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStoreFromConfig, type StoreThreadConfig } from '../embeddings/store-config.ts';
+import { openWriterFromConfig, type StoreThreadConfig } from '../embeddings/store-config.ts';
 import { type OpenObjectStoreOptions, openObjectStore } from '../storage/open-object-store.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
 import { prewarmOutput } from './embed-writer.ts';
 import { type EmbedOverlap, outputOffThread } from './overlap.ts';
 import { type PartitionSliceInput, partitionSlice } from './partition.ts';
 import { type SerializedError, serializeError } from './thread-errors.ts';
-import type { PipelineEnv } from './types.ts';
+import type { EmbedEnv } from './types.ts';
 
 export interface StageThreadConfig {
   /** The object store's location: a directory or s3://bucket/prefix (src/storage/open-object-store.ts). */
   readonly objects: string;
   /** How the parent opened an S3 object store; default the store's own. */
   readonly conditionalPuts?: OpenObjectStoreOptions['conditionalPuts'];
-  /** The table, as the parent's store describes itself (DynamoEmbeddingStore.threadConfig()). */
+  /** The table, as the parent's writer describes itself (DynamoEmbeddingWriter.threadConfig()). */
   readonly store: StoreThreadConfig;
   /** The overlap its embed tasks use (./overlap.ts): a writer thread starts at boot when the output leaves the thread. */
   readonly overlap?: EmbedOverlap;
@@ -40,10 +40,11 @@ export type StageReply =
 
 const config = workerData as StageThreadConfig;
 const port = parentPort!;
-const connection = openStoreFromConfig(config.store);
-const env: PipelineEnv = {
+const connection = openWriterFromConfig(config.store);
+// The stages a worker runs write embedding items at most (the partition stage has no table).
+const env: EmbedEnv = {
   objects: openObjectStore(config.objects, config.conditionalPuts ? { conditionalPuts: config.conditionalPuts } : {}),
-  embeddings: connection.store,
+  embeddings: connection.writer,
   log: (message) => port.postMessage({ log: message } satisfies StageReply),
 };
 // The embed stage's writer thread boots while this worker runs the partition stage.

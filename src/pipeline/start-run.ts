@@ -5,14 +5,15 @@
  * ("one run at a time"), taken before anything of the run is written.
  */
 import { type RunRequest, runDateOf } from '../contract/messages.ts';
-import type { EmbeddingStore, RunLock } from '../embeddings/types.ts';
+import type { RunLock, RunLocks, RunLockTaker, VersionReader } from '../embeddings/types.ts';
 import { NotFoundError } from '../util/errors.ts';
 
-/** The store's parts a start reads and writes: the pointer and the run locks. */
-export type RunStartStore = Pick<EmbeddingStore, 'getPointer' | 'acquireRunLock' | 'releaseRunLock'> & {
-  /** The lock's holder; read only to take over an abandoned lock (StartRunInput.abandoned). */
-  getRunLock?(version: string): Promise<RunLock | undefined>;
-};
+/** The table roles a start uses: the pointer (read) and the run locks. */
+export interface RunStartStores {
+  readonly versions: Pick<VersionReader, 'getPointer'>;
+  /** Takes the lock; `releaseRunLock` only where an abandoned lock may be taken over (local runs). */
+  readonly locks: RunLockTaker & Partial<Pick<RunLocks, 'releaseRunLock'>>;
+}
 
 export interface StartRunInput {
   /** What to run: a date (or the schedule's time, or a completion marker), optionally a model and a backfill. */
@@ -44,9 +45,10 @@ export interface StartedRun {
  * given and nothing is published; ConflictError (not retried) when another owner holds the lock.
  * A retry by the same owner takes its own lock again.
  */
-export async function startRun(store: RunStartStore, input: StartRunInput): Promise<StartedRun> {
+export async function startRun(stores: RunStartStores, input: StartRunInput): Promise<StartedRun> {
+  const { versions, locks } = stores;
   const date = runDateOf(input.request);
-  const pointer = await store.getPointer();
+  const pointer = await versions.getPointer();
   const modelVersion = input.request.modelVersion ?? pointer?.modelVersion;
   if (!modelVersion) {
     throw new NotFoundError(
@@ -56,8 +58,8 @@ export async function startRun(store: RunStartStore, input: StartRunInput): Prom
   const modelChanged = pointer !== undefined && pointer.modelVersion !== modelVersion;
   const backfill = input.request.backfill === true || modelChanged || pointer === undefined;
   const version = `${modelVersion}@${date}`;
-  const holder = input.abandoned ? await store.getRunLock?.(version) : undefined;
-  if (holder && input.abandoned?.(holder)) await store.releaseRunLock(version, holder.owner);
-  await store.acquireRunLock(version, input.owner, input.leaseMs);
+  const holder = input.abandoned && locks.releaseRunLock ? await locks.getRunLock(version) : undefined;
+  if (holder && input.abandoned?.(holder)) await locks.releaseRunLock?.(version, holder.owner);
+  await locks.acquireRunLock(version, input.owner, input.leaseMs);
   return { date, modelVersion, backfill, modelChanged, version };
 }

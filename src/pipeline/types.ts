@@ -17,20 +17,39 @@
  *   embeddings/model=<mv>/dt=D/part-P.parquet    merged daily embedding snapshot (offline consumers)
  * (P and S are zero-padded to 5 digits.)
  */
-import type { EmbeddingStore } from '../embeddings/types.ts';
+import type { EmbeddingStore, EmbeddingWriter, VersionReader, VersionRegistry } from '../embeddings/types.ts';
 import type { IgnoredFile } from '../events/day-files.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { InputChange } from './input-days.ts';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
-/** The stores a stage runs against; local mode passes a directory store and embedded dynalite. */
-export interface PipelineEnv {
+/** What every stage has: the object store and a log. The partition stage has nothing else. */
+export interface ObjectsEnv {
   readonly objects: ObjectStore;
-  readonly embeddings: EmbeddingStore;
   /** Progress/log sink; stages stay silent when absent. */
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
 }
+
+/**
+ * The stores a stage runs against, with the table role it uses (src/embeddings/types.ts; the
+ * same roles src/contract/table-access.ts grants on AWS). Local mode passes a directory store and
+ * embedded dynalite with every role (`PipelineEnv`); the Lambdas and the Batch worker open only
+ * the role of their stage.
+ */
+export interface StageEnv<Table> extends ObjectsEnv {
+  readonly embeddings: Table;
+}
+/** Every role: the local runner, which runs all stages against one store. */
+export type PipelineEnv = StageEnv<EmbeddingStore>;
+/** Plan: reads the versions (previous state, published attempt, the write policy's dates). */
+export type PlanEnv = StageEnv<VersionReader>;
+/** Partition: no table at all. */
+export type PartitionEnv = ObjectsEnv;
+/** Embed: writes embedding items, nothing else. */
+export type EmbedEnv = StageEnv<EmbeddingWriter>;
+/** Publish: records the version and moves the pointer. */
+export type PublishEnv = StageEnv<VersionRegistry>;
 
 export interface PlanInput {
   /** Run date, YYYY-MM-DD (UTC). */
@@ -111,6 +130,12 @@ export interface RunManifest {
   readonly refreshAgeDays: number;
   /** The write policy's threshold, when the run has one. */
   readonly writeSkipCosine?: number;
+  /**
+   * With a threshold and no backfill: the dates of this model readers saw when the run was planned
+   * (published, not withdrawn, first attempt, before D), whose items the write policy may keep
+   * (src/pipeline/write-policy.ts). The plan reads them, so the embed stage only writes the table.
+   */
+  readonly writePolicyDates?: readonly string[];
   readonly lookbackDays: number;
   /** The newest earlier published (not withdrawn) date under this model with the same P, if any. */
   readonly previousSnapshotDate?: string;

@@ -11,16 +11,18 @@
  * date, as without the policy, and `refreshAgeDays + 1 < retentionDays` keeps it from expiring.
  */
 
-import type { EmbeddingStore } from '../embeddings/types.ts';
+import { WRITE_SKIP_COSINE } from '../contract/run-contract.ts';
+import type { VersionReader } from '../embeddings/types.ts';
 import { DAY_MS, dayStartMs } from '../events/schema.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /**
- * The threshold the bench measured as free (reports/bench.md section 6): for dense all action, the
- * one with the largest saving whose Recall@10 of the served embeddings stays within one standard
- * error of writing every user (training/pinnerformer/write_policy.py). Runs use it only when asked.
+ * The threshold the bench measured as free (reports/bench.md, "Write policy"): for dense all
+ * action, the one with the largest saving whose Recall@10 of the served embeddings stays within
+ * one standard error of writing every user (training/pinnerformer/write_policy.py). Local runs use
+ * a threshold only when asked; the stack's default (cdk/config.ts writeSkipCosine) is this one.
  */
-export const DEFAULT_SKIP_COSINE = 0.95;
+export const DEFAULT_SKIP_COSINE = WRITE_SKIP_COSINE.default;
 
 /** Plain data (posted to the writer thread). */
 export interface WritePolicy {
@@ -48,24 +50,31 @@ export function assertSkipCosine(value: number): number {
   return value;
 }
 
+/** What the write policy is decided from: the run manifest's fields. */
+export interface WritePolicyRun {
+  readonly date: string;
+  readonly modelVersion: string;
+  readonly backfill: boolean;
+  readonly refreshAgeDays: number;
+  readonly writeSkipCosine?: number;
+  /** The plan's writePolicyDates (RunManifest). */
+  readonly writePolicyDates?: readonly string[];
+}
+
 /**
- * The run's policy, or undefined when every embedded user is written (no threshold, or a
- * backfill, which rewrites everyone on purpose).
+ * Decided by the plan stage, which reads the versions: the dates whose items may keep serving
+ * (WritePolicy.visibleDates), or undefined when every embedded user is written (no threshold, or
+ * a backfill, which rewrites everyone on purpose). The run manifest carries them to the embed
+ * stage, whose only table access is writing items (src/contract/table-access.ts).
  */
-export async function writePolicyFor(
-  store: EmbeddingStore,
-  run: {
-    readonly date: string;
-    readonly modelVersion: string;
-    readonly backfill: boolean;
-    readonly refreshAgeDays: number;
-    readonly writeSkipCosine?: number;
-  },
-): Promise<WritePolicy | undefined> {
+export async function writePolicyDates(
+  versions: VersionReader,
+  run: Omit<WritePolicyRun, 'writePolicyDates'>,
+): Promise<string[] | undefined> {
   if (run.writeSkipCosine === undefined || run.backfill) return undefined;
   // A date republished by a rerun (items keyed `date#attempt`) is left out: the snapshot's vector of
   // that date may come from the attempt it replaced, so only a write is sure to match what is served.
-  const visibleDates = (await store.listVersions())
+  return (await versions.listVersions())
     .filter(
       (v) =>
         v.modelVersion === run.modelVersion &&
@@ -75,11 +84,19 @@ export async function writePolicyFor(
         v.date < run.date,
     )
     .map((v) => v.date);
+}
+
+/**
+ * The run's policy, from its manifest; undefined when every embedded user is written (no
+ * threshold, or a backfill). A manifest planned without the dates keeps nothing: every user is written.
+ */
+export function writePolicyOf(run: WritePolicyRun): WritePolicy | undefined {
+  if (run.writeSkipCosine === undefined || run.backfill) return undefined;
   return {
     minCosine: assertSkipCosine(run.writeSkipCosine),
     date: run.date,
     refreshAgeDays: run.refreshAgeDays,
-    visibleDates,
+    visibleDates: run.writePolicyDates ?? [],
   };
 }
 
