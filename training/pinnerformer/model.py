@@ -1,4 +1,6 @@
-"""PinnerFormer: a causal transformer user tower and an MLP item tower (paper section 3).
+"""PinnerFormer: a causal transformer user tower and an MLP item tower (paper section 3), in the
+shape of RecBole's sequential models: `forward` (the user embedding), `loss` (training) and
+`predict` (scores) in one class.
 
 Shapes: B batch, L sequence length (right padded), H hidden width, D embedding width,
 Ev pretrained item-vector width, T = 76 time fractions per position.
@@ -12,12 +14,21 @@ MatMul/Softmax with a causal mask. Same math in all three (tests check they agre
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .losses import log_q, sampled_softmax_loss
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .corpus import Corpus
+    from .data import Batch
+    from .losses import ItemFrequency
 
 MASK_VALUE = -1e9  # finite, so a fully masked row could never produce NaN
 
@@ -255,11 +266,62 @@ class PinnerFormer(nn.Module):
         x = torch.cat([item_vec, self.item_id_emb(item_id)], dim=-1)  # [N, Ev + id_dim]
         return F.normalize(self.item_tower(x).float(), dim=-1, eps=1e-12)
 
-    # --- score ------------------------------------------------------------------------------
+    # --- loss (training) -----------------------------------------------------------------------
+    def loss(
+        self,
+        batch: Batch,
+        corpus: Corpus,
+        freq: ItemFrequency,
+        cfg: TrainConfig,
+        rng: np.random.Generator,
+    ) -> Tensor:
+        """The batch's sampled-softmax loss (losses.py): each (query position, positive) pair of
+        `batch` against in-batch and/or uniform random candidates (`cfg.negatives`), logQ-corrected."""
+        device = self.pos_emb.device
+        x = {k: torch.from_numpy(v).to(device) for k, v in batch.inputs.items()}
+        hidden = self.encode(x["item_vec"], x["item_id"], x["action"], x["surface"], x["time_frac"], x["scalars"])  # [B, L, H]
+        rows = torch.from_numpy(batch.query_row).to(device)
+        query = self.embed_hidden(hidden[rows, torch.from_numpy(batch.query_pos).to(device)])  # [N, D]
+        pos_items = torch.from_numpy(batch.positive_item).to(device)  # [N]
+        freq.update(pos_items)
+        n = len(batch.positive_item)
+        # in-batch candidates: the batch's positives (with repeats), at most max_in_batch of them
+        if cfg.negatives in ("in_batch", "mixed"):
+            keep = np.arange(n) if n <= cfg.max_in_batch else np.sort(rng.choice(n, size=cfg.max_in_batch, replace=False))
+        else:
+            keep = np.zeros(0, dtype=np.int64)
+        n_rand = cfg.random_negatives if cfg.negatives in ("random", "mixed") else 0
+        rand_items = torch.from_numpy(rng.integers(0, corpus.size, size=n_rand)).to(device)  # [R]
+        keep_t = torch.from_numpy(keep).to(device)
+        uniq, inverse = torch.unique(torch.cat([pos_items, rand_items]), return_inverse=True)
+        item_emb = corpus.embed(self, uniq)  # [U, D]
+        positive = item_emb[inverse[:n]]  # [N, D]
+        negative = torch.cat([positive[keep_t], item_emb[inverse[n:]]])  # [C + R, D]
+        negative_item = torch.cat([pos_items[keep_t], rand_items])
+        negative_user = torch.cat([rows[keep_t], torch.full((n_rand,), -1, dtype=torch.long, device=device)])
+        pos_lq = neg_lq = None
+        if cfg.logq:
+            pos_lq = log_q(freq, pos_items, cfg.negatives, len(keep), n_rand)
+            neg_lq = log_q(freq, negative_item, cfg.negatives, len(keep), n_rand)
+        return sampled_softmax_loss(
+            query=query.float(),
+            positive=positive.float(),
+            positive_item=pos_items,
+            query_user=rows,
+            negative=negative.float(),
+            negative_item=negative_item,
+            negative_user=negative_user,
+            temperature=self.temperature(),
+            weight=torch.from_numpy(batch.weight).to(device),
+            positive_logq=pos_lq,
+            negative_logq=neg_lq,
+        )
+
+    # --- predict ----------------------------------------------------------------------------
     def temperature(self) -> Tensor:
         return torch.clamp(self.log_tau.exp(), min=self.cfg.min_temperature)
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
+    def predict(self, users: Tensor, items: Tensor) -> Tensor:
         """Cosine similarity over temperature: [N, D] x [C, D] -> [N, C]."""
         return users @ items.T / self.temperature()
 

@@ -28,7 +28,7 @@ from .data import Batch, ExampleSampler
 from .dataset import Dataset, NoPositivesError, Split, load_dataset
 from .evaluate import add_split_args, evaluate_model, split_from_args
 from .export import export_model_dir
-from .losses import ItemFrequency, log_q, sampled_softmax_loss
+from .losses import ItemFrequency
 from .model import PinnerFormer
 from .synthetic import REPO
 
@@ -45,55 +45,6 @@ def pick_device(name: str) -> torch.device:
 def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
-
-
-def batch_loss(
-    model: PinnerFormer,
-    corpus: Corpus,
-    freq: ItemFrequency,
-    batch: Batch,
-    cfg: TrainConfig,
-    rng: np.random.Generator,
-    device: torch.device,
-) -> torch.Tensor:
-    x = {k: torch.from_numpy(v).to(device) for k, v in batch.inputs.items()}
-    hidden = model.encode(x["item_vec"], x["item_id"], x["action"], x["surface"], x["time_frac"], x["scalars"])  # [B, L, H]
-    rows = torch.from_numpy(batch.query_row).to(device)
-    query = model.embed_hidden(hidden[rows, torch.from_numpy(batch.query_pos).to(device)])  # [N, D]
-    pos_items = torch.from_numpy(batch.positive_item).to(device)  # [N]
-    freq.update(pos_items)
-    n = len(batch.positive_item)
-    # in-batch candidates: the batch's positives (with repeats), at most max_in_batch of them
-    if cfg.negatives in ("in_batch", "mixed"):
-        keep = np.arange(n) if n <= cfg.max_in_batch else np.sort(rng.choice(n, size=cfg.max_in_batch, replace=False))
-    else:
-        keep = np.zeros(0, dtype=np.int64)
-    n_rand = cfg.random_negatives if cfg.negatives in ("random", "mixed") else 0
-    rand_items = torch.from_numpy(rng.integers(0, corpus.size, size=n_rand)).to(device)  # [R]
-    keep_t = torch.from_numpy(keep).to(device)
-    uniq, inverse = torch.unique(torch.cat([pos_items, rand_items]), return_inverse=True)
-    item_emb = corpus.embed(model, uniq)  # [U, D]
-    positive = item_emb[inverse[:n]]  # [N, D]
-    negative = torch.cat([positive[keep_t], item_emb[inverse[n:]]])  # [C + R, D]
-    negative_item = torch.cat([pos_items[keep_t], rand_items])
-    negative_user = torch.cat([rows[keep_t], torch.full((n_rand,), -1, dtype=torch.long, device=device)])
-    pos_lq = neg_lq = None
-    if cfg.logq:
-        pos_lq = log_q(freq, pos_items, cfg.negatives, len(keep), n_rand)
-        neg_lq = log_q(freq, negative_item, cfg.negatives, len(keep), n_rand)
-    return sampled_softmax_loss(
-        query=query.float(),
-        positive=positive.float(),
-        positive_item=pos_items,
-        query_user=rows,
-        negative=negative.float(),
-        negative_item=negative_item,
-        negative_user=negative_user,
-        temperature=model.temperature(),
-        weight=torch.from_numpy(batch.weight).to(device),
-        positive_logq=pos_lq,
-        negative_logq=neg_lq,
-    )
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -170,7 +121,7 @@ def train_model(
         batch = pool.pop(0)
         pool_used += 1
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = batch_loss(model, corpus, freq, batch, tcfg, rng, device)
+            loss = model.loss(batch, corpus, freq, tcfg, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tcfg.grad_clip:
