@@ -24,7 +24,7 @@ export function sectionRange(file, from, to) {
 export const MODULES = {
   'batch-writer': {
     mutate: ['src/embeddings/batch-writer.ts', 'src/embeddings/retry.ts'],
-    tests: ['test/embeddings-faults.test.ts'],
+    tests: ['test/embeddings-faults.test.ts', 'test/embeddings-retry.test.ts'],
   },
   versioning: {
     mutate: [sectionRange(STORE, 'versions', 'run lock')],
