@@ -65,9 +65,13 @@ describe('pinnerformer daily / versions / lookup / rollback', () => {
     expect(summary.inference.busyShare).toBeGreaterThan(0);
     expect(summary.inference.busyShare).toBeLessThanOrEqual(1);
     if (process.platform === 'linux') {
-      // a tiny model's runs may add up to less than one 10 ms tick of CPU
-      expect(summary.inference.cpuShare).toBeGreaterThanOrEqual(0);
-      expect(summary.inference.cpuShare).toBeLessThanOrEqual(1);
+      // measured in whole 10 ms ticks (a tiny model's runs may add up to none), as a share of the stage's CPU
+      const { cpuSeconds, cpuShare, stageCpuSeconds } = summary.inference;
+      expect(Number.isFinite(cpuSeconds)).toBe(true);
+      expect(cpuSeconds * 100).toBeCloseTo(Math.round(cpuSeconds * 100), 6);
+      expect(stageCpuSeconds).toBeGreaterThan(0);
+      expect(cpuShare).toBeCloseTo(cpuSeconds / stageCpuSeconds, 9);
+      expect(cpuSeconds).toBeLessThanOrEqual(stageCpuSeconds);
     }
     expect(first.stderr).toMatch(/partitions done/);
     expect(second.code).toBe(0);
