@@ -15,7 +15,8 @@ export default {
   timeoutMS: 60_000,
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
-  tempDirName: '.stryker-tmp',
+  // one folder per module, so that two modules may run at once
+  tempDirName: `.stryker-tmp/${name}`,
   cleanTempDir: true,
   ignorePatterns: ['.pinnerformer', 'cdk.out', 'dist', 'reports', 'training/.venv', 'models', '.stryker-tmp'],
 };
