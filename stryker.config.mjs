@@ -18,5 +18,6 @@ export default {
   // one folder per module, so that two modules may run at once
   tempDirName: `.stryker-tmp/${name}`,
   cleanTempDir: true,
-  ignorePatterns: ['.pinnerformer', 'cdk.out', 'dist', 'reports', 'training/.venv', 'models', '.stryker-tmp'],
+  // Anchored at the root: a bare 'models' also dropped test/fixtures/models from the sandbox.
+  ignorePatterns: ['/.pinnerformer', '/cdk.out', '/dist', '/reports', '/training/.venv', '/models', '/.stryker-tmp'],
 };
