@@ -87,7 +87,7 @@ reliability: install ## The reliability suites, writing reports/reliability*.jso
 	node bin/reliability-report.js
 
 mutation: install ## Mutation testing (StrykerJS), module by module: reports/mutation/ (not part of `make test`)
-	node bin/mutation.js $(MODULES)
+	MUTATION_FLAGS='$(MUTATION_FLAGS)' node bin/mutation.js $(MODULES)
 
 clean: ## Remove local run data
 	rm -rf $(DATA) cdk.out dist
