@@ -28,7 +28,7 @@ export const MODULES = {
   },
   versioning: {
     mutate: [sectionRange(STORE, 'versions', 'run lock')],
-    tests: ['test/embeddings-store.test.ts'],
+    tests: ['test/embeddings-store.test.ts', 'test/embeddings-versions.test.ts'],
   },
   reads: {
     mutate: [sectionRange(STORE, 'reads'), 'src/lookup/handler.ts', 'src/lookup/request.ts'],
