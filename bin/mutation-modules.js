@@ -32,7 +32,12 @@ export const MODULES = {
   },
   reads: {
     mutate: [sectionRange(STORE, 'reads'), 'src/lookup/handler.ts', 'src/lookup/request.ts'],
-    tests: ['test/lookup.test.ts', 'test/embeddings-store.test.ts', 'test/embeddings-versions.test.ts'],
+    tests: [
+      'test/lookup.test.ts',
+      'test/lookup-reads.test.ts',
+      'test/embeddings-store.test.ts',
+      'test/embeddings-versions.test.ts',
+    ],
   },
   gate: {
     mutate: ['src/pipeline/gate.ts'],
