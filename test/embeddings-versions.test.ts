@@ -236,6 +236,51 @@ describe('rollback and roll forward', () => {
     expect((await store.resolveVersion()).visibleDates).toEqual(['2026-10-01', '2026-10-02', '2026-10-03']);
   });
 
+  it('rolling forward keeps an older withdrawal: only what lies between the newest visible version and the target', async () => {
+    const { store } = await freshStore(dynamo);
+    await publish(store, day(1));
+    await publish(store, day(2));
+    await store.rollback(day(1)); // withdraws 2
+    await publish(store, day(3));
+    await publish(store, day(4));
+    await store.rollback(day(3)); // withdraws 4
+    // Act: forward to 4; 3 is the newest visible version below it, so 2 stays withdrawn
+    await store.rollback(day(4));
+    // Assess
+    expect(await withdrawn(store)).toEqual(['m1@2026-10-02']);
+    expect((await store.resolveVersion()).visibleDates).toEqual(['2026-10-01', '2026-10-03', '2026-10-04']);
+  });
+
+  it('a rollback sees only its own model, even one whose name sorts first', async () => {
+    const { store } = await freshStore(dynamo);
+    await publish(store, { modelVersion: 'm0', date: '2026-10-02' });
+    await publish(store, day(1));
+    await publish(store, day(3));
+    await store.rollback(day(1));
+    expect(await withdrawn(store)).toEqual(['m1@2026-10-03']);
+    expect((await store.resolveVersion()).visibleDates).toEqual(['2026-10-01']);
+  });
+
+  it('refusals carry the version and the pointer they were about', async () => {
+    const { store } = await freshStore(dynamo);
+    const unrecorded = await store.movePointer(day(9), undefined).catch((e) => e);
+    expect(unrecorded.details).toEqual({ version: 'm1@2026-10-09' });
+    await store.recordVersion({ ...day(1), published: false });
+    expect((await store.movePointer(day(1), undefined).catch((e) => e)).details).toEqual({ version: 'm1@2026-10-01' });
+    expect((await store.publishVersion(day(8), undefined).catch((e) => e)).details).toEqual({
+      version: 'm1@2026-10-08',
+    });
+    await store.publishVersion(day(1), undefined);
+    const stale = await store.movePointer(day(1), 7).catch((e) => e);
+    expect(stale.details).toEqual({ expectedSeq: 7, current: await store.getPointer() });
+    await store.recordVersion({ ...day(2), published: false });
+    expect((await store.rollback(day(2)).catch((e) => e)).details).toEqual({ version: 'm1@2026-10-02' });
+    expect((await store.rollback(day(5)).catch((e) => e)).details).toEqual({ version: 'm1@2026-10-05' });
+    await publish(store, day(3));
+    const moved = await store.rollback(day(1), 1).catch((e) => e);
+    expect(moved.details).toEqual({ expectedSeq: 1, current: await store.getPointer() });
+  });
+
   it('a rollback leaves versions published after the date it rolled back from alone', async () => {
     const { store } = await freshStore(dynamo);
     for (const d of [1, 2]) await publish(store, day(d));
