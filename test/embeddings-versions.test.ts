@@ -251,6 +251,17 @@ describe('rollback and roll forward', () => {
     expect((await store.resolveVersion()).visibleDates).toEqual(['2026-10-01', '2026-10-03', '2026-10-04']);
   });
 
+  it('rolling forward never publishes a refused day that lies between', async () => {
+    const { store } = await freshStore(dynamo);
+    await publish(store, day(1));
+    await store.recordVersion({ ...day(2), published: false }); // refused by the gate
+    await publish(store, day(3));
+    await store.rollback(day(1));
+    await store.rollback(day(3));
+    expect((await store.getVersion(day(2)))?.published).toBe(false);
+    expect((await store.resolveVersion()).visibleDates).toEqual(['2026-10-01', '2026-10-03']);
+  });
+
   it('a rollback sees only its own model, even one whose name sorts first', async () => {
     const { store } = await freshStore(dynamo);
     await publish(store, { modelVersion: 'm0', date: '2026-10-02' });
