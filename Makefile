@@ -18,7 +18,7 @@ DEMO_START ?= 2026-10-01
 
 BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
 
-.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench mutation clean
+.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench reliability mutation clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -82,8 +82,12 @@ ablation: install ## Objectives, negatives and baselines: reports/ablation.{md,j
 bench: install ## Benchmarks: reports/bench.{json,md,png}
 	npm run bench
 
+reliability: install ## The reliability suites, writing reports/reliability*.json (RELIABILITY_REPORT=1), then its table
+	RELIABILITY_REPORT=1 npx vitest run test/reliability
+	node bin/reliability-report.js
+
 mutation: install ## Mutation testing (StrykerJS), module by module: reports/mutation/ (not part of `make test`)
-	node bin/mutation.js $(MODULES)
+	MUTATION_FLAGS='$(MUTATION_FLAGS)' node bin/mutation.js $(MODULES)
 
 clean: ## Remove local run data
 	rm -rf $(DATA) cdk.out dist

@@ -15,7 +15,13 @@ export default {
   timeoutMS: 60_000,
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
-  tempDirName: '.stryker-tmp',
+  // A rerun retests only the mutants whose code or covering tests changed (the rest keep their
+  // last status); \`make mutation MUTATION_FLAGS=--force\` retests everything.
+  incremental: true,
+  incrementalFile: `reports/mutation/${name}.incremental.json`,
+  // one folder per module, so that two modules may run at once
+  tempDirName: `.stryker-tmp/${name}`,
   cleanTempDir: true,
-  ignorePatterns: ['.pinnerformer', 'cdk.out', 'dist', 'reports', 'training/.venv', 'models', '.stryker-tmp'],
+  // Anchored at the root: a bare 'models' also dropped test/fixtures/models from the sandbox.
+  ignorePatterns: ['/.pinnerformer', '/cdk.out', '/dist', '/reports', '/training/.venv', '/models', '/.stryker-tmp'],
 };

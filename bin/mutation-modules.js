@@ -3,11 +3,11 @@
 export const MODULES = {
   'batch-writer': {
     mutate: ['src/embeddings/batch-writer.ts', 'src/embeddings/retry.ts'],
-    tests: ['test/embeddings-faults.test.ts'],
+    tests: ['test/embeddings-faults.test.ts', 'test/embeddings-retry.test.ts'],
   },
   versioning: {
     mutate: ['src/embeddings/version-reader.ts', 'src/embeddings/version-registry.ts'],
-    tests: ['test/embeddings-store.test.ts'],
+    tests: ['test/embeddings-store.test.ts', 'test/embeddings-versions.test.ts'],
   },
   reads: {
     mutate: [
@@ -17,7 +17,12 @@ export const MODULES = {
       'src/lookup/router.ts',
       'src/lookup/version-resolver.ts',
     ],
-    tests: ['test/lookup.test.ts', 'test/embeddings-store.test.ts'],
+    tests: [
+      'test/lookup.test.ts',
+      'test/lookup-reads.test.ts',
+      'test/embeddings-store.test.ts',
+      'test/embeddings-versions.test.ts',
+    ],
   },
   gate: {
     mutate: ['src/pipeline/gate.ts'],
@@ -25,6 +30,8 @@ export const MODULES = {
   },
   routing: {
     mutate: ['src/pipeline/plan.ts', 'src/pipeline/partition.ts'],
-    tests: ['test/partition-pieces.test.ts', 'test/pipeline-stages.test.ts'],
+    // pipeline-stages also plans and partitions, but embeds with the model in every test: each
+    // mutant of plan would run it; plan-routing covers the same paths without embedding.
+    tests: ['test/partition-pieces.test.ts', 'test/plan-routing.test.ts'],
   },
 };

@@ -27,7 +27,8 @@ export function scoreOf(report) {
 let failed = false;
 for (const name of names) {
   console.error(`\n== mutation: ${name} (${MODULES[name].mutate.join(', ')})`);
-  const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
+  const flags = (process.env.MUTATION_FLAGS ?? '').split(' ').filter(Boolean);
+  const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', ...flags], {
     stdio: 'inherit',
     env: { ...process.env, PF_MUTATION_MODULE: name },
   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Prints the figures the reliability tests measured (reports/reliability.json, written by
 // test/reliability/*) as the markdown table of docs/reliability.md, failed trials included.
-//   npx vitest run test/reliability && node bin/reliability-report.js
+//   make reliability   (RELIABILITY_REPORT=1 npx vitest run test/reliability && node bin/reliability-report.js)
 import { readFileSync } from 'node:fs';
 import { register } from 'tsx/esm/api';
 

@@ -13,6 +13,7 @@ import {
   EXIT,
   exitCodeFor,
   main,
+  openLanes,
   partitionsOfChild,
   readWorkerSettings,
   runWorker,
@@ -21,13 +22,14 @@ import {
 } from '../batch-container/worker.ts';
 import { buildBundles, DEFAULT_ENTRIES } from '../bin/build.ts';
 import type { EmbeddingStore } from '../src/embeddings/types.ts';
-import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
+import { connectLocalEmbeddings, type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { deployModel } from '../src/pipeline/model.ts';
 import { partitionSlice } from '../src/pipeline/partition.ts';
 import { plan } from '../src/pipeline/plan.ts';
 import type { PartitionResult, PipelineEnv } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { runNode } from '../src/testing/crash-harness.ts';
+import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
 import { ModelError, NotFoundError, TransientError, ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion, scanTable, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -281,7 +283,33 @@ describe('several partitions per child (lanes)', () => {
   });
 
   it('runs every partition to its end and exits with the failure that retrying cannot fix', async () => {
-    // Prepare: lanes where partition 1 hits bad input and partition 2 a throttled table
+    // Prepare: real lanes on real faults: partition 1's work file is gone (bad input, a
+    // ValidationError), and the table answers every BatchWriteItem with a throttle (through the
+    // fault proxy in front of dynalite), so partitions 0 and 2 give up with a TransientError
+    const { settings, table } = await copyOfRun('objects-faults');
+    const objectsDir = settings.objectStoreUri;
+    const workPrefix = join(objectsDir, 'work', MV, `dt=${RUN_DAY}`);
+    const partition1 = readdirSync(workPrefix, { recursive: true, encoding: 'utf8' }).filter((p) =>
+      /partition=0*1\/slice=\d+\.parquet$/.test(p),
+    );
+    expect(partition1.length).toBeGreaterThan(0);
+    rmSync(join(workPrefix, partition1[0]!));
+    const proxy = await startDynamoFaultProxy({
+      target: table.endpoint,
+      throttleRate: 1,
+      unprocessedRate: 0,
+      operations: ['BatchWriteItem'],
+    });
+    const throttled = connectLocalEmbeddings(proxy.endpoint, table.tableName, {
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    const logged: string[] = [];
+    const env: PipelineEnv = {
+      objects: new LocalObjectStore(objectsDir),
+      embeddings: throttled.store,
+      log: (message) => logged.push(message),
+    };
+    // the real lanes, watched: which partitions they were given and whether they were closed
     const started: number[] = [];
     let closed = false;
     const deps: WorkerDeps = {
@@ -289,25 +317,38 @@ describe('several partitions per child (lanes)', () => {
       embedPartition: async () => {
         throw new Error('several partitions run on lanes');
       },
-      openLanes: () => ({
-        embed: async (input) => {
-          started.push(input.partition);
-          if (input.partition === 1) throw new ValidationError('bad work file');
-          if (input.partition === 2) throw new TransientError('DynamoDB kept throttling');
-          return { partition: input.partition, embeddedUsers: 3 } as PartitionResult;
-        },
-        close: async () => {
-          closed = true;
-        },
-      }),
+      openLanes: (laneSettings, laneEnv, count) => {
+        const lanes = openLanes(laneSettings, laneEnv, count);
+        return {
+          embed: (input) => {
+            started.push(input.partition);
+            return lanes.embed(input);
+          },
+          close: async () => {
+            await lanes.close();
+            closed = true;
+          },
+        };
+      },
     };
-    const { env, settings } = await copyOfRun('objects-faults');
     // Act
-    const failure = await runWorker({ ...settings, partitions: [0, 1, 2] }, env, metrics(), deps).catch((e) => e);
-    // Assess: all three ran, the lanes closed, and the exit code is "do not retry"
+    const failure = await runWorker({ ...settings, partitions: [0, 1, 2] }, env, metrics(), deps)
+      .catch((e) => e)
+      .finally(async () => {
+        throttled.close();
+        await proxy.close();
+      });
+    // Assess: all three ran, each failed for its own reason, the lanes closed, and the exit code
+    // is "do not retry"
     expect(started).toEqual([0, 1, 2]);
     expect(closed).toBe(true);
+    const failed = (partition: number) => logged.find((m) => m.startsWith(`partition ${partition} failed: `));
+    expect(failed(1)).toMatch(/work files missing/);
+    expect(failed(0)).toMatch(/BatchWriteItem .*still unwritten after 2 attempts/);
+    expect(failed(2)).toMatch(/BatchWriteItem .*still unwritten after 2 attempts/);
+    expect(proxy.stats.throttled).toBeGreaterThanOrEqual(4); // two groups, two attempts each, at least
     expect(failure).toBeInstanceOf(ValidationError);
+    expect(failure.message).toMatch(/partition 1: 1 work files missing/);
     expect(exitCodeFor(failure)).toBe(EXIT.invalid);
     expect(decisiveError([new TransientError('a'), new TransientError('b')])).toBeInstanceOf(TransientError);
     expect(exitCodeFor(decisiveError([new TransientError('a'), new Error('bug')]))).toBe(EXIT.unexpected);

@@ -12,6 +12,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itemSize, writeUnits } from '../src/embeddings/item-size.ts';
 import {
   AdaptiveConcurrency,
   backoffDelay,
@@ -193,6 +194,67 @@ describe('throttling and UnprocessedItems', () => {
     expect(calls - faults.counts.partialWrote).toBe(5); // the calls that wrote nothing
     expect(delays).toHaveLength(calls - 1);
     expect(delays.every((d, i) => d >= 0 && d <= Math.min(40, 10 * 2 ** i))).toBe(true);
+  });
+
+  it('gives up naming the unwritten items and the attempts, with the last failure as its cause', async () => {
+    const faults = faultyClient(dynamo.client, 1.01, 5, true); // every call throttled
+    const retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
+    const { store, tableName } = await freshStore(dynamo, { client: faults.client, retry, writeConcurrency: 1 });
+    const error = await store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 10), DIMS, 1)).catch((e) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error.message).toBe(
+      `BatchWriteItem to ${tableName}: 10 items still unwritten after 4 attempts that wrote none of them (4 in all)`,
+    );
+    expect(error.details).toEqual({ unwritten: 10, attempts: 4 });
+    expect(error.cause).toBeInstanceOf(ProvisionedThroughputExceededException);
+    expect(faults.counts.throttled).toBe(4);
+  });
+
+  it('rethrows a permanent error at once, and retries a 5xx without calling it a throttle', async () => {
+    const real = dynamo.client;
+    const permanent = Object.assign(new Error('bad item'), { name: 'ValidationException' });
+    const serverFault = Object.assign(new Error('injected 500'), {
+      name: 'InternalServerError',
+      $metadata: { httpStatusCode: 500 },
+    });
+    const failFirst = (error: Error) => {
+      let calls = 0;
+      const client = withSend(real, async (command) => {
+        if (command instanceof BatchWriteItemCommand && calls++ === 0) throw error;
+        return real.send(command as never);
+      });
+      return { client, calls: () => calls };
+    };
+    const retry = { maxAttempts: 5, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => undefined };
+    const records = makeRecords(USERS.slice(0, 10), DIMS, 1);
+    // Act
+    const lost = failFirst(permanent);
+    const lostStore = await freshStore(dynamo, { client: lost.client, retry, writeConcurrency: 1 });
+    await expect(lostStore.store.writeEmbeddings(VERSION, records)).rejects.toBe(permanent);
+    const retried = failFirst(serverFault);
+    const retriedStore = await freshStore(dynamo, { client: retried.client, retry, writeConcurrency: 1 });
+    const stats = await retriedStore.store.writeEmbeddings(VERSION, records);
+    // Assess
+    expect(lost.calls()).toBe(1);
+    expect(await scanTable(real, lostStore.tableName)).toEqual([]);
+    expect(retried.calls()).toBe(2);
+    expect(stats).toMatchObject({ items: 10, requests: 2, retries: 1, throttles: 0 });
+    expect(await scanTable(real, retriedStore.tableName)).toHaveLength(10);
+  });
+
+  it('reports bytes and write units as DynamoDB counts them, and the capacity dynalite says it consumed', async () => {
+    const { store, tableName } = await freshStore(dynamo);
+    const stats = await store.writeEmbeddings(VERSION, makeRecords(USERS.slice(0, 60), DIMS, 1));
+    const items = await scanTable(dynamo.client, tableName);
+    const bytes = items.reduce((n, item) => n + itemSize(item), 0);
+    const units = items.reduce((n, item) => n + writeUnits(item), 0);
+    expect(items).toHaveLength(60);
+    expect(stats).toMatchObject({ items: 60, throttles: 0 });
+    expect(stats.requests - stats.retries).toBe(3); // 3 groups (a real ECONNRESET on a loaded machine adds a retry)
+    expect(stats.bytes).toBe(bytes);
+    expect(stats.writeUnits).toBe(units);
+    expect(units).toBeGreaterThanOrEqual(60);
+    expect(stats.consumedWriteUnits).toBe(units); // one put per item, each charged its size
   });
 
   it('does not count calls that wrote part of a group against its attempts', async () => {

@@ -329,14 +329,10 @@ describe('DynamoEmbeddingStore: storage format and input checks', () => {
         1,
       ),
     );
-    expect(stats).toMatchObject({
-      items: 60,
-      requests: 3,
-      retries: 0,
-      throttles: 0,
-      writeUnits: 60,
-      consumedWriteUnits: 60,
-    });
+    // 3 groups of at most 25. A reused keep-alive socket that the server has just closed gives a
+    // real ECONNRESET on a loaded machine, retried like any other: it adds a request and a retry.
+    expect(stats).toMatchObject({ items: 60, throttles: 0, writeUnits: 60, consumedWriteUnits: 60 });
+    expect(stats.requests - stats.retries).toBe(3);
     expect(stats.bytes).toBeGreaterThan(60 * DIMS * 2);
   });
 

@@ -17,7 +17,7 @@ const EDGES: ImportEdge[] = FILES.flatMap(importsOf);
  * role); each entry is the sorted list of modules in the circle. Nothing else may form one.
  */
 const KNOWN_CYCLES: readonly (readonly string[])[] = [
-  ['src/embeddings/dynamo-store.ts', 'src/embeddings/store-config.ts'],
+  ['src/embeddings/embedding-writer.ts', 'src/embeddings/store-config.ts'],
 ];
 
 const inFolder = (path: string, folders: readonly string[]): boolean =>

@@ -269,6 +269,104 @@ describe('publish gate: each day and the model inputs on their own', () => {
   });
 });
 
+describe('publish gate: the survivors of the second mutation run', () => {
+  it('names every missing slice and partition, and judges counts only when all finished', () => {
+    const threeSlices = { partitions: 3, slices: [0, 1, 2].map((index) => ({ index, files: [] })) };
+    // routed 1000 but only 500 read: no count mismatch while parts are missing
+    const verdict = evaluateGate(threeSlices, [slice({ slice: 1 })], [partition(2)]);
+    expect(verdict.reasons).toEqual(['slices not finished: 0, 2', 'partitions not finished: 0, 1']);
+    const slicesOnly = evaluateGate(threeSlices, [slice({ slice: 1 })], [partition(0), partition(1), partition(2)]);
+    expect(slicesOnly.reasons).toEqual(['slices not finished: 0, 2']);
+  });
+
+  it('counts the users the write policy kept as stored among the written', () => {
+    const keptTwo = (items: number) => ({ writeStats: { items, requests: 1, retries: 0, throttles: 0, kept: 2 } });
+    expect(evaluateGate(run, [slice()], [partition(0, {}, keptTwo(3)), partition(1, {}, keptTwo(3))]).passed).toBe(
+      true,
+    );
+    expect(evaluateGate(run, [slice()], [partition(0, {}, keptTwo(5)), partition(1)]).reasons).toEqual([
+      'count mismatch: 10 users embedded, 10 written and 2 kept as stored',
+    ]);
+  });
+
+  it('judges collapse from two users on, over the per-dimension mean of every partition', () => {
+    // two users with the same unit vector: the mean has norm 1
+    const alike = (p: number) =>
+      partition(p, { sum: [p === 0 ? 1 : 0, 0, 0, 0], driftUsers: 0, driftCosineSum: 0, users: 1 }, { users: 1 });
+    const two = evaluateGate(
+      run,
+      [slice()],
+      [alike(0), { ...alike(1), stats: { ...alike(1).stats, sum: [1, 0, 0, 0] } }],
+    );
+    expect(two.checks.meanNorm).toBe(1);
+    expect(two.reasons).toEqual(['collapse: the mean embedding has norm 1.0000 > 0.98 (users look alike)']);
+    // opposite halves cancel across partitions
+    const opposite = evaluateGate(run, [slice()], [partition(0), partition(1, { sum: [-1, 1, -0.5, 0] })]);
+    expect(opposite.checks.meanNorm).toBe(0);
+    expect(evaluateGate(run, [slice()], [partition(0, { nonFinite: 1 }), partition(1)]).checks.meanNorm).toBeNull();
+  });
+
+  it('leaves file reasons out of the row reasons, and lists bad days in date order', () => {
+    const byDay = {
+      '2026-10-01': { valid: 10, invalid: 90 },
+      '2026-09-30': { valid: 20, invalid: 80 },
+      '2026-10-02': { valid: 0, invalid: 0 },
+    };
+    const verdict = evaluateGate(
+      { ...run, date: '2026-10-02' },
+      [slice({ invalidByReason: { unknown_action: 170, unreadable_file: 1 }, byDay, quarantineKey: 'q/0' })],
+      [partition(0), partition(1)],
+    );
+    expect(verdict.reasons).toEqual([
+      'invalid rows on catch-up day 2026-09-30 80.00% > 5.00% (quarantined rows in this run: unknown_action 170)',
+      'invalid rows on catch-up day 2026-10-01 90.00% > 5.00% (quarantined rows in this run: unknown_action 170)',
+      '1 event files unusable (unreadable_file 1); each file and why: q/0',
+    ]);
+    expect(verdict.checks.worstDayInvalidShare).toBe(0.9); // the empty day counts as 0, not NaN
+  });
+
+  it('lists the first three quarantine files of unusable files, then an ellipsis', () => {
+    const slices = [0, 1, 2, 3].map((i) =>
+      slice({ slice: i, routed: 250, invalidByReason: { missing_column: 1 }, quarantineKey: `q/${i}` }),
+    );
+    const four = { partitions: 2, slices: [0, 1, 2, 3].map((index) => ({ index, files: [] })) };
+    expect(evaluateGate(four, slices, [partition(0), partition(1)]).reasons).toEqual([
+      '4 event files unusable (missing_column 4); each file and why: q/0, q/1, q/2, …',
+    ]);
+    const three = { partitions: 2, slices: [0, 1, 2].map((index) => ({ index, files: [] })) };
+    const threeSlices = slices.slice(0, 3).map((s) => ({ ...s, routed: 1000 / 3 }));
+    expect(evaluateGate(three, threeSlices, [partition(0), partition(1)]).reasons.at(-1)).toBe(
+      '3 event files unusable (missing_column 3); each file and why: q/0, q/1, q/2',
+    );
+    const unnamed = evaluateGate(
+      run,
+      [slice({ invalidByReason: { unreadable_file: 2 } })],
+      [partition(0), partition(1)],
+    );
+    expect(unnamed.reasons).toEqual(['2 event files unusable (unreadable_file 2)']);
+  });
+
+  it('needs item events to judge the item table, and judges coverage at its exact edge', () => {
+    const inputs = (tableItems: number, events: number, unknownItemEvents: number, trainingCoverage?: number) => ({
+      itemInputs: {
+        itemVector: 32,
+        tableItems,
+        events,
+        unknownItemEvents,
+        ...(trainingCoverage === undefined ? {} : { trainingCoverage }),
+      },
+    });
+    const gate = (a: Partial<PartitionResult>, b: Partial<PartitionResult> = a) =>
+      evaluateGate(run, [slice()], [partition(0, {}, a), partition(1, {}, b)]);
+    expect(gate(inputs(0, 0, 0)).passed).toBe(true); // nothing read: nothing to judge
+    expect(gate(inputs(0, 50, 50), inputs(500, 50, 0)).passed).toBe(true); // one partition saw the table
+    // coverage 0.5 against 0.5 x 1.0: at the edge, allowed; 0.8 trained: 0.5 >= 0.4, allowed
+    expect(gate(inputs(500, 100, 50, 1)).passed).toBe(true);
+    expect(gate(inputs(500, 100, 50, 0.8)).passed).toBe(true);
+    expect(gate(inputs(500, 100, 51, 1)).passed).toBe(false);
+  });
+});
+
 describe('bad models in a daily run', () => {
   let dataDir: string;
   let local: LocalEmbeddings;

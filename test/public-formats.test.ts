@@ -94,7 +94,7 @@ describe('public formats import', () => {
 });
 
 describe.each(['ratings.dat', 'events.csv'] as const)('bring your own data, end to end: %s', (format) => {
-  it('imports, trains, evaluates, deploys, runs the day and serves its users', { timeout: 300_000 }, async () => {
+  it('imports, trains, evaluates, deploys, runs the day and serves its users', { timeout: 600_000 }, async () => {
     // Act: import
     const data = join(scratch, `data-${format}`);
     const model = join(scratch, `model-${format}`);

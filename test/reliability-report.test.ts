@@ -1,6 +1,15 @@
 /** The reliability log and report: a failed trial is counted, kept and shown, never dropped. */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mergeReport, renderReliability, TrialLog } from '../src/testing/reliability-report.ts';
+import {
+  mergeReport,
+  type ReliabilityReport,
+  recordReliability,
+  renderReliability,
+  TrialLog,
+} from '../src/testing/reliability-report.ts';
 
 describe('TrialLog', () => {
   it('counts a trial that fails its assertion, keeps its message, and rethrows', async () => {
@@ -64,5 +73,42 @@ describe('renderReliability', () => {
     );
     expect(text).toContain('| `a` | d | 4 | 4 | r \\| s | n 1, ok true |');
     expect(text).toContain('Totals: 1 cases, 4 trials, 4 passed.\n');
+  });
+});
+
+describe('recordReliability', () => {
+  const one = { id: 'a.one', description: 'd', trials: 2, passed: 1, result: 'r' };
+
+  it('writes nothing unless RELIABILITY_REPORT=1: a plain test run leaves the tracked report alone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pf-rel-'));
+    try {
+      for (const env of [{}, { RELIABILITY_REPORT: '0' }, { RELIABILITY_REPORT: 'true' }]) {
+        expect(await recordReliability('a', [one], { env, reportsDir: dir })).toBe(false);
+      }
+      const log = new TrialLog('b');
+      await log.trial('b.one', 'd', (note) => note('r'));
+      expect(await log.write({ env: {}, reportsDir: dir })).toBe(false);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on request writes each part and merges every part present, failures counted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pf-rel-'));
+    try {
+      const env = { RELIABILITY_REPORT: '1' };
+      expect(await recordReliability('a', [one], { env, reportsDir: dir })).toBe(true);
+      const log = new TrialLog('b');
+      await log.trial('b.one', 'd', (note) => note('r'));
+      expect(await log.write({ env, reportsDir: dir })).toBe(true);
+      expect((await readdir(join(dir, 'reliability'))).sort()).toEqual(['a.json', 'b.json']);
+      const merged = JSON.parse(await readFile(join(dir, 'reliability.json'), 'utf8')) as ReliabilityReport;
+      expect(merged.totals).toEqual({ cases: 2, trials: 3, passed: 2 });
+      expect(merged.cases.map((c) => c.id)).toEqual(['a.one', 'b.one']);
+      expect((await readdir(dir)).sort()).toEqual(['reliability', 'reliability.json']); // no temp file left
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

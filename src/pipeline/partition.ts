@@ -28,10 +28,11 @@ const QUARANTINE_SCHEMA = [
   { name: 'values', type: 'utf8' },
 ] as const;
 
-const storable = new Map<string, boolean>();
-
-/** Whether the embedding table can key this user id (src/embeddings: length and characters). */
-function storableUserId(userId: string): boolean {
+/**
+ * Whether the embedding table can key this user id (src/embeddings: length and characters),
+ * remembered per slice in `storable` (a user's rows recur across the slice's files).
+ */
+function storableUserId(userId: string, storable: Map<string, boolean>): boolean {
   let ok = storable.get(userId);
   if (ok === undefined) {
     try {
@@ -74,7 +75,12 @@ class Bucket implements EventColumns {
  * Routes a file's valid rows to their partitions' buckets; returns the rows whose user id the
  * embedding table cannot key (quarantined as invalid_user_id).
  */
-function route(columns: ValidatedColumns, buckets: readonly Bucket[], file: string): QuarantinedRow[] {
+function route(
+  columns: ValidatedColumns,
+  buckets: readonly Bucket[],
+  file: string,
+  storable: Map<string, boolean>,
+): QuarantinedRow[] {
   const refused: QuarantinedRow[] = [];
   // Files group rows by user: the last user's partition is usually the next row's.
   let lastUser: string | undefined;
@@ -84,7 +90,7 @@ function route(columns: ValidatedColumns, buckets: readonly Bucket[], file: stri
     const userId = columns.userId[i]!;
     if (userId !== lastUser) {
       lastUser = userId;
-      lastPartition = storableUserId(userId) ? partitionOf(userId, buckets.length) : -1;
+      lastPartition = storableUserId(userId, storable) ? partitionOf(userId, buckets.length) : -1;
     }
     if (lastPartition >= 0) {
       buckets[lastPartition]!.push(columns, i);
@@ -124,6 +130,7 @@ export async function partitionSlice(env: PartitionEnv, input: PartitionSliceInp
   const quarantined: QuarantinedRow[] = [];
   const invalidByReason: Record<string, number> = {};
   const seenByDay = new Map<string, DuplicateIndex>();
+  const storable = new Map<string, boolean>();
   let events = 0;
   let invalidEvents = 0;
   let historyEvents = 0;
@@ -150,7 +157,7 @@ export async function partitionSlice(env: PartitionEnv, input: PartitionSliceInp
       const result = file.part
         ? await readEventRows(objectByteSource(env.objects, file.key, file.part.fileSize), file.part.rows, options)
         : await readEventColumns(await env.objects.get(file.key), options);
-      const refusedRows = route(result, buckets, file.key);
+      const refusedRows = route(result, buckets, file.key, storable);
       const refused = refusedRows.length;
       if (refused > 0) invalidByReason.invalid_user_id = (invalidByReason.invalid_user_id ?? 0) + refused;
       for (const row of refusedRows) quarantined.push(row);

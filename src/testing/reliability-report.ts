@@ -1,8 +1,10 @@
 /**
  * The reliability figures (docs/reliability.md): each reliability test file runs its trials through
  * a TrialLog, which records every trial before its assertions run and counts a trial that throws
- * as failed, with its error. The parts land in `reports/reliability/<file>.json` and are merged
- * into `reports/reliability.json`; renderReliability prints them, failures included.
+ * as failed, with its error. With RELIABILITY_REPORT=1 (`make reliability`) the parts land in
+ * `reports/reliability/<file>.json` and are merged into `reports/reliability.json`; an ordinary
+ * test run writes nothing, so it never rewrites the tracked report. renderReliability prints
+ * them, failures included.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -75,10 +77,10 @@ export class TrialLog {
     }));
   }
 
-  /** Writes this file's part and the merged report (nothing when no trial ran). */
-  public async write(): Promise<void> {
+  /** Writes this file's part and the merged report when requested (nothing when no trial ran). */
+  public async write(options?: ReportOptions): Promise<boolean> {
     const cases = this.cases();
-    if (cases.length > 0) await recordReliability(this.part, cases);
+    return cases.length > 0 ? recordReliability(this.part, cases, options) : false;
   }
 }
 
@@ -87,8 +89,20 @@ function firstLine(error: unknown): string {
   return text.split('\n')[0]!.slice(0, 200);
 }
 
-const REPORT_DIR = join(REPO_ROOT, 'reports', 'reliability');
-const REPORT_FILE = join(REPO_ROOT, 'reports', 'reliability.json');
+/** Where and whether a report is written; the defaults are the repository and the environment. */
+export interface ReportOptions {
+  /** @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** The folder holding `reliability.json` and `reliability/`. @default `<repo>/reports` */
+  readonly reportsDir?: string;
+}
+
+/** Tests write the report only when asked (`make reliability` sets it): a plain run leaves it alone. */
+export const REPORT_ENV = 'RELIABILITY_REPORT';
+
+export function reportRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[REPORT_ENV] === '1';
+}
 
 async function writeAtomic(path: string, text: string): Promise<void> {
   const temp = `${path}.${process.pid}.tmp`;
@@ -97,27 +111,36 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 }
 
 /**
- * Writes one test file's cases and rebuilds the merged report from every part present. A report
- * that cannot be written (read-only checkout) is a warning, not a test failure.
+ * With RELIABILITY_REPORT=1, writes one test file's cases and rebuilds the merged report from
+ * every part present; returns whether it wrote. A report that cannot be written (read-only
+ * checkout) is a warning, not a test failure.
  */
-export async function recordReliability(part: string, cases: readonly ReliabilityCase[]): Promise<void> {
+export async function recordReliability(
+  part: string,
+  cases: readonly ReliabilityCase[],
+  options: ReportOptions = {},
+): Promise<boolean> {
+  if (!reportRequested(options.env)) return false;
   try {
-    await writeReport(part, cases);
+    await writeReport(options.reportsDir ?? join(REPO_ROOT, 'reports'), part, cases);
+    return true;
   } catch (error) {
     console.warn(`reliability report not written: ${String(error)}`);
+    return false;
   }
 }
 
-async function writeReport(part: string, cases: readonly ReliabilityCase[]): Promise<void> {
-  await mkdir(REPORT_DIR, { recursive: true });
+async function writeReport(reportsDir: string, part: string, cases: readonly ReliabilityCase[]): Promise<void> {
+  const partsDir = join(reportsDir, 'reliability');
+  await mkdir(partsDir, { recursive: true });
   const sorted = [...cases].sort((a, b) => a.id.localeCompare(b.id));
-  await writeAtomic(join(REPORT_DIR, `${part}.json`), `${JSON.stringify({ part, cases: sorted }, null, 2)}\n`);
+  await writeAtomic(join(partsDir, `${part}.json`), `${JSON.stringify({ part, cases: sorted }, null, 2)}\n`);
   const merged: ReliabilityCase[] = [];
-  for (const name of (await readdir(REPORT_DIR)).filter((n) => n.endsWith('.json')).sort()) {
-    const body = JSON.parse(await readFile(join(REPORT_DIR, name), 'utf8')) as { cases: ReliabilityCase[] };
+  for (const name of (await readdir(partsDir)).filter((n) => n.endsWith('.json')).sort()) {
+    const body = JSON.parse(await readFile(join(partsDir, name), 'utf8')) as { cases: ReliabilityCase[] };
     merged.push(...body.cases);
   }
-  await writeAtomic(REPORT_FILE, `${JSON.stringify(mergeReport(merged), null, 2)}\n`);
+  await writeAtomic(join(reportsDir, 'reliability.json'), `${JSON.stringify(mergeReport(merged), null, 2)}\n`);
 }
 
 export function mergeReport(cases: readonly ReliabilityCase[]): ReliabilityReport {

@@ -16,12 +16,12 @@ import { generateDataset } from '../../src/synth/generate.ts';
 import { dataDirState, objectState, runCli, scanTable } from '../../src/testing/crash-harness.ts';
 import { TrialLog } from '../../src/testing/reliability-report.ts';
 import { ConflictError } from '../../src/util/errors.ts';
+import { DAILY_MODEL, DAILY_SHAPE, dailyArgs } from './daily-cli.ts';
 
 /** Whole daily runs on a loaded 2-core machine can take a while; the default 120 s is tight. */
 const RUN_TIMEOUT_MS = 300_000;
 
 const DAY = '2026-10-01';
-const MODEL = 'test/fixtures/models/tiny';
 
 let base: string;
 let seedDir: string;
@@ -33,10 +33,8 @@ function daily(dataDir: string, local: LocalEmbeddings, log?: (message: string) 
   return runDaily({
     dataDir,
     date: DAY,
-    modelDir: MODEL,
-    partitions: 4,
-    workers: 1,
-    threads: 1,
+    modelDir: DAILY_MODEL,
+    ...DAILY_SHAPE,
     embeddings: local,
     ...(log ? { log } : {}),
   });
@@ -130,22 +128,7 @@ describe('two runs at once for the same date', { timeout: RUN_TIMEOUT_MS }, () =
         // Prepare
         const dir = join(base, 'cli');
         await cp(seedDir, dir, { recursive: true });
-        const args = [
-          'daily',
-          '--date',
-          DAY,
-          '--data',
-          dir,
-          '--model',
-          MODEL,
-          '--partitions',
-          '4',
-          '--workers',
-          '1',
-          '--threads',
-          '1',
-          '--json',
-        ];
+        const args = dailyArgs(dir, DAY);
 
         // Act
         const runs = await Promise.all([runCli(args), runCli(args)]);

@@ -15,10 +15,10 @@ import { generateDataset } from '../../src/synth/generate.ts';
 import { Rng } from '../../src/synth/rng.ts';
 import { type CliRun, type DataDirState, dataDirState, runCli } from '../../src/testing/crash-harness.ts';
 import { TrialLog } from '../../src/testing/reliability-report.ts';
+import { dailyArgs } from './daily-cli.ts';
 
 const DAY1 = '2026-10-01';
 const DAY2 = '2026-10-02';
-const MODEL = 'test/fixtures/models/tiny';
 const CHAINS = 3;
 const HOOK_TRIALS_PER_CHAIN = 6;
 const TIMED_TRIALS = 4;
@@ -62,25 +62,6 @@ function parseTrace(stderr: string): CrashPoint[] {
       seen.set(name, hit);
       return { name, hit, stage: stageOf(name), order };
     });
-}
-
-function dailyArgs(dataDir: string, date: string): string[] {
-  return [
-    'daily',
-    '--date',
-    date,
-    '--data',
-    dataDir,
-    '--model',
-    MODEL,
-    '--partitions',
-    '4',
-    '--workers',
-    '1',
-    '--threads',
-    '1',
-    '--json',
-  ];
 }
 
 /**
