@@ -26,7 +26,8 @@ import {
   plan,
   readRunManifest,
 } from '../src/pipeline/plan.ts';
-import type { PipelineEnv } from '../src/pipeline/types.ts';
+import { writtenKeys } from '../src/pipeline/state-chain.ts';
+import type { PipelineEnv, RunManifest } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { EventsMissingError, NotFoundError, ValidationError } from '../src/util/errors.ts';
 import { fixtureModel, fixtureModelVersion } from './pipeline-helpers.ts';
@@ -109,6 +110,15 @@ async function publishedRun(
   const id = { modelVersion, date, ...(options.attempt === undefined ? {} : { attempt: options.attempt }) };
   await env.embeddings.recordVersion({ ...id, published: false });
   await env.embeddings.publishVersion(id, (await env.embeddings.getPointer())?.seq);
+}
+
+/** The state files a run writes (placeholders: the plan only checks that the chain's files exist). */
+async function putStateFiles(env: PipelineEnv, run: RunManifest): Promise<void> {
+  for (let partition = 0; partition < run.partitions; partition++) {
+    const keys = writtenKeys(run, partition);
+    await env.objects.put(keys.sequences, 'state');
+    await env.objects.put(keys.embeddings, 'state');
+  }
 }
 
 describe('run date and limits', () => {
@@ -245,7 +255,7 @@ describe('slicing and the look-back', () => {
     expect(run.inputChanges).toEqual([]);
     expect(await readRunManifest(env, MV, D)).toEqual(run);
     expect(logs.get(env)).toEqual([
-      `plan ${MV}@${D}: 4 files in 2 slices, 3 partitions`,
+      `plan ${MV}@${D}: 4 files in 2 slices, 3 partitions, full snapshot (no previous state)`,
       `ignored events/dt=${D}/part-9.parquet.tmp: in_progress (not read; docs/data.md, "Which files count")`,
     ]);
     // one byte less per slice: every file its own slice
@@ -276,14 +286,17 @@ describe('the state a run builds on', () => {
       date: '2026-06-03',
       attempt: 'abc123abc123',
       dayFingerprints: { '2026-06-03': 'fp-2026-06-03' },
+      state: { base: { date: '2026-06-03', attempt: 'abc123abc123' }, deltas: [] },
     });
     expect(await findPreviousSnapshot(env, MV, '2026-06-03', 4)).toEqual({
       date: '2026-06-01',
       dayFingerprints: { '2026-06-01': 'a', '2026-05-31': 'b' },
+      state: { base: { date: '2026-06-01' }, deltas: [] },
     });
     expect(await findPreviousSnapshot(env, MV, '2026-06-07', 8)).toEqual({
       date: '2026-06-02',
       dayFingerprints: { '2026-06-02': 'fp-2026-06-02' },
+      state: { base: { date: '2026-06-02' }, deltas: [] },
     });
     expect(await findPreviousSnapshot(env, MV, '2026-06-01', 4)).toBeUndefined();
     expect(await findPreviousSnapshot(env, MV, '2026-06-07', 2)).toBeUndefined();
@@ -311,6 +324,7 @@ describe('the state a run builds on', () => {
     await putDay(env, '2026-05-03', [[event('c', '2026-05-03', 0)]]);
     const now = () => Date.parse('2026-05-04T00:00:00Z');
     const first = await plan(env, { date: '2026-05-02', modelVersion: MV, partitions: 2, now });
+    await putStateFiles(env, first);
     await env.embeddings.recordVersion({ modelVersion: MV, date: '2026-05-02', published: false });
     await env.embeddings.publishVersion({ modelVersion: MV, date: '2026-05-02' }, undefined);
     await putDay(env, '2026-05-01', [[event('a', '2026-05-01', 0)], [event('late', '2026-05-01', 1)]]);
@@ -345,6 +359,7 @@ describe('the attempt a run writes under', () => {
     const now = () => Date.parse('2026-04-03T00:00:00Z');
     const input = { date: D, modelVersion: MV, partitions: 2, now };
     const first = await plan(env, input);
+    await putStateFiles(env, first);
     expect(first.attempt).toBeUndefined();
     expect(await env.objects.getIfExists(layout.latestAttempt(MV, D))).toBeUndefined();
     const { attempt: _a, createdAt: _c, inputChanges: _i, ignoredFiles: _f, ...draft } = first;
@@ -362,7 +377,7 @@ describe('the attempt a run writes under', () => {
       });
       expect(await readRunManifest(env, MV, D)).toEqual(other);
       expect(logs.get(env)!.at(-1)).toBe(
-        `plan ${MV}@${D} (attempt ${other.attempt}: ${D} is published; this rerun writes apart and replaces it only if it publishes): 1 files in 1 slices, ${other.partitions} partitions`,
+        `plan ${MV}@${D} (attempt ${other.attempt}: ${D} is published; this rerun writes apart and replaces it only if it publishes): 1 files in 1 slices, ${other.partitions} partitions, full snapshot (no previous state)`,
       );
     }
     await putDay(env, D, [[event('a', D, 0)], [event('b', D, 1)]]);
