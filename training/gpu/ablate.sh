@@ -9,6 +9,9 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 start=$SECONDS
 jobs=()
 add() { jobs+=("$*"); }  # group|args
+if [ -n "${JOBS:-}" ]; then  # a job list file: one "group|ablation arguments" per line
+  while read -r line; do [ -n "$line" ] && add "$line"; done < "$JOBS"
+else
 OBJ="dense_all_action dense_all_action_next sasrec next_action all_action"
 for s in 0 1; do
   for c in $OBJ; do add "ratings|--data training/runs/ratings-data --no-items --protocols leave_last_out --configs $c --seed-list $s"; done
@@ -28,6 +31,7 @@ for c in $OBJ; do add "synthetic|--protocols leave_last_out --configs $c --seed-
 for c in $OBJ; do add "synthetic|--protocols time --configs $c --seed-list 2"; done
 for c in neg_random_logq neg_random_no_logq neg_in_batch_logq neg_in_batch_no_logq neg_mixed_no_logq; do
   add "synthetic|--protocols time --configs $c --seed-list 0"; done
+fi
 i=0
 for j in "${jobs[@]}"; do
   i=$((i+1)); g=${j%%|*}; a=${j#*|}

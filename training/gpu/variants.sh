@@ -6,6 +6,9 @@ OUT=${OUT:-/tmp/out}; W=/tmp/e2; rm -rf $W; mkdir -p $W
 E="--steps 2000 --eval-every 250 --patience 4 --max-length 128 --no-baselines --device cuda"
 S="--data training/runs/ablation-data --no-items"; R="--data training/runs/ratings-data --no-items"
 T="--data training/runs/ablation-data --protocol time"
+if [ -n "${LIST:-}" ]; then eval "cat <<LIST2
+$(cat "$LIST")
+LIST2" > $W/list; else
 cat > $W/list <<LIST
 $S --next-share 0.5 --tag syn-dnext
 $S --next-share 0.5 --next-event-share 0.5 --tag syn-dnext-ev
@@ -24,6 +27,7 @@ $R --next-share 0.5 --next-event-share 0.5 --lr 1e-3 --tag rat-dnext-ev-lr1
 $R --next-share 0.5 --next-event-share 0.5 --hidden 128 --embedding 128 --tag rat-dnext-ev-h128
 $S --next-share 0.5 --next-event-share 0.5 --seed 1 --tag syn-dnext-ev-s1
 LIST
+fi
 run() { OMP_NUM_THREADS=1 PYTHONPATH=training PYTHONUNBUFFERED=1 python3 training/gpu/trial.py $E $1 > $W/log-$2 2>&1; grep -h "^\[" $W/log-$2 >> $OUT/exp2.log; echo "[$SECONDS s] $(grep -h TEST $W/log-$2)"; }
 export -f run; export W E OUT
 n=0; while read -r line; do n=$((n+1)); ( timeout ${BUDGET:-265} bash -c "run \"$line\" $n" ) & done < $W/list
