@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { type GpuNodeBench, GpuNodeBenchSchema } from './gpu-node.ts';
 
 const GpuRowSchema = z.union([
   z.object({
@@ -82,6 +83,8 @@ export interface GpuResults {
   readonly bench: z.infer<typeof GpuBenchSchema>;
   readonly train?: z.infer<typeof GpuTrainSchema>;
   readonly paperTraining?: z.infer<typeof PaperManifestSchema>;
+  /** The container's path, onnxruntime-node with the CUDA EP (bench/gpu-node.ts). */
+  readonly node?: GpuNodeBench;
 }
 
 /** The file names gpu.sh writes (REPORTS folder). */
@@ -89,6 +92,7 @@ export const GPU_FILES = {
   bench: 'bench-gpu.json',
   train: 'bench-gpu-train.json',
   paperManifest: 'bench-gpu-paper-manifest.json',
+  node: 'bench-gpu-node.json',
 } as const;
 
 function parseFile<T>(path: string, schema: z.ZodType<T>): T {
@@ -107,10 +111,12 @@ export function readGpuResults(dir: string): GpuResults | undefined {
     existsSync(join(dir, name)) ? parseFile(join(dir, name), schema) : undefined;
   const train = optional(GPU_FILES.train, GpuTrainSchema);
   const paperTraining = optional(GPU_FILES.paperManifest, PaperManifestSchema);
+  const node = optional(GPU_FILES.node, GpuNodeBenchSchema);
   return {
     bench: parseFile(benchPath, GpuBenchSchema),
     ...(train ? { train } : {}),
     ...(paperTraining ? { paperTraining } : {}),
+    ...(node ? { node } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session, bounded to 9 minutes (5 + 1.5 + 2.5), in three steps that each keep their results if a
+# One GPU session, bounded to 11 minutes (5 + 1.5 + 2.5 + 2), in four steps that each keep their results if a
 # later one fails:
 #   1. inference: the paper-size model (6 x 768, D 256, M 256) in PyTorch fp32, TF32, bf16 and fp16
 #      on the GPU, bf16 through torch.compile, and onnxruntime's CUDA EP (fp32, fp16) where this
@@ -9,6 +9,9 @@
 #      its recall and time beside the CPU's in reports/ablation.json -> bench-gpu-train.json
 #   3. paper-size training: 100 steps of the 6 x 768 model on CUDA, then the model directory export
 #      (both ONNX graphs, parity-checked) -> bench-gpu-paper-manifest.json
+#   4. the Batch container's own path: onnxruntime-node with the CUDA EP on step 1's graphs
+#      (bench/gpu-node.ts), when `node` and onnxruntime-node's CUDA libraries are on the machine
+#      (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, or the libraries copied in) -> bench-gpu-node.json
 # `npm run bench -- --render` folds these files into reports/bench.md and the cost projection.
 #
 # Every step of 1 also runs on the CPU with a tiny model (`gpu_bench.py --dry-run`, in `make test`:
@@ -43,18 +46,18 @@ print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {torch.cuda.get
       f"{ort.__version__} {'with' if cuda_ep else 'WITHOUT'} the CUDA EP {ort.get_available_providers()}", file=sys.stderr)
 PY
 
-say "1/3 inference benchmark"
+say "1/4 inference benchmark"
 timeout 300 "$PYTHON" bench/python/gpu_bench.py --work "$WORK" --out "$REPORTS/bench-gpu.json" --compile \
   --batches "${BATCHES:-64,256,1024,4096}" --reps "${REPS:-10}" \
   ${PEAK_FP32:+--peak-fp32 "$PEAK_FP32"} ${PEAK_FP16:+--peak-fp16 "$PEAK_FP16"}
 bench_rc=$?
 
-say "2/3 training check: the ablation's dense all action on CUDA"
+say "2/4 training check: the ablation's dense all action on CUDA"
 timeout 90 "$PYTHON" -m pinnerformer.ablation --only dense_all_action --device cuda >"$WORK/train.jsonl" 2> >(progress)
 train_rc=$?
 [ -s "$WORK/train.jsonl" ] && tail -n 1 "$WORK/train.jsonl" >"$REPORTS/bench-gpu-train.json"
 
-say "3/3 paper-size training (100 steps) and export"
+say "3/4 paper-size training (100 steps) and export"
 rm -rf "$WORK/paper-model"
 timeout 150 "$PYTHON" -m pinnerformer.train --data training/runs/ablation-data --out "$WORK/paper-model" \
   --checkpoint "$WORK/paper.ckpt" --layers 6 --hidden 768 --heads 8 --embedding 256 --max-length 256 \
@@ -62,7 +65,19 @@ timeout 150 "$PYTHON" -m pinnerformer.train --data training/runs/ablation-data -
 paper_rc=$?
 [ -f "$WORK/paper-model/manifest.json" ] && cp "$WORK/paper-model/manifest.json" "$REPORTS/bench-gpu-paper-manifest.json"
 
-say "done: inference rc=$bench_rc, training check rc=$train_rc, paper-size training rc=$paper_rc"
+say "4/4 the container's path: onnxruntime-node with the CUDA EP"
+node_rc=0
+if command -v node >/dev/null && [ -f "$WORK/model-6x768/manifest.json" ]; then
+  fp16=()
+  [ -f "$WORK/fused-fp16.onnx" ] && fp16=(--fp16 "$WORK/fused-fp16.onnx")
+  timeout 120 node --import tsx bench/gpu-node.ts --model "$WORK/model-6x768" "${fp16[@]}" \
+    --batches "${BATCHES:-64,256,1024,4096}" --reps "${REPS:-10}" --out "$REPORTS/bench-gpu-node.json"
+  node_rc=$?
+else
+  say "skipped: needs node on this machine and step 1's model directory ($WORK/model-6x768)"
+fi
+
+say "done: inference rc=$bench_rc, training check rc=$train_rc, paper-size training rc=$paper_rc, node rc=$node_rc"
 "$PYTHON" - "$REPORTS" <<'PY'
 import json, sys
 from pathlib import Path

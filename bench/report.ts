@@ -2,6 +2,7 @@
 
 import { renderActiveCost } from './active-cost-report.ts';
 import { SETTLE_MS } from './contest.ts';
+import { renderGpuNode } from './gpu-node-report.ts';
 import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
@@ -374,7 +375,7 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
       ? `onnxruntime's CUDA EP ran; CPU fallback per graph: ${Object.entries(b.cpuFallback)
           .map(([k, v]) => `${k}: ${v}`)
           .join('; ')}.`
-      : `**onnxruntime's CUDA EP was not measured**: ${b.onnxruntimeCuda.reason ?? 'unavailable'} (providers: ${b.onnxruntimeCuda.providers.join(', ')}). The PyTorch rows stand in for it; the Batch container's CUDA EP path stays unmeasured.`,
+      : `**onnxruntime's CUDA EP was not measured** from Python: ${b.onnxruntimeCuda.reason ?? 'unavailable'} (providers: ${b.onnxruntimeCuda.providers.join(', ')}). The PyTorch rows stand in for it.`,
     '',
     table(
       [
@@ -403,6 +404,7 @@ function renderGpu(gpu: GpuResults | undefined): string[] {
       ),
     ),
     '',
+    ...renderGpuNode(gpu, gpu.node),
   );
   const rows = measuredRows(gpu);
   const bestOf = (name: string) =>
