@@ -312,8 +312,8 @@ export class PartitionOutput {
     return { users: Int32Array.from(positions), dates };
   }
 
-  /** The embedding delta: the rows of the users embedded now, in user order. */
-  private encodeEmbedded(dates: readonly string[], vectors: Float32Array): Uint8Array {
+  /** The embedding delta: the rows of the users embedded now (their served vector), in user order. */
+  private encodeEmbedded(dates: readonly string[], served: (u: number) => Float32Array): Uint8Array {
     const { dims } = this.job;
     const users = this.users!;
     const ids: string[] = [];
@@ -321,7 +321,7 @@ export class PartitionOutput {
     const rows = new Float32Array(users.selected.length * dims);
     for (let u = 0; u < users.userIds.length; u++) {
       if (users.freshOf[u]! < 0) continue;
-      rows.set(vectors.subarray(u * dims, (u + 1) * dims), ids.length * dims);
+      rows.set(served(u), ids.length * dims);
       ids.push(users.userIds[u]!);
       rowDates.push(dates[u]!);
     }
@@ -343,7 +343,17 @@ export class PartitionOutput {
     const t0 = performance.now();
     const { dims } = this.job;
     const { userIds } = users;
-    const vectors = new Float32Array(userIds.length * dims);
+    const delta = this.job.snapshot === 'delta';
+    // a full snapshot copies every user's served vector into one array; a delta day encodes only
+    // the users embedded now and reads the others' vectors in place for the statistics
+    const vectors = delta ? undefined : new Float32Array(userIds.length * dims);
+    const servedOf = (u: number): Float32Array => {
+      const k = users.freshOf[u]!;
+      if (k >= 0 && this.keptFlags[k] === 0) return this.fresh.subarray(k * dims, (k + 1) * dims);
+      const row = previous?.index.get(userIds[u]!);
+      if (row !== undefined) return previous!.vectors.subarray(row * dims, (row + 1) * dims);
+      return this.fresh.subarray(k * dims, (k + 1) * dims); // dates[] above proved one of them exists
+    };
     const stats = {
       users: 0,
       nonFinite: 0,
@@ -361,7 +371,7 @@ export class PartitionOutput {
       const vector = k >= 0 ? this.fresh.subarray(k * dims, (k + 1) * dims) : undefined;
       const served = vector !== undefined && this.keptFlags[k] === 0 ? vector : carried;
       const embedding = (served ?? vector)!; // dates[] above proved one of them exists
-      vectors.set(embedding, u * dims);
+      vectors?.set(embedding, u * dims);
       stats.users++;
       let finite = true;
       for (let d = 0; d < dims; d++) {
@@ -381,8 +391,8 @@ export class PartitionOutput {
       }
     }
     const embeddingBytes =
-      this.job.snapshot === 'delta'
-        ? this.encodeEmbedded(dates, vectors)
+      vectors === undefined
+        ? this.encodeEmbedded(dates, servedOf)
         : encodeFlatEmbeddings(userIds, dates, vectors, dims);
     return {
       writeStats: this.writeStats,
