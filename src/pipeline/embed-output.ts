@@ -100,6 +100,8 @@ export class PartitionOutput {
   private readonly doneRanges: [number, number][] = [];
   private readonly waiters: { upTo: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private started = 0;
+  /** Set by drain(): from then on a partial chunk is written too, whichever call pumps. */
+  private finishing = false;
   private failure: unknown;
 
   public constructor(
@@ -221,17 +223,23 @@ export class PartitionOutput {
     this.received += ks.length;
     const upTo = this.received;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
-    this.pump(false);
+    this.pump();
     return done;
   }
 
-  /** Starts full chunks (all that is left when finishing) while fewer than two writes are in flight. */
-  private pump(finishing: boolean): void {
+  /**
+   * Starts full chunks (all that is left once draining) while fewer than two writes are in flight.
+   * Whether the partial last chunk goes out is the instance's state, not the caller's: a write
+   * that completes after drain() began must start it (drain() found two writes in flight and
+   * started nothing; reading the flag from the call that started the completed write left the
+   * tail unwritten and drain() waiting forever, seen as a hang with partitions of over 2 chunks).
+   */
+  private pump(): void {
     const chunk = this.job.writeChunk ?? 2048;
     while (
       this.failure === undefined &&
       this.inflight.size < 2 &&
-      (this.pending.length >= chunk || (finishing && this.pending.length > 0))
+      (this.pending.length >= chunk || (this.finishing && this.pending.length > 0))
     ) {
       const records = this.pending.splice(0, chunk);
       const from = this.started;
@@ -244,7 +252,7 @@ export class PartitionOutput {
             this.inflight.delete(write);
             this.writeStats = addStats(this.writeStats, stats);
             this.markWritten(from, from + records.length);
-            this.pump(finishing);
+            this.pump();
           },
           (error: unknown) => {
             this.inflight.delete(write);
@@ -287,7 +295,8 @@ export class PartitionOutput {
   public async drain(): Promise<KeptStored> {
     await this.decided;
     if (this.failure !== undefined) throw this.failure;
-    this.pump(true);
+    this.finishing = true;
+    this.pump();
     const upTo = this.received;
     if (this.writtenUpTo < upTo) {
       await new Promise<void>((resolve, reject) => {
