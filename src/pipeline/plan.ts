@@ -294,12 +294,8 @@ export async function plan(env: PlanEnv, input: PlanInput): Promise<RunManifest>
   for (const d of runDays) dayFingerprints[d.date] = dayFingerprint(d.files);
   const changed = previous ? inputChanges(listing, previous.dayFingerprints, previous.date) : [];
   const ignoredFiles = runDays.flatMap((d) => d.ignored);
-  const state = await planSnapshot(
-    env,
-    { modelVersion, date, partitions, backfill: input.backfill ?? false },
-    previous?.state,
-    { everyDays: compactEveryDays, deltaShare: compactDeltaShare },
-  );
+  const compaction = { everyDays: compactEveryDays, deltaShare: compactDeltaShare };
+  const state = await planSnapshot(env, { modelVersion, date, partitions, backfill }, previous?.state, compaction);
 
   const slices = await cutSlices(env, files, sliceBytes);
 
