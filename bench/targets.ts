@@ -5,10 +5,10 @@
 
 import { activeCostTargets } from './active-cost-report.ts';
 import { type ModelShape, maskedAttentionFlops } from './flops.ts';
+import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
 import { scaleTargets, writePolicyTargets } from './scale-report.ts';
 import { round } from './stats.ts';
-import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { BenchReport, TargetResult } from './types.ts';
 import { judge, retired } from './verdict.ts';
 
@@ -286,7 +286,7 @@ export function gpuPathTargets(gpu: GpuResults | undefined): TargetResult[] {
   return [
     judge({
       name: "GPU path of the Batch container (onnxruntime's CUDA EP) beside PyTorch on the same GPU",
-      target: 'measured in fp32 and fp16 against the GPU\'s measured GEMM rate (section 5)',
+      target: "measured in fp32 and fp16 against the GPU's measured GEMM rate (section 5)",
       measured,
       value: precisions.length,
       goal: 2,
