@@ -1,6 +1,6 @@
 /**
  * Runs section 8 (bench/active-cost.ts) alone and folds its result into a report's bench.json:
- *   npx tsx bench/active-cost-run.ts [--users 20000] [--reps 1] [--json reports/bench.json] [--work DIR]
+ *   npx tsx bench/active-cost-run.ts [--users 20000] [--reps 3] [--partitions 4] [--json reports/bench.json] [--work DIR]
  *   npm run bench -- --render reports/bench.json     (then re-renders bench.md with it)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,8 @@ import type { BenchReport } from './types.ts';
 const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '20000' },
-    reps: { type: 'string', default: '1' },
+    reps: { type: 'string', default: '3' },
+    partitions: { type: 'string', default: '4' },
     shares: { type: 'string', default: '1,0.3,0.1' },
     json: { type: 'string', default: 'reports/bench.json' },
     work: { type: 'string', default: '.pinnerformer/bench' },
@@ -25,6 +26,7 @@ const activeCost = await benchActiveCost({
   modelDir: values.model,
   users: Number(values.users),
   reps: Number(values.reps),
+  partitions: Number(values.partitions),
   shares: values.shares.split(',').map(Number),
 });
 const path = values.json;

@@ -2,9 +2,11 @@
  * Section 8: cost that follows active users. With the users fixed, the same steady day runs with
  * a share of them active (1:1 down to 10:1 all-to-active), side by side in two modes: a full
  * snapshot every day (compactEveryDays 1, the design before deltas) and a delta of the changed
- * users (the default). Measured per day: the embed stage's seconds and the state bytes it writes;
- * the scaling exponent in active users, and the per-active-user cost of a 10:1 day against a 1:1
- * day, amortised with one compaction (a full day) every COMPACT_EVERY days.
+ * users (the default). Measured per day, the median of `reps` interleaved repetitions: the embed
+ * stage's seconds per phase (read, merge, embed, write, snapshot) and the state bytes it writes;
+ * the scaling exponent in active users of each, and the per-active-user cost of a 10:1 day against
+ * a 1:1 day, amortised with compaction: staggered over the partitions, 1/COMPACT_EVERY of them
+ * write a full snapshot on any day, so every day costs (K − 1)/K of a delta day plus 1/K of a full one.
  */
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import { COMPACTION_DEFAULTS, writtenKeys } from '../src/pipeline/state-chain.ts
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { generateDataset } from '../src/synth/generate.ts';
 import { progress } from './progress.ts';
-import { min, round } from './stats.ts';
+import { median, round } from './stats.ts';
 
 const START = '2026-05-01';
 const BOOTSTRAP = '2026-05-02';
@@ -26,16 +28,36 @@ const COMPACT_EVERY = COMPACTION_DEFAULTS.everyDays;
 /** Events each active user adds on the measured day. */
 const EVENTS_PER_ACTIVE_USER = 4;
 
+/** The embed stage's phases: embed = featurize + infer (+ waiting for an inference thread). */
+export const PHASES = ['read', 'merge', 'embed', 'write', 'snapshot'] as const;
+export type Phase = (typeof PHASES)[number];
+
 export interface ActiveCostRow {
   readonly activeShare: number;
   readonly activeUsers: number;
   readonly mode: 'full' | 'delta';
-  /** The embed stage's steps summed over partitions (PartitionResult.secondsByStep), best of the reps. */
+  /** The embed stage's steps summed over partitions (PartitionResult.secondsByStep), median of the reps. */
   readonly embedSeconds: number;
+  /** Fastest and slowest rep of embedSeconds. */
+  readonly embedSecondsRange?: readonly [number, number];
   readonly stateBytes: number;
   readonly embeddedUsers: number;
-  /** The steps of the best rep (read, merge, featurize, infer, write, snapshot), summed over partitions. */
+  /** Seconds per phase, summed over partitions, each the median of the reps. */
+  readonly phases?: Readonly<Record<Phase, number>>;
+  /** The steps of an older result (best rep), kept for re-judging stored results. */
   readonly steps?: Readonly<Record<string, number>>;
+}
+
+/** A run's secondsByStep as phases. */
+export function phasesOf(steps: Readonly<Record<string, number>>): Record<Phase, number> {
+  const at = (k: string) => steps[k] ?? 0;
+  return {
+    read: at('read'),
+    merge: at('merge'),
+    embed: at('featurize') + at('infer') + at('wait'),
+    write: at('write'),
+    snapshot: at('snapshot'),
+  };
 }
 
 export interface ActiveCostResult {
@@ -47,6 +69,10 @@ export interface ActiveCostResult {
   readonly rows: readonly ActiveCostRow[];
   /** Least-squares slope of log(cost) on log(active users), per mode and measure. */
   readonly exponents: Readonly<Record<'full' | 'delta', { readonly seconds: number; readonly bytes: number }>>;
+  /** The same slope for each phase's seconds, per mode (absent in older results). */
+  readonly phaseExponents?: Readonly<Record<'full' | 'delta', Readonly<Record<Phase, number>>>>;
+  /** Share of the 10:1 delta day's seconds spent reading the previous state (absent in older results). */
+  readonly readShareAtTenth?: number;
   /**
    * Cost per active user of the 10:1 day over the 1:1 day: `full` every day a full snapshot,
    * `delta` a delta day, `amortised` deltas with one full day in COMPACT_EVERY.
@@ -124,7 +150,7 @@ export async function benchActiveCost(options: {
   readonly partitions?: number;
 }): Promise<ActiveCostResult> {
   const shares = options.shares ?? [1, 0.3, 0.1];
-  const reps = options.reps ?? 1;
+  const reps = options.reps ?? 3;
   const partitions = options.partitions ?? 4;
   const root = join(options.workDir, `active-cost-${options.users}`);
   const template = join(root, 'template');
@@ -147,7 +173,7 @@ export async function benchActiveCost(options: {
 
   const samples = new Map<
     string,
-    { seconds: number[]; steps: Record<string, number>[]; bytes: number; embedded: number; active: number }
+    { seconds: number[]; steps: Record<Phase, number>[]; bytes: number; embedded: number; active: number }
   >();
   for (let rep = 0; rep < reps; rep++) {
     for (const share of shares) {
@@ -171,7 +197,7 @@ export async function benchActiveCost(options: {
           throw new Error(`active-user cost: ${mode} at ${share} refused: ${summary.reasons.join('; ')}`);
         const key = `${mode}|${share}`;
         const s = samples.get(key) ?? { seconds: [], steps: [], bytes: 0, embedded: 0, active };
-        s.steps.push({ ...summary.secondsByStep });
+        s.steps.push(phasesOf(summary.secondsByStep));
         // the partitions' own work (read, merge, featurize, infer, write, snapshot), without the
         // workers' start-up and model load, which do not depend on the users
         s.seconds.push(Object.values(summary.secondsByStep).reduce((a, b) => a + b, 0));
@@ -179,7 +205,7 @@ export async function benchActiveCost(options: {
         s.embedded = summary.embeddedUsers;
         samples.set(key, s);
         progress(
-          `active-user cost: ${mode} day, ${active} of ${shuffled.length} active: embed ${round(s.seconds.at(-1)!)} s, ${s.bytes} B written`,
+          `active-user cost: rep ${rep + 1}/${reps}, ${mode} day, ${active} of ${shuffled.length} active: embed ${round(s.seconds.at(-1)!)} s ${JSON.stringify(s.steps.at(-1))}, ${s.bytes} B written`,
         );
         rmSync(dir, { recursive: true, force: true });
       }
@@ -192,10 +218,12 @@ export async function benchActiveCost(options: {
       activeShare: Number(share),
       activeUsers: s.active,
       mode,
-      embedSeconds: round(min(s.seconds)),
-      steps: Object.fromEntries(
-        Object.entries(s.steps[s.seconds.indexOf(min(s.seconds))]!).map(([k, v]) => [k, round(v)]),
-      ),
+      embedSeconds: round(median(s.seconds)),
+      embedSecondsRange: [round(Math.min(...s.seconds)), round(Math.max(...s.seconds))] as const,
+      phases: Object.fromEntries(PHASES.map((k) => [k, round(median(s.steps.map((x) => x[k])))])) as Record<
+        Phase,
+        number
+      >,
       stateBytes: s.bytes,
       embeddedUsers: s.embedded,
     };
@@ -240,12 +268,30 @@ export function summarize(
     ((COMPACT_EVERY - 1) * pick(d) + pick(f)) / COMPACT_EVERY;
   const seconds = (r: ActiveCostRow) => r.embedSeconds;
   const bytes = (r: ActiveCostRow) => r.stateBytes;
+  const withPhases = rows.every((r) => r.phases !== undefined);
+  const phaseExponent = (mode: 'full' | 'delta') => {
+    const r = of(mode);
+    const active = r.map((x) => x.activeUsers);
+    // a phase that took no time at all has no exponent to fit: 0
+    return Object.fromEntries(
+      PHASES.map((k) => {
+        const ys = r.map((x) => x.phases![k]);
+        return [k, ys.every((y) => y > 0) ? round(slope(active, ys)) : 0];
+      }),
+    ) as Record<Phase, number>;
+  };
   return {
     measuredAt: new Date().toISOString(),
     ...settings,
     compactEveryDays: COMPACT_EVERY,
     rows,
     exponents: { full: exponent('full'), delta: exponent('delta') },
+    ...(withPhases
+      ? {
+          phaseExponents: { full: phaseExponent('full'), delta: phaseExponent('delta') },
+          readShareAtTenth: round(delta.ten.phases!.read / delta.ten.embedSeconds),
+        }
+      : {}),
     perActiveRatio: {
       full: {
         seconds: ratio(full.ten.embedSeconds, full.one.embedSeconds),

@@ -75,7 +75,7 @@ export function renderMarkdown(r: BenchReport): string {
       : '',
     '![benchmark chart](bench.png)',
     '',
-    '## Targets (issue 7)',
+    '## Targets (issues 7 and 20)',
     '',
     table(
       ['target', 'goal', 'measured', 'verdict', 'why'],

@@ -5,6 +5,7 @@
 
 import { activeCostTargets } from './active-cost-report.ts';
 import { type ModelShape, maskedAttentionFlops } from './flops.ts';
+import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
 import { scaleTargets, writePolicyTargets } from './scale-report.ts';
 import { round } from './stats.ts';
@@ -260,6 +261,39 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
     ...writePolicyTargets(report.writePolicy),
     ...scaleTargets(report.scale),
     ...activeCostTargets(report.activeCost),
+    ...gpuPathTargets(report.gpu),
   );
   return out;
+}
+
+/**
+ * Issue 20, part 4: the Batch container's own GPU path (onnxruntime with the CUDA EP) measured
+ * beside PyTorch on the same GPU, fp32 and fp16. Read from the last GPU session's files
+ * (bench/gpu.sh); a MISS until onnxruntime's CUDA rows exist in both precisions.
+ */
+export function gpuPathTargets(gpu: GpuResults | undefined): TargetResult[] {
+  const rows = gpu === undefined ? [] : measuredRows(gpu);
+  const ort = rows.filter((r) => r.contender.startsWith('onnxruntime'));
+  const precisions = ['fp32', 'fp16'].filter((p) => ort.some((r) => r.contender.includes(p)));
+  const best = (of: typeof rows) => of.reduce((a, r) => Math.max(a, r.usersPerSec), 0);
+  const torch = best(rows.filter((r) => r.contender.startsWith('pytorch')));
+  const measured =
+    gpu === undefined
+      ? 'no GPU session in this report (bench/gpu.sh writes reports/bench-gpu.json)'
+      : ort.length === 0
+        ? `not measured on ${gpu.bench.gpu} (${gpu.bench.createdAt}): ${gpu.bench.onnxruntimeCuda.reason ?? 'no onnxruntime CUDA rows'}; PyTorch on the same GPU ${Math.round(torch)} users/s at best`
+        : `onnxruntime CUDA EP ${Math.round(best(ort))} users/s at best (${precisions.join(', ')}) vs PyTorch ${Math.round(torch)} users/s on ${gpu.bench.gpu}`;
+  return [
+    judge({
+      name: "GPU path of the Batch container (onnxruntime's CUDA EP) beside PyTorch on the same GPU",
+      target: "measured in fp32 and fp16 against the GPU's measured GEMM rate (section 5)",
+      measured,
+      value: precisions.length,
+      goal: 2,
+      why: (met) =>
+        met
+          ? 'section 5 has the rows, their share of the measured GEMM rate and the PyTorch rows beside them'
+          : 'the container path has not run on a GPU with the CUDA provider libraries yet; bench/gpu.sh is ready for the next GPU session (its header says how to run it), and the PyTorch rows in section 5 stand in for it',
+    }),
+  ];
 }

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import {
   arraySizeOf,
   BATCH_ARRAY_SIZE,
+  COMPACT_DELTA_SHARE,
+  COMPACT_EVERY_DAYS,
   formatIssues,
   type IntLimit,
   PARTITIONS,
@@ -155,6 +157,16 @@ export const DeploymentConfigSchema = z
         z.union([z.literal(false), z.number().gt(0).max(WRITE_SKIP_COSINE.max)]),
       )
       .default(WRITE_SKIP_COSINE.default),
+    /**
+     * State compaction (docs/versioning.md, "State: deltas and compaction"): each partition writes
+     * a full snapshot of its users at least every this many days, staggered so that about 1/n of
+     * the partitions compact on any day; deltas of the changed users between. 1 = full daily. Default: 7.
+     */
+    compactEveryDays: limited(COMPACT_EVERY_DAYS),
+    /** A partition compacts sooner when its deltas hold more than this share of its base's bytes. Default: 0.5. */
+    compactDeltaShare: z
+      .preprocess(fromString('number'), z.number().gt(0).max(COMPACT_DELTA_SHARE.max))
+      .default(COMPACT_DELTA_SHARE.default),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
     /**

@@ -179,6 +179,9 @@ export class PinnerFormerStack extends Stack {
           requireSuccessMarker: config.requireSuccessMarker,
           // The plan decides the write policy and hands it to the Batch children in the run manifest.
           ...(config.writeSkipCosine === false ? {} : { writeSkipCosine: config.writeSkipCosine }),
+          // Compaction, likewise: the plan decides each partition's snapshot kind into the manifest.
+          compactEveryDays: config.compactEveryDays,
+          compactDeltaShare: config.compactDeltaShare,
         }),
         // No table: the partition stage never touches it.
         partition: stageEnvironment({ objectStoreUri: stores.objectStoreUri }),

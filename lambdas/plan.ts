@@ -44,6 +44,8 @@ export async function handler(event: unknown, context?: Context): Promise<Planne
       refreshAgeDays: settings.REFRESH_AGE_DAYS,
       requireMarker: settings.REQUIRE_SUCCESS_MARKER,
       ...(settings.WRITE_SKIP_COSINE === undefined ? {} : { writeSkipCosine: settings.WRITE_SKIP_COSINE }),
+      compactEveryDays: settings.COMPACT_EVERY_DAYS,
+      compactDeltaShare: settings.COMPACT_DELTA_SHARE,
     });
     const slicesKey = layout.runSlices(modelVersion, date, manifest.attempt);
     await env.objects.put(slicesKey, JSON.stringify(sliceTasksOf(manifest)));

@@ -168,6 +168,30 @@ describe('bench section 8: cost that follows active users', () => {
     expect(targets.map((t) => t.verdict)).toEqual(['MET', 'MET']);
   });
 
+  it('fits an exponent per phase and the read share when the rows carry phases', () => {
+    // Arrange: a delta day whose read follows all users (constant) and whose other phases follow active users
+    const phased = (mode: 'full' | 'delta') =>
+      rows(mode, 0, 0.01, 0, 5000).map((row) => ({
+        ...row,
+        phases: {
+          read: 2,
+          merge: row.activeUsers / 1000,
+          embed: row.activeUsers / 100,
+          write: 1e-3 * row.activeUsers,
+          snapshot: 0,
+        },
+        embedSeconds: 2 + 0.012 * row.activeUsers,
+      }));
+    // Act
+    const result = summarize([...phased('full'), ...phased('delta')], settings);
+    // Assess
+    expect(result.phaseExponents?.delta.read).toBeCloseTo(0, 6);
+    expect(result.phaseExponents?.delta.embed).toBeCloseTo(1, 6);
+    expect(result.phaseExponents?.delta.snapshot).toBe(0); // no time: nothing to fit
+    expect(result.readShareAtTenth).toBeCloseTo(2 / (2 + 1.2), 2);
+    expect(activeCostTargets(result)[1]!.measured).toMatch(/delta-day seconds by phase: read 0, merge 1/);
+  });
+
   it('misses when a delta day still costs what a full snapshot does', () => {
     const result = summarize([...rows('full', 10, 0, 5e6, 0), ...rows('delta', 10, 0, 5e6, 0)], settings);
     expect(activeCostTargets(result).map((t) => t.verdict)).toEqual(['MISS', 'MISS']);

@@ -30,6 +30,8 @@ describe('deployment config', () => {
       embeddingRetentionDays: 30,
       embeddingDtype: 'float16',
       writeSkipCosine: 0.95,
+      compactEveryDays: 7,
+      compactDeltaShare: 0.5,
       lookupAuth: 'function-url-iam',
     });
     expect(config.imageUri).toBeUndefined();
@@ -167,6 +169,34 @@ describe('deployment config', () => {
     expect(readHandlerSettings({}).WRITE_SKIP_COSINE).toBeUndefined();
     expect(() => readHandlerSettings({ WRITE_SKIP_COSINE: '0' })).toThrow(/WRITE_SKIP_COSINE:/);
     expect(() => readHandlerSettings({ WRITE_SKIP_COSINE: '1.01' })).toThrow(/WRITE_SKIP_COSINE:/);
+  });
+
+  it('takes compaction (defaults and limits) from the run contract, the same for CDK, the plan Lambda, the plan and the CLI', async () => {
+    const { readHandlerSettings } = await import('../src/contract/stage-env.ts');
+    const { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS } = await import('../src/contract/run-contract.ts');
+    const { PLAN_DEFAULTS } = await import('../src/pipeline/plan.ts');
+    // one default
+    expect(parseDeploymentConfig({}).compactEveryDays).toBe(COMPACT_EVERY_DAYS.default);
+    expect(readHandlerSettings({}).COMPACT_EVERY_DAYS).toBe(COMPACT_EVERY_DAYS.default);
+    expect(PLAN_DEFAULTS.compactEveryDays).toBe(COMPACT_EVERY_DAYS.default);
+    expect(parseDeploymentConfig({}).compactDeltaShare).toBe(COMPACT_DELTA_SHARE.default);
+    expect(readHandlerSettings({}).COMPACT_DELTA_SHARE).toBe(COMPACT_DELTA_SHARE.default);
+    expect(PLAN_DEFAULTS.compactDeltaShare).toBe(COMPACT_DELTA_SHARE.default);
+    // -c overrides arrive as strings
+    expect(readDeploymentConfig(context({ compactEveryDays: '3' })).compactEveryDays).toBe(3);
+    expect(readDeploymentConfig(context({ compactDeltaShare: '0.25' })).compactDeltaShare).toBe(0.25);
+    // one limit: what CDK accepts the plan Lambda accepts, and nothing beyond it
+    expect(readHandlerSettings({ COMPACT_EVERY_DAYS: String(COMPACT_EVERY_DAYS.max) }).COMPACT_EVERY_DAYS).toBe(
+      COMPACT_EVERY_DAYS.max,
+    );
+    for (const bad of [0, COMPACT_EVERY_DAYS.max + 1, 2.5]) {
+      expect(() => parseDeploymentConfig({ compactEveryDays: bad })).toThrow(/compactEveryDays:/);
+      expect(() => readHandlerSettings({ COMPACT_EVERY_DAYS: String(bad) })).toThrow(/COMPACT_EVERY_DAYS:/);
+    }
+    for (const bad of [0, -0.5, COMPACT_DELTA_SHARE.max + 1]) {
+      expect(() => parseDeploymentConfig({ compactDeltaShare: bad })).toThrow(/compactDeltaShare:/);
+      expect(() => readHandlerSettings({ COMPACT_DELTA_SHARE: String(bad) })).toThrow(/COMPACT_DELTA_SHARE:/);
+    }
   });
 
   it('refuses a context value that is not an object', () => {

@@ -5,7 +5,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../batch-container/worker.ts';
-import { EXIT_CODES } from '../src/contract/run-contract.ts';
+import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, EXIT_CODES } from '../src/contract/run-contract.ts';
 import { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
 import { LOCK_PK, TABLE_KEYS, TTL_ATTRIBUTE } from '../src/embeddings/table-schema.ts';
 import { synthStack } from './cdk-helpers.ts';
@@ -283,6 +283,39 @@ describe('the default stack', () => {
     // a configured threshold, and `off`
     expect(variablesOf(synthStack({ writeSkipCosine: 0.9 }).template, 'plan').WRITE_SKIP_COSINE).toBe('0.9');
     expect(variablesOf(synthStack({ writeSkipCosine: false }).template, 'plan').WRITE_SKIP_COSINE).toBeUndefined();
+  });
+
+  it('runs compaction as configured: the plan gets COMPACT_EVERY_DAYS and COMPACT_DELTA_SHARE, with the contract defaults', () => {
+    // Assess: the plan function's environment in the template, and no other stage's
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'plan',
+          COMPACT_EVERY_DAYS: String(COMPACT_EVERY_DAYS.default),
+          COMPACT_DELTA_SHARE: String(COMPACT_DELTA_SHARE.default),
+        }),
+      },
+    });
+    for (const service of ['partition', 'publish', 'lookup']) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: service, COMPACT_EVERY_DAYS: Match.absent() }),
+        },
+      });
+    }
+    // configured values reach the plan
+    synthStack({ compactEveryDays: 3, compactDeltaShare: 0.25 }).template.hasResourceProperties(
+      'AWS::Lambda::Function',
+      {
+        Environment: {
+          Variables: Match.objectLike({
+            POWERTOOLS_SERVICE_NAME: 'plan',
+            COMPACT_EVERY_DAYS: '3',
+            COMPACT_DELTA_SHARE: '0.25',
+          }),
+        },
+      },
+    );
   });
 
   it('bundles every Lambda for Node 22 with tracing, JSON logs and Powertools settings', () => {

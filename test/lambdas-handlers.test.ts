@@ -2,7 +2,8 @@
  * The Lambda handlers and the Batch worker, run as AWS runs them but against real local parts:
  * a temp-dir object store and dynalite. One daily run goes plan -> partition (per slice) ->
  * worker (per partition, CPU provider) -> publish, then the lookup handler answers HTTP events.
- * The next day runs with the write policy the stack enables (WRITE_SKIP_COSINE on the plan).
+ * The next day runs with the write policy the stack enables (WRITE_SKIP_COSINE on the plan) and
+ * the compaction settings (COMPACT_EVERY_DAYS, COMPACT_DELTA_SHARE on the plan).
  */
 import { rmSync } from 'node:fs';
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -13,6 +14,7 @@ import { LOCK_PK, TABLE_KEYS } from '../src/embeddings/table-schema.ts';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
 import { layout } from '../src/pipeline/layout.ts';
 import { deployModel } from '../src/pipeline/model.ts';
+import { isCompactionDay, snapshotKindOf, writtenKeys } from '../src/pipeline/state-chain.ts';
 import type { PartitionResult, RunManifest } from '../src/pipeline/types.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { startDynamoFaultProxy } from '../src/testing/dynamo-fault-proxy.ts';
@@ -249,10 +251,30 @@ describe('the lookup handler', () => {
   });
 });
 
-describe('the write policy on the AWS path', () => {
-  it('the plan decides it from WRITE_SKIP_COSINE, the worker applies it from the manifest', async () => {
-    // Prepare: the stack's setting on the plan function (a low threshold, so the tiny model keeps some users)
+describe('the write policy and compaction on the AWS path', () => {
+  it('refuses compaction settings outside the run contract before planning (ValidationError)', async () => {
+    for (const [name, bad] of [
+      ['COMPACT_EVERY_DAYS', '0'],
+      ['COMPACT_EVERY_DAYS', '1.5'],
+      ['COMPACT_DELTA_SHARE', '0'],
+    ] as const) {
+      process.env[name] = bad;
+      try {
+        await expect(
+          handlers.plan({ request: { date: POLICY_DATE, modelVersion: MV }, execution: 'exec-bad' }),
+        ).rejects.toThrow(new RegExp(`invalid function configuration: ${name}:`));
+      } finally {
+        delete process.env[name];
+      }
+    }
+  });
+
+  it('the plan decides them from WRITE_SKIP_COSINE and COMPACT_*, the worker applies them from the manifest', async () => {
+    // Prepare: the stack's settings on the plan function (a low threshold, so the tiny model keeps
+    // some users; compaction every 3 days, the share trigger out of the way)
     process.env.WRITE_SKIP_COSINE = '0.05';
+    process.env.COMPACT_EVERY_DAYS = '3';
+    process.env.COMPACT_DELTA_SHARE = '100';
     const objects = new LocalObjectStore(dataDir);
     try {
       // Act: the next day through plan, partition, the worker and publish
@@ -278,6 +300,18 @@ describe('the write policy on the AWS path', () => {
         Buffer.from(await objects.get(layout.runManifest(MV, POLICY_DATE))).toString('utf8'),
       ) as RunManifest;
       expect(manifest).toMatchObject({ writeSkipCosine: 0.05, writePolicyDates: [RUN_DATE] });
+      // compaction as configured: each partition compacts on its staggered day of 3, else writes a
+      // delta on RUN_DATE's full snapshot, and the worker wrote exactly the files the manifest names
+      expect(manifest).toMatchObject({ compactEveryDays: 3, compactDeltaShare: 100, snapshot: 'delta' });
+      expect(manifest.previousState).toEqual({ base: { date: RUN_DATE }, deltas: [] });
+      for (let p = 0; p < PARTITIONS; p++) {
+        const kind = isCompactionDay(POLICY_DATE, p, 3) ? 'full' : 'delta';
+        expect(snapshotKindOf(manifest, p), `partition ${p}`).toBe(kind);
+        const keys = writtenKeys(manifest, p);
+        expect(keys.sequences.includes('/delta/')).toBe(kind === 'delta');
+        expect((await objects.get(keys.sequences)).length).toBeGreaterThan(0);
+        expect((await objects.get(keys.embeddings)).length).toBeGreaterThan(0);
+      }
       const results = await Promise.all(
         Array.from(
           { length: PARTITIONS },
@@ -298,6 +332,8 @@ describe('the write policy on the AWS path', () => {
       expect(published).toMatchObject({ version: `${MV}@${POLICY_DATE}`, published: true });
     } finally {
       delete process.env.WRITE_SKIP_COSINE;
+      delete process.env.COMPACT_EVERY_DAYS;
+      delete process.env.COMPACT_DELTA_SHARE;
     }
   }, 120_000);
 });

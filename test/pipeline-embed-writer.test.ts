@@ -188,4 +188,46 @@ describe('PartitionOutput', () => {
     expect(result.stats.users).toBe(3);
     expect(result.stats.minNorm).toBeCloseTo(1, 6);
   });
+
+  it('writes the partial last chunk when drain() begins with two chunks in flight (the 2-partition hang)', async () => {
+    // Prepare: writes held until released, chunks of 2 users, 5 users: two full chunks in flight
+    // and one user pending when drain() begins
+    const held: (() => void)[] = [];
+    const real = local.dynamo.client;
+    const slow = new Proxy(real, {
+      get: (target, property, receiver) =>
+        property === 'send'
+          ? async (command: unknown) => {
+              if (command instanceof BatchWriteItemCommand) await new Promise<void>((r) => held.push(r));
+              return real.send(command as never);
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    const store = new DynamoEmbeddingStore({ tableName: local.tableName, client: slow, wallClockExpiry: false });
+    const five = ['v', 'w', 'x', 'y', 'z'];
+    const output = new PartitionOutput(store, { partition: 0, version, dims: 2, writeChunk: 2 });
+    output.setPrevious(undefined, '');
+    output.setUsers(five, Int32Array.from([0, 1, 2, 3, 4]));
+    const batches = [0, 1, 2, 3, 4].map((k) => output.addVectors([k], Float32Array.from([1, 0])));
+    for (const b of batches) b.catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(held).toHaveLength(2); // two chunks in flight, the fifth user pending
+    // Act: drain begins, then the two writes complete
+    const finished = output.finish();
+    while (held.length > 0) held.shift()!();
+    const release = setInterval(() => {
+      while (held.length > 0) held.shift()!();
+    }, 5);
+    try {
+      // Assess: the tail is written and finish() resolves, well within the test's time
+      const result = await Promise.race([
+        finished,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('drain() never ended')), 5000)),
+      ]);
+      expect(result.writeStats.items).toBe(5);
+      await Promise.all(batches);
+    } finally {
+      clearInterval(release);
+    }
+  });
 });

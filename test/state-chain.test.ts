@@ -1,8 +1,9 @@
 /**
  * The state as a chain of a full snapshot and daily deltas (src/pipeline/state-chain.ts): the
  * same days run twice on copies of one data set, once with a full snapshot every day and once
- * with deltas compacted every third day, must serve the same embeddings and sequences; a refused
- * day changes neither; a missing delta stops the next plan with a clear error.
+ * with deltas compacted every third day, staggered over the partitions, must serve the same
+ * embeddings and sequences; a refused day changes neither; a missing delta stops the next plan
+ * with a clear error. planSnapshot alone: on any day about 1/N of the partitions compact.
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +14,14 @@ import { type LocalEmbeddings, openLocalEmbeddings } from '../src/local/local-em
 import { type RunDailyOptions, runDaily } from '../src/pipeline/local-runner.ts';
 import { plan } from '../src/pipeline/plan.ts';
 import {
+  chainKeys,
+  isCompactionDay,
   planSnapshot,
   readPartitionState,
   readUserSequence,
   StateChainError,
+  snapshotKindOf,
+  stateChainOf,
   writtenKeys,
 } from '../src/pipeline/state-chain.ts';
 import type { StateChain } from '../src/pipeline/types.ts';
@@ -45,6 +50,8 @@ interface Mode {
   dir: string;
   local: LocalEmbeddings;
   compactEveryDays: number;
+  /** The delta mode turns the share trigger off, so that the stagger alone decides (planSnapshot tests the share). */
+  compactDeltaShare?: number;
 }
 
 describe('deltas with compaction against a full snapshot every day (dynalite)', () => {
@@ -61,6 +68,7 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
       embeddings: mode.local,
       refreshAgeDays: REFRESH,
       compactEveryDays: mode.compactEveryDays,
+      ...(mode.compactDeltaShare === undefined ? {} : { compactDeltaShare: mode.compactDeltaShare }),
       ...extra,
     });
 
@@ -75,6 +83,7 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
       mode.local = await openLocalEmbeddings({ dataDir: mode.dir });
       mode.compactEveryDays = every;
     }
+    delta.compactDeltaShare = 100;
   });
 
   afterAll(async () => {
@@ -85,8 +94,10 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
     if (source) rmSync(source, { recursive: true, force: true });
   });
 
-  /** What the delta mode wrote each day: 'full' or 'delta'. */
-  const kinds: string[] = [];
+  /** What the delta mode wrote each day, per partition: 'full' or 'delta'. */
+  const kinds: ('full' | 'delta')[][] = [];
+  /** Days (indices) on which partition `p` wrote a delta. */
+  const deltaDaysOf = (p: number) => days.flatMap((_, d) => (kinds[d]?.[p] === 'delta' ? [d] : []));
 
   it('serves the same embeddings and sequences every day, a refused day changing neither', async () => {
     for (const [d, date] of days.entries()) {
@@ -109,7 +120,7 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
       expect([a.published, b.published]).toEqual([true, true]);
       expect(b.embeddedUsers).toBe(a.embeddedUsers);
       const manifest = await runOf(delta.dir, MV, date);
-      kinds.push(manifest.snapshot ?? 'full');
+      kinds.push(Array.from({ length: PARTITIONS }, (_, p) => snapshotKindOf(manifest, p)));
       const chain = [manifest.previousState?.base, ...(manifest.previousState?.deltas ?? [])];
       for (const file of chain) if (file !== undefined) expect(file.date < date).toBe(true);
       const [fa, fb] = [await stateOf(full.dir, MV, date), await stateOf(delta.dir, MV, date)];
@@ -121,10 +132,17 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
         expect(Math.round((dayStartMs(date) - dayStartMs(row.date)) / DAY_MS)).toBeLessThan(REFRESH);
       }
     }
-    // full on the first day, deltas after it, and compaction again within every 3 days
-    expect(kinds[0]).toBe('full');
-    expect(kinds.filter((k) => k === 'delta').length).toBeGreaterThanOrEqual(2);
-    for (let d = 0; d + 3 <= kinds.length; d++) expect(kinds.slice(d, d + 3)).toContain('full');
+    // full on the first day; after it the partitions compact on different days (staggered), each
+    // again within every 3 days, and the days between are deltas
+    expect(kinds[0]).toEqual(['full', 'full']);
+    for (const [d, day] of kinds.entries()) {
+      if (d > 0) expect(day.filter((k) => k === 'full').length, days[d]).toBeLessThanOrEqual(1);
+    }
+    expect(kinds.some((day) => day.includes('full') && day.includes('delta'))).toBe(true); // a mixed chain was served
+    for (let p = 0; p < PARTITIONS; p++) {
+      expect(deltaDaysOf(p).length).toBeGreaterThanOrEqual(2);
+      for (let d = 0; d + 3 <= kinds.length; d++) expect(kinds.slice(d, d + 3).map((k) => k[p])).toContain('full');
+    }
   });
 
   it('writes fewer bytes on a delta day than the full snapshots of the same day', async () => {
@@ -134,17 +152,26 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
       for (const key of await writtenFiles(dir, MV, date)) bytes += (await objects.get(key)).length;
       return bytes;
     };
-    const deltaDays = days.filter((_, d) => kinds[d] === 'delta');
-    expect(deltaDays.length).toBeGreaterThan(0);
-    for (const date of deltaDays) {
-      expect((await writtenFiles(delta.dir, MV, date)).every((k) => k.includes('/delta/'))).toBe(true);
-      expect(await sum(delta.dir, date)).toBeLessThan(await sum(full.dir, date));
+    const size = async (dir: string, date: string, p: number) => {
+      const keys = writtenKeys(await runOf(dir, MV, date), p);
+      const objects = new LocalObjectStore(dir);
+      return (await objects.get(keys.sequences)).length + (await objects.get(keys.embeddings)).length;
+    };
+    for (let p = 0; p < PARTITIONS; p++) {
+      for (const d of deltaDaysOf(p)) {
+        const keys = writtenKeys(await runOf(delta.dir, MV, days[d]!), p);
+        expect([keys.sequences, keys.embeddings].every((k) => k.includes('/delta/'))).toBe(true);
+        expect(await size(delta.dir, days[d]!, p)).toBeLessThan(await size(full.dir, days[d]!, p));
+      }
     }
+    // a day with every partition on a delta writes fewer bytes in all
+    const allDelta = days.filter((_, d) => kinds[d]!.every((k) => k === 'delta'));
+    for (const date of allDelta) expect(await sum(delta.dir, date)).toBeLessThan(await sum(full.dir, date));
   });
 
   it("reads one user's sequence from the newest chain file that holds it (recommend)", async () => {
     // Prepare: the last delta day's state, users changed that day and users carried from older files
-    const d = kinds.lastIndexOf('delta');
+    const d = deltaDaysOf(0).at(-1)!;
     const manifest = await runOf(delta.dir, MV, days[d]!);
     const objects = new LocalObjectStore(delta.dir);
     const state = await readPartitionState({ objects }, manifest, 0);
@@ -161,7 +188,7 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
 
   it('stops the next plan with a StateChainError naming a missing delta, writing nothing', async () => {
     // Prepare: a delta day's file of partition 1 is gone; the day after it plans again
-    const d = kinds.findIndex((k, i) => k === 'delta' && i + 1 < DAYS);
+    const d = deltaDaysOf(1).find((i) => i + 1 < DAYS)!;
     const manifest = await runOf(delta.dir, MV, days[d]!);
     const missing = writtenKeys(manifest, 1).sequences;
     const objects = new LocalObjectStore(delta.dir);
@@ -172,7 +199,14 @@ describe('deltas with compaction against a full snapshot every day (dynalite)', 
     // Act
     const planned = plan(
       { objects, embeddings: delta.local.store },
-      { date: next, modelVersion: MV, partitions: PARTITIONS, refreshAgeDays: REFRESH, compactEveryDays: 3 },
+      {
+        date: next,
+        modelVersion: MV,
+        partitions: PARTITIONS,
+        refreshAgeDays: REFRESH,
+        compactEveryDays: 3,
+        compactDeltaShare: 100,
+      },
     );
     // Assess
     await expect(planned).rejects.toBeInstanceOf(StateChainError);
@@ -228,7 +262,7 @@ describe('planSnapshot', () => {
       'full',
     ); // base + 2 deltas + this day = 4 files > 3
     expect((await planSnapshot(env(), runOn('2026-01-04'), chain, { ...settings, deltaShare: 0.15 })).reason).toMatch(
-      /deltas 800 B > 0.15 × base 4000 B/,
+      /compaction of 2 of 2 partitions \(0 on their staggered day, 0 by age, 2 by deltas > 0.15 × base\)/,
     );
     expect((await planSnapshot(env(), runOn('2026-01-04', true), chain, settings)).snapshot).toBe('full');
     expect((await planSnapshot(env(), runOn('2026-01-04'), undefined, settings)).snapshot).toBe('full');
@@ -248,6 +282,55 @@ describe('planSnapshot', () => {
       await expect(planSnapshot(env(), runOn('2026-02-03', backfill), chain, settings)).rejects.toThrow(
         new RegExp(`state file ${gone.replaceAll('.', '\\.')} is missing`),
       );
+    }
+  });
+
+  it('staggers compaction: on any day about 1/N of the partitions compact, each once every N days', async () => {
+    // Prepare: 14 partitions, N = 7, a full snapshot of every partition on the first day
+    const P = 14;
+    const N = 7;
+    const first = '2026-03-01';
+    let chain: StateChain = { base: { date: first }, deltas: [] };
+    await writeChain(chain, P, 1000, 10);
+    const compacted = new Map<number, string[]>();
+    // Act: three cycles of daily runs, each writing the files its plan says
+    for (let d = 1; d <= 3 * N; d++) {
+      const date = addDays(first, d);
+      const planned = await planSnapshot(env(), { modelVersion: MODEL, date, partitions: P, backfill: false }, chain, {
+        everyDays: N,
+        deltaShare: 0.5,
+      });
+      const run = {
+        modelVersion: MODEL,
+        date,
+        partitions: P,
+        snapshot: planned.snapshot,
+        fullPartitions: planned.fullPartitions,
+        previousState: chain,
+      };
+      for (let p = 0; p < P; p++) {
+        const keys = writtenKeys(run, p);
+        const bytes = snapshotKindOf(run, p) === 'full' ? 1000 : 10;
+        await objects.put(keys.sequences, new Uint8Array(bytes));
+        await objects.put(keys.embeddings, new Uint8Array(bytes));
+      }
+      // Assess: P/N partitions compact, exactly those on their staggered day
+      expect(planned.snapshot, date).toBe('delta');
+      expect(planned.fullPartitions.length, date).toBe(P / N);
+      for (const p of planned.fullPartitions) {
+        expect(isCompactionDay(date, p, N)).toBe(true);
+        compacted.set(p, [...(compacted.get(p) ?? []), date]);
+      }
+      chain = stateChainOf(run);
+      // every partition reads its own base and at most N - 1 deltas; the chain keeps no file no one reads
+      for (let p = 0; p < P; p++) expect(chainKeys(MODEL, chain, p).length).toBeLessThanOrEqual(N);
+      expect(chain.deltas.length).toBeLessThan(N);
+    }
+    // each partition compacted once per cycle, N days apart
+    expect(compacted.size).toBe(P);
+    for (const dates of compacted.values()) {
+      expect(dates.length).toBe(3);
+      expect(Math.round((dayStartMs(dates[2]!) - dayStartMs(dates[0]!)) / DAY_MS)).toBe(2 * N);
     }
   });
 });

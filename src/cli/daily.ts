@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
+import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
@@ -19,7 +19,8 @@ const dailyFlags = z.object({
   threads: intString(1, 256).optional(),
   refreshAgeDays: intString(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).optional(),
   writeSkipCosine: z.coerce.number().gt(0).lte(1).optional(),
-  compactEveryDays: intString(REFRESH_AGE_DAYS.min, REFRESH_AGE_DAYS.max).optional(),
+  compactEveryDays: intString(COMPACT_EVERY_DAYS.min, COMPACT_EVERY_DAYS.max).optional(),
+  compactDeltaShare: z.coerce.number().gt(0).lte(COMPACT_DELTA_SHARE.max).optional(),
   provider: z.enum(['cpu', 'cuda']).default('cpu'),
   dtype: z.enum(['float16', 'float32']).default('float16'),
   pipelining: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -119,7 +120,11 @@ export function registerDaily(program: Command): void {
     )
     .option(
       '--compact-every-days <n>',
-      'write a full snapshot at least every n days, deltas of the changed users between (default 7; 1: full daily)',
+      `write a full snapshot per partition at least every n days (staggered), deltas of the changed users between (default ${COMPACT_EVERY_DAYS.default}; 1: full daily)`,
+    )
+    .option(
+      '--compact-delta-share <s>',
+      `compact a partition sooner when its deltas exceed this share of its base's bytes (default ${COMPACT_DELTA_SHARE.default})`,
     )
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
     .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')
@@ -153,6 +158,7 @@ export function registerDaily(program: Command): void {
         ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
         ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
         ...(flags.compactEveryDays === undefined ? {} : { compactEveryDays: flags.compactEveryDays }),
+        ...(flags.compactDeltaShare === undefined ? {} : { compactDeltaShare: flags.compactDeltaShare }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
         ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
         requireMarker,

@@ -37,6 +37,14 @@ export const PARTITIONS: IntLimit = { min: 1, max: 4096, default: 8 };
 export const PARTITIONS_PER_JOB: IntLimit = { min: 1, max: 16, default: 2 };
 /** Users whose newest embedding is older than this many days are re-embedded. */
 export const REFRESH_AGE_DAYS: IntLimit = { min: 1, max: 365, default: 7 };
+/**
+ * State compaction (src/pipeline/state-chain.ts): each partition writes a full snapshot at least
+ * every this many days (staggered over the partitions), deltas of the changed users between.
+ * 1: a full snapshot daily.
+ */
+export const COMPACT_EVERY_DAYS: IntLimit = { min: 1, max: 365, default: 7 };
+/** A partition also compacts when its deltas hold more than this share of its base's bytes: (0, 100]. */
+export const COMPACT_DELTA_SHARE = { max: 100, default: 0.5 } as const;
 /** Batch accepts array jobs of 2..10 000 children. */
 export const BATCH_ARRAY_SIZE = { min: 2, max: 10_000 } as const;
 /**

@@ -8,6 +8,8 @@ import { DEFAULT_RETENTION_DAYS } from '../embeddings/table-schema.ts';
 import { modelVersionSchema, runDateSchema } from './messages.ts';
 import {
   arraySizeOf,
+  COMPACT_DELTA_SHARE,
+  COMPACT_EVERY_DAYS,
   PARTITIONS,
   PARTITIONS_PER_JOB,
   parseWith,
@@ -34,6 +36,10 @@ export interface StageValues {
   readonly requireSuccessMarker?: boolean;
   /** The write policy's threshold (cdk config writeSkipCosine); absent: every embedded user is written. */
   readonly writeSkipCosine?: number;
+  /** A full snapshot per partition at least every this many days (cdk config compactEveryDays). */
+  readonly compactEveryDays?: number;
+  /** Compact a partition sooner when its deltas exceed this share of its base (cdk config compactDeltaShare). */
+  readonly compactDeltaShare?: number;
 }
 
 /** Variable name of each StageValues field. */
@@ -48,6 +54,8 @@ export const STAGE_ENV_NAMES = {
   runLockLeaseMs: 'RUN_LOCK_LEASE_MS',
   requireSuccessMarker: 'REQUIRE_SUCCESS_MARKER',
   writeSkipCosine: 'WRITE_SKIP_COSINE',
+  compactEveryDays: 'COMPACT_EVERY_DAYS',
+  compactDeltaShare: 'COMPACT_DELTA_SHARE',
 } as const satisfies Record<keyof StageValues, string>;
 
 /** Per-run variables the state machine sets on each Batch child (container overrides). */
@@ -84,6 +92,12 @@ const HandlerSettingsSchema = z.object({
    * the run manifest; the embed stage applies it from there. Absent: every embedded user is written.
    */
   WRITE_SKIP_COSINE: z.coerce.number().gt(0).max(WRITE_SKIP_COSINE.max).optional(),
+  /**
+   * Compaction, read by the plan, which decides per partition whether the run writes a full
+   * snapshot or a delta and records it in the run manifest; the embed stage follows the manifest.
+   */
+  COMPACT_EVERY_DAYS: int(COMPACT_EVERY_DAYS.min, COMPACT_EVERY_DAYS.max).default(COMPACT_EVERY_DAYS.default),
+  COMPACT_DELTA_SHARE: z.coerce.number().gt(0).max(COMPACT_DELTA_SHARE.max).default(COMPACT_DELTA_SHARE.default),
   DYNAMODB_ENDPOINT: z.url().optional(),
 });
 export type HandlerSettings = z.output<typeof HandlerSettingsSchema>;

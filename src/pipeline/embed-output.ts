@@ -100,6 +100,8 @@ export class PartitionOutput {
   private readonly doneRanges: [number, number][] = [];
   private readonly waiters: { upTo: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private started = 0;
+  /** Set by drain(): from then on a partial chunk is written too, whichever call pumps. */
+  private finishing = false;
   private failure: unknown;
 
   public constructor(
@@ -221,17 +223,23 @@ export class PartitionOutput {
     this.received += ks.length;
     const upTo = this.received;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
-    this.pump(false);
+    this.pump();
     return done;
   }
 
-  /** Starts full chunks (all that is left when finishing) while fewer than two writes are in flight. */
-  private pump(finishing: boolean): void {
+  /**
+   * Starts full chunks (all that is left once draining) while fewer than two writes are in flight.
+   * Whether the partial last chunk goes out is the instance's state, not the caller's: a write
+   * that completes after drain() began must start it (drain() found two writes in flight and
+   * started nothing; reading the flag from the call that started the completed write left the
+   * tail unwritten and drain() waiting forever, seen as a hang with partitions of over 2 chunks).
+   */
+  private pump(): void {
     const chunk = this.job.writeChunk ?? 2048;
     while (
       this.failure === undefined &&
       this.inflight.size < 2 &&
-      (this.pending.length >= chunk || (finishing && this.pending.length > 0))
+      (this.pending.length >= chunk || (this.finishing && this.pending.length > 0))
     ) {
       const records = this.pending.splice(0, chunk);
       const from = this.started;
@@ -244,7 +252,7 @@ export class PartitionOutput {
             this.inflight.delete(write);
             this.writeStats = addStats(this.writeStats, stats);
             this.markWritten(from, from + records.length);
-            this.pump(finishing);
+            this.pump();
           },
           (error: unknown) => {
             this.inflight.delete(write);
@@ -287,7 +295,8 @@ export class PartitionOutput {
   public async drain(): Promise<KeptStored> {
     await this.decided;
     if (this.failure !== undefined) throw this.failure;
-    this.pump(true);
+    this.finishing = true;
+    this.pump();
     const upTo = this.received;
     if (this.writtenUpTo < upTo) {
       await new Promise<void>((resolve, reject) => {
@@ -312,8 +321,8 @@ export class PartitionOutput {
     return { users: Int32Array.from(positions), dates };
   }
 
-  /** The embedding delta: the rows of the users embedded now, in user order. */
-  private encodeEmbedded(dates: readonly string[], vectors: Float32Array): Uint8Array {
+  /** The embedding delta: the rows of the users embedded now (their served vector), in user order. */
+  private encodeEmbedded(dates: readonly string[], served: (u: number) => Float32Array): Uint8Array {
     const { dims } = this.job;
     const users = this.users!;
     const ids: string[] = [];
@@ -321,7 +330,7 @@ export class PartitionOutput {
     const rows = new Float32Array(users.selected.length * dims);
     for (let u = 0; u < users.userIds.length; u++) {
       if (users.freshOf[u]! < 0) continue;
-      rows.set(vectors.subarray(u * dims, (u + 1) * dims), ids.length * dims);
+      rows.set(served(u), ids.length * dims);
       ids.push(users.userIds[u]!);
       rowDates.push(dates[u]!);
     }
@@ -343,7 +352,17 @@ export class PartitionOutput {
     const t0 = performance.now();
     const { dims } = this.job;
     const { userIds } = users;
-    const vectors = new Float32Array(userIds.length * dims);
+    const delta = this.job.snapshot === 'delta';
+    // a full snapshot copies every user's served vector into one array; a delta day encodes only
+    // the users embedded now and reads the others' vectors in place for the statistics
+    const vectors = delta ? undefined : new Float32Array(userIds.length * dims);
+    const servedOf = (u: number): Float32Array => {
+      const k = users.freshOf[u]!;
+      if (k >= 0 && this.keptFlags[k] === 0) return this.fresh.subarray(k * dims, (k + 1) * dims);
+      const row = previous?.index.get(userIds[u]!);
+      if (row !== undefined) return previous!.vectors.subarray(row * dims, (row + 1) * dims);
+      return this.fresh.subarray(k * dims, (k + 1) * dims); // dates[] above proved one of them exists
+    };
     const stats = {
       users: 0,
       nonFinite: 0,
@@ -361,7 +380,7 @@ export class PartitionOutput {
       const vector = k >= 0 ? this.fresh.subarray(k * dims, (k + 1) * dims) : undefined;
       const served = vector !== undefined && this.keptFlags[k] === 0 ? vector : carried;
       const embedding = (served ?? vector)!; // dates[] above proved one of them exists
-      vectors.set(embedding, u * dims);
+      vectors?.set(embedding, u * dims);
       stats.users++;
       let finite = true;
       for (let d = 0; d < dims; d++) {
@@ -381,8 +400,8 @@ export class PartitionOutput {
       }
     }
     const embeddingBytes =
-      this.job.snapshot === 'delta'
-        ? this.encodeEmbedded(dates, vectors)
+      vectors === undefined
+        ? this.encodeEmbedded(dates, servedOf)
         : encodeFlatEmbeddings(userIds, dates, vectors, dims);
     return {
       writeStats: this.writeStats,

@@ -18,7 +18,13 @@ import {
   SequenceColumnsBuilder,
   type UserSequence,
 } from './snapshots.ts';
-import { type PreviousState, readPreviousState, type StoredSequence, writtenKeys } from './state-chain.ts';
+import {
+  type PreviousState,
+  readPreviousState,
+  type StoredSequence,
+  snapshotKindOf,
+  writtenKeys,
+} from './state-chain.ts';
 import type { EmbedEnv, ExecutionProvider, ItemInputs, ObjectsEnv, PartitionResult, RunManifest } from './types.ts';
 import { type WritePolicy, writePolicyOf } from './write-policy.ts';
 
@@ -239,7 +245,7 @@ export async function embedPartition(
       ...(input.writeChunk === undefined ? {} : { writeChunk: input.writeChunk }),
       ...(policy === undefined ? {} : { policy }),
       ...(input.writeUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: input.writeUnitsPerSecond }),
-      ...(run.snapshot === 'delta' ? { snapshot: 'delta' as const } : {}),
+      ...(snapshotKindOf(run, partition) === 'delta' ? { snapshot: 'delta' as const } : {}),
     },
     { threaded: outputOffThread(overlap) },
   );
@@ -247,7 +253,7 @@ export async function embedPartition(
   try {
     const inputs = await readPartition(env, run, partition, model, sink);
     watch.lap('read');
-    const merged = mergeAndSelect(run, model, inputs);
+    const merged = mergeAndSelect(run, partition, model, inputs);
     sink.setUsers(merged.users, Int32Array.from(merged.selected));
     watch.lap('merge');
     hooks.onInference?.();
@@ -349,7 +355,12 @@ async function readPartition(
 }
 
 /** Step merge and select: each user's new sequence, in user-id order, and who is embedded (shouldEmbed). */
-function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: PartitionInputs): MergedPartition {
+function mergeAndSelect(
+  run: RunManifest,
+  partition: number,
+  model: ModelDirectory,
+  inputs: PartitionInputs,
+): MergedPartition {
   const { manifest } = model;
   const { incoming, previous } = inputs;
   const dayStart = dayStartMs(run.date);
@@ -396,7 +407,7 @@ function mergeAndSelect(run: RunManifest, model: ModelDirectory, inputs: Partiti
     lastEmbedded.push(embed ? run.date : stored);
     snapshot.add(userId, events);
   }
-  const written = run.snapshot === 'delta' ? snapshot.changed(selected) : undefined; // a delta's users
+  const written = snapshotKindOf(run, partition) === 'delta' ? snapshot.changed(selected) : undefined; // a delta's users
   return {
     rules,
     users: snapshot.users,

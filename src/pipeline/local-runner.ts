@@ -46,6 +46,8 @@ export interface RunDailyOptions {
   readonly writeSkipCosine?: number;
   /** Full snapshot at least every this many days, deltas between (PlanInput.compactEveryDays); default 7. */
   readonly compactEveryDays?: number;
+  /** Compact a partition sooner when its deltas exceed this share of its base (PlanInput.compactDeltaShare); default 0.5. */
+  readonly compactDeltaShare?: number;
   readonly lookbackDays?: number;
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
@@ -221,6 +223,7 @@ function planLocalRun(options: RunDailyOptions, env: PipelineEnv, started: Start
     ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
     ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
     ...(options.compactEveryDays === undefined ? {} : { compactEveryDays: options.compactEveryDays }),
+    ...(options.compactDeltaShare === undefined ? {} : { compactDeltaShare: options.compactDeltaShare }),
     sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
     ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
     ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
+import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { assertDayComplete, classifyEventObjects, type EventListing } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
@@ -113,6 +113,7 @@ function runInputs(run: Omit<RunManifest, 'attempt' | 'createdAt' | 'inputChange
     run.previousSnapshotAttempt ?? null,
     run.dayFingerprints ?? null,
     run.snapshot ?? 'full',
+    run.fullPartitions ?? null,
     run.previousState ?? null,
   ]);
 }
@@ -152,11 +153,16 @@ function planSettings(input: PlanInput) {
   const compactEveryDays = positiveInt(
     'compactEveryDays',
     input.compactEveryDays ?? PLAN_DEFAULTS.compactEveryDays,
-    REFRESH_AGE_DAYS.max,
+    COMPACT_EVERY_DAYS.max,
   );
   const compactDeltaShare = input.compactDeltaShare ?? PLAN_DEFAULTS.compactDeltaShare;
-  if (!(compactDeltaShare > 0)) {
-    throw new ValidationError(`compactDeltaShare must be > 0, got ${compactDeltaShare}`, { compactDeltaShare });
+  if (!(compactDeltaShare > 0 && compactDeltaShare <= COMPACT_DELTA_SHARE.max)) {
+    throw new ValidationError(
+      `compactDeltaShare must be in (0, ${COMPACT_DELTA_SHARE.max}], got ${compactDeltaShare}`,
+      {
+        compactDeltaShare,
+      },
+    );
   }
   return { partitions, refreshAgeDays, lookbackDays, sliceBytes, writeSkipCosine, compactEveryDays, compactDeltaShare };
 }
@@ -288,12 +294,8 @@ export async function plan(env: PlanEnv, input: PlanInput): Promise<RunManifest>
   for (const d of runDays) dayFingerprints[d.date] = dayFingerprint(d.files);
   const changed = previous ? inputChanges(listing, previous.dayFingerprints, previous.date) : [];
   const ignoredFiles = runDays.flatMap((d) => d.ignored);
-  const state = await planSnapshot(
-    env,
-    { modelVersion, date, partitions, backfill: input.backfill ?? false },
-    previous?.state,
-    { everyDays: compactEveryDays, deltaShare: compactDeltaShare },
-  );
+  const compaction = { everyDays: compactEveryDays, deltaShare: compactDeltaShare };
+  const state = await planSnapshot(env, { modelVersion, date, partitions, backfill }, previous?.state, compaction);
 
   const slices = await cutSlices(env, files, sliceBytes);
 
@@ -314,8 +316,10 @@ export async function plan(env: PlanEnv, input: PlanInput): Promise<RunManifest>
     ...(previous?.attempt === undefined ? {} : { previousSnapshotAttempt: previous.attempt }),
     ...(input.replayFrom === undefined ? {} : { replayFrom: input.replayFrom }),
     snapshot: state.snapshot,
+    ...(state.snapshot === 'delta' && state.fullPartitions.length > 0 ? { fullPartitions: state.fullPartitions } : {}),
     ...(previous === undefined ? {} : { previousState: previous.state }),
     compactEveryDays,
+    compactDeltaShare,
     dayFingerprints,
     maxLength: manifest.dims.maxLength,
   };

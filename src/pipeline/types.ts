@@ -98,6 +98,11 @@ export interface PlanInput {
 export interface StateFile {
   readonly date: string;
   readonly attempt?: string;
+  /**
+   * The partitions whose full snapshot this file is (they compacted that day); the rest wrote a
+   * delta. Absent: the chain's base is every partition's full snapshot, a later file none's.
+   */
+  readonly full?: readonly number[];
 }
 
 /** A partition's state as of a published day: a full snapshot (base) and the deltas after it, oldest first. */
@@ -149,10 +154,17 @@ export interface RunManifest {
    * written before deltas): full.
    */
   readonly snapshot?: 'full' | 'delta';
+  /**
+   * On a 'delta' run, the partitions that compact anyway (write a full snapshot): their staggered
+   * day, a day they missed, or deltas outgrowing their base (src/pipeline/state-chain.ts).
+   */
+  readonly fullPartitions?: readonly number[];
   /** The files the previous published state is read from: its base and the deltas after it, oldest first. */
   readonly previousState?: StateChain;
   /** PlanInput.compactEveryDays as the plan applied it. */
   readonly compactEveryDays?: number;
+  /** PlanInput.compactDeltaShare as the plan applied it. */
+  readonly compactDeltaShare?: number;
   /**
    * Fingerprint of each event day the run's state is built from (the previous state's days and
    * this run's), src/pipeline/input-days.ts. Absent in manifests written before it.
