@@ -267,22 +267,28 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
 }
 
 /**
- * Issue 20, part 4: the Batch container's own GPU path (onnxruntime with the CUDA EP) measured
- * beside PyTorch on the same GPU, fp32 and fp16. Read from the last GPU session's files
- * (bench/gpu.sh); a MISS until onnxruntime's CUDA rows exist in both precisions.
+ * Issue 20, part 4: the Batch container's own GPU path measured beside PyTorch on the same GPU,
+ * fp32 and fp16. The container's engine is onnxruntime-node (bench/gpu-node.ts); where it has not
+ * run, Python onnxruntime's CUDA rows (the same engine) count. A MISS until rows exist in both
+ * precisions.
  */
 export function gpuPathTargets(gpu: GpuResults | undefined): TargetResult[] {
   const rows = gpu === undefined ? [] : measuredRows(gpu);
-  const ort = rows.filter((r) => r.contender.startsWith('onnxruntime'));
+  const nodeRows = (gpu?.node?.rows ?? []).filter((r) => 'usersPerSec' in r) as {
+    contender: string;
+    usersPerSec: number;
+  }[];
+  const ort = nodeRows.length > 0 ? nodeRows : rows.filter((r) => r.contender.startsWith('onnxruntime'));
+  const engine = nodeRows.length > 0 ? 'onnxruntime-node' : 'onnxruntime (Python)';
   const precisions = ['fp32', 'fp16'].filter((p) => ort.some((r) => r.contender.includes(p)));
-  const best = (of: typeof rows) => of.reduce((a, r) => Math.max(a, r.usersPerSec), 0);
+  const best = (of: readonly { usersPerSec: number }[]) => of.reduce((a, r) => Math.max(a, r.usersPerSec), 0);
   const torch = best(rows.filter((r) => r.contender.startsWith('pytorch')));
   const measured =
     gpu === undefined
       ? 'no GPU session in this report (bench/gpu.sh writes reports/bench-gpu.json)'
       : ort.length === 0
-        ? `not measured on ${gpu.bench.gpu} (${gpu.bench.createdAt}): ${gpu.bench.onnxruntimeCuda.reason ?? 'no onnxruntime CUDA rows'}; PyTorch on the same GPU ${Math.round(torch)} users/s at best`
-        : `onnxruntime CUDA EP ${Math.round(best(ort))} users/s at best (${precisions.join(', ')}) vs PyTorch ${Math.round(torch)} users/s on ${gpu.bench.gpu}`;
+        ? `not measured on ${gpu.bench.gpu} (${gpu.bench.createdAt}): ${gpu.node ? 'bench-gpu-node.json has only error rows' : (gpu.bench.onnxruntimeCuda.reason ?? 'no onnxruntime CUDA rows')}; PyTorch on the same GPU ${Math.round(torch)} users/s at best`
+        : `${engine} CUDA EP ${Math.round(best(ort))} users/s at best (${precisions.join(', ')}) vs PyTorch ${Math.round(torch)} users/s on ${gpu.bench.gpu}`;
   return [
     judge({
       name: "GPU path of the Batch container (onnxruntime's CUDA EP) beside PyTorch on the same GPU",
@@ -293,7 +299,7 @@ export function gpuPathTargets(gpu: GpuResults | undefined): TargetResult[] {
       why: (met) =>
         met
           ? 'section 5 has the rows, their share of the measured GEMM rate and the PyTorch rows beside them'
-          : 'the container path has not run on a GPU with the CUDA provider libraries yet; bench/gpu.sh is ready for the next GPU session (its header says how to run it), and the PyTorch rows in section 5 stand in for it',
+          : 'the container path has not run on a GPU with the CUDA provider libraries yet; bench/gpu.sh (step 4: bench/gpu-node.ts) is ready for the next GPU session (docs/deploy.md, "Timing the container\'s GPU path"), and the PyTorch rows in section 5 stand in for it',
     }),
   ];
 }

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type GpuNodeBench, GpuNodeBenchSchema, parseGpuNodeArgs, runGpuNodeBench } from '../bench/gpu-node.ts';
 import { renderGpuNode } from '../bench/gpu-node-report.ts';
 import { type GpuResults, readGpuResults } from '../bench/gpu-results.ts';
+import { gpuPathTargets } from '../bench/targets.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'pf-gpu-node-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -115,5 +116,24 @@ describe('section 5: the container path beside PyTorch', () => {
 
   it('says the path is unmeasured when the GPU session left no file for it', () => {
     expect(renderGpuNode(gpu, undefined).join('\n')).toMatch(/own path .* is unmeasured/);
+  });
+
+  it('judges the GPU-path target on the container engine: MET with both precisions, MISS with errors only', () => {
+    const fp16 = {
+      batch: 64,
+      contender: 'onnxruntime-node-fp16',
+      medianMs: 10,
+      usersPerSec: 6400,
+      tflops: 102,
+      cosineMinVsFp32: 0.9999,
+    };
+    const met = gpuPathTargets({ ...gpu, node: { ...node, rows: [...node.rows, fp16] } })[0]!;
+    expect(met.verdict).toBe('MET');
+    expect(met.measured).toMatch(/^onnxruntime-node CUDA EP 6400 users\/s at best \(fp32, fp16\)/);
+    const onlyErrors = gpuPathTargets({ ...gpu, node: { ...node, rows: [node.rows[2]!] } })[0]!;
+    expect(onlyErrors.verdict).toBe('MISS');
+    expect(onlyErrors.measured).toMatch(/only error rows/);
+    const fp32Only = gpuPathTargets({ ...gpu, node })[0]!;
+    expect(fp32Only.verdict).toBe('MISS');
   });
 });
