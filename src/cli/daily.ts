@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
+import { planOptionsOf } from '../pipeline/plan.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
 
@@ -147,15 +148,10 @@ export function registerDaily(program: Command): void {
         backfill: flags.backfill,
         executionProvider: flags.provider,
         dtype: flags.dtype,
-        ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
+        ...planOptionsOf({ ...flags, requireMarker }),
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
-        ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
-        ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
-        ...(flags.compactEveryDays === undefined ? {} : { compactEveryDays: flags.compactEveryDays }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
-        ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
-        requireMarker,
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);

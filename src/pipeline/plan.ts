@@ -23,6 +23,36 @@ export const PLAN_DEFAULTS = {
   compactDeltaShare: COMPACTION_DEFAULTS.deltaShare,
 } as const;
 
+/**
+ * The plan's settings a caller passes through as they are (the local runner's options, and so the
+ * CLI's flags); the rest of PlanInput (date, model, backfill, clock) is the run's own.
+ */
+export const PLAN_OPTION_KEYS = [
+  'partitions',
+  'refreshAgeDays',
+  'lookbackDays',
+  'sliceBytes',
+  'futureToleranceHours',
+  'requireMarker',
+  'replayFrom',
+  'compactEveryDays',
+  'writeSkipCosine',
+] as const satisfies readonly (keyof PlanInput)[];
+
+export type PlanOptions = Pick<PlanInput, (typeof PLAN_OPTION_KEYS)[number]>;
+
+/**
+ * The plan options among `source`'s fields, only those set: an option left undefined is absent
+ * from the plan's input, so the plan applies its default (PLAN_DEFAULTS).
+ */
+export function planOptionsOf(source: PlanOptions): PlanOptions {
+  const options: Partial<Record<keyof PlanOptions, unknown>> = {};
+  for (const key of PLAN_OPTION_KEYS) {
+    if (source[key] !== undefined) options[key] = source[key];
+  }
+  return options as PlanOptions;
+}
+
 export function assertRunDate(date: string): void {
   try {
     dayStartMs(date);
