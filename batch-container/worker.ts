@@ -1,6 +1,6 @@
 /**
  * Entry point of the Batch GPU container: array child i embeds partitions i·K .. i·K+K-1
- * (K = PARTITIONS_PER_JOB, default 1) of the run the state machine passes in RUN_DATE /
+ * (K = PARTITIONS_PER_JOB, the run contract's default when unset, as for the plan) of the run the state machine passes in RUN_DATE /
  * MODEL_VERSION. With K > 1 the partitions run at once on K lanes (stage threads, each with
  * its own session on the same GPU, inference thread and writer thread), so the container's CPU work
  * (read, merge, featurize, write) keeps pace with its GPU (docs/deploy.md). With the CUDA provider
