@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { EXIT_CODES, RUN_METRICS } from '../src/contract/run-contract.ts';
+import { EXIT_CODES, METRIC_SERVICES, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { readWorkerEnv } from '../src/contract/stage-env.ts';
 import { DynamoEmbeddingWriter, threadConfigOf } from '../src/embeddings/embedding-writer.ts';
 import { storeClient } from '../src/embeddings/store-config.ts';
@@ -208,8 +208,8 @@ export async function runWorker(
 
 /** The container's main: exit code for Batch, one JSON log line per outcome. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const logger = new Logger({ serviceName: RUN_METRICS.partitionSucceeded.service });
-  const metrics = new Metrics({ serviceName: RUN_METRICS.partitionSucceeded.service });
+  const logger = new Logger({ serviceName: METRIC_SERVICES.embedWorker });
+  const metrics = new Metrics({ serviceName: METRIC_SERVICES.embedWorker });
   try {
     const settings = readWorkerSettings(env);
     logger.appendKeys({ date: settings.date, modelVersion: settings.modelVersion, partitions: settings.partitions });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
-import { planOptionsOf } from '../pipeline/plan.ts';
+import { PLAN_DEFAULTS, planOptionsOf } from '../pipeline/plan.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
 
@@ -113,14 +113,17 @@ export function registerDaily(program: Command): void {
     .option('--partitions <n>', `partition count P (default ${PARTITIONS.default})`)
     .option('--workers <n>', 'worker threads (default min(2, cores))')
     .option('--threads <n>', 'onnxruntime threads per worker')
-    .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
+    .option(
+      '--refresh-age-days <n>',
+      `re-embed users whose embedding is this old (default ${PLAN_DEFAULTS.refreshAgeDays})`,
+    )
     .option(
       '--write-skip-cosine <c>',
       'skip the table write of users whose stored embedding is within this cosine of the new one (default: write all)',
     )
     .option(
       '--compact-every-days <n>',
-      'write a full snapshot at least every n days, deltas of the changed users between (default 7; 1: full daily)',
+      `write a full snapshot at least every n days, deltas of the changed users between (default ${PLAN_DEFAULTS.compactEveryDays}; 1: full daily)`,
     )
     .option('--provider <cpu|cuda>', 'onnxruntime execution provider', 'cpu')
     .option('--dtype <float16|float32>', 'storage dtype of the embeddings in the table', 'float16')

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
+import { PARTITIONS, REFRESH_AGE_DAYS, RUN_DATE_HINT } from '../contract/run-contract.ts';
 import { assertDayComplete, classifyEventObjects, type EventListing } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
@@ -57,7 +57,7 @@ export function assertRunDate(date: string): void {
   try {
     dayStartMs(date);
   } catch {
-    throw new ValidationError(`invalid date ${JSON.stringify(date)}: expected an existing day as YYYY-MM-DD`, { date });
+    throw new ValidationError(`invalid date ${JSON.stringify(date)}: ${RUN_DATE_HINT}`, { date });
   }
 }
 
