@@ -45,6 +45,13 @@ describe('import graph', () => {
     expect(upward.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
   });
 
+  it('keeps the run contract (src/contract/) on src/util/ and the table schema only', () => {
+    const allowed = (to: string): boolean =>
+      inFolder(to, ['src/contract', 'src/util']) || to === 'src/embeddings/table-schema.ts';
+    const outward = EDGES.filter((e) => e.from.startsWith('src/contract/') && !allowed(e.to));
+    expect(outward.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+  });
+
   it('keeps the product free of imports from bench/', () => {
     const intoBench = EDGES.filter(
       (e) => inFolder(e.from, PRODUCT) && e.from !== BENCH_LAUNCHER && inFolder(e.to, ['bench']),
