@@ -86,10 +86,13 @@ export const METRIC_SERVICES = {
 export const RUN_METRICS = {
   published: { name: 'RunPublished', service: METRIC_SERVICES.publish },
   refused: { name: 'RunRefused', service: METRIC_SERVICES.publish },
+  publishFailed: { name: 'PublishFailed', service: METRIC_SERVICES.publish },
+  planFailed: { name: 'PlanFailed', service: METRIC_SERVICES.plan },
   runPlanned: { name: 'RunPlanned', service: METRIC_SERVICES.plan },
   slices: { name: 'Slices', service: METRIC_SERVICES.plan },
   eventsRouted: { name: 'EventsRouted', service: METRIC_SERVICES.partition },
   invalidEvents: { name: 'InvalidEvents', service: METRIC_SERVICES.partition },
+  sliceFailed: { name: 'PartitionFailed', service: METRIC_SERVICES.partition },
   partitionSucceeded: { name: 'PartitionSucceeded', service: METRIC_SERVICES.embedWorker },
   partitionFailed: { name: 'PartitionFailed', service: METRIC_SERVICES.embedWorker },
   embeddedUsers: { name: 'EmbeddedUsers', service: METRIC_SERVICES.embedWorker },
