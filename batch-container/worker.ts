@@ -1,6 +1,6 @@
 /**
  * Entry point of the Batch GPU container: array child i embeds partitions i·K .. i·K+K-1
- * (K = PARTITIONS_PER_JOB, default 1) of the run the state machine passes in RUN_DATE /
+ * (K = PARTITIONS_PER_JOB, the run contract's default when unset, as for the plan) of the run the state machine passes in RUN_DATE /
  * MODEL_VERSION. With K > 1 the partitions run at once on K lanes (stage threads, each with
  * its own session on the same GPU, inference thread and writer thread), so the container's CPU work
  * (read, merge, featurize, write) keeps pace with its GPU (docs/deploy.md). With the CUDA provider
@@ -11,10 +11,10 @@
 import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { EXIT_CODES, RUN_METRICS } from '../src/contract/run-contract.ts';
+import { EXIT_CODES, METRIC_SERVICES, RUN_METRICS } from '../src/contract/run-contract.ts';
 import { readWorkerEnv } from '../src/contract/stage-env.ts';
-import { DynamoEmbeddingWriter } from '../src/embeddings/embedding-writer.ts';
-import { storeClient, threadConfigOf } from '../src/embeddings/store-config.ts';
+import { DynamoEmbeddingWriter, threadConfigOf } from '../src/embeddings/embedding-writer.ts';
+import { storeClient } from '../src/embeddings/store-config.ts';
 import { requireGpu } from '../src/inference/session.ts';
 import type { EmbedPartitionInput } from '../src/pipeline/embed.ts';
 import { embedPartition, localModelDirectory } from '../src/pipeline/index.ts';
@@ -208,8 +208,8 @@ export async function runWorker(
 
 /** The container's main: exit code for Batch, one JSON log line per outcome. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const logger = new Logger({ serviceName: RUN_METRICS.partitionSucceeded.service });
-  const metrics = new Metrics({ serviceName: RUN_METRICS.partitionSucceeded.service });
+  const logger = new Logger({ serviceName: METRIC_SERVICES.embedWorker });
+  const metrics = new Metrics({ serviceName: METRIC_SERVICES.embedWorker });
   try {
     const settings = readWorkerSettings(env);
     logger.appendKeys({ date: settings.date, modelVersion: settings.modelVersion, partitions: settings.partitions });

@@ -11,7 +11,7 @@ import { instrumented, logger, metrics, objectsEnv, readSettings } from './share
 
 export async function handler(event: unknown, context?: Context): Promise<SliceResult> {
   if (context) logger.addContext(context);
-  return instrumented('Partition', async () => {
+  return instrumented('Partition', RUN_METRICS.sliceFailed, async () => {
     const task = parseWith(SliceTaskSchema, event, 'slice task');
     logger.appendKeys({ date: task.date, modelVersion: task.modelVersion, slice: task.slice });
     const env = objectsEnv(readSettings());

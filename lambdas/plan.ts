@@ -18,7 +18,7 @@ import { instrumented, logger, metrics, planStores, readSettings } from './share
 
 export async function handler(event: unknown, context?: Context): Promise<PlannedRun> {
   if (context) logger.addContext(context);
-  return instrumented('Plan', async () => {
+  return instrumented('Plan', RUN_METRICS.planFailed, async () => {
     const { request, execution } = parseWith(PlanTaskSchema, event, 'plan task');
     const settings = readSettings();
     const arraySize = arraySizeOf(settings.PARTITIONS, settings.PARTITIONS_PER_JOB);

@@ -13,7 +13,7 @@ import { instrumented, logger, metrics, publishEnv, readSettings } from './share
 
 export async function handler(event: unknown, context?: Context): Promise<PublishResult> {
   if (context) logger.addContext(context);
-  return instrumented('Publish', async () => {
+  return instrumented('Publish', RUN_METRICS.publishFailed, async () => {
     const task = parseWith(PublishTaskSchema, event, 'publish task');
     logger.appendKeys({ date: task.date, modelVersion: task.modelVersion });
     const env = publishEnv(readSettings());

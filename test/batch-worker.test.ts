@@ -43,6 +43,7 @@ const BASE_ENV = {
   MODEL_VERSION: MV,
   AWS_BATCH_JOB_ARRAY_INDEX: '3',
   PARTITIONS: '8',
+  PARTITIONS_PER_JOB: '1',
   OBJECT_STORE_URI: 's3://pinnerformer-data',
   TABLE_NAME: 'pinnerformer',
 };

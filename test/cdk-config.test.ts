@@ -132,6 +132,9 @@ describe('deployment config', () => {
     expect(parseDeploymentConfig({}).partitions).toBe(readHandlerSettings({}).PARTITIONS);
     expect(PLAN_DEFAULTS.partitions).toBe(PARTITIONS.default);
     expect(parseDeploymentConfig({}).partitionsPerJob).toBe(readHandlerSettings({}).PARTITIONS_PER_JOB);
+    expect(readWorkerEnv({ ...worker, PARTITIONS: String(PARTITIONS.max) }).PARTITIONS_PER_JOB).toBe(
+      parseDeploymentConfig({}).partitionsPerJob,
+    );
     expect(parseDeploymentConfig({}).refreshAgeDays).toBe(readHandlerSettings({}).REFRESH_AGE_DAYS);
     // limits: what CDK accepts, the plan Lambda and the worker accept, and nothing above
     const wide = { instanceTypes: ['g5'], maxVcpus: 10_000 };
@@ -147,7 +150,18 @@ describe('deployment config', () => {
     ] as const) {
       expect(() => parseDeploymentConfig({ ...wide, [key]: limit.max + 1 })).toThrow(new RegExp(`${key}:`));
       expect(() => readHandlerSettings({ [env]: String(limit.max + 1) })).toThrow(new RegExp(`${env}:`));
+      expect(readHandlerSettings({ [env]: String(limit.max) })[env]).toBe(limit.max);
+      const roomy = { ...wide, partitions: PARTITIONS.max, embeddingRetentionDays: 3650 };
+      expect(parseDeploymentConfig({ ...roomy, [key]: limit.max })[key]).toBe(limit.max);
     }
+    // the worker reads the per-job count with the same limit
+    const atMax = { ...worker, PARTITIONS: String(PARTITIONS.max) };
+    expect(readWorkerEnv({ ...atMax, PARTITIONS_PER_JOB: String(PARTITIONS_PER_JOB.max) }).PARTITIONS_PER_JOB).toBe(
+      PARTITIONS_PER_JOB.max,
+    );
+    expect(() => readWorkerEnv({ ...atMax, PARTITIONS_PER_JOB: String(PARTITIONS_PER_JOB.max + 1) })).toThrow(
+      /PARTITIONS_PER_JOB:/,
+    );
   });
 
   it("takes the write policy's threshold (default and limit) from the run contract, `off` to write every user", async () => {

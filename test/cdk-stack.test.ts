@@ -5,7 +5,13 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../batch-container/worker.ts';
-import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, EXIT_CODES } from '../src/contract/run-contract.ts';
+import {
+  COMPACT_DELTA_SHARE,
+  COMPACT_EVERY_DAYS,
+  EXIT_CODES,
+  METRIC_SERVICES,
+  RUN_METRICS,
+} from '../src/contract/run-contract.ts';
 import { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
 import { LOCK_PK, TABLE_KEYS, TTL_ATTRIBUTE } from '../src/embeddings/table-schema.ts';
 import { synthStack } from './cdk-helpers.ts';
@@ -329,6 +335,18 @@ describe('the default stack', () => {
       expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('PinnerFormer');
       expect(variables.POWERTOOLS_SERVICE_NAME).toEqual(expect.any(String));
     }
+    // the alarms' `service` dimensions are the services that emit: each function's and the Batch job's
+    const job = Object.values(template.findResources('AWS::Batch::JobDefinition'))[0] as Resource;
+    const jobEnv = (job.Properties.ContainerProperties as { Environment: { Name: string; Value: string }[] })
+      .Environment;
+    const services = new Set(
+      [
+        ...functions.map((fn) => (fn.Properties.Environment as { Variables: Record<string, string> }).Variables),
+        Object.fromEntries(jobEnv.map((v) => [v.Name, v.Value])),
+      ].map((variables) => variables.POWERTOOLS_SERVICE_NAME),
+    );
+    expect(services).toEqual(new Set(Object.values(METRIC_SERVICES)));
+    for (const metric of Object.values(RUN_METRICS)) expect(services).toContain(metric.service);
     // every function is invoked synchronously (Step Functions, the Function URL): no DLQ that could never fire
     const withDlq = functions.filter((fn) => fn.Properties.DeadLetterConfig !== undefined);
     expect(withDlq).toHaveLength(0);

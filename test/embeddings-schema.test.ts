@@ -1,8 +1,8 @@
 /** The table schema helpers: version ids, key layout, TTL and the refresh-age rule. */
 import { describe, expect, it } from 'vitest';
+import { isValidDate } from '../src/contract/run-contract.ts';
 import {
   assertRefreshWithinRetention,
-  isValidDate,
   parseVersionId,
   ttlFor,
   userPartitionKey,

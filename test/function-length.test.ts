@@ -8,19 +8,6 @@ import { functionSpans, sourceFiles } from './code-shape.ts';
 const MAX_LINES = 80;
 const SPANS = sourceFiles(['src', 'lambdas', 'batch-container', 'cdk']).flatMap((file) => functionSpans(file));
 
-/**
- * Long functions in modules that other issue-19 work is reshaping (section 2: the run's start and
- * the demo; section 3: the lookup router; section 4: the embed stage's steps), and the one not
- * split yet, keyed `file#name`. Nothing else may pass 80 lines without its own `// long:` reason.
- */
-const KNOWN_LONG: Readonly<Record<string, string>> = {
-  'src/pipeline/embed.ts#embedPartition': 'issue 19 section 4 splits it into read, merge, embed and snapshot steps',
-  'src/pipeline/local-runner.ts#runDaily': 'issue 19 section 2 turns it into startRun and a few small steps',
-  'src/pipeline/demo.ts#main': 'issue 19 section 2 moves the demo out of src/pipeline',
-  'src/lookup/http-server.ts#startLookupServer': 'issue 19 section 3 gives the server and the Lambda one router',
-  'src/pipeline/partition.ts#partitionSlice': 'not split yet: read, route and write of one slice (107 lines)',
-};
-
 describe('function length', () => {
   it('measures functions, methods, constructors and arrow functions', () => {
     const names = new Set(SPANS.map((s) => s.name));
@@ -31,7 +18,7 @@ describe('function length', () => {
 
   it(`allows a function over ${MAX_LINES} lines only with a reason beside it`, () => {
     const unexplained = SPANS.filter((s) => s.lines > MAX_LINES)
-      .filter((s) => !s.reason && !KNOWN_LONG[`${s.file}#${s.name}`])
+      .filter((s) => !s.reason)
       .map((s) => `${s.at} ${s.name} (${s.lines} lines)`);
     expect(unexplained).toEqual([]);
   });

@@ -23,7 +23,9 @@ import {
   chooseAttempt,
   findPreviousSnapshot,
   PLAN_DEFAULTS,
+  PLAN_OPTION_KEYS,
   plan,
+  planOptionsOf,
   readRunManifest,
 } from '../src/pipeline/plan.ts';
 import { writtenKeys } from '../src/pipeline/state-chain.ts';
@@ -144,6 +146,23 @@ describe('run date and limits', () => {
 
   it('defaults to a 6 h tolerance, 8 partitions and a 365-day look-back', () => {
     expect(PLAN_DEFAULTS).toMatchObject({ futureToleranceHours: 6, partitions: 8, lookbackDays: 365 });
+  });
+
+  it('passes the plan options that are set, and only those, to the plan (planOptionsOf)', () => {
+    const source = {
+      dataDir: '/tmp/x',
+      workers: 3,
+      partitions: 4,
+      refreshAgeDays: undefined,
+      requireMarker: false,
+      replayFrom: '2026-10-01',
+      writeSkipCosine: undefined,
+    };
+    const options = planOptionsOf(source);
+    expect(options).toStrictEqual({ partitions: 4, requireMarker: false, replayFrom: '2026-10-01' });
+    expect(Object.keys(planOptionsOf({}))).toEqual([]);
+    const all = Object.fromEntries(PLAN_OPTION_KEYS.map((key, i) => [key, i]));
+    expect(planOptionsOf(all)).toStrictEqual(all);
   });
 });
 

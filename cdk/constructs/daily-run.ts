@@ -23,7 +23,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { LOCK_OWNER_ATTRIBUTE, RUN_TIMEOUT_MS } from '../../src/contract/run-contract.ts';
+import { LOCK_OWNER_ATTRIBUTE, METRIC_SERVICES, RUN_TIMEOUT_MS } from '../../src/contract/run-contract.ts';
 import { RUN_ENV_NAMES } from '../../src/contract/stage-env.ts';
 import { LOCK_PK, TABLE_KEYS } from '../../src/embeddings/table-schema.ts';
 import { EventsMissingError } from '../../src/util/errors.ts';
@@ -95,7 +95,7 @@ export class DailyRun extends Construct {
     this.planFunction = new StageFunction(this, 'Plan', {
       ...common,
       entryName: 'plan',
-      serviceName: 'plan',
+      serviceName: METRIC_SERVICES.plan,
       description: 'PinnerFormer daily run: plan the run (slices of the day, manifest, run lock)',
       environment: props.environment.plan,
       memoryMb: 1024,
@@ -104,7 +104,7 @@ export class DailyRun extends Construct {
     this.partitionFunction = new StageFunction(this, 'Partition', {
       ...common,
       entryName: 'partition',
-      serviceName: 'partition',
+      serviceName: METRIC_SERVICES.partition,
       description: 'PinnerFormer daily run: route one slice of events into partition work files',
       environment: props.environment.partition,
       memoryMb: 3008,
@@ -113,7 +113,7 @@ export class DailyRun extends Construct {
     this.publishFunction = new StageFunction(this, 'Publish', {
       ...common,
       entryName: 'publish',
-      serviceName: 'publish',
+      serviceName: METRIC_SERVICES.publish,
       description: 'PinnerFormer daily run: validate the run and move the pointer',
       environment: props.environment.publish,
       memoryMb: 2048,

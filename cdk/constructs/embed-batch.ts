@@ -20,8 +20,8 @@ import { Construct } from 'constructs';
 import {
   EXIT_CODES,
   MEMORY_GIB_PER_PARTITION,
+  METRIC_SERVICES,
   METRICS_NAMESPACE,
-  RUN_METRICS,
   VCPUS_PER_PARTITION,
 } from '../../src/contract/run-contract.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
@@ -148,7 +148,7 @@ export class EmbedBatch extends Construct {
       jobRole: this.jobRole,
       environment: {
         EXECUTION_PROVIDER: 'cuda',
-        POWERTOOLS_SERVICE_NAME: RUN_METRICS.partitionSucceeded.service,
+        POWERTOOLS_SERVICE_NAME: METRIC_SERVICES.embedWorker,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },

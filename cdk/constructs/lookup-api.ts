@@ -12,6 +12,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { METRIC_SERVICES } from '../../src/contract/run-contract.ts';
 import { ACCESS, grantAccess } from '../permissions.ts';
 import { StageFunction } from './stage-function.ts';
 
@@ -38,7 +39,7 @@ export class LookupApi extends Construct {
     super(scope, id);
     this.function = new StageFunction(this, 'Lookup', {
       entryName: 'lookup',
-      serviceName: 'lookup',
+      serviceName: METRIC_SERVICES.lookup,
       description: 'PinnerFormer lookup: embeddings by user id at the pointer or a pinned version (read-only)',
       environment: props.environment,
       memoryMb: 512,

@@ -90,15 +90,20 @@ export function embeddingReader(settings: HandlerSettings): EmbeddingReader {
 
 /**
  * Runs a handler body with the Lambda context on the logger, flushes metrics, and logs failures
- * with their typed code. Errors are rethrown as they are: Step Functions matches on their name.
+ * with their typed code, counting them as `failedMetric` (the handler's RUN_METRICS entry). Errors
+ * are rethrown as they are: Step Functions matches on their name.
  */
-export async function instrumented<T>(name: string, body: () => Promise<T>): Promise<T> {
+export async function instrumented<T>(
+  name: string,
+  failedMetric: { readonly name: string },
+  body: () => Promise<T>,
+): Promise<T> {
   try {
     return await body();
   } catch (error) {
     const code = error instanceof PinnerFormerError ? error.code : 'UNEXPECTED';
     logger.error(`${name} failed`, { code, error: error as Error });
-    metrics.addMetric(`${name}Failed`, 'Count', 1);
+    metrics.addMetric(failedMetric.name, 'Count', 1);
     throw error;
   } finally {
     metrics.publishStoredMetrics();

@@ -11,7 +11,7 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
-import { isValidDate, MODEL_VERSION_PATTERN } from '../contract/run-contract.ts';
+import { isValidDate, MODEL_VERSION_PATTERN, RUN_DATE_RULE } from '../contract/run-contract.ts';
 import { DynamoEmbeddingStore } from '../embeddings/dynamo-store.ts';
 import { storeClient } from '../embeddings/store-config.ts';
 import { NotFoundError, ValidationError } from '../util/errors.ts';
@@ -32,7 +32,7 @@ const regionOf = (flags: RegionFlag) => (flags.region ? { region: flags.region }
 function assertDate(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !isValidDate(value)) {
-    throw new ValidationError(`--date must be an existing day as YYYY-MM-DD, got "${String(value)}"`);
+    throw new ValidationError(`--date must be ${RUN_DATE_RULE}, got "${String(value)}"`);
   }
   return value;
 }

@@ -11,7 +11,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
 import { type RunRequest, RunRequestSchema } from '../contract/messages.ts';
-import { isValidDate, parseWith } from '../contract/run-contract.ts';
+import { isValidDate, parseWith, RUN_DATE_RULE } from '../contract/run-contract.ts';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS, type StackOutputs } from '../contract/stack-outputs.ts';
 import { storeClient } from '../embeddings/store-config.ts';
 import { parseVersionId } from '../embeddings/table-schema.ts';
@@ -40,7 +40,7 @@ export interface RunPlan {
 }
 
 function assertDate(flag: string, value: string): void {
-  if (!isValidDate(value)) throw new ValidationError(`--${flag} must be an existing day as YYYY-MM-DD, got "${value}"`);
+  if (!isValidDate(value)) throw new ValidationError(`--${flag} must be ${RUN_DATE_RULE}, got "${value}"`);
 }
 
 function daysBetween(from: string, to: string): string[] {
@@ -246,7 +246,7 @@ function registerDeployModel(aws: Command): void {
       .option('--no-backfill', 'only upload and record; start no run'),
   ).action(async (dir: string, flags) => {
     const date = flags.date ?? yesterdayUtc();
-    if (!isValidDate(date)) throw new ValidationError(`--date must be YYYY-MM-DD, got "${flags.date}"`);
+    if (!isValidDate(date)) throw new ValidationError(`--date must be ${RUN_DATE_RULE}, got "${flags.date}"`);
     const needs = flags.backfill
       ? (['bucketName', 'tableName', 'stateMachineArn'] as const)
       : (['bucketName', 'tableName'] as const);

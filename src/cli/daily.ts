@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
 import { runDaily } from '../pipeline/local-runner.ts';
+import { PLAN_DEFAULTS, planOptionsOf } from '../pipeline/plan.ts';
 import type { DailySummary, EmbedStageInference } from '../pipeline/types.ts';
 import { checkDataDir, dataDirFlag, dateString, intString, parseFlags } from './local-env.ts';
 
@@ -113,7 +114,10 @@ export function registerDaily(program: Command): void {
     .option('--partitions <n>', `partition count P (default ${PARTITIONS.default})`)
     .option('--workers <n>', 'worker threads (default min(2, cores))')
     .option('--threads <n>', 'onnxruntime threads per worker')
-    .option('--refresh-age-days <n>', 're-embed users whose embedding is this old (default 7)')
+    .option(
+      '--refresh-age-days <n>',
+      `re-embed users whose embedding is this old (default ${PLAN_DEFAULTS.refreshAgeDays})`,
+    )
     .option(
       '--write-skip-cosine <c>',
       'skip the table write of users whose stored embedding is within this cosine of the new one (default: write all)',
@@ -152,16 +156,10 @@ export function registerDaily(program: Command): void {
         backfill: flags.backfill,
         executionProvider: flags.provider,
         dtype: flags.dtype,
-        ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
+        ...planOptionsOf({ ...flags, requireMarker }),
         ...(flags.workers === undefined ? {} : { workers: flags.workers }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
-        ...(flags.refreshAgeDays === undefined ? {} : { refreshAgeDays: flags.refreshAgeDays }),
-        ...(flags.writeSkipCosine === undefined ? {} : { writeSkipCosine: flags.writeSkipCosine }),
-        ...(flags.compactEveryDays === undefined ? {} : { compactEveryDays: flags.compactEveryDays }),
-        ...(flags.compactDeltaShare === undefined ? {} : { compactDeltaShare: flags.compactDeltaShare }),
         ...(flags.pipelining === 'auto' ? {} : { pipelined: flags.pipelining === 'on' }),
-        ...(flags.replayFrom === undefined ? {} : { replayFrom: flags.replayFrom }),
-        requireMarker,
         log: (message) => process.stderr.write(`[daily ${flags.date}] ${message}\n`),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(summaryJson(summary))}\n` : `${formatSummary(summary)}\n`);

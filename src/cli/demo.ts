@@ -13,7 +13,7 @@ import { addDays } from '../events/schema.ts';
 import { type LocalEmbeddings, openLocalEmbeddings } from '../local/local-embeddings.ts';
 import { decodeItemIndex, nearestItems } from '../lookup/recommend.ts';
 import { createStagePool, runDaily } from '../pipeline/local-runner.ts';
-import { readRunManifest } from '../pipeline/plan.ts';
+import { planOptionsOf, readRunManifest } from '../pipeline/plan.ts';
 import { readPartitionState } from '../pipeline/state-chain.ts';
 import type { DailySummary } from '../pipeline/types.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
@@ -66,7 +66,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         modelDir: flags.model,
         embeddings: local,
         pool,
-        ...(flags.partitions === undefined ? {} : { partitions: flags.partitions }),
+        ...planOptionsOf(flags),
         log: (m) => err(`[daily ${date}] ${m}`),
       });
       summaries.push(summary);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ValidationError } from '../util/errors.ts';
 import {
   BATCH_ARRAY_SIZE,
+  DATE_SHAPE,
   isValidDate,
   MODEL_VERSION_HINT,
   MODEL_VERSION_PATTERN,
@@ -20,7 +21,7 @@ export const modelVersionSchema = z.string().regex(MODEL_VERSION_PATTERN, MODEL_
 export const partitionCountSchema = z.number().int().min(PARTITIONS.min).max(PARTITIONS.max);
 
 /** The key of a day's completion marker: `events/dt=YYYY-MM-DD/<name>`. */
-const MARKER_KEY = /^events\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+$/;
+const MARKER_KEY = new RegExp(`^events/dt=(${DATE_SHAPE})/[^/]+$`);
 
 /** Input of an execution: a scheduled start, a completion marker, a manual run or a backfill day. */
 export const RunRequestSchema = z

@@ -10,8 +10,12 @@ import { ValidationError } from '../util/errors.ts';
 /** Model versions are part of table keys: no `#` or `@`, so keys parse back unambiguously. */
 export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const MODEL_VERSION_HINT = 'expected [A-Za-z0-9._-]{1,64}';
-const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-export const RUN_DATE_HINT = 'expected an existing day as YYYY-MM-DD';
+/** The shape of a day, YYYY-MM-DD, as regex source: object keys (`dt=...`) embed it in their own patterns. */
+export const DATE_SHAPE = String.raw`\d{4}-\d{2}-\d{2}`;
+const DATE_PATTERN = new RegExp(`^${DATE_SHAPE}$`);
+/** What a run date must be, for messages: `--date must be ${RUN_DATE_RULE}`. */
+export const RUN_DATE_RULE = 'an existing day as YYYY-MM-DD';
+export const RUN_DATE_HINT = `expected ${RUN_DATE_RULE}`;
 
 /** A real calendar day as YYYY-MM-DD (2026-02-31 is not). */
 export function isValidDate(date: string): boolean {
@@ -74,19 +78,34 @@ export const EXIT_CODES = { ok: 0, unexpected: 1, invalid: 2, model: 3, transien
 /** CloudWatch namespace of every metric the handlers and the worker emit (EMF). */
 export const METRICS_NAMESPACE = 'PinnerFormer';
 
+/**
+ * The `service` dimension of each emitter's metrics (Powertools' service name: CDK sets it on
+ * each function as POWERTOOLS_SERVICE_NAME, the Batch worker passes it itself).
+ */
+export const METRIC_SERVICES = {
+  plan: 'plan',
+  partition: 'partition',
+  publish: 'publish',
+  embedWorker: 'embed-worker',
+  lookup: 'lookup',
+} as const;
+
 /** Metric names, with the `service` dimension that emits them; alarms read the same entries. */
 export const RUN_METRICS = {
-  published: { name: 'RunPublished', service: 'publish' },
-  refused: { name: 'RunRefused', service: 'publish' },
-  runPlanned: { name: 'RunPlanned', service: 'plan' },
-  slices: { name: 'Slices', service: 'plan' },
-  eventsRouted: { name: 'EventsRouted', service: 'partition' },
-  invalidEvents: { name: 'InvalidEvents', service: 'partition' },
-  partitionSucceeded: { name: 'PartitionSucceeded', service: 'embed-worker' },
-  partitionFailed: { name: 'PartitionFailed', service: 'embed-worker' },
-  embeddedUsers: { name: 'EmbeddedUsers', service: 'embed-worker' },
-  lookupServerErrors: { name: 'LookupServerErrors', service: 'lookup' },
-  lookupRequests: { name: 'LookupRequests', service: 'lookup' },
+  published: { name: 'RunPublished', service: METRIC_SERVICES.publish },
+  refused: { name: 'RunRefused', service: METRIC_SERVICES.publish },
+  publishFailed: { name: 'PublishFailed', service: METRIC_SERVICES.publish },
+  planFailed: { name: 'PlanFailed', service: METRIC_SERVICES.plan },
+  runPlanned: { name: 'RunPlanned', service: METRIC_SERVICES.plan },
+  slices: { name: 'Slices', service: METRIC_SERVICES.plan },
+  eventsRouted: { name: 'EventsRouted', service: METRIC_SERVICES.partition },
+  invalidEvents: { name: 'InvalidEvents', service: METRIC_SERVICES.partition },
+  sliceFailed: { name: 'PartitionFailed', service: METRIC_SERVICES.partition },
+  partitionSucceeded: { name: 'PartitionSucceeded', service: METRIC_SERVICES.embedWorker },
+  partitionFailed: { name: 'PartitionFailed', service: METRIC_SERVICES.embedWorker },
+  embeddedUsers: { name: 'EmbeddedUsers', service: METRIC_SERVICES.embedWorker },
+  lookupServerErrors: { name: 'LookupServerErrors', service: METRIC_SERVICES.lookup },
+  lookupRequests: { name: 'LookupRequests', service: METRIC_SERVICES.lookup },
 } as const;
 
 /** How an issue's path is named: `a.b.0` by default, `--flag` for the CLI. */

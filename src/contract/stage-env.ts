@@ -113,7 +113,7 @@ const WorkerEnvSchema = z
     MODEL_VERSION: modelVersionSchema,
     AWS_BATCH_JOB_ARRAY_INDEX: z.coerce.number().int().min(0),
     PARTITIONS: int(PARTITIONS.min, PARTITIONS.max),
-    PARTITIONS_PER_JOB: int(PARTITIONS_PER_JOB.min, PARTITIONS_PER_JOB.max).default(1),
+    PARTITIONS_PER_JOB: int(PARTITIONS_PER_JOB.min, PARTITIONS_PER_JOB.max).default(PARTITIONS_PER_JOB.default),
     OBJECT_STORE_URI: z.string().min(1),
     TABLE_NAME: z.string().min(1),
     EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),

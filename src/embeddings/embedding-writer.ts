@@ -5,7 +5,7 @@
 import { writeInBatches } from './batch-writer.ts';
 import { buildPutRequests } from './embedding-item.ts';
 import { AdaptiveConcurrency } from './retry.ts';
-import type { StoreThreadConfig } from './store-config.ts';
+import { type StoreThreadConfig, StoreThreadConfigSchema, storeClient } from './store-config.ts';
 import { type StoreSettings, storeSettings, type TableStoreOptions } from './store-options.ts';
 import { toVersionId } from './table-schema.ts';
 import type { EmbeddingDtype, EmbeddingRecord, EmbeddingWriter, VersionId, WriteStats } from './types.ts';
@@ -49,4 +49,26 @@ export class DynamoEmbeddingWriter implements EmbeddingWriter {
       wallClockExpiry: this.settings.wallClockExpiry,
     };
   }
+}
+
+/** Any writer's description for another thread, when it has one (a Dynamo writer or store built with a `connection`). */
+export function threadConfigOf(writer: EmbeddingWriter): StoreThreadConfig | undefined {
+  return (writer as Partial<Pick<DynamoEmbeddingWriter, 'threadConfig'>>).threadConfig?.();
+}
+
+/** Opens a writer from a description (validated: it crosses a thread boundary). */
+export function openWriterFromConfig(config: unknown): { writer: DynamoEmbeddingWriter; close(): void } {
+  const c = StoreThreadConfigSchema.parse(config);
+  const client = storeClient(c.connection);
+  const writer = new DynamoEmbeddingWriter({
+    tableName: c.tableName,
+    client,
+    connection: c.connection,
+    dtype: c.dtype,
+    retentionDays: c.retentionDays,
+    writeConcurrency: c.writeConcurrency,
+    retry: c.retry,
+    wallClockExpiry: c.wallClockExpiry,
+  });
+  return { writer, close: () => client.destroy() };
 }

@@ -1,14 +1,14 @@
 /**
- * An embedding writer described as plain data, so that another thread (the embed stage's writer
- * thread, src/pipeline/embed-writer.ts, and stage worker threads) can open its own connection to
- * the same table with the same write settings. Writers built without a `connection` (tests
- * wrapping a client) have no such description and are written from the calling thread.
+ * A store's connection as plain data, and the client opened from it. StoreThreadConfig describes
+ * an embedding writer so that another thread (the embed stage's writer thread,
+ * src/pipeline/embed-writer.ts, and stage worker threads) can open its own connection to the same
+ * table with the same write settings; the writer produces and reads it (./embedding-writer.ts,
+ * threadConfigOf and openWriterFromConfig). Writers built without a `connection` (tests wrapping a
+ * client) have no such description and are written from the calling thread.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { DynamoEmbeddingWriter } from './embedding-writer.ts';
 import type { StoreConnection } from './store-options.ts';
-import type { EmbeddingWriter } from './types.ts';
 
 export type { StoreConnection } from './store-options.ts';
 
@@ -28,11 +28,6 @@ export const StoreThreadConfigSchema = z.object({
 
 export type StoreThreadConfig = z.infer<typeof StoreThreadConfigSchema>;
 
-/** Any writer's description for another thread, when it has one (a Dynamo writer or store built with a `connection`). */
-export function threadConfigOf(writer: EmbeddingWriter): StoreThreadConfig | undefined {
-  return (writer as Partial<Pick<DynamoEmbeddingWriter, 'threadConfig'>>).threadConfig?.();
-}
-
 /**
  * The DynamoDB client for a store: no SDK retries, because the store's own bounded backoff is the one
  * retry layer (SDK retries inside each of its attempts would multiply them, up to 3 × 8, and hold a
@@ -45,21 +40,4 @@ export function storeClient(connection: StoreConnection & { readonly region?: st
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.local ? { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
-}
-
-/** Opens a writer from a description (validated: it crosses a thread boundary). */
-export function openWriterFromConfig(config: unknown): { writer: DynamoEmbeddingWriter; close(): void } {
-  const c = StoreThreadConfigSchema.parse(config);
-  const client = storeClient(c.connection);
-  const writer = new DynamoEmbeddingWriter({
-    tableName: c.tableName,
-    client,
-    connection: c.connection,
-    dtype: c.dtype,
-    retentionDays: c.retentionDays,
-    writeConcurrency: c.writeConcurrency,
-    retry: c.retry,
-    wallClockExpiry: c.wallClockExpiry,
-  });
-  return { writer, close: () => client.destroy() };
 }

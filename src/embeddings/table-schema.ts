@@ -10,6 +10,7 @@
  *   run lock   pk = `#lock`                       sk = `<mv>@<date>`  owner, expiresAt, acquiredAt
  * Embedding items use one-letter attribute names: names count towards the 1 KB write unit.
  */
+import { isValidDate, MODEL_VERSION_HINT, MODEL_VERSION_PATTERN, RUN_DATE_HINT } from '../contract/run-contract.ts';
 import { ValidationError } from '../util/errors.ts';
 import type { EmbeddingDtype, VersionId } from './types.ts';
 
@@ -37,25 +38,17 @@ export const POINTER_KEY = { pk: '#pointer', sk: 'current' } as const;
 export const VERSION_PK = '#version';
 export const LOCK_PK = '#lock';
 
-const MODEL_VERSION_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const ATTEMPT_RE = /^[a-z0-9]{1,32}$/;
-const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** Model versions are part of keys: no `#` or `@`, so keys and version ids parse back unambiguously. */
+/** Model versions are part of keys (the run contract's pattern): `modelVersion@date` parses back unambiguously. */
 export function assertModelVersion(modelVersion: string): void {
-  if (!MODEL_VERSION_RE.test(modelVersion)) {
-    throw new ValidationError(`invalid model version ${JSON.stringify(modelVersion)}: expected [A-Za-z0-9._-]{1,64}`);
+  if (!MODEL_VERSION_PATTERN.test(modelVersion)) {
+    throw new ValidationError(`invalid model version ${JSON.stringify(modelVersion)}: ${MODEL_VERSION_HINT}`);
   }
 }
 
-export function isValidDate(date: string): boolean {
-  if (!DATE_RE.test(date)) return false;
-  const parsed = new Date(`${date}T00:00:00Z`);
-  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === date;
-}
-
 export function assertDate(date: string): void {
-  if (!isValidDate(date)) throw new ValidationError(`invalid date ${JSON.stringify(date)}: expected YYYY-MM-DD`);
+  if (!isValidDate(date)) throw new ValidationError(`invalid date ${JSON.stringify(date)}: ${RUN_DATE_HINT}`);
 }
 
 export function versionIdOf(version: VersionId): string {
@@ -67,7 +60,7 @@ export function parseVersionId(id: string): VersionId {
   const at = id.lastIndexOf('@');
   const modelVersion = at < 0 ? '' : id.slice(0, at);
   const date = at < 0 ? '' : id.slice(at + 1);
-  if (!MODEL_VERSION_RE.test(modelVersion) || !isValidDate(date)) {
+  if (!MODEL_VERSION_PATTERN.test(modelVersion) || !isValidDate(date)) {
     throw new ValidationError(`invalid version ${JSON.stringify(id)}: expected modelVersion@YYYY-MM-DD`);
   }
   return { modelVersion, date };

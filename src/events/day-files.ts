@@ -3,9 +3,10 @@
  * job and training (training/pinnerformer/events.py: `list_event_day`) apply the same rules, and
  * every object they do not read is reported with its reason, never skipped in silence.
  */
+import { DATE_SHAPE, isValidDate } from '../contract/run-contract.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { ValidationError } from '../util/errors.ts';
-import { dayStartMs, eventDayPrefix } from './schema.ts';
+import { eventDayPrefix } from './schema.ts';
 
 /** The Hive/Spark completion marker: the writer of a day puts it last. */
 export const COMPLETION_MARKER = '_SUCCESS';
@@ -50,7 +51,7 @@ export interface EventListing {
   readonly ignored: readonly IgnoredFile[];
 }
 
-const DAY_FOLDER = /^events\/dt=(\d{4}-\d{2}-\d{2})\/(.+)$/;
+const DAY_FOLDER = new RegExp(`^events/dt=(${DATE_SHAPE})/(.+)$`);
 const IN_PROGRESS = /\.(inprogress|tmp|_copying_)$/i;
 
 /** What one name directly inside a day folder is: data, the marker, or ignored with a reason. */
@@ -60,15 +61,6 @@ export function classifyDayFileName(name: string): 'data' | 'marker' | IgnoredRe
   if (IN_PROGRESS.test(name)) return 'in_progress';
   if (name.startsWith('.') || name.startsWith('_')) return 'hidden';
   return name.toLowerCase().endsWith('.parquet') ? 'data' : 'not_parquet';
-}
-
-function isRealDay(date: string): boolean {
-  try {
-    dayStartMs(date);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface DayParts {
@@ -84,7 +76,7 @@ export function classifyEventObjects(objects: readonly EventFileInfo[]): EventLi
   const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const object of sorted) {
     const m = DAY_FOLDER.exec(object.key);
-    if (!m || !isRealDay(m[1]!)) {
+    if (!m || !isValidDate(m[1]!)) {
       ignored.push({ key: object.key, reason: 'not_a_day_folder' });
       continue;
     }

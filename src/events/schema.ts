@@ -5,6 +5,7 @@
  *   events/dt=YYYY-MM-DD/*.parquet   one row per user action, every ts inside that UTC day
  *   items/*.parquet                  item_id + pretrained vector (fixed width float32)
  */
+import { DATE_SHAPE, isValidDate } from '../contract/run-contract.ts';
 import type { ColumnSpec } from '../io/parquet.ts';
 
 export const ACTIONS = ['view', 'closeup', 'click', 'save', 'hide'] as const;
@@ -63,15 +64,13 @@ export function isAction(value: unknown): value is Action {
   return typeof value === 'string' && ACTION_SET.has(value);
 }
 
-const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 /** Epoch ms of 00:00:00 UTC on `date` (YYYY-MM-DD); throws RangeError for a malformed date. */
 export function dayStartMs(date: string): number {
-  const m = DATE_RE.exec(date);
-  const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
-  if (!m || Number.isNaN(ms) || formatDay(ms) !== date) throw new RangeError(`not a valid YYYY-MM-DD date: ${date}`);
-  return ms;
+  if (!isValidDate(date)) throw new RangeError(`not a valid YYYY-MM-DD date: ${date}`);
+  return Date.parse(`${date}T00:00:00Z`);
 }
+
+const EVENT_KEY_DAY = new RegExp(`(?:^|/)dt=(${DATE_SHAPE})/`);
 
 /** The UTC day (YYYY-MM-DD) that contains `ms`. */
 export function formatDay(ms: number): string {
@@ -89,6 +88,6 @@ export function eventDayPrefix(date: string): string {
 
 /** The day of an events key like `events/dt=2026-01-02/part-00000.parquet`, or undefined. */
 export function dayOfEventKey(key: string): string | undefined {
-  const m = /(?:^|\/)dt=(\d{4}-\d{2}-\d{2})\//.exec(key);
+  const m = EVENT_KEY_DAY.exec(key);
   return m?.[1];
 }

@@ -5,8 +5,7 @@
  * thread is busy in onnxruntime's synchronous session.run. Protocol: ./embed-writer.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import type { DynamoEmbeddingWriter } from '../embeddings/embedding-writer.ts';
-import { openWriterFromConfig } from '../embeddings/store-config.ts';
+import { type DynamoEmbeddingWriter, openWriterFromConfig } from '../embeddings/embedding-writer.ts';
 import { PartitionOutput } from './embed-output.ts';
 import type { WriterReply, WriterRequest } from './embed-writer.ts';
 import { serializeError } from './thread-errors.ts';

@@ -13,7 +13,8 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { type StoreThreadConfig, threadConfigOf } from '../embeddings/store-config.ts';
+import { threadConfigOf } from '../embeddings/embedding-writer.ts';
+import type { StoreThreadConfig } from '../embeddings/store-config.ts';
 import type { EmbeddingWriter } from '../embeddings/types.ts';
 import { type KeptStored, type OutputJob, type OutputResult, PartitionOutput } from './embed-output.ts';
 import { reviveError, type SerializedError } from './thread-errors.ts';

@@ -11,7 +11,7 @@ import { replayCommand } from './input-days.ts';
 import { abandonedLocalLock, holdRunLock, LOCAL_LOCK_LEASE_MS, localLockOwner } from './local-run-lock.ts';
 import { deployModel } from './model.ts';
 import { type EmbedOverlap, inferenceOffThread, localOverlap } from './overlap.ts';
-import { assertRunDateNotAhead, PLAN_DEFAULTS, plan } from './plan.ts';
+import { assertRunDateNotAhead, PLAN_DEFAULTS, type PlanOptions, plan, planOptionsOf } from './plan.ts';
 import { publish } from './publish.ts';
 import { StageThreadPool } from './stage-thread-pool.ts';
 import { type StartedRun, startRun } from './start-run.ts';
@@ -27,37 +27,26 @@ import type {
   SliceResult,
 } from './types.ts';
 
-export interface RunDailyOptions {
+/**
+ * A local run's options. The plan's settings (PlanOptions: partitions, refresh age, look-back,
+ * slice bytes, future tolerance, marker, replay, compaction, write policy) pass to the plan as
+ * they are, through planOptionsOf.
+ */
+export interface RunDailyOptions extends PlanOptions {
   /** Data directory: the object store's root (events/, items/, the run's objects), the embedded table in `<dataDir>/dynamodb`. */
   readonly dataDir: string;
   readonly date: string;
   /** Local model directory, deployed (idempotently) before the run; default `models/demo`. */
   readonly modelDir?: string;
   readonly backfill?: boolean;
-  /** Partition count P; default 8. */
-  readonly partitions?: number;
   /** Stage threads (the pool's worker threads) for the partition and embed stages; default min(2, cores). */
   readonly workers?: number;
   /** onnxruntime threads per stage thread; default max(1, floor(cores / workers)). */
   readonly threads?: number;
   readonly executionProvider?: ExecutionProvider;
-  readonly refreshAgeDays?: number;
-  /** The write policy's threshold (src/pipeline/write-policy.ts); default: write every embedded user. */
-  readonly writeSkipCosine?: number;
-  /** Full snapshot at least every this many days, deltas between (PlanInput.compactEveryDays); default 7. */
-  readonly compactEveryDays?: number;
-  /** Compact a partition sooner when its deltas exceed this share of its base (PlanInput.compactDeltaShare); default 0.5. */
-  readonly compactDeltaShare?: number;
-  readonly lookbackDays?: number;
   /** Event bytes per partition-stage slice; default 16 MiB locally (slices run in parallel). */
   readonly sliceBytes?: number;
   readonly gate?: GateThresholds;
-  /** A date whose day starts more than this many hours after now is refused; default 6 (PLAN_DEFAULTS). */
-  readonly futureToleranceHours?: number;
-  /** Refuse a day without `events/dt=D/_SUCCESS`; default false. */
-  readonly requireMarker?: boolean;
-  /** Replay from this day: rebuild from the published state before it (PlanInput.replayFrom). */
-  readonly replayFrom?: string;
   /** Storage dtype of the vectors written to the table; default float16 (the store's default). */
   readonly dtype?: EmbeddingDtype;
   /** An already open embedded table (tests); by default one is opened under the data dir and closed after. */
@@ -212,22 +201,17 @@ async function startLocalRun(
   return { started, release: holdRunLock(store, started.version, owner, log) };
 }
 
-/** Step plan: the plan stage with the runner's options (local slices default to 16 MiB: they run in parallel). */
+/** Local slices are smaller than the plan's default: they run in parallel on the stage threads. */
+const LOCAL_SLICE_BYTES = 16 * 1024 * 1024;
+
+/** Step plan: the plan stage with the runner's plan options (planOptionsOf) and the local slice size. */
 function planLocalRun(options: RunDailyOptions, env: PipelineEnv, started: StartedRun): Promise<RunManifest> {
   return plan(env, {
     date: started.date,
     modelVersion: started.modelVersion,
     backfill: started.backfill,
-    ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-    ...(options.refreshAgeDays === undefined ? {} : { refreshAgeDays: options.refreshAgeDays }),
-    ...(options.lookbackDays === undefined ? {} : { lookbackDays: options.lookbackDays }),
-    ...(options.writeSkipCosine === undefined ? {} : { writeSkipCosine: options.writeSkipCosine }),
-    ...(options.compactEveryDays === undefined ? {} : { compactEveryDays: options.compactEveryDays }),
-    ...(options.compactDeltaShare === undefined ? {} : { compactDeltaShare: options.compactDeltaShare }),
-    sliceBytes: options.sliceBytes ?? 16 * 1024 * 1024,
-    ...(options.futureToleranceHours === undefined ? {} : { futureToleranceHours: options.futureToleranceHours }),
-    ...(options.requireMarker === undefined ? {} : { requireMarker: options.requireMarker }),
-    ...(options.replayFrom === undefined ? {} : { replayFrom: options.replayFrom }),
+    ...planOptionsOf(options),
+    sliceBytes: options.sliceBytes ?? LOCAL_SLICE_BYTES,
   });
 }
 

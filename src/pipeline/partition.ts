@@ -9,7 +9,7 @@ import { ValidationError } from '../util/errors.ts';
 import { partitionOf } from './hash.ts';
 import { layout } from './layout.ts';
 import { readRunManifest } from './plan.ts';
-import type { PartitionEnv, SliceResult } from './types.ts';
+import type { PartitionEnv, RunManifest, SliceFile, SliceResult } from './types.ts';
 
 export interface PartitionSliceInput {
   readonly date: string;
@@ -110,6 +110,140 @@ function route(
   return refused;
 }
 
+type Slice = RunManifest['slices'][number];
+type DayCounts = { valid: number; invalid: number };
+
+/** The manifest's slice `index`; a ValidationError when the run has no such slice. */
+function sliceOf(run: RunManifest, index: number): Slice {
+  const slice = run.slices.find((s) => s.index === index);
+  if (!slice) {
+    throw new ValidationError(`run ${run.version} has no slice ${index} (it has ${run.slices.length})`, {
+      slice: index,
+    });
+  }
+  return slice;
+}
+
+/**
+ * What a slice's files add up to: the quarantined rows (in file order), the invalid rows by
+ * reason, valid and invalid rows per day and split into the run day's and catch-up days'.
+ */
+class SliceTally {
+  public readonly quarantined: QuarantinedRow[] = [];
+  public readonly invalidByReason: Record<string, number> = {};
+  public readonly byDay: Record<string, DayCounts> = {};
+  public events = 0;
+  public invalidEvents = 0;
+  public historyEvents = 0;
+  public historyInvalidEvents = 0;
+
+  /** A read file: its validator's verdicts, then the valid rows `refused` for their user id. */
+  public addFile(date: string, isRunDay: boolean, read: ValidatedColumns, refused: readonly QuarantinedRow[]): void {
+    if (refused.length > 0) this.countReason('invalid_user_id', refused.length);
+    for (const row of refused) this.quarantined.push(row);
+    for (const row of read.quarantined) this.quarantined.push(row);
+    for (const [reason, n] of Object.entries(read.counts)) this.countReason(reason, n);
+    const valid = read.validRows - refused.length;
+    const invalid = read.quarantined.length + refused.length;
+    const counts = this.byDay[date] ?? { valid: 0, invalid: 0 };
+    counts.valid += valid;
+    counts.invalid += invalid;
+    this.byDay[date] = counts;
+    if (isRunDay) {
+      this.events += valid;
+      this.invalidEvents += invalid;
+    } else {
+      this.historyEvents += valid;
+      this.historyInvalidEvents += invalid;
+    }
+  }
+
+  /** A whole file that cannot be used: quarantined by name, counted, and refused by the gate. */
+  public addUnusable(file: string, error: DataError): void {
+    this.quarantined.push({ row: -1, reason: error.reason as QuarantinedRow['reason'], values: {}, file });
+    this.countReason(error.reason, 1);
+  }
+
+  private countReason(reason: string, n: number): void {
+    this.invalidByReason[reason] = (this.invalidByReason[reason] ?? 0) + n;
+  }
+}
+
+/** Reads and validates one of the slice's files (a whole file, or a piece's row groups). */
+async function readSliceFile(
+  env: PartitionEnv,
+  file: SliceFile,
+  seen: DuplicateIndex,
+  nowMs: number | undefined,
+): Promise<ValidatedColumns> {
+  const options = { date: file.date, file: file.key, seen, ...(nowMs === undefined ? {} : { nowMs }) };
+  return file.part
+    ? readEventRows(objectByteSource(env.objects, file.key, file.part.fileSize), file.part.rows, options)
+    : readEventColumns(await env.objects.get(file.key), options);
+}
+
+/** Reads, validates and routes every file of the slice into `buckets`; what they held, tallied. */
+async function routeSlice(
+  env: PartitionEnv,
+  run: RunManifest,
+  slice: Slice,
+  buckets: readonly Bucket[],
+  nowMs: number | undefined,
+): Promise<SliceTally> {
+  const tally = new SliceTally();
+  const seenByDay = new Map<string, DuplicateIndex>();
+  const storable = new Map<string, boolean>();
+  for (const file of slice.files) {
+    const seen = seenByDay.get(file.date) ?? new DuplicateIndex();
+    seenByDay.set(file.date, seen);
+    try {
+      const read = await readSliceFile(env, file, seen, nowMs);
+      tally.addFile(file.date, file.date === run.date, read, route(read, buckets, file.key, storable));
+    } catch (error) {
+      if (!(error instanceof DataError)) throw error;
+      tally.addUnusable(file.key, error);
+      env.log?.(`slice ${slice.index}: ${file.key} unusable: ${error.message}`);
+    }
+  }
+  return tally;
+}
+
+/** Writes one work file per partition, empty ones included; returns the rows written. */
+async function writeWorkFiles(env: PartitionEnv, run: RunManifest, slice: number, buckets: Bucket[]): Promise<number> {
+  let routed = 0;
+  for (let p = 0; p < run.partitions; p++) {
+    const bucket = buckets[p]!;
+    routed += bucket.length;
+    await env.objects.put(
+      layout.workFile(run.modelVersion, run.date, p, slice, run.attempt),
+      encodeEvents(bucket, WHOLE_READ_EVENT_FILE),
+    );
+    buckets[p] = new Bucket(); // let the written rows go before the next encode
+  }
+  return routed;
+}
+
+/** Writes the slice's quarantined rows, if any; returns their object key. */
+async function writeQuarantine(
+  env: PartitionEnv,
+  run: RunManifest,
+  slice: number,
+  quarantined: readonly QuarantinedRow[],
+): Promise<string | undefined> {
+  if (quarantined.length === 0) return undefined;
+  const key = layout.quarantine(run.modelVersion, run.date, slice, run.attempt);
+  await env.objects.put(
+    key,
+    encodeParquet(QUARANTINE_SCHEMA, {
+      file: quarantined.map((q) => q.file ?? ''),
+      row: BigInt64Array.from(quarantined, (q) => BigInt(q.row)),
+      reason: quarantined.map((q) => q.reason),
+      values: quarantined.map((q) => JSON.stringify(q.values)),
+    }),
+  );
+  return key;
+}
+
 /**
  * Stage 2 (one Lambda invocation per slice). Reads the slice's event files, validates every row
  * with the event validator (src/events), quarantines invalid rows with their reason, routes each
@@ -120,90 +254,12 @@ function route(
 export async function partitionSlice(env: PartitionEnv, input: PartitionSliceInput): Promise<SliceResult> {
   const started = performance.now();
   const run = await readRunManifest(env, input.modelVersion, input.date, input.attempt);
-  const slice = run.slices.find((s) => s.index === input.slice);
-  if (!slice) {
-    throw new ValidationError(`run ${run.version} has no slice ${input.slice} (it has ${run.slices.length})`, {
-      slice: input.slice,
-    });
-  }
+  const slice = sliceOf(run, input.slice);
   const buckets = Array.from({ length: run.partitions }, () => new Bucket());
-  const quarantined: QuarantinedRow[] = [];
-  const invalidByReason: Record<string, number> = {};
-  const seenByDay = new Map<string, DuplicateIndex>();
-  const storable = new Map<string, boolean>();
-  let events = 0;
-  let invalidEvents = 0;
-  let historyEvents = 0;
-  let historyInvalidEvents = 0;
-  const byDay: Record<string, { valid: number; invalid: number }> = {};
-  const countDay = (day: string, valid: number, invalid: number): void => {
-    const counts = byDay[day] ?? { valid: 0, invalid: 0 };
-    counts.valid += valid;
-    counts.invalid += invalid;
-    byDay[day] = counts;
-  };
-
-  for (const file of slice.files) {
-    const isRunDay = file.date === run.date;
-    const seen = seenByDay.get(file.date) ?? new DuplicateIndex();
-    seenByDay.set(file.date, seen);
-    try {
-      const options = {
-        date: file.date,
-        file: file.key,
-        seen,
-        ...(input.nowMs === undefined ? {} : { nowMs: input.nowMs }),
-      };
-      const result = file.part
-        ? await readEventRows(objectByteSource(env.objects, file.key, file.part.fileSize), file.part.rows, options)
-        : await readEventColumns(await env.objects.get(file.key), options);
-      const refusedRows = route(result, buckets, file.key, storable);
-      const refused = refusedRows.length;
-      if (refused > 0) invalidByReason.invalid_user_id = (invalidByReason.invalid_user_id ?? 0) + refused;
-      for (const row of refusedRows) quarantined.push(row);
-      for (const row of result.quarantined) quarantined.push(row);
-      for (const [reason, n] of Object.entries(result.counts))
-        invalidByReason[reason] = (invalidByReason[reason] ?? 0) + n;
-      countDay(file.date, result.validRows - refused, result.quarantined.length + refused);
-      if (isRunDay) {
-        events += result.validRows - refused;
-        invalidEvents += result.quarantined.length + refused;
-      } else {
-        historyEvents += result.validRows - refused;
-        historyInvalidEvents += result.quarantined.length + refused;
-      }
-    } catch (error) {
-      if (!(error instanceof DataError)) throw error;
-      // A whole file that cannot be used: quarantined by name, counted, and refused by the gate.
-      quarantined.push({ row: -1, reason: error.reason as QuarantinedRow['reason'], values: {}, file: file.key });
-      invalidByReason[error.reason] = (invalidByReason[error.reason] ?? 0) + 1;
-      env.log?.(`slice ${slice.index}: ${file.key} unusable: ${error.message}`);
-    }
-  }
-
-  let routed = 0;
-  for (let p = 0; p < run.partitions; p++) {
-    const bucket = buckets[p]!;
-    routed += bucket.length;
-    await env.objects.put(
-      layout.workFile(run.modelVersion, run.date, p, slice.index, run.attempt),
-      encodeEvents(bucket, WHOLE_READ_EVENT_FILE),
-    );
-    buckets[p] = new Bucket(); // let the written rows go before the next encode
-  }
-  let quarantineKey: string | undefined;
-  if (quarantined.length > 0) {
-    quarantineKey = layout.quarantine(run.modelVersion, run.date, slice.index, run.attempt);
-    await env.objects.put(
-      quarantineKey,
-      encodeParquet(QUARANTINE_SCHEMA, {
-        file: quarantined.map((q) => q.file ?? ''),
-        row: BigInt64Array.from(quarantined, (q) => BigInt(q.row)),
-        reason: quarantined.map((q) => q.reason),
-        values: quarantined.map((q) => JSON.stringify(q.values)),
-      }),
-    );
-  }
+  const tally = await routeSlice(env, run, slice, buckets, input.nowMs);
+  const routed = await writeWorkFiles(env, run, slice.index, buckets);
+  const quarantineKey = await writeQuarantine(env, run, slice.index, tally.quarantined);
+  const { events, invalidEvents, historyEvents, historyInvalidEvents, invalidByReason, byDay } = tally;
   const result: SliceResult = {
     slice: slice.index,
     events,

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { COMPACT_DELTA_SHARE, COMPACT_EVERY_DAYS, PARTITIONS, REFRESH_AGE_DAYS } from '../contract/run-contract.ts';
+import {
+  COMPACT_DELTA_SHARE,
+  COMPACT_EVERY_DAYS,
+  PARTITIONS,
+  REFRESH_AGE_DAYS,
+  RUN_DATE_HINT,
+} from '../contract/run-contract.ts';
 import { assertDayComplete, classifyEventObjects, type EventListing } from '../events/day-files.ts';
 import { DataError } from '../events/errors.ts';
 import { objectByteSource } from '../events/read-events.ts';
@@ -23,11 +29,42 @@ export const PLAN_DEFAULTS = {
   compactDeltaShare: COMPACTION_DEFAULTS.deltaShare,
 } as const;
 
+/**
+ * The plan's settings a caller passes through as they are (the local runner's options, and so the
+ * CLI's flags); the rest of PlanInput (date, model, backfill, clock) is the run's own.
+ */
+export const PLAN_OPTION_KEYS = [
+  'partitions',
+  'refreshAgeDays',
+  'lookbackDays',
+  'sliceBytes',
+  'futureToleranceHours',
+  'requireMarker',
+  'replayFrom',
+  'compactEveryDays',
+  'compactDeltaShare',
+  'writeSkipCosine',
+] as const satisfies readonly (keyof PlanInput)[];
+
+export type PlanOptions = Pick<PlanInput, (typeof PLAN_OPTION_KEYS)[number]>;
+
+/**
+ * The plan options among `source`'s fields, only those set: an option left undefined is absent
+ * from the plan's input, so the plan applies its default (PLAN_DEFAULTS).
+ */
+export function planOptionsOf(source: PlanOptions): PlanOptions {
+  const options: Partial<Record<keyof PlanOptions, unknown>> = {};
+  for (const key of PLAN_OPTION_KEYS) {
+    if (source[key] !== undefined) options[key] = source[key];
+  }
+  return options as PlanOptions;
+}
+
 export function assertRunDate(date: string): void {
   try {
     dayStartMs(date);
   } catch {
-    throw new ValidationError(`invalid date ${JSON.stringify(date)}: expected an existing day as YYYY-MM-DD`, { date });
+    throw new ValidationError(`invalid date ${JSON.stringify(date)}: ${RUN_DATE_HINT}`, { date });
   }
 }
 

@@ -6,7 +6,8 @@
  * connection per worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openWriterFromConfig, type StoreThreadConfig } from '../embeddings/store-config.ts';
+import { openWriterFromConfig } from '../embeddings/embedding-writer.ts';
+import type { StoreThreadConfig } from '../embeddings/store-config.ts';
 import { type OpenObjectStoreOptions, openObjectStore } from '../storage/open-object-store.ts';
 import { type EmbedPartitionInput, embedPartition, releaseEmbedders } from './embed.ts';
 import { prewarmOutput } from './embed-writer.ts';
