@@ -200,6 +200,61 @@ describe('what plan reads and records', () => {
     expect(next.writePolicyDates).toEqual([D1]);
     expect(next.previousState).toEqual({ base: { date: D1 }, deltas: [] });
     expect(next).not.toHaveProperty('previousSnapshotAttempt');
+    // a delta on that state, unless a backfill or the compaction settings say full
+    expect(next.snapshot).toBe('delta');
+    const again = { date: D2, modelVersion: MV, partitions: 2, now: nowAfter(D2) };
+    expect((await plan(env, { ...again, backfill: true })).snapshot).toBe('full');
+    expect(logs.get(env)!.at(-1)).toMatch(/, full snapshot \(backfill\)$/);
+    expect((await plan(env, { ...again, compactEveryDays: 1 })).snapshot).toBe('full');
+    expect(logs.get(env)!.at(-1)).toMatch(/, full snapshot \(compaction: base of 2026-08-20 is 1 days old\)$/);
+  });
+
+  it("builds on the newest published run of its model only: a refused run, another model's are not state", async () => {
+    const env = await freshEnv();
+    const [D1, D2, D3] = ['2026-08-14', '2026-08-15', '2026-08-16'];
+    for (const day of [D1, D2, D3]) await putDay(env, day, [[event('a', day, 0)]]);
+    const input = { modelVersion: MV, partitions: 2, now: nowAfter(D3) };
+    await putStateFiles(env, await plan(env, { ...input, date: D1 }));
+    await publish(env, D1);
+    await putStateFiles(env, await plan(env, { ...input, date: D2 }));
+    await env.embeddings.recordVersion({ modelVersion: MV, date: D2, published: false }); // refused by the gate
+    // another model's published D2 is not this model's state, though this model has a D2 manifest
+    const other = { modelVersion: 'other-model', date: D2 };
+    await env.embeddings.recordVersion({ ...other, published: false });
+    await env.embeddings.publishVersion(other, (await env.embeddings.getPointer())?.seq);
+    expect((await plan(env, { ...input, date: D3 })).previousSnapshotDate).toBe(D1);
+  });
+
+  it('plans without a log, and logs each ignored file and every changed day', async () => {
+    const env = await freshEnv();
+    const quiet: PipelineEnv = { objects: env.objects, embeddings: env.embeddings };
+    const [D0, D1, D2] = ['2026-08-01', '2026-08-02', '2026-08-03'];
+    for (const day of [D0, D1]) await putDay(env, day, [[event('a', day, 0)]]);
+    const input = { modelVersion: MV, partitions: 2, lookbackDays: 2, now: nowAfter(D2) };
+    await putStateFiles(env, await plan(env, { ...input, date: D1 }));
+    await publish(env, D1);
+    for (const day of [D0, D1]) await putDay(env, day, [[event('a', day, 0), event('late', day, 1)]]);
+    await putDay(env, D2, [[event('b', D2, 0)]]);
+    await env.objects.put(`events/dt=${D2}/notes.txt`, 'x');
+    const run = await plan(quiet, { ...input, date: D2 });
+    expect((run.inputChanges ?? []).map((c) => c.day)).toEqual([D0, D1]);
+    expect(run.ignoredFiles).toEqual([{ key: `events/dt=${D2}/notes.txt`, reason: 'not_parquet' }]);
+    await plan(env, { ...input, date: D2 });
+    expect(logs.get(env)!.slice(-2)).toEqual([
+      `ignored events/dt=${D2}/notes.txt: not_parquet (not read; docs/data.md, "Which files count")`,
+      expect.stringMatching(new RegExp(`^input changed after it was used: dt=${D0} \\w+, dt=${D1} \\w+; `)),
+    ]);
+  });
+
+  it("orders a slice's files by key in code units, whatever order the store lists them in", async () => {
+    const env = await freshEnv();
+    const D = '2026-08-05';
+    const keys = [`events/dt=${D}/part-\uFFFD.parquet`, `events/dt=${D}/part-\u{1F600}.parquet`];
+    for (const key of keys) await env.objects.put(key, encodeEvents([event('a', D, keys.indexOf(key))]));
+    const listed = (await env.objects.list(`events/dt=${D}/`)).map((o) => o.key);
+    expect(listed).toEqual(keys); // UTF-8 byte order: U+FFFD before U+1F600
+    const run = await plan(env, { date: D, modelVersion: MV, now: nowAfter(D) });
+    expect(run.slices.flatMap((s) => s.files.map((f) => f.key))).toEqual([keys[1], keys[0]]); // a surrogate first
   });
 
   it('builds on a republished attempt by its id', async () => {
