@@ -20,6 +20,7 @@ export const MODULES = {
     tests: [
       'test/lookup.test.ts',
       'test/lookup-reads.test.ts',
+      'test/lookup-edges.test.ts',
       'test/embeddings-store.test.ts',
       'test/embeddings-versions.test.ts',
     ],
@@ -32,6 +33,6 @@ export const MODULES = {
     mutate: ['src/pipeline/plan.ts', 'src/pipeline/partition.ts'],
     // pipeline-stages also plans and partitions, but embeds with the model in every test: each
     // mutant of plan would run it; plan-routing covers the same paths without embedding.
-    tests: ['test/partition-pieces.test.ts', 'test/plan-routing.test.ts'],
+    tests: ['test/partition-pieces.test.ts', 'test/plan-routing.test.ts', 'test/routing-edges.test.ts'],
   },
 };
