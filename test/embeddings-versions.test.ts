@@ -4,10 +4,13 @@
  * record holds after each kind of write, where retention ends, how the pointer refuses a stale
  * move, and what a rollback withdraws and a roll forward restores.
  */
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
-import { epochSecondsAfter } from '../src/embeddings/table-schema.ts';
+import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { epochSecondsAfter, VERSION_PK } from '../src/embeddings/table-schema.ts';
 import type { VersionId } from '../src/embeddings/types.ts';
+import { DynamoVersionReader } from '../src/embeddings/version-reader.ts';
 import type { LocalDynamo } from '../src/local/dynalite.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../src/util/errors.ts';
 import { freshStore, makeRecords, startDynamo } from './embeddings-helpers.ts';
@@ -44,7 +47,7 @@ describe('version records', () => {
       retentionDays: 9,
       dtype: 'float16',
     });
-    expect(await store.getVersion(day(1))).toEqual({
+    expect(await store.getVersion(day(1))).toStrictEqual({
       version: 'm1@2026-10-01',
       modelVersion: 'm1',
       date: '2026-10-01',
@@ -298,5 +301,39 @@ describe('rollback and roll forward', () => {
     await store.recordVersion({ ...day(3), published: true }); // published, the pointer never moved there
     await store.rollback(day(1));
     expect(await withdrawn(store)).toEqual(['m1@2026-10-02']);
+  });
+});
+
+describe('records and writes at the edges (mutation survivors of the role files)', () => {
+  it('reads a record written without retention, dtype or details as absent fields, not NaN', async () => {
+    const { store, tableName } = await freshStore(dynamo, { retentionDays: 5, now: () => NOW });
+    // a record as an earlier release wrote it: no retentionDays, dtype or details attributes
+    const item = { pk: VERSION_PK, sk: 'm1@2026-10-01', modelVersion: 'm1', date: '2026-10-01', published: true };
+    await dynamo.client.send(new PutItemCommand({ TableName: tableName, Item: marshall(item) }));
+    const record = await store.getVersion(day(1));
+    expect(record).toStrictEqual({ version: 'm1@2026-10-01', modelVersion: 'm1', date: '2026-10-01', published: true });
+    expect(store.retainedUntil(record!)).toBe(epochSecondsAfter('2026-10-01', 5) * 1000);
+  });
+
+  it('a version is retained before any pointer exists', async () => {
+    const { store, tableName } = await freshStore(dynamo, { now: () => NOW });
+    await store.recordVersion({ ...day(1), published: false });
+    const reader = new DynamoVersionReader({ tableName, client: dynamo.client, wallClockExpiry: false });
+    expect(await reader.getPointer()).toBeUndefined();
+    await expect(reader.assertRetained((await reader.getVersion(day(1)))!)).resolves.toBeUndefined();
+  });
+
+  it('a failed record write that is not a lost condition is an error, never silence', async () => {
+    const missing = new DynamoEmbeddingStore({
+      tableName: `no-such-table-${process.pid}`,
+      client: dynamo.client,
+      wallClockExpiry: false,
+    });
+    await expect(missing.recordVersion({ ...day(1), published: false })).rejects.toThrow(
+      /no-such-table|not found|ResourceNotFound/i,
+    );
+    await expect(missing.recordVersion({ ...day(1), published: true })).rejects.toThrow(
+      /no-such-table|not found|ResourceNotFound/i,
+    );
   });
 });
