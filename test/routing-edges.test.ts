@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMPACT_DELTA_SHARE } from '../src/contract/run-contract.ts';
 import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
 import { MAX_USER_ID_BYTES } from '../src/embeddings/embedding-item.ts';
 import { objectByteSource } from '../src/events/read-events.ts';
@@ -146,10 +147,10 @@ describe('refusals name what they refuse', () => {
     const D = '2026-09-03';
     await putDay(env, D, [[event('u1', D, 0)]]);
     const base = { date: D, modelVersion: MV, now: nowAfter(D) };
-    for (const share of [0, -0.5, Number.NaN]) {
+    for (const share of [0, -0.5, Number.NaN, COMPACT_DELTA_SHARE.max + 1]) {
       const refused = await plan(env, { ...base, compactDeltaShare: share }).catch((e) => e);
       expect(refused).toBeInstanceOf(ValidationError);
-      expect(refused.message).toBe(`compactDeltaShare must be > 0, got ${share}`);
+      expect(refused.message).toBe(`compactDeltaShare must be in (0, ${COMPACT_DELTA_SHARE.max}], got ${share}`);
       expect(refused.details).toEqual({ compactDeltaShare: share });
     }
     await expect(plan(env, { ...base, compactEveryDays: 0 })).rejects.toThrow(
@@ -206,7 +207,7 @@ describe('what plan reads and records', () => {
     expect((await plan(env, { ...again, backfill: true })).snapshot).toBe('full');
     expect(logs.get(env)!.at(-1)).toMatch(/, full snapshot \(backfill\)$/);
     expect((await plan(env, { ...again, compactEveryDays: 1 })).snapshot).toBe('full');
-    expect(logs.get(env)!.at(-1)).toMatch(/, full snapshot \(compaction: base of 2026-08-20 is 1 days old\)$/);
+    expect(logs.get(env)!.at(-1)).toMatch(/, full snapshot \(compaction daily\)$/);
   });
 
   it("builds on the newest published run of its model only: a refused run, another model's are not state", async () => {
