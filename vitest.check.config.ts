@@ -6,6 +6,7 @@ import base from './vitest.config.ts';
 const SLOW_SUITES = [
   'test/reliability/**',
   'test/e2e-daily.test.ts',
+  'test/state-chain-runs.test.ts',
   'test/cross-language.test.ts',
   'test/pipeline-cli.test.ts',
   'test/public-formats.test.ts',
@@ -23,4 +24,6 @@ const SLOW_SUITES = [
   'test/rollback-forward.test.ts',
 ];
 
-export default mergeConfig(base, defineConfig({ test: { exclude: SLOW_SUITES } }));
+// Files share a worker's module cache (no per-file isolation): the suites here keep no state across
+// files, and loading the AWS SDK and CDK once per worker instead of once per file saves most of the import time.
+export default mergeConfig(base, defineConfig({ test: { exclude: SLOW_SUITES, isolate: false } }));

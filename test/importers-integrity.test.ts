@@ -4,7 +4,7 @@
  * unless --overwrite, a bad timestamp is quarantined with its reason instead of aborting, RFC
  * 4180 quoting is honoured, and an import that fails leaves nothing under events/.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,5 +156,26 @@ describe('events CSV parsing (RFC 4180)', () => {
     // Assess
     await expect(attempt).rejects.toThrow();
     expect(filesUnder(out)).toEqual(['events/dt=2026-03-02']); // no files, no record, no staging
+  });
+});
+
+// moved from test/importers.test.ts: it starts the CLI, so it runs with the slow suites
+describe('the import command', () => {
+  it('runs from the CLI', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'pf-import-cli-'));
+    const input = join(dir, 'ratings.dat');
+    writeFileSync(input, `1::2::5::874717200\n`);
+    // Act
+    const out = execFileSync(
+      'node',
+      ['bin/pinnerformer.js', 'import', 'movielens', input, '--out', join(dir, 'o'), '--json'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    // Assess
+    expect(JSON.parse(out)).toMatchObject({ events: 1, rejected: {} });
+    rmSync(dir, { recursive: true, force: true });
   });
 });

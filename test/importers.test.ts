@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,22 +208,5 @@ describe('events-csv importer', () => {
     const input = join(dir, 'bad.csv');
     writeFileSync(input, 'a,b,c\n1,2,3\n');
     await expect(importEventsCsv(input, { out: join(dir, 'out') })).rejects.toThrow(ValidationError);
-  });
-
-  it('runs from the CLI', () => {
-    // Prepare
-    const dir = tempDir();
-    const input = join(dir, 'ratings.dat');
-    writeFileSync(input, `1::2::5::${T1}\n`);
-    // Act
-    const out = execFileSync(
-      'node',
-      ['bin/pinnerformer.js', 'import', 'movielens', input, '--out', join(dir, 'o'), '--json'],
-      {
-        encoding: 'utf8',
-      },
-    );
-    // Assess
-    expect(JSON.parse(out)).toMatchObject({ events: 1, rejected: {} });
   });
 });
