@@ -4,19 +4,14 @@
  * it builds on, which attempt it writes under, and where each event is routed. A real temp-dir
  * object store and dynalite; no embedding (fast enough to run once per mutant).
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_USER_ID_BYTES } from '../src/embeddings/embedding-item.ts';
 import type { Event } from '../src/events/schema.ts';
-import { encodeEvents } from '../src/events/write-events.ts';
 import { decodeParquet } from '../src/io/parquet.ts';
-import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
 import { partitionOf } from '../src/pipeline/hash.ts';
 import { layout } from '../src/pipeline/layout.ts';
-import { deployModel } from '../src/pipeline/model.ts';
 import { partitionSlice } from '../src/pipeline/partition.ts';
 import {
   assertRunDateNotAhead,
@@ -30,67 +25,10 @@ import {
 } from '../src/pipeline/plan.ts';
 import { writtenKeys } from '../src/pipeline/state-chain.ts';
 import type { PipelineEnv, RunManifest } from '../src/pipeline/types.ts';
-import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { EventsMissingError, NotFoundError, ValidationError } from '../src/util/errors.ts';
-import { fixtureModel, fixtureModelVersion } from './pipeline-helpers.ts';
+import { event, MV, putDay, routingFixture } from './routing-fixture.ts';
 
-const MV = fixtureModelVersion('tiny');
-
-const event = (userId: string, day: string, minute: number, over: Partial<Event> = {}): Event => ({
-  userId,
-  itemId: `i${minute % 5}`,
-  action: 'view',
-  surface: 'home',
-  ts: Date.parse(`${day}T10:00:00Z`) + minute * 60_000,
-  durationMs: 1000,
-  ...over,
-});
-
-const dirs: string[] = [];
-const logs = new Map<PipelineEnv, string[]>();
-let dynamo: LocalDynamo;
-let deployed: string;
-let tables = 0;
-
-beforeAll(async () => {
-  // one dynalite and one deployed model, copied into each test's store: every mutant reruns these
-  dynamo = await startLocalDynamo();
-  deployed = mkdtempSync(join(tmpdir(), 'pf-routing-model-'));
-  dirs.push(deployed);
-  await deployModel({ objects: new LocalObjectStore(deployed) }, fixtureModel('tiny'));
-});
-
-afterAll(async () => {
-  await dynamo?.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function freshStore(): Promise<DynamoEmbeddingStore> {
-  const tableName = `routing-${++tables}`;
-  await ensureTable(dynamo.client, tableName);
-  return new DynamoEmbeddingStore({ tableName, client: dynamo.client, wallClockExpiry: false });
-}
-
-/** A fresh object store (the tiny model deployed) and table; its log lines in `logs`. */
-async function freshEnv(): Promise<PipelineEnv> {
-  const dir = mkdtempSync(join(tmpdir(), 'pf-routing-'));
-  dirs.push(dir);
-  cpSync(deployed, dir, { recursive: true });
-  const lines: string[] = [];
-  const env: PipelineEnv = {
-    objects: new LocalObjectStore(dir),
-    embeddings: await freshStore(),
-    log: (m) => lines.push(m),
-  };
-  logs.set(env, lines);
-  return env;
-}
-
-async function putDay(env: PipelineEnv, day: string, files: readonly (readonly Event[])[]): Promise<void> {
-  for (const [i, events] of files.entries()) {
-    await env.objects.put(`events/dt=${day}/part-${i}.parquet`, encodeEvents(events));
-  }
-}
+const { logs, freshEnv } = routingFixture('routing');
 
 /** Records `date` as published (attempt as given) with a run manifest of `partitions`. */
 async function publishedRun(

@@ -5,80 +5,24 @@
  * pieces exactly, and partitionSlice's counts, duplicates, clock and failures. A real temp-dir
  * object store and dynalite, no embedding (fast enough to run once per mutant).
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMPACT_DELTA_SHARE } from '../src/contract/run-contract.ts';
-import { DynamoEmbeddingStore } from '../src/embeddings/dynamo-store.ts';
 import { MAX_USER_ID_BYTES } from '../src/embeddings/embedding-item.ts';
 import { objectByteSource } from '../src/events/read-events.ts';
 import type { Event } from '../src/events/schema.ts';
 import { encodeEvents } from '../src/events/write-events.ts';
 import { decodeParquet, parquetRowGroups } from '../src/io/parquet.ts';
-import { ensureTable, type LocalDynamo, startLocalDynamo } from '../src/local/dynalite.ts';
 import { layout } from '../src/pipeline/layout.ts';
-import { deployModel } from '../src/pipeline/model.ts';
 import { partitionSlice } from '../src/pipeline/partition.ts';
 import { assertRunDateNotAhead, chooseAttempt, plan, readRunManifest } from '../src/pipeline/plan.ts';
 import { writtenKeys } from '../src/pipeline/state-chain.ts';
 import type { PipelineEnv, RunManifest } from '../src/pipeline/types.ts';
-import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { NotFoundError, ValidationError } from '../src/util/errors.ts';
-import { fixtureModel, fixtureModelVersion } from './pipeline-helpers.ts';
+import { event, MV, putDay, routingFixture } from './routing-fixture.ts';
 
-const MV = fixtureModelVersion('tiny');
-
-const event = (userId: string, day: string, minute: number, over: Partial<Event> = {}): Event => ({
-  userId,
-  itemId: `i${minute % 5}`,
-  action: 'view',
-  surface: 'home',
-  ts: Date.parse(`${day}T10:00:00Z`) + minute * 60_000,
-  durationMs: 1000,
-  ...over,
-});
-
-const dirs: string[] = [];
-const logs = new Map<PipelineEnv, string[]>();
-let dynamo: LocalDynamo;
-let deployed: string;
-let tables = 0;
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-  deployed = mkdtempSync(join(tmpdir(), 'pf-edges-model-'));
-  dirs.push(deployed);
-  await deployModel({ objects: new LocalObjectStore(deployed) }, fixtureModel('tiny'));
-});
-
-afterAll(async () => {
-  await dynamo?.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh object store (the tiny model deployed) and table; its log lines in `logs` unless `quiet`. */
-async function freshEnv(quiet = false): Promise<PipelineEnv> {
-  const dir = mkdtempSync(join(tmpdir(), 'pf-edges-'));
-  dirs.push(dir);
-  cpSync(deployed, dir, { recursive: true });
-  const tableName = `edges-${++tables}`;
-  await ensureTable(dynamo.client, tableName);
-  const lines: string[] = [];
-  const env: PipelineEnv = {
-    objects: new LocalObjectStore(dir),
-    embeddings: new DynamoEmbeddingStore({ tableName, client: dynamo.client, wallClockExpiry: false }),
-    ...(quiet ? {} : { log: (m: string) => lines.push(m) }),
-  };
-  logs.set(env, lines);
-  return env;
-}
-
-async function putDay(env: PipelineEnv, day: string, files: readonly (readonly Event[])[]): Promise<void> {
-  for (const [i, events] of files.entries()) {
-    await env.objects.put(`events/dt=${day}/part-${i}.parquet`, encodeEvents(events));
-  }
-}
+const { logs, freshEnv } = routingFixture('edges');
 
 async function putStateFiles(env: PipelineEnv, run: RunManifest): Promise<void> {
   for (let partition = 0; partition < run.partitions; partition++) {
