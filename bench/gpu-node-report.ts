@@ -5,6 +5,7 @@
 import type { GpuNodeBench } from './gpu-node.ts';
 import type { GpuResults } from './gpu-results.ts';
 import { measuredRows } from './gpu-results.ts';
+import { pct } from './stats.ts';
 
 const PYTORCH_OF = {
   'onnxruntime-node-fp32': 'pytorch-fp32',
@@ -12,13 +13,11 @@ const PYTORCH_OF = {
 } as const;
 const GEMM_OF = { 'onnxruntime-node-fp32': 'fp32', 'onnxruntime-node-fp16': 'fp16' } as const;
 
-const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : `${(100 * x).toFixed(1)}%`);
-
 /** Markdown lines for the container's own path, or what is missing to measure it. */
 export function renderGpuNode(gpu: GpuResults, node: GpuNodeBench | undefined): string[] {
   if (node === undefined) {
     return [
-      '**The Batch container\'s own path (onnxruntime-node, CUDA EP) is unmeasured**: no bench-gpu-node.json from this GPU session. `bench/gpu.sh` runs `bench/gpu-node.ts` as its last step when `node` and onnxruntime-node\'s CUDA provider libraries are on the GPU machine (docs/deploy.md, "The image").',
+      "**The Batch container's own path (onnxruntime-node, CUDA EP) is unmeasured**: no bench-gpu-node.json from this GPU session. `bench/gpu.sh` runs `bench/gpu-node.ts` as its last step when `node` and onnxruntime-node's CUDA provider libraries are on the GPU machine (docs/deploy.md, \"Timing the container's GPU path\").",
       '',
     ];
   }
@@ -30,7 +29,7 @@ export function renderGpuNode(gpu: GpuResults, node: GpuNodeBench | undefined): 
     const twin = torch.find((t) => t.batch === row.batch && t.contender === PYTORCH_OF[name]);
     const vsTorch = twin ? `${(row.usersPerSec / twin.usersPerSec).toFixed(2)}×` : 'no PyTorch row at this batch';
     const cosine = row.cosineMinVsFp32 === null ? '' : row.cosineMinVsFp32.toFixed(5);
-    return `| ${row.batch} | ${row.contender} | ${Math.round(row.usersPerSec)} | ${row.tflops.toFixed(1)} | ${pct(gemm ? row.tflops / gemm : undefined)} | ${vsTorch} | ${cosine} |`;
+    return `| ${row.batch} | ${row.contender} | ${Math.round(row.usersPerSec)} | ${row.tflops.toFixed(1)} | ${gemm ? pct(row.tflops / gemm) : ''} | ${vsTorch} | ${cosine} |`;
   });
   return [
     `The Batch container's own path, onnxruntime-node ${node.onnxruntimeNode} with the ${node.provider} provider (bench/gpu-node.ts, ${node.createdAt}; ${node.model}; ${node.note}). "vs PyTorch" divides by PyTorch's row at the same batch and precision in the table above.`,

@@ -54,6 +54,7 @@ export const GpuNodeBenchSchema = z.object({
 });
 export type GpuNodeBench = z.infer<typeof GpuNodeBenchSchema>;
 type GpuNodeRow = z.infer<typeof GpuNodeRowSchema>;
+export type GpuNodeMeasuredRow = Extract<GpuNodeRow, { usersPerSec: number }>;
 
 export interface GpuNodeOptions {
   readonly modelDir: string;

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type GpuNodeBench, GpuNodeBenchSchema } from './gpu-node.ts';
+import { type GpuNodeBench, GpuNodeBenchSchema, type GpuNodeMeasuredRow } from './gpu-node.ts';
 
 const GpuRowSchema = z.union([
   z.object({
@@ -122,6 +122,10 @@ export function readGpuResults(dir: string): GpuResults | undefined {
 
 export const measuredRows = (results: GpuResults): GpuMeasuredRow[] =>
   results.bench.rows.filter((r): r is GpuMeasuredRow => 'usersPerSec' in r);
+
+/** The container path's timed rows (bench-gpu-node.json), without its error rows; none without the file. */
+export const measuredNodeRows = (results: GpuResults): GpuNodeMeasuredRow[] =>
+  (results.node?.rows ?? []).filter((r): r is GpuNodeMeasuredRow => 'usersPerSec' in r);
 
 /**
  * The GPU efficiency the cost projection scales to its target GPU: the best share of the datasheet

@@ -7,7 +7,7 @@ import { type GpuResults, measuredRows } from './gpu-results.ts';
 import type { ModelInferenceResult } from './inference.ts';
 import type { LanesMeans } from './lanes.ts';
 import { renderScale, renderWritePolicy } from './scale-report.ts';
-import { round } from './stats.ts';
+import { pct as percent, round } from './stats.ts';
 import { runGemmPeak } from './targets.ts';
 import type { BenchReport } from './types.ts';
 
@@ -16,7 +16,7 @@ function table(header: readonly string[], rows: readonly (readonly (string | num
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-const pct = (x: number | undefined): string => (x === undefined ? '' : `${(100 * x).toFixed(1)}%`);
+const pct = (x: number | undefined): string => (x === undefined ? '' : percent(x));
 const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '' : String(x));
 
 function inferenceTable(result: ModelInferenceResult): string {

@@ -3,7 +3,7 @@
  * targets. Registered by bench/report.ts and bench/targets.ts.
  */
 import type { ScaleResult } from './scale-sim.ts';
-import { round } from './stats.ts';
+import { pct, round } from './stats.ts';
 import type { TargetResult } from './types.ts';
 import { judge } from './verdict.ts';
 import type { ObjectiveStability, WritePolicyResult } from './write-policy.ts';
@@ -13,7 +13,6 @@ function table(header: readonly string[], rows: readonly (readonly (string | num
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 const f3 = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(3));
 const f4 = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(4));
 const users = (n: number): string => (n >= 1e9 ? `${n / 1e9}B` : `${n / 1e6}M`);

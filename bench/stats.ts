@@ -50,3 +50,6 @@ export function cosineSummary(a: Float32Array, b: Float32Array, dims: number): {
   const all = Array.from({ length: rows }, (_, r) => rowCosine(a, b, dims, r));
   return { min: min(all), mean: mean(all) };
 }
+
+/** A share as a percentage with one decimal: 0.1234 -> '12.3%'. */
+export const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;

@@ -5,10 +5,10 @@
 
 import { activeCostTargets } from './active-cost-report.ts';
 import { type ModelShape, maskedAttentionFlops } from './flops.ts';
-import { type GpuResults, measuredRows } from './gpu-results.ts';
+import { type GpuResults, measuredNodeRows, measuredRows } from './gpu-results.ts';
 import type { ContenderRow, ModelInferenceResult } from './inference.ts';
 import { scaleTargets, writePolicyTargets } from './scale-report.ts';
-import { round } from './stats.ts';
+import { pct, round } from './stats.ts';
 import type { BenchReport, TargetResult } from './types.ts';
 import { judge, retired } from './verdict.ts';
 
@@ -50,7 +50,6 @@ const isInt8 = (row: ContenderRow): boolean => row.name.includes('int8');
 const accurate = (row: ContenderRow): boolean => (row.cosineMin ?? 0) >= MIN_COSINE;
 /** An fp32 onnxruntime graph that computes what the exported model computes. */
 const exactFp32 = (row: ContenderRow): boolean => isOrt(row) && !isInt8(row) && (row.cosineMin ?? 0) >= 0.9999;
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 /** FLOP per user of attention (scores and attention×V) as a causal kernel computes it. */
 export function causalAttentionFlops(shape: ModelShape, length: number): number {
@@ -274,10 +273,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): TargetRes
  */
 export function gpuPathTargets(gpu: GpuResults | undefined): TargetResult[] {
   const rows = gpu === undefined ? [] : measuredRows(gpu);
-  const nodeRows = (gpu?.node?.rows ?? []).filter((r) => 'usersPerSec' in r) as {
-    contender: string;
-    usersPerSec: number;
-  }[];
+  const nodeRows = gpu === undefined ? [] : measuredNodeRows(gpu);
   const ort = nodeRows.length > 0 ? nodeRows : rows.filter((r) => r.contender.startsWith('onnxruntime'));
   const engine = nodeRows.length > 0 ? 'onnxruntime-node' : 'onnxruntime (Python)';
   const precisions = ['fp32', 'fp16'].filter((p) => ort.some((r) => r.contender.includes(p)));
