@@ -102,6 +102,21 @@ export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
   return out;
 }
 
+/** How the plan charges the work that follows every user, not the active ones. */
+function allUsersNote(r: ScaleResult): string[] {
+  const a = r.allUsers;
+  if (a === undefined) return [];
+  const perUser = (x: number) => `${(x * 1e6).toFixed(1)} µs`;
+  const how =
+    a.deltaRatio === undefined
+      ? `${perUser(a.secondsPerUser)} per partition user, as measured with a full snapshot daily (no section 8 in this report: deltas not credited)`
+      : `${perUser(a.secondsPerUser)} per partition user: the ${perUser(a.fullDailySecondsPerUser)} of a full snapshot daily (section 2's largest steady day) × ${a.deltaRatio}, the whole-partition work (read, merge, snapshot) of a delta day with 1/${a.compactEveryDays} of the partitions compacting against a full snapshot daily, measured in section 8 at ${pct(a.atActiveShare ?? 0)} active`;
+  return [
+    `All-users CPU is the lanes' work that follows every user of a partition, not the embedded ones: reading the previous state (a sequential scan of the partition's base and deltas), selection and the amortised compaction, charged at ${how}. It is part of the lane CPU the embed stage's bound already counts; its share says how far the stage is from being bound by it.`,
+    '',
+  ];
+}
+
 export function renderScale(r: ScaleResult | undefined): string[] {
   if (!r) return [];
   const f = r.figures;
@@ -119,6 +134,7 @@ export function renderScale(r: ScaleResult | undefined): string[] {
         'slices, Map',
         'partition stage',
         'embed stage (bound)',
+        'all-users CPU per lane (share)',
         'WRU/s per lane',
         'binding limit (use)',
         'USD/day',
@@ -134,6 +150,7 @@ export function renderScale(r: ScaleResult | undefined): string[] {
           `${p.slices}, ${p.mapKind} ×${p.mapConcurrency}`,
           `${round(p.seconds.partitionStage)} s`,
           `${hours(p.seconds.embedStage)} (${p.seconds.embedBoundBy})`,
+          `${hours(p.seconds.allUsersCpu)} (${pct(p.seconds.allUsersCpu / p.seconds.embedStage)})`,
           p.writeUnitsPerSecondPerLane,
           `${p.binding.name}: ${round(p.binding.used)} of ${p.binding.limit} (${pct(p.binding.utilization)})`,
           row.usdPerDay.total,
@@ -141,6 +158,7 @@ export function renderScale(r: ScaleResult | undefined): string[] {
       }),
     ),
     '',
+    ...allUsersNote(r),
     table(
       [
         'users',
@@ -267,6 +285,24 @@ export function scaleTargets(r: ScaleResult | undefined): TargetResult[] {
         'partitions, array jobs, slice size, Map kind and pace, and the per-lane write pace are sized per case (src/pipeline/sizing.ts)',
     }),
   ];
+  const scan = r.rows
+    .map((row) => ({ row, share: row.plan.seconds.allUsersCpu / row.plan.seconds.embedStage }))
+    .reduce((a, b) => (b.share > a.share ? b : a));
+  out.push(
+    judge({
+      name: 'The all-users part of the embed stage never binds it',
+      target:
+        'every size and active share: lane CPU that follows all users (previous-state scan, selection, amortised compaction) ≤ 50% of the embed stage',
+      measured: `highest ${pct(scan.share)} (${users(scan.row.totalUsers)} users, ${pct(scan.row.activeShare)} active: ${hours(scan.row.plan.seconds.allUsersCpu)} of ${hours(scan.row.plan.seconds.embedStage)}, ${scan.row.plan.seconds.embedBoundBy}-bound)`,
+      value: scan.share,
+      goal: 0.5,
+      atMost: true,
+      why: (met) =>
+        met
+          ? 'reading the whole previous state stays a sequential scan: per user it costs microseconds of a lane CPU the GPU, the writes or the active users already keep busy, while reading only the active users would take a random read each'
+          : 'the scan of every user of a partition is close to binding the stage: more lanes per container, or a state that can be read in part (docs/scale.md)',
+    }),
+  );
   if (billion) {
     out.push(
       judge({

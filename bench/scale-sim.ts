@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { type SizingPlan, sizeDailyRun, type UserFigures } from '../src/pipeline/sizing.ts';
 import { generateDataset } from '../src/synth/generate.ts';
+import type { ActiveCostResult } from './active-cost.ts';
 import { type CostProjection, PRICES } from './cost.ts';
 import type { DailySizeResult } from './daily.ts';
 import { round } from './stats.ts';
@@ -18,6 +19,24 @@ import { type WritePolicyResult, writeSkipShareOf } from './write-policy.ts';
 export interface ScaleSource {
   readonly daily: readonly DailySizeResult[];
   readonly projection?: CostProjection;
+  /** Section 8: the whole-partition work of a day with deltas against a full snapshot daily. */
+  readonly activeCost?: ActiveCostResult;
+}
+
+/**
+ * The whole-partition work (read, merge, snapshot) the plan charges per partition user, from
+ * section 8: with deltas and staggered compaction a day does (1 − 1/K) of a delta day's and 1/K
+ * of a full snapshot's, against the full snapshot daily of the large day the figure is measured on.
+ */
+export interface AllUsersWork {
+  /** Per partition user, full snapshot daily (the large steady day of section 2). */
+  readonly fullDailySecondsPerUser: number;
+  /** Amortised delta-day work over full-snapshot-daily work, at section 8's lowest active share. */
+  readonly deltaRatio?: number;
+  readonly atActiveShare?: number;
+  readonly compactEveryDays?: number;
+  /** What the plan charges: fullDailySecondsPerUser × deltaRatio (× 1 without section 8). */
+  readonly secondsPerUser: number;
 }
 
 /** Prices beyond bench/cost.ts's (USD, us-east-1, as of 2025). */
@@ -64,6 +83,7 @@ export interface ScaleResult {
   readonly figures: UserFigures & { readonly eventBytesPerEvent: number; readonly eventsPerActiveUser: number };
   readonly from: string;
   readonly split?: EmbedSplit;
+  readonly allUsers?: AllUsersWork;
   readonly rows: readonly ScaleRow[];
 }
 
@@ -108,6 +128,41 @@ export function embedSplit(report: Pick<ScaleSource, 'daily'>): EmbedSplit | und
   };
 }
 
+const wholePartitionOf = (phases: Readonly<Record<string, number>> | undefined): number | undefined =>
+  phases === undefined ? undefined : (phases.read ?? 0) + (phases.merge ?? 0) + (phases.snapshot ?? 0);
+
+/** Amortised delta-day whole-partition work over a full snapshot daily's, at section 8's lowest active share. */
+export function deltaWholePartitionRatio(
+  activeCost: ActiveCostResult | undefined,
+): { ratio: number; activeShare: number; compactEveryDays: number } | undefined {
+  if (activeCost === undefined) return undefined;
+  const lowest = Math.min(...activeCost.rows.map((r) => r.activeShare));
+  const at = (mode: 'full' | 'delta') =>
+    wholePartitionOf(activeCost.rows.find((r) => r.activeShare === lowest && r.mode === mode)?.phases);
+  const full = at('full');
+  const delta = at('delta');
+  if (full === undefined || delta === undefined || !(full > 0)) return undefined;
+  const k = activeCost.compactEveryDays;
+  const amortised = (1 - 1 / k) * delta + (1 / k) * full;
+  return { ratio: amortised / full, activeShare: lowest, compactEveryDays: k };
+}
+
+/** The whole-partition seconds per partition user the plan charges (AllUsersWork). */
+export function allUsersWorkOf(report: ScaleSource): AllUsersWork | undefined {
+  const split = embedSplit(report);
+  if (split === undefined) return undefined;
+  const delta = deltaWholePartitionRatio(report.activeCost);
+  const perUser = split.wholePartitionSecondsPerUser;
+  if (delta === undefined) return { fullDailySecondsPerUser: perUser, secondsPerUser: perUser };
+  return {
+    fullDailySecondsPerUser: perUser,
+    deltaRatio: round(delta.ratio),
+    atActiveShare: delta.activeShare,
+    compactEveryDays: delta.compactEveryDays,
+    secondsPerUser: perUser * delta.ratio,
+  };
+}
+
 /**
  * Per-user figures for the sizing, from a report: the GPU's time per user (the fp16 projection
  * row), the container's CPU work per embedded user split into its active and whole-partition parts,
@@ -122,12 +177,13 @@ export function figuresOf(
   const p = report.projection;
   const row = p?.rows.find((r) => r.precision === 'fp16');
   const split = embedSplit(report);
+  const allUsers = allUsersWorkOf(report);
   const size = [...report.daily].filter((d) => d.model === 'shipped').sort((a, b) => b.users - a.users);
   const large = size[0];
   const small = size[size.length - 1];
   const day = large?.runs.find((r) => r.role === 'steady');
   const smallDay = small?.runs.find((r) => r.role === 'steady');
-  if (!p || !row || !split || !large || !small || !day || !smallDay) return undefined;
+  if (!p || !row || !split || !allUsers || !large || !small || !day || !smallDay) return undefined;
   const a = p.assumptions as unknown as {
     cpuSecondsPerUser: number;
     snapshotBytesPerUser: number;
@@ -148,7 +204,7 @@ export function figuresOf(
     embeddedShare: 0.3,
     gpuSecondsPerUser: (row.gpuBoundHoursPerDay * 3600) / row.dailyActiveUsers,
     cpuSecondsPerEmbeddedUser: Math.max(a.cpuSecondsPerUser - wholePerEmbedded, a.cpuSecondsPerUser / 2),
-    cpuSecondsPerPartitionUser: split.wholePartitionSecondsPerUser,
+    cpuSecondsPerPartitionUser: allUsers.secondsPerUser,
     memoryBytesPerUser: round(memoryBytesPerUser),
     eventBytesPerUser: eventsPerActiveUser * eventBytesPerEvent,
     partitionSecondsPerByte,
@@ -179,7 +235,12 @@ export function costOf(plan: SizingPlan, figures: UserFigures): ScaleRow['usdPer
 }
 
 /** The plans and their cost for every size and active share. */
-export function simulateScale(figures: ScaleResult['figures'], from: string, split?: EmbedSplit): ScaleResult {
+export function simulateScale(
+  figures: ScaleResult['figures'],
+  from: string,
+  split?: EmbedSplit,
+  allUsers?: AllUsersWork,
+): ScaleResult {
   const rows: ScaleRow[] = [];
   for (const totalUsers of [10e6, 100e6, 1e9]) {
     for (const activeShare of [0.1, 0.3]) {
@@ -188,7 +249,7 @@ export function simulateScale(figures: ScaleResult['figures'], from: string, spl
       rows.push({ totalUsers, activeShare, plan, usdPerDay: costOf(plan, f) });
     }
   }
-  return { figures, from, ...(split ? { split } : {}), rows };
+  return { figures, from, ...(split ? { split } : {}), ...(allUsers ? { allUsers } : {}), rows };
 }
 
 /**
@@ -214,9 +275,10 @@ export async function scaleSection(
     const path = options.fallback ?? 'reports/bench.json';
     if (!existsSync(path)) return undefined;
     const stored = JSON.parse(readFileSync(path, 'utf8')) as ScaleSource & { readonly createdAt: string };
-    source = stored;
+    // this run's section 8, where it has one, over the stored one
+    source = report.activeCost === undefined ? stored : { ...stored, activeCost: report.activeCost };
     from = `${path} of ${stored.createdAt}, sections 2 and 3`;
   }
   const figures = figuresOf(source, eventBytes, skip);
-  return figures && simulateScale(figures, from, embedSplit(source));
+  return figures && simulateScale(figures, from, embedSplit(source), allUsersWorkOf(source));
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { summarize } from '../bench/active-cost.ts';
 import { activeCostTargets } from '../bench/active-cost-report.ts';
 import { scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
-import { embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
+import { allUsersWorkOf, deltaWholePartitionRatio, embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
 import type { BenchReport } from '../bench/types.ts';
 import { type WritePolicyResult, writeSkipShareOf } from '../bench/write-policy.ts';
 
@@ -58,6 +58,53 @@ describe('the scale simulation from a report', () => {
     // (2700 − 900) MiB over 2 of 8 partitions of the 900k extra users, scaled 2000 / 400 bytes
     expect(f.memoryBytesPerUser / (((1800 * 2 ** 20) / 225_000) * 5)).toBeCloseTo(1, 2); // 3 significant digits
     expect(f.writeSkipShare).toBe(0.25);
+  });
+
+  // section 8 at 10% active: full daily read+merge+snapshot 2 s, a delta day 1.2 s, compaction every 7 days
+  const activeCost = (deltaPhases: { read: number; merge: number; snapshot: number }) =>
+    ({
+      compactEveryDays: 7,
+      rows: [
+        { activeShare: 1, mode: 'full', phases: { read: 1, merge: 2, embed: 5, write: 5, snapshot: 2 } },
+        { activeShare: 0.1, mode: 'full', phases: { read: 1, merge: 0.5, embed: 1, write: 1, snapshot: 0.5 } },
+        { activeShare: 0.1, mode: 'delta', phases: { embed: 1, write: 1, ...deltaPhases } },
+      ],
+    }) as unknown as BenchReport['activeCost'];
+
+  it('charges the whole-partition work per user as section 8 measured it with deltas', () => {
+    const cost = activeCost({ read: 1, merge: 0.1, snapshot: 0.1 });
+    const ratio = (6 / 7) * 1.2 + (1 / 7) * 2; // six delta days and one compaction in seven, over 2 s
+    expect(deltaWholePartitionRatio(cost)).toEqual({
+      ratio: expect.closeTo(ratio / 2, 9),
+      activeShare: 0.1,
+      compactEveryDays: 7,
+    });
+    const work = allUsersWorkOf({ ...REPORT, activeCost: cost })!;
+    expect(work.fullDailySecondsPerUser).toBeCloseTo(60e-6, 12);
+    expect(work.secondsPerUser).toBeCloseTo(60e-6 * (ratio / 2), 12);
+    expect(figuresOf({ ...REPORT, activeCost: cost }, 14, undefined)!.cpuSecondsPerPartitionUser).toBeCloseTo(
+      work.secondsPerUser,
+      12,
+    );
+    // without section 8 the full-snapshot-daily figure stands, uncredited
+    expect(allUsersWorkOf(REPORT)).toEqual({ fullDailySecondsPerUser: 60e-6, secondsPerUser: 60e-6 });
+  });
+
+  it('judges whether the all-users work binds the embed stage, and can fail', () => {
+    const target = (report: typeof REPORT) =>
+      scaleTargets(simulateScale(figuresOf(report, 14, undefined)!, 'test')).find((t) =>
+        t.name.startsWith('The all-users part'),
+      )!;
+    expect(target(REPORT).verdict).toBe('MET');
+    // a read of 20 ms per partition user on the large day: the scan is the stage
+    const slowRead = {
+      ...REPORT,
+      daily: [
+        REPORT.daily[0]!,
+        run(1_000_000, 2700, { read: 20_000, merge: 10, featurize: 20, infer: 100, write: 40, snapshot: 30 }),
+      ],
+    } as unknown as typeof REPORT;
+    expect(target(slowRead)).toMatchObject({ verdict: 'MISS', met: false });
   });
 
   it('gives nothing without the daily and projection sections', () => {

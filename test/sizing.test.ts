@@ -44,6 +44,17 @@ describe('sizeDailyRun', () => {
     expect(large.seconds.embedBoundBy).toBe('writes');
   });
 
+  it('shows the lane CPU that follows every user apart, and lets it bind the stage when it dominates', () => {
+    const plan = sizeDailyRun({ totalUsers: 100e6, figures: FIGURES });
+    const lanes = plan.containers * plan.partitionsPerJob;
+    expect(plan.seconds.allUsersCpu).toBeCloseTo((100e6 * FIGURES.cpuSecondsPerPartitionUser) / lanes, 6);
+    expect(plan.seconds.allUsersCpu).toBeLessThan(plan.seconds.embedStage);
+    // a scan of 5 ms per user outweighs everything else: the stage becomes CPU-bound by it
+    const slow = sizeDailyRun({ totalUsers: 100e6, figures: { ...FIGURES, cpuSecondsPerPartitionUser: 5e-3 } });
+    expect(slow.seconds.embedBoundBy).toBe('cpu');
+    expect(slow.seconds.allUsersCpu / slow.seconds.embedStage).toBeGreaterThan(0.5);
+  });
+
   it('goes to a Distributed Map when the slices would overflow an inline Map history', () => {
     const plan = sizeDailyRun({ totalUsers: 1e9, figures: { ...FIGURES, eventBytesPerUser: 3_000 } });
     expect(plan.slices).toBeGreaterThan(3_500);

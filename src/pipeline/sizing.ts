@@ -45,7 +45,7 @@ export interface UserFigures {
   readonly gpuSecondsPerUser: number;
   /** CPU seconds per embedded user outside inference (featurize, table client, output). */
   readonly cpuSecondsPerEmbeddedUser: number;
-  /** CPU seconds per user of a partition, embedded or not (read, merge, snapshot re-encoding). */
+  /** CPU seconds per user of a partition, embedded or not (read, merge, snapshot re-encoding or its amortised compaction). */
   readonly cpuSecondsPerPartitionUser: number;
   /** Bytes a lane holds per user of its partition (snapshots decoded, columns, vectors). */
   readonly memoryBytesPerUser: number;
@@ -114,6 +114,12 @@ export interface SizingPlan {
     /** Embed stage: the slowest of GPU, lane CPU and the table's write pace. */
     readonly embedStage: number;
     readonly embedBoundBy: 'gpu' | 'cpu' | 'writes';
+    /**
+     * Lane CPU seconds that follow every user of the partition, not the embedded ones (reading the
+     * previous state, selection, amortised compaction): part of the embed stage's CPU, shown
+     * apart because it is the one cost that does not shrink with the active share.
+     */
+    readonly allUsersCpu: number;
     readonly total: number;
   };
   /** Work files the partition stage writes (one per slice and partition): S3 PUTs. */
@@ -164,8 +170,8 @@ function embedStagePlan(input: SizingInput, lanes: number, shape: ReturnType<typ
   const concurrentLanes = containers * lanes;
   const writeUnitsPerSecondPerLane = Math.floor((L.dynamoTableWriteUnitsPerSecond * headroom) / concurrentLanes);
   const gpuSeconds = (embedded * f.gpuSecondsPerUser) / containers;
-  const cpuSeconds =
-    (embedded * f.cpuSecondsPerEmbeddedUser + input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
+  const allUsersCpu = (input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
+  const cpuSeconds = (embedded * f.cpuSecondsPerEmbeddedUser) / concurrentLanes + allUsersCpu;
   const writeSeconds = (written * f.writeUnitsPerUser) / (writeUnitsPerSecondPerLane * concurrentLanes);
   const embedStage = Math.max(gpuSeconds, cpuSeconds, writeSeconds);
   const embedBoundBy: SizingPlan['seconds']['embedBoundBy'] =
@@ -179,6 +185,7 @@ function embedStagePlan(input: SizingInput, lanes: number, shape: ReturnType<typ
     writeUnitsPerSecond: (written * f.writeUnitsPerUser) / embedStage,
     embedStage,
     embedBoundBy,
+    allUsersCpu,
   };
 }
 
@@ -287,6 +294,7 @@ export function sizeDailyRun(input: SizingInput): SizingPlan {
       partitionStage: stage.partitionStage,
       embedStage: embed.embedStage,
       embedBoundBy: embed.embedBoundBy,
+      allUsersCpu: embed.allUsersCpu,
       total: stage.partitionStage + embed.embedStage,
     },
     workFiles: stage.workFiles,
