@@ -14,6 +14,7 @@ import {
   PARTITIONS,
   PARTITIONS_PER_JOB,
   REFRESH_AGE_DAYS,
+  RUN_WRITE_UNITS_PER_SECOND,
   WRITE_SKIP_COSINE,
 } from '../src/contract/run-contract.ts';
 import { DEFAULT_STACK_NAME } from '../src/contract/stack-outputs.ts';
@@ -167,6 +168,14 @@ export const DeploymentConfigSchema = z
     compactDeltaShare: z
       .preprocess(fromString('number'), z.number().gt(0).max(COMPACT_DELTA_SHARE.max))
       .default(COMPACT_DELTA_SHARE.default),
+    /**
+     * Write units per second the daily run may use of the embeddings table. Each Batch lane is
+     * paced to its share, this ÷ the lanes `maxVcpus` lets run at once, so that the children
+     * together stay within the table's quota and do not throttle each other (docs/scale.md,
+     * "Pacing writes across Batch children"). Default: 32,000, 80% of DynamoDB on-demand's default
+     * per-table quota of 40,000; raise it with the table's quota.
+     */
+    runWriteUnitsPerSecond: limited(RUN_WRITE_UNITS_PER_SECOND),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
     /**

@@ -72,6 +72,14 @@ export function jobResources(partitionsPerJob: number): InstanceSize {
   return { vcpus: VCPUS_PER_PARTITION * partitionsPerJob, memoryGib: MEMORY_GIB_PER_PARTITION * partitionsPerJob };
 }
 
+/**
+ * The most lanes that can run at once: whole children within `maxVcpus` (an instance larger than
+ * a child only lowers it, so a pace sized on this keeps the lanes within their share).
+ */
+export function maxConcurrentLanes(maxVcpus: number, partitionsPerJob: number): number {
+  return Math.max(1, Math.floor(maxVcpus / jobResources(partitionsPerJob).vcpus)) * partitionsPerJob;
+}
+
 export function fits(size: InstanceSize, job: InstanceSize): boolean {
   return size.vcpus >= job.vcpus && size.memoryGib * CONTAINER_MEMORY_SHARE >= job.memoryGib;
 }

@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { RUN_TIMEOUT_MS } from '../src/contract/run-contract.ts';
+import { lanePace, RUN_TIMEOUT_MS } from '../src/contract/run-contract.ts';
 import { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
 import { stageEnvironment } from '../src/contract/stage-env.ts';
 import type { DeploymentConfig } from './config.ts';
@@ -21,6 +21,7 @@ import { DataStore } from './constructs/data-store.ts';
 import { EmbedBatch } from './constructs/embed-batch.ts';
 import { LookupApi } from './constructs/lookup-api.ts';
 import { Operations } from './constructs/operations.ts';
+import { maxConcurrentLanes } from './instance-sizes.ts';
 import { addNagSuppressions } from './nag-suppressions.ts';
 
 export { STACK_OUTPUTS } from '../src/contract/stack-outputs.ts';
@@ -147,7 +148,14 @@ export class PinnerFormerStack extends Stack {
       partitionsPerJob: config.partitionsPerJob,
       logRetentionDays: config.logRetentionDays as logs.RetentionDays,
       // PARTITIONS, RUN_DATE and MODEL_VERSION come per run from the plan (container overrides).
-      environment: stageEnvironment({ ...this.storeEnvironment(config), partitionsPerJob: config.partitionsPerJob }),
+      environment: stageEnvironment({
+        ...this.storeEnvironment(config),
+        partitionsPerJob: config.partitionsPerJob,
+        writeUnitsPerSecondPerLane: lanePace(
+          config.runWriteUnitsPerSecond,
+          maxConcurrentLanes(config.maxVcpus, config.partitionsPerJob),
+        ),
+      }),
     });
   }
 

@@ -32,6 +32,7 @@ describe('deployment config', () => {
       writeSkipCosine: 0.95,
       compactEveryDays: 7,
       compactDeltaShare: 0.5,
+      runWriteUnitsPerSecond: 32_000,
       lookupAuth: 'function-url-iam',
     });
     expect(config.imageUri).toBeUndefined();

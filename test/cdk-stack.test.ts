@@ -273,6 +273,30 @@ describe('the default stack', () => {
     },
   );
 
+  it.each([
+    // [maxVcpus, per job, run write units/s (undefined: the default), lanes at once, pace per lane]
+    [64, 2, undefined, 16, 2000], // the defaults: 8 children of 8 vCPUs, 32,000 WRU/s
+    [256, 4, 64_000, 64, 1000],
+    [100, 4, undefined, 24, 1333], // 6 whole children of 16 vCPUs within 100
+  ])(
+    'with maxVcpus %i and %i lanes per child (run budget %s), %i lanes at once are paced to %i WRU/s each',
+    (maxVcpus, perJob, runWriteUnitsPerSecond, lanes, pace) => {
+      const config = {
+        partitions: 32,
+        partitionsPerJob: perJob,
+        maxVcpus,
+        ...(runWriteUnitsPerSecond === undefined ? {} : { runWriteUnitsPerSecond }),
+      };
+      synthStack(config).template.hasResourceProperties('AWS::Batch::JobDefinition', {
+        ContainerProperties: Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'WRITE_UNITS_PER_SECOND_PER_LANE', Value: String(pace) }]),
+        }),
+      });
+      // together the lanes stay within the run's budget, and the worker reads the pace it is given
+      expect(pace * lanes).toBeLessThanOrEqual(runWriteUnitsPerSecond ?? 32_000);
+    },
+  );
+
   it('runs the write policy: the plan gets the threshold and hands it to the Batch children in the manifest', () => {
     const variablesOf = (t: Template, service: string) =>
       (Object.values(t.findResources('AWS::Lambda::Function')) as Resource[])

@@ -1,5 +1,7 @@
 /** The daily run's sizing (src/pipeline/sizing.ts): every size stays within every AWS quota. */
 import { describe, expect, it } from 'vitest';
+import { maxConcurrentLanes } from '../cdk/instance-sizes.ts';
+import { lanePace, RUN_WRITE_UNITS_PER_SECOND } from '../src/contract/run-contract.ts';
 import { AWS_LIMITS, sizeDailyRun, type UserFigures } from '../src/pipeline/sizing.ts';
 import { ValidationError } from '../src/util/errors.ts';
 
@@ -53,6 +55,17 @@ describe('sizeDailyRun', () => {
     const slow = sizeDailyRun({ totalUsers: 100e6, figures: { ...FIGURES, cpuSecondsPerPartitionUser: 5e-3 } });
     expect(slow.seconds.embedBoundBy).toBe('cpu');
     expect(slow.seconds.allUsersCpu / slow.seconds.embedStage).toBeGreaterThan(0.5);
+  });
+
+  it("gives each lane the pace a stack deployed with the plan's maxVcpus sets on the Batch job", () => {
+    for (const totalUsers of [10e6, 100e6, 1e9]) {
+      const plan = sizeDailyRun({ totalUsers, figures: FIGURES });
+      const stackPace = lanePace(
+        RUN_WRITE_UNITS_PER_SECOND.default,
+        maxConcurrentLanes(plan.vcpus, plan.partitionsPerJob),
+      );
+      expect(stackPace).toBe(plan.writeUnitsPerSecondPerLane);
+    }
   });
 
   it('goes to a Distributed Map when the slices would overflow an inline Map history', () => {

@@ -57,6 +57,24 @@ export const BATCH_ARRAY_SIZE = { min: 2, max: 10_000 } as const;
  */
 export const WRITE_SKIP_COSINE = { max: 1, default: 0.95 } as const;
 
+/** DynamoDB on-demand's default write throughput quota of one table, write units per second (adjustable). */
+export const DYNAMODB_TABLE_WRITE_QUOTA = 40_000;
+/**
+ * Write units per second the daily run may use of its table, shared by every Batch lane that runs
+ * at once (lanePace). Default: 80% of the default table quota, the rest left for other writers and
+ * bursts; raise it with the table's quota.
+ */
+export const RUN_WRITE_UNITS_PER_SECOND: IntLimit = { min: 1, max: 10_000_000, default: 32_000 };
+
+/**
+ * Each lane's write budget (src/pipeline/write-pacer.ts): the run's write units per second over
+ * the lanes that can run at once, so that together they stay within the run's share of the table
+ * and do not throttle each other.
+ */
+export function lanePace(runWriteUnitsPerSecond: number, concurrentLanes: number): number {
+  return Math.max(1, Math.floor(runWriteUnitsPerSecond / Math.max(1, concurrentLanes)));
+}
+
 /** Array size of a run: one child per `perJob` partitions. */
 export function arraySizeOf(partitions: number, perJob: number): number {
   return Math.ceil(partitions / perJob);

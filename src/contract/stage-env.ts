@@ -40,6 +40,8 @@ export interface StageValues {
   readonly compactEveryDays?: number;
   /** Compact a partition sooner when its deltas exceed this share of its base (cdk config compactDeltaShare). */
   readonly compactDeltaShare?: number;
+  /** Each Batch lane's write budget (lanePace of cdk config runWriteUnitsPerSecond); absent: unpaced. */
+  readonly writeUnitsPerSecondPerLane?: number;
 }
 
 /** Variable name of each StageValues field. */
@@ -56,6 +58,7 @@ export const STAGE_ENV_NAMES = {
   writeSkipCosine: 'WRITE_SKIP_COSINE',
   compactEveryDays: 'COMPACT_EVERY_DAYS',
   compactDeltaShare: 'COMPACT_DELTA_SHARE',
+  writeUnitsPerSecondPerLane: 'WRITE_UNITS_PER_SECOND_PER_LANE',
 } as const satisfies Record<keyof StageValues, string>;
 
 /** Per-run variables the state machine sets on each Batch child (container overrides). */
@@ -119,7 +122,7 @@ const WorkerEnvSchema = z
     EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cuda'),
     EMBEDDING_DTYPE: dtype.default('float16'),
     EMBEDDING_RETENTION_DAYS: positiveInt.default(DEFAULT_RETENTION_DAYS),
-    /** Each lane's share of the table's write units per second (src/pipeline/sizing.ts); absent: unpaced. */
+    /** Each lane's share of the run's write units per second (run-contract lanePace, set by the stack); absent: unpaced. */
     WRITE_UNITS_PER_SECOND_PER_LANE: z.coerce.number().positive().optional(),
     /** Local runs and tests only. */
     DYNAMODB_ENDPOINT: z.url().optional(),

@@ -5,13 +5,18 @@
  * beyond about 10,000 children) shows as a use above 100%. Pure: the per-user figures come from the caller (the bench feeds the
  * ones it measured, reports/bench.json), the quotas from AWS_LIMITS.
  */
-import { BATCH_ARRAY_SIZE } from '../contract/run-contract.ts';
+import {
+  BATCH_ARRAY_SIZE,
+  DYNAMODB_TABLE_WRITE_QUOTA,
+  lanePace,
+  RUN_WRITE_UNITS_PER_SECOND,
+} from '../contract/run-contract.ts';
 import { ValidationError } from '../util/errors.ts';
 
 /** AWS default quotas the plan respects (us-east-1; the adjustable ones can be raised by request). */
 export const AWS_LIMITS = {
   /** DynamoDB on-demand: maximum write request units per second of one table (default, adjustable). */
-  dynamoTableWriteUnitsPerSecond: 40_000,
+  dynamoTableWriteUnitsPerSecond: DYNAMODB_TABLE_WRITE_QUOTA,
   /** DynamoDB: account-level write capacity units per second across tables (default, adjustable). */
   dynamoAccountWriteUnitsPerSecond: 80_000,
   /** AWS Batch: children of one array job (the run contract's limit). */
@@ -70,7 +75,7 @@ export interface SizingInput {
   readonly vcpusPerChild?: number;
   /** Memory a lane may fill with its partition, bytes; default 7 GiB (half the lane's 14 GiB). */
   readonly laneMemoryBytes?: number;
-  /** Share of the table's write quota the run may use (the rest for other writers, bursts); default 0.8. */
+  /** Share of the table's write quota the run may use (the rest for other writers, bursts); default the stack's, 0.8. */
   readonly writeHeadroom?: number;
   /** Share of the Lambda timeout a slice may take; default 0.5. */
   readonly sliceTimeShare?: number;
@@ -156,7 +161,7 @@ function arrayShape(input: SizingInput, lanes: number) {
 function embedStagePlan(input: SizingInput, lanes: number, shape: ReturnType<typeof arrayShape>) {
   const f = input.figures;
   const L = AWS_LIMITS;
-  const headroom = input.writeHeadroom ?? 0.8;
+  const headroom = input.writeHeadroom ?? RUN_WRITE_UNITS_PER_SECOND.default / L.dynamoTableWriteUnitsPerSecond;
   const embedded = Math.ceil(input.totalUsers * f.embeddedShare);
   const written = Math.ceil(embedded * (1 - (f.writeSkipShare ?? 0)));
   // the table's share, in users a second; a lane embeds (and writes) at its own pace
@@ -168,7 +173,7 @@ function embedStagePlan(input: SizingInput, lanes: number, shape: ReturnType<typ
   const usefulContainers = Math.max(1, Math.ceil((tableUsersPerSecond * embeddedPerWrite) / containerUsersPerSecond));
   const containers = Math.min(shape.arraySize * shape.arrayJobs, input.maxContainers ?? usefulContainers);
   const concurrentLanes = containers * lanes;
-  const writeUnitsPerSecondPerLane = Math.floor((L.dynamoTableWriteUnitsPerSecond * headroom) / concurrentLanes);
+  const writeUnitsPerSecondPerLane = lanePace(L.dynamoTableWriteUnitsPerSecond * headroom, concurrentLanes);
   const gpuSeconds = (embedded * f.gpuSecondsPerUser) / containers;
   const allUsersCpu = (input.totalUsers * f.cpuSecondsPerPartitionUser) / concurrentLanes;
   const cpuSeconds = (embedded * f.cpuSecondsPerEmbeddedUser) / concurrentLanes + allUsersCpu;
