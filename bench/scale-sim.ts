@@ -147,11 +147,9 @@ export function deltaWholePartitionRatio(
   return { ratio: amortised / full, activeShare: lowest, compactEveryDays: k };
 }
 
-/** The whole-partition seconds per partition user the plan charges (AllUsersWork). */
-export function allUsersWorkOf(report: ScaleSource): AllUsersWork | undefined {
-  const split = embedSplit(report);
-  if (split === undefined) return undefined;
-  const delta = deltaWholePartitionRatio(report.activeCost);
+/** The whole-partition seconds per partition user the plan charges (AllUsersWork), from the large day's split and section 8. */
+export function allUsersWorkOf(split: EmbedSplit, activeCost: ActiveCostResult | undefined): AllUsersWork {
+  const delta = deltaWholePartitionRatio(activeCost);
   const perUser = split.wholePartitionSecondsPerUser;
   if (delta === undefined) return { fullDailySecondsPerUser: perUser, secondsPerUser: perUser };
   return {
@@ -177,7 +175,7 @@ export function figuresOf(
   const p = report.projection;
   const row = p?.rows.find((r) => r.precision === 'fp16');
   const split = embedSplit(report);
-  const allUsers = allUsersWorkOf(report);
+  const allUsers = split && allUsersWorkOf(split, report.activeCost);
   const size = [...report.daily].filter((d) => d.model === 'shipped').sort((a, b) => b.users - a.users);
   const large = size[0];
   const small = size[size.length - 1];
@@ -280,5 +278,6 @@ export async function scaleSection(
     from = `${path} of ${stored.createdAt}, sections 2 and 3`;
   }
   const figures = figuresOf(source, eventBytes, skip);
-  return figures && simulateScale(figures, from, embedSplit(source), allUsersWorkOf(source));
+  const split = embedSplit(source);
+  return figures && simulateScale(figures, from, split, split && allUsersWorkOf(split, source.activeCost));
 }

@@ -79,7 +79,7 @@ describe('the scale simulation from a report', () => {
       activeShare: 0.1,
       compactEveryDays: 7,
     });
-    const work = allUsersWorkOf({ ...REPORT, activeCost: cost })!;
+    const work = allUsersWorkOf(embedSplit(REPORT)!, cost);
     expect(work.fullDailySecondsPerUser).toBeCloseTo(60e-6, 12);
     expect(work.secondsPerUser).toBeCloseTo(60e-6 * (ratio / 2), 12);
     expect(figuresOf({ ...REPORT, activeCost: cost }, 14, undefined)!.cpuSecondsPerPartitionUser).toBeCloseTo(
@@ -87,7 +87,10 @@ describe('the scale simulation from a report', () => {
       12,
     );
     // without section 8 the full-snapshot-daily figure stands, uncredited
-    expect(allUsersWorkOf(REPORT)).toEqual({ fullDailySecondsPerUser: 60e-6, secondsPerUser: 60e-6 });
+    expect(allUsersWorkOf(embedSplit(REPORT)!, undefined)).toEqual({
+      fullDailySecondsPerUser: 60e-6,
+      secondsPerUser: 60e-6,
+    });
   });
 
   it('judges whether the all-users work binds the embed stage, and can fail', () => {
