@@ -176,6 +176,14 @@ export const DeploymentConfigSchema = z
      * per-table quota of 40,000; raise it with the table's quota.
      */
     runWriteUnitsPerSecond: limited(RUN_WRITE_UNITS_PER_SECOND),
+    /**
+     * Pre-warm the embeddings table to this many write units per second (a one-time DynamoDB
+     * charge). A new on-demand table serves 4,000 at once and doubles its previous peak within
+     * 30 minutes, so a first backfill paced at `runWriteUnitsPerSecond` above that is throttled
+     * (the store backs off and retries) until the table has scaled; set this to
+     * `runWriteUnitsPerSecond` before a large first backfill (docs/deploy.md). Default: none.
+     */
+    tableWarmWriteUnitsPerSecond: int(4_000, 10_000_000).optional(),
     /** Stored vector dtype. float16 fits a 256-d vector and its keys in one write unit. Default: float16. */
     embeddingDtype: z.enum(['float16', 'float32']).default('float16'),
     /**

@@ -103,6 +103,7 @@ export class PinnerFormerStack extends Stack {
       snapshotRetentionDays: config.snapshotRetentionDays,
       accessLogsBucket: accessLogs,
       eventBridgeEnabled: config.trigger === 'completion-marker',
+      warmWriteUnitsPerSecond: config.tableWarmWriteUnitsPerSecond,
     });
   }
 

@@ -214,6 +214,39 @@ describe('deployment config', () => {
     }
   });
 
+  it("takes the run's write budget and the table's warm throughput, refusing what could not work", async () => {
+    const { readWorkerEnv } = await import('../src/contract/stage-env.ts');
+    const { RUN_WRITE_UNITS_PER_SECOND } = await import('../src/contract/run-contract.ts');
+    expect(parseDeploymentConfig({}).runWriteUnitsPerSecond).toBe(RUN_WRITE_UNITS_PER_SECOND.default);
+    expect(parseDeploymentConfig({}).tableWarmWriteUnitsPerSecond).toBeUndefined();
+    const raised = readDeploymentConfig(
+      context({ runWriteUnitsPerSecond: '64000', tableWarmWriteUnitsPerSecond: '64000' }),
+    );
+    expect(raised).toMatchObject({ runWriteUnitsPerSecond: 64_000, tableWarmWriteUnitsPerSecond: 64_000 });
+    for (const bad of [0, 1.5, RUN_WRITE_UNITS_PER_SECOND.max + 1]) {
+      expect(() => parseDeploymentConfig({ runWriteUnitsPerSecond: bad })).toThrow(/runWriteUnitsPerSecond:/);
+    }
+    // below what a new on-demand table serves anyway, a pre-warm would buy nothing
+    expect(() => parseDeploymentConfig({ tableWarmWriteUnitsPerSecond: 1000 })).toThrow(
+      /tableWarmWriteUnitsPerSecond:/,
+    );
+    // the worker refuses a pace that is not a positive number
+    const worker = {
+      RUN_DATE: '2026-01-02',
+      MODEL_VERSION: 'pf-test',
+      AWS_BATCH_JOB_ARRAY_INDEX: '0',
+      PARTITIONS: '4',
+      OBJECT_STORE_URI: 's3://bucket',
+      TABLE_NAME: 'table',
+    };
+    expect(readWorkerEnv({ ...worker, WRITE_UNITS_PER_SECOND_PER_LANE: '2000' }).WRITE_UNITS_PER_SECOND_PER_LANE).toBe(
+      2000,
+    );
+    expect(() => readWorkerEnv({ ...worker, WRITE_UNITS_PER_SECOND_PER_LANE: '0' })).toThrow(
+      /WRITE_UNITS_PER_SECOND_PER_LANE/,
+    );
+  });
+
   it('refuses a context value that is not an object', () => {
     expect(() => readDeploymentConfig(context({ [CONFIG_CONTEXT_KEY]: 'x' }))).toThrow(/must be an object/);
   });

@@ -93,6 +93,14 @@ describe('the default stack', () => {
     });
   });
 
+  it('pre-warms the table for a first backfill only when asked (a one-time charge)', () => {
+    const warmOf = (t: Template) =>
+      (Object.values(t.findResources('AWS::DynamoDB::GlobalTable'))[0] as Resource).Properties.WarmThroughput;
+    expect(warmOf(template)).toBeUndefined();
+    const warmed = synthStack({ tableWarmWriteUnitsPerSecond: 32_000 }).template;
+    expect(warmOf(warmed)).toEqual({ WriteUnitsPerSecond: 32_000 });
+  });
+
   it('starts the state machine daily from an EventBridge schedule with the scheduled time as input', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 3 * * ? *)',
