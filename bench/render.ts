@@ -13,6 +13,7 @@ import { renderMarkdown } from './report.ts';
 import { scaleSection } from './scale-sim.ts';
 import { evaluateTargets } from './targets.ts';
 import type { BenchReport } from './types.ts';
+import { readImportedStability } from './write-policy.ts';
 
 /** bench.json, bench.md and the chart (bench/python/chart.py) into `out`. */
 export function writeReports(report: BenchReport, out: string): void {
@@ -34,7 +35,15 @@ export async function renderOnly(from: string, out: string, gpuDir: string, work
   const gpu = readGpuResults(gpuDir);
   const projection = reprojected(earlier, gpu);
   const { gpu: _earlierGpu, scale: _earlierScale, ...rest } = earlier;
-  const withProjection = { ...rest, ...(projection ? { projection } : {}), ...(gpu ? { gpu } : {}) };
+  // the stored replay on an imported fixture, as the run would fold it in
+  const imported = readImportedStability();
+  const writePolicy = rest.writePolicy && imported ? { ...rest.writePolicy, imported } : rest.writePolicy;
+  const withProjection = {
+    ...rest,
+    ...(writePolicy ? { writePolicy } : {}),
+    ...(projection ? { projection } : {}),
+    ...(gpu ? { gpu } : {}),
+  };
   // section 7 follows the stored figures: the scale plan's simulation is offline and quick
   const scale = await scaleSection(withProjection, {
     workDir: resolve(workDir),

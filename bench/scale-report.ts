@@ -6,7 +6,7 @@ import type { ScaleResult } from './scale-sim.ts';
 import { pct, round } from './stats.ts';
 import type { TargetResult } from './types.ts';
 import { judge } from './verdict.ts';
-import type { ObjectiveStability, WritePolicyResult } from './write-policy.ts';
+import type { ObjectiveStability, StabilityResult, WritePolicyResult } from './write-policy.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const line = (cells: readonly (string | number)[]) => `| ${cells.map((c) => String(c)).join(' | ')} |`;
@@ -21,6 +21,66 @@ const hours = (s: number): string => (s < 3600 ? `${round(s)} s` : `${(s / 3600)
 /** Within noise: the paired drop is at most one standard error (or 0.001), as the replay chooses. */
 export const withinNoise = (delta: number, stderr: number): boolean => -delta <= Math.max(stderr, 0.001);
 
+/** The replay's cosine distribution and its writes saved against Recall@10, per objective. */
+function renderStability(s: StabilityResult, heading: string, note = ''): string[] {
+  const out: string[] = [];
+  const objectives = Object.entries(s.objectives) as [string, ObjectiveStability][];
+  out.push(
+    `### cos(new, stored) of active users, day over day${heading} (${s.data.users} users, ${s.data.days} days, refresh age ${s.refresh_age_days})`,
+    '',
+    table(
+      [
+        'objective',
+        're-embeddings',
+        'p1',
+        'p5',
+        'p10',
+        'p25',
+        'median',
+        'p75',
+        'p90',
+        ...s.thresholds.map((t) => `≥ ${t}`),
+      ],
+      objectives.map(([name, o]) => [
+        name,
+        o.reembeddings,
+        ...['1', '5', '10', '25', '50', '75', '90'].map((p) => f4(o.cosine_percentiles[p])),
+        ...s.thresholds.map((t) => pct(o.share_at_least[String(t)] ?? 0)),
+      ]),
+    ),
+    '',
+    `### Writes saved and Recall@10 of the served embeddings, side by side${heading}`,
+    '',
+    table(
+      ['objective', 'threshold', 'writes/day', 'saved', 'Recall@10', 'Δ vs write all (± SE)', 'within noise'],
+      objectives.flatMap(([name, o]) => [
+        [
+          name,
+          'write all',
+          round(o.write_all.writes_per_day),
+          '—',
+          f4(o.write_all.recall_at_10),
+          `± ${f4(o.write_all.recall_stderr)}`,
+          '',
+        ],
+        ...o.policy.map((p) => [
+          name,
+          p.threshold,
+          round(p.writes_per_day),
+          pct(p.saved_share),
+          f4(p.recall_at_10),
+          `${p.recall_delta >= 0 ? '+' : ''}${f4(p.recall_delta)} ± ${f4(p.recall_delta_stderr)}`,
+          withinNoise(p.recall_delta, p.recall_delta_stderr) ? 'yes' : 'no',
+        ]),
+      ]),
+    ),
+    '',
+    `Threshold with the largest saving within noise: ${objectives.map(([n, o]) => `${n} ${o.default_threshold ?? 'none'}`).join(', ')}.${note}`,
+    '',
+  );
+  return out;
+}
+
 export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
   if (!r) return [];
   const out = ['## 6. Write only what changed', ''];
@@ -28,61 +88,17 @@ export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
     `Measured ${r.measuredAt}. The embed stage skips a user's table write when the stored embedding is within cosine ${r.threshold} of the new one and younger than the refresh age (src/pipeline/write-policy.ts; docs/versioning.md, "Write policy"). Quality: training/pinnerformer/write_policy.py trains each objective as the ablation does and replays the 14 days after the training cutoff; Recall@10 is of the embeddings served on the day of each positive, paired per user against writing every user.`,
     '',
   );
-  const s = r.stability;
-  if (s) {
-    const objectives = Object.entries(s.objectives) as [string, ObjectiveStability][];
+  if (r.stability) {
     out.push(
-      `### cos(new, stored) of active users, day over day (${s.data.users} users, ${s.data.days} days, refresh age ${s.refresh_age_days})`,
+      ...renderStability(r.stability, '', ' The product default (DEFAULT_SKIP_COSINE) is the dense all-action figure.'),
+    );
+  }
+  const imported = r.imported;
+  if (imported) {
+    out.push(
+      `The same replay on a public-format fixture (${String(imported.data.root)}${imported.data.source ? `: ${String(imported.data.source)}` : ''}; item ids only, the 14 days before ${String(imported.data.eval_end ?? 'the data end')}; ${imported.steps ?? '?'} training steps; measured ${imported.measured_at ?? 'earlier'} with \`python -m pinnerformer.write_policy --data\`, stored in reports/write-policy-imported.json):`,
       '',
-      table(
-        [
-          'objective',
-          're-embeddings',
-          'p1',
-          'p5',
-          'p10',
-          'p25',
-          'median',
-          'p75',
-          'p90',
-          ...s.thresholds.map((t) => `≥ ${t}`),
-        ],
-        objectives.map(([name, o]) => [
-          name,
-          o.reembeddings,
-          ...['1', '5', '10', '25', '50', '75', '90'].map((p) => f4(o.cosine_percentiles[p])),
-          ...s.thresholds.map((t) => pct(o.share_at_least[String(t)] ?? 0)),
-        ]),
-      ),
-      '',
-      '### Writes saved and Recall@10 of the served embeddings, side by side',
-      '',
-      table(
-        ['objective', 'threshold', 'writes/day', 'saved', 'Recall@10', 'Δ vs write all (± SE)', 'within noise'],
-        objectives.flatMap(([name, o]) => [
-          [
-            name,
-            'write all',
-            round(o.write_all.writes_per_day),
-            '—',
-            f4(o.write_all.recall_at_10),
-            `± ${f4(o.write_all.recall_stderr)}`,
-            '',
-          ],
-          ...o.policy.map((p) => [
-            name,
-            p.threshold,
-            round(p.writes_per_day),
-            pct(p.saved_share),
-            f4(p.recall_at_10),
-            `${p.recall_delta >= 0 ? '+' : ''}${f4(p.recall_delta)} ± ${f4(p.recall_delta_stderr)}`,
-            withinNoise(p.recall_delta, p.recall_delta_stderr) ? 'yes' : 'no',
-          ]),
-        ]),
-      ),
-      '',
-      `Threshold with the largest saving within noise: ${objectives.map(([n, o]) => `${n} ${o.default_threshold ?? 'none'}`).join(', ')}. The product default (DEFAULT_SKIP_COSINE) is the dense all-action figure.`,
-      '',
+      ...renderStability(imported, ' on the imported fixture'),
     );
   }
   const p = r.pipeline;
@@ -216,7 +232,6 @@ export function renderScale(r: ScaleResult | undefined): string[] {
 export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResult[] {
   const out: TargetResult[] = [];
   const dense = r?.stability?.objectives.dense_all_action;
-  const next = r?.stability?.objectives.next_action;
   const row = dense?.policy.find((p) => p.threshold === r?.threshold);
   if (row) {
     const noise = withinNoise(row.recall_delta, row.recall_delta_stderr);
@@ -248,25 +263,32 @@ export function writePolicyTargets(r: WritePolicyResult | undefined): TargetResu
       }),
     );
   }
-  if (dense && next) {
-    const d = dense.cosine_percentiles['50'] ?? 0;
-    const n = next.cosine_percentiles['50'] ?? 0;
-    out.push(
-      judge({
-        name: 'Dense all action is the more stable objective (the issue’s hypothesis)',
-        target: 'median day-over-day cosine above next action',
-        measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action); Recall@10 ${f4(dense.write_all.recall_at_10)} vs ${f4(next.write_all.recall_at_10)}`,
-        value: d,
-        goal: n,
-        strictly: true,
-        why: (met) =>
-          met
-            ? 'the dense all-action loss predicts 28 days of actions, next action only the next one'
-            : "next action's embeddings move less from day to day here yet retrieve far worse: a stable embedding is not by itself a better one, so the threshold is chosen by Recall@10, per objective",
-      }),
-    );
-  }
+  const stable = stabilityTarget(r?.stability, '');
+  if (stable) out.push(stable);
+  const stableImported = stabilityTarget(r?.imported, ', on the imported public-format fixture');
+  if (stableImported) out.push(stableImported);
   return out;
+}
+
+/** The issue's hypothesis on one replay: dense all action's median day-over-day cosine above next action's. */
+function stabilityTarget(s: StabilityResult | undefined, where: string): TargetResult | undefined {
+  const dense = s?.objectives.dense_all_action;
+  const next = s?.objectives.next_action;
+  if (!dense || !next) return undefined;
+  const d = dense.cosine_percentiles['50'] ?? 0;
+  const n = next.cosine_percentiles['50'] ?? 0;
+  return judge({
+    name: `Dense all action is the more stable objective (the issue’s hypothesis${where})`,
+    target: 'median day-over-day cosine above next action',
+    measured: `median ${f3(d)} (dense all action) vs ${f3(n)} (next action); Recall@10 ${f4(dense.write_all.recall_at_10)} vs ${f4(next.write_all.recall_at_10)}`,
+    value: d,
+    goal: n,
+    strictly: true,
+    why: (met) =>
+      met
+        ? 'the dense all-action loss predicts 28 days of actions, next action only the next one'
+        : "next action's embeddings move less from day to day here yet retrieve far worse: a stable embedding is not by itself a better one, so the threshold is chosen by Recall@10, per objective",
+  });
 }
 
 export function scaleTargets(r: ScaleResult | undefined): TargetResult[] {

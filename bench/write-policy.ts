@@ -6,7 +6,7 @@
  *   pipeline the daily run itself (local runner, dynalite) over the same synthetic days with and
  *            without the policy at the chosen threshold: items and write units actually written.
  */
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLocalEmbeddings } from '../src/local/local-embeddings.ts';
 import { runDaily } from '../src/pipeline/local-runner.ts';
@@ -42,6 +42,9 @@ export interface ObjectiveStability {
 
 export interface StabilityResult {
   readonly data: Readonly<Record<string, unknown>>;
+  /** Training steps per objective and when the replay ran (absent in older results). */
+  readonly steps?: number;
+  readonly measured_at?: string;
   readonly refresh_age_days: number;
   readonly thresholds: readonly number[];
   readonly objectives: Readonly<Record<string, ObjectiveStability>>;
@@ -59,6 +62,8 @@ export interface WritePolicyResult {
   /** When this section ran (it may be folded into an earlier report with --render). */
   readonly measuredAt: string;
   readonly stability?: StabilityResult;
+  /** The same replay on an imported public-format fixture, ids only (IMPORTED_STABILITY), when one is stored. */
+  readonly imported?: StabilityResult;
   /** The threshold the pipeline measurement used (the product default). */
   readonly threshold: number;
   readonly pipeline?: {
@@ -69,6 +74,17 @@ export interface WritePolicyResult {
     /** Share of the steady days' items (write units: one per 256-d fp16 item) the policy did not write. */
     readonly savedShare: number;
   };
+}
+
+/**
+ * Where the replay on an imported public-format fixture is kept: it needs the fixture built and
+ * imported first, so it runs apart (docs/scale.md, "Write only what changed") and the report folds it in.
+ */
+export const IMPORTED_STABILITY = 'reports/write-policy-imported.json';
+
+/** The stored replay on an imported fixture, or undefined when there is none. */
+export function readImportedStability(path = IMPORTED_STABILITY): StabilityResult | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as StabilityResult) : undefined;
 }
 
 /**
@@ -178,10 +194,12 @@ export async function benchWritePolicy(options: {
   } catch (error) {
     options.onError('write policy (pipeline)', error);
   }
+  const imported = readImportedStability();
   return {
     measuredAt: new Date().toISOString(),
     threshold,
     ...(stability ? { stability } : {}),
+    ...(imported ? { imported } : {}),
     ...(pipeline ? { pipeline } : {}),
   };
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { summarize } from '../bench/active-cost.ts';
 import { activeCostTargets } from '../bench/active-cost-report.ts';
-import { scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
+import { renderWritePolicy, scaleTargets, withinNoise, writePolicyTargets } from '../bench/scale-report.ts';
 import { allUsersWorkOf, deltaWholePartitionRatio, embedSplit, figuresOf, simulateScale } from '../bench/scale-sim.ts';
 import type { BenchReport } from '../bench/types.ts';
 import { type WritePolicyResult, writeSkipShareOf } from '../bench/write-policy.ts';
@@ -146,6 +146,7 @@ describe('the write-policy verdicts', () => {
       },
       next_action: {
         cosine_percentiles: { '50': 0.7 },
+        share_at_least: { '0.95': 0.5 },
         write_all: { writes_per_day: 100, recall_at_10: 0.1, recall_stderr: 0.005 },
         policy: [],
       },
@@ -171,6 +172,50 @@ describe('the write-policy verdicts', () => {
     expect(daily).toMatchObject({ met: false, verdict: 'MISS' }); // nothing skipped is no saving
     const all = simulateScale(figuresOf(REPORT, 14, undefined)!, 'test');
     for (const t of scaleTargets(all)) expect(t.verdict).toBe(t.met ? 'MET' : 'MISS');
+  });
+
+  it('renders the replay on an imported fixture beside the synthetic one, with its provenance', () => {
+    const imported = {
+      ...stability(-0.001, 0.2),
+      data: {
+        root: 'runs/ratings-data',
+        source: 'imported with pinnerformer import movielens',
+        eval_end: '2001-01-01',
+      },
+      steps: 600,
+      measured_at: '2026-12-04T20:00:00Z',
+      thresholds: [0.95],
+      objectives: { dense_all_action: stability(-0.001, 0.2).objectives.dense_all_action },
+    };
+    const md = renderWritePolicy({ ...result(-0.001, 0.3), imported } as unknown as WritePolicyResult).join('\n');
+    expect(md).toMatch(/day over day \(/); // the synthetic replay
+    expect(md).toMatch(/day over day on the imported fixture/);
+    expect(md).toMatch(
+      /runs\/ratings-data: imported with pinnerformer import movielens; item ids only, the 14 days before 2001-01-01; 600 training steps/,
+    );
+    expect(md.match(/The product default/g)).toHaveLength(1); // said of the synthetic replay only
+    expect(renderWritePolicy(result(-0.001, 0.3)).join('\n')).not.toMatch(/imported fixture/);
+  });
+
+  it('judges the stability hypothesis on each replay, the imported fixture apart', () => {
+    const imported = stability(0, 0.1) as unknown as WritePolicyResult['imported'];
+    const names = (r: WritePolicyResult) =>
+      writePolicyTargets(r)
+        .filter((t) => t.name.startsWith('Dense all action'))
+        .map((t) => [t.name.includes('imported'), t.verdict]);
+    expect(names(result(0, 0.3))).toEqual([[false, 'MET']]);
+    // next action the more stable one on the fixture: that row misses, the synthetic one stands
+    const unstable = {
+      ...imported!,
+      objectives: {
+        ...imported!.objectives,
+        next_action: { ...imported!.objectives.next_action!, cosine_percentiles: { '50': 0.99 } },
+      },
+    };
+    expect(names({ ...result(0, 0.3), imported: unstable })).toEqual([
+      [false, 'MET'],
+      [true, 'MISS'],
+    ]);
   });
 
   it('compares the objectives by their median day-over-day cosine', () => {

@@ -16,8 +16,10 @@ and per θ the writes a day, the share saved, and Recall@10 of the served embedd
 protocol of docs/model.md: each positive item against the embedding served on the day of its first
 positive action), with the paired difference to "write all" and its standard error.
 
-CLI: python -m pinnerformer.write_policy [--steps 200] [--out reports/write-policy.json]
-Prints one JSON object on stdout (the bench reads it).
+CLI: python -m pinnerformer.write_policy [--steps 200] [--data ROOT [--eval-end YYYY-MM-DD]] [--out FILE]
+Prints one JSON object on stdout (the bench reads it). Without --data it runs on the ablation's
+synthetic data; --data takes an imported data root (e.g. `pinnerformer import movielens`), ids
+only, with the 14 replayed days ending at --eval-end (default: the data's last day).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .ablation import BASE, DATA, EVAL_PERCENT, ID_VOCAB, MODEL, RUNS
+from .ablation import BASE, DATA, EVAL_PERCENT, ID_VOCAB, MODEL, RUNS, model_for
 from .config import DAY_MS, FeatureConfig
-from .dataset import load_dataset
+from .dataset import Split, load_dataset
 from .evaluate import EVAL_DAYS, embed_sequences, item_embeddings, top_k
 from .synthetic import ensure_synthetic
 from .train import train_model
@@ -95,10 +97,20 @@ def daily_recall(served: np.ndarray, first_day: list[np.ndarray], positives: lis
     return out
 
 
-def measure(steps: int) -> dict:
+def measure(steps: int, data: Path | None = None, eval_end: str | None = None) -> dict:
     fcfg = FeatureConfig(max_length=MODEL.max_length)
-    ds = load_dataset(ensure_synthetic(DATA), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
-    mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+    if data is None:
+        ds = load_dataset(ensure_synthetic(DATA), fcfg, eval_percent=EVAL_PERCENT, id_vocab=ID_VOCAB)
+        mcfg = replace(MODEL, item_vector=ds.items.dim, id_vocab_size=len(ds.items) if ID_VOCAB else 0)
+        described = DATA.to_json()
+    else:
+        # an imported data root: item ids only, as most adopters have them (the ablation's --no-items)
+        split = Split(eval_end=eval_end, eval_percent=EVAL_PERCENT)
+        ds = load_dataset(data, fcfg, eval_percent=EVAL_PERCENT, id_vocab=True, split=split, with_items=False)
+        mcfg = model_for(ds)
+        imports = sorted({json.loads(f.read_text()).get("source", "?") for f in Path(data).glob("imports/*.json")})
+        described = {"root": str(data), "eval_end": eval_end, "items": "ids only",
+                     "source": f"imported with pinnerformer import {', '.join(imports)}" if imports else "events only"}
     store = ds.store
     t = int(ds.eval_cutoff_ms)
     n_users = len(store.offsets) - 1
@@ -123,9 +135,11 @@ def measure(steps: int) -> dict:
         first_day.append(((first - t) // DAY_MS).astype(np.int64))
     eval_rows_a = np.asarray(eval_rows)
     out: dict = {
-        "data": {**DATA.to_json(), "users": int(n_users), "days": EVAL_DAYS, "eval_users": len(eval_rows)},
+        "data": {**described, "users": int(n_users), "days": EVAL_DAYS, "eval_users": len(eval_rows)},
         "refresh_age_days": REFRESH_AGE_DAYS,
         "thresholds": list(THRESHOLDS),
+        "steps": steps,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "objectives": {},
     }
     for name in OBJECTIVES:
@@ -138,7 +152,7 @@ def measure(steps: int) -> dict:
             vecs, valid = embed_sequences(model, store, users, np.full(n_users, c), fcfg.max_length)
             fresh[d] = normalize(vecs)
             embedded[d] &= valid
-        index_vecs = item_embeddings(model, store, ID_VOCAB)
+        index_vecs = item_embeddings(model, store)
         position = np.arange(len(index_vecs))
         base_served, base_writes, cosines = simulate(fresh, embedded, None)
         base_recall = daily_recall(base_served, first_day, positives, eval_rows_a, index_vecs, position)
@@ -185,9 +199,11 @@ def choose_threshold(rows: list[dict]) -> float | None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=BASE.steps)
+    p.add_argument("--data", type=Path, help="an imported data root (events/ only); default the ablation's synthetic data")
+    p.add_argument("--eval-end", help="with --data: YYYY-MM-DD, the (exclusive) end of the 14 replayed days")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
-    result = measure(args.steps)
+    result = measure(args.steps, args.data, args.eval_end)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
