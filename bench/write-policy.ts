@@ -78,7 +78,7 @@ export interface WritePolicyResult {
 
 /**
  * Where the replay on an imported public-format fixture is kept: it needs the fixture built and
- * imported first, so it runs apart (docs/scale.md, "Write only what changed") and the report folds it in.
+ * imported first, so it runs apart (docs/versioning.md, "Write policy") and the report folds it in.
  */
 export const IMPORTED_STABILITY = 'reports/write-policy-imported.json';
 
