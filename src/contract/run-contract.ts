@@ -64,7 +64,11 @@ export const DYNAMODB_TABLE_WRITE_QUOTA = 40_000;
  * at once (lanePace). Default: 80% of the default table quota, the rest left for other writers and
  * bursts; raise it with the table's quota.
  */
-export const RUN_WRITE_UNITS_PER_SECOND: IntLimit = { min: 1, max: 10_000_000, default: 32_000 };
+export const RUN_WRITE_UNITS_PER_SECOND: IntLimit = {
+  min: 1,
+  max: 10_000_000,
+  default: 0.8 * DYNAMODB_TABLE_WRITE_QUOTA,
+};
 
 /**
  * Each lane's write budget (src/pipeline/write-pacer.ts): the run's write units per second over
