@@ -77,7 +77,7 @@ export class PinnerFormerStack extends Stack {
       lookupP99AlarmMs: config.lookupP99AlarmMs,
       partitionFailureAlarmPercent: config.partitionFailureAlarmPercent,
     });
-    this.addOutputs();
+    this.addOutputs(config);
     addNagSuppressions({
       stack: this,
       data: this.data,
@@ -200,7 +200,7 @@ export class PinnerFormerStack extends Stack {
   }
 
   /** The outputs `pinnerformer aws ...` reads (src/contract/stack-outputs.ts). */
-  private addOutputs(): void {
+  private addOutputs(config: DeploymentConfig): void {
     const output = (key: keyof typeof STACK_OUTPUTS, value: string, description: string) =>
       new CfnOutput(this, STACK_OUTPUTS[key], { value, description });
     output('bucketName', this.data.bucket.bucketName, 'Object store bucket (events/, models/, runs/, snapshots)');
@@ -212,6 +212,11 @@ export class PinnerFormerStack extends Stack {
     output('jobQueueArn', this.batch.jobQueue.jobQueueArn, 'Batch job queue of the embed stage (Spot first)');
     output('onDemandJobQueueArn', this.batch.onDemandJobQueue.jobQueueArn, 'On-demand Batch queue (fallback)');
     output('scheduleName', this.dailyRun.schedule.scheduleName, 'EventBridge Scheduler schedule of the daily run');
+    output(
+      'runWriteUnitsPerSecond',
+      String(config.runWriteUnitsPerSecond),
+      "Table write units per second the run's Batch lanes are paced to together",
+    );
   }
 
   /** The configured AZs, else the region's first three (an agnostic stack would get two). */

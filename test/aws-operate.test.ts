@@ -438,7 +438,8 @@ describe('aws doctor', () => {
     return aws;
   }
 
-  const doctor = (aws: FakeAws, pointer: object | undefined) =>
+  // the table's warm write throughput, as DescribeTable reports it (absent: an API without it)
+  const doctor = (aws: FakeAws, pointer: object | undefined, warm?: { units?: number; budget?: number }) =>
     runDoctor(
       {
         batch: aws.client<never>(),
@@ -446,8 +447,14 @@ describe('aws doctor', () => {
         ec2: aws.client<never>(),
         scheduler: aws.client<never>(),
         getPointer: async () => pointer as never,
+        getWarmWriteUnits: async () => warm?.units,
       },
-      { jobQueueArns: [QUEUE, OD_QUEUE], scheduleName: 'PinnerFormerDaily', region: 'eu-west-1' },
+      {
+        jobQueueArns: [QUEUE, OD_QUEUE],
+        scheduleName: 'PinnerFormerDaily',
+        region: 'eu-west-1',
+        ...(warm?.budget === undefined ? {} : { runWriteUnitsPerSecond: warm.budget }),
+      },
     );
 
   it('passes a ready account: queues, quotas at maxVcpus, offered types, a published model, the schedule on', async () => {
@@ -480,6 +487,24 @@ describe('aws doctor', () => {
       `"All G and VT Spot Instance Requests" is 32 vCPUs, below maxVcpus 64: fewer children run at once; request at least 64 in Service Quotas (ec2, L-3819A6DF; docs/deploy.md, "Quotas")`,
     );
     expect(doctorLines(checks).at(-1)).toMatch(/^doctor: 3 blocker\(s\), 2 warning\(s\)/);
+  });
+
+  it("warns when the table cannot take the run's paced writes at once, and passes once it can", async () => {
+    const aws = account();
+    aws.scheduleState = 'DISABLED';
+    // a fresh on-demand table: 4,000 write units/s at once, the lanes paced to 32,000 together
+    const fresh = await doctor(aws, undefined, { units: 4000, budget: 32_000 });
+    expect(fresh.find((c) => c.subject === 'table')).toEqual({
+      level: 'warn',
+      subject: 'table',
+      message:
+        'serves 4000 write units/s at once, below the 32000 the run\'s lanes are paced to together: a large run (the first backfill) is throttled and slowed until the table scales. Pre-warm it with -c tableWarmWriteUnitsPerSecond=32000 (a one-time charge), or lower runWriteUnitsPerSecond (docs/deploy.md, "Cost drivers")',
+    });
+    const warmed = await doctor(aws, undefined, { units: 32_000, budget: 32_000 });
+    expect(warmed.find((c) => c.subject === 'table')).toMatchObject({ level: 'ok' });
+    // an older stack without the budget output, or a table that does not report it: no check
+    expect((await doctor(aws, undefined, { units: 4000 })).some((c) => c.subject === 'table')).toBe(false);
+    expect((await doctor(aws, undefined, { budget: 32_000 })).some((c) => c.subject === 'table')).toBe(false);
   });
 
   it('blocks an invalid compute environment and names Batch’s reason; a disabled schedule after publishing warns', async () => {

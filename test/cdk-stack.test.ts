@@ -295,13 +295,15 @@ describe('the default stack', () => {
         maxVcpus,
         ...(runWriteUnitsPerSecond === undefined ? {} : { runWriteUnitsPerSecond }),
       };
-      synthStack(config).template.hasResourceProperties('AWS::Batch::JobDefinition', {
+      const synthesized = synthStack(config).template;
+      synthesized.hasResourceProperties('AWS::Batch::JobDefinition', {
         ContainerProperties: Match.objectLike({
           Environment: Match.arrayWith([{ Name: 'WRITE_UNITS_PER_SECOND_PER_LANE', Value: String(pace) }]),
         }),
       });
-      // together the lanes stay within the run's budget, and the worker reads the pace it is given
+      // together the lanes stay within the run's budget, which `aws doctor` reads from the outputs
       expect(pace * lanes).toBeLessThanOrEqual(runWriteUnitsPerSecond ?? 32_000);
+      synthesized.hasOutput('RunWriteUnitsPerSecond', { Value: String(runWriteUnitsPerSecond ?? 32_000) });
     },
   );
 

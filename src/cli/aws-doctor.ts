@@ -2,7 +2,8 @@
  * `pinnerformer aws doctor`: can this account run the deployed stack? Reads the deployed Batch
  * queues and compute environments, then checks the G and VT vCPU quotas against their maxVcpus
  * (Service Quotas), that the region offers their instance types (EC2), that a model version is
- * published, and the schedule's state. One line per check; a blocker makes the command fail.
+ * published, the schedule's state, and whether the table can take the run's paced writes at once.
+ * One line per check; a blocker makes the command fail.
  */
 import {
   type BatchClient,
@@ -37,6 +38,8 @@ export interface DoctorClients {
   readonly scheduler: SchedulerClient;
   /** The table's pointer (absent: nothing published yet). */
   readonly getPointer: () => Promise<Pointer | undefined>;
+  /** The write units per second the table serves at once (DescribeTable's WarmThroughput; absent: not reported). */
+  readonly getWarmWriteUnits: () => Promise<number | undefined>;
 }
 
 export interface DoctorTargets {
@@ -44,6 +47,8 @@ export interface DoctorTargets {
   /** Absent on a stack deployed before the schedule name became an output. */
   readonly scheduleName?: string;
   readonly region?: string;
+  /** What the run's lanes are paced to together (RunWriteUnitsPerSecond output; absent on older stacks). */
+  readonly runWriteUnitsPerSecond?: number;
 }
 
 const isGAndVt = (type: string) => /^(g\d|gr\d|vt\d)/.test(type);
@@ -200,6 +205,30 @@ async function checkModelAndSchedule(clients: DoctorClients, scheduleName: strin
   }
 }
 
+/**
+ * Whether the table can take the run's paced writes from the start: a new on-demand table serves
+ * 4,000 write units/s at once and doubles its previous peak within 30 minutes, so a first backfill
+ * paced above its warm throughput is throttled (the store backs off) until the table has scaled.
+ */
+async function checkTableWarmth(clients: DoctorClients, budget: number | undefined, checks: Check[]) {
+  if (budget === undefined) return;
+  const warm = await clients.getWarmWriteUnits();
+  if (warm === undefined) return;
+  checks.push(
+    warm >= budget
+      ? {
+          level: 'ok',
+          subject: 'table',
+          message: `serves ${warm} write units/s at once (the run is paced to ${budget})`,
+        }
+      : {
+          level: 'warn',
+          subject: 'table',
+          message: `serves ${warm} write units/s at once, below the ${budget} the run's lanes are paced to together: a large run (the first backfill) is throttled and slowed until the table scales. Pre-warm it with -c tableWarmWriteUnitsPerSecond=${budget} (a one-time charge), or lower runWriteUnitsPerSecond (docs/deploy.md, "Cost drivers")`,
+        },
+  );
+}
+
 /** Runs every check; the caller fails when any is a blocker. */
 export async function runDoctor(clients: DoctorClients, targets: DoctorTargets): Promise<Check[]> {
   const checks: Check[] = [];
@@ -220,6 +249,7 @@ export async function runDoctor(clients: DoctorClients, targets: DoctorTargets):
   if (maxOf(true) > 0) await checkQuota(clients, 'spot', maxOf(true), checks);
   if (types.length > 0) await checkOfferings(clients.ec2, types, targets.region ?? 'this region', checks);
   await checkModelAndSchedule(clients, targets.scheduleName, checks);
+  await checkTableWarmth(clients, targets.runWriteUnitsPerSecond, checks);
   return checks;
 }
 

@@ -6,6 +6,7 @@
  *   aws doctor                                quotas, instance offerings, published model, schedule
  */
 import { BatchClient } from '@aws-sdk/client-batch';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
@@ -51,11 +52,11 @@ export function watchMsOf(value: unknown): number | undefined {
 async function withStore<T>(
   tableName: string,
   flags: RegionFlag,
-  use: (store: DynamoEmbeddingStore) => Promise<T>,
+  use: (store: DynamoEmbeddingStore, dynamo: DynamoDBClient) => Promise<T>,
 ): Promise<T> {
   const dynamo = storeClient({ region: flags.region });
   try {
-    return await use(new DynamoEmbeddingStore({ tableName, client: dynamo }));
+    return await use(new DynamoEmbeddingStore({ tableName, client: dynamo }), dynamo);
   } finally {
     dynamo.destroy();
   }
@@ -160,7 +161,7 @@ function registerDoctor(aws: Command): void {
       ...(await describeStackOutputs(flags.stack, flags.region)),
       ...(flags.table ? { tableName: flags.table } : {}),
     };
-    const { tableName, jobQueueArn, onDemandJobQueueArn, scheduleName } = outputs;
+    const { tableName, jobQueueArn, onDemandJobQueueArn, scheduleName, runWriteUnitsPerSecond } = outputs;
     if (!tableName || !jobQueueArn) {
       throw new NotFoundError(
         `stack ${flags.stack} has no TableName or JobQueueArn output: deploy it first (docs/deploy.md)`,
@@ -172,12 +173,22 @@ function registerDoctor(aws: Command): void {
     const scheduler = new SchedulerClient(regionOf(flags));
     try {
       const region = flags.region ?? (await ec2.config.region());
-      const checks = await withStore(tableName, flags, (store) =>
+      const checks = await withStore(tableName, flags, (store, dynamo) =>
         runDoctor(
-          { batch, quotas, ec2, scheduler, getPointer: () => store.getPointer() },
+          {
+            batch,
+            quotas,
+            ec2,
+            scheduler,
+            getPointer: () => store.getPointer(),
+            getWarmWriteUnits: async () =>
+              (await dynamo.send(new DescribeTableCommand({ TableName: tableName }))).Table?.WarmThroughput
+                ?.WriteUnitsPerSecond,
+          },
           {
             jobQueueArns: [...new Set([jobQueueArn, ...(onDemandJobQueueArn ? [onDemandJobQueueArn] : [])])],
             ...(scheduleName ? { scheduleName } : {}),
+            ...(runWriteUnitsPerSecond ? { runWriteUnitsPerSecond: Number(runWriteUnitsPerSecond) } : {}),
             region,
           },
         ),

@@ -15,6 +15,8 @@ export const STACK_OUTPUTS = {
   /** The on-demand queue the run falls back to after the Spot attempt (same as jobQueueArn without Spot). */
   onDemandJobQueueArn: 'OnDemandJobQueueArn',
   scheduleName: 'ScheduleName',
+  /** The write units per second the run's lanes are paced to together (cdk config runWriteUnitsPerSecond). */
+  runWriteUnitsPerSecond: 'RunWriteUnitsPerSecond',
 } as const;
 
 export type StackOutputs = { -readonly [K in keyof typeof STACK_OUTPUTS]?: string };
