@@ -18,7 +18,7 @@ DEMO_START ?= 2026-10-01
 
 BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
 
-.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation bench reliability mutation clean
+.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation ratings-data write-policy-imported bench reliability mutation clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -78,6 +78,16 @@ eval: install ## Offline evaluation of the demo model (docs/model.md)
 
 ablation: install ## Objectives, negatives and baselines: reports/ablation.{md,json,png}
 	$(PY) -m pinnerformer.ablation --out reports $(ABLATION_ARGS)
+
+# A MovieLens-format fixture: the ratings world written as ratings.dat, imported as a user would.
+RATINGS_DATA := training/runs/ratings-data
+ratings-data: install ## MovieLens-format fixture (python -m pinnerformer.ratings_world) imported into training/runs/ratings-data
+	mkdir -p training/runs/ratings-source
+	$(PY) -m pinnerformer.ratings_world --out training/runs/ratings-source/ratings.dat
+	node bin/pinnerformer.js import movielens training/runs/ratings-source/ratings.dat --out $(RATINGS_DATA) --overwrite
+
+write-policy-imported: ratings-data ## The write-policy replay on that fixture: reports/write-policy-imported.json (bench section 6)
+	$(PY) -m pinnerformer.write_policy --data $(RATINGS_DATA) --eval-end 2001-01-01 --steps 600 --out reports/write-policy-imported.json
 
 bench: install ## Benchmarks: reports/bench.{json,md,png}
 	npm run bench

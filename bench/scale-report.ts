@@ -96,7 +96,7 @@ export function renderWritePolicy(r: WritePolicyResult | undefined): string[] {
   const imported = r.imported;
   if (imported) {
     out.push(
-      `The same replay on a public-format fixture (${String(imported.data.root)}${imported.data.source ? `: ${String(imported.data.source)}` : ''}; item ids only, the 14 days before ${String(imported.data.eval_end ?? 'the data end')}; ${imported.steps ?? '?'} training steps; measured ${imported.measured_at ?? 'earlier'} with \`python -m pinnerformer.write_policy --data\`, stored in reports/write-policy-imported.json):`,
+      `The same replay on a public-format fixture (${String(imported.data.root)}${imported.data.source ? `: ${String(imported.data.source)}` : ''}; item ids only, the 14 days before ${String(imported.data.eval_end ?? 'the data end')}; ${imported.steps ?? '?'} training steps; measured ${imported.measured_at ?? 'earlier'} by \`python -m pinnerformer.write_policy --data\`, stored in reports/write-policy-imported.json; \`make write-policy-imported\` rebuilds the MovieLens-format fixture and measures it again):`,
       '',
       ...renderStability(imported, ' on the imported fixture'),
     );
