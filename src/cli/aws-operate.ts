@@ -3,7 +3,8 @@
  *   aws status [--date D] [--watch S]         the day's execution, its Batch children, progress
  *   aws cancel --date D                       stop it, terminate its Batch jobs, release its run lock
  *   aws unlock --date D [--model-version MV]  clear a run lock a stopped execution left behind
- *   aws doctor                                quotas, instance offerings, published model, schedule
+ *   aws doctor                                quotas, instance offerings, published model, schedule,
+ *                                             whether the table takes the paced writes at once
  */
 import { BatchClient } from '@aws-sdk/client-batch';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -152,7 +153,7 @@ function registerDoctor(aws: Command): void {
     aws
       .command('doctor')
       .description(
-        'Check that this account can run the stack: GPU quotas, instance offerings, a published model, the schedule',
+        "Check that this account can run the stack: GPU quotas, instance offerings, a published model, the schedule, the table's write warmth",
       )
       .option('--table <name>', 'embedding table (default: the stack output)'),
   ).action(async (flags) => {
