@@ -91,6 +91,9 @@ class TrainConfig:
     # action (views included); 0 is the paper's loss (positives only)
     next_event_share: float = 0.0
     sasrec_positions: int = 0  # sasrec: cap positions per sequence (0 = every position)
+    # learned item-id embeddings start from the training events' co-occurrence (item_init.py)
+    # instead of noise; False is a random start
+    cooccurrence_init: bool = True
     max_in_batch: int = 4096  # in-batch candidates kept (paper: up to 5000)
     random_negatives: int = 1024  # uniform corpus negatives per batch (paper: 8192)
     batch_size: int = 64  # sequences per step

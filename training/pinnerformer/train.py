@@ -28,6 +28,7 @@ from .data import Batch, ExampleSampler
 from .dataset import Dataset, NoPositivesError, Split, load_dataset
 from .evaluate import add_split_args, evaluate_model, split_from_args
 from .export import export_model_dir
+from .item_init import cooccurrence_vectors, init_id_embeddings
 from .losses import ItemFrequency
 from .model import PinnerFormer
 from .synthetic import REPO
@@ -79,6 +80,9 @@ def train_model(
     # two streams: examples (restartable at a pool boundary) and negatives
     data_rng, rng = (np.random.default_rng(s) for s in np.random.SeedSequence(tcfg.seed).spawn(2))
     model = PinnerFormer(mcfg).to(device)
+    if tcfg.cooccurrence_init and mcfg.id_vocab_size and not (checkpoint is not None and checkpoint.exists()):
+        vectors = cooccurrence_vectors(store, train_users, label_end_ms, mcfg.id_dim, seed=tcfg.seed)
+        init_id_embeddings(model.item_id_emb, store.corpus_codes, vectors, mcfg.id_vocab_size)
     corpus = Corpus(store, device)
     freq = ItemFrequency(corpus.size).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
@@ -234,6 +238,8 @@ def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout
     p.add_argument("--embedding", type=int, default=m.embedding)
     p.add_argument("--max-length", type=int, default=m.max_length)
     p.add_argument("--dropout", type=float, default=m.dropout if dropout is None else dropout)
+    p.add_argument("--random-id-init", action="store_true",
+                   help="start item-id embeddings from noise instead of the training events' co-occurrence")
     p.add_argument("--id-dim", type=int, default=0,
                    help="width of the learned item-id embedding (0: the embedding width without an item table, else 16)")
 
@@ -251,6 +257,7 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
         batch_size=args.batch_size, lr=args.lr, horizon_days=args.horizon_days,
         random_negatives=args.random_negatives, seed=args.seed, device=args.device, bf16=not args.no_bf16,
         threads=args.threads, next_positive_share=args.next_positive_share, next_event_share=args.next_event_share,
+        cooccurrence_init=not args.random_id_init,
     )
     return fcfg, mcfg, tcfg
 
