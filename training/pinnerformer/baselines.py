@@ -66,12 +66,7 @@ def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np
     n = s.num_corpus
     label_end = ds.label_end_ms if ds.label_end_ms is not None else np.full(s.num_users, ds.eval_cutoff_ms)
     ok = (s.item_index >= 0) & (s.ts < label_end[s.event_user])
-    keys = []
-    for d in range(1, window + 1):
-        i = np.flatnonzero(ok[:-d] & ok[d:] & (s.event_user[:-d] == s.event_user[d:]))
-        a, b = s.item_index[i], s.item_index[i + d]
-        keep = a != b
-        keys.append(a[keep] * n + b[keep])
+    keys = [a * n + b for _, a, b in s.nearby_pairs(ok, window)]
     uniq, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
     rows, cols = uniq // n, uniq % n
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])

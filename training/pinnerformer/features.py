@@ -7,6 +7,7 @@ its last M), so training, evaluation and the embed CLI all share one featurizati
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,6 +192,19 @@ class EventStore:
     @property
     def num_users(self) -> int:
         return len(self.user_ids)
+
+    def nearby_pairs(
+        self, ok: np.ndarray, window: int, max_per_offset: int | None = None, rng: np.random.Generator | None = None
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Per offset d in 1..window: corpus indices (a, b) of events d apart in one user's sequence,
+        both `ok` (a mask over events), a != b; at most `max_per_offset` pairs (a uniform sample by `rng`)."""
+        for d in range(1, window + 1):
+            i = np.flatnonzero(ok[:-d] & ok[d:] & (self.event_user[:-d] == self.event_user[d:]))
+            if max_per_offset is not None and len(i) > max_per_offset:
+                i = np.sort((rng or np.random.default_rng(0)).choice(i, size=max_per_offset, replace=False))
+            a, b = self.item_index[i], self.item_index[i + d]
+            keep = a != b
+            yield d, a[keep], b[keep]
 
     def end_before(self, user: int, cutoff_ms: int) -> int:
         """Index one past the user's last event with ts < cutoff_ms."""

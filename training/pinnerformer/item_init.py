@@ -43,13 +43,7 @@ def cooccurrence_vectors(
     pair_a, pair_b, pair_w = [], [], []
     rng = np.random.default_rng(seed)
     per_offset = MAX_PAIRS // (2 * window)
-    for d in range(1, window + 1):
-        i = np.flatnonzero(ok[:-d] & ok[d:] & (store.event_user[:-d] == store.event_user[d:]))
-        if len(i) > per_offset:
-            i = np.sort(rng.choice(i, size=per_offset, replace=False))
-        a, b = store.item_index[i], store.item_index[i + d]
-        keep = a != b
-        a, b = a[keep], b[keep]
+    for d, a, b in store.nearby_pairs(ok, window, per_offset, rng):
         pair_a += [a, b]  # symmetric: b near a and a near b
         pair_b += [b, a]
         pair_w.append(np.full(2 * len(a), 1.0 / d))  # nearer pairs count more
