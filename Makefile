@@ -38,7 +38,7 @@ $(VENV)/.installed: training/requirements.txt training/pyproject.toml
 	$(PY) -m pip install -q --no-deps -e training
 	@touch $@
 
-lint: node ## Biome lint + format check, ruff-free Python compile check
+lint: node python ## Biome lint + format check, ruff-free Python compile check
 	npx biome check .
 	$(PY) -m compileall -q training/pinnerformer training/tests
 
