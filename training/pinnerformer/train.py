@@ -80,9 +80,6 @@ def train_model(
     # two streams: examples (restartable at a pool boundary) and negatives
     data_rng, rng = (np.random.default_rng(s) for s in np.random.SeedSequence(tcfg.seed).spawn(2))
     model = PinnerFormer(mcfg).to(device)
-    if tcfg.cooccurrence_init and mcfg.id_vocab_size and not (checkpoint is not None and checkpoint.exists()):
-        vectors = cooccurrence_vectors(store, train_users, label_end_ms, mcfg.id_dim, seed=tcfg.seed)
-        init_id_embeddings(model.item_id_emb, store.corpus_codes, vectors, mcfg.id_vocab_size)
     corpus = Corpus(store, device)
     freq = ItemFrequency(corpus.size).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
@@ -110,6 +107,9 @@ def train_model(
         if pool_used:
             pool = sampler.sample_pool(tcfg.batch_size, tcfg.pool)[pool_used:]
         print(f"resumed from {checkpoint} at step {step}", file=sys.stderr)
+    elif tcfg.cooccurrence_init and mcfg.id_vocab_size:  # a fresh start: id rows from the events' co-occurrence
+        vectors = cooccurrence_vectors(store, train_users, label_end_ms, mcfg.id_dim, seed=tcfg.seed)
+        init_id_embeddings(model.item_id_emb, store.corpus_codes, vectors, mcfg.id_vocab_size)
     use_bf16 = tcfg.bf16 and device.type == "cuda"
     model.train()
     bar = tqdm(total=tcfg.steps, initial=step, desc=desc, disable=not progress, file=sys.stderr, dynamic_ncols=True)

@@ -3,7 +3,6 @@ may not see, and that training starts from them."""
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 
 from pinnerformer.config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig
@@ -55,7 +54,7 @@ def test_only_the_given_users_events_before_their_label_end_count():
 
 
 def test_no_pairs_give_zero_vectors_and_leave_the_random_start():
-    table, ds, _ = topic_data()
+    _, ds, _ = topic_data()
     v = cooccurrence_vectors(ds.store, ds.train_users[:0], ds.label_end_ms, dim=8)
     assert not v.any()
     emb = torch.nn.Embedding(ds.store.num_corpus + 2, 8)
