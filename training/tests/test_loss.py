@@ -76,3 +76,18 @@ def test_log_q_follows_the_streaming_counts_and_the_sampler():
     torch.testing.assert_close(log_q(freq, items, "in_batch", 10, 0), torch.log(torch.tensor([5.0, 2.5, 1.25])))
     torch.testing.assert_close(log_q(freq, items, "random", 10, 8), torch.log(torch.tensor([2.0, 2.0, 2.0])))
     torch.testing.assert_close(log_q(freq, items, "mixed", 10, 8), torch.log(torch.tensor([7.0, 4.5, 3.25])))
+
+
+def test_a_pair_whose_every_candidate_is_masked_adds_zero_loss_and_finite_gradients():
+    # user 0's only candidates are its own positives; user 1 has one foreign candidate
+    q = torch.stack([unit(1.0, 0.0), unit(0.0, 1.0)]).requires_grad_()
+    pos = torch.stack([unit(1.0, 0.2), unit(0.1, 1.0)])
+    neg = torch.stack([unit(1.0, 0.0), unit(0.0, 1.0)]).requires_grad_()
+    tau = torch.tensor(0.1, requires_grad=True)
+    loss = sampled_softmax_loss(
+        q, pos, torch.tensor([5, 6]), torch.tensor([0, 1]), neg, torch.tensor([5, 7]), torch.tensor([0, 0]),
+        tau, torch.tensor([1.0, 0.0]), torch.zeros(2), torch.zeros(2),
+    )
+    loss.backward()
+    assert float(loss) == 0.0
+    assert all(torch.isfinite(g).all() for g in (q.grad, neg.grad, tau.grad))
