@@ -24,6 +24,7 @@ p.add_argument("--protocol", default="leave_last_out"); p.add_argument("--seed",
 p.add_argument("--horizon-days", type=int, default=28); p.add_argument("--tag", default="")
 p.add_argument("--min-item-count", type=int, default=2); p.add_argument("--wd", type=float, default=0.01); p.add_argument("--next-share", type=float, default=0.0); p.add_argument("--no-items", action="store_true"); p.add_argument("--next-event-share", type=float, default=0.0)
 p.add_argument("--random-negatives", type=int, default=1024)
+p.add_argument("--save", default="", help="write the trained weights to SAVE.pt and the model config to SAVE.json");
 p.add_argument("--random-id-init", action="store_true"); p.add_argument("--no-logq", action="store_true"); p.add_argument("--heads", type=int, default=4)
 a = p.parse_args()
 fcfg = FeatureConfig(max_length=a.max_length)
@@ -47,5 +48,7 @@ def validate(model):
 t = time.time()
 model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, m, tc, fcfg.max_length, None, progress=False, validate=validate)
 met = evaluate_model(model, ds, fcfg)
+if a.save:
+    torch.save(model.state_dict(), a.save + ".pt"); Path(a.save + ".json").write_text(json.dumps(m.__dict__))
 print(f"[{a.tag}] {a.objective} steps {stats['steps']} best {stats.get('best_step')} {time.time()-t:.0f}s hist {stats.get('validation_history')}", flush=True)
 print(f"[{a.tag}] TEST R@10 {met['recall_at_10']:.4f} ± {met['recall_at_10_stderr']:.4f} ndcg {met['ndcg_at_10']:.4f} cov {met.get('p90_coverage_at_10')}", flush=True)

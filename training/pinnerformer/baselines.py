@@ -76,7 +76,13 @@ def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np
 
 
 def baseline_cooccurrence(ds: Dataset, last_items: int = COOC_LAST_ITEMS) -> dict:
-    s, ev = ds.store, eval_set(ds)
+    ev = eval_set(ds)
+    return ev.metrics_of_top(cooccurrence_top(ds, ev, last_items), ds.item_topics)
+
+
+def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS) -> np.ndarray:
+    """Each scored user's co-occurrence top 10 (popularity fills empty slots), as positions in the index."""
+    s = ds.store
     indptr, cols, values = cooccurrence(ds)
     pop = _popularity(ds)
     pop_top = _top_of_scores(pop, ev)  # fills slots the co-occurrence leaves empty
@@ -107,7 +113,7 @@ def baseline_cooccurrence(ds: Dataset, last_items: int = COOC_LAST_ITEMS) -> dic
             if int(p) not in picked:
                 picked.append(int(p))
         top[r] = picked[:k]
-    return ev.metrics_of_top(top, ds.item_topics)
+    return top
 
 
 def baseline_mean_item(ds: Dataset, recent: int = 32) -> dict:

@@ -1,0 +1,116 @@
+"""What leave-last-out Recall@10 the generator allows, and where a trained model's top 10 falls short.
+
+    python training/gpu/ceiling.py --data ROOT [--model SAVE]   (SAVE from trial.py --save)
+
+Needs a generated data root (its truth/items.parquet: each item's topic, sub-cluster and
+popularity rank). Prints, on the same scored users as trial.py's leave-last-out protocol:
+  ceiling        the generator's own next-item law (src/synth/sessions.ts): the session's topic,
+                 a posterior over its sub-cluster from the session's items, Zipf popularity inside;
+                 with and without the session's items excluded
+  co-occurrence  the harness's baseline (baselines.py)
+  focus          for co-occurrence and the model: the share of the top 10 in the last item's topic
+                 and in its sub-cluster, beside the same shares of the targets
+"""
+import argparse
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from pinnerformer.baselines import cooccurrence_top
+from pinnerformer.config import FeatureConfig, ModelConfig
+from pinnerformer.corpus import embed_sequences, item_embeddings
+from pinnerformer.dataset import Split, load_dataset
+from pinnerformer.model import PinnerFormer
+from pinnerformer.ranking import eval_set, top_k
+
+SESSION_MS = 30 * 60 * 1000  # events this close before the last one count as its session
+SUB_FOCUS = 0.6  # the generator's default subclusterFocus
+ZIPF = 0.9  # the generator's default zipfExponent
+
+
+def truth_columns(root: str, corpus_ids: list[str]) -> dict[str, np.ndarray]:
+    t = pq.read_table(f"{root}/truth/items.parquet").to_pydict()
+    row = {item: i for i, item in enumerate(t["item_id"])}
+    take = [row[c] for c in corpus_ids]
+    out = {k: np.asarray(t[k])[take] for k in ("topic", "subcluster", "popularity_rank")}
+    out["group"] = out["topic"] * (out["subcluster"].max() + 1) + out["subcluster"]
+    return out
+
+
+def recent(ds, u: int, cut: int) -> tuple[np.ndarray, np.ndarray]:
+    s = ds.store
+    lo, end = int(s.offsets[u]), s.end_before(u, cut)
+    return s.item_index[lo:end], s.ts[lo:end]
+
+
+def ceiling_top(ds, ev, tr: dict, exclude_session: bool) -> np.ndarray:
+    zipf = (tr["popularity_rank"] + 1.0) ** -ZIPF
+    topic, group, subs = tr["topic"], tr["group"], tr["subcluster"].max() + 1
+    group_mass = np.bincount(group, weights=zipf, minlength=group.max() + 1)
+    topic_mass = np.bincount(topic, weights=zipf, minlength=topic.max() + 1)
+    top = np.zeros((len(ev), 10), dtype=np.int64)
+    for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
+        idx, ts = recent(ds, int(u), int(cut))
+        t = topic[idx[-1]]
+        session = idx[ts >= ts[-1] - SESSION_MS]
+        groups = t * subs + np.arange(subs)
+        like = np.ones(subs)  # P(session items | sub-cluster g), normalised as it goes
+        for it in session[topic[session] == t]:
+            own = np.where(group[it] == groups, SUB_FOCUS * zipf[it] / np.maximum(group_mass[groups], 1e-12), 0.0)
+            like *= own + (1 - SUB_FOCUS) * zipf[it] / topic_mass[t]
+            like /= like.sum()
+        p = (1 - SUB_FOCUS) * (topic == t) * zipf / topic_mass[t]
+        for g, w in zip(groups, like):
+            if group_mass[g] > 0:
+                p = p + w * SUB_FOCUS * (group == g) * zipf / group_mass[g]
+        p = p + 1e-12 * zipf
+        if exclude_session:
+            p[session] = -1.0
+        top[r] = np.argsort(-p, kind="stable")[:10]
+    return top
+
+
+def model_top(ds, ev, save: str) -> np.ndarray:
+    model = PinnerFormer(ModelConfig(**json.loads(open(save + ".json").read())))
+    model.load_state_dict(torch.load(save + ".pt"))
+    model.eval()
+    with torch.no_grad():
+        items = item_embeddings(model, ds.store)[ev.index]
+        users, _ = embed_sequences(model, ds.store, ev.users, ev.cutoffs, model.cfg.max_length)
+    return ev.index[top_k(users, items)]
+
+
+def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray) -> None:
+    m = ev.metrics_of_top(ev.position_in_index[top])
+    same_topic = (tr["topic"][top] == tr["topic"][last][:, None]).mean()
+    same_group = (tr["group"][top] == tr["group"][last][:, None]).mean()
+    print(f"{name:<34} R@10 {m['recall_at_10']:.4f} ± {m['recall_at_10_stderr']:.4f}   "
+          f"top 10 in last item's topic {same_topic:.3f}, sub-cluster {same_group:.3f}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", default="", help="a trial.py --save prefix")
+    p.add_argument("--min-item-count", type=int, default=2)
+    a = p.parse_args()
+    split = Split(protocol="leave_last_out", eval_percent=100, validation=True)
+    ds = load_dataset(a.data, FeatureConfig(max_length=256), id_vocab=True, split=split,
+                      min_item_count=a.min_item_count, hash_buckets=256, with_items=False)
+    ev = eval_set(ds)
+    tr = truth_columns(a.data, list(ds.store.corpus_ids))
+    last = np.array([recent(ds, int(u), int(c))[0][-1] for u, c in zip(ev.users, ev.cutoffs)])
+    targets = np.array([p[0] for p in ev.positives])
+    print(f"{len(ev)} users; targets in the last item's topic {np.mean(tr['topic'][targets] == tr['topic'][last]):.3f}, "
+          f"sub-cluster {np.mean(tr['group'][targets] == tr['group'][last]):.3f}")
+    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last)
+    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last)
+    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last)
+    if a.model:
+        report(f"model {a.model}", model_top(ds, ev, a.model), ev, tr, last)
+
+
+if __name__ == "__main__":
+    main()
