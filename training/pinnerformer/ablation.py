@@ -30,7 +30,7 @@ from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import Dataset, Split, load_dataset
 from .evaluate import evaluate_model
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
-from .train import train_model
+from .train import NEXT_EVENT_SHARE, train_model
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
 MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32, dropout=0.1)
@@ -50,8 +50,8 @@ RUNS: dict[str, dict] = {
     "sasrec": {"objective": "sasrec"},
     "all_action": {"objective": "all_action"},
     "dense_all_action_next": {"next_positive_share": 0.5},
-    "dense_all_action_events": {"next_event_share": 1.0},
-    "dense_all_action_events_random_ids": {"next_event_share": 1.0, "cooccurrence_init": False},
+    "dense_all_action_events": {"next_event_share": NEXT_EVENT_SHARE},  # the train CLI's default
+    "dense_all_action_events_random_ids": {"next_event_share": NEXT_EVENT_SHARE, "cooccurrence_init": False},
     "neg_random_logq": {"negatives": "random"},
     "neg_random_no_logq": {"negatives": "random", "logq": False},
     "neg_in_batch_logq": {"negatives": "in_batch"},
