@@ -66,8 +66,8 @@ def sampled_softmax_loss(
     (`negative_user`, -1 for random negatives): a user's own positives are never negatives.
     weight [N]: per-pair weights (each user gets equal total weight).
     """
-    # One [N, C] buffer is written once and updated in place (addmm, masked_fill_) and the positive
-    # joins by logaddexp instead of a concatenated copy: on a CPU this halves the loss's time.
+    # The [N, C] logits are the loss's largest tensor: written once and updated in place (addmm,
+    # masked_fill_), with the positive joined by logaddexp rather than a concatenated copy.
     inv_temperature = 1.0 / temperature
     pos_logit = (query * positive).sum(-1) * inv_temperature  # [N]
     if positive_logq is not None:
