@@ -74,6 +74,10 @@ class ModelConfig:
     dropout: float = 0.0
     min_temperature: float = 0.01
     init_temperature: float = 0.05
+    # the user embedding also leans toward the item tower's embedding of the most recent action's
+    # item, by a learned weight (model.py): a direct path to "more like what they just did"
+    last_item_skip: bool = False
+    last_item_skip_init: float = 0.5  # that weight's start
 
 
 @dataclass(frozen=True)

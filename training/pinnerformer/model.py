@@ -202,6 +202,8 @@ class PinnerFormer(nn.Module):
             nn.GELU(),
             nn.Linear(4 * cfg.embedding, cfg.embedding),
         )
+        if cfg.last_item_skip:
+            self.skip_weight = nn.Parameter(torch.tensor(float(cfg.last_item_skip_init)))
         # tau = max(exp(log_tau), min_temperature)
         self.log_tau = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
 
@@ -236,9 +238,14 @@ class PinnerFormer(nn.Module):
             x = block(x, attention)
         return x  # [B, L, H]
 
-    def embed_hidden(self, hidden: Tensor) -> Tensor:
-        """Per-position head: LN -> Linear(4H) -> GELU -> Linear(D) -> L2 normalise. [..., H] -> [..., D]"""
-        return F.normalize(self.head(hidden).float(), dim=-1, eps=1e-12)
+    def embed_hidden(self, hidden: Tensor, item_vec: Tensor, item_id: Tensor) -> Tensor:
+        """Per-position head: LN -> Linear(4H) -> GELU -> Linear(D) -> L2 normalise. [..., H] -> [..., D]
+        With `last_item_skip`, plus the learned weight times the item tower's embedding of the
+        position's own item (`item_vec` [..., Ev], `item_id` [...]), normalised again."""
+        user = F.normalize(self.head(hidden).float(), dim=-1, eps=1e-12)
+        if not self.cfg.last_item_skip:
+            return user
+        return F.normalize(user + self.skip_weight * self.embed_items(item_vec, item_id), dim=-1, eps=1e-12)
 
     def forward(
         self,
@@ -258,7 +265,10 @@ class PinnerFormer(nn.Module):
         length = hidden.shape[1]
         last = torch.clamp(lengths - 1, min=0)
         last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
-        return self.embed_hidden(self.blocks[-1].forward_at(hidden, last, attention))  # [B, D]
+        rows = torch.arange(item_id.shape[0], device=item_id.device)
+        return self.embed_hidden(
+            self.blocks[-1].forward_at(hidden, last, attention), item_vec[rows, last], item_id[rows, last]
+        )  # [B, D]
 
     # --- item tower -------------------------------------------------------------------------
     def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:
@@ -281,7 +291,8 @@ class PinnerFormer(nn.Module):
         x = {k: torch.from_numpy(v).to(device) for k, v in batch.inputs.items()}
         hidden = self.encode(x["item_vec"], x["item_id"], x["action"], x["surface"], x["time_frac"], x["scalars"])  # [B, L, H]
         rows = torch.from_numpy(batch.query_row).to(device)
-        query = self.embed_hidden(hidden[rows, torch.from_numpy(batch.query_pos).to(device)])  # [N, D]
+        cols = torch.from_numpy(batch.query_pos).to(device)
+        query = self.embed_hidden(hidden[rows, cols], x["item_vec"][rows, cols], x["item_id"][rows, cols])  # [N, D]
         pos_items = torch.from_numpy(batch.positive_item).to(device)  # [N]
         freq.update(pos_items)
         n = len(batch.positive_item)

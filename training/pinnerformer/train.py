@@ -240,6 +240,8 @@ def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout
     p.add_argument("--dropout", type=float, default=m.dropout if dropout is None else dropout)
     p.add_argument("--random-id-init", action="store_true",
                    help="start item-id embeddings from noise instead of the training events' co-occurrence")
+    p.add_argument("--last-item-skip", action="store_true",
+                   help="lean the user embedding toward the most recent item's embedding by a learned weight")
     p.add_argument("--id-dim", type=int, default=0,
                    help="width of the learned item-id embedding (0: the embedding width without an item table, else 16)")
 
@@ -251,6 +253,7 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
         max_length=args.max_length, item_vector=item_dim,
         id_dim=args.id_dim or (args.embedding if item_dim == 0 else ModelConfig().id_dim), dropout=args.dropout,
         num_actions=len(fcfg.action_vocab), num_surfaces=len(fcfg.surface_vocab), time_dims=fcfg.time_dims,
+        last_item_skip=args.last_item_skip,
     )
     tcfg = TrainConfig(
         objective=args.objective, negatives=args.negatives, logq=not args.no_logq, steps=args.steps,

@@ -3,6 +3,7 @@ model directory (manifest, item embeddings, reloadable weights)."""
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -58,6 +59,27 @@ def test_onnx_matches_pytorch(exported, batch, length):
     (out,) = session.run(None, x)
     assert out.shape == (batch, CFG.embedding)
     assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("attention", ["op", "explicit"])
+def test_last_item_skip_exports_with_parity(tmp_path, attention):
+    # Prepare: a model whose embedding leans toward its most recent item (an id-only vocabulary)
+    torch.manual_seed(1)
+    cfg = replace(CFG, last_item_skip=True, id_vocab_size=50, hash_buckets=8)
+    model = PinnerFormer(cfg).eval()
+    with torch.no_grad():
+        model.skip_weight.fill_(0.8)
+    export_onnx(model, tmp_path / "model.onnx", attention=attention)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    x = inputs(9, 23, rng)
+    x["item_id"] = np.where(x["item_id"] > 0, rng.integers(1, 60, size=x["item_id"].shape), 0)
+    # Act
+    with torch.no_grad():
+        ref = model(*[torch.from_numpy(x[n]) for n in INPUT_NAMES]).numpy()
+    (out,) = session.run(None, x)
+    # Assess
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
 
 

@@ -1,5 +1,8 @@
 """The network: causality, padding invariance, the temperature bound."""
 
+from dataclasses import replace
+
+import pytest
 import torch
 
 from pinnerformer.config import ModelConfig
@@ -24,9 +27,9 @@ def random_inputs(b, length, seed=0, pad=True):
     return x, lengths
 
 
-def model():
+def model(cfg=CFG):
     torch.manual_seed(0)
-    return PinnerFormer(CFG).eval()
+    return PinnerFormer(cfg).eval()
 
 
 def test_no_position_sees_later_actions():
@@ -55,15 +58,37 @@ def test_embedding_is_unchanged_by_batch_padding():
     torch.testing.assert_close(batched.norm(dim=-1), torch.ones(4), rtol=0, atol=1e-5)
 
 
-def test_embedding_is_the_output_at_the_most_recent_action():
-    m = model()
+@pytest.mark.parametrize("skip", [False, True])
+def test_embedding_is_the_output_at_the_most_recent_action(skip):
+    m = model(replace(CFG, last_item_skip=skip))
     x, _ = random_inputs(1, 6, seed=4, pad=False)
     with torch.no_grad():
         hidden = m.encode(*x)
         full = m(*x, torch.tensor([6]))
         at3 = m(*x, torch.tensor([3]))
-    torch.testing.assert_close(full[0], m.embed_hidden(hidden[0, 5]))
-    torch.testing.assert_close(at3[0], m.embed_hidden(hidden[0, 2]))
+    torch.testing.assert_close(full[0], m.embed_hidden(hidden[0, 5], x[0][0, 5], x[1][0, 5]))
+    torch.testing.assert_close(at3[0], m.embed_hidden(hidden[0, 2], x[0][0, 2], x[1][0, 2]))
+
+
+def test_last_item_skip_leans_the_embedding_toward_the_last_item():
+    # Prepare: the same weights with the skip's weight at 0 and at a large value
+    m = model(replace(CFG, last_item_skip=True))
+    x, lengths = random_inputs(3, 7, seed=5)
+    rows = torch.arange(3)
+    last = lengths - 1
+    with torch.no_grad():
+        item = m.embed_items(x[0][rows, last], x[1][rows, last])  # [3, D]
+        m.skip_weight.fill_(0.0)
+        plain = m(*x, lengths)
+        m.skip_weight.fill_(100.0)
+        leaning = m(*x, lengths)
+        without = PinnerFormer(CFG).eval()
+        without.load_state_dict({k: v for k, v in m.state_dict().items() if k != "skip_weight"})
+        head_only = without(*x, lengths)
+    # Assess: weight 0 is the model without the skip; a large weight is (nearly) the last item's embedding
+    torch.testing.assert_close(plain, head_only)
+    assert ((leaning * item).sum(-1) > 0.99).all()
+    assert ((plain * item).sum(-1) < 0.99).all()
 
 
 def test_temperature_never_drops_below_its_bound():
