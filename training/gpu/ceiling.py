@@ -1,6 +1,6 @@
 """What leave-last-out Recall@10 the generator allows, and where a trained model's top 10 falls short.
 
-    python training/gpu/ceiling.py --data ROOT [--model SAVE]   (SAVE from trial.py --save)
+    python training/gpu/ceiling.py --data ROOT [--model SAVE [--leans 0,0.5,1]]   (SAVE from trial.py --save)
 
 Needs a generated data root (its truth/items.parquet: each item's topic, sub-cluster and
 popularity rank). Prints, on the same scored users as trial.py's leave-last-out protocol:
@@ -9,7 +9,10 @@ popularity rank). Prints, on the same scored users as trial.py's leave-last-out 
                  with and without the session's items excluded
   co-occurrence  the harness's baseline (baselines.py)
   focus          for co-occurrence and the model: the share of the top 10 in the last item's topic
-                 and in its sub-cluster, beside the same shares of the targets
+                 and in its sub-cluster, its median popularity rank and its "seen" share (items among
+                 the user's last SEEN), beside the same figures for the targets
+  leans          the model re-ranked with normalise(u + w * e(last item)) for each --leans w: how much
+                 a plain pull toward the last item would add to the trained embedding
 """
 import argparse
 import json
@@ -28,6 +31,7 @@ from pinnerformer.ranking import eval_set, top_k
 SESSION_MS = 30 * 60 * 1000  # events this close before the last one count as its session
 SUB_FOCUS = 0.6  # the generator's default subclusterFocus
 ZIPF = 0.9  # the generator's default zipfExponent
+SEEN = 20  # a top 10's "seen" share: its items among the user's last SEEN items
 
 
 def truth_columns(root: str, corpus_ids: list[str]) -> dict[str, np.ndarray]:
@@ -72,22 +76,31 @@ def ceiling_top(ds, ev, tr: dict, exclude_session: bool) -> np.ndarray:
     return top
 
 
-def model_top(ds, ev, save: str) -> np.ndarray:
+def model_tops(ds, ev, save: str, last: np.ndarray, leans: list[float]) -> dict[float, np.ndarray]:
+    """The model's top 10 per lean w: users ranked by normalise(u + w * e(last item)) (0: as trained)."""
     model = PinnerFormer(ModelConfig(**json.loads(open(save + ".json").read())))
     model.load_state_dict(torch.load(save + ".pt"))
     model.eval()
     with torch.no_grad():
-        items = item_embeddings(model, ds.store)[ev.index]
+        every = item_embeddings(model, ds.store)
         users, _ = embed_sequences(model, ds.store, ev.users, ev.cutoffs, model.cfg.max_length)
-    return ev.index[top_k(users, items)]
+    out = {}
+    for w in leans:
+        q = users + w * every[last]
+        out[w] = ev.index[top_k(q / np.linalg.norm(q, axis=1, keepdims=True), every[ev.index])]
+    return out
 
 
-def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray) -> None:
+def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: list[set] | None = None) -> None:
     m = ev.metrics_of_top(ev.position_in_index[top])
+    if seen is not None:
+        share = np.mean([len(seen[r].intersection(top[r].tolist())) for r in range(len(top))]) / top.shape[1]
+        name = f"{name} [seen {share:.2f}]"
     same_topic = (tr["topic"][top] == tr["topic"][last][:, None]).mean()
     same_group = (tr["group"][top] == tr["group"][last][:, None]).mean()
     print(f"{name:<34} R@10 {m['recall_at_10']:.4f} ± {m['recall_at_10_stderr']:.4f}   "
-          f"top 10 in last item's topic {same_topic:.3f}, sub-cluster {same_group:.3f}", flush=True)
+          f"top 10 in last item's topic {same_topic:.3f}, sub-cluster {same_group:.3f}, "
+          f"median popularity rank {np.median(tr['popularity_rank'][top]):.0f}", flush=True)
 
 
 def main() -> None:
@@ -95,6 +108,8 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--model", default="", help="a trial.py --save prefix")
     p.add_argument("--min-item-count", type=int, default=2)
+    p.add_argument("--leans", default="0", help="comma-separated weights of the last item's embedding added "
+                   "to the model's user embedding after training (0: as trained)")
     a = p.parse_args()
     split = Split(protocol="leave_last_out", eval_percent=100, validation=True)
     ds = load_dataset(a.data, FeatureConfig(max_length=256), id_vocab=True, split=split,
@@ -103,13 +118,17 @@ def main() -> None:
     tr = truth_columns(a.data, list(ds.store.corpus_ids))
     last = np.array([recent(ds, int(u), int(c))[0][-1] for u, c in zip(ev.users, ev.cutoffs)])
     targets = np.array([p[0] for p in ev.positives])
+    seen = [set(recent(ds, int(u), int(c))[0][-SEEN:].tolist()) for u, c in zip(ev.users, ev.cutoffs)]
+    print(f"targets among the user's last {SEEN} items: {np.mean([t in s for t, s in zip(targets, seen)]):.3f}")
     print(f"{len(ev)} users; targets in the last item's topic {np.mean(tr['topic'][targets] == tr['topic'][last]):.3f}, "
-          f"sub-cluster {np.mean(tr['group'][targets] == tr['group'][last]):.3f}")
-    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last)
-    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last)
-    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last)
+          f"sub-cluster {np.mean(tr['group'][targets] == tr['group'][last]):.3f}, "
+          f"median popularity rank {np.median(tr['popularity_rank'][targets]):.0f}")
+    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last, seen)
+    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last, seen)
+    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last, seen)
     if a.model:
-        report(f"model {a.model}", model_top(ds, ev, a.model), ev, tr, last)
+        for w, top in model_tops(ds, ev, a.model, last, [float(x) for x in a.leans.split(",")]).items():
+            report(f"model, lean {w:g}", top, ev, tr, last, seen)
 
 
 if __name__ == "__main__":
