@@ -238,10 +238,10 @@ class PinnerFormer(nn.Module):
             x = block(x, attention)
         return x  # [B, L, H]
 
-    def embed_hidden(self, hidden: Tensor, item_vec: Tensor, item_id: Tensor) -> Tensor:
+    def embed_hidden(self, hidden: Tensor, item_vec: Tensor | None = None, item_id: Tensor | None = None) -> Tensor:
         """Per-position head: LN -> Linear(4H) -> GELU -> Linear(D) -> L2 normalise. [..., H] -> [..., D]
         With `last_item_skip`, plus the learned weight times the item tower's embedding of the
-        position's own item (`item_vec` [..., Ev], `item_id` [...]), normalised again."""
+        position's own item (`item_vec` [..., Ev], `item_id` [...], required then), normalised again."""
         user = F.normalize(self.head(hidden).float(), dim=-1, eps=1e-12)
         if not self.cfg.last_item_skip:
             return user
@@ -265,10 +265,17 @@ class PinnerFormer(nn.Module):
         length = hidden.shape[1]
         last = torch.clamp(lengths - 1, min=0)
         last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
-        rows = torch.arange(item_id.shape[0], device=item_id.device)
-        return self.embed_hidden(
-            self.blocks[-1].forward_at(hidden, last, attention), item_vec[rows, last], item_id[rows, last]
-        )  # [B, D]
+        at_last = self.blocks[-1].forward_at(hidden, last, attention)  # [B, H]
+        if not self.cfg.last_item_skip:
+            return self.embed_hidden(at_last)  # [B, D]
+        last_id = torch.gather(item_id, 1, last[:, None]).squeeze(1)  # [B]
+        # gather, not x[rows, last]: the ONNX exporter dies (SIGFPE) indexing a zero-width item_vec
+        if self.cfg.item_vector:
+            ev = item_vec.shape[-1]
+            last_vec = torch.gather(item_vec, 1, last.reshape(-1, 1, 1).expand(-1, 1, ev)).squeeze(1)  # [B, Ev]
+        else:
+            last_vec = item_vec[:, 0]  # [B, 0]
+        return self.embed_hidden(at_last, last_vec, last_id)  # [B, D]
 
     # --- item tower -------------------------------------------------------------------------
     def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:

@@ -31,12 +31,12 @@ def exported(tmp_path_factory):
     return model, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def inputs(b, length, rng, scale=1.0):
+def inputs(b, length, rng, scale=1.0, item_vector=CFG.item_vector):
     lengths = rng.integers(1, length + 1, size=b)
     lengths[0] = length  # at least one full row
     real = np.arange(length)[None, :] < lengths[:, None]
     x = {
-        "item_vec": rng.normal(size=(b, length, CFG.item_vector)).astype(np.float32) * scale,
+        "item_vec": rng.normal(size=(b, length, item_vector)).astype(np.float32) * scale,
         "item_id": rng.integers(1, 3, size=(b, length)),
         "action": rng.integers(1, 5, size=(b, length)),
         "surface": rng.integers(1, 6, size=(b, length)),
@@ -62,18 +62,22 @@ def test_onnx_matches_pytorch(exported, batch, length):
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("skip", [True, False])
+@pytest.mark.parametrize("item_vector", [32, 0])  # 0: events only, no item table
 @pytest.mark.parametrize("attention", ["op", "explicit"])
-def test_last_item_skip_exports_with_parity(tmp_path, attention):
-    # Prepare: a model whose embedding leans toward its most recent item (an id-only vocabulary)
+def test_id_vocabulary_models_export_with_parity(tmp_path, attention, item_vector, skip):
+    # Prepare: an id-vocabulary model, with or without vectors, leaning toward its last item or not
     torch.manual_seed(1)
-    cfg = replace(CFG, last_item_skip=True, id_vocab_size=50, hash_buckets=8)
+    cfg = replace(CFG, last_item_skip=skip, id_vocab_size=50, hash_buckets=8, item_vector=item_vector,
+                  id_dim=16 if item_vector else CFG.embedding)
     model = PinnerFormer(cfg).eval()
-    with torch.no_grad():
-        model.skip_weight.fill_(0.8)
+    if skip:
+        with torch.no_grad():
+            model.skip_weight.fill_(0.8)
     export_onnx(model, tmp_path / "model.onnx", attention=attention)
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(5)
-    x = inputs(9, 23, rng)
+    x = inputs(9, 23, rng, item_vector=item_vector)
     x["item_id"] = np.where(x["item_id"] > 0, rng.integers(1, 60, size=x["item_id"].shape), 0)
     # Act
     with torch.no_grad():
