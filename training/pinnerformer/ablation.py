@@ -30,7 +30,7 @@ from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import Dataset, Split, load_dataset
 from .evaluate import evaluate_model
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
-from .train import NEXT_EVENT_SHARE, train_model
+from .train import LAST_ITEM_SKIP, NEXT_EVENT_SHARE, train_model
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
 MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32, dropout=0.1)
@@ -43,15 +43,16 @@ EVAL_PERCENT = 20  # more evaluation users than the default 10 %: less noise bet
 # two differ only in their targets (and memory stays bounded).
 BASE = TrainConfig(steps=200, batch_size=64, lr=2e-3, seed=0, threads=1, pool=8, sasrec_positions=32)
 
-# name -> overrides of BASE (the default is dense all action, mixed negatives, logQ)
+# name -> overrides of BASE (the default is dense all action, mixed negatives, logQ); "model": of MODEL
+CLI_DEFAULT = {"next_event_share": NEXT_EVENT_SHARE, "model": {"last_item_skip": LAST_ITEM_SKIP}}
 RUNS: dict[str, dict] = {
     "dense_all_action": {},
     "next_action": {"objective": "next_action"},
     "sasrec": {"objective": "sasrec"},
     "all_action": {"objective": "all_action"},
     "dense_all_action_next": {"next_positive_share": 0.5},
-    "dense_all_action_events": {"next_event_share": NEXT_EVENT_SHARE},  # the train CLI's default
-    "dense_all_action_events_random_ids": {"next_event_share": NEXT_EVENT_SHARE, "cooccurrence_init": False},
+    "dense_all_action_events": CLI_DEFAULT,  # the train CLI's default
+    "dense_all_action_events_random_ids": {**CLI_DEFAULT, "cooccurrence_init": False},
     "neg_random_logq": {"negatives": "random"},
     "neg_random_no_logq": {"negatives": "random", "logq": False},
     "neg_in_batch_logq": {"negatives": "in_batch"},
@@ -101,6 +102,12 @@ def model_for(ds: Dataset, model: ModelConfig = MODEL) -> ModelConfig:
                    hash_buckets=vocab.hash_buckets if vocab else 0, id_dim=MODEL.id_dim if item_dim else MODEL.embedding)
 
 
+def run_configs(name: str, model: ModelConfig, train: TrainConfig) -> tuple[ModelConfig, TrainConfig]:
+    """RUNS[name] applied: its "model" overrides to `model`, the rest to `train`."""
+    overrides = dict(RUNS[name])
+    return replace(model, **overrides.pop("model", {})), replace(train, **overrides)
+
+
 def run_all(args: argparse.Namespace) -> dict:
     """Every (protocol, configuration, seed) not yet in the state file; returns the report."""
     out = Path(args.out)
@@ -139,8 +146,8 @@ def run_all(args: argparse.Namespace) -> dict:
                 if key in runs or args.report_only:
                     continue
                 frequency = protocol == "time" and name in FREQUENCY_RUNS
-                tcfg = replace(base, seed=seed, **RUNS[name])
-                runs[key] = run_one(ds, fcfg, mcfg, tcfg, frequency, f"{protocol} {name} seed {seed}")
+                run_model, tcfg = run_configs(name, mcfg, replace(base, seed=seed))
+                runs[key] = run_one(ds, fcfg, run_model, tcfg, frequency, f"{protocol} {name} seed {seed}")
                 state_path.parent.mkdir(parents=True, exist_ok=True)
                 state_path.write_text(json.dumps(state, indent=1))
                 print(f"{key}: recall@10 {runs[key]['recall_at_10']:.4f}", file=sys.stderr)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ablation import BASE, DATA, EVAL_PERCENT, ID_VOCAB, MODEL, RUNS, model_for
+from .ablation import BASE, DATA, EVAL_PERCENT, ID_VOCAB, MODEL, model_for, run_configs
 from .config import DAY_MS, FeatureConfig
 from .dataset import Split, load_dataset
 from .evaluate import EVAL_DAYS, embed_sequences, item_embeddings, top_k
@@ -144,8 +144,8 @@ def measure(steps: int, data: Path | None = None, eval_end: str | None = None) -
     }
     for name in OBJECTIVES:
         t0 = time.time()
-        model, stats = train_model(store, ds.train_users, t, mcfg, replace(BASE, steps=steps, **RUNS[name]),
-                                   fcfg.max_length, progress=False, desc=name)
+        run_model, tcfg = run_configs(name, mcfg, replace(BASE, steps=steps))
+        model, stats = train_model(store, ds.train_users, t, run_model, tcfg, fcfg.max_length, progress=False, desc=name)
         train_s = time.time() - t0
         fresh = np.zeros((EVAL_DAYS, n_users, mcfg.embedding), np.float32)
         for d, c in enumerate(cuts):

@@ -2,7 +2,8 @@
 
 import json
 
-from pinnerformer.ablation import BASELINE_NAMES, ORDER, checks, write_chart, write_markdown
+from pinnerformer.ablation import BASE, BASELINE_NAMES, MODEL, ORDER, RUNS, checks, run_configs, write_chart, write_markdown
+from pinnerformer.train import LAST_ITEM_SKIP, NEXT_EVENT_SHARE
 
 
 def fake_report(seeds=3):
@@ -61,3 +62,12 @@ def test_checks_judge_the_train_cli_default_beside_the_papers_loss():
     assert result["the train CLI's default beats every baseline on Recall@10"] is True
     rows["baseline_cooccurrence"]["recall_at_10"] = 0.6
     assert dict(checks(rows, {}))["the train CLI's default beats every baseline on Recall@10"] is False
+
+
+def test_the_cli_default_row_trains_the_cli_defaults_model_and_loss():
+    model, train = run_configs("dense_all_action_events", MODEL, BASE)
+    assert model.last_item_skip is LAST_ITEM_SKIP and train.next_event_share == NEXT_EVENT_SHARE
+    model, train = run_configs("sasrec", MODEL, BASE)
+    assert model == MODEL and train.objective == "sasrec"
+    for name in RUNS:  # every row's overrides name real fields
+        run_configs(name, MODEL, BASE)

@@ -1,14 +1,18 @@
 """Training: seeded determinism, checkpoint/resume, every objective and sampler runs."""
 
+import argparse
+from dataclasses import replace
+
 import pytest
 import torch
 
-from pinnerformer.config import OBJECTIVES, TrainConfig
-from pinnerformer.train import train_model
+from pinnerformer.config import OBJECTIVES, ModelConfig, TrainConfig
+from pinnerformer.train import LAST_ITEM_SKIP, add_train_args, configs_from_args, train_model
 
 
-def run(tiny, steps, checkpoint=None, stop_at=None, **kw):
+def run(tiny, steps, checkpoint=None, stop_at=None, model_cfg=None, **kw):
     ds, fcfg, mcfg, _ = tiny
+    mcfg = model_cfg or mcfg
     kw.setdefault("pool", 2)
     cfg = TrainConfig(steps=steps, batch_size=6, random_negatives=32, warmup_steps=2, checkpoint_every=2, **kw)
     model, stats = train_model(
@@ -48,3 +52,20 @@ def test_every_objective_and_sampler_trains(tiny, objective, negatives):
     model, stats = run(tiny, 2, objective=objective, negatives=negatives)
     assert stats["steps"] == 2 and stats["final_loss"] > 0
     assert torch.isfinite(params(model)).all()
+
+
+def test_the_last_item_skip_weight_is_learned(tiny):
+    _, _, mcfg, _ = tiny
+    model, stats = run(tiny, 3, seed=2, model_cfg=replace(mcfg, last_item_skip=True))
+    assert stats["steps"] == 3
+    assert model.skip_weight.item() != pytest.approx(mcfg.last_item_skip_init, abs=1e-6)
+
+
+def test_the_train_cli_leans_toward_the_last_item_unless_told_not_to():
+    p = argparse.ArgumentParser()
+    add_train_args(p, last_item_skip=LAST_ITEM_SKIP)
+    _, default, _ = configs_from_args(p.parse_args([]), 0)
+    _, off, _ = configs_from_args(p.parse_args(["--no-last-item-skip"]), 0)
+    assert default.last_item_skip is LAST_ITEM_SKIP is True
+    assert off.last_item_skip is False
+    assert ModelConfig().last_item_skip is False  # the library's model stays the paper's
