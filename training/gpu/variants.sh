@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session (16 cores, one GPU): objective variants as independent single-seed trials
 # (training/gpu/trial.py), all at once; reports/ablation-variants.md is written from its exp2.log.
+# LIST=FILE runs FILE's trials instead ($S, $R, $T expand), e.g. LIST=training/gpu/lists/skip.trials:
+# the last-item skip against the CLI default, three seeds on each split. BUDGET: seconds per trial.
 set -u
 OUT=${OUT:-/tmp/out}; W=/tmp/e2; rm -rf $W; mkdir -p $W
 E="--steps 2000 --eval-every 250 --patience 4 --max-length 128 --no-baselines --device cuda"
