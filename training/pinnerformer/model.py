@@ -44,6 +44,12 @@ EXPORT_DOMAIN = "pinnerformer.export"
 ATTENTION_OPSET = 23
 
 
+def at_position(x: Tensor, pos: Tensor) -> Tensor:
+    """Each row's entry at its own position: [B, L, ...] at `pos` [B] -> [B, ...]."""
+    index = pos.reshape(-1, 1, *[1] * (x.dim() - 2)).expand(-1, 1, *x.shape[2:])  # [B, 1, ...]
+    return torch.gather(x, 1, index).squeeze(1)
+
+
 class _OnnxAttention(torch.autograd.Function):
     """Multi-head scaled dot-product attention on [B, S, H] queries and [B, L, H] keys/values:
     explicit PyTorch math in forward (what the export traces through), one ONNX `Attention` node
@@ -136,7 +142,7 @@ class CausalSelfAttention(nn.Module):
         b, length, hidden = x.shape
         dh = self.head_dim
         w, bias = self.qkv.weight, self.qkv.bias  # [3H, H], [3H]
-        x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden))  # [B, 1, H]
+        x_last = at_position(x, last).unsqueeze(1)  # [B, 1, H]
         if attention == "op":
             # two products instead of one [B, L, 2H] product and two slices (one pass less over K/V)
             k = F.linear(x, w[hidden : 2 * hidden], bias[hidden : 2 * hidden])  # [B, L, H]
@@ -174,8 +180,7 @@ class Block(nn.Module):
 
     def forward_at(self, x: Tensor, last: Tensor, attention: str | None = None) -> Tensor:
         """The block's output at position `last` ([B]) only: [B, L, H] -> [B, H]."""
-        b, _, hidden = x.shape
-        x_last = torch.gather(x, 1, last.reshape(b, 1, 1).expand(b, 1, hidden)).squeeze(1)  # [B, H]
+        x_last = at_position(x, last)  # [B, H]
         x_last = x_last + self.dropout(self.attn.forward_at(self.ln1(x), last, attention))
         return x_last + self.dropout(self.ffn(self.ln2(x_last)))
 
@@ -268,14 +273,8 @@ class PinnerFormer(nn.Module):
         at_last = self.blocks[-1].forward_at(hidden, last, attention)  # [B, H]
         if not self.cfg.last_item_skip:
             return self.embed_hidden(at_last)  # [B, D]
-        last_id = torch.gather(item_id, 1, last[:, None]).squeeze(1)  # [B]
         # gather, not x[rows, last]: the ONNX exporter dies (SIGFPE) indexing a zero-width item_vec
-        if self.cfg.item_vector:
-            ev = item_vec.shape[-1]
-            last_vec = torch.gather(item_vec, 1, last.reshape(-1, 1, 1).expand(-1, 1, ev)).squeeze(1)  # [B, Ev]
-        else:
-            last_vec = item_vec[:, 0]  # [B, 0]
-        return self.embed_hidden(at_last, last_vec, last_id)  # [B, D]
+        return self.embed_hidden(at_last, at_position(item_vec, last), at_position(item_id, last))  # [B, D]
 
     # --- item tower -------------------------------------------------------------------------
     def embed_items(self, item_vec: Tensor, item_id: Tensor) -> Tensor:
