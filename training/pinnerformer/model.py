@@ -243,10 +243,10 @@ class PinnerFormer(nn.Module):
             x = block(x, attention)
         return x  # [B, L, H]
 
-    def embed_hidden(self, hidden: Tensor, item_vec: Tensor | None = None, item_id: Tensor | None = None) -> Tensor:
+    def embed_hidden(self, hidden: Tensor, item_vec: Tensor, item_id: Tensor) -> Tensor:
         """Per-position head: LN -> Linear(4H) -> GELU -> Linear(D) -> L2 normalise. [..., H] -> [..., D]
         With `last_item_skip`, plus the learned weight times the item tower's embedding of the
-        position's own item (`item_vec` [..., Ev], `item_id` [...], required then), normalised again."""
+        position's own item (`item_vec` [..., Ev], `item_id` [...]), normalised again."""
         user = F.normalize(self.head(hidden).float(), dim=-1, eps=1e-12)
         if not self.cfg.last_item_skip:
             return user
@@ -271,8 +271,6 @@ class PinnerFormer(nn.Module):
         last = torch.clamp(lengths - 1, min=0)
         last = torch.minimum(last, torch.full_like(last, length - 1))  # [B]
         at_last = self.blocks[-1].forward_at(hidden, last, attention)  # [B, H]
-        if not self.cfg.last_item_skip:
-            return self.embed_hidden(at_last)  # [B, D]
         # gather, not x[rows, last]: the ONNX exporter dies (SIGFPE) indexing a zero-width item_vec
         return self.embed_hidden(at_last, at_position(item_vec, last), at_position(item_id, last))  # [B, D]
 
