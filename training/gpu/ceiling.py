@@ -12,7 +12,12 @@ popularity rank). Prints, on the same scored users as trial.py's leave-last-out 
                  and in its sub-cluster, its median popularity rank and its "seen" share (items among
                  the user's last SEEN), beside the same figures for the targets
   leans          the model re-ranked with normalise(u + w * e(last item)) for each --leans w: how much
-                 a plain pull toward the last item would add to the trained embedding
+                 a plain pull toward the last item would add to the trained embedding; with
+                 --lean-recent K the pull is toward the mean of the last K items' embeddings, the
+                 newest weighted most (RECENT_DECAY per step back)
+  popularity     with --pop-bias B,...: the lean-0 ranking scored cos(u, e) + B * log(1 + positives)
+  recency        each ranking's Recall@10 split by where the target stands in the user's distinct
+                 history: the last item, 2-5, 6-20, older, or never seen
 """
 import argparse
 import json
@@ -21,7 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from pinnerformer.baselines import cooccurrence_top
+from pinnerformer.baselines import cooccurrence_top, positive_counts
 from pinnerformer.config import FeatureConfig, ModelConfig
 from pinnerformer.corpus import embed_sequences, item_embeddings
 from pinnerformer.dataset import Split, load_dataset
@@ -32,6 +37,8 @@ SESSION_MS = 30 * 60 * 1000  # events this close before the last one count as it
 SUB_FOCUS = 0.6  # the generator's default subclusterFocus
 ZIPF = 0.9  # the generator's default zipfExponent
 SEEN = 20  # a top 10's "seen" share: its items among the user's last SEEN items
+RECENT_DECAY = 0.7  # --lean-recent: each step back weighs this much less
+RECENCY = (("last item", 0, 1), ("items 2-5", 1, 5), ("items 6-20", 5, 20), ("older", 20, None))
 
 
 def truth_columns(root: str, corpus_ids: list[str]) -> dict[str, np.ndarray]:
@@ -76,22 +83,54 @@ def ceiling_top(ds, ev, tr: dict, exclude_session: bool) -> np.ndarray:
     return top
 
 
-def model_tops(ds, ev, save: str, last: np.ndarray, leans: list[float]) -> dict[float, np.ndarray]:
-    """The model's top 10 per lean w: users ranked by normalise(u + w * e(last item)) (0: as trained)."""
+def model_tops(ds, ev, save: str, histories: list[np.ndarray], leans: list[float], recent_items: int,
+               pop_bias: list[float]) -> dict[str, np.ndarray]:
+    """The model's top 10 per lean w: users ranked by normalise(u + w * lean) (0: as trained), where
+    the lean is the last item's embedding or, with `recent_items` > 1, the decayed mean of the last ones';
+    then the lean-0 ranking with each popularity bias."""
     model = PinnerFormer(ModelConfig(**json.loads(open(save + ".json").read())))
     model.load_state_dict(torch.load(save + ".pt"))
     model.eval()
     with torch.no_grad():
         every = item_embeddings(model, ds.store)
         users, _ = embed_sequences(model, ds.store, ev.users, ev.cutoffs, model.cfg.max_length)
+    k = max(recent_items, 1)
+    lean = np.zeros_like(users)
+    for r, h in enumerate(histories):
+        newest = h[::-1][:k]
+        w = RECENT_DECAY ** np.arange(len(newest))
+        lean[r] = (every[newest] * w[:, None]).sum(0) / w.sum()
+    name = "last item" if k == 1 else f"last {k} items"
     out = {}
     for w in leans:
-        q = users + w * every[last]
-        out[w] = ev.index[top_k(q / np.linalg.norm(q, axis=1, keepdims=True), every[ev.index])]
+        q = users + w * lean
+        out[f"model, lean {w:g} toward the {name}"] = ev.index[top_k(q / np.linalg.norm(q, axis=1, keepdims=True), every[ev.index])]
+    log_pop = np.log1p(positive_counts(ds))[ev.index]
+    cos = users @ every[ev.index].T  # [users, index]
+    for b in pop_bias:
+        out[f"model, popularity bias {b:g}"] = ev.index[np.argsort(-(cos + b * log_pop[None, :]), axis=1, kind="stable")[:, :10]]
     return out
 
 
-def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: list[set] | None = None) -> None:
+def recency_line(top: np.ndarray, ev, histories: list[np.ndarray]) -> str:
+    """Recall@10 by where the target stands in the user's distinct history, newest first."""
+    where = np.full(len(top), -1)
+    for r, (h, t) in enumerate(zip(histories, ev.positives)):
+        newest = h[::-1]
+        _, first = np.unique(newest, return_index=True)
+        distinct = newest[np.sort(first)]
+        at = np.flatnonzero(np.isin(distinct, t))
+        where[r] = at[0] if len(at) else -1
+    hit = np.array([np.isin(t, top[r]).any() for r, t in enumerate(ev.positives)])
+    parts = []
+    for name, lo, hi in RECENCY + (("never seen", -1, 0),):
+        m = (where == -1) if lo == -1 else (where >= lo) & ((where < hi) if hi is not None else True)
+        parts.append(f"{name} {hit[m].mean():.3f} ({m.mean():.0%})")
+    return "    recall by target: " + ", ".join(parts)
+
+
+def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: list[set] | None = None,
+           histories: list[np.ndarray] | None = None) -> None:
     m = ev.metrics_of_top(ev.position_in_index[top])
     if seen is not None:
         share = np.mean([len(seen[r].intersection(top[r].tolist())) for r in range(len(top))]) / top.shape[1]
@@ -101,6 +140,8 @@ def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: lis
     print(f"{name:<34} R@10 {m['recall_at_10']:.4f} ± {m['recall_at_10_stderr']:.4f}   "
           f"top 10 in last item's topic {same_topic:.3f}, sub-cluster {same_group:.3f}, "
           f"median popularity rank {np.median(tr['popularity_rank'][top]):.0f}", flush=True)
+    if histories is not None:
+        print(recency_line(top, ev, histories), flush=True)
 
 
 def main() -> None:
@@ -110,25 +151,30 @@ def main() -> None:
     p.add_argument("--min-item-count", type=int, default=2)
     p.add_argument("--leans", default="0", help="comma-separated weights of the last item's embedding added "
                    "to the model's user embedding after training (0: as trained)")
+    p.add_argument("--lean-recent", type=int, default=1, help="lean toward the decayed mean of the last K items")
+    p.add_argument("--pop-bias", default="", help="comma-separated B: rank by cos(u, e) + B * log(1 + positives)")
     a = p.parse_args()
     split = Split(protocol="leave_last_out", eval_percent=100, validation=True)
     ds = load_dataset(a.data, FeatureConfig(max_length=256), id_vocab=True, split=split,
                       min_item_count=a.min_item_count, hash_buckets=256, with_items=False)
     ev = eval_set(ds)
     tr = truth_columns(a.data, list(ds.store.corpus_ids))
-    last = np.array([recent(ds, int(u), int(c))[0][-1] for u, c in zip(ev.users, ev.cutoffs)])
+    histories = [recent(ds, int(u), int(c))[0] for u, c in zip(ev.users, ev.cutoffs)]
+    last = np.array([h[-1] for h in histories])
     targets = np.array([p[0] for p in ev.positives])
-    seen = [set(recent(ds, int(u), int(c))[0][-SEEN:].tolist()) for u, c in zip(ev.users, ev.cutoffs)]
+    seen = [set(h[-SEEN:].tolist()) for h in histories]
     print(f"targets among the user's last {SEEN} items: {np.mean([t in s for t, s in zip(targets, seen)]):.3f}")
     print(f"{len(ev)} users; targets in the last item's topic {np.mean(tr['topic'][targets] == tr['topic'][last]):.3f}, "
           f"sub-cluster {np.mean(tr['group'][targets] == tr['group'][last]):.3f}, "
           f"median popularity rank {np.median(tr['popularity_rank'][targets]):.0f}")
-    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last, seen)
-    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last, seen)
-    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last, seen)
+    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last, seen, histories)
+    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last, seen, histories)
+    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last, seen, histories)
     if a.model:
-        for w, top in model_tops(ds, ev, a.model, last, [float(x) for x in a.leans.split(",")]).items():
-            report(f"model, lean {w:g}", top, ev, tr, last, seen)
+        leans = [float(x) for x in a.leans.split(",")]
+        biases = [float(x) for x in a.pop_bias.split(",") if x]
+        for name, top in model_tops(ds, ev, a.model, histories, leans, a.lean_recent, biases).items():
+            report(name, top, ev, tr, last, seen, histories)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def _visible_positives(ds: Dataset) -> np.ndarray:
     return np.flatnonzero(s.positive & (s.item_index >= 0) & (s.ts < label_end[s.event_user]))
 
 
-def _popularity(ds: Dataset) -> np.ndarray:
+def positive_counts(ds: Dataset) -> np.ndarray:
+    """Positives per corpus item among the events the training may see (ties broken by corpus order)."""
     s = ds.store
     counts = np.bincount(s.item_index[_visible_positives(ds)], minlength=s.num_corpus).astype(np.float64)
     return counts + np.linspace(1e-6, 0, s.num_corpus)  # ties: corpus order
@@ -41,7 +42,7 @@ def _top_of_scores(scores: np.ndarray, ev: EvalSet) -> np.ndarray:
 
 def baseline_popular(ds: Dataset) -> dict:
     ev = eval_set(ds)
-    row = _top_of_scores(_popularity(ds), ev)
+    row = _top_of_scores(positive_counts(ds), ev)
     return ev.metrics_of_top(np.tile(row, (len(ev), 1)), ds.item_topics)
 
 
@@ -50,7 +51,7 @@ def baseline_recent_popular(ds: Dataset, days: int = RECENT_DAYS) -> dict:
     pos = _visible_positives(ds)
     pos = pos[np.argsort(s.ts[pos], kind="stable")]
     pos_ts = s.ts[pos]
-    fallback = _popularity(ds)
+    fallback = positive_counts(ds)
     top = np.zeros((len(ev), min(10, len(ev.index))), dtype=np.int64)
     days_of = ev.cutoffs // DAY_MS * DAY_MS
     for day in np.unique(days_of):
@@ -84,7 +85,7 @@ def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS
     """Each scored user's co-occurrence top 10 (popularity fills empty slots), as positions in the index."""
     s = ds.store
     indptr, cols, values = cooccurrence(ds)
-    pop = _popularity(ds)
+    pop = positive_counts(ds)
     pop_top = _top_of_scores(pop, ev)  # fills slots the co-occurrence leaves empty
     k = min(10, len(ev.index))
     top = np.zeros((len(ev), k), dtype=np.int64)
