@@ -105,6 +105,8 @@ def model_tops(ds, ev, save: str, histories: list[np.ndarray], leans: list[float
     for w in leans:
         q = users + w * lean
         out[f"model, lean {w:g} toward the {name}"] = ev.index[top_k(q / np.linalg.norm(q, axis=1, keepdims=True), every[ev.index])]
+    if not pop_bias:
+        return out
     log_pop = np.log1p(positive_counts(ds))[ev.index]
     cos = users @ every[ev.index].T  # [users, index]
     for b in pop_bias:
@@ -112,25 +114,30 @@ def model_tops(ds, ev, save: str, histories: list[np.ndarray], leans: list[float
     return out
 
 
-def recency_line(top: np.ndarray, ev, histories: list[np.ndarray]) -> str:
-    """Recall@10 by where the target stands in the user's distinct history, newest first."""
-    where = np.full(len(top), -1)
+def target_places(ev, histories: list[np.ndarray]) -> np.ndarray:
+    """Per scored user: where its target first stands in its distinct history, newest first
+    (0: the last item; -1: never seen)."""
+    where = np.full(len(histories), -1)
     for r, (h, t) in enumerate(zip(histories, ev.positives)):
         newest = h[::-1]
         _, first = np.unique(newest, return_index=True)
-        distinct = newest[np.sort(first)]
-        at = np.flatnonzero(np.isin(distinct, t))
+        at = np.flatnonzero(np.isin(newest[np.sort(first)], t))
         where[r] = at[0] if len(at) else -1
+    return where
+
+
+def recency_line(top: np.ndarray, ev, places: np.ndarray) -> str:
+    """Recall@10 by where the target stands in the user's distinct history (target_places)."""
     hit = np.array([np.isin(t, top[r]).any() for r, t in enumerate(ev.positives)])
     parts = []
     for name, lo, hi in RECENCY + (("never seen", -1, 0),):
-        m = (where == -1) if lo == -1 else (where >= lo) & ((where < hi) if hi is not None else True)
+        m = (places == -1) if lo == -1 else (places >= lo) & ((places < hi) if hi is not None else True)
         parts.append(f"{name} {hit[m].mean():.3f} ({m.mean():.0%})")
     return "    recall by target: " + ", ".join(parts)
 
 
 def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: list[set] | None = None,
-           histories: list[np.ndarray] | None = None) -> None:
+           places: np.ndarray | None = None) -> None:
     m = ev.metrics_of_top(ev.position_in_index[top])
     if seen is not None:
         share = np.mean([len(seen[r].intersection(top[r].tolist())) for r in range(len(top))]) / top.shape[1]
@@ -140,8 +147,8 @@ def report(name: str, top: np.ndarray, ev, tr: dict, last: np.ndarray, seen: lis
     print(f"{name:<34} R@10 {m['recall_at_10']:.4f} ± {m['recall_at_10_stderr']:.4f}   "
           f"top 10 in last item's topic {same_topic:.3f}, sub-cluster {same_group:.3f}, "
           f"median popularity rank {np.median(tr['popularity_rank'][top]):.0f}", flush=True)
-    if histories is not None:
-        print(recency_line(top, ev, histories), flush=True)
+    if places is not None:
+        print(recency_line(top, ev, places), flush=True)
 
 
 def main() -> None:
@@ -163,18 +170,19 @@ def main() -> None:
     last = np.array([h[-1] for h in histories])
     targets = np.array([p[0] for p in ev.positives])
     seen = [set(h[-SEEN:].tolist()) for h in histories]
+    places = target_places(ev, histories)
     print(f"targets among the user's last {SEEN} items: {np.mean([t in s for t, s in zip(targets, seen)]):.3f}")
     print(f"{len(ev)} users; targets in the last item's topic {np.mean(tr['topic'][targets] == tr['topic'][last]):.3f}, "
           f"sub-cluster {np.mean(tr['group'][targets] == tr['group'][last]):.3f}, "
           f"median popularity rank {np.median(tr['popularity_rank'][targets]):.0f}")
-    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last, seen, histories)
-    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last, seen, histories)
-    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last, seen, histories)
+    report("ceiling, session items excluded", ceiling_top(ds, ev, tr, True), ev, tr, last, seen, places)
+    report("ceiling", ceiling_top(ds, ev, tr, False), ev, tr, last, seen, places)
+    report("co-occurrence baseline", ev.index[cooccurrence_top(ds, ev)], ev, tr, last, seen, places)
     if a.model:
         leans = [float(x) for x in a.leans.split(",")]
         biases = [float(x) for x in a.pop_bias.split(",") if x]
         for name, top in model_tops(ds, ev, a.model, histories, leans, a.lean_recent, biases).items():
-            report(name, top, ev, tr, last, seen, histories)
+            report(name, top, ev, tr, last, seen, places)
 
 
 if __name__ == "__main__":
