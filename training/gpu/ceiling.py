@@ -38,7 +38,7 @@ SUB_FOCUS = 0.6  # the generator's default subclusterFocus
 ZIPF = 0.9  # the generator's default zipfExponent
 SEEN = 20  # a top 10's "seen" share: its items among the user's last SEEN items
 RECENT_DECAY = 0.7  # --lean-recent: each step back weighs this much less
-RECENCY = (("last item", 0, 1), ("items 2-5", 1, 5), ("items 6-20", 5, 20), ("older", 20, None))
+RECENCY = (("last item", 0, 1), ("items 2-5", 1, 5), ("items 6-20", 5, 20), ("older", 20, np.inf))
 
 
 def truth_columns(root: str, corpus_ids: list[str]) -> dict[str, np.ndarray]:
@@ -105,12 +105,11 @@ def model_tops(ds, ev, save: str, histories: list[np.ndarray], leans: list[float
     for w in leans:
         q = users + w * lean
         out[f"model, lean {w:g} toward the {name}"] = ev.index[top_k(q / np.linalg.norm(q, axis=1, keepdims=True), every[ev.index])]
-    if not pop_bias:
-        return out
     log_pop = np.log1p(positive_counts(ds))[ev.index]
-    cos = users @ every[ev.index].T  # [users, index]
-    for b in pop_bias:
-        out[f"model, popularity bias {b:g}"] = ev.index[np.argsort(-(cos + b * log_pop[None, :]), axis=1, kind="stable")[:, :10]]
+    ones = np.ones((len(users), 1), users.dtype)
+    for b in pop_bias:  # cos(u, e) + b * log_pop as one dot product: [u, 1] . [e, b * log_pop]
+        biased = np.hstack([every[ev.index], b * log_pop[:, None]]).astype(users.dtype)
+        out[f"model, popularity bias {b:g}"] = ev.index[top_k(np.hstack([users, ones]), biased)]
     return out
 
 
@@ -129,10 +128,8 @@ def target_places(ev, histories: list[np.ndarray]) -> np.ndarray:
 def recency_line(top: np.ndarray, ev, places: np.ndarray) -> str:
     """Recall@10 by where the target stands in the user's distinct history (target_places)."""
     hit = np.array([np.isin(t, top[r]).any() for r, t in enumerate(ev.positives)])
-    parts = []
-    for name, lo, hi in RECENCY + (("never seen", -1, 0),):
-        m = (places == -1) if lo == -1 else (places >= lo) & ((places < hi) if hi is not None else True)
-        parts.append(f"{name} {hit[m].mean():.3f} ({m.mean():.0%})")
+    masks = [(name, (places >= lo) & (places < hi)) for name, lo, hi in RECENCY] + [("never seen", places == -1)]
+    parts = [f"{name} {hit[m].mean():.3f} ({m.mean():.0%})" for name, m in masks]
     return "    recall by target: " + ", ".join(parts)
 
 
