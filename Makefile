@@ -18,7 +18,7 @@ DEMO_START ?= 2026-10-01
 
 BUNDLE_SOURCES := $(shell find src bin batch-container -name '*.ts' -o -name '*.mjs') package-lock.json
 
-.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation ratings-data write-policy-imported bench reliability mutation clean
+.PHONY: help install node python build lint typecheck vitest vitest-fast pytest synth check test demo model eval ablation ratings-data retail-data write-policy-imported bench reliability mutation clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,6 +85,13 @@ ratings-data: install ## MovieLens-format fixture (python -m pinnerformer.rating
 	mkdir -p training/runs/ratings-source
 	$(PY) -m pinnerformer.ratings_world --out training/runs/ratings-source/ratings.dat
 	node bin/pinnerformer.js import movielens training/runs/ratings-source/ratings.dat --out $(RATINGS_DATA) --overwrite
+
+# A RetailRocket-format fixture: the retail world written as events.csv, imported as a user would.
+RETAIL_DATA := training/runs/retail-data
+retail-data: install ## RetailRocket-format fixture (python -m pinnerformer.retail_world) imported into training/runs/retail-data
+	mkdir -p training/runs/retail-source
+	$(PY) -m pinnerformer.retail_world --out training/runs/retail-source/events.csv
+	node bin/pinnerformer.js import events-csv training/runs/retail-source/events.csv --out $(RETAIL_DATA) --overwrite
 
 write-policy-imported: ratings-data ## The write-policy replay on that fixture: reports/write-policy-imported.json (bench section 6)
 	$(PY) -m pinnerformer.write_policy --data $(RATINGS_DATA) --eval-end 2001-01-01 --steps 600 --out reports/write-policy-imported.json
