@@ -16,9 +16,10 @@ import argparse
 
 import numpy as np
 
+from .config import DAY_MS
+
 START_MS = 1_430_622_000_000  # 2015-05-03, as RetailRocket
 DAYS = 138
-DAY_MS = 86_400_000
 
 
 class _Catalogue:
