@@ -75,7 +75,8 @@ PAPER = {  # R@10 / P90 coverage@10 from the paper (Tables 2 and 3), for the rep
 PAPER_FREQUENCY = {"sasrec": (0.198, 0.216, 0.251), "dense_all_action": (0.229, 0.243, 0.264)}
 
 
-BASELINE_NAMES = ["baseline_popular", "baseline_recent_popular", "baseline_cooccurrence", "baseline_mean_item"]
+BASELINE_NAMES = ["baseline_popular", "baseline_recent_popular", "baseline_cooccurrence", "baseline_repeat",
+                  "baseline_mean_item"]
 OBJECTIVE_NAMES = ["next_action", "sasrec", "all_action", "dense_all_action", "dense_all_action_next",
                    "dense_all_action_events"]
 PROTOCOLS = ("time", "leave_last_out")

@@ -6,6 +6,8 @@ ranking.EvalSet.metrics_of_top's metrics:
   baseline_recent_popular  the items with the most positives in the 7 days before the user's cutoff day
   baseline_cooccurrence    item-to-item: items that followed the user's last items (within 5 events)
                            in other sequences, P(b follows a), weighted by recency
+  baseline_repeat          the user's own last 10 distinct items, newest first: what a model earns
+                           from repeats alone (a purchase of the item carted a minute before)
   baseline_mean_item       mean pretrained vector of the last 32 items (only with an item table)
 The SASRec-style next-item model is the `sasrec` objective of the same network (ablation.py).
 """
@@ -90,16 +92,12 @@ def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS
     k = min(10, len(ev.index))
     top = np.zeros((len(ev), k), dtype=np.int64)
     for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
-        lo, end = int(s.offsets[u]), s.end_before(int(u), int(cut))
-        recent = s.item_index[lo:end][::-1]
-        recent = recent[recent >= 0]
-        _, first = np.unique(recent, return_index=True)
-        recent = recent[np.sort(first)][:last_items]  # last distinct items, newest first
+        recent = last_distinct_items(ds, int(u), int(cut), last_items)
         cand, score = [], []
         for rank, a in enumerate(recent):
             cand.append(cols[indptr[a] : indptr[a + 1]])
             score.append(values[indptr[a] : indptr[a + 1]] / (rank + 1))
-        picked: list[int] = []
+        picked = []
         if cand:
             c, v = np.concatenate(cand), np.concatenate(score)
             if len(c):
@@ -108,13 +106,39 @@ def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS
                 indexed = ev.position_in_index[items] >= 0
                 items, total = items[indexed], total[indexed]
                 picked = [int(ev.position_in_index[i]) for i in items[np.argsort(-total, kind="stable")][:k]]
-        for p in pop_top:
-            if len(picked) >= k:
-                break
-            if int(p) not in picked:
-                picked.append(int(p))
-        top[r] = picked[:k]
+        top[r] = _filled(picked, pop_top, k)
     return top
+
+
+def last_distinct_items(ds: Dataset, user: int, cutoff_ms: int, n: int) -> np.ndarray:
+    """The user's last `n` distinct corpus items before the cutoff, newest first."""
+    s = ds.store
+    recent = s.item_index[int(s.offsets[user]) : s.end_before(user, cutoff_ms)][::-1]
+    recent = recent[recent >= 0]
+    _, first = np.unique(recent, return_index=True)
+    return recent[np.sort(first)][:n]
+
+
+def _filled(picked: list[int], pop_top: np.ndarray, k: int) -> list[int]:
+    """`picked` (index positions), then the most popular items not in it, up to k."""
+    picked = list(picked)
+    for p in pop_top:
+        if len(picked) >= k:
+            break
+        if int(p) not in picked:
+            picked.append(int(p))
+    return picked[:k]
+
+
+def baseline_repeat(ds: Dataset) -> dict:
+    ev = eval_set(ds)
+    pop_top = _top_of_scores(positive_counts(ds), ev)
+    k = min(10, len(ev.index))
+    top = np.zeros((len(ev), k), dtype=np.int64)
+    for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
+        own = ev.position_in_index[last_distinct_items(ds, int(u), int(cut), k)]
+        top[r] = _filled([int(i) for i in own if i >= 0], pop_top, k)
+    return ev.metrics_of_top(top, ds.item_topics)
 
 
 def baseline_mean_item(ds: Dataset, recent: int = 32) -> dict:
@@ -137,6 +161,7 @@ BASELINES = {
     "baseline_popular": baseline_popular,
     "baseline_recent_popular": baseline_recent_popular,
     "baseline_cooccurrence": baseline_cooccurrence,
+    "baseline_repeat": baseline_repeat,
 }
 
 

@@ -26,7 +26,7 @@ from .config import FeatureConfig, ModelConfig, PositiveConfig, TrainConfig, to_
 from .corpus import Corpus
 from .data import Batch, ExampleSampler
 from .dataset import Dataset, NoPositivesError, Split, load_dataset
-from .evaluate import add_split_args, evaluate_model, split_from_args
+from .evaluate import add_split_args, eval_set, evaluate_model, split_from_args
 from .export import export_model_dir
 from .item_init import cooccurrence_vectors, init_id_embeddings
 from .losses import ItemFrequency
@@ -34,7 +34,10 @@ from .model import PinnerFormer
 from .synthetic import REPO
 
 
-AUTO_MIN_USERS = 1000  # without --protocol: fewer users scored by the time protocol -> leave_last_out
+AUTO_MIN_USERS = 1000  # without --protocol: fewer users the time protocol can score -> leave_last_out
+# without --eval-every: validate once per pass over the training users, within these bounds (the
+# lower one is TrainConfig.warmup_steps: weights still warming up are not worth keeping)
+MIN_EVAL_EVERY, MAX_EVAL_EVERY = 50, 200
 
 
 def pick_device(name: str) -> torch.device:
@@ -53,6 +56,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+SKIP_PARAMETERS = ("skip_weight",)
+
+
+def parameter_groups(model: PinnerFormer, tcfg: TrainConfig) -> list[dict]:
+    """AdamW groups: weight decay on matrices but not embeddings; the skip's weight (the scalar that
+    sets the mix of the head and the last item) learns at `tcfg.skip_lr_scale` times the rate."""
+    groups: dict[str, list] = {"decay": [], "no_decay": [], "skip": []}
+    for name, p in model.named_parameters():
+        if name in SKIP_PARAMETERS:
+            groups["skip"].append(p)
+        elif p.dim() >= 2 and "emb" not in name:
+            groups["decay"].append(p)
+        else:
+            groups["no_decay"].append(p)
+    return [
+        {"params": groups["decay"], "weight_decay": tcfg.weight_decay, "lr_scale": 1.0},
+        {"params": groups["no_decay"], "weight_decay": 0.0, "lr_scale": 1.0},
+        {"params": groups["skip"], "weight_decay": 0.0, "lr_scale": tcfg.skip_lr_scale},
+    ]
 
 
 def train_model(
@@ -82,11 +106,7 @@ def train_model(
     model = PinnerFormer(mcfg).to(device)
     corpus = Corpus(store, device)
     freq = ItemFrequency(corpus.size).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tcfg.lr
-    )
+    opt = torch.optim.AdamW(parameter_groups(model, tcfg), lr=tcfg.lr)
     sampler = ExampleSampler(store, train_users, label_end_ms, tcfg, max_length, data_rng)
     step, losses, seconds = 0, [], 0.0
     early = {"best": -1.0, "best_step": 0, "bad": 0, "history": [], "best_state": None}
@@ -118,7 +138,7 @@ def train_model(
     last = tcfg.steps if stop_at is None else min(stop_at, tcfg.steps)
     while step < last:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, tcfg)
+            g["lr"] = lr_at(step, tcfg) * g["lr_scale"]
         if not pool:
             pool_state, pool_used = data_rng.bit_generator.state, 0
             pool = sampler.sample_pool(tcfg.batch_size, tcfg.pool)
@@ -279,6 +299,36 @@ def positives_from_args(args: argparse.Namespace) -> PositiveConfig:
     return PositiveConfig(actions=actions, min_duration_ms={})
 
 
+def validation_cadence(train_users: int, batch_size: int) -> int:
+    """Steps between validations: one pass over the training users, clamped to
+    [MIN_EVAL_EVERY, MAX_EVAL_EVERY]. A few hundred users see each sequence many times in 200
+    steps, and their id table overfits within a few passes (reports/ablation-variants.md); each
+    validation is a noisy draw, so validating more often keeps noise, not a better model."""
+    return int(min(MAX_EVAL_EVERY, max(MIN_EVAL_EVERY, math.ceil(train_users / batch_size))))
+
+
+def choose_split(args: argparse.Namespace, load: Callable[[Split], Dataset],
+                 min_users: int = AUTO_MIN_USERS) -> tuple[Split, Dataset]:
+    """The split of `--protocol`, or without it the time protocol unless it can score fewer than
+    `min_users` users (a positive on a corpus item in the window and history before it): activity
+    spread over months or years leaves a time window too few users to tell models apart."""
+    auto = args.protocol is None
+    if auto:
+        args.protocol = "time"
+    split = split_from_args(args, validation=args.eval_every != 0)
+    ds = load(split)
+    if not auto:
+        return split, ds
+    scorable = len(eval_set(ds))
+    if scorable >= min_users:
+        return split, ds
+    print(f"the time protocol can score only {scorable} of {len(ds.test.users)} held-out users (a positive in "
+          f"its window and history before it): using leave_last_out (pass --protocol to choose)", file=sys.stderr)
+    args.protocol = "leave_last_out"
+    split = split_from_args(args, validation=args.eval_every != 0)
+    return split, load(split)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m pinnerformer.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data root with events/ (items/ optional)")
@@ -289,7 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-id-vocab", action="store_true", help="no learned item-id embeddings (needs an item table)")
     p.add_argument("--min-item-count", type=int, default=2, help="training events an item needs to get its own id embedding")
     p.add_argument("--hash-buckets", type=int, default=256, help="shared embeddings for the other ids (fnv1a32 %% buckets)")
-    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps (0: no validation, train --steps)")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help=f"validate every N steps (default: once per pass over the training users, {MIN_EVAL_EVERY} to "
+                        f"{MAX_EVAL_EVERY}; 0: no validation, train --steps)")
     p.add_argument("--patience", type=int, default=5, help="stop after N validations without improvement")
     add_split_args(p, default_protocol=None)
     # Learning item ids from scratch needs more signal than the positives alone: the next event of any
@@ -298,10 +350,6 @@ def main(argv: list[str] | None = None) -> None:
     add_train_args(p, steps=20_000, dropout=0.1, next_event_share=NEXT_EVENT_SHARE, last_item_skip=LAST_ITEM_SKIP)
     args = p.parse_args(argv)
     fcfg = FeatureConfig(max_length=args.max_length)
-    auto = args.protocol is None
-    if auto:
-        args.protocol = "time"
-    split = split_from_args(args, validation=args.eval_every > 0)
 
     def load(split: Split) -> Dataset:
         return load_dataset(args.data, fcfg, positives_from_args(args), id_vocab=not args.no_id_vocab, split=split,
@@ -309,22 +357,17 @@ def main(argv: list[str] | None = None) -> None:
                             hash_buckets=0 if args.no_id_vocab else args.hash_buckets)
 
     try:
-        ds = load(split)
-        if auto and len(ds.test.users) < AUTO_MIN_USERS:
-            # activity spread over months or years: a time window scores too few users to tell models apart
-            print(f"the time protocol scores only {len(ds.test.users)} users: using leave_last_out "
-                  "(pass --protocol to choose)", file=sys.stderr)
-            args.protocol = "leave_last_out"
-            split = split_from_args(args, validation=args.eval_every > 0)
-            ds = load(split)
+        split, ds = choose_split(args, load)
     except (NoPositivesError, ValueError) as e:
         print(f"pinnerformer.train: {e}", file=sys.stderr)
         raise SystemExit(2) from e
     fcfg, mcfg, tcfg = configs_from_args(args, ds.items.dim if len(ds.items) else 0)
     vocab = ds.store.vocab
     mcfg = replace(mcfg, id_vocab_size=len(vocab.ids) if vocab else 0, hash_buckets=vocab.hash_buckets if vocab else 0)
-    tcfg = replace(tcfg, eval_every=args.eval_every, patience=args.patience)
-    print(f"data {ds.info}; protocol {split.protocol}; {len(ds.train_users)} training users", file=sys.stderr)
+    eval_every = validation_cadence(len(ds.train_users), tcfg.batch_size) if args.eval_every is None else args.eval_every
+    tcfg = replace(tcfg, eval_every=eval_every, patience=args.patience)
+    print(f"data {ds.info}; protocol {split.protocol}; {len(ds.train_users)} training users"
+          + (f"; validation every {eval_every} steps" if eval_every else ""), file=sys.stderr)
     out = Path(args.out)
     # a checkpoint only resumes the same configuration on the same data
     key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), to_jsonable(split), ds.fingerprint]).encode()).hexdigest()[:12]

@@ -1,6 +1,7 @@
 """Events alone (no item table): the split protocols, the positive-rule error, a model that
 learns, baselines and the exported id vocabulary."""
 
+import argparse
 
 import numpy as np
 import pyarrow as pa
@@ -8,13 +9,19 @@ import pyarrow.compute as pc
 import pytest
 import torch
 
-from pinnerformer.baselines import baseline_cooccurrence, baseline_popular, baseline_recent_popular, baselines_for
+from pinnerformer.baselines import (
+    baseline_cooccurrence,
+    baseline_popular,
+    baseline_recent_popular,
+    baseline_repeat,
+    baselines_for,
+)
 from pinnerformer.config import DAY_MS, FeatureConfig, ModelConfig, PositiveConfig, TrainConfig
 from pinnerformer.dataset import Dataset, NoPositivesError, Split
-from pinnerformer.evaluate import evaluate_model
-from pinnerformer.train import train_model
+from pinnerformer.evaluate import eval_set, evaluate_model
+from pinnerformer.train import choose_split, train_model
 
-from conftest import make_events
+from conftest import START_MS, make_events
 
 FC = FeatureConfig(max_length=32)
 
@@ -72,6 +79,36 @@ def test_time_protocol_honours_the_end_date_window_and_user_share():
     assert not set(ds.eval_users) & set(ds.train_users)
 
 
+def test_automatic_protocol_counts_the_users_the_time_window_can_score(capsys):
+    """Held-out users without a positive in the window (or without history) cannot be scored: the
+    choice between protocols counts the users that can."""
+    def args(protocol=None):
+        return argparse.Namespace(protocol=protocol, eval_days=None, eval_end=None, eval_percent=None,
+                                  max_eval_users=None, eval_every=0)
+
+    table, _, _ = make_events(users=150, items=100, days=40, topics=5, seed=4)
+    # a third of the users go quiet for the last two weeks: held out, but nothing to score
+    quiet = pc.and_(pc.greater_equal(table["ts"], START_MS + 26 * DAY_MS),
+                    pc.match_substring_regex(table["user_id"], "[036]$"))
+    table = table.filter(pc.invert(quiet))
+
+    def load(split: Split) -> Dataset:
+        return Dataset.from_tables(table, None, FC, id_vocab=True, split=split, fingerprint="t")
+
+    split, ds = choose_split(args(), load, min_users=1)
+    held_out, scorable = len(ds.test.users), len(eval_set(ds))
+    assert split.protocol == "time" and 0 < scorable < held_out
+    split, ds = choose_split(args(), load, min_users=scorable)
+    assert split.protocol == "time"
+    # as many held out as required, but not as many scorable: leave-last-out, with the reason
+    split, ds = choose_split(args(), load, min_users=held_out)
+    assert split.protocol == "leave_last_out" and len(eval_set(ds)) > held_out
+    assert f"can score only {scorable} of {held_out} held-out users" in capsys.readouterr().err
+    # an explicit --protocol is kept
+    split, _ = choose_split(args("time"), load, min_users=10_000)
+    assert split.protocol == "time"
+
+
 def test_training_learns_from_ids_alone(llo):
     """Issue 21: loss falls, and Recall@10 beats an untrained model of the same shape."""
     mcfg = model_cfg(llo)
@@ -100,7 +137,7 @@ def test_early_stopping_keeps_the_best_validated_weights(llo):
 
 def test_baselines_score_the_same_users(llo):
     results = baselines_for(llo)
-    assert set(results) == {"baseline_popular", "baseline_recent_popular", "baseline_cooccurrence"}
+    assert set(results) == {"baseline_popular", "baseline_recent_popular", "baseline_cooccurrence", "baseline_repeat"}
     users = {r["users"] for r in results.values()}
     assert users == {len(llo.test.users)} or len(users) == 1
     assert results["baseline_popular"]["p90_coverage_at_10"] <= 10 / results["baseline_popular"]["index_size"]
@@ -131,3 +168,26 @@ def test_cooccurrence_recommends_what_followed_the_users_last_item():
     a, b = ds.store.corpus_ids.index("a"), ds.store.corpus_ids.index("b")
     row = dict(zip(cols[indptr[a] : indptr[a + 1]].tolist(), values[indptr[a] : indptr[a + 1]].tolist()))
     assert max(row, key=row.get) == b and abs(sum(row.values()) - 1.0) < 1e-9  # P(. follows a)
+
+
+def test_repeat_baseline_recommends_the_users_own_recent_items_newest_first():
+    # each user views items, then saves the one viewed two events back: a repeat the baseline finds
+    rows = []
+    for u in range(3):
+        seq = [f"v{u}{j}" for j in range(12)]
+        rows += [(f"u{u}", item, "view", j) for j, item in enumerate(seq)]
+        rows += [(f"u{u}", "p", "save", 12), (f"u{u}", seq[-2], "save", 13)]
+    t = pa.table({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "action": [r[2] for r in rows],
+                  "surface": pa.array([None] * len(rows), pa.string()),
+                  "ts": [1_790_000_000_000 + r[3] * 60_000 for r in rows],
+                  "duration_ms": pa.array([None] * len(rows), pa.int64())})
+    ds = Dataset.from_tables(t, None, FC, id_vocab=True, split=Split(protocol="leave_last_out", eval_percent=100))
+    m = baseline_repeat(ds)
+    assert m["users"] == 3 and m["hr_at_10"] == 1.0
+    # newest first: p (saved last), then the last view, then the target
+    assert abs(m["ndcg_at_10"] - 1 / np.log2(4)) < 1e-9
+    from pinnerformer.baselines import last_distinct_items
+
+    u = ds.test.users[0]
+    last = last_distinct_items(ds, int(u), int(ds.test.cutoffs_ms[0]), 3)
+    assert [ds.store.corpus_ids[i] for i in last][0] == "p"

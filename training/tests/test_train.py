@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pinnerformer.config import OBJECTIVES, ModelConfig, TrainConfig
-from pinnerformer.train import LAST_ITEM_SKIP, add_train_args, configs_from_args, train_model
+from pinnerformer.train import LAST_ITEM_SKIP, add_train_args, configs_from_args, train_model, validation_cadence
 
 
 def run(tiny, steps, checkpoint=None, stop_at=None, model_cfg=None, **kw):
@@ -69,3 +69,9 @@ def test_the_train_cli_leans_toward_the_last_item_unless_told_not_to():
     assert default.last_item_skip is LAST_ITEM_SKIP is True
     assert off.last_item_skip is False
     assert ModelConfig().last_item_skip is False  # the library's model stays the paper's
+
+
+def test_validation_runs_once_per_pass_over_the_users_within_bounds():
+    assert validation_cadence(6000, 64) == 94  # ceil(6000 / 64)
+    assert validation_cadence(610, 64) == 50  # a pass of 10 steps: never inside the 50 warm-up steps
+    assert validation_cadence(150_000, 64) == 200
