@@ -35,6 +35,10 @@ from .synthetic import REPO
 
 
 AUTO_MIN_USERS = 1000  # without --protocol: fewer users the time protocol can score -> leave_last_out
+# without --skip-init: the last-item skip starts here when more than REPEAT_SHARE of the training
+# positives repeat the item of the user's event just before them (a cart of the item just viewed),
+# else at ModelConfig's start (reports/ablation-variants.md, "Eighth session")
+REPEAT_SHARE, REPEAT_SKIP_START = 0.5, 2.0
 # without --eval-every: validate once per pass over the training users, within these bounds (the
 # lower one is TrainConfig.warmup_steps: weights still warming up are not worth keeping)
 MIN_EVAL_EVERY, MAX_EVAL_EVERY = 50, 200
@@ -264,6 +268,9 @@ def add_train_args(p: argparse.ArgumentParser, steps: int | None = None, dropout
     p.add_argument("--last-item-skip", action=argparse.BooleanOptionalAction,
                    default=m.last_item_skip if last_item_skip is None else last_item_skip,
                    help="lean the user embedding toward the most recent item's embedding by a learned weight")
+    p.add_argument("--skip-init", type=float, default=None,
+                   help="the last-item skip's starting weight (default: 2.0 when most positives repeat the item "
+                        "just before them, as on retail logs; else 0.5)")
     p.add_argument("--id-dim", type=int, default=0,
                    help="width of the learned item-id embedding (0: the embedding width without an item table, else 16)")
 
@@ -276,6 +283,7 @@ def configs_from_args(args: argparse.Namespace, item_dim: int) -> tuple[FeatureC
         id_dim=args.id_dim or (args.embedding if item_dim == 0 else ModelConfig().id_dim), dropout=args.dropout,
         num_actions=len(fcfg.action_vocab), num_surfaces=len(fcfg.surface_vocab), time_dims=fcfg.time_dims,
         last_item_skip=args.last_item_skip,
+        last_item_skip_init=ModelConfig().last_item_skip_init if args.skip_init is None else args.skip_init,
     )
     tcfg = TrainConfig(
         objective=args.objective, negatives=args.negatives, logq=not args.no_logq, steps=args.steps,
@@ -297,6 +305,25 @@ def positives_from_args(args: argparse.Namespace) -> PositiveConfig:
     if unknown:
         raise SystemExit(f"--positive-actions: unknown actions {unknown}; choose from {list(FeatureConfig().action_vocab)}")
     return PositiveConfig(actions=actions, min_duration_ms={})
+
+
+def repeat_share(ds: Dataset) -> float:
+    """Share of the training-visible positives whose item is the item of the user's event just before."""
+    s = ds.store
+    visible = s.positive & (s.item_index >= 0)
+    if ds.label_end_ms is not None:
+        visible &= s.ts < ds.label_end_ms[s.event_user]
+    repeat = np.zeros(len(visible), dtype=bool)  # events are grouped by user, in time order
+    repeat[1:] = (s.event_user[1:] == s.event_user[:-1]) & (s.item_index[1:] == s.item_index[:-1])
+    return float(repeat[visible].mean()) if visible.any() else 0.0
+
+
+def skip_start(ds: Dataset) -> tuple[float, float]:
+    """The last-item skip's starting weight for this data, and the repeat share it follows. The
+    loss moves that weight slowly (about lr a step), and a data set whose positives mostly repeat
+    the last item (retail: view, cart, purchase of one item) is served by a far larger one."""
+    share = repeat_share(ds)
+    return (REPEAT_SKIP_START if share > REPEAT_SHARE else ModelConfig().last_item_skip_init), share
 
 
 def validation_cadence(train_users: int, batch_size: int) -> int:
@@ -366,6 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     mcfg = replace(mcfg, id_vocab_size=len(vocab.ids) if vocab else 0, hash_buckets=vocab.hash_buckets if vocab else 0)
     eval_every = validation_cadence(len(ds.train_users), tcfg.batch_size) if args.eval_every is None else args.eval_every
     tcfg = replace(tcfg, eval_every=eval_every, patience=args.patience)
+    if mcfg.last_item_skip and args.skip_init is None:
+        start, share = skip_start(ds)
+        mcfg = replace(mcfg, last_item_skip_init=start)
+        if start != ModelConfig().last_item_skip_init:
+            print(f"{share:.0%} of the positives repeat the item of the event just before them: the last-item "
+                  f"skip starts at {start} (--skip-init to choose)", file=sys.stderr)
     print(f"data {ds.info}; protocol {split.protocol}; {len(ds.train_users)} training users"
           + (f"; validation every {eval_every} steps" if eval_every else ""), file=sys.stderr)
     out = Path(args.out)

@@ -19,7 +19,7 @@ from pinnerformer.baselines import (
 from pinnerformer.config import DAY_MS, FeatureConfig, ModelConfig, PositiveConfig, TrainConfig
 from pinnerformer.dataset import Dataset, NoPositivesError, Split
 from pinnerformer.evaluate import eval_set, evaluate_model
-from pinnerformer.train import choose_split, train_model
+from pinnerformer.train import REPEAT_SKIP_START, choose_split, skip_start, train_model
 
 from conftest import START_MS, make_events
 
@@ -191,3 +191,19 @@ def test_repeat_baseline_recommends_the_users_own_recent_items_newest_first():
     u = ds.test.users[0]
     last = last_distinct_items(ds, int(u), int(ds.test.cutoffs_ms[0]), 3)
     assert [ds.store.corpus_ids[i] for i in last][0] == "p"
+
+
+def test_skip_starts_high_when_positives_repeat_the_item_just_before(llo):
+    # retail-like: each saved item was viewed just before; the saves are the positives
+    rows = []
+    for u in range(4):
+        for j, item in enumerate(["a", "b", "c"]):
+            rows += [(f"u{u}", f"{item}{u % 2}", "view", 2 * j), (f"u{u}", f"{item}{u % 2}", "save", 2 * j + 1)]
+    t = pa.table({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "action": [r[2] for r in rows],
+                  "surface": pa.array([None] * len(rows), pa.string()),
+                  "ts": [1_790_000_000_000 + r[3] * 60_000 for r in rows],
+                  "duration_ms": pa.array([None] * len(rows), pa.int64())})
+    retail = Dataset.from_tables(t, None, FC, id_vocab=True, split=Split(protocol="leave_last_out", eval_percent=100))
+    assert skip_start(retail) == (REPEAT_SKIP_START, 1.0)
+    start, share = skip_start(llo)  # the fixture's saves rarely follow an event on the same item
+    assert start == ModelConfig().last_item_skip_init and share < 0.1
