@@ -97,7 +97,7 @@ def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS
         for rank, a in enumerate(recent):
             cand.append(cols[indptr[a] : indptr[a + 1]])
             score.append(values[indptr[a] : indptr[a + 1]] / (rank + 1))
-        picked = []
+        picked: list[int] = []
         if cand:
             c, v = np.concatenate(cand), np.concatenate(score)
             if len(c):
