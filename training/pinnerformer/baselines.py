@@ -25,16 +25,10 @@ COOC_WINDOW = 5  # a pair: item b within this many events after item a in one us
 COOC_LAST_ITEMS = 5  # the user's last distinct items that vote
 
 
-def _visible_positives(ds: Dataset) -> np.ndarray:
-    s = ds.store
-    label_end = ds.label_end_ms if ds.label_end_ms is not None else np.full(s.num_users, ds.eval_cutoff_ms)
-    return np.flatnonzero(s.positive & (s.item_index >= 0) & (s.ts < label_end[s.event_user]))
-
-
 def positive_counts(ds: Dataset) -> np.ndarray:
     """Positives per corpus item among the events the training may see (ties broken by corpus order)."""
     s = ds.store
-    counts = np.bincount(s.item_index[_visible_positives(ds)], minlength=s.num_corpus).astype(np.float64)
+    counts = np.bincount(s.item_index[ds.visible_positives()], minlength=s.num_corpus).astype(np.float64)
     return counts + np.linspace(1e-6, 0, s.num_corpus)  # ties: corpus order
 
 
@@ -50,7 +44,7 @@ def baseline_popular(ds: Dataset) -> dict:
 
 def baseline_recent_popular(ds: Dataset, days: int = RECENT_DAYS) -> dict:
     s, ev = ds.store, eval_set(ds)
-    pos = _visible_positives(ds)
+    pos = ds.visible_positives()
     pos = pos[np.argsort(s.ts[pos], kind="stable")]
     pos_ts = s.ts[pos]
     fallback = positive_counts(ds)
@@ -67,8 +61,7 @@ def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np
     """Sparse P(b follows a) as CSR (indptr [N+1], cols, values) over visible events in the corpus."""
     s = ds.store
     n = s.num_corpus
-    label_end = ds.label_end_ms if ds.label_end_ms is not None else np.full(s.num_users, ds.eval_cutoff_ms)
-    ok = (s.item_index >= 0) & (s.ts < label_end[s.event_user])
+    ok = (s.item_index >= 0) & (s.ts < ds.label_ends()[s.event_user])
     keys = [a * n + b for _, a, b in s.nearby_pairs(ok, window)]
     uniq, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
     rows, cols = uniq // n, uniq % n

@@ -85,6 +85,17 @@ class Dataset:
     test: Targets | None = None
     validation: Targets | None = None
 
+    def label_ends(self) -> np.ndarray:
+        """[users] where each user's training labels end (without a split: the evaluation cutoff)."""
+        if self.label_end_ms is not None:
+            return self.label_end_ms
+        return np.full(self.store.num_users, self.eval_cutoff_ms, dtype=np.int64)
+
+    def visible_positives(self) -> np.ndarray:
+        """Event positions of the positives training may see: on a corpus item, before the user's label end."""
+        s = self.store
+        return np.flatnonzero(s.positive & (s.item_index >= 0) & (s.ts < self.label_ends()[s.event_user]))
+
     @classmethod
     def from_tables(
         cls,

@@ -309,13 +309,12 @@ def positives_from_args(args: argparse.Namespace) -> PositiveConfig:
 
 def repeat_share(ds: Dataset) -> float:
     """Share of the training-visible positives whose item is the item of the user's event just before."""
-    s = ds.store
-    visible = s.positive & (s.item_index >= 0)
-    if ds.label_end_ms is not None:
-        visible &= s.ts < ds.label_end_ms[s.event_user]
-    repeat = np.zeros(len(visible), dtype=bool)  # events are grouped by user, in time order
-    repeat[1:] = (s.event_user[1:] == s.event_user[:-1]) & (s.item_index[1:] == s.item_index[:-1])
-    return float(repeat[visible].mean()) if visible.any() else 0.0
+    s, pos = ds.store, ds.visible_positives()
+    if not len(pos):
+        return 0.0
+    prev = np.maximum(pos - 1, 0)  # events are grouped by user, in time order
+    repeat = (pos > 0) & (s.event_user[prev] == s.event_user[pos]) & (s.item_index[prev] == s.item_index[pos])
+    return float(repeat.mean())
 
 
 def skip_start(ds: Dataset) -> tuple[float, float]:
