@@ -25,7 +25,7 @@ p.add_argument("--horizon-days", type=int, default=28); p.add_argument("--tag", 
 p.add_argument("--min-item-count", type=int, default=2); p.add_argument("--wd", type=float, default=0.01); p.add_argument("--next-share", type=float, default=0.0); p.add_argument("--no-items", action="store_true"); p.add_argument("--next-event-share", type=float, default=0.0)
 p.add_argument("--random-negatives", type=int, default=1024)
 p.add_argument("--save", default="", help="write the trained weights to SAVE.pt and the model config to SAVE.json");
-p.add_argument("--last-item-skip", action="store_true"); p.add_argument("--skip-init", type=float, default=0.5); p.add_argument("--skip-lr-scale", type=float, default=1.0); p.add_argument("--random-id-init", action="store_true"); p.add_argument("--no-logq", action="store_true"); p.add_argument("--heads", type=int, default=4)
+p.add_argument("--last-item-skip", action="store_true"); p.add_argument("--skip-init", type=float, default=0.5); p.add_argument("--random-id-init", action="store_true"); p.add_argument("--no-logq", action="store_true"); p.add_argument("--heads", type=int, default=4)
 a = p.parse_args()
 fcfg = FeatureConfig(max_length=a.max_length)
 split = Split(protocol=a.protocol, eval_percent=100 if a.protocol == "leave_last_out" else 10, validation=True)
@@ -43,7 +43,7 @@ m = ModelConfig(layers=a.layers, hidden=a.hidden, heads=a.heads, embedding=a.emb
 tc = TrainConfig(objective=a.objective, negatives=a.negatives, steps=a.steps, lr=a.lr, threads=a.threads, device=a.device,
                  eval_every=a.eval_every, patience=a.patience, batch_size=a.batch_size, dense_positions=a.dense_positions,
                  sasrec_positions=a.sasrec_positions, seed=a.seed, horizon_days=a.horizon_days, weight_decay=a.wd, next_positive_share=a.next_share, next_event_share=a.next_event_share,
-                 random_negatives=a.random_negatives, logq=not a.no_logq, cooccurrence_init=not a.random_id_init, skip_lr_scale=a.skip_lr_scale)
+                 random_negatives=a.random_negatives, logq=not a.no_logq, cooccurrence_init=not a.random_id_init)
 def validate(model):
     return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
 t = time.time()

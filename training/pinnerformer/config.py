@@ -105,7 +105,6 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 2e-3
     weight_decay: float = 0.01
-    skip_lr_scale: float = 1.0  # the last-item skip's weight learns at this multiple of `lr`
     warmup_steps: int = 50
     grad_clip: float = 1.0
     seed: int = 0

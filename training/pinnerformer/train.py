@@ -62,27 +62,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-SKIP_PARAMETERS = ("skip_weight",)
-
-
-def parameter_groups(model: PinnerFormer, tcfg: TrainConfig) -> list[dict]:
-    """AdamW groups: weight decay on matrices but not embeddings; the skip's weight (the scalar that
-    sets the mix of the head and the last item) learns at `tcfg.skip_lr_scale` times the rate."""
-    groups: dict[str, list] = {"decay": [], "no_decay": [], "skip": []}
-    for name, p in model.named_parameters():
-        if name in SKIP_PARAMETERS:
-            groups["skip"].append(p)
-        elif p.dim() >= 2 and "emb" not in name:
-            groups["decay"].append(p)
-        else:
-            groups["no_decay"].append(p)
-    return [
-        {"params": groups["decay"], "weight_decay": tcfg.weight_decay, "lr_scale": 1.0},
-        {"params": groups["no_decay"], "weight_decay": 0.0, "lr_scale": 1.0},
-        {"params": groups["skip"], "weight_decay": 0.0, "lr_scale": tcfg.skip_lr_scale},
-    ]
-
-
 def train_model(
     store,  # noqa: ANN001 - features.EventStore
     train_users: np.ndarray,
@@ -110,7 +89,11 @@ def train_model(
     model = PinnerFormer(mcfg).to(device)
     corpus = Corpus(store, device)
     freq = ItemFrequency(corpus.size).to(device)
-    opt = torch.optim.AdamW(parameter_groups(model, tcfg), lr=tcfg.lr)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tcfg.lr
+    )
     sampler = ExampleSampler(store, train_users, label_end_ms, tcfg, max_length, data_rng)
     step, losses, seconds = 0, [], 0.0
     early = {"best": -1.0, "best_step": 0, "bad": 0, "history": [], "best_state": None}
@@ -142,7 +125,7 @@ def train_model(
     last = tcfg.steps if stop_at is None else min(stop_at, tcfg.steps)
     while step < last:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, tcfg) * g["lr_scale"]
+            g["lr"] = lr_at(step, tcfg)
         if not pool:
             pool_state, pool_used = data_rng.bit_generator.state, 0
             pool = sampler.sample_pool(tcfg.batch_size, tcfg.pool)
