@@ -34,7 +34,8 @@ ds = load_dataset(a.data, fcfg, id_vocab=True, split=split, min_item_count=a.min
 print(f"[{a.tag}] loaded {ds.info} in {time.time()-t:.1f}s; train users {len(ds.train_users)} test {len(ds.test.users)}", flush=True)
 if not a.no_baselines:
     for k, v in baselines_for(ds).items():
-        print(f"[{a.tag}] {k}: R@10 {v['recall_at_10']:.4f} ± {v['recall_at_10_stderr']:.4f} ndcg {v['ndcg_at_10']:.4f}", flush=True)
+        print(f"[{a.tag}] {k}: R@10 {v['recall_at_10']:.4f} ± {v['recall_at_10_stderr']:.4f} ndcg {v['ndcg_at_10']:.4f}"
+              f" new items R@10 {v['new_items']['recall_at_10']:.4f}", flush=True)
 vocab = ds.store.vocab
 dim = ds.items.dim if len(ds.items) else 0
 m = ModelConfig(layers=a.layers, hidden=a.hidden, heads=a.heads, embedding=a.embedding, max_length=a.max_length, item_vector=dim,
@@ -45,7 +46,7 @@ tc = TrainConfig(objective=a.objective, negatives=a.negatives, steps=a.steps, lr
                  sasrec_positions=a.sasrec_positions, seed=a.seed, horizon_days=a.horizon_days, weight_decay=a.wd, next_positive_share=a.next_share, next_event_share=a.next_event_share,
                  random_negatives=a.random_negatives, logq=not a.no_logq, cooccurrence_init=not a.random_id_init)
 def validate(model):
-    return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
+    return evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=False)["recall_at_10"]
 t = time.time()
 model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, m, tc, fcfg.max_length, None, progress=False, validate=validate)
 met = evaluate_model(model, ds, fcfg)
@@ -54,4 +55,5 @@ if a.save:
 print(f"[{a.tag}] {a.objective} steps {stats['steps']} best {stats.get('best_step')} {time.time()-t:.0f}s hist {stats.get('validation_history')}", flush=True)
 if a.last_item_skip:
     print(f"[{a.tag}] last-item skip weight {model.skip_weight.item():.3f}", flush=True)
-print(f"[{a.tag}] TEST R@10 {met['recall_at_10']:.4f} ± {met['recall_at_10_stderr']:.4f} ndcg {met['ndcg_at_10']:.4f} cov {met.get('p90_coverage_at_10')}", flush=True)
+print(f"[{a.tag}] TEST R@10 {met['recall_at_10']:.4f} ± {met['recall_at_10_stderr']:.4f} ndcg {met['ndcg_at_10']:.4f} cov {met.get('p90_coverage_at_10')}"
+      f" new items R@10 {met['new_items']['recall_at_10']:.4f} ± {met['new_items']['recall_at_10_stderr']:.4f} ({met['new_items']['users']} users)", flush=True)

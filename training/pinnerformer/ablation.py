@@ -167,7 +167,7 @@ def run_one(ds: Dataset, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConf
     validate = None
     if tcfg.eval_every and ds.validation is not None and len(ds.validation.users):
         def validate(model) -> float:  # noqa: ANN001
-            return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
+            return evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=False)["recall_at_10"]
     model, stats = train_model(ds.store, ds.train_users, label_end, mcfg, tcfg, fcfg.max_length, desc=desc,
                                validate=validate)
     t0 = time.time()
@@ -183,7 +183,7 @@ def summarize(runs: dict, protocol: str, configs: list[str], ds: Dataset) -> dic
     rows: dict = {}
     for name, m in runs[f"{protocol}/baselines"].items():
         rows[name] = {**{k: m[k] for k in METRICS}, **{f"{k}_stderr": m.get(f"{k}_stderr", 0.0) for k in METRICS[:3]},
-                      "seeds": 1, "users": m["users"], "index_size": m["index_size"]}
+                      "seeds": 1, "users": m["users"], "index_size": m["index_size"], **_new_items([m])}
     frequency: dict = {}
     for name in configs:
         per_seed = [v for k, v in sorted(runs.items()) if k.startswith(f"{protocol}/{name}/")]
@@ -197,7 +197,7 @@ def summarize(runs: dict, protocol: str, configs: list[str], ds: Dataset) -> dic
             row[f"{k}_seed_std"] = float(values.std(ddof=1)) if seeds > 1 else 0.0
             if k != "p90_coverage_at_10":
                 row[f"{k}_stderr"] = float(np.mean([m[f"{k}_stderr"] for m in per_seed]))
-        rows[name] = row
+        rows[name] = {**row, **_new_items(per_seed)}
         if "frequency" in per_seed[0]:
             frequency[name] = {mode: float(np.mean([m["frequency"][mode] for m in per_seed]))
                                for mode in ("once", "daily", "realtime")}
@@ -206,6 +206,16 @@ def summarize(runs: dict, protocol: str, configs: list[str], ds: Dataset) -> dic
             rows[alias] = {**rows[source], "same_run_as": source}
     return {"rows": rows, "frequency": frequency, "data": {**ds.info, "train_users": int(len(ds.train_users)),
                                                             "scored_users": int(len(ds.test.users))}}
+
+
+def _new_items(per_seed: list[dict]) -> dict:
+    """Recall@10 on new items only (mean over seeds, mean standard error), where every seed has it."""
+    if not all("new_items" in m for m in per_seed):
+        return {}
+    new = [m["new_items"] for m in per_seed]
+    return {"new_items_recall_at_10": float(np.mean([n["recall_at_10"] for n in new])),
+            "new_items_recall_at_10_stderr": float(np.mean([n["recall_at_10_stderr"] for n in new])),
+            "new_items_users": int(new[0]["users"])}
 
 
 def _fmt(x: float) -> str:
@@ -219,6 +229,13 @@ def _cell(row: dict, k: str) -> str:
     if row.get(f"{k}_stderr"):
         text += f" ({row[f'{k}_stderr']:.4f})"
     return text
+
+
+def _new_cell(row: dict) -> str:
+    if "new_items_recall_at_10" not in row:
+        return "-"  # measured before the new-items column existed
+    return (f"{row['new_items_recall_at_10']:.4f} ({row['new_items_recall_at_10_stderr']:.4f}; "
+            f"{row['new_items_users']} users)")
 
 
 def checks(rows: dict, frequency: dict) -> list[tuple[str, bool | None]]:
@@ -287,8 +304,9 @@ def write_markdown(path: Path, report: dict) -> None:
                   f"{d['events']} events, {d['users']} users, {d['items']} corpus items ({d['item_table']} with vectors, "
                   f"{d['vocabulary']} in the id vocabulary); {d['train_users']} training users; "
                   f"{rows[next(iter(rows))]['users']} users scored over the full index of {rows[next(iter(rows))]['index_size']} items.",
-                  "", "| configuration | Recall@10 | HR@10 | NDCG@10 | P90 coverage@10 | paper R@10 / coverage |",
-                  "|---|---|---|---|---|---|"]
+                  "", "| configuration | Recall@10 | HR@10 | NDCG@10 | P90 coverage@10 | Recall@10, new items | "
+                  "paper R@10 / coverage |",
+                  "|---|---|---|---|---|---|---|"]
         for name in ORDER + [n for n in BASELINE_NAMES if n not in ORDER]:
             if name not in rows:
                 continue
@@ -297,7 +315,7 @@ def write_markdown(path: Path, report: dict) -> None:
             ps = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else "-"
             note = " (same run as dense_all_action)" if row.get("same_run_as") else ""
             lines.append(f"| `{name}`{note} | {_cell(row, 'recall_at_10')} | {_cell(row, 'hr_at_10')} | "
-                         f"{_cell(row, 'ndcg_at_10')} | {row['p90_coverage_at_10']:.4f} | {ps} |")
+                         f"{_cell(row, 'ndcg_at_10')} | {row['p90_coverage_at_10']:.4f} | {_new_cell(row)} | {ps} |")
         f = section["frequency"]
         if f:
             lines += ["", "Inference frequency (Recall@10 over the window):", "",

@@ -9,16 +9,20 @@ ranking.EvalSet.metrics_of_top's metrics:
   baseline_repeat          the user's own last 10 distinct items, newest first: what a model earns
                            from repeats alone (a purchase of the item carted a minute before)
   baseline_mean_item       mean pretrained vector of the last 32 items (only with an item table)
+Each also scores new items only (ranking.metrics_with_new_items): the user's earlier items are left
+out of its ranking, and the next ones fill in.
 The SASRec-style next-item model is the `sasrec` objective of the same network (ablation.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .config import DAY_MS
 from .dataset import Dataset
-from .ranking import EvalSet, eval_set, top_k
+from .ranking import TOP_K, EvalSet, eval_set, metrics_with_new_items, ranked_excluding, top_k
 
 RECENT_DAYS = 7
 COOC_WINDOW = 5  # a pair: item b within this many events after item a in one user's sequence
@@ -32,29 +36,59 @@ def positive_counts(ds: Dataset) -> np.ndarray:
     return counts + np.linspace(1e-6, 0, s.num_corpus)  # ties: corpus order
 
 
-def _top_of_scores(scores: np.ndarray, ev: EvalSet) -> np.ndarray:
-    return top_k(np.ones((1, 1)), scores[ev.index][:, None])[0]
+def _order_of_scores(scores: np.ndarray, ev: EvalSet) -> np.ndarray:
+    """Every index row, highest score first (ties: index order)."""
+    return np.argsort(-scores[ev.index], kind="stable")
+
+
+def _top_of_order(order: np.ndarray, users: int, exclude: list[np.ndarray] | None) -> np.ndarray:
+    """Each of `users` users' first 10 rows of one shared ranking, without its `exclude`. [users, 10]"""
+    k = min(TOP_K, len(order))
+    if exclude is None:
+        return np.tile(order[:k], (users, 1))
+    return np.array([_padded(ranked_excluding(order, k, ex), k) for ex in exclude], dtype=np.int64).reshape(users, k)
+
+
+def _padded(picked: list[int], k: int) -> list[int]:
+    # -1: an empty slot, when the user's excluded items leave fewer than k in the whole index
+    return picked + [-1] * (k - len(picked))
+
+
+def _picks_first(ev: EvalSet, r: int, picks: np.ndarray, fallback: np.ndarray) -> list[int]:
+    """User r's top 10: its own `picks` (index rows, best first), then `fallback`, without `ev.exclude`."""
+    k = min(TOP_K, len(ev.index))
+    ex = None if ev.exclude is None else ev.exclude[r]
+    return _padded(ranked_excluding(fallback, k, ex, first=picks), k)
+
+
+def _scored(ds: Dataset, rank: Callable[[EvalSet], np.ndarray]) -> dict:
+    return metrics_with_new_items(eval_set(ds), rank, ds.item_topics)
 
 
 def baseline_popular(ds: Dataset) -> dict:
-    ev = eval_set(ds)
-    row = _top_of_scores(positive_counts(ds), ev)
-    return ev.metrics_of_top(np.tile(row, (len(ev), 1)), ds.item_topics)
+    counts = positive_counts(ds)
+    return _scored(ds, lambda ev: _top_of_order(_order_of_scores(counts, ev), len(ev), ev.exclude))
 
 
 def baseline_recent_popular(ds: Dataset, days: int = RECENT_DAYS) -> dict:
-    s, ev = ds.store, eval_set(ds)
+    s = ds.store
     pos = ds.visible_positives()
     pos = pos[np.argsort(s.ts[pos], kind="stable")]
     pos_ts = s.ts[pos]
     fallback = positive_counts(ds)
-    top = np.zeros((len(ev), min(10, len(ev.index))), dtype=np.int64)
-    days_of = ev.cutoffs // DAY_MS * DAY_MS
-    for day in np.unique(days_of):
-        a, b = np.searchsorted(pos_ts, [day - days * DAY_MS, day])
-        counts = np.bincount(s.item_index[pos[a:b]], minlength=s.num_corpus).astype(np.float64)
-        top[days_of == day] = _top_of_scores(counts + 1e-9 * fallback / max(fallback.max(), 1.0), ev)
-    return ev.metrics_of_top(top, ds.item_topics)
+
+    def rank(ev: EvalSet) -> np.ndarray:
+        top = np.zeros((len(ev), min(TOP_K, len(ev.index))), dtype=np.int64)
+        days_of = ev.cutoffs // DAY_MS * DAY_MS
+        for day in np.unique(days_of):
+            a, b = np.searchsorted(pos_ts, [day - days * DAY_MS, day])
+            counts = np.bincount(s.item_index[pos[a:b]], minlength=s.num_corpus).astype(np.float64)
+            order = _order_of_scores(counts + 1e-9 * fallback / max(fallback.max(), 1.0), ev)
+            on_day = np.flatnonzero(days_of == day)
+            top[on_day] = _top_of_order(order, len(on_day), None if ev.exclude is None else [ev.exclude[r] for r in on_day])
+        return top
+
+    return _scored(ds, rank)
 
 
 def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,25 +106,26 @@ def cooccurrence(ds: Dataset, window: int = COOC_WINDOW) -> tuple[np.ndarray, np
 
 
 def baseline_cooccurrence(ds: Dataset, last_items: int = COOC_LAST_ITEMS) -> dict:
-    ev = eval_set(ds)
-    return ev.metrics_of_top(cooccurrence_top(ds, ev, last_items), ds.item_topics)
+    cooc = cooccurrence(ds)
+    return _scored(ds, lambda ev: cooccurrence_top(ds, ev, last_items, cooc))
 
 
-def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS) -> np.ndarray:
-    """Each scored user's co-occurrence top 10 (popularity fills empty slots), as positions in the index."""
-    s = ds.store
-    indptr, cols, values = cooccurrence(ds)
+def cooccurrence_top(
+    ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS,
+    cooc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Each scored user's co-occurrence top 10 (popularity fills empty slots), as index rows."""
+    indptr, cols, values = cooc if cooc is not None else cooccurrence(ds)
     pop = positive_counts(ds)
-    pop_top = _top_of_scores(pop, ev)  # fills slots the co-occurrence leaves empty
-    k = min(10, len(ev.index))
-    top = np.zeros((len(ev), k), dtype=np.int64)
+    pop_order = _order_of_scores(pop, ev)
+    top = np.zeros((len(ev), min(TOP_K, len(ev.index))), dtype=np.int64)
     for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
         recent = last_distinct_items(ds, int(u), int(cut), last_items)
         cand, score = [], []
         for rank, a in enumerate(recent):
             cand.append(cols[indptr[a] : indptr[a + 1]])
             score.append(values[indptr[a] : indptr[a + 1]] / (rank + 1))
-        picked: list[int] = []
+        picks = np.zeros(0, dtype=np.int64)
         if cand:
             c, v = np.concatenate(cand), np.concatenate(score)
             if len(c):
@@ -98,8 +133,8 @@ def cooccurrence_top(ds: Dataset, ev: EvalSet, last_items: int = COOC_LAST_ITEMS
                 total = np.bincount(inv, weights=v) + 1e-9 * pop[items] / max(pop.max(), 1.0)
                 indexed = ev.position_in_index[items] >= 0
                 items, total = items[indexed], total[indexed]
-                picked = [int(ev.position_in_index[i]) for i in items[np.argsort(-total, kind="stable")][:k]]
-        top[r] = _filled(picked, pop_top, k)
+                picks = ev.position_in_index[items[np.argsort(-total, kind="stable")]]
+        top[r] = _picks_first(ev, r, picks, pop_order)
     return top
 
 
@@ -112,26 +147,18 @@ def last_distinct_items(ds: Dataset, user: int, cutoff_ms: int, n: int) -> np.nd
     return recent[np.sort(first)][:n]
 
 
-def _filled(picked: list[int], pop_top: np.ndarray, k: int) -> list[int]:
-    """`picked` (index positions), then the most popular items not in it, up to k."""
-    picked = list(picked)
-    for p in pop_top:
-        if len(picked) >= k:
-            break
-        if int(p) not in picked:
-            picked.append(int(p))
-    return picked[:k]
-
-
 def baseline_repeat(ds: Dataset) -> dict:
-    ev = eval_set(ds)
-    pop_top = _top_of_scores(positive_counts(ds), ev)
-    k = min(10, len(ev.index))
-    top = np.zeros((len(ev), k), dtype=np.int64)
-    for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
-        own = ev.position_in_index[last_distinct_items(ds, int(u), int(cut), k)]
-        top[r] = _filled([int(i) for i in own if i >= 0], pop_top, k)
-    return ev.metrics_of_top(top, ds.item_topics)
+    pop = positive_counts(ds)
+
+    def rank(ev: EvalSet) -> np.ndarray:
+        pop_order = _order_of_scores(pop, ev)
+        top = np.zeros((len(ev), min(TOP_K, len(ev.index))), dtype=np.int64)
+        for r, (u, cut) in enumerate(zip(ev.users, ev.cutoffs)):
+            own = ev.position_in_index[last_distinct_items(ds, int(u), int(cut), TOP_K)]
+            top[r] = _picks_first(ev, r, own[own >= 0], pop_order)
+        return top
+
+    return _scored(ds, rank)
 
 
 def baseline_mean_item(ds: Dataset, recent: int = 32) -> dict:
@@ -147,7 +174,7 @@ def baseline_mean_item(ds: Dataset, recent: int = 32) -> dict:
         idx = idx[idx >= 0]
         if len(idx):
             users[k] = vecs[idx].mean(axis=0)
-    return ev.retrieval_metrics(users, vecs[ev.index], ds.item_topics)
+    return metrics_with_new_items(ev, lambda e: top_k(users[e.rows], vecs[ev.index], exclude=e.exclude), ds.item_topics)
 
 
 BASELINES = {

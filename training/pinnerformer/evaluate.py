@@ -10,6 +10,9 @@ Recall@10 = mean over evaluation users with >= 1 positive of |top10(u) & P(u)| /
 HR@10 = share of those users with at least one positive in the top 10.
 NDCG@10 = mean of DCG / ideal DCG, DCG = sum over hits at rank r (0-based) of 1 / log2(r + 2).
 Each comes with its standard error over users.
+New items: the same metrics over each user's positives on items it had no event on before t,
+with those earlier items left out of its ranking; users whose positives are all repeats are
+not scored there. It says what a ranking finds beyond the user's own history.
 P90 coverage@10 = (fewest index items that account for 90 % of all top-10 slots) / index size.
 Interest entropy = mean over users of the Shannon entropy (bits) of the ground-truth topics of
 their top 10 (and, for reference, of their positives), when topics are known.
@@ -36,17 +39,18 @@ from .corpus import embed_sequences, item_embeddings
 from .dataset import EVAL_DAYS, Dataset, Split, Targets, load_dataset, load_item_topics
 from .export import load_model_dir
 from .model import PinnerFormer
-from .ranking import TOP_K, EvalSet, entropy_bits, eval_set, p90_coverage, top_k
+from .ranking import TOP_K, EvalSet, entropy_bits, eval_set, metrics_with_new_items, p90_coverage, top_k
 from .synthetic import ensure_training_data
 
 __all__ = ["TOP_K", "EvalSet", "embed_sequences", "entropy_bits", "eval_set", "evaluate_model", "p90_coverage", "top_k"]
 
 
 def evaluate_model(
-    model: PinnerFormer, ds: Dataset, features: FeatureConfig, frequency: bool = False, targets: Targets | None = None
+    model: PinnerFormer, ds: Dataset, features: FeatureConfig, frequency: bool = False, targets: Targets | None = None,
+    new_items: bool = True,
 ) -> dict:
-    """Ranking metrics of a trained model on the data set's test users (or `targets`), and
-    optionally the inference-frequency comparison (time protocol)."""
+    """Ranking metrics of a trained model on the data set's test users (or `targets`), the same on
+    new items only (`new_items`), and optionally the inference-frequency comparison (time protocol)."""
     ev = eval_set(ds, targets)
     if len(ev) == 0:
         raise ValueError(
@@ -55,7 +59,10 @@ def evaluate_model(
         )
     items = item_embeddings(model, ds.store)[ev.index]
     users, _ = embed_sequences(model, ds.store, ev.users, ev.cutoffs, features.max_length)
-    out = ev.retrieval_metrics(users, items, ds.item_topics)
+    if new_items:
+        out = metrics_with_new_items(ev, lambda e: top_k(users[e.rows], items, exclude=e.exclude), ds.item_topics)
+    else:
+        out = ev.retrieval_metrics(users, items, ds.item_topics)
     if frequency:
         out["frequency"] = ev.frequency_metrics(model, items, features.max_length)
     return out

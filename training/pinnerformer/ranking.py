@@ -4,6 +4,9 @@ Shared by the model's evaluation (evaluate.py) and the baselines (baselines.py).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 import numpy as np
 
 from .config import DAY_MS
@@ -15,19 +18,44 @@ from .model import PinnerFormer
 TOP_K = 10
 
 
-def top_k(queries: np.ndarray, index_vecs: np.ndarray, k: int = TOP_K, chunk: int = 1024) -> np.ndarray:
-    """Rows of `index_vecs` with the k highest dot products per query, best first. [n, k]"""
+def top_k(
+    queries: np.ndarray, index_vecs: np.ndarray, k: int = TOP_K, chunk: int = 1024,
+    exclude: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """Rows of `index_vecs` with the k highest dot products per query, best first, leaving out
+    `exclude[q]` (rows of the index) for query q; -1 fills slots that exclusion leaves empty. [n, k]"""
     out = np.zeros((len(queries), min(k, len(index_vecs))), dtype=np.int64)
     for i in range(0, len(queries), chunk):
         s = queries[i : i + chunk] @ index_vecs.T  # [c, N]
+        if exclude is not None:
+            for j, rows in enumerate(exclude[i : i + chunk]):
+                s[j, rows] = -np.inf
         part = np.argpartition(-s, out.shape[1] - 1, axis=1)[:, : out.shape[1]]
         ps = np.take_along_axis(s, part, axis=1)
-        out[i : i + chunk] = np.take_along_axis(part, np.argsort(-ps, axis=1, kind="stable"), axis=1)
+        order = np.argsort(-ps, axis=1, kind="stable")
+        out[i : i + chunk] = np.where(np.take_along_axis(ps, order, axis=1) == -np.inf, -1, np.take_along_axis(part, order, axis=1))
     return out
 
 
+def ranked_excluding(order: np.ndarray, k: int, exclude: np.ndarray | None, first: list[int] | np.ndarray = ()) -> list[int]:
+    """`first`, then `order`, as index rows without repeats or `exclude`, up to k: a baseline's own
+    picks filled from a fallback ranking."""
+    banned = set() if exclude is None else set(exclude.tolist())
+    picked: list[int] = []
+    for source in (first, order):
+        for row in source:
+            row = int(row)
+            if row not in banned:
+                picked.append(row)
+                banned.add(row)
+                if len(picked) == k:
+                    return picked
+    return picked
+
+
 def p90_coverage(top: np.ndarray, index_size: int) -> float:
-    counts = np.sort(np.bincount(top.ravel(), minlength=index_size))[::-1]
+    """Share of the index that fills 90 % of the top-10 slots (-1, an empty slot, is not counted)."""
+    counts = np.sort(np.bincount(top[top >= 0], minlength=index_size))[::-1]
     if counts.sum() == 0:
         return 0.0
     needed = int(np.searchsorted(np.cumsum(counts), 0.9 * counts.sum(), side="left")) + 1
@@ -44,7 +72,10 @@ def entropy_bits(labels: np.ndarray) -> float:
 
 
 class EvalSet:
-    """Evaluation users, their positives in the window, and the retrieval index."""
+    """Evaluation users, their positives in the window, and the retrieval index.
+
+    `exclude` (None here) holds, per user, index rows a ranking must leave out; `rows` maps each
+    user to its row in the set it was derived from (`new_items`)."""
 
     def __init__(
         self,
@@ -87,6 +118,30 @@ class EvalSet:
             self.index = np.sort(np.concatenate([must, extra]))
         self.position_in_index = np.full(n_items, -1, dtype=np.int64)
         self.position_in_index[self.index] = np.arange(len(self.index))
+        self.exclude: list[np.ndarray] | None = None
+        self.rows = np.arange(len(self.users))
+
+    def new_items(self) -> EvalSet:
+        """The same users scored on items new to them: each user's positives among items it had no
+        event on before its cutoff, ranked with those earlier items left out (a repeat can neither
+        hit nor take a slot). Users whose positives are all repeats drop out."""
+        new = copy.copy(self)
+        keep, positives, first_ts, exclude = [], [], [], []
+        for r, (u, cut, items, first) in enumerate(zip(self.users, self.cutoffs, self.positives, self.first_ts)):
+            before = self.store.item_index[int(self.store.offsets[u]) : self.store.end_before(int(u), int(cut))]
+            before = np.unique(before[before >= 0])
+            fresh = ~np.isin(items, before)
+            if not fresh.any():
+                continue
+            keep.append(r)
+            positives.append(items[fresh])
+            first_ts.append(first[fresh])
+            rows = self.position_in_index[before]
+            exclude.append(rows[rows >= 0])
+        new.rows = self.rows[np.asarray(keep, dtype=np.int64)]
+        new.users, new.cutoffs = self.users[keep], self.cutoffs[keep]
+        new.positives, new.first_ts, new.exclude = positives, first_ts, exclude
+        return new
 
     def __len__(self) -> int:
         return len(self.users)
@@ -95,11 +150,11 @@ class EvalSet:
         self, user_vecs: np.ndarray, index_vecs: np.ndarray, item_topics: np.ndarray | None = None
     ) -> dict:
         """Ranking metrics for user vectors [n, D] vs index vectors [I, D] (full ranking by dot product)."""
-        return self.metrics_of_top(top_k(user_vecs, index_vecs), item_topics)
+        return self.metrics_of_top(top_k(user_vecs, index_vecs, exclude=self.exclude), item_topics)
 
     def metrics_of_top(self, top: np.ndarray, item_topics: np.ndarray | None = None) -> dict:
         """Recall@10, HR@10, NDCG@10 (each ± standard error over users), P90 coverage@10, users
-        scored, for each user's top 10 as positions in the index, best first. [n, 10]"""
+        scored, for each user's top 10 as positions in the index, best first (-1: empty). [n, 10]"""
         discount = 1.0 / np.log2(np.arange(TOP_K) + 2.0)
         recall, hit, ndcg = [], [], []
         for row, items in zip(top, self.positives):
@@ -115,7 +170,7 @@ class EvalSet:
         out.update(p90_coverage_at_10=p90_coverage(top, len(self.index)), users=int(len(self.users)),
                    index_size=int(len(self.index)))
         if item_topics is not None:
-            out["interest_entropy_top10_bits"] = float(np.mean([entropy_bits(item_topics[self.index[r]]) for r in top]))
+            out["interest_entropy_top10_bits"] = float(np.mean([entropy_bits(item_topics[self.index[r[r >= 0]]]) for r in top]))
             out["interest_entropy_positives_bits"] = float(
                 np.mean([entropy_bits(item_topics[p]) for p in self.positives])
             )
@@ -150,6 +205,17 @@ class EvalSet:
             result[mode] = float(per_user.mean()) if len(per_user) else 0.0
             result[f"{mode}_embeddings"] = int(len(keys))
         return result
+
+
+def metrics_with_new_items(
+    ev: EvalSet, rank: Callable[[EvalSet], np.ndarray], item_topics: np.ndarray | None = None
+) -> dict:
+    """`ev.metrics_of_top` of a ranking, with the same metrics on new items only under "new_items".
+    `rank(e)` returns the top 10 (index rows) of `e`'s users, leaving out `e.exclude`."""
+    out = ev.metrics_of_top(rank(ev), item_topics)
+    new = ev.new_items()
+    out["new_items"] = new.metrics_of_top(rank(new))
+    return out
 
 
 def eval_set(ds: Dataset, targets: Targets | None = None) -> EvalSet:

@@ -338,6 +338,17 @@ def choose_split(args: argparse.Namespace, load: Callable[[Split], Dataset],
     return split, load(split)
 
 
+def test_summary(protocol: str, metrics: dict) -> str:
+    """The test line the CLI prints: every item, then new items only (evaluate.py)."""
+    new = metrics["new_items"]
+    line = (f"test ({protocol}): recall@10 {metrics['recall_at_10']:.4f} ± {metrics['recall_at_10_stderr']:.4f}, "
+            f"NDCG@10 {metrics['ndcg_at_10']:.4f} over {metrics['users']} users; ")
+    if not new["users"]:
+        return line + "no scored user's positive is an item new to it (every one repeats an earlier item)"
+    return line + (f"new items only: recall@10 {new['recall_at_10']:.4f} ± {new['recall_at_10_stderr']:.4f} "
+                   f"over {new['users']} users")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m pinnerformer.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data root with events/ (items/ optional)")
@@ -390,12 +401,11 @@ def main(argv: list[str] | None = None) -> None:
     validate = None
     if ds.validation is not None and len(ds.validation.users):
         def validate(model: PinnerFormer) -> float:
-            return evaluate_model(model, ds, fcfg, targets=ds.validation)["recall_at_10"]
+            return evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=False)["recall_at_10"]
     model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, mcfg, tcfg, fcfg.max_length, ckpt,
                                validate=validate)
     metrics = evaluate_model(model, ds, fcfg)
-    print(f"test ({split.protocol}): recall@10 {metrics['recall_at_10']:.4f} ± {metrics['recall_at_10_stderr']:.4f}, "
-          f"NDCG@10 {metrics['ndcg_at_10']:.4f} over {metrics['users']} users", file=sys.stderr)
+    print(test_summary(split.protocol, metrics), file=sys.stderr)
     export_model_dir(out, model, ds, fcfg, mcfg, tcfg, {**stats, "split": to_jsonable(split)}, metrics,
                      command=" ".join(["python -m pinnerformer.train", *sys.argv[1:]]), data={"root": str(args.data)},
                      eval_percent=split.eval_percent)

@@ -14,6 +14,7 @@ def fake_report(seeds=3):
                       "hr_at_10": base * 2, "hr_at_10_stderr": 0.02, "ndcg_at_10": base / 2, "ndcg_at_10_stderr": 0.005,
                       "p90_coverage_at_10": 0.05, "users": 100, "index_size": 2000, "seeds": seeds}
     rows["neg_mixed_logq"]["same_run_as"] = "dense_all_action"
+    rows["dense_all_action"].update(new_items_recall_at_10=0.25, new_items_recall_at_10_stderr=0.012, new_items_users=60)
     data = {"events": 5, "users": 10, "items": 7, "item_table": 0, "vocabulary": 7, "train_users": 8, "scored_users": 2}
     section = {"rows": rows, "data": data,
                "frequency": {n: {"once": 0.1, "daily": 0.12, "realtime": 0.2} for n in ("sasrec", "dense_all_action")}}
@@ -32,6 +33,8 @@ def test_report_files(tmp_path):
     assert "## Protocol `time`" in md and "## Protocol `leave_last_out`" in md and "ids only" in md
     assert "| `sasrec` | 0.1000 | 0.1200 | 0.2000 | 40.0% |" in md
     assert "0.3000 ± 0.0020 (0.0100)" in md  # mean ± seed spread (standard error over users)
+    assert "| 0.2500 (0.0120; 60 users) |" in md  # new items only
+    assert "| 0.0500 | - |" in md  # a row measured before the new-items column
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     json.dumps(r)
 

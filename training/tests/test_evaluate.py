@@ -16,6 +16,17 @@ def test_top_k_orders_by_score():
     np.testing.assert_array_equal(top_k(q, items, k=3), [[0, 2, 1], [1, 2, 0]])
 
 
+def test_top_k_leaves_out_each_querys_excluded_rows():
+    q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    items = np.array([[0.9, 0.1], [0.1, 0.9], [0.5, 0.5], [-1.0, 0.0]])
+    excluded = [np.array([0]), np.array([1, 2])]
+    np.testing.assert_array_equal(top_k(q, items, k=2, exclude=excluded), [[2, 1], [0, 3]])
+    # fewer rows left than k: the empty slot is -1, which no positive and no coverage count can match
+    emptied = top_k(q[:1], items, k=2, exclude=[np.array([0, 1, 2])])
+    np.testing.assert_array_equal(emptied, [[3, -1]])
+    assert p90_coverage(emptied, 4) == 1 / 4
+
+
 def test_p90_coverage_counts_the_items_that_fill_90_percent_of_the_slots():
     # 10 slots: item 0 fills 7, item 1 fills 2, item 2 fills 1 -> 2 items reach 90 %; index of 20
     top = np.array([[0, 0, 0, 0, 0], [0, 0, 1, 1, 2]])

@@ -193,6 +193,39 @@ def test_repeat_baseline_recommends_the_users_own_recent_items_newest_first():
     assert [ds.store.corpus_ids[i] for i in last][0] == "p"
 
 
+def _table(rows: list[tuple[str, str, str, int]]) -> pa.Table:
+    return pa.table({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "action": [r[2] for r in rows],
+                     "surface": pa.array([None] * len(rows), pa.string()),
+                     "ts": [1_790_000_000_000 + r[3] * 60_000 for r in rows],
+                     "duration_ms": pa.array([None] * len(rows), pa.int64())})
+
+
+def test_new_items_scores_only_positives_the_user_never_had_and_ranks_without_its_history():
+    # r* users end on a save of an item they viewed before (a repeat), n* users on "w", new to them;
+    # t* users teach "w" (their held-out last save repeats their first view)
+    rows = []
+    for u in range(3):
+        rows += [(f"t{u}", "v2", "view", 0), (f"t{u}", "w", "save", 1), (f"t{u}", "v2", "save", 2)]
+        for who, last in (("r", "v1"), ("n", "w")):
+            rows += [(f"{who}{u}", f"v{j}", "view", j) for j in range(4)]
+            rows += [(f"{who}{u}", "v0", "save", 4), (f"{who}{u}", last, "save", 5)]
+    ds = Dataset.from_tables(_table(rows), None, FC, id_vocab=True, split=Split(protocol="leave_last_out", eval_percent=100))
+    ev = eval_set(ds)
+    new = ev.new_items()
+    ids = ds.store.corpus_ids
+    assert sorted(ds.store.user_ids[u] for u in new.users) == ["n0", "n1", "n2"] and len(ev) == 9
+    for r, (items, exclude) in enumerate(zip(new.positives, new.exclude)):
+        assert [ids[i] for i in items] == ["w"]
+        assert sorted(ids[new.index[e]] for e in exclude) == ["v0", "v1", "v2", "v3"]
+        assert ev.users[new.rows[r]] == new.users[r]
+    # the repeat baseline finds every repeat, and none of the new items: its own picks are left out
+    m = baseline_repeat(ds)
+    assert m["new_items"]["users"] == 3 and m["users"] == 9
+    # popularity fills the freed slots: "w" is the only item left, so it is first
+    assert m["new_items"]["hr_at_10"] == 1.0 and m["new_items"]["ndcg_at_10"] == 1.0
+    assert m["hr_at_10"] == 1.0 and m["recall_at_10"] == 1.0  # the v items and w fit in one top 10
+
+
 def test_skip_starts_high_when_positives_repeat_the_item_just_before(llo):
     # retail-like: each saved item was viewed just before; the saves are the positives
     rows = []
