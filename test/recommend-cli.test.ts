@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listEventDays, readEventDay } from '../src/events/read-events.ts';
-import { decodeParquet } from '../src/io/parquet.ts';
+import { decodeParquet, encodeParquet } from '../src/io/parquet.ts';
 import { LocalObjectStore } from '../src/storage/local-object-store.ts';
 import { fixtureModel, fixtureModelVersion, syntheticDataDir } from './pipeline-helpers.ts';
 
@@ -95,6 +95,53 @@ describe('pinnerformer recommend', () => {
     expect(text.stdout).toContain(top[0]!.itemId);
   });
 
+  it("--new-only leaves out the items of the user's own sequence, and keeps the cosine order of the rest", async () => {
+    // Arrange: a deployed item index that also holds the user's own items, the closest to its embedding
+    const lookup = JSON.parse((await cli(['lookup', userId, '--json', '--data', dataDir])).stdout);
+    const plain = JSON.parse(
+      (await cli(['recommend', userId, '--recent', '1000', '--json', '--data', dataDir])).stdout,
+    );
+    const own = [...new Set((plain.recent as { item_id: string }[]).map((e) => e.item_id))];
+    expect(own.length).toBeGreaterThan(1);
+    const tiny = await decodeParquet(readFileSync(join(fixtureModel('tiny'), 'item_embeddings.parquet')));
+    const others = tiny.columns.item_id as string[];
+    const q = lookup.embedding as number[];
+    const vectors = [
+      ...own.map((_, i) => q.map((x, d) => x + (d === i ? 0.01 : 0))),
+      ...(tiny.columns.embedding as ArrayLike<number>[]),
+    ];
+    const deployed = new LocalObjectStore(dataDir);
+    const key = `models/${MV}/item_embeddings.parquet`;
+    const original = await deployed.get(key);
+    const dims = q.length;
+    await deployed.put(
+      key,
+      encodeParquet(
+        [
+          { name: 'item_id', type: 'utf8' },
+          { name: 'embedding', type: 'vector', width: dims },
+        ],
+        { item_id: [...own, ...others], embedding: vectors },
+      ),
+    );
+    try {
+      // Act
+      const fresh = await cli(['recommend', userId, '--k', '3', '--new-only', '--json', '--data', dataDir]);
+      const every = await cli(['recommend', userId, '--k', '3', '--json', '--data', dataDir]);
+      const text = await cli(['recommend', userId, '--new-only', '--data', dataDir]);
+      // Assess: without the flag the user's own items fill the top; with it, the cosine order of the rest
+      expect(fresh.code, fresh.stderr).toBe(0);
+      const r = JSON.parse(fresh.stdout);
+      expect(r.newOnly).toBe(true);
+      expect(JSON.parse(every.stdout).items.every((i: { itemId: string }) => own.includes(i.itemId))).toBe(true);
+      const expected = (await expectedTop(q, Number.MAX_SAFE_INTEGER)).slice(0, 3);
+      expect(r.items.map((i: { itemId: string }) => i.itemId)).toEqual(expected.map((i) => i.itemId));
+      expect(text.stdout).toMatch(/none of them the user's own/);
+    } finally {
+      await deployed.put(key, original);
+    }
+  });
+
   it('refuses a bad --k and an unknown user with a clear error', async () => {
     // Act
     const badK = await cli(['recommend', userId, '--k', 'ten', '--data', dataDir]);
@@ -135,6 +182,8 @@ describe('pinnerformer serve', () => {
     });
     const recs = await fetch(`${url}/users/${encodeURIComponent(userId)}/recommendations?k=3`);
     const badK = await fetch(`${url}/users/${encodeURIComponent(userId)}/recommendations?k=0`);
+    const fresh = await fetch(`${url}/users/${encodeURIComponent(userId)}/recommendations?k=3&new=true`);
+    const badNew = await fetch(`${url}/users/${encodeURIComponent(userId)}/recommendations?new=yes`);
     const unknown = await fetch(`${url}/users/nobody-here/recommendations`);
     // Assess
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:/);
@@ -150,6 +199,13 @@ describe('pinnerformer serve', () => {
     expect(badK.status).toBe(400);
     expect(((await badK.json()) as { error: { message: string } }).error.message).toMatch(/k must be a whole number/);
     expect(unknown.status).toBe(404);
+    expect(fresh.status).toBe(200);
+    const freshBody = (await fresh.json()) as { items: { itemId: string }[]; newOnly: boolean };
+    expect(freshBody.newOnly).toBe(true);
+    expect(badNew.status).toBe(400);
+    expect(((await badNew.json()) as { error: { message: string } }).error.message).toMatch(
+      /new must be true or false/,
+    );
     // Act: stop
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');

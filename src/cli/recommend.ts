@@ -10,6 +10,7 @@ const recommendFlags = z.object({
   recent: intString(0, 1000).default(10),
   version: z.string().min(1).optional(),
   json: z.boolean().default(false),
+  newOnly: z.boolean().default(false),
   data: dataDirFlag,
 });
 
@@ -22,7 +23,8 @@ function formatRecommendation(r: Recommendation): string {
       `  ${new Date(e.ts).toISOString()}  ${e.action.padEnd(7)} ${e.item_id}  on ${e.surface ?? '-'}${duration}`,
     );
   }
-  lines.push(`top ${r.items.length} items by cosine with the model's item embeddings:`);
+  const scope = r.newOnly ? ", none of them the user's own" : '';
+  lines.push(`top ${r.items.length} items by cosine with the model's item embeddings${scope}:`);
   for (const { itemId, score } of r.items) lines.push(`  ${itemId}  ${score.toFixed(4)}`);
   return lines.join('\n');
 }
@@ -36,7 +38,8 @@ export function registerRecommend(program: Command): void {
     .option('--k <n>', 'how many items', '10')
     .option('--recent <n>', 'how many recent actions', '10')
     .option('--version <id>', 'pin a version id, <modelVersion>@<YYYY-MM-DD> (see `pinnerformer versions`)')
-    .option('--json', 'print JSON: {userId, version, modelVersion, date, recent, items: [{itemId, score}]}')
+    .option('--new-only', "leave out the items of the user's own sequence (ratings: an item is never taken twice)")
+    .option('--json', 'print JSON: {userId, version, modelVersion, date, recent, newOnly, items: [{itemId, score}]}')
     .option('--data <dir>', 'data directory', './.pinnerformer')
     .action(async (user: string, raw) => {
       const flags = parseFlags(recommendFlags, { ...raw, user });
@@ -44,7 +47,7 @@ export function registerRecommend(program: Command): void {
       const { env, close } = await openLocalEnv(flags.data);
       try {
         const recommender = new Recommender(env.objects, env.embeddings, { recent: flags.recent });
-        const result = await recommender.recommend(flags.user, flags.k, version);
+        const result = await recommender.recommend(flags.user, flags.k, { version, newOnly: flags.newOnly });
         process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${formatRecommendation(result)}\n`);
       } finally {
         await close();

@@ -2,7 +2,7 @@
  * A small loopback HTTP server exposing the lookup handler for local use and the benchmark:
  *   GET  /users/:id[?version=mv@YYYY-MM-DD]   one user
  *   POST /users:batch  {"userIds": [...], "version"?: "..."}   up to 100 users
- *   GET  /users/:id/recommendations[?k=10&version=...]   recent actions and nearest items (with a recommender)
+ *   GET  /users/:id/recommendations[?k=10&version=...&new=true]   recent actions and nearest items (with a recommender)
  * Routes, status codes and request checks are the shared router's (./router.ts), as on the Lambda.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -34,7 +34,19 @@ export interface Recommendation {
   readonly date: string;
   /** The user's most recent actions under the version, newest last. */
   readonly recent: readonly SequenceEvent[];
+  /** Whether `items` leaves out every item of the user's stored sequence. */
+  readonly newOnly: boolean;
   readonly items: readonly ScoredItem[];
+}
+
+export interface RecommendOptions {
+  /** The stored embedding of this version; default the current one. */
+  readonly version?: VersionId;
+  /**
+   * Leave out the items of the user's stored sequence (the events its embedding was computed
+   * from): for data where an item is never taken twice, such as ratings; default false.
+   */
+  readonly newOnly?: boolean;
 }
 
 /** Decodes item_embeddings.parquet (item_id, embedding) into a normalised index. */
@@ -56,8 +68,13 @@ export async function decodeItemIndex(bytes: Uint8Array, source: string): Promis
   return { itemIds: ids, vectors, dim };
 }
 
-/** The `k` items with the highest cosine to `query` (ties by item id). */
-export function nearestItems(index: ItemIndex, query: ArrayLike<number>, k: number): ScoredItem[] {
+/** The `k` items with the highest cosine to `query` (ties by item id), leaving out `exclude`. */
+export function nearestItems(
+  index: ItemIndex,
+  query: ArrayLike<number>,
+  k: number,
+  exclude: ReadonlySet<string> = new Set(),
+): ScoredItem[] {
   if (query.length !== index.dim) {
     throw new ModelError(`the embedding has ${query.length} dims but the item embeddings ${index.dim}`);
   }
@@ -66,6 +83,7 @@ export function nearestItems(index: ItemIndex, query: ArrayLike<number>, k: numb
   const scale = qn > 0 ? 1 / Math.sqrt(qn) : 0;
   const scored: ScoredItem[] = [];
   for (let i = 0; i < index.itemIds.length; i++) {
+    if (exclude.has(index.itemIds[i]!)) continue;
     let dot = 0;
     for (let d = 0; d < index.dim; d++) dot += index.vectors[i * index.dim + d]! * query[d]!;
     scored.push({ itemId: index.itemIds[i]!, score: dot * scale });
@@ -91,21 +109,24 @@ export class Recommender {
   ) {}
 
   /** NotFoundError for an unknown user or version. */
-  public async recommend(userId: string, k: number, version?: VersionId): Promise<Recommendation> {
-    const found: LookupResult | undefined = await this.store.lookup(userId, version);
+  public async recommend(userId: string, k: number, options: RecommendOptions = {}): Promise<Recommendation> {
+    const found: LookupResult | undefined = await this.store.lookup(userId, options.version);
     if (!found) throw new NotFoundError(`no embedding for user ${JSON.stringify(userId)}`, { userId });
     const versionDate = found.version.slice(found.version.lastIndexOf('@') + 1);
-    const [index, recent] = await Promise.all([
+    const [index, sequence] = await Promise.all([
       this.itemIndex(found.modelVersion),
-      this.recentActions(userId, found.modelVersion, versionDate),
+      this.storedSequence(userId, found.modelVersion, versionDate),
     ]);
+    const newOnly = options.newOnly ?? false;
+    const exclude = newOnly ? new Set(sequence.map((e) => e.item_id)) : undefined;
     return {
       userId,
       version: found.version,
       modelVersion: found.modelVersion,
       date: found.date,
-      recent,
-      items: nearestItems(index, found.embedding, k),
+      recent: sequence.slice(-(this.options.recent ?? 10)),
+      newOnly,
+      items: nearestItems(index, found.embedding, k, exclude),
     };
   }
 
@@ -125,7 +146,7 @@ export class Recommender {
   }
 
   /** The user's sequence in the version's snapshot (every user with a sequence is in it), newest last. */
-  private async recentActions(userId: string, modelVersion: string, date: string): Promise<SequenceEvent[]> {
+  private async storedSequence(userId: string, modelVersion: string, date: string): Promise<readonly SequenceEvent[]> {
     const env = { objects: this.objects, embeddings: this.store };
     const run = await readRunManifest(env, modelVersion, date);
     // the newest file of the version's state (base or a delta) that holds the user; none once expired
@@ -133,6 +154,6 @@ export class Recommender {
       if (error instanceof StateChainError) return undefined;
       throw error;
     });
-    return user ? user.events.slice(-(this.options.recent ?? 10)) : [];
+    return user ? user.events : [];
   }
 }

@@ -4,7 +4,7 @@
  * LookupHttpResponse back as JSON:
  *   GET  /users/{userId}[?version=mv@YYYY-MM-DD]          one user
  *   POST /users:batch  {"userIds": [...], "version"?: "..."}   up to 100 users
- *   GET  /users/{userId}/recommendations[?k=10&version=...]  with a recommender only (local)
+ *   GET  /users/{userId}/recommendations[?k=10&version=...&new=true]  with a recommender only (local)
  * Status codes: 200, 400 (bad input, a body over the limit), 404 (unknown user, version or
  * route), 405 (wrong method), 500 only when the store fails.
  */
@@ -113,7 +113,8 @@ async function recommendations(recommender: Recommender, request: LookupHttpRequ
   try {
     const k = parseK(request.query.k);
     const pinned = request.query.version;
-    const body = await recommender.recommend(userId, k, pinned ? parseVersionId(pinned) : undefined);
+    const version = pinned ? parseVersionId(pinned) : undefined;
+    const body = await recommender.recommend(userId, k, { version, newOnly: parseNewOnly(request.query.new) });
     return { statusCode: 200, body };
   } catch (error) {
     if (error instanceof ValidationError) return fail(400, error.code, error.message);
@@ -129,6 +130,13 @@ function decodedUserId(segment: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `new` from the query string: true leaves out the user's own items; default false. */
+function parseNewOnly(raw: string | undefined): boolean {
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new ValidationError(`new must be true or false, got ${JSON.stringify(raw)}`);
 }
 
 /** `k` from the query string: a whole number 1..MAX_RECOMMENDATIONS, default 10. */
