@@ -121,6 +121,12 @@ describe.each(['ratings.dat', 'events.csv'] as const)('bring your own data, end 
       join(ROOT, 'training'),
     );
     expect(trained.code, trained.stderr.slice(-2000)).toBe(0);
+    // the test line scores every item, then new items only (a film is rated once: every target is new)
+    expect(trained.stderr).toMatch(
+      format === 'ratings.dat'
+        ? /test \(leave_last_out\): recall@10 .* new items only: recall@10 \d/
+        : /test \(leave_last_out\): recall@10 .*; (new items only: recall@10 \d|no scored user's positive is an item new)/,
+    );
     const metricsFile = join(scratch, `metrics-${format}.json`);
     const evaluated = await run(
       PYTHON,

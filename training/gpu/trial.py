@@ -24,6 +24,7 @@ p.add_argument("--protocol", default="leave_last_out"); p.add_argument("--seed",
 p.add_argument("--horizon-days", type=int, default=28); p.add_argument("--tag", default="")
 p.add_argument("--min-item-count", type=int, default=2); p.add_argument("--wd", type=float, default=0.01); p.add_argument("--next-share", type=float, default=0.0); p.add_argument("--no-items", action="store_true"); p.add_argument("--next-event-share", type=float, default=0.0)
 p.add_argument("--random-negatives", type=int, default=1024)
+p.add_argument("--validate-new", action="store_true", help="early stopping on new-items recall (both are printed)")
 p.add_argument("--save", default="", help="write the trained weights to SAVE.pt and the model config to SAVE.json");
 p.add_argument("--last-item-skip", action="store_true"); p.add_argument("--skip-init", type=float, default=0.5); p.add_argument("--random-id-init", action="store_true"); p.add_argument("--no-logq", action="store_true"); p.add_argument("--heads", type=int, default=4)
 a = p.parse_args()
@@ -46,7 +47,9 @@ tc = TrainConfig(objective=a.objective, negatives=a.negatives, steps=a.steps, lr
                  sasrec_positions=a.sasrec_positions, seed=a.seed, horizon_days=a.horizon_days, weight_decay=a.wd, next_positive_share=a.next_share, next_event_share=a.next_event_share,
                  random_negatives=a.random_negatives, logq=not a.no_logq, cooccurrence_init=not a.random_id_init)
 def validate(model):
-    return evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=False)["recall_at_10"]
+    v = evaluate_model(model, ds, fcfg, targets=ds.validation)
+    print(f"[{a.tag}] validation R@10 {v['recall_at_10']:.4f} new items {v['new_items']['recall_at_10']:.4f}", flush=True)
+    return v["new_items"]["recall_at_10"] if a.validate_new else v["recall_at_10"]
 t = time.time()
 model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, m, tc, fcfg.max_length, None, progress=False, validate=validate)
 met = evaluate_model(model, ds, fcfg)

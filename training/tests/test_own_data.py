@@ -19,7 +19,14 @@ from pinnerformer.baselines import (
 from pinnerformer.config import DAY_MS, FeatureConfig, ModelConfig, PositiveConfig, TrainConfig
 from pinnerformer.dataset import Dataset, NoPositivesError, Split
 from pinnerformer.evaluate import eval_set, evaluate_model
-from pinnerformer.train import REPEAT_SKIP_START, choose_split, skip_start, train_model
+from pinnerformer.train import (
+    REPEAT_SKIP_START,
+    choose_split,
+    history_share,
+    skip_start,
+    train_model,
+    validation_target,
+)
 
 from conftest import START_MS, make_events
 
@@ -240,3 +247,20 @@ def test_skip_starts_high_when_positives_repeat_the_item_just_before(llo):
     assert skip_start(retail) == (REPEAT_SKIP_START, 1.0)
     start, share = skip_start(llo)  # the fixture's saves rarely follow an event on the same item
     assert start == ModelConfig().last_item_skip_init and share < 0.1
+
+
+def test_validation_scores_new_items_when_positives_almost_never_repeat_an_earlier_item():
+    # ratings-like: every user rates each film once; retail-like: each save follows views of its item,
+    # one of them many events earlier (not just before, which the skip's share would count)
+    ratings, retail = [], []
+    for u in range(4):
+        ratings += [(f"u{u}", f"m{(u + j) % 6}", "save", j) for j in range(5)]
+        for j, item in enumerate(["a", "b", "c"]):
+            retail += [(f"u{u}", f"{item}{u % 2}", "view", j), (f"u{u}", f"x{j}", "view", 3 + j),
+                       (f"u{u}", f"{item}{u % 2}", "save", 10 + j)]
+    split = Split(protocol="leave_last_out", eval_percent=100)
+    films = Dataset.from_tables(_table(ratings), None, FC, id_vocab=True, split=split)
+    shop = Dataset.from_tables(_table(retail), None, FC, id_vocab=True, split=split)
+    assert history_share(films) == 0.0 and validation_target(films) == ("new_items", 0.0)
+    assert history_share(shop) == 1.0 and skip_start(shop)[1] == 0.0
+    assert validation_target(shop) == ("all", 1.0)
