@@ -37,8 +37,14 @@ def positive_counts(ds: Dataset) -> np.ndarray:
 
 
 def _order_of_scores(scores: np.ndarray, ev: EvalSet) -> np.ndarray:
-    """Every index row, highest score first (ties: index order)."""
-    return np.argsort(-scores[ev.index], kind="stable")
+    """The index rows any user's top 10 can draw on (10 plus the longest exclusion), highest score
+    first (ties: index order)."""
+    s = -scores[ev.index]
+    need = TOP_K + max((len(e) for e in ev.exclude), default=0) if ev.exclude is not None else TOP_K
+    if need >= len(s):
+        return np.argsort(s, kind="stable")
+    part = np.argpartition(s, need - 1)[:need]
+    return part[np.lexsort((part, s[part]))]
 
 
 def _top_of_order(order: np.ndarray, users: int, exclude: list[np.ndarray] | None) -> np.ndarray:
