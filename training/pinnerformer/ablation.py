@@ -30,7 +30,7 @@ from .config import FeatureConfig, ModelConfig, TrainConfig, to_jsonable
 from .dataset import Dataset, Split, load_dataset
 from .evaluate import evaluate_model
 from .synthetic import REPO, SyntheticSpec, ensure_synthetic
-from .train import LAST_ITEM_SKIP, NEXT_EVENT_SHARE, train_model, validation_target
+from .train import LAST_ITEM_SKIP, NEXT_EVENT_SHARE, train_model, validation_target, validator
 
 DATA = SyntheticSpec(users=4000, days=60, seed=11, start="2026-06-01", root="training/runs/ablation-data")
 MODEL = ModelConfig(layers=2, hidden=64, heads=4, embedding=64, max_length=128, item_vector=32, dropout=0.1)
@@ -166,11 +166,7 @@ def run_one(ds: Dataset, fcfg: FeatureConfig, mcfg: ModelConfig, tcfg: TrainConf
     label_end = ds.label_end_ms if ds.label_end_ms is not None else ds.eval_cutoff_ms
     validate = None
     if tcfg.eval_every and ds.validation is not None and len(ds.validation.users):
-        new_items = validation_target(ds)[0] == "new_items"  # as the train CLI chooses
-
-        def validate(model) -> float:  # noqa: ANN001
-            m = evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=new_items)
-            return m["new_items"]["recall_at_10"] if new_items else m["recall_at_10"]
+        validate = validator(ds, fcfg, validation_target(ds)[0])  # as the train CLI chooses
     model, stats = train_model(ds.store, ds.train_users, label_end, mcfg, tcfg, fcfg.max_length, desc=desc,
                                validate=validate)
     t0 = time.time()

@@ -327,6 +327,18 @@ def validation_target(ds: Dataset) -> tuple[str, float]:
     return ("new_items" if share < NEW_ITEMS_SHARE else "all"), share
 
 
+def validator(ds: Dataset, fcfg: FeatureConfig, target: str) -> Callable[[PinnerFormer], float]:
+    """Early stopping's score: validation Recall@10 over every item (`target` "all") or over new
+    items only ("new_items"; `validation_target`)."""
+    new_items = target == "new_items"
+
+    def validate(model: PinnerFormer) -> float:
+        m = evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=new_items)
+        return m["new_items"]["recall_at_10"] if new_items else m["recall_at_10"]
+
+    return validate
+
+
 def skip_start(ds: Dataset) -> tuple[float, float]:
     """The last-item skip's starting weight for this data, and the repeat share it follows. The
     loss moves that weight slowly (about lr a step), and a data set whose positives mostly repeat
@@ -434,12 +446,7 @@ def main(argv: list[str] | None = None) -> None:
     key = hashlib.sha256(json.dumps([to_jsonable(mcfg), to_jsonable(tcfg), to_jsonable(split), ds.fingerprint,
                                      target]).encode()).hexdigest()[:12]
     ckpt = Path(args.checkpoint) if args.checkpoint else REPO / "training" / "runs" / f"{out.name}-{key}.ckpt"
-    validate = None
-    if validating:
-
-        def validate(model: PinnerFormer) -> float:
-            m = evaluate_model(model, ds, fcfg, targets=ds.validation, new_items=target == "new_items")
-            return m["new_items"]["recall_at_10"] if target == "new_items" else m["recall_at_10"]
+    validate = validator(ds, fcfg, target) if validating else None
     model, stats = train_model(ds.store, ds.train_users, ds.label_end_ms, mcfg, tcfg, fcfg.max_length, ckpt,
                                validate=validate,
                                validation_name="recall@10 on new items" if target == "new_items" else "recall@10")
