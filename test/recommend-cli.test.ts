@@ -127,7 +127,7 @@ describe('pinnerformer recommend', () => {
     try {
       // Act
       const fresh = await cli(['recommend', userId, '--k', '3', '--new-only', '--json', '--data', dataDir]);
-      const every = await cli(['recommend', userId, '--k', '3', '--json', '--data', dataDir]);
+      const every = await cli(['recommend', userId, '--k', '3', '--recent', '0', '--json', '--data', dataDir]);
       const text = await cli(['recommend', userId, '--new-only', '--data', dataDir]);
       // Assess: without the flag the user's own items fill the top; with it, the cosine order of the rest
       expect(fresh.code, fresh.stderr).toBe(0);
@@ -137,6 +137,7 @@ describe('pinnerformer recommend', () => {
       const expected = (await expectedTop(q, Number.MAX_SAFE_INTEGER)).slice(0, 3);
       expect(r.items.map((i: { itemId: string }) => i.itemId)).toEqual(expected.map((i) => i.itemId));
       expect(text.stdout).toMatch(/none of them the user's own/);
+      expect(JSON.parse(every.stdout)).toMatchObject({ newOnly: false, recent: [] }); // --recent 0: none
     } finally {
       await deployed.put(key, original);
     }

@@ -119,12 +119,13 @@ export class Recommender {
     ]);
     const newOnly = options.newOnly ?? false;
     const exclude = newOnly ? new Set(sequence.map((e) => e.item_id)) : undefined;
+    const recent = this.options.recent ?? 10;
     return {
       userId,
       version: found.version,
       modelVersion: found.modelVersion,
       date: found.date,
-      recent: sequence.slice(-(this.options.recent ?? 10)),
+      recent: recent > 0 ? sequence.slice(-recent) : [], // slice(-0) would keep them all
       newOnly,
       items: nearestItems(index, found.embedding, k, exclude),
     };
