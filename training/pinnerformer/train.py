@@ -377,7 +377,7 @@ def choose_split(args: argparse.Namespace, load: Callable[[Split], Dataset],
     return split, load(split)
 
 
-def test_summary(protocol: str, metrics: dict) -> str:
+def held_out_line(protocol: str, metrics: dict) -> str:
     """The test line the CLI prints: every item, then new items only (evaluate.py)."""
     new = metrics["new_items"]
     line = (f"test ({protocol}): recall@10 {metrics['recall_at_10']:.4f} ± {metrics['recall_at_10_stderr']:.4f}, "
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
                                validation_name="recall@10 on new items" if target == "new_items" else "recall@10")
     stats["validation_target"] = target
     metrics = evaluate_model(model, ds, fcfg)
-    print(test_summary(split.protocol, metrics), file=sys.stderr)
+    print(held_out_line(split.protocol, metrics), file=sys.stderr)
     export_model_dir(out, model, ds, fcfg, mcfg, tcfg, {**stats, "split": to_jsonable(split)}, metrics,
                      command=" ".join(["python -m pinnerformer.train", *sys.argv[1:]]), data={"root": str(args.data)},
                      eval_percent=split.eval_percent)
